@@ -1,0 +1,13 @@
+//! The mock ChatGPT relying party: ChatGPT's "Custom OIDC" single sign-on, as strict as the real
+//! one, with a JSON record of every sign-in attempt.
+
+pub mod config;
+mod oidc;
+mod pages;
+pub mod record;
+mod server;
+
+pub use config::{Alg, ClientAuth, Config, ConfigError};
+pub use oidc::REQUIRED_CLAIMS;
+pub use record::{Attempt, Check, ErrorCode, Failure, Mode, Outcome, Profile, Verdict};
+pub use server::{MockChatGpt, StartError};

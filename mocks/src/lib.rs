@@ -1,0 +1,7 @@
+//! Mock servers for hermetic runs of `ak-e2e`: the ChatGPT relying party ([`chatgpt`]) and
+//! shared pieces (secrets, JOSE).
+
+pub mod chatgpt;
+mod html;
+pub mod jose;
+pub mod secret;
