@@ -171,9 +171,7 @@ impl Jwt {
         let Ok(signature) = Signature::try_from(self.signature.as_slice()) else {
             return false;
         };
-        VerifyingKey::<Sha256>::new(key.clone())
-            .verify(self.signing_input.as_bytes(), &signature)
-            .is_ok()
+        VerifyingKey::<Sha256>::new(key.clone()).verify(self.signing_input.as_bytes(), &signature).is_ok()
     }
 
     /// Verifies an HS256 signature with `secret`.
@@ -226,9 +224,9 @@ mod tests {
 
     #[test]
     fn malformed_tokens_say_why() {
-        assert_eq!(Jwt::parse("a.b").unwrap_err(), "a JWT has 3 dot-separated parts; this one has 2");
-        assert_eq!(Jwt::parse("!!.e30.").unwrap_err(), "the header is not base64url");
-        assert_eq!(Jwt::parse("e30.WzFd.").unwrap_err(), "the payload is not a JSON object");
+        assert_eq!(Jwt::parse("a.b").expect_err("must fail"), "a JWT has 3 dot-separated parts; this one has 2");
+        assert_eq!(Jwt::parse("!!.e30.").expect_err("must fail"), "the header is not base64url");
+        assert_eq!(Jwt::parse("e30.WzFd.").expect_err("must fail"), "the payload is not a JSON object");
     }
 
     #[test]

@@ -248,8 +248,8 @@ impl RawConfig {
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        let mut raw: RawConfig =
-            serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
+        let mut raw: RawConfig = serde_saphyr::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
         raw.origins = ALL_SETTINGS.iter().map(|s| (*s, shown.clone())).collect();
         Ok(raw)
     }
@@ -272,9 +272,11 @@ impl RawConfig {
                     self.token_auth_method = Some(match value.as_str() {
                         "client_secret_basic" => ClientAuth::ClientSecretBasic,
                         "client_secret_post" => ClientAuth::ClientSecretPost,
-                        _ => return Err(invalid(format!(
-                            "must be client_secret_basic or client_secret_post, not `{value}`"
-                        ))),
+                        _ => {
+                            return Err(invalid(format!(
+                                "must be client_secret_basic or client_secret_post, not `{value}`"
+                            )));
+                        }
                     })
                 }
                 "pkce" => self.pkce = Some(flag()?),
@@ -316,7 +318,8 @@ impl RawConfig {
                 message: format!("is not a URL (`{text}`: {e})"),
             })
         };
-        let discovery_url = parse_url("discovery_url", self.discovery_url.as_deref().ok_or_else(|| missing("discovery_url"))?)?;
+        let discovery_url =
+            parse_url("discovery_url", self.discovery_url.as_deref().ok_or_else(|| missing("discovery_url"))?)?;
         let public_url = self.public_url.as_deref().map(|u| parse_url("public_url", u)).transpose()?;
         let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>();
         let mut config = Config::new(
@@ -430,25 +433,28 @@ mod tests {
     fn bad_settings_are_named_with_their_origin() {
         let mut vars = env(REQUIRED);
         vars.insert("MOCK_CHATGPT_PKCE".into(), "maybe".into());
-        let err = Config::load(None, &vars).unwrap_err().to_string();
+        let err = Config::load(None, &vars).expect_err("must fail").to_string();
         assert_eq!(err, "setting `pkce` (from MOCK_CHATGPT_PKCE) must be true or false, not `maybe`");
 
         let mut vars = env(REQUIRED);
         vars.insert("MOCK_CHATGPT_CONNECTION_ID".into(), "a/b".into());
-        let err = Config::load(None, &vars).unwrap_err().to_string();
+        let err = Config::load(None, &vars).expect_err("must fail").to_string();
         assert!(err.starts_with("setting `connection_id` (from MOCK_CHATGPT_CONNECTION_ID)"), "{err}");
 
         let mut vars = env(REQUIRED);
         vars.remove("MOCK_CHATGPT_CLIENT_SECRET");
-        let err = Config::load(None, &vars).unwrap_err().to_string();
-        assert_eq!(err, "setting `client_secret` is required: set it in the config file or as MOCK_CHATGPT_CLIENT_SECRET");
+        let err = Config::load(None, &vars).expect_err("must fail").to_string();
+        assert_eq!(
+            err,
+            "setting `client_secret` is required: set it in the config file or as MOCK_CHATGPT_CLIENT_SECRET"
+        );
     }
 
     #[test]
     fn unknown_keys_in_the_file_are_errors_with_a_location() {
         let mut file = tempfile();
         writeln!(file.1, "client_id: x\nclient_secert: y").expect("write");
-        let err = Config::load(Some(&file.0), &HashMap::new()).unwrap_err();
+        let err = Config::load(Some(&file.0), &HashMap::new()).expect_err("must fail");
         let ConfigError::Parse { message, .. } = &err else { panic!("{err}") };
         assert!(message.contains("client_secert"), "{message}");
         assert!(message.contains("line 2") || message.contains("2:"), "{message}");

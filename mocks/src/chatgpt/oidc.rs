@@ -44,7 +44,11 @@ pub(crate) struct Pending {
 }
 
 /// Fetches and checks the discovery document.
-pub(crate) async fn discover(http: &reqwest::Client, config: &Config, attempt: &mut Attempt) -> Result<Discovery, Failure> {
+pub(crate) async fn discover(
+    http: &reqwest::Client,
+    config: &Config,
+    attempt: &mut Attempt,
+) -> Result<Discovery, Failure> {
     let url = config.discovery_url.as_str();
     let body = match get_json(http, url, None).await {
         Ok(body) => body,
@@ -56,7 +60,8 @@ pub(crate) async fn discover(http: &reqwest::Client, config: &Config, attempt: &
         }
     };
     attempt.pass("discovery.fetch", format!("GET {url} answered 200 with JSON"));
-    let malformed = |detail: String| Failure::new(ErrorCode::DiscoveryMalformed, format!("discovery document {url}: {detail}"));
+    let malformed =
+        |detail: String| Failure::new(ErrorCode::DiscoveryMalformed, format!("discovery document {url}: {detail}"));
     let string = |name: &str| -> Result<String, Failure> {
         match body.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -81,7 +86,9 @@ pub(crate) async fn discover(http: &reqwest::Client, config: &Config, attempt: &
             Some(Value::Array(items)) if items.iter().all(Value::is_string) && !items.is_empty() => {
                 items.iter().filter_map(Value::as_str).map(String::from).collect()
             }
-            Some(_) => return Err(malformed("`id_token_signing_alg_values_supported` is not a list of strings".into())),
+            Some(_) => {
+                return Err(malformed("`id_token_signing_alg_values_supported` is not a list of strings".into()));
+            }
             None => return Err(malformed("`id_token_signing_alg_values_supported` is missing".into())),
         };
         Ok(Discovery { issuer, authorization_endpoint, token_endpoint, userinfo_endpoint, jwks_uri, signing_algs })
@@ -92,19 +99,23 @@ pub(crate) async fn discover(http: &reqwest::Client, config: &Config, attempt: &
     };
     attempt.pass("discovery.document", "issuer, endpoints, jwks_uri and signing algorithms present");
     attempt.issuer = Some(discovery.issuer.clone());
-    // OpenID Connect Discovery §4.3: the issuer is the discovery URL without the well-known suffix.
-    let expected = url.strip_suffix(WELL_KNOWN).map(|base| base.to_string());
+    // OpenID Connect Discovery §4: the document lives at the issuer (less any trailing slash)
+    // plus the well-known suffix. authentik's issuer keeps its trailing slash.
+    let expected = url.strip_suffix(WELL_KNOWN);
     match expected {
-        Some(expected) if expected == discovery.issuer => {
-            attempt.pass("discovery.issuer", format!("issuer `{expected}` matches the discovery URL"));
+        Some(base) if base == discovery.issuer.trim_end_matches('/') => {
+            attempt.pass("discovery.issuer", format!("issuer `{}` matches the discovery URL", discovery.issuer));
         }
         _ => {
-            let want = expected.unwrap_or_else(|| format!("(the discovery URL does not end in {WELL_KNOWN})"));
+            let want = match expected {
+                Some(base) => format!("`{base}/` or `{base}`"),
+                None => format!("a prefix of the discovery URL, which does not end in {WELL_KNOWN}"),
+            };
             return Err(attempt.fail(
                 "discovery.issuer",
                 Failure::new(
                     ErrorCode::DiscoveryIssuerMismatch,
-                    format!("discovery issuer is `{}`, expected `{want}` (byte for byte)", discovery.issuer),
+                    format!("discovery issuer is `{}`, expected {want}", discovery.issuer),
                 ),
             ));
         }
@@ -113,7 +124,13 @@ pub(crate) async fn discover(http: &reqwest::Client, config: &Config, attempt: &
 }
 
 /// The authorization request URL for a new attempt.
-pub(crate) fn authorize_url(config: &Config, discovery: &Discovery, redirect_uri: &str, state: &str, pending: &Pending) -> Url {
+pub(crate) fn authorize_url(
+    config: &Config,
+    discovery: &Discovery,
+    redirect_uri: &str,
+    state: &str,
+    pending: &Pending,
+) -> Url {
     let mut url = discovery.authorization_endpoint.clone();
     {
         let mut query = url.query_pairs_mut();
@@ -143,7 +160,7 @@ pub(crate) async fn complete(
     let tokens = exchange(http, config, pending, redirect_uri, code, attempt).await?;
     let claims = validate_id_token(http, config, pending, &tokens, attempt).await?;
     if let (Some(endpoint), Some(access_token)) = (&pending.discovery.userinfo_endpoint, &tokens.access_token) {
-        userinfo(http, endpoint, access_token, &claims, attempt).await?;
+        userinfo(http, endpoint, access_token, attempt).await?;
     }
     profile(config, &claims, attempt)
 }
@@ -246,10 +263,13 @@ async fn validate_id_token(
 
     let alg = jwt.alg().to_string();
     if alg.eq_ignore_ascii_case("none") || alg.is_empty() {
-        return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNone, format!("alg is `{alg}`: the token is unsigned"))));
+        return Err(attempt.fail(
+            "id_token.alg",
+            Failure::new(ErrorCode::IdTokenAlgNone, format!("alg is `{alg}`: the token is unsigned")),
+        ));
     }
     let accepted = config.allowed_algs.iter().find(|a| a.as_str() == alg).copied();
-    let advertised = pending.discovery.signing_algs.iter().any(|a| *a == alg);
+    let advertised = pending.discovery.signing_algs.contains(&alg);
     let Some(accepted) = accepted.filter(|_| advertised) else {
         let allowed: Vec<_> = config.allowed_algs.iter().map(|a| a.as_str()).collect();
         let detail = if accepted.is_none() {
@@ -266,7 +286,10 @@ async fn validate_id_token(
             if !jwt.verify_hs256(config.client_secret.expose().as_bytes()) {
                 return Err(attempt.fail(
                     "id_token.signature",
-                    Failure::new(ErrorCode::IdTokenBadSignature, "HS256 signature does not verify with the client secret"),
+                    Failure::new(
+                        ErrorCode::IdTokenBadSignature,
+                        "HS256 signature does not verify with the client secret",
+                    ),
                 ));
             }
             attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
@@ -277,7 +300,8 @@ async fn validate_id_token(
     let claims = &jwt.claims;
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
     if iss != pending.discovery.issuer {
-        let detail = format!("iss is `{iss}`, discovery issuer is `{}` (compared byte for byte)", pending.discovery.issuer);
+        let detail =
+            format!("iss is `{iss}`, discovery issuer is `{}` (compared byte for byte)", pending.discovery.issuer);
         return Err(attempt.fail("id_token.iss", Failure::new(ErrorCode::IssuerMismatch, detail)));
     }
     attempt.pass("id_token.iss", format!("iss `{iss}` equals the discovery issuer"));
@@ -301,7 +325,10 @@ async fn validate_id_token(
     let skew = config.clock_skew.as_secs() as i64;
     let time = |name: &'static str, attempt: &mut Attempt| -> Result<i64, Failure> {
         claims.get(name).and_then(Value::as_i64).ok_or_else(|| {
-            attempt.fail("id_token.time", Failure::new(ErrorCode::IdTokenMalformed, format!("`{name}` is missing or not a number")))
+            attempt.fail(
+                "id_token.time",
+                Failure::new(ErrorCode::IdTokenMalformed, format!("`{name}` is missing or not a number")),
+            )
         })
     };
     let exp = time("exp", attempt)?;
@@ -320,7 +347,8 @@ async fn validate_id_token(
     match claims.get("nonce").and_then(Value::as_str) {
         Some(nonce) if nonce == pending.nonce => attempt.pass("id_token.nonce", "nonce equals the one sent"),
         Some(_) => {
-            return Err(attempt.fail("id_token.nonce", Failure::new(ErrorCode::NonceMismatch, "nonce differs from the one sent")));
+            return Err(attempt
+                .fail("id_token.nonce", Failure::new(ErrorCode::NonceMismatch, "nonce differs from the one sent")));
         }
         None => {
             return Err(attempt.fail(
@@ -353,7 +381,9 @@ async fn verify_rs256(http: &reqwest::Client, jwks_uri: &Url, jwt: &Jwt, attempt
         }
     };
     let keys: Vec<&Value> = match jwks.get("keys") {
-        Some(Value::Array(keys)) => keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect(),
+        Some(Value::Array(keys)) => {
+            keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect()
+        }
         _ => {
             let detail = format!("JWKS {jwks_uri} has no `keys` list");
             return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, detail)));
@@ -385,22 +415,31 @@ async fn userinfo(
     http: &reqwest::Client,
     endpoint: &Url,
     access_token: &str,
-    claims: &Map<String, Value>,
     attempt: &mut Attempt,
 ) -> Result<(), Failure> {
-    let info = match get_json(http, endpoint.as_str(), Some(access_token)).await {
-        Ok(info) => info,
-        Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
-            return Err(attempt.fail("userinfo", Failure::new(ErrorCode::UserinfoFailed, d)));
+    match get_json(http, endpoint.as_str(), Some(access_token)).await {
+        Ok(info) => {
+            attempt.pass("userinfo.fetch", format!("GET {endpoint} answered a JSON object"));
+            attempt.userinfo = Some(info);
+            Ok(())
         }
-    };
-    attempt.userinfo = Some(info.clone());
-    let sub = claims.get("sub");
-    if info.get("sub") != sub {
-        let detail = format!("userinfo sub {:?} differs from the ID token's {:?}", info.get("sub"), sub);
-        return Err(attempt.fail("userinfo", Failure::new(ErrorCode::UserinfoSubMismatch, detail)));
+        Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
+            Err(attempt.fail("userinfo.fetch", Failure::new(ErrorCode::UserinfoFailed, d)))
+        }
     }
-    attempt.pass("userinfo", "userinfo answered with the same sub");
+}
+
+/// userinfo must describe the ID token's subject (OIDC Core §5.3.2). Checked after the
+/// required claims so that a missing `sub` is reported as such.
+fn userinfo_subject(claims: &Map<String, Value>, attempt: &mut Attempt) -> Result<(), Failure> {
+    let Some(info) = &attempt.userinfo else { return Ok(()) };
+    let (theirs, ours) = (info.get("sub").cloned(), claims.get("sub"));
+    if theirs.as_ref() != ours {
+        let show = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_else(|| "absent".into());
+        let detail = format!("userinfo sub is {}, the ID token's is {}", show(theirs.as_ref()), show(ours));
+        return Err(attempt.fail("userinfo.sub", Failure::new(ErrorCode::UserinfoSubMismatch, detail)));
+    }
+    attempt.pass("userinfo.sub", "userinfo describes the ID token's subject");
     Ok(())
 }
 
@@ -417,11 +456,16 @@ fn profile(config: &Config, claims: &Map<String, Value>, attempt: &mut Attempt) 
              (missing: {})",
             missing.join(", ")
         );
-        if attempt.userinfo.as_ref().is_some_and(|u| u.get(*name).and_then(Value::as_str).is_some_and(|s| !s.is_empty())) {
+        if attempt
+            .userinfo
+            .as_ref()
+            .is_some_and(|u| u.get(*name).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
+        {
             detail.push_str(&format!("; userinfo has `{name}`, but ChatGPT reads the ID token"));
         }
         return Err(attempt.fail(claim_check_name(name), Failure::new(*code, detail)));
     }
+    userinfo_subject(claims, attempt)?;
     let email = value("email").unwrap_or_default().to_string();
 
     match claims.get("email_verified") {
@@ -478,12 +522,18 @@ async fn get_json(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Re
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.map_err(|e| GetError::Unreachable(format!("GET {url} failed: {}", describe_reqwest(&e))))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| GetError::Unreachable(format!("GET {url} failed: {}", describe_reqwest(&e))))?;
     let status = response.status();
     if !status.is_success() {
         return Err(GetError::Unreachable(format!("GET {url} answered {status}")));
     }
-    let text = response.text().await.map_err(|e| GetError::Unreachable(format!("GET {url}: reading the body failed: {}", describe_reqwest(&e))))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| GetError::Unreachable(format!("GET {url}: reading the body failed: {}", describe_reqwest(&e))))?;
     match serde_json::from_str(&text) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(GetError::NotJson(format!("GET {url} answered {status} but the body is not a JSON object"))),

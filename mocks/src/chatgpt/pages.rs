@@ -48,7 +48,9 @@ pub(crate) fn login_form() -> String {
 
 /// The error page: a title for people, the code for machines, the detail for the admin.
 pub(crate) fn error(failure: &Failure, attempt_id: Option<u64>) -> String {
-    let attempt = attempt_id.map(|id| format!(r#"<p>Attempt <span data-testid="attempt-id">{id}</span></p>"#)).unwrap_or_default();
+    let attempt = attempt_id
+        .map(|id| format!(r#"<p>Attempt <span data-testid="attempt-id">{id}</span></p>"#))
+        .unwrap_or_default();
     page(
         "Error | ChatGPT",
         "error",

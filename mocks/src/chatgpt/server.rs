@@ -118,7 +118,8 @@ impl MockChatGpt {
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let mut public_url = match &config.public_url {
             Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{local_addr}/")).unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
+            None => Url::parse(&format!("http://{local_addr}/"))
+                .unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
         };
         if !public_url.path().ends_with('/') {
             public_url.set_path(&format!("{}/", public_url.path()));
@@ -212,7 +213,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-type Shared_ = State<Arc<Shared>>;
+/// The state every handler takes.
+type AppState = State<Arc<Shared>>;
 
 fn html(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -272,7 +274,7 @@ fn redirect(location: &str) -> Response {
     response
 }
 
-async fn home(State(shared): Shared_, headers: HeaderMap) -> Response {
+async fn home(State(shared): AppState, headers: HeaderMap) -> Response {
     let profile = cookie(&headers, SESSION_COOKIE).and_then(|id| shared.store().sessions.get(id).cloned());
     match profile {
         Some(profile) => html(200, pages::conversation(&profile)),
@@ -280,7 +282,7 @@ async fn home(State(shared): Shared_, headers: HeaderMap) -> Response {
     }
 }
 
-async fn login_page(State(shared): Shared_, RawQuery(query): RawQuery) -> Response {
+async fn login_page(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
     let query = query_map(query.as_deref());
     if query.get("sso").map(String::as_str) != Some("true") {
         return html(200, pages::login_form());
@@ -303,7 +305,7 @@ async fn login_page(State(shared): Shared_, RawQuery(query): RawQuery) -> Respon
     start(&shared, Mode::DirectLink, None).await
 }
 
-async fn login_submit(State(shared): Shared_, body: Bytes) -> Response {
+async fn login_submit(State(shared): AppState, body: Bytes) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let email = form.get("email").map(|e| e.trim().to_string()).unwrap_or_default();
     if email.is_empty() || !email.contains('@') {
@@ -312,16 +314,16 @@ async fn login_submit(State(shared): Shared_, body: Bytes) -> Response {
     start(&shared, Mode::Login, Some(email)).await
 }
 
-async fn admin_identity(State(shared): Shared_) -> Response {
+async fn admin_identity(State(shared): AppState) -> Response {
     let direct_link = format!("{}auth/login?sso=true&connection={}", shared.public_url, shared.config.connection_id);
     html(200, pages::admin_identity(&shared.config, &shared.redirect_uri, &direct_link))
 }
 
-async fn admin_test(State(shared): Shared_) -> Response {
+async fn admin_test(State(shared): AppState) -> Response {
     start(&shared, Mode::AdminTest, None).await
 }
 
-async fn logout(State(shared): Shared_, headers: HeaderMap) -> Response {
+async fn logout(State(shared): AppState, headers: HeaderMap) -> Response {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         shared.store().sessions.remove(id);
     }
@@ -340,7 +342,10 @@ async fn start(shared: &Shared, mode: Mode, email: Option<String>) -> Response {
                 "login.email_domain",
                 Failure::new(
                     ErrorCode::EmailDomainNotVerified,
-                    format!("`{email}` is outside the verified domains {:?}; no SSO redirect", shared.config.verified_domains),
+                    format!(
+                        "`{email}` is outside the verified domains {:?}; no SSO redirect",
+                        shared.config.verified_domains
+                    ),
                 ),
             );
             return finish_failure(shared, attempt, failure);
@@ -379,16 +384,14 @@ fn finish_failure(shared: &Shared, mut attempt: Attempt, failure: Failure) -> Re
 }
 
 async fn callback(
-    State(shared): Shared_,
+    State(shared): AppState,
     Path(connection): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let query = query_map(raw.as_deref());
-    let recorded: Map<String, Value> = query
-        .iter()
-        .map(|(k, v)| (k.clone(), if k == "code" { json!("[redacted]") } else { json!(v) }))
-        .collect();
+    let recorded: Map<String, Value> =
+        query.iter().map(|(k, v)| (k.clone(), if k == "code" { json!("[redacted]") } else { json!(v) })).collect();
 
     // Find the attempt this callback belongs to; every failure before that is recorded as an
     // unsolicited callback so that nothing reaching the callback goes unrecorded.
@@ -424,7 +427,7 @@ async fn callback(
         Ok(profile) => {
             attempt.verdict = Verdict::Success;
             attempt.profile = Some(profile.clone());
-            let (id, mode) = (attempt.id, attempt.mode);
+            let mode = attempt.mode;
             shared.save(attempt.clone());
             let mut response = if mode == Mode::AdminTest {
                 html(200, pages::test_success(&attempt, &profile))
@@ -435,7 +438,6 @@ async fn callback(
                 set_cookie(&mut response, format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax"));
                 response
             };
-            let _ = id;
             set_cookie(&mut response, format!("{STATE_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"));
             response
         }
@@ -470,7 +472,10 @@ fn locate(
             ));
         }
         Some(bound) if bound != state => {
-            return Err(Failure::new(ErrorCode::StateMismatch, "the callback's state is not the one this browser was sent with"));
+            return Err(Failure::new(
+                ErrorCode::StateMismatch,
+                "the callback's state is not the one this browser was sent with",
+            ));
         }
         Some(_) => {}
     }
@@ -484,25 +489,25 @@ fn locate(
     Ok((attempt, pending))
 }
 
-async fn attempts_json(State(shared): Shared_) -> Response {
+async fn attempts_json(State(shared): AppState) -> Response {
     axum::Json(shared.store().attempts.clone()).into_response()
 }
 
-async fn latest_json(State(shared): Shared_) -> Response {
+async fn latest_json(State(shared): AppState) -> Response {
     match shared.store().attempts.last().cloned() {
         Some(attempt) => axum::Json(attempt).into_response(),
         None => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no attempts yet"}))).into_response(),
     }
 }
 
-async fn attempt_json(State(shared): Shared_, Path(id): Path<String>) -> Response {
+async fn attempt_json(State(shared): AppState, Path(id): Path<String>) -> Response {
     match id.parse::<u64>().ok().and_then(|id| shared.attempt(id)) {
         Some(attempt) => axum::Json(attempt).into_response(),
         None => (StatusCode::NOT_FOUND, axum::Json(json!({"error": format!("no attempt `{id}`")}))).into_response(),
     }
 }
 
-async fn reset(State(shared): Shared_) -> Response {
+async fn reset(State(shared): AppState) -> Response {
     *shared.store() = Store::default();
     StatusCode::NO_CONTENT.into_response()
 }
