@@ -5,3 +5,4 @@ pub mod chatgpt;
 mod html;
 pub mod jose;
 pub mod secret;
+pub mod yaml;

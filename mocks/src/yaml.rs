@@ -1,0 +1,262 @@
+//! A YAML document as a tree that keeps, for every node, where it stands in the file and the tag
+//! written on it. authentik blueprints use custom tags (`!Find`, `!KeyOf`, `!Env`) that serde
+//! formats cannot carry, and every error must point at file:line:column.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use granit_parser::{Event, Parser, ScalarStyle};
+
+/// A position in the source: line and column, both from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// A node with its position and tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The content.
+    pub value: Value,
+    /// Where the node starts (its tag, if it has one).
+    pub pos: Pos,
+    /// The tag as written (`!Find`, `!!str`), if any.
+    pub tag: Option<String>,
+}
+
+/// A node's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar; `plain` when unquoted (so `true`, `1`, `null` keep their YAML meaning).
+    Scalar {
+        /// The text after escape processing.
+        text: String,
+        /// Whether it was written without quotes or block style.
+        plain: bool,
+    },
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in source order.
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML syntax error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pos}: {message}")]
+pub struct YamlError {
+    /// Where.
+    pub pos: Pos,
+    /// What.
+    pub message: String,
+}
+
+impl Node {
+    /// The scalar's text, unless the node is a collection or null.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } if !self.is_null() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Whether the node is a YAML null (`~`, `null`, or empty, unquoted).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+            && self.tag.is_none()
+    }
+
+    /// A plain `true`/`false`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => match text.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A plain integer.
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => text.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The items of a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The entries of a mapping.
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value under a string key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// What kind of node this is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+            Value::Scalar { .. } if self.is_null() => "null",
+            Value::Scalar { .. } => "a scalar",
+        }
+    }
+
+    /// Converts to JSON: plain scalars keep their YAML type; tags must have been resolved.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Scalar { .. } if self.is_null() => serde_json::Value::Null,
+            Value::Scalar { text, plain } => {
+                if *plain && self.tag.is_none() {
+                    if let Some(b) = self.as_bool() {
+                        return b.into();
+                    }
+                    if let Some(i) = self.as_i64() {
+                        return i.into();
+                    }
+                    if let Ok(f) = text.parse::<f64>() {
+                        if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) {
+                            return serde_json::json!(f);
+                        }
+                    }
+                }
+                text.clone().into()
+            }
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+}
+
+/// Parses every document of a YAML stream.
+pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut documents = Vec::new();
+    let mut stack: Vec<(Node, Option<Node>)> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Anchor ids of collections still open, to register them when they close.
+    let mut open_anchors: Vec<usize> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| YamlError {
+            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
+            message: e.info(),
+        })?;
+        let start = span.tag_start.unwrap_or(span.start);
+        let pos = Pos { line: start.line(), col: start.col() + 1 };
+        let tag_of = |tag: Option<std::borrow::Cow<'_, granit_parser::Tag>>| {
+            tag.map(|t| format!("{}{}", t.original_handle(), t.suffix()))
+        };
+        let complete = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = Node {
+                    value: Value::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain },
+                    pos,
+                    tag: tag_of(tag),
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                Some(node)
+            }
+            Event::Alias(id) => Some(anchors.get(&id).cloned().ok_or(YamlError { pos, message: "unknown alias".into() })?),
+            Event::SequenceStart(_, anchor, tag) => {
+                open_anchors.push(anchor);
+                stack.push((Node { value: Value::Seq(Vec::new()), pos, tag: tag_of(tag) }, None));
+                None
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                open_anchors.push(anchor);
+                stack.push((Node { value: Value::Map(Vec::new()), pos, tag: tag_of(tag) }, None));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, _) = stack.pop().ok_or(YamlError { pos, message: "unbalanced collection".into() })?;
+                let anchor = open_anchors.pop().unwrap_or(0);
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                Some(node)
+            }
+            _ => None,
+        };
+        let Some(node) = complete else { continue };
+        match stack.last_mut() {
+            None => documents.push(node),
+            Some((parent, pending_key)) => match &mut parent.value {
+                Value::Seq(items) => items.push(node),
+                Value::Map(entries) => match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        if let Some(name) = key.as_str() {
+                            if entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
+                                return Err(YamlError { pos: key.pos, message: format!("duplicate key `{name}`") });
+                            }
+                        }
+                        entries.push((key, node));
+                    }
+                },
+                Value::Scalar { .. } => unreachable!("scalars are never pushed on the stack"),
+            },
+        }
+    }
+    Ok(documents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pos, parse};
+
+    #[test]
+    fn keeps_positions_and_tags() {
+        let docs = parse("a: 1\nb:\n  - !Find [x, [y, z]]\n  - !Env SECRET\nc: 'true'\n").expect("parse");
+        let root = &docs[0];
+        let b = root.get("b").expect("b").as_seq().expect("seq");
+        assert_eq!(b[0].tag.as_deref(), Some("!Find"));
+        assert_eq!(b[0].pos, Pos { line: 3, col: 5 });
+        assert_eq!(b[1].tag.as_deref(), Some("!Env"));
+        assert_eq!(b[1].as_str(), Some("SECRET"));
+        assert_eq!(root.get("a").and_then(|n| n.as_i64()), Some(1));
+        assert_eq!(root.get("c").and_then(|n| n.as_bool()), None);
+        assert_eq!(root.get("c").map(|n| n.to_json()), Some(serde_json::json!("true")));
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let err = parse("a: [1, 2\nb: 3\n").expect_err("must fail");
+        assert!(err.pos.line >= 1, "{err}");
+        let err = parse("a: 1\na: 2\n").expect_err("must fail");
+        assert_eq!(err.to_string(), "2:1: duplicate key `a`");
+    }
+
+    #[test]
+    fn aliases_resolve() {
+        let docs = parse("x: &v [1, 2]\ny: *v\n").expect("parse");
+        assert_eq!(docs[0].get("y").map(|n| n.to_json()), Some(serde_json::json!([1, 2])));
+    }
+}
