@@ -6,3 +6,5 @@ mod html;
 pub mod jose;
 pub mod secret;
 pub mod yaml;
+pub mod totp;
+pub mod authentik;

@@ -1,0 +1,8 @@
+//! The authentik stand-in: authentik's login surface (OIDC provider, flow executor, flow pages)
+//! for hermetic runs, provisioned from the same blueprints as a real authentik, with switchable
+//! defects.
+
+pub mod blueprint;
+pub mod defects;
+pub mod directory;
+pub mod expr;
