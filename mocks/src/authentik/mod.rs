@@ -6,3 +6,12 @@ pub mod blueprint;
 pub mod defects;
 pub mod directory;
 pub mod expr;
+mod flow;
+mod oauth;
+mod pages;
+mod server;
+mod state;
+
+pub use defects::{Defect, Defects};
+pub use directory::Directory;
+pub use server::{AuthentikStandIn, Options, StartError};

@@ -48,27 +48,7 @@ async fn main() -> ExitCode {
     };
     println!("mock-chatgpt listening on {} (public URL {})", server.local_addr(), server.url());
     println!("Login redirect URI: {}", server.redirect_uri());
-    wait_for_stop().await;
+    mocks::stop_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS
-}
-
-async fn wait_for_stop() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

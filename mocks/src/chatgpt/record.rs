@@ -307,10 +307,7 @@ impl Attempt {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+pub(crate) use crate::record_time::now_secs;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,175 @@
+// The stand-in's flow interface: custom elements with open shadow roots, shaped like authentik's
+// Lit components. <ak-flow-executor> calls the flow executor API and renders one stage element
+// in its shadow root; each stage renders its form in its own shadow root. The stage element is
+// created anew for every challenge, as authentik re-renders between stages.
+(() => {
+  "use strict";
+  const slug = document.documentElement.dataset.flow;
+  const api = `/api/v3/flows/executor/${slug}/?query=${encodeURIComponent(location.search.slice(1))}`;
+  const csrf = () => {
+    const pair = document.cookie.split("; ").find((c) => c.startsWith("authentik_csrf="));
+    return pair ? pair.slice("authentik_csrf=".length) : "";
+  };
+  const esc = (s) =>
+    String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  const errorsOf = (challenge, field) => (challenge.response_errors || {})[field] || [];
+  const errorText = (challenge, field) =>
+    errorsOf(challenge, field).map((e) => `<p class="pf-c-form__helper-text pf-m-error" aria-live="polite">${esc(e.string)}</p>`).join("");
+  const invalid = (challenge, field) => (errorsOf(challenge, field).length ? ' aria-invalid="true"' : "");
+  const header = (challenge) =>
+    `<header class="pf-c-login__main-header"><h1 class="pf-c-title pf-m-3xl">${esc(challenge.flow_info?.title)}</h1></header>`;
+  const submitButton = (label, name) =>
+    `<div class="pf-c-form__group pf-m-action"><button type="submit"${name ? ` name="${name}"` : ""} class="pf-c-button pf-m-primary pf-m-block">${esc(label)}</button></div>`;
+
+  // The hidden form authentik adds to the document for password managers: a trap for scripts
+  // that search the document instead of the shadow roots.
+  const decoy = () => {
+    if (document.getElementById("ak-password-manager")) return;
+    const form = document.createElement("form");
+    form.id = "ak-password-manager";
+    form.setAttribute("aria-hidden", "true");
+    form.style.display = "none";
+    form.innerHTML =
+      '<input name="username" autocomplete="username"><input name="password" type="password" autocomplete="current-password"><input name="code" autocomplete="one-time-code">';
+    document.body.appendChild(form);
+  };
+
+  class Executor extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      this.attachShadow({ mode: "open" });
+      this.shadowRoot.innerHTML =
+        '<div class="pf-c-login"><div class="ak-login-container"><main class="pf-c-login__main" role="main"><div class="ak-stage-host"></div></main></div></div>';
+      this.call("GET").then((c) => this.render(c));
+    }
+    submit(body) {
+      this.call("POST", body).then((c) => this.render(c));
+    }
+    async call(method, body) {
+      const headers = { Accept: "application/json" };
+      if (body) {
+        headers["Content-Type"] = "application/json";
+        headers["X-authentik-CSRF"] = csrf();
+      }
+      try {
+        const response = await fetch(api, { method, headers, credentials: "same-origin", body: body ? JSON.stringify(body) : undefined });
+        if (!response.ok) return { component: "ak-stage-flow-error", error: `HTTP ${response.status}` };
+        return await response.json();
+      } catch (e) {
+        return { component: "ak-stage-flow-error", error: String(e) };
+      }
+    }
+    render(challenge) {
+      if (challenge.component === "xak-flow-redirect") {
+        window.location.assign(challenge.to);
+        return;
+      }
+      const tag = customElements.get(challenge.component) ? challenge.component : "ak-stage-flow-error";
+      const stage = document.createElement(tag);
+      stage.challenge = challenge;
+      stage.executor = this;
+      this.shadowRoot.querySelector(".ak-stage-host").replaceChildren(stage);
+    }
+  }
+
+  class Stage extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      this.attachShadow({ mode: "open" });
+      this.shadowRoot.innerHTML = this.html(this.challenge);
+      const form = this.shadowRoot.querySelector("form");
+      if (form) {
+        form.addEventListener("submit", (event) => {
+          event.preventDefault();
+          this.executor.submit({ component: this.challenge.component, ...this.response(form) });
+        });
+      }
+      const first = this.shadowRoot.querySelector("input:not([type=hidden])");
+      if (first) first.focus();
+    }
+    response() {
+      return {};
+    }
+  }
+
+  class Identification extends Stage {
+    connectedCallback() {
+      decoy();
+      super.connectedCallback();
+    }
+    html(c) {
+      const pre = c.application_pre ? `<p>Login to continue to ${esc(c.application_pre)}.</p>` : "";
+      return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">${pre}
+<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-identifier-input"><span class="pf-c-form__label-text">Email or Username</span></label>
+<input type="text" name="uidField" id="ak-identifier-input" placeholder="Email or Username" autocomplete="username" spellcheck="false" class="pf-c-form-control" required${invalid(c, "uid_field")}>
+${errorText(c, "uid_field")}${errorText(c, "non_field_errors")}</div>${submitButton(c.primary_action)}</form></div>`;
+    }
+    response(form) {
+      return { uid_field: form.querySelector("input[name=uidField]").value };
+    }
+  }
+
+  class Password extends Stage {
+    html(c) {
+      return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">
+<div class="pf-c-form__group"><p class="ak-pending-user">${esc(c.pending_user)}</p>
+<input type="hidden" name="username" autocomplete="username" value="${esc(c.pending_user)}"></div>
+<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-stage-password-input"><span class="pf-c-form__label-text">Password</span></label>
+<input type="password" name="password" id="ak-stage-password-input" placeholder="Please enter your password" autocomplete="current-password" class="pf-c-form-control" required${invalid(c, "password")}>
+${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form></div>`;
+    }
+    response(form) {
+      return { password: form.querySelector("input[name=password]").value };
+    }
+  }
+
+  class AuthenticatorValidate extends Stage {
+    html(c) {
+      return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">
+<p class="ak-pending-user">${esc(c.pending_user)}</p>
+<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-stage-authenticator-validate-input"><span class="pf-c-form__label-text">Code</span></label>
+<input type="text" name="code" id="ak-stage-authenticator-validate-input" inputmode="numeric" pattern="[0-9]*" placeholder="Please enter your code" autocomplete="one-time-code" class="pf-c-form-control" required${invalid(c, "code")}>
+${errorText(c, "code")}</div>${submitButton("Continue")}</form></div>`;
+    }
+    response(form) {
+      return { code: form.querySelector("input[name=code]").value };
+    }
+  }
+
+  class Consent extends Stage {
+    html(c) {
+      const items = (c.permissions || []).map((p) => `<li data-permission-code="${esc(p.id)}">${esc(p.name)}</li>`).join("");
+      return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">
+<p class="ak-pending-user">${esc(c.pending_user)}</p>
+<h3 data-test-id="stage-heading">${esc(c.header_text)}</h3>
+<p>Application requires following permissions:</p><ul class="pf-c-list" id="permissions">${items}</ul>
+${errorText(c, "token")}${submitButton("Continue")}</form></div>`;
+    }
+    response() {
+      return { token: this.challenge.token };
+    }
+  }
+
+  class AccessDenied extends Stage {
+    html(c) {
+      const message = c.error_message ? `<p class="ak-access-denied-message">${esc(c.error_message)}</p>` : "";
+      return `${header(c)}<div class="pf-c-login__main-body"><div class="pf-c-form">
+<h2 class="pf-c-title" data-test-id="card-title">Request has been denied.</h2>${message}</div></div>`;
+    }
+  }
+
+  class FlowError extends Stage {
+    html(c) {
+      return `<div class="pf-c-login__main-body"><h2 class="pf-c-title" data-test-id="card-title">Whoops!</h2>
+<p class="ak-flow-error">${esc(c.error || "Something went wrong! Please try again later.")}</p></div>`;
+    }
+  }
+
+  customElements.define("ak-stage-identification", Identification);
+  customElements.define("ak-stage-password", Password);
+  customElements.define("ak-stage-authenticator-validate", AuthenticatorValidate);
+  customElements.define("ak-stage-consent", Consent);
+  customElements.define("ak-stage-access-denied", AccessDenied);
+  customElements.define("ak-stage-flow-error", FlowError);
+  customElements.define("ak-flow-executor", Executor);
+})();

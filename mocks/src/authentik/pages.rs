@@ -1,0 +1,46 @@
+//! authentik's HTML: the flow interface shell (rendered by `flow.js` into open shadow roots)
+//! and the plain error pages (Redirect URI Error, Client ID Error, Permission denied, 404).
+
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::html::escape;
+
+const STYLE: &str = "body{font-family:RedHatText,Overpass,sans-serif;background:#151515;margin:0}\
+.pf-c-login__main{background:#fff;max-width:32rem;margin:4rem auto;padding:2rem}\
+.pf-c-form__group{margin:1rem 0}.pf-c-form-control{width:100%;padding:.5rem}\
+.pf-c-button{padding:.5rem 1rem}.pf-m-error{color:#c9190b}";
+
+/// A plain authentik page with a card title and a message, as `bad_request_message` renders.
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"UTF-8\"><title>{title} - authentik</title>\
+<style>{STYLE}</style></head>\n<body><div class=\"pf-c-background-image\"></div>\
+<div class=\"pf-c-login stacked\"><div class=\"ak-login-container\"><main class=\"pf-c-login__main\">\
+<div class=\"pf-c-login__main-header\"><h1 class=\"pf-c-title pf-m-3xl\" data-test-id=\"card-title\">{title}</h1></div>\
+<div class=\"pf-c-login__main-body\"><form method=\"POST\" class=\"pf-c-form\"><p>{message}</p>\
+<a id=\"ak-back-home\" href=\"/\" class=\"pf-c-button pf-m-primary\">Go home</a></form></div>\
+</main></div></div></body></html>\n",
+        title = escape(title),
+        message = escape(message),
+    );
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
+}
+
+/// The flow interface: a document with `<ak-flow-executor>`, rendered by the script.
+pub(crate) fn flow_page(slug: &str, title: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\" data-flow=\"{slug}\"><head><meta charset=\"UTF-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+<style>{STYLE}</style><script src=\"/static/flow.js\" defer></script></head>\n\
+<body><div class=\"pf-c-background-image\"></div><ak-flow-executor flowSlug=\"{slug}\"></ak-flow-executor></body></html>\n",
+        slug = escape(slug),
+        title = escape(title),
+    );
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
+}
+
+/// `GET /static/flow.js`.
+pub(crate) async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("flow.js")).into_response()
+}
