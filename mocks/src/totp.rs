@@ -18,7 +18,8 @@ pub fn code_at_step(secret: &[u8], step: u64, digits: u32) -> String {
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
     let offset = (digest[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
+    let binary =
+        u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
     let modulus = 10u32.pow(digits.clamp(6, 8));
     format!("{:0width$}", binary % modulus, width = digits.clamp(6, 8) as usize)
 }
@@ -32,7 +33,7 @@ pub fn verify(secret: &[u8], candidate: &str, now: u64, digits: u32) -> bool {
 /// Decodes a hex secret (how authentik stores TOTP keys).
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 || text.is_empty() {
+    if !text.len().is_multiple_of(2) || text.is_empty() {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()

@@ -137,10 +137,11 @@ impl Node {
                     if let Some(i) = self.as_i64() {
                         return i.into();
                     }
-                    if let Ok(f) = text.parse::<f64>() {
-                        if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) {
-                            return serde_json::json!(f);
-                        }
+                    if let Ok(f) = text.parse::<f64>()
+                        && f.is_finite()
+                        && text.chars().any(|c| c.is_ascii_digit())
+                    {
+                        return serde_json::json!(f);
                     }
                 }
                 text.clone().into()
@@ -184,7 +185,9 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
                 }
                 Some(node)
             }
-            Event::Alias(id) => Some(anchors.get(&id).cloned().ok_or(YamlError { pos, message: "unknown alias".into() })?),
+            Event::Alias(id) => {
+                Some(anchors.get(&id).cloned().ok_or(YamlError { pos, message: "unknown alias".into() })?)
+            }
             Event::SequenceStart(_, anchor, tag) => {
                 open_anchors.push(anchor);
                 stack.push((Node { value: Value::Seq(Vec::new()), pos, tag: tag_of(tag) }, None));
@@ -213,10 +216,10 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
                 Value::Map(entries) => match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if let Some(name) = key.as_str() {
-                            if entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
-                                return Err(YamlError { pos: key.pos, message: format!("duplicate key `{name}`") });
-                            }
+                        if let Some(name) = key.as_str()
+                            && entries.iter().any(|(k, _)| k.as_str() == Some(name))
+                        {
+                            return Err(YamlError { pos: key.pos, message: format!("duplicate key `{name}`") });
                         }
                         entries.push((key, node));
                     }

@@ -9,7 +9,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::directory::{
-    Application, Binding, BindingSubject, Directory, FLOWS, Group, IssuerMode, MatchingMode, MappingKind, Provider,
+    Application, Binding, BindingSubject, Directory, FLOWS, Group, IssuerMode, MappingKind, MatchingMode, Provider,
     RedirectUri, SELF_SIGNED_KEY, ScopeMapping, SubMode, TotpDevice, User, parse_timedelta,
 };
 use super::expr::Mapping;
@@ -49,7 +49,12 @@ pub fn load(files: &[(String, String)], env: &HashMap<String, String>) -> Result
 }
 
 /// Applies one blueprint file.
-pub fn apply(directory: &mut Directory, file: &str, text: &str, env: &HashMap<String, String>) -> Result<(), BlueprintError> {
+pub fn apply(
+    directory: &mut Directory,
+    file: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<(), BlueprintError> {
     let documents =
         yaml::parse(text).map_err(|e| BlueprintError { file: file.into(), pos: e.pos, message: e.message })?;
     let mut ctx = Ctx { file, env, ids: HashMap::new(), dir: directory };
@@ -77,18 +82,19 @@ enum State {
 
 /// An entry's fields: identifiers first, then attrs (attrs win).
 struct Fields<'n> {
-    entries: Vec<(&'n str, &'n Node)>,
+    /// (name, where the key is written, value)
+    entries: Vec<(&'n str, Pos, &'n Node)>,
 }
 
 impl<'n> Fields<'n> {
     fn get(&self, name: &str) -> Option<&'n Node> {
-        self.entries.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        self.entries.iter().rev().find(|(k, _, _)| *k == name).map(|(_, _, v)| *v)
     }
 }
 
 impl fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(k, _)| k)).finish()
+        f.debug_list().entries(self.entries.iter().map(|(k, _, _)| k)).finish()
     }
 }
 
@@ -99,7 +105,8 @@ impl Ctx<'_> {
 
     fn document(&mut self, doc: &Node) -> Result<(), BlueprintError> {
         let Some(entries) = doc.as_map() else {
-            return self.err(doc.pos, format!("a blueprint is a mapping with `version` and `entries`, not {}", doc.kind()));
+            return self
+                .err(doc.pos, format!("a blueprint is a mapping with `version` and `entries`, not {}", doc.kind()));
         };
         for (key, _) in entries {
             match key.as_str() {
@@ -112,10 +119,10 @@ impl Ctx<'_> {
             Some(v) => return self.err(v.pos, "only blueprint `version: 1` exists"),
             None => return self.err(doc.pos, "a blueprint needs `version: 1`"),
         }
-        if let Some(context) = doc.get("context") {
-            if context.as_map().is_some_and(|m| !m.is_empty()) {
-                return self.err(context.pos, "blueprint `context` is not supported by the stand-in");
-            }
+        if let Some(context) = doc.get("context")
+            && context.as_map().is_some_and(|m| !m.is_empty())
+        {
+            return self.err(context.pos, "blueprint `context` is not supported by the stand-in");
         }
         let Some(entries) = doc.get("entries") else { return Ok(()) };
         let Some(list) = entries.as_seq() else {
@@ -146,7 +153,10 @@ impl Ctx<'_> {
             let hint = suggest(&model_name, MODELS).map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default();
             return self.err(
                 model_node.pos,
-                format!("model `{model_name}` is not supported by the stand-in{hint}; supported: {}", MODELS.join(", ")),
+                format!(
+                    "model `{model_name}` is not supported by the stand-in{hint}; supported: {}",
+                    MODELS.join(", ")
+                ),
             );
         };
         let state = match entry.get("state") {
@@ -156,7 +166,12 @@ impl Ctx<'_> {
                 "created" => State::Created,
                 "must_created" => State::MustCreated,
                 "absent" => State::Absent,
-                other => return self.err(node.pos, format!("state `{other}` is not one of present, created, must_created, absent")),
+                other => {
+                    return self.err(
+                        node.pos,
+                        format!("state `{other}` is not one of present, created, must_created, absent"),
+                    );
+                }
             },
         };
         let mut fields = Fields { entries: Vec::new() };
@@ -170,7 +185,7 @@ impl Ctx<'_> {
                 };
                 for (k, v) in map {
                     let Some(name) = k.as_str() else { return self.err(k.pos, "field names must be strings") };
-                    fields.entries.push((name, v));
+                    fields.entries.push((name, k.pos, v));
                 }
             }
         }
@@ -194,11 +209,17 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn check_fields(&self, model: &str, fields: &Fields<'_>, known: &[&str], ignored: &[&str]) -> Result<(), BlueprintError> {
-        for (name, node) in &fields.entries {
+    fn check_fields(
+        &self,
+        model: &str,
+        fields: &Fields<'_>,
+        known: &[&str],
+        ignored: &[&str],
+    ) -> Result<(), BlueprintError> {
+        for (name, at, _) in &fields.entries {
             if !known.contains(name) && !ignored.contains(name) {
                 let hint = suggest(name, known).map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default();
-                return self.err(node.pos, format!("field `{name}` of `{model}` is not supported by the stand-in{hint}"));
+                return self.err(*at, format!("field `{name}` of `{model}` is not supported by the stand-in{hint}"));
             }
         }
         Ok(())
@@ -280,7 +301,8 @@ impl Ctx<'_> {
                 };
                 let field_name = self.string(field)?;
                 if !find_fields.contains(&field_name.as_str()) {
-                    return self.err(field.pos, format!("the stand-in finds a `{model}` by {}", find_fields.join(" or ")));
+                    return self
+                        .err(field.pos, format!("the stand-in finds a `{model}` by {}", find_fields.join(" or ")));
                 }
                 Ok((field_name, self.string(value)?))
             }
@@ -299,7 +321,8 @@ impl Ctx<'_> {
 
     fn user_ref(&self, node: &Node) -> Result<String, BlueprintError> {
         let (field, value) = self.reference(node, USER, &["username", "email"])?;
-        let user = self.dir.users.iter().find(|u| if field == "email" { u.email == value } else { u.username == value });
+        let user =
+            self.dir.users.iter().find(|u| if field == "email" { u.email == value } else { u.username == value });
         match user {
             Some(u) => Ok(u.username.clone()),
             None => self.err(node.pos, format!("no user with {field} `{value}`")),
@@ -310,7 +333,8 @@ impl Ctx<'_> {
         let (_, slug) = self.reference(node, FLOW, &["slug"])?;
         if !FLOWS.iter().any(|(s, _, _)| *s == slug) {
             let known: Vec<&str> = FLOWS.iter().map(|f| f.0).collect();
-            return self.err(node.pos, format!("flow `{slug}` is not one of the stand-in's flows: {}", known.join(", ")));
+            return self
+                .err(node.pos, format!("flow `{slug}` is not one of the stand-in's flows: {}", known.join(", ")));
         }
         Ok(slug)
     }
@@ -329,14 +353,19 @@ impl Ctx<'_> {
     }
 
     fn user(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
-        self.check_fields(USER, f, &["username", "name", "email", "password", "groups", "attributes", "is_active"], &["path", "type"])?;
+        self.check_fields(
+            USER,
+            f,
+            &["username", "name", "email", "password", "groups", "attributes", "is_active"],
+            &["path", "type"],
+        )?;
         let username = self.string(self.required(f, "username", at, USER)?)?;
         let existing = self.dir.users.iter().position(|u| u.username == username);
         if !self.proceed(state, existing.is_some(), at, USER, &username)? {
-            if state == State::Absent {
-                if let Some(i) = existing {
-                    self.dir.users.remove(i);
-                }
+            if state == State::Absent
+                && let Some(i) = existing
+            {
+                self.dir.users.remove(i);
             }
             return Ok(username);
         }
@@ -388,7 +417,9 @@ impl Ctx<'_> {
         match (state, exists) {
             (State::Absent, _) => Ok(false),
             (State::Created, true) => Ok(false),
-            (State::MustCreated, true) => self.err(at, format!("`{model}` `{key}` already exists (state: must_created)")),
+            (State::MustCreated, true) => {
+                self.err(at, format!("`{model}` `{key}` already exists (state: must_created)"))
+            }
             _ => Ok(true),
         }
     }
@@ -435,10 +466,13 @@ impl Ctx<'_> {
         let kind = match Mapping::parse(&expression) {
             Ok(m) => MappingKind::Custom(m),
             Err(e) => {
-                // Block scalars start on the next line.
-                let line = expression_node.pos.line + e.line;
+                // A block scalar's position is its first content line.
+                let line = expression_node.pos.line + e.line - 1;
                 let pos = Pos { line, col: expression_node.pos.col };
-                return self.err(pos, format!("scope mapping `{name}`: {}; see the recognised form in mocks/README.md", e.message));
+                return self.err(
+                    pos,
+                    format!("scope mapping `{name}`: {}; see the recognised form in mocks/README.md", e.message),
+                );
             }
         };
         let description = f.get("description").map(|n| self.string(n)).transpose()?.unwrap_or_default();
@@ -552,7 +586,10 @@ impl Ctx<'_> {
                 let text = self.string(n)?;
                 *slot = match parse_timedelta(&text) {
                     Some(d) => d,
-                    None => return self.err(n.pos, format!("`{field}` `{text}` is not like `minutes=1` or `hours=1;minutes=30`")),
+                    None => {
+                        return self
+                            .err(n.pos, format!("`{field}` `{text}` is not like `minutes=1` or `hours=1;minutes=30`"));
+                    }
                 };
             }
         }
@@ -571,7 +608,8 @@ impl Ctx<'_> {
 
     fn redirect_uris(&self, node: &Node) -> Result<Vec<RedirectUri>, BlueprintError> {
         let Some(items) = node.as_seq() else {
-            return self.err(node.pos, "`redirect_uris` is a list of {matching_mode, url} (authentik 2024.12 and later)");
+            return self
+                .err(node.pos, "`redirect_uris` is a list of {matching_mode, url} (authentik 2024.12 and later)");
         };
         let mut out = Vec::new();
         for item in items {
@@ -583,10 +621,10 @@ impl Ctx<'_> {
             let (Some(mode), Some(url)) = (item.get("matching_mode"), item.get("url")) else {
                 return self.err(item.pos, "a redirect URI needs `matching_mode` and `url`");
             };
-            if let Some(kind) = item.get("redirect_uri_type") {
-                if self.string(kind)? == "logout" {
-                    continue;
-                }
+            if let Some(kind) = item.get("redirect_uri_type")
+                && self.string(kind)? == "logout"
+            {
+                continue;
             }
             let mode = match self.string(mode)?.as_str() {
                 "strict" => MatchingMode::Strict,
@@ -594,10 +632,10 @@ impl Ctx<'_> {
                 other => return self.err(mode.pos, format!("matching_mode `{other}` is not strict or regex")),
             };
             let url_text = self.string(url)?;
-            if mode == MatchingMode::Regex {
-                if let Err(e) = regex_lite::Regex::new(&url_text) {
-                    return self.err(url.pos, format!("`{url_text}` is not a regular expression: {e}"));
-                }
+            if mode == MatchingMode::Regex
+                && let Err(e) = regex_lite::Regex::new(&url_text)
+            {
+                return self.err(url.pos, format!("`{url_text}` is not a regular expression: {e}"));
             }
             out.push(RedirectUri { mode, url: url_text });
         }
@@ -606,7 +644,12 @@ impl Ctx<'_> {
 
     fn application(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
         const IGNORED: &[&str] = &["meta_description", "meta_publisher", "meta_icon", "open_in_new_tab", "group"];
-        self.check_fields(APPLICATION, f, &["slug", "name", "provider", "meta_launch_url", "policy_engine_mode"], IGNORED)?;
+        self.check_fields(
+            APPLICATION,
+            f,
+            &["slug", "name", "provider", "meta_launch_url", "policy_engine_mode"],
+            IGNORED,
+        )?;
         let slug = self.string(self.required(f, "slug", at, APPLICATION)?)?;
         let existing = self.dir.applications.iter().position(|a| a.slug == slug);
         if !self.proceed(state, existing.is_some(), at, APPLICATION, &slug)? {
@@ -617,7 +660,13 @@ impl Ctx<'_> {
         }
         let mut app = match existing {
             Some(i) => self.dir.applications[i].clone(),
-            None => Application { slug: slug.clone(), name: slug.clone(), provider: None, meta_launch_url: None, policy_mode_all: false },
+            None => Application {
+                slug: slug.clone(),
+                name: slug.clone(),
+                provider: None,
+                meta_launch_url: None,
+                policy_mode_all: false,
+            },
         };
         if let Some(n) = f.get("name") {
             app.name = self.string(n)?;
@@ -647,9 +696,17 @@ impl Ctx<'_> {
     }
 
     fn binding(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
-        self.check_fields(BINDING, f, &["target", "order", "user", "group", "negate", "enabled"], &["timeout", "failure_result"])?;
+        self.check_fields(
+            BINDING,
+            f,
+            &["target", "order", "user", "group", "negate", "enabled"],
+            &["timeout", "failure_result"],
+        )?;
         if let Some(policy) = f.get("policy") {
-            return self.err(policy.pos, "policy bindings to policies are not supported by the stand-in; bind a user or group");
+            return self.err(
+                policy.pos,
+                "policy bindings to policies are not supported by the stand-in; bind a user or group",
+            );
         }
         let target_node = self.required(f, "target", at, BINDING)?;
         let (_, target) = self.reference(target_node, APPLICATION, &["slug"])?;
@@ -682,7 +739,12 @@ impl Ctx<'_> {
     }
 
     fn totp_device(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
-        self.check_fields(TOTP_DEVICE, f, &["user", "name", "key", "confirmed", "digits"], &["step", "t0", "tolerance"])?;
+        self.check_fields(
+            TOTP_DEVICE,
+            f,
+            &["user", "name", "key", "confirmed", "digits"],
+            &["step", "t0", "tolerance"],
+        )?;
         let user = self.user_ref(self.required(f, "user", at, TOTP_DEVICE)?)?;
         let name = self.string(self.required(f, "name", at, TOTP_DEVICE)?)?;
         let key = format!("{user}/{name}");

@@ -121,11 +121,14 @@ impl FromStr for Defect {
                 _ => Err(err("write drop-claim=NAME")),
             },
             "rename-claim" => match arg.and_then(|a| a.split_once(':')) {
-                Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok(Defect::RenameClaim(from.into(), to.into())),
+                Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                    Ok(Defect::RenameClaim(from.into(), to.into()))
+                }
                 _ => Err(err("write rename-claim=FROM:TO")),
             },
             "delay" => {
-                let (endpoint, millis) = arg.and_then(|a| a.split_once(':')).ok_or_else(|| err("write delay=ENDPOINT:MILLIS"))?;
+                let (endpoint, millis) =
+                    arg.and_then(|a| a.split_once(':')).ok_or_else(|| err("write delay=ENDPOINT:MILLIS"))?;
                 let endpoint = Endpoint::ALL
                     .iter()
                     .find(|(n, _)| *n == endpoint)
@@ -229,7 +232,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for text in ["drop-claim=family_name", "rename-claim=a:b", "delay=token:1500", "alg-none", "consent-token-ignored"] {
+        for text in
+            ["drop-claim=family_name", "rename-claim=a:b", "delay=token:1500", "alg-none", "consent-token-ignored"]
+        {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }

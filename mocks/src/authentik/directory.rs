@@ -291,7 +291,11 @@ impl Default for Directory {
                 default("openid", "", MappingKind::OpenId),
                 default("email", "Email address", MappingKind::Email),
                 default("profile", "General Profile Information", MappingKind::Profile),
-                default("offline_access", "Access to request new tokens without interaction", MappingKind::OfflineAccess),
+                default(
+                    "offline_access",
+                    "Access to request new tokens without interaction",
+                    MappingKind::OfflineAccess,
+                ),
             ],
             providers: Vec::new(),
             applications: Vec::new(),
@@ -376,7 +380,13 @@ impl Directory {
     }
 
     /// The claims of the provider's mappings whose scope was granted, in attachment order.
-    pub fn scope_claims(&self, provider: &Provider, user: &User, scopes: &[String], install_id: &str) -> Map<String, Value> {
+    pub fn scope_claims(
+        &self,
+        provider: &Provider,
+        user: &User,
+        scopes: &[String],
+        install_id: &str,
+    ) -> Map<String, Value> {
         let mut claims = Map::new();
         for mapping in provider.mappings.iter().filter_map(|n| self.mapping(n)) {
             if !scopes.contains(&mapping.scope_name) {
@@ -419,7 +429,9 @@ impl Directory {
             let claims: Vec<String> = match &m.kind {
                 MappingKind::OpenId | MappingKind::OfflineAccess => Vec::new(),
                 MappingKind::Email => vec!["email".into(), "email_verified".into()],
-                MappingKind::Profile => ["name", "given_name", "preferred_username", "nickname", "groups"].map(String::from).to_vec(),
+                MappingKind::Profile => {
+                    ["name", "given_name", "preferred_username", "nickname", "groups"].map(String::from).to_vec()
+                }
                 MappingKind::Custom(c) => c.claim_names().map(String::from).collect(),
             };
             for c in claims {
@@ -440,7 +452,9 @@ impl Directory {
             SubMode::UserUuid => user.uuid.clone(),
             SubMode::UserUsername => user.username.clone(),
             SubMode::UserEmail => user.email.clone(),
-            SubMode::UserUpn => user.attributes.get("upn").and_then(Value::as_str).map(String::from).unwrap_or_else(hashed),
+            SubMode::UserUpn => {
+                user.attributes.get("upn").and_then(Value::as_str).map(String::from).unwrap_or_else(hashed)
+            }
         }
     }
 }
@@ -510,9 +524,21 @@ mod tests {
     #[test]
     fn bindings() {
         let mut dir = Directory::default();
-        let app = Application { slug: "a".into(), name: "A".into(), provider: None, meta_launch_url: None, policy_mode_all: false };
+        let app = Application {
+            slug: "a".into(),
+            name: "A".into(),
+            provider: None,
+            meta_launch_url: None,
+            policy_mode_all: false,
+        };
         assert!(dir.has_access(&user(&[]), &app), "no bindings: open");
-        dir.bindings.push(Binding { target: "a".into(), order: 0, subject: BindingSubject::Group("g".into()), negate: false, enabled: true });
+        dir.bindings.push(Binding {
+            target: "a".into(),
+            order: 0,
+            subject: BindingSubject::Group("g".into()),
+            negate: false,
+            enabled: true,
+        });
         assert!(!dir.has_access(&user(&[]), &app));
         assert!(dir.has_access(&user(&["g"]), &app));
     }

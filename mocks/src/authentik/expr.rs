@@ -102,7 +102,8 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                     i += 1;
                 }
                 let text: String = chars[start..=i].iter().collect();
-                let n = text.parse().map_err(|_| ExprError { line, message: format!("number `{text}` is too large") })?;
+                let n =
+                    text.parse().map_err(|_| ExprError { line, message: format!("number `{text}` is too large") })?;
                 out.push((Tok::Int(n), line));
             }
             c if c.is_alphabetic() || c == '_' => {
@@ -261,7 +262,8 @@ impl Parser {
                 self.expect('.')?;
                 let field = self.ident()?;
                 if !self.eat(&Tok::Ident("for".into())) {
-                    return self.err("the only list form recognised is `[g.name for g in request.user.ak_groups.all()]`");
+                    return self
+                        .err("the only list form recognised is `[g.name for g in request.user.ak_groups.all()]`");
                 }
                 let bound = self.ident()?;
                 if bound != var {
@@ -284,7 +286,9 @@ impl Parser {
                     "None" => Ok(Expr::Lit(Value::Null)),
                     "request" | "user" => Ok(Expr::Var(name)),
                     _ if self.vars.contains(&name) => Ok(Expr::Var(name)),
-                    _ => self.err(format!("`{name}` is not known here; values start from `request.user`, `user` or a literal")),
+                    _ => self.err(format!(
+                        "`{name}` is not known here; values start from `request.user`, `user` or a literal"
+                    )),
                 }
             }
             _ => self.err("expected a value"),
@@ -426,7 +430,11 @@ fn title_case(s: &str) -> String {
     let mut start = true;
     for c in s.chars() {
         if c.is_alphabetic() {
-            if start { out.extend(c.to_uppercase()) } else { out.extend(c.to_lowercase()) }
+            if start {
+                out.extend(c.to_uppercase())
+            } else {
+                out.extend(c.to_lowercase())
+            }
             start = false;
         } else {
             out.push(c);
@@ -486,7 +494,8 @@ return {
         let err = Mapping::parse("x = 1\nreturn {}").expect_err("refused");
         assert_eq!(err.line, 1);
         assert!(err.message.contains("must start with `return {`"), "{err}");
-        let err = Mapping::parse("return {\n  \"a\": request.user.name.replace(\"a\", \"b\"),\n}").expect_err("refused");
+        let err =
+            Mapping::parse("return {\n  \"a\": request.user.name.replace(\"a\", \"b\"),\n}").expect_err("refused");
         assert_eq!(err.line, 2);
         assert!(err.message.starts_with("method `replace` is not one of"), "{err}");
         let err = Mapping::parse("return {\"a\": os.environ}").expect_err("refused");

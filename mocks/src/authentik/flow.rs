@@ -86,6 +86,8 @@ enum Outcome {
     Challenge(Value),
     /// 302 back to the executor URL.
     Again,
+    /// The authorization is done: issue a code (outside the state lock) and redirect to the RP.
+    Fulfil { params: AuthorizeParams, user: u64, auth_time: u64, amr: Vec<String> },
 }
 
 fn flow_info(slug: &str, app_name: Option<&str>) -> Value {
@@ -178,11 +180,15 @@ async fn execute(
         if body.is_some() && sess.user.is_some() {
             let sent = headers.get("x-authentik-csrf").and_then(|v| v.to_str().ok());
             if sent != Some(sess.csrf.as_str()) {
-                let detail = if sent.is_none() { "CSRF Failed: CSRF token missing." } else { "CSRF Failed: CSRF token incorrect." };
+                let detail = if sent.is_none() {
+                    "CSRF Failed: CSRF token missing."
+                } else {
+                    "CSRF Failed: CSRF token incorrect."
+                };
                 return session.attach((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response());
             }
         }
-        let result = step(shared, &dir, sess, &session.id, slug, &query, body, &consents);
+        let result = step(shared, &dir, sess, slug, &query, body, &consents);
         if let Some((user, app)) = result.1 {
             state.consents.insert((user, app));
         }
@@ -191,6 +197,13 @@ async fn execute(
     let response = match outcome {
         Outcome::Challenge(c) => axum::Json(c).into_response(),
         Outcome::Again => redirect(&uri.to_string()),
+        Outcome::Fulfil { params, user, auth_time, amr } => {
+            let challenge = match callback_url(shared, &params, user, &session.id, auth_time, amr) {
+                Some(to) => json!({"component": "xak-flow-redirect", "to": to}),
+                None => access_denied(slug, "", Some("Failed to resolve application")),
+            };
+            axum::Json(challenge).into_response()
+        }
     };
     session.attach(response)
 }
@@ -201,7 +214,6 @@ fn step(
     shared: &Shared,
     dir: &Directory,
     sess: &mut Session,
-    session_id: &str,
     slug: &str,
     query: &str,
     body: Option<Map<String, Value>>,
@@ -226,7 +238,7 @@ fn step(
         let user = sess.user.and_then(|u| dir.user(u)).map(|u| u.username.clone()).unwrap_or_default();
         return (Outcome::Challenge(access_denied(slug, &user, Some("Flow does not apply to current user."))), None);
     };
-    authorization(shared, dir, sess, session_id, slug, plan, body, consents)
+    authorization(shared, dir, sess, slug, plan, body, consents)
 }
 
 fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<Map<String, Value>>) -> Outcome {
@@ -235,7 +247,8 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
     };
     let app_pre = sess.application_pre.clone();
     let info = flow_info(slug, None);
-    let pending_name = plan.pending_user.and_then(|pk| dir.user(pk)).map(|u| u.username.clone()).unwrap_or(plan.pending_uid.clone());
+    let pending_name =
+        plan.pending_user.and_then(|pk| dir.user(pk)).map(|u| u.username.clone()).unwrap_or(plan.pending_uid.clone());
     let string = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let outcome = match plan.stage {
         AuthStage::Identification => {
@@ -261,7 +274,11 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
                 Some(b) => {
                     let uid = string(&b, "uid_field");
                     if uid.trim().is_empty() {
-                        Outcome::Challenge(with_errors(challenge, "non_field_errors", "No identification data provided."))
+                        Outcome::Challenge(with_errors(
+                            challenge,
+                            "non_field_errors",
+                            "No identification data provided.",
+                        ))
                     } else {
                         // pretend_user_exists: an unknown identifier goes on to the password stage.
                         plan.pending_user = dir.user_by_uid(uid.trim()).filter(|u| u.is_active).map(|u| u.pk);
@@ -346,7 +363,8 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
         AuthStage::Done => {
             sess.plans.remove(slug);
             sess.application_pre = None;
-            let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/if/user/".into());
+            let to =
+                plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/if/user/".into());
             return Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}));
         }
     };
@@ -359,7 +377,6 @@ fn authorization(
     shared: &Shared,
     dir: &Directory,
     sess: &mut Session,
-    session_id: &str,
     slug: &str,
     mut plan: AuthorizationPlan,
     body: Option<Map<String, Value>>,
@@ -405,7 +422,10 @@ fn authorization(
             let token = b.get("token").and_then(Value::as_str).unwrap_or_default();
             if token != plan.token && !shared.defects.has(&Defect::ConsentTokenIgnored) {
                 sess.plans.insert(slug.into(), Plan::Authorization(plan));
-                return (Outcome::Challenge(with_errors(challenge, "token", "Invalid consent token, re-showing prompt")), None);
+                return (
+                    Outcome::Challenge(with_errors(challenge, "token", "Invalid consent token, re-showing prompt")),
+                    None,
+                );
             }
             if !plan.consent_always {
                 remember = Some((user.pk, plan.app.clone()));
@@ -416,10 +436,13 @@ fn authorization(
         }
         AuthzStage::Fulfil => {
             sess.plans.remove(slug);
-            match callback_url(shared, &plan.params, user.pk, session_id, sess.auth_time, sess.amr.clone()) {
-                Some(to) => (Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to})), None),
-                None => (Outcome::Challenge(access_denied(slug, &user.username, Some("Failed to resolve application"))), None),
-            }
+            let outcome = Outcome::Fulfil {
+                params: plan.params,
+                user: user.pk,
+                auth_time: sess.auth_time,
+                amr: sess.amr.clone(),
+            };
+            (outcome, None)
         }
     }
 }

@@ -49,9 +49,7 @@ fn first<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn redirect_allowed(uris: &[RedirectUri], uri: &str) -> bool {
     uris.iter().any(|r| match r.mode {
         MatchingMode::Strict => r.url == uri,
-        MatchingMode::Regex => {
-            regex_lite::Regex::new(&format!("^(?:{})$", r.url)).is_ok_and(|re| re.is_match(uri))
-        }
+        MatchingMode::Regex => regex_lite::Regex::new(&format!("^(?:{})$", r.url)).is_ok_and(|re| re.is_match(uri)),
     })
 }
 
@@ -97,7 +95,8 @@ pub(crate) async fn authorize(
     body: Bytes,
 ) -> Response {
     shared.delay(Endpoint::Authorize).await;
-    let raw = if method == Method::POST { String::from_utf8_lossy(&body).into_owned() } else { query.unwrap_or_default() };
+    let raw =
+        if method == Method::POST { String::from_utf8_lossy(&body).into_owned() } else { query.unwrap_or_default() };
     let params = params_of(&raw);
     if params.is_empty() {
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
@@ -122,10 +121,16 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
     // Redirect URI: never redirect to an unregistered one. An empty list learns the first.
     if !shared.defects.has(&Defect::AcceptAnyRedirectUri) {
         if !redirect_uri.is_empty() && dir.providers[provider_index].redirect_uris.is_empty() {
-            dir.providers[provider_index].redirect_uris.push(RedirectUri { mode: MatchingMode::Strict, url: redirect_uri.clone() });
+            dir.providers[provider_index]
+                .redirect_uris
+                .push(RedirectUri { mode: MatchingMode::Strict, url: redirect_uri.clone() });
         }
-        let forbidden = Url::parse(&redirect_uri).is_ok_and(|u| matches!(u.scheme(), "javascript" | "data" | "vbscript"));
-        if redirect_uri.is_empty() || forbidden || !redirect_allowed(&dir.providers[provider_index].redirect_uris, &redirect_uri) {
+        let forbidden =
+            Url::parse(&redirect_uri).is_ok_and(|u| matches!(u.scheme(), "javascript" | "data" | "vbscript"));
+        if redirect_uri.is_empty()
+            || forbidden
+            || !redirect_allowed(&dir.providers[provider_index].redirect_uris, &redirect_uri)
+        {
             return pages::error_page(
                 StatusCode::BAD_REQUEST,
                 "Redirect URI Error",
@@ -139,7 +144,8 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
         return error_redirect(&redirect_uri, "unsupported_response_type", state.as_deref());
     }
     let available = dir.provider_scopes(&provider);
-    let requested: Vec<String> = first(params, "scope").unwrap_or_default().split_whitespace().map(String::from).collect();
+    let requested: Vec<String> =
+        first(params, "scope").unwrap_or_default().split_whitespace().map(String::from).collect();
     let scopes = if requested.is_empty() {
         available.clone()
     } else {
@@ -147,18 +153,19 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
         s.dedup();
         s
     };
-    let code_challenge = first(params, "code_challenge").map(|c| {
-        (c.to_string(), first(params, "code_challenge_method").unwrap_or("plain").to_string())
-    });
-    if let Some((_, method)) = &code_challenge {
-        if method != "plain" && method != "S256" {
-            return error_redirect(&redirect_uri, "invalid_request", state.as_deref());
-        }
+    let code_challenge = first(params, "code_challenge")
+        .map(|c| (c.to_string(), first(params, "code_challenge_method").unwrap_or("plain").to_string()));
+    if let Some((_, method)) = &code_challenge
+        && method != "plain"
+        && method != "S256"
+    {
+        return error_redirect(&redirect_uri, "invalid_request", state.as_deref());
     }
     if first(params, "request").is_some() {
         return error_redirect(&redirect_uri, "request_not_supported", state.as_deref());
     }
-    let mut prompt: Vec<String> = first(params, "prompt").unwrap_or_default().split_whitespace().map(String::from).collect();
+    let mut prompt: Vec<String> =
+        first(params, "prompt").unwrap_or_default().split_whitespace().map(String::from).collect();
     prompt.retain(|p| matches!(p.as_str(), "none" | "login" | "consent"));
     if scopes.iter().any(|s| s == "offline_access") && !prompt.iter().any(|p| p == "consent") {
         prompt.push("consent".into());
@@ -191,12 +198,12 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
         sess.application_pre = Some(app.name.clone());
         return login_redirect(&authorize.raw);
     };
-    if let Some(max_age) = max_age {
-        if now.saturating_sub(sess.auth_time) > max_age {
-            sess.last_login_uid = Some(sess.login_uid);
-            sess.application_pre = Some(app.name.clone());
-            return login_redirect(&authorize.raw);
-        }
+    if let Some(max_age) = max_age
+        && now.saturating_sub(sess.auth_time) > max_age
+    {
+        sess.last_login_uid = Some(sess.login_uid);
+        sess.application_pre = Some(app.name.clone());
+        return login_redirect(&authorize.raw);
     }
     if prompt_has("login") && (sess.last_login_uid.is_none() || sess.last_login_uid == Some(sess.login_uid)) {
         sess.last_login_uid = Some(sess.login_uid);
@@ -262,7 +269,14 @@ pub(crate) fn issue_code(
 }
 
 /// The callback URL for a finished authorization flow.
-pub(crate) fn callback_url(shared: &Shared, params: &AuthorizeParams, user: u64, session_id: &str, auth_time: u64, amr: Vec<String>) -> Option<String> {
+pub(crate) fn callback_url(
+    shared: &Shared,
+    params: &AuthorizeParams,
+    user: u64,
+    session_id: &str,
+    auth_time: u64,
+    amr: Vec<String>,
+) -> Option<String> {
     let provider = shared.directory().provider_by_client_id(&params.client_id).cloned()?;
     let code = issue_code(shared, &provider, user, params, hex_sha256(session_id), auth_time, amr);
     Some(code_redirect(&params.redirect_uri, &code, params.state.as_deref()))
@@ -292,10 +306,15 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> (String
         .and_then(|b| String::from_utf8(b).ok());
     if let Some(pair) = basic {
         let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
-        let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let decode = |s: &str| {
+            form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+        };
         return (decode(id), decode(secret));
     }
-    (first(form, "client_id").unwrap_or_default().to_string(), first(form, "client_secret").unwrap_or_default().to_string())
+    (
+        first(form, "client_id").unwrap_or_default().to_string(),
+        first(form, "client_secret").unwrap_or_default().to_string(),
+    )
 }
 
 /// Finds the provider and checks its secret.
@@ -323,7 +342,9 @@ pub(crate) async fn token(State(shared): AppState, headers: HeaderMap, body: Byt
     match first(&form, "grant_type") {
         Some("authorization_code") => {
             let redirect_uri = first(&form, "redirect_uri").unwrap_or_default();
-            if !shared.defects.has(&Defect::AcceptAnyRedirectUri) && !redirect_allowed(&provider.redirect_uris, redirect_uri) {
+            if !shared.defects.has(&Defect::AcceptAnyRedirectUri)
+                && !redirect_allowed(&provider.redirect_uris, redirect_uri)
+            {
                 return token_error("invalid_client");
             }
             let code_value = first(&form, "code").unwrap_or_default();
@@ -466,7 +487,9 @@ pub(crate) async fn userinfo(State(shared): AppState, headers: HeaderMap, body: 
     let grant = bearer(&headers, &form).and_then(|t| shared.state().access_tokens.get(&t).cloned());
     let Some(grant) = grant.filter(|g| g.expires >= now_secs()) else {
         let mut response = (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_token"}))).into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
         return response;
     };
     let dir = shared.directory().clone();
@@ -489,8 +512,10 @@ pub(crate) async fn introspect(State(shared): AppState, headers: HeaderMap, body
     let st = shared.state();
     let grant = st.access_tokens.get(token).or_else(|| st.refresh_tokens.get(token));
     match grant.filter(|g| g.provider == provider.name && g.expires >= now_secs()) {
-        Some(g) => axum::Json(json!({"active": true, "scope": g.scopes.join(" "), "client_id": provider.client_id, "exp": g.expires}))
-            .into_response(),
+        Some(g) => axum::Json(
+            json!({"active": true, "scope": g.scopes.join(" "), "client_id": provider.client_id, "exp": g.expires}),
+        )
+        .into_response(),
         None => axum::Json(json!({"active": false})).into_response(),
     }
 }
@@ -580,11 +605,11 @@ pub(crate) async fn end_session(State(shared): AppState, Path(slug): Path<String
     let Some((app, _, _)) = app_provider(&shared, &slug) else {
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     };
-    if let Some(id) = super::server::cookie(&headers, super::server::SESSION_COOKIE) {
-        if let Some(session) = shared.state().sessions.get_mut(id) {
-            session.user = None;
-            session.plans.clear();
-        }
+    if let Some(id) = super::server::cookie(&headers, super::server::SESSION_COOKIE)
+        && let Some(session) = shared.state().sessions.get_mut(id)
+    {
+        session.user = None;
+        session.plans.clear();
     }
     pages::error_page(StatusCode::OK, "Logged out", &format!("You've logged out of {}.", app.name))
 }

@@ -206,10 +206,10 @@ impl SessionRef {
     /// Finds or creates the session for these request headers.
     pub(crate) fn get(shared: &Shared, headers: &HeaderMap) -> Self {
         let mut state = shared.state();
-        if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            if state.sessions.contains_key(id) {
-                return Self { id: id.to_string(), cookies: Vec::new() };
-            }
+        if let Some(id) = cookie(headers, SESSION_COOKIE)
+            && state.sessions.contains_key(id)
+        {
+            return Self { id: id.to_string(), cookies: Vec::new() };
         }
         let id = random_token(24);
         let csrf = random_token(24);
@@ -269,7 +269,8 @@ impl AuthentikStandIn {
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let mut base = match options.public_url {
             Some(url) => url,
-            None => Url::parse(&format!("http://{local_addr}/")).unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
+            None => Url::parse(&format!("http://{local_addr}/"))
+                .unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
         };
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -370,7 +371,11 @@ async fn health() -> Response {
 
 async fn limit_query(request: Request, next: Next) -> Response {
     if request.uri().query().is_some_and(|q| q.len() > MAX_QUERY) {
-        return pages::error_page(StatusCode::URI_TOO_LONG, "Request URI too long", "The request's query string is too long.");
+        return pages::error_page(
+            StatusCode::URI_TOO_LONG,
+            "Request URI too long",
+            "The request's query string is too long.",
+        );
     }
     next.run(request).await
 }
