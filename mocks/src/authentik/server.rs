@@ -263,10 +263,18 @@ impl AuthentikStandIn {
 
     /// Starts on `addr`.
     pub async fn start_on(options: Options, addr: SocketAddr) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::start_on_listener(options, listener).await
+    }
+
+    /// Starts on a listener bound beforehand, so that its address can be given to a relying
+    /// party (and that party's redirect URI to this stand-in's blueprints) before it serves.
+    pub async fn start_on_listener(options: Options, listener: TcpListener) -> Result<Self, StartError> {
         let directory = options.directory()?;
         let (key, rogue_key) = keys()?.clone();
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
         let mut base = match options.public_url {
             Some(url) => url,
             None => Url::parse(&format!("http://{local_addr}/"))
