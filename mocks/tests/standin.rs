@@ -813,3 +813,40 @@ fn env_reaches_blueprints() {
     assert_eq!(ann.password.as_ref().map(|p| p.expose()), Some("from-env"));
     assert_eq!(format!("{:?}", ann.password), "Some([redacted])");
 }
+
+#[tokio::test]
+async fn introspection_revocation_and_end_session() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let code = param(&login(&b, authorize_url(&server, &[]), "ann", "ann-password").await, "code").expect("code");
+    let (_, tokens) = code_exchange(&b, &code).await;
+    let access = tokens["access_token"].as_str().expect("at");
+    let introspect = |token: String| {
+        let request = b
+            .http
+            .post(b.url("/application/o/introspect/"))
+            .basic_auth("chatgpt", Some(SECRET))
+            .form(&[("token", token)]);
+        async move { request.send().await.expect("introspect").json::<Value>().await.expect("json") }
+    };
+    let active = introspect(access.to_string()).await;
+    assert_eq!((active["active"].as_bool(), active["client_id"].as_str()), (Some(true), Some("chatgpt")));
+    let revoked = b
+        .http
+        .post(b.url("/application/o/revoke/"))
+        .basic_auth("chatgpt", Some(SECRET))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(introspect(access.to_string()).await, json!({"active": false}));
+    let unauthenticated =
+        b.http.post(b.url("/application/o/revoke/")).form(&[("token", access)]).send().await.expect("revoke");
+    assert_eq!(unauthenticated.status(), StatusCode::BAD_REQUEST);
+
+    let logout = b.get(b.url("/application/o/chatgpt/end-session/")).await;
+    assert!(logout.text().await.expect("body").contains("You&#39;ve logged out of ChatGPT."));
+    let again = b.get(authorize_url(&server, &[])).await;
+    assert!(location(&again).starts_with("/if/flow/default-authentication-flow/"), "signed out: the login flow again");
+}
