@@ -14,6 +14,7 @@ use super::directory::{
 };
 use super::expr::Mapping;
 use crate::secret::Secret;
+use crate::suggest::suggest;
 use crate::yaml::{self, Node, Pos};
 
 /// A blueprint that cannot be applied, with where and why.
@@ -781,29 +782,4 @@ impl Ctx<'_> {
 fn uuid_for(username: &str) -> String {
     let h = super::directory::hex_sha256(username);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
-/// The closest candidate by edit distance, if close enough to be a typo.
-pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

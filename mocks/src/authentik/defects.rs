@@ -152,9 +152,8 @@ impl FromStr for Defect {
             "consent-token-ignored" => plain(Defect::ConsentTokenIgnored),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
-                let hint = crate::authentik::blueprint::suggest(name, &names)
-                    .map(|n| format!("did you mean `{n}`? "))
-                    .unwrap_or_default();
+                let hint =
+                    crate::suggest::suggest(name, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
                 Err(err(&format!("{hint}known defects: {}", names.join(", "))))
             }
         }

@@ -1,0 +1,196 @@
+//! The command line: `ak-e2e run | validate | list`. Thin: it folds settings, plans, starts the
+//! target, runs, reports, and maps the outcome to the documented exit codes.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Flags, Settings, Target};
+use crate::plan::{PlanError, plan};
+use crate::report::console::{ConsoleProgress, Style};
+use crate::report::{Redactor, json, junit};
+use crate::target::Environment;
+
+/// Exit codes (README: "Exit codes").
+pub mod exit {
+    /// Everything passed.
+    pub const OK: i32 = 0;
+    /// Usage or configuration error.
+    pub const USAGE: i32 = 1;
+    /// A scenario file is invalid.
+    pub const SCENARIO: i32 = 2;
+    /// Runtime error: target unreachable, browser failed.
+    pub const RUNTIME: i32 = 3;
+    /// At least one assertion failed.
+    pub const FAILED: i32 = 4;
+}
+
+/// End-to-end verification of single sign-on between authentik and ChatGPT.
+#[derive(Debug, Parser)]
+#[command(name = "ak-e2e", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios (default: the `scenarios` folder) and report.
+    Run(Common),
+    /// Parse and plan only: check scenario files, fixtures and secrets without running.
+    Validate(Common),
+    /// List the scenarios that would run.
+    List(Common),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Scenario files or folders.
+    paths: Vec<PathBuf>,
+    /// Config file (default: ./ak-e2e.yaml). Env: AK_E2E_CONFIG.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `embedded` (default) or the base URL of a real authentik. Env: AK_E2E_TARGET.
+    #[arg(long)]
+    target: Option<String>,
+    /// api, browser or both (default: each scenario's `drivers`). Env: AK_E2E_DRIVER.
+    #[arg(long)]
+    driver: Option<String>,
+    /// Only scenarios with this tag (repeatable). Env: AK_E2E_TAGS (comma-separated).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Write the JSON report here. Env: AK_E2E_REPORT_JSON.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// Write the JUnit XML report here. Env: AK_E2E_REPORT_JUNIT.
+    #[arg(long)]
+    report_junit: Option<PathBuf>,
+}
+
+impl Common {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            target: self.target.clone(),
+            driver: self.driver.clone(),
+            tags: self.tags.clone(),
+            report_json: self.report_json.clone(),
+            report_junit: self.report_junit.clone(),
+            paths: self.paths.clone(),
+        }
+    }
+}
+
+/// Runs the command line; returns the exit code.
+pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal() && !env.contains_key("NO_COLOR") && !env.contains_key("CI");
+    let style = Style { color };
+    let (common, mode) = match &cli.command {
+        Command::Run(c) => (c, "run"),
+        Command::Validate(c) => (c, "validate"),
+        Command::List(c) => (c, "list"),
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let settings = match Settings::resolve(&common.flags(), &env, &cwd) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let plan = match plan(&settings, &env) {
+        Ok(p) => p,
+        Err(PlanError::Config(errors)) => {
+            for e in errors {
+                eprintln!("ak-e2e: error: {e}");
+            }
+            return exit::USAGE;
+        }
+        Err(PlanError::Scenario(diagnostics)) => {
+            let mut err = std::io::stderr();
+            for d in &diagnostics {
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    d.render_from_file(std::io::stderr().is_terminal() && !env.contains_key("NO_COLOR"))
+                );
+            }
+            let _ = writeln!(err, "ak-e2e: {} error(s) in scenario files", diagnostics.len());
+            return exit::SCENARIO;
+        }
+    };
+    let mut out = stdout.lock();
+    match mode {
+        "validate" => {
+            let files: std::collections::BTreeSet<_> = plan.runs.iter().map(|r| r.scenario.file.clone()).collect();
+            let _ = writeln!(out, "ok: {} scenario files, {} runs planned", files.len(), plan.runs.len());
+            return exit::OK;
+        }
+        "list" => {
+            for r in &plan.runs {
+                let tags = if r.scenario.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", r.scenario.tags.join(", "))
+                };
+                let _ =
+                    writeln!(out, "{}  [{}] {}{tags}", r.scenario.file.display(), r.driver.as_str(), r.scenario.name);
+            }
+            return exit::OK;
+        }
+        _ => {}
+    }
+    let redactor = Redactor::new(plan.secrets.values());
+    let environment = match Environment::start(&settings, &plan.secrets).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
+            return exit::RUNTIME;
+        }
+    };
+    let where_ = match &settings.target {
+        Target::Embedded => format!("embedded authentik stand-in at {}", environment.authentik),
+        Target::Url(u) => format!("authentik at {u}"),
+    };
+    let _ = writeln!(
+        out,
+        "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {}",
+        plan.runs.len(),
+        environment.chatgpt.url()
+    );
+    let report = {
+        let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
+        crate::runner::run(&plan, &environment, &mut progress).await
+    };
+    environment.stop().await;
+    let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
+    let mut code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
+        exit::FAILED
+    } else if report.summary.errored > 0 {
+        exit::RUNTIME
+    } else {
+        exit::OK
+    };
+    for (path, write) in [
+        (&settings.report_json, json::write as fn(&_, &_, &mut dyn Write) -> std::io::Result<()>),
+        (&settings.report_junit, junit::write),
+    ] {
+        let Some(path) = path else { continue };
+        let result = std::fs::File::create(path).and_then(|mut f| write(&report, &redactor, &mut f));
+        if let Err(e) = result {
+            eprintln!("ak-e2e: error: cannot write the report {}: {e}", path.display());
+            code = code.max(exit::USAGE);
+        }
+    }
+    code
+}

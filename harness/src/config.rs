@@ -1,0 +1,275 @@
+//! Settings, folded once in one order: defaults → the config file (`ak-e2e.yaml`) →
+//! `AK_E2E_*` environment variables → command-line flags. The environment is read once into a
+//! map by `main`; nothing below reads it, so precedence is tested with literal maps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::scenario::DriverKind;
+
+/// The config file's shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `embedded` or the base URL of a real authentik.
+    pub target: Option<String>,
+    /// Blueprints the embedded target applies.
+    pub blueprints: Option<Vec<PathBuf>>,
+    /// Scenario files or folders run when none are named.
+    pub scenarios: Option<Vec<PathBuf>>,
+    /// The application and its OAuth2 provider.
+    pub application: Option<ApplicationConfig>,
+    /// The mock ChatGPT workspace.
+    pub chatgpt: Option<ChatgptConfig>,
+    /// Fixture users, by the name scenarios use.
+    pub users: Option<BTreeMap<String, UserConfig>>,
+    /// Deadline of each HTTP request, in seconds.
+    pub request_timeout_secs: Option<u64>,
+}
+
+/// A secret, named by the environment variable that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The variable.
+    pub env: String,
+}
+
+/// The application in authentik.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationConfig {
+    /// Application slug (part of the issuer and discovery URL).
+    pub slug: String,
+    /// The provider's client id.
+    pub client_id: String,
+    /// The provider's client secret.
+    pub client_secret: SecretRef,
+}
+
+/// The mock ChatGPT workspace.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatgptConfig {
+    /// Verified email domains.
+    pub verified_domains: Option<Vec<String>>,
+    /// SSO connection id.
+    pub connection_id: Option<String>,
+    /// Where the mock listens (default `127.0.0.1:0`).
+    pub listen: Option<String>,
+    /// The URL browsers and authentik's redirect use to reach it.
+    pub public_url: Option<String>,
+}
+
+/// A fixture user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Username in authentik.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// Full name.
+    pub name: Option<String>,
+    /// Password.
+    pub password: SecretRef,
+    /// TOTP secret (hex, as authentik stores it, or base32 as apps show it).
+    pub totp_secret: Option<SecretRef>,
+}
+
+/// Where the scenarios run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The authentik stand-in, in process, provisioned from the blueprints.
+    Embedded,
+    /// A real authentik at this base URL.
+    Url(Url),
+}
+
+/// Flags from the command line (already parsed; the engine never sees clap).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--driver`.
+    pub driver: Option<String>,
+    /// `--tag` (repeatable).
+    pub tags: Vec<String>,
+    /// `--report-json`.
+    pub report_json: Option<PathBuf>,
+    /// `--report-junit`.
+    pub report_junit: Option<PathBuf>,
+    /// Positional paths.
+    pub paths: Vec<PathBuf>,
+}
+
+/// The resolved settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The target.
+    pub target: Target,
+    /// Blueprints for the embedded target.
+    pub blueprints: Vec<PathBuf>,
+    /// Scenario files or folders.
+    pub paths: Vec<PathBuf>,
+    /// The application.
+    pub application: ApplicationConfig,
+    /// The mock ChatGPT.
+    pub chatgpt: ChatgptConfig,
+    /// Fixture users.
+    pub users: BTreeMap<String, UserConfig>,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// Drivers forced from outside (`--driver`), overriding the scenarios'.
+    pub drivers: Option<Vec<DriverKind>>,
+    /// Only scenarios with one of these tags.
+    pub tags: Vec<String>,
+    /// JSON report path.
+    pub report_json: Option<PathBuf>,
+    /// JUnit report path.
+    pub report_junit: Option<PathBuf>,
+    /// The config file used, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// A configuration problem (exit code 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG: &str = "ak-e2e.yaml";
+
+impl Settings {
+    /// Folds defaults, the file, the environment and the flags.
+    pub fn resolve(flags: &Flags, env: &HashMap<String, String>, cwd: &Path) -> Result<Self, ConfigError> {
+        let explicit = flags.config.clone().or_else(|| env.get("AK_E2E_CONFIG").map(PathBuf::from));
+        let (file, config_file) = match explicit {
+            Some(path) => (read_file(&cwd.join(&path), &path)?, Some(path)),
+            None if cwd.join(DEFAULT_CONFIG).is_file() => {
+                (read_file(&cwd.join(DEFAULT_CONFIG), Path::new(DEFAULT_CONFIG))?, Some(PathBuf::from(DEFAULT_CONFIG)))
+            }
+            None => (FileConfig::default(), None),
+        };
+        let pick = |flag: &Option<String>, var: &str, file: &Option<String>| {
+            flag.clone().or_else(|| env.get(var).cloned()).or_else(|| file.clone())
+        };
+        let target = match pick(&flags.target, "AK_E2E_TARGET", &file.target).as_deref() {
+            None | Some("embedded") => Target::Embedded,
+            Some(url) => Target::Url(Url::parse(url).map_err(|e| {
+                ConfigError(format!(
+                    "target `{url}` is neither `embedded` nor a URL ({e}); e.g. https://authentik.example.com"
+                ))
+            })?),
+        };
+        let drivers = match pick(&flags.driver, "AK_E2E_DRIVER", &None).as_deref() {
+            None => None,
+            Some("api") => Some(vec![DriverKind::Api]),
+            Some("browser") => Some(vec![DriverKind::Browser]),
+            Some("both") => Some(vec![DriverKind::Api, DriverKind::Browser]),
+            Some(other) => return Err(ConfigError(format!("driver `{other}` is not api, browser or both"))),
+        };
+        let tags = if !flags.tags.is_empty() {
+            flags.tags.clone()
+        } else {
+            env.get("AK_E2E_TAGS")
+                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let path_or_env = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env.get(var).map(PathBuf::from));
+        let application = file.application.clone().ok_or_else(|| {
+            ConfigError(format!(
+                "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
+                config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
+            ))
+        })?;
+        let timeout = env
+            .get("AK_E2E_REQUEST_TIMEOUT_SECS")
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ConfigError(format!("AK_E2E_REQUEST_TIMEOUT_SECS must be a whole number, not `{v}`")))
+            })
+            .transpose()?
+            .or(file.request_timeout_secs)
+            .unwrap_or(10);
+        Ok(Self {
+            target,
+            blueprints: file.blueprints.clone().unwrap_or_else(|| vec![PathBuf::from("blueprints/chatgpt.yaml")]),
+            paths: if flags.paths.is_empty() {
+                file.scenarios.clone().unwrap_or_else(|| vec![PathBuf::from("scenarios")])
+            } else {
+                flags.paths.clone()
+            },
+            application,
+            chatgpt: file.chatgpt.clone().unwrap_or_default(),
+            users: file.users.clone().unwrap_or_default(),
+            request_timeout: Duration::from_secs(timeout.max(1)),
+            drivers,
+            tags,
+            report_json: path_or_env(&flags.report_json, "AK_E2E_REPORT_JSON"),
+            report_junit: path_or_env(&flags.report_junit, "AK_E2E_REPORT_JUNIT"),
+            config_file,
+        })
+    }
+}
+
+fn read_file(path: &Path, shown: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", shown.display())))?;
+    serde_saphyr::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", shown.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::{Flags, Settings, Target};
+    use crate::scenario::DriverKind;
+
+    fn dir_with(config: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ak-e2e-config-{}", mocks::jose::random_token(6)));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("ak-e2e.yaml"), config).expect("write");
+        dir
+    }
+
+    const CONFIG: &str = "target: https://from-file.example\napplication:\n  slug: chatgpt\n  client_id: chatgpt\n  client_secret: { env: SECRET }\n";
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = dir_with(CONFIG);
+        let none = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect("valid");
+        assert_eq!(none.target, Target::Url("https://from-file.example".parse().expect("url")));
+        assert_eq!(none.paths, [PathBuf::from("scenarios")]);
+        let env = HashMap::from([
+            ("AK_E2E_TARGET".to_string(), "embedded".to_string()),
+            ("AK_E2E_DRIVER".to_string(), "both".to_string()),
+        ]);
+        let from_env = Settings::resolve(&Flags::default(), &env, &dir).expect("valid");
+        assert_eq!(from_env.target, Target::Embedded);
+        assert_eq!(from_env.drivers, Some(vec![DriverKind::Api, DriverKind::Browser]));
+        let flags =
+            Flags { target: Some("https://flag.example".into()), driver: Some("api".into()), ..Flags::default() };
+        let from_flags = Settings::resolve(&flags, &env, &dir).expect("valid");
+        assert_eq!(from_flags.target, Target::Url("https://flag.example".parse().expect("url")));
+        assert_eq!(from_flags.drivers, Some(vec![DriverKind::Api]));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = dir_with(CONFIG);
+        let flags = Flags { driver: Some("selenium".into()), ..Flags::default() };
+        let err = Settings::resolve(&flags, &HashMap::new(), &dir).expect_err("bad driver");
+        assert_eq!(err.to_string(), "driver `selenium` is not api, browser or both");
+        let dir = dir_with("targt: embedded\n");
+        let err = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect_err("unknown key").to_string();
+        assert!(err.starts_with("ak-e2e.yaml:") && err.contains("targt"), "{err}");
+    }
+}

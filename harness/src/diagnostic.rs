@@ -1,0 +1,110 @@
+//! Errors with a place in a file, rendered the way rustc and hurl render them:
+//!
+//! ```text
+//! error: unknown step `expect_redirct`
+//!   --> scenarios/chatgpt/login.yaml:7:5
+//!    |
+//!  7 |   - expect_redirct:
+//!    |     ^^^^^^^^^^^^^^ did you mean `expect_redirect`?
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A place in a file: line and column from 1, and how many characters to underline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// The file as given on the command line.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+    /// Characters to underline (at least 1).
+    pub len: usize,
+}
+
+impl Span {
+    /// `file:line:col`.
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A problem at a span, with the label under the carets and an optional hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The headline.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+    /// Written after the carets.
+    pub label: String,
+    /// A following `= help:` line.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// Renders with the source line, read from `source` (the file's text).
+    pub fn render(&self, source: &str, color: bool) -> String {
+        let (red, blue, bold, reset) =
+            if color { ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
+        let line_text = source.lines().nth(self.span.line.saturating_sub(1)).unwrap_or("");
+        let number = self.span.line.to_string();
+        let gutter = " ".repeat(number.len());
+        let mut out = String::new();
+        let _ = writeln!(out, "{red}{bold}error{reset}{bold}: {}{reset}", self.message);
+        let _ = writeln!(out, "{gutter}{blue}-->{reset} {}", self.span.location());
+        let _ = writeln!(out, "{gutter} {blue}|{reset}");
+        let _ = writeln!(out, "{blue}{number} |{reset} {line_text}");
+        let pad: String = line_text
+            .chars()
+            .take(self.span.col.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let carets = "^".repeat(self.span.len.max(1));
+        let label = if self.label.is_empty() { String::new() } else { format!(" {}", self.label) };
+        let _ = writeln!(out, "{gutter} {blue}|{reset} {pad}{red}{carets}{label}{reset}");
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "{gutter} {blue}={reset} {bold}help{reset}: {help}");
+        }
+        out
+    }
+
+    /// Renders, reading the source line from the file (or without it if unreadable).
+    pub fn render_from_file(&self, color: bool) -> String {
+        let source = std::fs::read_to_string(&self.span.file).unwrap_or_default();
+        self.render(&source, color)
+    }
+}
+
+pub use mocks::suggest::suggest;
+
+/// A span at a YAML node of a file.
+pub(crate) fn span_at(file: &Path, pos: mocks::yaml::Pos, len: usize) -> Span {
+    Span { file: file.to_path_buf(), line: pos.line, col: pos.col, len: len.max(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::{Diagnostic, Span};
+
+    #[test]
+    fn renders_like_rustc() {
+        let d = Diagnostic {
+            message: "unknown step `expect_redirct`".into(),
+            span: Span { file: PathBuf::from("s.yaml"), line: 2, col: 5, len: 14 },
+            label: "did you mean `expect_redirect`?".into(),
+            help: Some("steps are listed in the README".into()),
+        };
+        let text = d.render("steps:\n  - expect_redirct:\n", false);
+        assert_eq!(
+            text,
+            "error: unknown step `expect_redirct`\n --> s.yaml:2:5\n  |\n2 |   - expect_redirct:\n  |     ^^^^^^^^^^^^^^ did you mean `expect_redirect`?\n  = help: steps are listed in the README\n"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! The `api` driver: no browser. A cookie-keeping HTTP client follows the login as a browser
+//! would — ChatGPT's "Log in", the redirect to authentik, the flow executor API (identification,
+//! password, TOTP, consent), the redirect back, the landing — recording every hop. Every request
+//! has a deadline.
+
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{Position, between, unescape};
+use crate::result::Hop;
+use crate::scenario::HopKind;
+use crate::target::Environment;
+
+/// Most redirects followed for one navigation, and executor round trips for one sign-in.
+const MAX_REDIRECTS: usize = 20;
+const MAX_STAGES: usize = 12;
+
+/// A driver failure: what happened and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DriveError(pub String);
+
+/// A user's credentials for one sign-in.
+pub struct Credentials<'a> {
+    /// Typed at identification.
+    pub uid: &'a str,
+    /// Typed at the password stage.
+    pub password: &'a str,
+    /// TOTP secret bytes, if the user has a device.
+    pub totp: Option<Vec<u8>>,
+    /// Accept consent (or stop at it).
+    pub consent: bool,
+}
+
+/// One scenario's browser-less session.
+pub struct ApiDriver<'e> {
+    env: &'e Environment,
+    http: reqwest::Client,
+    jar: Arc<Jar>,
+    /// Every exchange so far.
+    pub hops: Vec<Hop>,
+    /// Where the session stands.
+    pub position: Position,
+    /// The `state` of the authorization request ChatGPT sent, to find its record.
+    pub authorize_state: Option<String>,
+}
+
+impl<'e> ApiDriver<'e> {
+    /// A fresh session (empty cookie jar).
+    pub fn new(env: &'e Environment) -> Result<Self, DriveError> {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(env.request_timeout)
+            .connect_timeout(env.request_timeout)
+            .build()
+            .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { env, http, jar, hops: Vec::new(), position: Position::Start, authorize_state: None })
+    }
+
+    /// What a URL is, by where it points.
+    pub fn classify(&self, url: &Url) -> Option<HopKind> {
+        let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
+        if same(&self.env.authentik) {
+            let path = &url.path()[self.env.authentik.path().len() - 1..];
+            if path == "/application/o/authorize/" {
+                return Some(HopKind::AuthentikAuthorize);
+            }
+            if path.starts_with("/if/flow/") {
+                return Some(HopKind::AuthentikFlow);
+            }
+        }
+        let chatgpt = self.env.chatgpt.url();
+        if same(chatgpt) {
+            let callback = Url::parse(self.env.chatgpt.redirect_uri()).ok();
+            if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
+                return Some(HopKind::ChatgptCallback);
+            }
+            if url.path() == chatgpt.path() {
+                return Some(HopKind::ChatgptHome);
+            }
+        }
+        None
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        url: Url,
+        form: Option<&[(&str, &str)]>,
+        json_body: Option<&Value>,
+        api: bool,
+    ) -> Result<Response, DriveError> {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .header("accept", if api { "application/json" } else { "text/html" });
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        if let Some(body) = json_body {
+            request = request.json(body);
+            if let Some(csrf) = self.cookie(&url, "authentik_csrf") {
+                request = request.header("X-authentik-CSRF", csrf);
+            }
+        }
+        let response = request.send().await.map_err(|e| {
+            let why = if e.is_timeout() {
+                format!("no answer within {}s", self.env.request_timeout.as_secs())
+            } else if e.is_connect() {
+                "connection refused or host unreachable".to_string()
+            } else {
+                e.to_string()
+            };
+            DriveError(format!("{method} {} failed: {why}", redact(&url)))
+        })?;
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_str(&url, l));
+        self.hops.push(Hop {
+            method: method.to_string(),
+            url: redact(&url),
+            status: response.status().as_u16(),
+            location,
+            kind: self.classify(&url).map(|k| k.as_str().to_string()),
+            api,
+        });
+        Ok(response)
+    }
+
+    fn cookie(&self, url: &Url, name: &str) -> Option<String> {
+        let header = self.jar.cookies(url)?;
+        let text = header.to_str().ok()?.to_string();
+        text.split("; ").find_map(|p| p.strip_prefix(&format!("{name}=")).map(String::from))
+    }
+
+    /// Navigates like a browser: follows redirects, then settles on a page.
+    async fn navigate(&mut self, method: Method, url: Url, form: Option<&[(&str, &str)]>) -> Result<(), DriveError> {
+        let mut response = self.send(method, url, form, None, false).await?;
+        for _ in 0..MAX_REDIRECTS {
+            if !response.status().is_redirection() {
+                return self.settle(response).await;
+            }
+            let from = response.url().clone();
+            let Some(location) = response.headers().get("location").and_then(|v| v.to_str().ok()) else {
+                return Err(DriveError(format!("{} answered {} without a Location", redact(&from), response.status())));
+            };
+            let next =
+                from.join(location).map_err(|e| DriveError(format!("bad Location from {}: {e}", redact(&from))))?;
+            if self.classify(&next) == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
+                self.authorize_state = next.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
+            }
+            response = self.send(Method::GET, next, None, None, false).await?;
+        }
+        Err(DriveError(format!("more than {MAX_REDIRECTS} redirects in a row")))
+    }
+
+    async fn settle(&mut self, response: Response) -> Result<(), DriveError> {
+        let url = response.url().clone();
+        let status = response.status().as_u16();
+        let kind = self.classify(&url);
+        let body = response.text().await.map_err(|e| DriveError(format!("reading {} failed: {e}", redact(&url))))?;
+        if kind == Some(HopKind::AuthentikFlow) {
+            let slug = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+            let query = url.query().unwrap_or_default().to_string();
+            let challenge = self.executor(&slug, &query, None).await?;
+            return self.on_challenge(slug, query, challenge).await;
+        }
+        if let Some(title) = between(&body, r#"data-test-id="card-title">"#, "<") {
+            let message = between(&body, "<p>", "</p>").map(|m| unescape(&m)).unwrap_or_default();
+            self.position = Position::AuthentikPage { status, title: unescape(&title), message };
+            return Ok(());
+        }
+        if url.origin() == self.env.chatgpt.url().origin() {
+            self.position = Position::Chatgpt { status, path: url.path().to_string(), body };
+            return Ok(());
+        }
+        self.position = Position::Elsewhere { url: redact(&url), status };
+        Ok(())
+    }
+
+    /// Handles a challenge: a redirect is followed, anything else becomes the position.
+    async fn on_challenge(&mut self, slug: String, query: String, challenge: Value) -> Result<(), DriveError> {
+        if challenge["component"] == "xak-flow-redirect" {
+            let to = challenge["to"].as_str().unwrap_or("/");
+            let base = self.env.authentik.clone();
+            let next = base.join(to).map_err(|e| DriveError(format!("bad redirect `{to}` from the flow: {e}")))?;
+            return Box::pin(self.navigate(Method::GET, next, None)).await;
+        }
+        self.position = Position::Flow { slug, query, challenge };
+        Ok(())
+    }
+
+    /// GETs (or POSTs to) the flow executor, following its redirects to itself.
+    async fn executor(&mut self, slug: &str, query: &str, body: Option<Value>) -> Result<Value, DriveError> {
+        let mut url = self
+            .env
+            .authentik
+            .join(&format!("api/v3/flows/executor/{slug}/"))
+            .map_err(|e| DriveError(e.to_string()))?;
+        url.query_pairs_mut().append_pair("query", query);
+        let method = if body.is_some() { Method::POST } else { Method::GET };
+        let mut response = self.send(method, url.clone(), None, body.as_ref(), true).await?;
+        for _ in 0..MAX_REDIRECTS {
+            if !response.status().is_redirection() {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                if !status.is_success() {
+                    return Err(DriveError(format!(
+                        "authentik's flow executor answered {status} for flow `{slug}`: {}",
+                        text.chars().take(200).collect::<String>()
+                    )));
+                }
+                return serde_json::from_str(&text)
+                    .map_err(|_| DriveError(format!("authentik's flow executor for `{slug}` answered non-JSON")));
+            }
+            response = self.send(Method::GET, url.clone(), None, None, true).await?;
+        }
+        Err(DriveError(format!("authentik's flow executor for `{slug}` kept redirecting")))
+    }
+
+    /// "Log in" at ChatGPT with an email, or the direct sign-in link.
+    pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
+        let chatgpt = self.env.chatgpt.url().clone();
+        let login = chatgpt.join("auth/login").map_err(|e| DriveError(e.to_string()))?;
+        match email {
+            Some(email) => {
+                self.send(Method::GET, login.clone(), None, None, false).await?;
+                self.navigate(Method::POST, login, Some(&[("email", email)])).await
+            }
+            None => {
+                let mut direct = login;
+                direct
+                    .query_pairs_mut()
+                    .append_pair("sso", "true")
+                    .append_pair("connection", &self.env.chatgpt.config().connection_id);
+                self.navigate(Method::GET, direct, None).await
+            }
+        }
+    }
+
+    /// Answers authentik's stages until the flow leaves authentik or stops at a stage it cannot
+    /// pass (an error shown, access denied, a stage these credentials cannot answer).
+    pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
+        for _ in 0..MAX_STAGES {
+            let Position::Flow { slug, query, challenge } = self.position.clone() else { return Ok(()) };
+            if !super::flow_errors(&challenge).is_empty() && challenge["component"] != "ak-stage-identification" {
+                return Ok(());
+            }
+            let component = challenge["component"].as_str().unwrap_or_default().to_string();
+            let answer = match component.as_str() {
+                "ak-stage-identification" => json!({"component": component, "uid_field": credentials.uid}),
+                "ak-stage-password" => json!({"component": component, "password": credentials.password}),
+                "ak-stage-authenticator-validate" => {
+                    let Some(secret) = &credentials.totp else { return Ok(()) };
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    json!({"component": component, "code": mocks::totp::code(secret, now, 6)})
+                }
+                "ak-stage-consent" if credentials.consent => {
+                    json!({"component": component, "token": challenge["token"]})
+                }
+                _ => return Ok(()),
+            };
+            let next = self.executor(&slug, &query, Some(answer)).await?;
+            if next["component"] == component && !super::flow_errors(&next).is_empty() {
+                self.position = Position::Flow { slug, query, challenge: next };
+                return Ok(());
+            }
+            self.on_challenge(slug, query, next).await?;
+        }
+        Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// ChatGPT's record of this session's attempt, found by the authorization request's state.
+    pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
+        let url = self.env.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
+        let response = self.send(Method::GET, url, None, None, true).await?;
+        let all: Value =
+            response.json().await.map_err(|e| DriveError(format!("ChatGPT's attempt record is not JSON: {e}")))?;
+        let state = self.authorize_state.clone();
+        let found = all.as_array().and_then(|list| {
+            list.iter().rev().find(|a| match &state {
+                Some(state) => a["authorize_url"]
+                    .as_str()
+                    .and_then(|u| Url::parse(u).ok())
+                    .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == *state)),
+                None => false,
+            })
+        });
+        Ok(found.cloned())
+    }
+}
+
+/// Query parameters whose values never reach a report.
+const SECRET_PARAMS: &[&str] =
+    &["code", "password", "client_secret", "access_token", "id_token", "refresh_token", "code_verifier"];
+
+/// Whether a query parameter's value is a secret.
+pub fn is_secret_param(name: &str) -> bool {
+    SECRET_PARAMS.contains(&name)
+}
+
+/// The URL with secret query values replaced by `[redacted]`.
+pub fn redact(url: &Url) -> String {
+    if !url.query_pairs().any(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
+        return url.to_string();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".to_string() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut().clear().extend_pairs(pairs);
+    out.to_string()
+}
+
+fn redact_str(base: &Url, location: &str) -> String {
+    match base.join(location) {
+        Ok(u) if location.starts_with('/') => {
+            let full = redact(&u);
+            full.strip_prefix(&format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
+                .map(|rest| rest.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit()).to_string())
+                .unwrap_or(full)
+        }
+        Ok(u) => redact(&u),
+        Err(_) => location.to_string(),
+    }
+}

@@ -1,0 +1,112 @@
+//! Drivers run a scenario's actions (start the login, sign in) and report what happened as
+//! hops and a position; the runner checks expectations against them.
+
+pub mod api;
+
+use serde_json::Value;
+
+/// Where the driver stands after an action.
+#[derive(Debug, Clone)]
+pub enum Position {
+    /// Nothing happened yet.
+    Start,
+    /// On an authentik flow page, at this challenge.
+    Flow {
+        /// The flow's slug.
+        slug: String,
+        /// The flow page's query string (the executor's `query`).
+        query: String,
+        /// The challenge JSON (secrets in it are none: authentik sends no passwords back).
+        challenge: Value,
+    },
+    /// On a plain authentik page (Redirect URI Error, Permission denied, …).
+    AuthentikPage {
+        /// HTTP status.
+        status: u16,
+        /// The card title.
+        title: String,
+        /// The message under it.
+        message: String,
+    },
+    /// On a ChatGPT page.
+    Chatgpt {
+        /// HTTP status.
+        status: u16,
+        /// Path.
+        path: String,
+        /// The page.
+        body: String,
+    },
+    /// Somewhere else (an unexpected host or page).
+    Elsewhere {
+        /// The URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+    },
+}
+
+impl Position {
+    /// The position in words, for diagnoses.
+    pub fn describe(&self) -> String {
+        match self {
+            Position::Start => "nothing has happened yet".into(),
+            Position::Flow { slug, challenge, .. } => {
+                let component = challenge["component"].as_str().unwrap_or("?");
+                let errors = flow_errors(challenge);
+                if errors.is_empty() {
+                    format!("authentik flow `{slug}` at stage `{component}`")
+                } else {
+                    format!("authentik flow `{slug}` at stage `{component}` showing \"{}\"", errors.join("\", \""))
+                }
+            }
+            Position::AuthentikPage { status, title, message } => {
+                format!("authentik page \"{title}\" (HTTP {status}): {message}")
+            }
+            Position::Chatgpt { status, path, body } => match chatgpt_error(body) {
+                Some((code, detail)) => format!("ChatGPT error page `{code}` (HTTP {status}): {detail}"),
+                None if body.contains(r#"data-testid="conversation""#) => {
+                    "ChatGPT's conversation page, signed in".into()
+                }
+                None => format!("ChatGPT page {path} (HTTP {status})"),
+            },
+            Position::Elsewhere { url, status } => format!("{url} (HTTP {status})"),
+        }
+    }
+}
+
+/// `response_errors` strings and an access-denied message of a challenge.
+pub fn flow_errors(challenge: &Value) -> Vec<String> {
+    let mut out: Vec<String> = challenge["response_errors"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                .filter_map(|e| e["string"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(m) = challenge["error_message"].as_str() {
+        out.push(m.to_string());
+    }
+    out
+}
+
+/// The error code and detail of a ChatGPT error page.
+pub fn chatgpt_error(body: &str) -> Option<(String, String)> {
+    let code = between(body, r#"data-testid="error-code">"#, "<")?;
+    let detail = between(body, r#"data-testid="error-detail">"#, "</p>").unwrap_or_default();
+    Some((code, unescape(&detail)))
+}
+
+/// Text between two markers.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+/// Undoes the mocks' HTML escaping.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}

@@ -1,0 +1,240 @@
+//! Planning: find and parse the scenario files, resolve fixtures, secrets, variables and
+//! drivers — before anything runs. Every problem found is reported together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use mocks::secret::Secret;
+
+use crate::config::{Settings, Target};
+use crate::diagnostic::Diagnostic;
+use crate::scenario::{DriverKind, Scenario, StepKind, Template, parse};
+use crate::target::FIXED_VARS;
+
+/// Secret values by environment variable name. Never printed: `Debug` shows names only.
+#[derive(Clone, Default)]
+pub struct Secrets(BTreeMap<String, Secret>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Secrets {
+    /// The value of a variable.
+    pub fn get(&self, var: &str) -> Option<String> {
+        self.0.get(var).map(|s| s.expose().to_string())
+    }
+
+    /// All of them, for the embedded stand-in's `!Env`.
+    pub fn exposed(&self) -> HashMap<String, String> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect()
+    }
+
+    /// Every secret value, for redacting reports.
+    pub fn values(&self) -> Vec<String> {
+        self.0.values().map(|s| s.expose().to_string()).filter(|s| s.len() >= 4).collect()
+    }
+}
+
+/// Why a plan failed.
+#[derive(Debug, Clone)]
+pub enum PlanError {
+    /// Configuration problems (exit code 1).
+    Config(Vec<String>),
+    /// Scenario file problems (exit code 2).
+    Scenario(Vec<Diagnostic>),
+}
+
+/// A scenario to run under a driver.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The driver.
+    pub driver: DriverKind,
+}
+
+/// Everything a run needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The settings.
+    pub settings: Settings,
+    /// What to run, in order.
+    pub runs: Vec<Planned>,
+    /// The secrets.
+    pub secrets: Secrets,
+}
+
+/// Builds the plan.
+pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, PlanError> {
+    let mut config_errors = Vec::new();
+    let mut diagnostics = Vec::new();
+
+    let files = match scenario_files(&settings.paths) {
+        Ok(f) => f,
+        Err(e) => return Err(PlanError::Config(vec![e])),
+    };
+    let mut scenarios = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => match parse::parse(file, &text) {
+                Ok(s) => scenarios.push(s),
+                Err(errors) => diagnostics.extend(errors),
+            },
+            Err(e) => config_errors.push(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
+    let secrets = resolve_secrets(settings, env, &mut config_errors);
+    let mut known: Vec<String> = FIXED_VARS.iter().map(|s| s.to_string()).collect();
+    for name in settings.users.keys() {
+        for field in ["username", "email", "name"] {
+            known.push(format!("users.{name}.{field}"));
+        }
+    }
+    for scenario in &scenarios {
+        check_scenario(scenario, settings, &known, &mut diagnostics);
+    }
+
+    let mut runs = Vec::new();
+    for scenario in scenarios {
+        if !settings.tags.is_empty() && !scenario.tags.iter().any(|t| settings.tags.contains(t)) {
+            continue;
+        }
+        let drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
+        for driver in drivers {
+            if driver == DriverKind::Browser {
+                let message = format!(
+                    "{}: the browser driver is not part of this version of ak-e2e; run with --driver api",
+                    scenario.file.display()
+                );
+                if !config_errors.contains(&message) {
+                    config_errors.push(message);
+                }
+                continue;
+            }
+            runs.push(Planned { scenario: scenario.clone(), driver });
+        }
+    }
+    if !config_errors.is_empty() {
+        return Err(PlanError::Config(config_errors));
+    }
+    if !diagnostics.is_empty() {
+        return Err(PlanError::Scenario(diagnostics));
+    }
+    Ok(Plan { settings: settings.clone(), runs, secrets })
+}
+
+/// `*.yaml` files under the paths, sorted, each once.
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_file() {
+            out.push(path.clone());
+        } else if path.is_dir() {
+            collect(path, &mut out).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        } else {
+            return Err(format!("no scenario file or folder at {}", path.display()));
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn resolve_secrets(settings: &Settings, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Secrets {
+    let mut wanted: Vec<(String, String, bool)> =
+        vec![(settings.application.client_secret.env.clone(), "the application's client secret".into(), false)];
+    for (name, user) in &settings.users {
+        wanted.push((user.password.env.clone(), format!("user `{name}`'s password"), false));
+        if let Some(t) = &user.totp_secret {
+            wanted.push((t.env.clone(), format!("user `{name}`'s TOTP secret"), true));
+        }
+    }
+    let mut secrets = BTreeMap::new();
+    for (var, what, totp) in wanted {
+        let value = match (env.get(&var), &settings.target) {
+            (Some(v), _) if !v.is_empty() => v.clone(),
+            // The embedded target is provisioned by this run: make the secret up.
+            (_, Target::Embedded) => {
+                if totp {
+                    mocks::jose::random_token(20).bytes().take(20).map(|b| format!("{b:02x}")).collect()
+                } else {
+                    mocks::jose::random_token(18)
+                }
+            }
+            (_, Target::Url(_)) => {
+                errors
+                    .push(format!("{what} is not set: export {var} (real targets take secrets from the environment)"));
+                continue;
+            }
+        };
+        secrets.insert(var, Secret::new(value));
+    }
+    Secrets(secrets)
+}
+
+fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], out: &mut Vec<Diagnostic>) {
+    let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let check_template = |t: &Template, span: &crate::diagnostic::Span, out: &mut Vec<Diagnostic>| {
+        for name in t.references() {
+            if !known.contains(&name) {
+                let label = match crate::diagnostic::suggest(&name, &known_refs) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "not a fixture variable".into(),
+                };
+                out.push(Diagnostic {
+                    message: format!("unknown variable `{{{{ {name} }}}}`"),
+                    span: span.clone(),
+                    label,
+                    help: Some(format!("variables: {}", known.join(", "))),
+                });
+            }
+        }
+    };
+    let users: Vec<&str> = settings.users.keys().map(String::as_str).collect();
+    for step in &scenario.steps {
+        match &step.kind {
+            StepKind::StartLogin { email: Some(t) } => check_template(t, &step.span, out),
+            StepKind::SignIn { user, password, .. } => {
+                if !settings.users.contains_key(user) {
+                    let label = match crate::diagnostic::suggest(user, &users) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("fixture users: {}", users.join(", ")),
+                    };
+                    out.push(Diagnostic {
+                        message: format!("unknown user `{user}`"),
+                        span: step.span.clone(),
+                        label,
+                        help: Some("users are defined under `users:` in ak-e2e.yaml".into()),
+                    });
+                }
+                if let Some(p) = password {
+                    check_template(p, &step.span, out);
+                }
+            }
+            StepKind::ExpectRedirect { query: matchers, .. } | StepKind::ExpectClaims { claims: matchers, .. } => {
+                for m in matchers {
+                    for t in [&m.matcher.equals, &m.matcher.not_equals].into_iter().flatten() {
+                        check_template(t, &m.span, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

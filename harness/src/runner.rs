@@ -1,0 +1,445 @@
+//! Runs a plan: each scenario under each driver, step by step, checking expectations against
+//! what the driver recorded. The first failing step stops its scenario; the rest are skipped.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::Value;
+use url::Url;
+
+use crate::driver::api::{ApiDriver, Credentials, DriveError};
+use crate::driver::{Position, chatgpt_error, flow_errors};
+use crate::hints;
+use crate::plan::{Plan, Planned};
+use crate::result::{Assertion, RunReport, ScenarioResult, Status, StepResult, StepStatus, Summary};
+use crate::scenario::{AuthentikExpectation, ClaimSource, HopKind, Landing, Matcher, NamedMatcher, StepKind};
+use crate::target::Environment;
+
+/// Receives progress, one scenario at a time (the console reporter).
+pub trait Progress {
+    /// A scenario is about to run.
+    fn started(&mut self, index: usize, total: usize, run: &Planned);
+    /// It finished.
+    fn finished(&mut self, index: usize, total: usize, result: &ScenarioResult);
+}
+
+/// Runs every planned scenario against a started environment.
+pub async fn run(plan: &Plan, env: &Environment, progress: &mut dyn Progress) -> RunReport {
+    let started = Instant::now();
+    let started_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut results = Vec::new();
+    let total = plan.runs.len();
+    for (index, planned) in plan.runs.iter().enumerate() {
+        progress.started(index, total, planned);
+        let result = run_one(plan, env, planned).await;
+        progress.finished(index, total, &result);
+        results.push(result);
+    }
+    let mut summary = Summary::default();
+    for r in &results {
+        match r.status {
+            Status::Passed => summary.passed += 1,
+            Status::Failed => summary.failed += 1,
+            Status::Errored => summary.errored += 1,
+            Status::ExpectedFailure => summary.expected_failures += 1,
+            Status::UnexpectedPass => summary.unexpected_passes += 1,
+        }
+    }
+    let target = match &plan.settings.target {
+        crate::config::Target::Embedded => "embedded".to_string(),
+        crate::config::Target::Url(u) => u.to_string(),
+    };
+    RunReport { target, started_at, duration_ms: started.elapsed().as_millis() as u64, scenarios: results, summary }
+}
+
+async fn run_one(plan: &Plan, env: &Environment, planned: &Planned) -> ScenarioResult {
+    let scenario = &planned.scenario;
+    let started = Instant::now();
+    let mut steps = Vec::new();
+    let mut hops = Vec::new();
+    match ApiDriver::new(env) {
+        Err(e) => {
+            steps.extend(scenario.steps.iter().map(|s| StepResult {
+                name: s.name.clone(),
+                span: s.span.clone(),
+                status: StepStatus::Errored,
+                assertions: Vec::new(),
+                error: Some(e.to_string()),
+                hint: None,
+                duration_ms: 0,
+            }));
+        }
+        Ok(mut driver) => {
+            let mut cursor = 0;
+            let mut stopped = false;
+            for step in &scenario.steps {
+                if stopped {
+                    steps.push(StepResult {
+                        name: step.name.clone(),
+                        span: step.span.clone(),
+                        status: StepStatus::Skipped,
+                        assertions: Vec::new(),
+                        error: None,
+                        hint: None,
+                        duration_ms: 0,
+                    });
+                    continue;
+                }
+                let t = Instant::now();
+                let mut result = StepResult {
+                    name: step.name.clone(),
+                    span: step.span.clone(),
+                    status: StepStatus::Passed,
+                    assertions: Vec::new(),
+                    error: None,
+                    hint: None,
+                    duration_ms: 0,
+                };
+                let outcome = execute(plan, env, &mut driver, &step.kind, &mut cursor, &mut result).await;
+                match outcome {
+                    Err(e) => {
+                        result.status = StepStatus::Errored;
+                        result.error = Some(e.to_string());
+                    }
+                    Ok(()) if result.assertions.iter().any(|a| !a.passed) || result.error.is_some() => {
+                        result.status = StepStatus::Failed;
+                    }
+                    Ok(()) => {}
+                }
+                if result.status != StepStatus::Passed {
+                    stopped = true;
+                    if result.hint.is_none() {
+                        result.hint = hint_for(&driver.position);
+                    }
+                }
+                result.duration_ms = t.elapsed().as_millis() as u64;
+                steps.push(result);
+            }
+            hops = driver.hops;
+        }
+    }
+    let first_bad = steps.iter().find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Errored));
+    let diagnosis = first_bad.and_then(|s| s.diagnosis());
+    let errored = first_bad.is_some_and(|s| s.status == StepStatus::Errored);
+    let status = match (&scenario.expect_failure, first_bad, errored) {
+        (_, Some(_), true) => Status::Errored,
+        (None, None, _) => Status::Passed,
+        (None, Some(_), _) => Status::Failed,
+        (Some(_), None, _) => Status::UnexpectedPass,
+        (Some(expected), Some(_), _) => {
+            if diagnosis.as_deref().is_some_and(|d| d.contains(&expected.diagnosis_contains)) {
+                Status::ExpectedFailure
+            } else {
+                Status::Failed
+            }
+        }
+    };
+    ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        driver: planned.driver,
+        tags: scenario.tags.clone(),
+        status,
+        duration_ms: started.elapsed().as_millis() as u64,
+        expected_failure: scenario.expect_failure.as_ref().map(|e| e.reason.clone()),
+        diagnosis,
+        steps,
+        hops,
+    }
+}
+
+fn hint_for(position: &Position) -> Option<String> {
+    match position {
+        Position::Chatgpt { body, .. } => {
+            chatgpt_error(body).and_then(|(code, _)| hints::for_chatgpt_code(&code)).map(String::from)
+        }
+        Position::AuthentikPage { title, .. } => hints::for_authentik_page(title).map(String::from),
+        _ => None,
+    }
+}
+
+async fn execute(
+    plan: &Plan,
+    env: &Environment,
+    driver: &mut ApiDriver<'_>,
+    kind: &StepKind,
+    cursor: &mut usize,
+    result: &mut StepResult,
+) -> Result<(), DriveError> {
+    let vars = &env.vars;
+    match kind {
+        StepKind::StartLogin { email } => {
+            let email = email.as_ref().map(|t| t.render(vars));
+            driver.start_login(email.as_deref()).await
+        }
+        StepKind::SignIn { user, password, consent } => {
+            let Some(fixture) = plan.settings.users.get(user) else {
+                return Err(DriveError(format!("unknown user `{user}`")));
+            };
+            let real = plan.secrets.get(&fixture.password.env).unwrap_or_default();
+            let typed = password.as_ref().map(|p| p.render(vars)).unwrap_or(real);
+            let totp =
+                fixture.totp_secret.as_ref().and_then(|t| plan.secrets.get(&t.env)).and_then(|s| decode_totp(&s));
+            if !matches!(driver.position, Position::Flow { .. }) {
+                result.error = Some(format!(
+                    "there is no authentik login to sign in to: the browser is at {}",
+                    driver.position.describe()
+                ));
+                return Ok(());
+            }
+            let credentials = Credentials { uid: &fixture.username, password: &typed, totp, consent: *consent };
+            driver.sign_in(&credentials).await
+        }
+        StepKind::ExpectRedirect { to, query } => {
+            expect_redirect(driver, *to, query, vars, cursor, result);
+            Ok(())
+        }
+        StepKind::ExpectAuthentik(expectation) => {
+            expect_authentik(&driver.position, expectation, result);
+            Ok(())
+        }
+        StepKind::ExpectClaims { from, claims } => {
+            let attempt = driver.attempt().await?;
+            let Some(attempt) = attempt else {
+                result.error = Some(format!(
+                    "ChatGPT has no record of a login from this session (it never redirected to authentik); the browser is at {}",
+                    driver.position.describe()
+                ));
+                return Ok(());
+            };
+            let (field, source) = match from {
+                ClaimSource::IdToken => ("id_token_claims", "ID token"),
+                ClaimSource::Userinfo => ("userinfo", "userinfo"),
+            };
+            let Some(set) = attempt[field].as_object() else {
+                let why = attempt["error"]["code"]
+                    .as_str()
+                    .map(|c| format!(" (ChatGPT stopped earlier: `{c}`)"))
+                    .unwrap_or_default();
+                result.error = Some(format!("ChatGPT received no {source}{why}"));
+                return Ok(());
+            };
+            for claim in claims {
+                result.assertions.push(check_value(
+                    &format!("{source} claim `{}`", claim.name),
+                    set.get(&claim.name),
+                    &claim.matcher,
+                    vars,
+                    None,
+                ));
+            }
+            Ok(())
+        }
+        StepKind::ExpectLanding(landing) => {
+            expect_landing(&driver.position, landing, result);
+            Ok(())
+        }
+    }
+}
+
+fn decode_totp(secret: &str) -> Option<Vec<u8>> {
+    mocks::totp::decode_hex(secret).or_else(|| mocks::totp::decode_base32(secret))
+}
+
+fn expect_redirect(
+    driver: &ApiDriver<'_>,
+    to: HopKind,
+    query: &[NamedMatcher],
+    vars: &BTreeMap<String, String>,
+    cursor: &mut usize,
+    result: &mut StepResult,
+) {
+    let redirects: Vec<(usize, Url)> = driver
+        .hops
+        .iter()
+        .enumerate()
+        .skip(*cursor)
+        .filter(|(_, h)| !h.api && (300..400).contains(&h.status))
+        .filter_map(|(i, h)| {
+            let base = Url::parse(&h.url).ok()?;
+            Some((i, base.join(h.location.as_deref()?).ok()?))
+        })
+        .collect();
+    let seen = || {
+        let kinds: Vec<String> = redirects
+            .iter()
+            .map(|(_, u)| driver.classify(u).map(|k| k.as_str().to_string()).unwrap_or_else(|| u.path().to_string()))
+            .collect();
+        if kinds.is_empty() { "no redirect".to_string() } else { format!("redirects to {}", kinds.join(" → ")) }
+    };
+    if to == HopKind::Nowhere {
+        result.assertions.push(Assertion {
+            subject: "redirect".into(),
+            expected: "no redirect".into(),
+            actual: if redirects.is_empty() {
+                "no redirect".into()
+            } else {
+                format!("{}; now at {}", seen(), driver.position.describe())
+            },
+            passed: redirects.is_empty(),
+            hop: redirects.first().map(|(i, _)| *i),
+        });
+        *cursor = driver.hops.len();
+        return;
+    }
+    let Some((index, location)) = redirects.iter().find(|(_, u)| driver.classify(u) == Some(to)).cloned() else {
+        result.assertions.push(Assertion {
+            subject: format!("redirect to {}", to.as_str()),
+            expected: format!("a redirect to {}", to.as_str()),
+            actual: format!("{}; now at {}", seen(), driver.position.describe()),
+            passed: false,
+            hop: None,
+        });
+        return;
+    };
+    *cursor = index + 1;
+    result.assertions.push(Assertion {
+        subject: format!("redirect to {}", to.as_str()),
+        expected: to.as_str().into(),
+        actual: driver.hops[index].location.clone().unwrap_or_default(),
+        passed: true,
+        hop: Some(index),
+    });
+    for m in query {
+        let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
+        let shown = if crate::driver::api::is_secret_param(&m.name) { None } else { value.clone() };
+        let mut assertion = check_value(
+            &format!("query parameter `{}` of the redirect to {}", m.name, to.as_str()),
+            value.as_ref(),
+            &m.matcher,
+            vars,
+            Some(index),
+        );
+        if shown.is_none() && value.is_some() {
+            assertion.actual = "present ([redacted])".into();
+        }
+        result.assertions.push(assertion);
+    }
+}
+
+fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, result: &mut StepResult) {
+    match expectation {
+        AuthentikExpectation::Stage { stage, error } => {
+            let want = format!("ak-stage-{}", stage.replace('_', "-"));
+            let (component, errors) = match position {
+                Position::Flow { challenge, .. } => {
+                    (challenge["component"].as_str().unwrap_or("?").to_string(), flow_errors(challenge))
+                }
+                _ => (String::new(), Vec::new()),
+            };
+            result.assertions.push(Assertion {
+                subject: "authentik stage".into(),
+                expected: want.clone(),
+                actual: position.describe(),
+                passed: component == want,
+                hop: None,
+            });
+            if let Some(error) = error {
+                result.assertions.push(Assertion {
+                    subject: "authentik's message".into(),
+                    expected: format!("\"{error}\""),
+                    actual: if errors.is_empty() {
+                        "no message".into()
+                    } else {
+                        format!("\"{}\"", errors.join("\", \""))
+                    },
+                    passed: errors.iter().any(|e| e.contains(error.as_str())),
+                    hop: None,
+                });
+            }
+        }
+        AuthentikExpectation::Page { title, status } => {
+            let (actual_title, actual_status) = match position {
+                Position::AuthentikPage { title, status, .. } => (title.clone(), Some(*status)),
+                _ => (String::new(), None),
+            };
+            result.assertions.push(Assertion {
+                subject: "authentik page".into(),
+                expected: format!("\"{title}\""),
+                actual: position.describe(),
+                passed: actual_title == *title,
+                hop: None,
+            });
+            if let Some(status) = status {
+                result.assertions.push(Assertion {
+                    subject: "HTTP status of the authentik page".into(),
+                    expected: status.to_string(),
+                    actual: actual_status.map(|s| s.to_string()).unwrap_or_else(|| "no authentik page".into()),
+                    passed: actual_status == Some(*status),
+                    hop: None,
+                });
+            }
+        }
+    }
+}
+
+fn expect_landing(position: &Position, landing: &Landing, result: &mut StepResult) {
+    let (code, conversation) = match position {
+        Position::Chatgpt { body, .. } => {
+            (chatgpt_error(body).map(|(c, _)| c), body.contains(r#"data-testid="conversation""#))
+        }
+        _ => (None, false),
+    };
+    let (expected, passed) = match landing {
+        Landing::Conversation => ("ChatGPT's conversation page".to_string(), conversation),
+        Landing::Error(want) => (format!("ChatGPT error `{want}`"), code.as_deref() == Some(want.as_str())),
+    };
+    result.assertions.push(Assertion {
+        subject: "landing".into(),
+        expected,
+        actual: position.describe(),
+        passed,
+        hop: None,
+    });
+}
+
+/// Checks one value against a matcher; `actual` shows the value (or its absence).
+fn check_value(
+    subject: &str,
+    value: Option<&Value>,
+    matcher: &Matcher,
+    vars: &BTreeMap<String, String>,
+    hop: Option<usize>,
+) -> Assertion {
+    let text = value.map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let shown = match (&text, value) {
+        (Some(_), Some(Value::String(s))) => format!("\"{s}\""),
+        (Some(t), _) => t.clone(),
+        (None, _) => "absent".into(),
+    };
+    let mut expected = Vec::new();
+    let mut passed = true;
+    if let Some(present) = matcher.present {
+        expected.push(if present { "present".to_string() } else { "absent".to_string() });
+        passed &= value.is_some() == present;
+    }
+    if let Some(non_empty) = matcher.non_empty {
+        expected.push(if non_empty { "non-empty".to_string() } else { "empty".to_string() });
+        let is_non_empty = match value {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Null) | None => false,
+            Some(_) => true,
+        };
+        passed &= is_non_empty == non_empty;
+    }
+    if let Some(equals) = &matcher.equals {
+        let want = equals.render(vars);
+        expected.push(format!("\"{want}\""));
+        passed &= text.as_deref() == Some(want.as_str());
+    }
+    if let Some(not_equals) = &matcher.not_equals {
+        let unwanted = not_equals.render(vars);
+        expected.push(format!("not \"{unwanted}\""));
+        passed &= text.is_some() && text.as_deref() != Some(unwanted.as_str());
+    }
+    if let Some(pattern) = &matcher.matches {
+        expected.push(format!("matching /{pattern}/"));
+        passed &= regex_lite::Regex::new(pattern).is_ok_and(|re| text.as_deref().is_some_and(|t| re.is_match(t)));
+    }
+    Assertion { subject: subject.into(), expected: expected.join(" and "), actual: shown, passed, hop }
+}

@@ -1,0 +1,207 @@
+//! Scenario files: the model (this module) and the parser ([`parse`]). A scenario is a list of
+//! steps from the design's vocabulary; every step and matcher keeps the span it was written at,
+//! so results and errors point back into the file.
+
+pub mod parse;
+mod template;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::diagnostic::Span;
+pub use template::Template;
+
+/// One scenario file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// The file.
+    pub file: PathBuf,
+    /// `name:`.
+    pub name: String,
+    /// `tags:`.
+    pub tags: Vec<String>,
+    /// `drivers:` (default: api).
+    pub drivers: Vec<DriverKind>,
+    /// `expect_failure:`: the scenario documents a known failure.
+    pub expect_failure: Option<ExpectedFailure>,
+    /// `steps:`.
+    pub steps: Vec<Step>,
+}
+
+/// How a scenario is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverKind {
+    /// HTTP requests with a cookie jar, walking authentik's flow executor API.
+    Api,
+    /// Real Chromium through the flow pages.
+    Browser,
+}
+
+impl DriverKind {
+    /// The name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Browser => "browser",
+        }
+    }
+}
+
+/// A documented known failure: the scenario passes when it fails like this.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedFailure {
+    /// Why it fails (shown in reports).
+    pub reason: String,
+    /// The ChatGPT error code or text the failure's diagnosis must contain.
+    pub diagnosis_contains: String,
+}
+
+/// One step, where it was written, and what it does.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The step's key (`sign_in`, `expect_claims`, …).
+    pub name: String,
+    /// The key's place in the file.
+    pub span: Span,
+    /// What it does.
+    pub kind: StepKind,
+}
+
+/// The vocabulary.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum StepKind {
+    /// Start at ChatGPT: type an email at "Log in", or open the direct sign-in link.
+    StartLogin {
+        /// The email typed; `None` for the direct link.
+        email: Option<Template>,
+    },
+    /// The browser was redirected to a hop (or nowhere) with these query parameters.
+    ExpectRedirect {
+        /// Where.
+        to: HopKind,
+        /// Parameters of the redirect's Location.
+        query: Vec<NamedMatcher>,
+    },
+    /// Sign in at authentik as a fixture user: identification, password, TOTP, consent.
+    SignIn {
+        /// Fixture user name.
+        user: String,
+        /// A password to type instead of the user's (for wrong-password scenarios).
+        password: Option<Template>,
+        /// Whether to accept (true) or deny a consent stage, if one comes.
+        consent: bool,
+    },
+    /// authentik shows a stage (with an error) or a plain page (title, status).
+    ExpectAuthentik(AuthentikExpectation),
+    /// Claims ChatGPT received, from its record of the attempt.
+    ExpectClaims {
+        /// ID token or userinfo.
+        from: ClaimSource,
+        /// Claim → matcher.
+        claims: Vec<NamedMatcher>,
+    },
+    /// Where the login ended at ChatGPT.
+    ExpectLanding(Landing),
+}
+
+/// A named value and how it must match.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedMatcher {
+    /// Claim or parameter name.
+    pub name: String,
+    /// How.
+    pub matcher: Matcher,
+    /// The name's place in the file.
+    pub span: Span,
+}
+
+/// How a value must look. Several conditions in one matcher must all hold.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Matcher {
+    /// Equal to (after templates).
+    pub equals: Option<Template>,
+    /// Not equal to.
+    pub not_equals: Option<Template>,
+    /// Matches this regular expression (anywhere; anchor with ^…$).
+    pub matches: Option<String>,
+    /// Present (true) or absent (false).
+    pub present: Option<bool>,
+    /// A non-empty string (or non-empty list).
+    pub non_empty: Option<bool>,
+}
+
+/// Where a redirect went, by what it is rather than its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopKind {
+    /// authentik's `/application/o/authorize/`.
+    AuthentikAuthorize,
+    /// authentik's flow interface `/if/flow/<slug>/`.
+    AuthentikFlow,
+    /// ChatGPT's Login redirect URI.
+    ChatgptCallback,
+    /// ChatGPT's home (`/`), where the conversation page is.
+    ChatgptHome,
+    /// No redirect at all since the previous expectation.
+    Nowhere,
+}
+
+impl HopKind {
+    /// Every hop name as written in scenario files.
+    pub const NAMES: &'static [(&'static str, HopKind)] = &[
+        ("authentik.authorize", HopKind::AuthentikAuthorize),
+        ("authentik.flow", HopKind::AuthentikFlow),
+        ("chatgpt.callback", HopKind::ChatgptCallback),
+        ("chatgpt.home", HopKind::ChatgptHome),
+        ("nowhere", HopKind::Nowhere),
+    ];
+
+    /// The name as written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// What authentik must show.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthentikExpectation {
+    /// A flow stage (`password`, `identification`, `authenticator_validate`, `consent`,
+    /// `access_denied`), optionally with an error message shown.
+    Stage {
+        /// The stage, short name.
+        stage: String,
+        /// Text of a `response_errors` message or the access-denied message.
+        error: Option<String>,
+    },
+    /// A plain page (Redirect URI Error, Client ID Error, Permission denied).
+    Page {
+        /// The card title.
+        title: String,
+        /// HTTP status, if given.
+        status: Option<u16>,
+    },
+}
+
+/// Which claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimSource {
+    /// The ID token ChatGPT validated.
+    IdToken,
+    /// The userinfo response ChatGPT fetched.
+    Userinfo,
+}
+
+/// Where the login ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Landing {
+    /// ChatGPT's conversation page, signed in.
+    Conversation,
+    /// ChatGPT's error page with this code.
+    Error(String),
+}
