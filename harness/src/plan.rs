@@ -76,27 +76,36 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         Ok(f) => f,
         Err(e) => return Err(PlanError::Config(vec![e])),
     };
-    let mut scenarios = Vec::new();
-    for file in &files {
-        match std::fs::read_to_string(file) {
-            Ok(text) => match parse::parse(file, &text) {
-                Ok(s) => scenarios.push(s),
-                Err(errors) => diagnostics.extend(errors),
-            },
-            Err(e) => config_errors.push(format!("cannot read {}: {e}", file.display())),
-        }
-    }
-
-    let secrets = resolve_secrets(settings, env, &mut config_errors);
     let mut known: Vec<String> = FIXED_VARS.iter().map(|s| s.to_string()).collect();
     for name in settings.users.keys() {
         for field in ["username", "email", "name"] {
             known.push(format!("users.{name}.{field}"));
         }
     }
+    let mut scenarios = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let (scenario, errors) = parse::parse_partial(file, &text);
+                if !errors.is_empty() {
+                    diagnostics.extend(errors);
+                    // Check what did parse, so every problem is reported in one go.
+                    if let Some(s) = scenario {
+                        check_scenario(&s, settings, &known, &mut diagnostics);
+                    }
+                } else if let Some(s) = scenario {
+                    scenarios.push(s);
+                }
+            }
+            Err(e) => config_errors.push(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
     for scenario in &scenarios {
         check_scenario(scenario, settings, &known, &mut diagnostics);
     }
+    diagnostics.sort_by(|a, b| (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col)));
+    let secrets = resolve_secrets(settings, env, &mut config_errors);
 
     let mut runs = Vec::new();
     for scenario in scenarios {

@@ -135,7 +135,13 @@ impl StepResult {
             StepStatus::Errored => format!("`{}` could not run", self.name),
             _ => format!("`{}` failed", self.name),
         };
-        Some(Diagnostic { message, span: self.span.clone(), label, help: self.hint.clone() })
+        let span = self
+            .assertions
+            .iter()
+            .find(|a| !a.passed)
+            .and_then(|a| a.span.clone())
+            .unwrap_or_else(|| self.span.clone());
+        Some(Diagnostic { message, span, label, help: self.hint.clone() })
     }
 }
 
@@ -152,6 +158,8 @@ pub struct Assertion {
     pub passed: bool,
     /// The hop it was checked at (index into the hops).
     pub hop: Option<usize>,
+    /// Where the expectation is written (a claim or parameter name), if narrower than the step.
+    pub span: Option<Span>,
 }
 
 /// One HTTP exchange the driver made.

@@ -221,13 +221,10 @@ async fn execute(
                 return Ok(());
             };
             for claim in claims {
-                result.assertions.push(check_value(
-                    &format!("{source} claim `{}`", claim.name),
-                    set.get(&claim.name),
-                    &claim.matcher,
-                    vars,
-                    None,
-                ));
+                let subject = format!("{source} claim `{}`", claim.name);
+                let mut assertion = check_value(&subject, set.get(&claim.name), &claim.matcher, vars, None);
+                assertion.span = Some(claim.span.clone());
+                result.assertions.push(assertion);
             }
             Ok(())
         }
@@ -279,6 +276,7 @@ fn expect_redirect(
             },
             passed: redirects.is_empty(),
             hop: redirects.first().map(|(i, _)| *i),
+            span: None,
         });
         *cursor = driver.hops.len();
         return;
@@ -290,6 +288,7 @@ fn expect_redirect(
             actual: format!("{}; now at {}", seen(), driver.position.describe()),
             passed: false,
             hop: None,
+            span: None,
         });
         return;
     };
@@ -300,6 +299,7 @@ fn expect_redirect(
         actual: driver.hops[index].location.clone().unwrap_or_default(),
         passed: true,
         hop: Some(index),
+        span: None,
     });
     for m in query {
         let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
@@ -314,6 +314,7 @@ fn expect_redirect(
         if shown.is_none() && value.is_some() {
             assertion.actual = "present ([redacted])".into();
         }
+        assertion.span = Some(m.span.clone());
         result.assertions.push(assertion);
     }
 }
@@ -334,6 +335,7 @@ fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, res
                 actual: position.describe(),
                 passed: component == want,
                 hop: None,
+                span: None,
             });
             if let Some(error) = error {
                 result.assertions.push(Assertion {
@@ -346,6 +348,7 @@ fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, res
                     },
                     passed: errors.iter().any(|e| e.contains(error.as_str())),
                     hop: None,
+                    span: None,
                 });
             }
         }
@@ -360,6 +363,7 @@ fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, res
                 actual: position.describe(),
                 passed: actual_title == *title,
                 hop: None,
+                span: None,
             });
             if let Some(status) = status {
                 result.assertions.push(Assertion {
@@ -368,6 +372,7 @@ fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, res
                     actual: actual_status.map(|s| s.to_string()).unwrap_or_else(|| "no authentik page".into()),
                     passed: actual_status == Some(*status),
                     hop: None,
+                    span: None,
                 });
             }
         }
@@ -391,6 +396,7 @@ fn expect_landing(position: &Position, landing: &Landing, result: &mut StepResul
         actual: position.describe(),
         passed,
         hop: None,
+        span: None,
     });
 }
 
@@ -441,5 +447,5 @@ fn check_value(
         expected.push(format!("matching /{pattern}/"));
         passed &= regex_lite::Regex::new(pattern).is_ok_and(|re| text.as_deref().is_some_and(|t| re.is_match(t)));
     }
-    Assertion { subject: subject.into(), expected: expected.join(" and "), actual: shown, passed, hop }
+    Assertion { subject: subject.into(), expected: expected.join(" and "), actual: shown, passed, hop, span: None }
 }

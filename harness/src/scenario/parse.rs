@@ -20,6 +20,23 @@ const STAGES: &[&str] = &["identification", "password", "authenticator_validate"
 
 /// Parses one scenario file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    let (scenario, errors) = parse_partial(path, text);
+    match scenario {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(errors),
+    }
+}
+
+/// Parses as much as is valid: the scenario with its valid steps (if the file has a name and
+/// steps at all) and every error, so that a plan can check the rest and report all together.
+pub fn parse_partial(path: &Path, text: &str) -> (Option<Scenario>, Vec<Diagnostic>) {
+    match parse_inner(path, text) {
+        Ok((s, errors)) => (s, errors),
+        Err(errors) => (None, errors),
+    }
+}
+
+fn parse_inner(path: &Path, text: &str) -> Result<(Option<Scenario>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let docs = yaml::parse(text).map_err(|e| {
         vec![Diagnostic {
             message: format!("this is not valid YAML: {}", e.message),
@@ -39,10 +56,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
         )]);
     };
     let scenario = p.scenario(root);
-    match scenario {
-        Some(s) if p.errors.is_empty() => Ok(s),
-        _ => Err(p.errors),
-    }
+    Ok((scenario, p.errors))
 }
 
 fn help_root() -> String {
@@ -310,13 +324,13 @@ impl Parser<'_> {
             match key.as_str() {
                 Some("stage") => {
                     let s = self.string(value, "`stage`");
-                    if let Some(s) = &s {
-                        if !STAGES.contains(&s.as_str()) {
-                            let label = suggest(s, STAGES)
-                                .map(|x| format!("did you mean `{x}`?"))
-                                .unwrap_or(format!("expected one of: {}", STAGES.join(", ")));
-                            self.error(value, format!("unknown stage `{s}`"), label, None);
-                        }
+                    if let Some(s) = &s
+                        && !STAGES.contains(&s.as_str())
+                    {
+                        let label = suggest(s, STAGES)
+                            .map(|x| format!("did you mean `{x}`?"))
+                            .unwrap_or(format!("expected one of: {}", STAGES.join(", ")));
+                        self.error(value, format!("unknown stage `{s}`"), label, None);
                     }
                     stage = s;
                 }
@@ -364,12 +378,11 @@ impl Parser<'_> {
         if node.as_str() == Some("conversation") {
             return Some(StepKind::ExpectLanding(Landing::Conversation));
         }
-        if let Some(entries) = node.as_map() {
-            if let [(key, value)] = entries {
-                if key.as_str() == Some("error") {
-                    return self.string(value, "`error`").map(|c| StepKind::ExpectLanding(Landing::Error(c)));
-                }
-            }
+        if let Some(entries) = node.as_map()
+            && let [(key, value)] = entries
+            && key.as_str() == Some("error")
+        {
+            return self.string(value, "`error`").map(|c| StepKind::ExpectLanding(Landing::Error(c)));
         }
         self.error(node, "`expect_landing` is `conversation` or `{ error: <ChatGPT error code> }`", "", None);
         None

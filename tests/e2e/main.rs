@@ -1,0 +1,151 @@
+//! End-to-end tests of the `ak-e2e` binary against the embedded target (the authentik stand-in
+//! and the mock ChatGPT). Each case is a folder in `tests/cases/`: `args` (one argument per
+//! line, run from the repository root), optional `env` (NAME=value lines), and `expected` (the
+//! exit code on the first line, then stdout and stderr with ports and durations normalised).
+//! `UPDATE_EXPECTED=1 cargo test -p ak-e2e --test e2e` rewrites the expectations.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ak-e2e");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
+}
+
+fn normalise(text: &str) -> String {
+    let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
+    let millis = regex_lite::Regex::new(r"\d+ ms\b").expect("regex");
+    let text = ports.replace_all(text, "127.0.0.1:<port>");
+    millis.replace_all(&text, "<n> ms").into_owned()
+}
+
+/// Runs the binary with the case's arguments and environment; returns (exit code, output).
+fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
+    let dir = root().join("tests/cases").join(case);
+    let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
+        .expect("args")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root()).args(&args).env_remove("NO_COLOR").env("CI", "true");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
+        cmd.env_remove(k);
+    }
+    if let Ok(env) = std::fs::read_to_string(dir.join("env")) {
+        for line in env.lines().filter_map(|l| l.split_once('=')) {
+            cmd.env(line.0, line.1);
+        }
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run ak-e2e");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), normalise(&text))
+}
+
+fn check(case: &str) {
+    check_with(case, &[]);
+}
+
+fn check_with(case: &str, env: &[(&str, &str)]) {
+    let (code, output) = run(case, env);
+    let actual = format!("{code}\n{output}");
+    let path = root().join("tests/cases").join(case).join("expected");
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, &actual).expect("write expected");
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("no {}; run with UPDATE_EXPECTED=1", path.display()));
+    assert_eq!(actual, expected, "case {case}: output differs from {}", path.display());
+}
+
+#[test]
+fn a_member_signs_in_and_lands_in_a_conversation() {
+    check("pass");
+}
+
+#[test]
+fn a_wrong_expected_claim_is_diagnosed_at_the_claim() {
+    check("wrong-claim");
+}
+
+#[test]
+fn a_redirect_to_the_wrong_endpoint_is_diagnosed_with_the_hops() {
+    check("wrong-redirect");
+}
+
+#[test]
+fn a_wrong_password_is_diagnosed_at_authentiks_password_stage() {
+    check("wrong-password");
+}
+
+#[test]
+fn an_unreachable_target_names_the_url_and_what_was_tried() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    drop(std::net::TcpListener::bind(closed));
+    let (code, output) = run("unreachable", &[("AK_E2E_TARGET", &format!("http://{closed}"))]);
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: target unreachable: GET http://127.0.0.1:<port>/application/o/chatgpt/.well-known/openid-configuration failed (connection refused or host unreachable)\n"
+    );
+}
+
+#[test]
+fn scenario_file_errors_are_rendered_with_carets_and_hints() {
+    check("scenario-error");
+}
+
+#[test]
+fn config_errors_exit_1() {
+    check("missing-secret");
+}
+
+#[test]
+fn reports_are_written_and_never_hold_secrets() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let json = dir.join("report.json");
+    let junit = dir.join("junit.xml");
+    let secrets = [
+        ("AK_E2E_ANN_PASSWORD", "ann-very-secret-password"),
+        ("AK_E2E_CLIENT_SECRET", "client-very-secret"),
+        ("AK_E2E_TIA_TOTP_HEX", "3132333435363738393031323334353637383930"),
+    ];
+    let mut env: Vec<(&str, &str)> = secrets.to_vec();
+    let (json_s, junit_s) = (json.display().to_string(), junit.display().to_string());
+    env.push(("AK_E2E_REPORT_JSON", &json_s));
+    env.push(("AK_E2E_REPORT_JUNIT", &junit_s));
+    let (code, output) = run("wrong-password", &env);
+    assert_eq!(code, 4, "{output}");
+    let json_text = std::fs::read_to_string(&json).expect("json report");
+    let junit_text = std::fs::read_to_string(&junit).expect("junit report");
+    let report: serde_json::Value = serde_json::from_str(&json_text).expect("valid JSON");
+    assert_eq!(report["summary"]["failed"], 1);
+    assert_eq!(report["scenarios"][0]["steps"][2]["status"], "failed");
+    assert!(report["scenarios"][0]["hops"].as_array().is_some_and(|h| h.len() > 5), "the hop chain is recorded");
+    assert!(junit_text.contains("<failure message="), "{junit_text}");
+    for (_, secret) in secrets {
+        for (name, text) in [("stdout", &output), ("JSON", &json_text), ("JUnit", &junit_text)] {
+            assert!(!text.contains(secret), "the {name} report leaks a secret");
+        }
+    }
+
+    // A successful login's hops carry the authorization code: it is redacted.
+    let (code, _) = run("pass", &env);
+    assert_eq!(code, 0);
+    let json_text = std::fs::read_to_string(&json).expect("json report");
+    let report: serde_json::Value = serde_json::from_str(&json_text).expect("valid JSON");
+    let hops = report["scenarios"][0]["hops"].as_array().expect("hops");
+    let callback = hops.iter().find(|h| h["kind"] == "chatgpt.callback").expect("the callback hop");
+    assert!(callback["url"].as_str().is_some_and(|u| u.contains("code=%5Bredacted%5D")), "{callback}");
+    for (_, secret) in secrets {
+        assert!(!json_text.contains(secret), "the JSON report leaks a secret");
+    }
+}
