@@ -466,7 +466,7 @@ mod tests {
             [
                 "s.yaml:2:1 unknown key `stepz` did you mean `steps`?",
                 "s.yaml:4:5 unknown step `expect_redirct` did you mean `expect_redirect`?",
-                "s.yaml:5:38 unknown matcher `equal` did you mean `equals`?",
+                "s.yaml:5:41 unknown matcher `equal` did you mean `equals`?",
             ]
         );
     }
