@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use ak_e2e::config::{Flags, Settings};
 use ak_e2e::plan::plan;
+use ak_e2e::report::Redactor;
 use ak_e2e::result::Status;
-use ak_e2e::runner::{Progress, run};
+use ak_e2e::runner::{Context, Progress, run};
 use ak_e2e::target::Environment;
 
 struct Quiet;
@@ -34,7 +35,8 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
-            let report = run(&plan, &environment, &mut Quiet).await;
+            let ctx = Context { env: &environment, browsers: None, artifacts: std::env::temp_dir(), redactor: Redactor::default() };
+            let report = run(&plan, &ctx, &mut Quiet).await;
             times.push(t.elapsed());
             assert!(report.scenarios.iter().all(|s| s.status == Status::Passed), "the benchmark scenario must pass");
         }

@@ -67,6 +67,15 @@ struct Common {
     /// Write the JUnit XML report here. Env: AK_E2E_REPORT_JUNIT.
     #[arg(long)]
     report_junit: Option<PathBuf>,
+    /// Write the self-contained HTML report here. Env: AK_E2E_REPORT_HTML.
+    #[arg(long)]
+    report_html: Option<PathBuf>,
+    /// Screenshots and page dumps of browser runs (default reports/artifacts). Env: AK_E2E_ARTIFACTS.
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+    /// Use this WebDriver (Selenium Grid) instead of starting chromedriver. Env: AK_E2E_WEBDRIVER_URL.
+    #[arg(long)]
+    webdriver_url: Option<String>,
 }
 
 impl Common {
@@ -78,6 +87,9 @@ impl Common {
             tags: self.tags.clone(),
             report_json: self.report_json.clone(),
             report_junit: self.report_junit.clone(),
+            report_html: self.report_html.clone(),
+            artifacts: self.artifacts.clone(),
+            webdriver_url: self.webdriver_url.clone(),
             paths: self.paths.clone(),
         }
     }
@@ -162,17 +174,48 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         Target::Embedded => format!("embedded authentik stand-in at {}", environment.authentik),
         Target::Url(u) => format!("authentik at {u}"),
     };
+    let mut browsers = None;
+    if plan.runs.iter().any(|r| r.driver == crate::scenario::DriverKind::Browser) {
+        match crate::driver::chrome::BrowserHost::start(&settings.browser).await {
+            Ok(host) => browsers = Some(host),
+            Err(e) => {
+                eprintln!("ak-e2e: error: {e}");
+                environment.stop().await;
+                return exit::RUNTIME;
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {}",
         plan.runs.len(),
         environment.chatgpt.url()
     );
-    let report = {
-        let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
-        crate::runner::run(&plan, &environment, &mut progress).await
+    let _ = std::fs::remove_dir_all(&settings.artifacts);
+    let ctx = crate::runner::Context {
+        env: &environment,
+        browsers: browsers.as_ref(),
+        artifacts: settings.artifacts.clone(),
+        redactor: redactor.clone(),
     };
+    let outcome = {
+        let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
+        let run = crate::runner::run(&plan, &ctx, &mut progress);
+        tokio::select! {
+            report = run => Some(report),
+            _ = crate::stop_signal() => None,
+        }
+    };
+    // Browsers go first: no Chromium or chromedriver outlives the run.
+    drop(ctx);
+    if let Some(mut host) = browsers {
+        host.shutdown();
+    }
     environment.stop().await;
+    let Some(report) = outcome else {
+        eprintln!("ak-e2e: interrupted; browsers and servers stopped");
+        return 130;
+    };
     let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
     let mut code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
         exit::FAILED
@@ -184,6 +227,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     for (path, write) in [
         (&settings.report_json, json::write as fn(&_, &_, &mut dyn Write) -> std::io::Result<()>),
         (&settings.report_junit, junit::write),
+        (&settings.report_html, crate::report::html::write),
     ] {
         let Some(path) = path else { continue };
         let result = std::fs::File::create(path).and_then(|mut f| write(&report, &redactor, &mut f));

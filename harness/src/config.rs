@@ -27,8 +27,22 @@ pub struct FileConfig {
     pub chatgpt: Option<ChatgptConfig>,
     /// Fixture users, by the name scenarios use.
     pub users: Option<BTreeMap<String, UserConfig>>,
-    /// Deadline of each HTTP request, in seconds.
+    /// Deadline of each HTTP request and browser wait, in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// The browser driver's browser.
+    pub browser: Option<BrowserConfig>,
+}
+
+/// Where the browser driver gets Chromium.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserConfig {
+    /// A WebDriver URL (Selenium Grid, a browser container) instead of starting chromedriver.
+    pub webdriver_url: Option<String>,
+    /// The chromedriver binary.
+    pub chromedriver: Option<PathBuf>,
+    /// The Chromium binary.
+    pub chromium: Option<PathBuf>,
 }
 
 /// A secret, named by the environment variable that holds it.
@@ -105,6 +119,12 @@ pub struct Flags {
     pub report_json: Option<PathBuf>,
     /// `--report-junit`.
     pub report_junit: Option<PathBuf>,
+    /// `--report-html`.
+    pub report_html: Option<PathBuf>,
+    /// `--artifacts`.
+    pub artifacts: Option<PathBuf>,
+    /// `--webdriver-url`.
+    pub webdriver_url: Option<String>,
     /// Positional paths.
     pub paths: Vec<PathBuf>,
 }
@@ -134,6 +154,12 @@ pub struct Settings {
     pub report_json: Option<PathBuf>,
     /// JUnit report path.
     pub report_junit: Option<PathBuf>,
+    /// HTML report path.
+    pub report_html: Option<PathBuf>,
+    /// Artifacts folder (screenshots, page dumps).
+    pub artifacts: PathBuf,
+    /// The browser.
+    pub browser: crate::driver::chrome::BrowserSettings,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -214,6 +240,17 @@ impl Settings {
             tags,
             report_json: path_or_env(&flags.report_json, "AK_E2E_REPORT_JSON"),
             report_junit: path_or_env(&flags.report_junit, "AK_E2E_REPORT_JUNIT"),
+            report_html: path_or_env(&flags.report_html, "AK_E2E_REPORT_HTML"),
+            artifacts: path_or_env(&flags.artifacts, "AK_E2E_ARTIFACTS")
+                .unwrap_or_else(|| PathBuf::from("reports/artifacts")),
+            browser: {
+                let file_browser = file.browser.clone().unwrap_or_default();
+                crate::driver::chrome::BrowserSettings {
+                    webdriver_url: pick(&flags.webdriver_url, "AK_E2E_WEBDRIVER_URL", &file_browser.webdriver_url),
+                    chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
+                    chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
+                }
+            },
             config_file,
         })
     }

@@ -14,3 +14,8 @@ pub mod result;
 pub mod runner;
 pub mod scenario;
 pub mod target;
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    mocks::stop_signal().await
+}

@@ -114,16 +114,6 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         }
         let drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
         for driver in drivers {
-            if driver == DriverKind::Browser {
-                let message = format!(
-                    "{}: the browser driver is not part of this version of ak-e2e; run with --driver api",
-                    scenario.file.display()
-                );
-                if !config_errors.contains(&message) {
-                    config_errors.push(message);
-                }
-                continue;
-            }
             runs.push(Planned { scenario: scenario.clone(), driver });
         }
     }

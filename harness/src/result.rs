@@ -81,6 +81,10 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Every request the driver made, in order.
     pub hops: Vec<Hop>,
+    /// Screenshots, page dumps and console logs (browser driver).
+    pub artifacts: Vec<String>,
+    /// What ChatGPT received: ID token claims, userinfo, its verdict (no tokens).
+    pub claims: Option<serde_json::Value>,
 }
 
 /// How a step ended.

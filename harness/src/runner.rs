@@ -8,10 +8,15 @@ use serde_json::Value;
 use url::Url;
 
 use crate::driver::api::{ApiDriver, Credentials, DriveError};
+use crate::driver::browser::BrowserDriver;
+use crate::driver::chrome::BrowserHost;
 use crate::driver::{Position, chatgpt_error, flow_errors};
 use crate::hints;
 use crate::plan::{Plan, Planned};
+use crate::report::Redactor;
+use crate::result::Hop;
 use crate::result::{Assertion, RunReport, ScenarioResult, Status, StepResult, StepStatus, Summary};
+use crate::scenario::DriverKind;
 use crate::scenario::{AuthentikExpectation, ClaimSource, HopKind, Landing, Matcher, NamedMatcher, StepKind};
 use crate::target::Environment;
 
@@ -23,8 +28,71 @@ pub trait Progress {
     fn finished(&mut self, index: usize, total: usize, result: &ScenarioResult);
 }
 
+/// Either driver, behind one set of operations.
+enum Driver<'e> {
+    Api(ApiDriver<'e>),
+    Browser(BrowserDriver<'e>),
+}
+
+impl Driver<'_> {
+    fn position(&self) -> &Position {
+        match self {
+            Driver::Api(d) => &d.position,
+            Driver::Browser(d) => &d.position,
+        }
+    }
+
+    fn hops(&self) -> &[Hop] {
+        match self {
+            Driver::Api(d) => &d.hops,
+            Driver::Browser(d) => &d.hops,
+        }
+    }
+
+    fn classify(&self, url: &Url) -> Option<HopKind> {
+        match self {
+            Driver::Api(d) => d.classify(url),
+            Driver::Browser(d) => d.classify(url),
+        }
+    }
+
+    async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
+        match self {
+            Driver::Api(d) => d.start_login(email).await,
+            Driver::Browser(d) => d.start_login(email).await,
+        }
+    }
+
+    async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
+        match self {
+            Driver::Api(d) => d.sign_in(credentials).await,
+            Driver::Browser(d) => d.sign_in(credentials).await,
+        }
+    }
+
+    async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
+        match self {
+            Driver::Api(d) => d.attempt().await,
+            Driver::Browser(d) => d.attempt().await,
+        }
+    }
+}
+
+/// What a run needs besides the plan: the target, browsers (when a scenario uses them), where
+/// artifacts go, and the redactor they pass through.
+pub struct Context<'a> {
+    /// The started target.
+    pub env: &'a Environment,
+    /// Chromium, for browser runs.
+    pub browsers: Option<&'a BrowserHost>,
+    /// Screenshots and page dumps go below this folder.
+    pub artifacts: std::path::PathBuf,
+    /// Applied to every artifact's text.
+    pub redactor: Redactor,
+}
+
 /// Runs every planned scenario against a started environment.
-pub async fn run(plan: &Plan, env: &Environment, progress: &mut dyn Progress) -> RunReport {
+pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) -> RunReport {
     let started = Instant::now();
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -32,7 +100,7 @@ pub async fn run(plan: &Plan, env: &Environment, progress: &mut dyn Progress) ->
     let total = plan.runs.len();
     for (index, planned) in plan.runs.iter().enumerate() {
         progress.started(index, total, planned);
-        let result = run_one(plan, env, planned).await;
+        let result = run_one(plan, ctx, index, planned).await;
         progress.finished(index, total, &result);
         results.push(result);
     }
@@ -53,12 +121,28 @@ pub async fn run(plan: &Plan, env: &Environment, progress: &mut dyn Progress) ->
     RunReport { target, started_at, duration_ms: started.elapsed().as_millis() as u64, scenarios: results, summary }
 }
 
-async fn run_one(plan: &Plan, env: &Environment, planned: &Planned) -> ScenarioResult {
+async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> Result<Driver<'e>, DriveError> {
+    match planned.driver {
+        DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env)?)),
+        DriverKind::Browser => {
+            let host = ctx.browsers.ok_or_else(|| DriveError("no browser was started for this run".into()))?;
+            let client = host.session().await?;
+            let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let dir = ctx.artifacts.join(format!("{:02}-{stem}-browser", index + 1));
+            Ok(Driver::Browser(BrowserDriver::new(ctx.env, client, dir, ctx.redactor.clone())?))
+        }
+    }
+}
+
+async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned) -> ScenarioResult {
+    let env = ctx.env;
     let scenario = &planned.scenario;
     let started = Instant::now();
     let mut steps = Vec::new();
     let mut hops = Vec::new();
-    match ApiDriver::new(env) {
+    let mut artifacts = Vec::new();
+    let mut claims = None;
+    match new_driver(ctx, index, planned).await {
         Err(e) => {
             steps.extend(scenario.steps.iter().map(|s| StepResult {
                 name: s.name.clone(),
@@ -107,16 +191,39 @@ async fn run_one(plan: &Plan, env: &Environment, planned: &Planned) -> ScenarioR
                     }
                     Ok(()) => {}
                 }
+                if let Driver::Browser(b) = &mut driver
+                    && matches!(
+                        step.kind,
+                        StepKind::StartLogin { .. } | StepKind::SignIn { .. } | StepKind::ExpectLanding(_)
+                    )
+                {
+                    b.screenshot(&step.name).await;
+                }
                 if result.status != StepStatus::Passed {
                     stopped = true;
                     if result.hint.is_none() {
-                        result.hint = hint_for(&driver.position);
+                        result.hint = hint_for(driver.position());
+                    }
+                    if let Driver::Browser(b) = &mut driver {
+                        b.failure_artifacts().await;
                     }
                 }
                 result.duration_ms = t.elapsed().as_millis() as u64;
                 steps.push(result);
             }
-            hops = driver.hops;
+            if let Ok(Some(attempt)) = driver.attempt().await {
+                claims = Some(serde_json::json!({
+                    "id_token": attempt["id_token_claims"],
+                    "userinfo": attempt["userinfo"],
+                    "chatgpt_verdict": attempt["verdict"],
+                    "chatgpt_error": attempt["error"],
+                }));
+            }
+            hops = driver.hops().to_vec();
+            if let Driver::Browser(b) = driver {
+                artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
+                let _ = b.into_client().close().await;
+            }
         }
     }
     let first_bad = steps.iter().find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Errored));
@@ -146,6 +253,8 @@ async fn run_one(plan: &Plan, env: &Environment, planned: &Planned) -> ScenarioR
         diagnosis,
         steps,
         hops,
+        artifacts,
+        claims,
     }
 }
 
@@ -162,7 +271,7 @@ fn hint_for(position: &Position) -> Option<String> {
 async fn execute(
     plan: &Plan,
     env: &Environment,
-    driver: &mut ApiDriver<'_>,
+    driver: &mut Driver<'_>,
     kind: &StepKind,
     cursor: &mut usize,
     result: &mut StepResult,
@@ -181,10 +290,10 @@ async fn execute(
             let typed = password.as_ref().map(|p| p.render(vars)).unwrap_or(real);
             let totp =
                 fixture.totp_secret.as_ref().and_then(|t| plan.secrets.get(&t.env)).and_then(|s| decode_totp(&s));
-            if !matches!(driver.position, Position::Flow { .. }) {
+            if !matches!(driver.position(), Position::Flow { .. }) {
                 result.error = Some(format!(
                     "there is no authentik login to sign in to: the browser is at {}",
-                    driver.position.describe()
+                    driver.position().describe()
                 ));
                 return Ok(());
             }
@@ -196,7 +305,7 @@ async fn execute(
             Ok(())
         }
         StepKind::ExpectAuthentik(expectation) => {
-            expect_authentik(&driver.position, expectation, result);
+            expect_authentik(driver.position(), expectation, result);
             Ok(())
         }
         StepKind::ExpectClaims { from, claims } => {
@@ -204,7 +313,7 @@ async fn execute(
             let Some(attempt) = attempt else {
                 result.error = Some(format!(
                     "ChatGPT has no record of a login from this session (it never redirected to authentik); the browser is at {}",
-                    driver.position.describe()
+                    driver.position().describe()
                 ));
                 return Ok(());
             };
@@ -229,7 +338,7 @@ async fn execute(
             Ok(())
         }
         StepKind::ExpectLanding(landing) => {
-            expect_landing(&driver.position, landing, result);
+            expect_landing(driver.position(), landing, result);
             Ok(())
         }
     }
@@ -240,7 +349,7 @@ fn decode_totp(secret: &str) -> Option<Vec<u8>> {
 }
 
 fn expect_redirect(
-    driver: &ApiDriver<'_>,
+    driver: &Driver<'_>,
     to: HopKind,
     query: &[NamedMatcher],
     vars: &BTreeMap<String, String>,
@@ -248,7 +357,7 @@ fn expect_redirect(
     result: &mut StepResult,
 ) {
     let redirects: Vec<(usize, Url)> = driver
-        .hops
+        .hops()
         .iter()
         .enumerate()
         .skip(*cursor)
@@ -272,20 +381,20 @@ fn expect_redirect(
             actual: if redirects.is_empty() {
                 "no redirect".into()
             } else {
-                format!("{}; now at {}", seen(), driver.position.describe())
+                format!("{}; now at {}", seen(), driver.position().describe())
             },
             passed: redirects.is_empty(),
             hop: redirects.first().map(|(i, _)| *i),
             span: None,
         });
-        *cursor = driver.hops.len();
+        *cursor = driver.hops().len();
         return;
     }
     let Some((index, location)) = redirects.iter().find(|(_, u)| driver.classify(u) == Some(to)).cloned() else {
         result.assertions.push(Assertion {
             subject: format!("redirect to {}", to.as_str()),
             expected: format!("a redirect to {}", to.as_str()),
-            actual: format!("{}; now at {}", seen(), driver.position.describe()),
+            actual: format!("{}; now at {}", seen(), driver.position().describe()),
             passed: false,
             hop: None,
             span: None,
@@ -296,7 +405,7 @@ fn expect_redirect(
     result.assertions.push(Assertion {
         subject: format!("redirect to {}", to.as_str()),
         expected: to.as_str().into(),
-        actual: driver.hops[index].location.clone().unwrap_or_default(),
+        actual: driver.hops()[index].location.clone().unwrap_or_default(),
         passed: true,
         hop: Some(index),
         span: None,

@@ -65,27 +65,7 @@ impl<'e> ApiDriver<'e> {
 
     /// What a URL is, by where it points.
     pub fn classify(&self, url: &Url) -> Option<HopKind> {
-        let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
-        if same(&self.env.authentik) {
-            let path = &url.path()[self.env.authentik.path().len() - 1..];
-            if path == "/application/o/authorize/" {
-                return Some(HopKind::AuthentikAuthorize);
-            }
-            if path.starts_with("/if/flow/") {
-                return Some(HopKind::AuthentikFlow);
-            }
-        }
-        let chatgpt = self.env.chatgpt.url();
-        if same(chatgpt) {
-            let callback = Url::parse(self.env.chatgpt.redirect_uri()).ok();
-            if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
-                return Some(HopKind::ChatgptCallback);
-            }
-            if url.path() == chatgpt.path() {
-                return Some(HopKind::ChatgptHome);
-            }
-        }
-        None
+        classify(self.env, url)
     }
 
     async fn send(
@@ -279,22 +259,56 @@ impl<'e> ApiDriver<'e> {
 
     /// ChatGPT's record of this session's attempt, found by the authorization request's state.
     pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
-        let url = self.env.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
-        let response = self.send(Method::GET, url, None, None, true).await?;
-        let all: Value =
-            response.json().await.map_err(|e| DriveError(format!("ChatGPT's attempt record is not JSON: {e}")))?;
-        let state = self.authorize_state.clone();
-        let found = all.as_array().and_then(|list| {
-            list.iter().rev().find(|a| match &state {
-                Some(state) => a["authorize_url"]
-                    .as_str()
-                    .and_then(|u| Url::parse(u).ok())
-                    .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == *state)),
-                None => false,
-            })
-        });
-        Ok(found.cloned())
+        find_attempt(&self.http, self.env, self.authorize_state.as_deref()).await
     }
+}
+
+/// What a URL is, by where it points.
+pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
+    let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
+    if same(&env.authentik) {
+        let path = &url.path()[env.authentik.path().len() - 1..];
+        if path == "/application/o/authorize/" {
+            return Some(HopKind::AuthentikAuthorize);
+        }
+        if path.starts_with("/if/flow/") {
+            return Some(HopKind::AuthentikFlow);
+        }
+    }
+    let chatgpt = env.chatgpt.url();
+    if same(chatgpt) {
+        let callback = Url::parse(env.chatgpt.redirect_uri()).ok();
+        if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
+            return Some(HopKind::ChatgptCallback);
+        }
+        if url.path() == chatgpt.path() {
+            return Some(HopKind::ChatgptHome);
+        }
+    }
+    None
+}
+
+/// ChatGPT's record of the attempt whose authorization request carried `state` (read from the
+/// mock's `/_mock/attempts`, so several sessions can run side by side).
+pub async fn find_attempt(
+    http: &reqwest::Client,
+    env: &Environment,
+    state: Option<&str>,
+) -> Result<Option<Value>, DriveError> {
+    let url = env.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
+    let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
+    let all: Value =
+        response.json().await.map_err(|e| DriveError(format!("ChatGPT's attempt record is not JSON: {e}")))?;
+    let Some(state) = state else { return Ok(None) };
+    let found = all.as_array().and_then(|list| {
+        list.iter().rev().find(|a| {
+            a["authorize_url"]
+                .as_str()
+                .and_then(|u| Url::parse(u).ok())
+                .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == state))
+        })
+    });
+    Ok(found.cloned())
 }
 
 /// Query parameters whose values never reach a report.

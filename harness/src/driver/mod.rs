@@ -2,6 +2,8 @@
 //! hops and a position; the runner checks expectations against them.
 
 pub mod api;
+pub mod browser;
+pub mod chrome;
 
 use serde_json::Value;
 

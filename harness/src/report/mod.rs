@@ -3,6 +3,7 @@
 //! Every text they produce goes through [`Redactor`] first.
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 

@@ -1,0 +1,442 @@
+//! The `browser` driver: real Chromium through ChatGPT's pages and authentik's flow pages,
+//! typing and clicking through the nested open shadow roots as a person would. The hop chain comes
+//! from Chrome's performance log (DevTools network events), so "expect a redirect" means the same
+//! as in the api driver. Every wait polls a condition against a deadline; there are no sleeps to
+//! synchronise.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::api::{Credentials, DriveError, classify, find_attempt, redact};
+use super::chrome::read_log;
+use super::{Position, between, unescape};
+use crate::report::Redactor;
+use crate::result::Hop;
+use crate::scenario::HopKind;
+use crate::target::Environment;
+
+const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
+                      ak-stage-access-denied, ak-stage-flow-error";
+const POLL: Duration = Duration::from_millis(25);
+const MAX_STAGES: usize = 12;
+
+/// Reads the current stage inside `ak-flow-executor`'s shadow root: its tag, the messages it
+/// shows, and whether this element was seen before (authentik re-renders between stages).
+const INSPECT: &str = r#"
+const ex = document.querySelector('ak-flow-executor');
+if (!ex || !ex.shadowRoot) return null;
+const stage = ex.shadowRoot.querySelector(arguments[0]);
+if (!stage || !stage.shadowRoot || !stage.shadowRoot.firstElementChild) return null;
+const errors = [...stage.shadowRoot.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')]
+  .map(e => e.textContent.trim()).filter(Boolean);
+const seen = stage.__akE2eSeen === true;
+stage.__akE2eSeen = true;
+return {component: stage.localName, errors, seen};
+"#;
+
+/// Serialises the document with its open shadow roots as declarative `<template>`s.
+const SERIALIZE: &str = r#"
+const esc = s => s.replace(/&/g,'&amp;').replace(/</g,'&lt;').replace(/>/g,'&gt;');
+const attrs = el => [...el.attributes].map(a => ` ${a.name}="${a.value.replace(/"/g,'&quot;')}"`).join('');
+const walk = n => {
+  if (n.nodeType === 3) return esc(n.textContent);
+  if (n.nodeType !== 1) return '';
+  const tag = n.localName;
+  let out = `<${tag}${attrs(n)}>`;
+  if (n.shadowRoot) out += `<template shadowrootmode="open">${[...n.shadowRoot.childNodes].map(walk).join('')}</template>`;
+  out += [...n.childNodes].map(walk).join('');
+  return out + `</${tag}>`;
+};
+return '<!DOCTYPE html>\n' + walk(document.documentElement);
+"#;
+
+/// One scenario's browser session.
+pub struct BrowserDriver<'e> {
+    env: &'e Environment,
+    client: Client,
+    http: reqwest::Client,
+    /// Every exchange so far, from the performance log.
+    pub hops: Vec<Hop>,
+    /// Where the session stands.
+    pub position: Position,
+    /// The `state` ChatGPT sent to authentik.
+    pub authorize_state: Option<String>,
+    requests: HashMap<String, String>,
+    last_document_status: u16,
+    artifacts: PathBuf,
+    redactor: Redactor,
+    /// Every artifact written so far.
+    pub written: Vec<PathBuf>,
+}
+
+impl<'e> BrowserDriver<'e> {
+    /// Wraps a session; artifacts go to `artifacts`.
+    pub fn new(
+        env: &'e Environment,
+        client: Client,
+        artifacts: PathBuf,
+        redactor: Redactor,
+    ) -> Result<Self, DriveError> {
+        let http = reqwest::Client::builder()
+            .timeout(env.request_timeout)
+            .build()
+            .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            env,
+            client,
+            http,
+            hops: Vec::new(),
+            position: Position::Start,
+            authorize_state: None,
+            requests: HashMap::new(),
+            last_document_status: 200,
+            artifacts,
+            redactor,
+            written: Vec::new(),
+        })
+    }
+
+    /// The session, for closing or reuse.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    fn deadline(&self) -> Duration {
+        self.env.request_timeout
+    }
+
+    fn err(action: &str, e: impl std::fmt::Display) -> DriveError {
+        DriveError(format!("browser: {action} failed: {e}"))
+    }
+
+    /// What a URL is, by where it points.
+    pub fn classify(&self, url: &Url) -> Option<HopKind> {
+        classify(self.env, url)
+    }
+
+    /// "Log in" at ChatGPT with an email, or the direct sign-in link.
+    pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
+        let login = self.env.chatgpt.url().join("auth/login").map_err(|e| DriveError(e.to_string()))?;
+        match email {
+            Some(email) => {
+                self.client.goto(login.as_str()).await.map_err(|e| Self::err("opening ChatGPT's login page", e))?;
+                let input = self.wait_find("[data-testid=email-input]").await?;
+                input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
+                let button = self.wait_find("[data-testid=continue-button]").await?;
+                button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+            }
+            None => {
+                let mut direct = login;
+                direct
+                    .query_pairs_mut()
+                    .append_pair("sso", "true")
+                    .append_pair("connection", &self.env.chatgpt.config().connection_id);
+                self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
+            }
+        }
+        self.settle(None).await
+    }
+
+    async fn wait_find(&self, css: &str) -> Result<Element, DriveError> {
+        let start = Instant::now();
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(e) => return Ok(e),
+                Err(e) if start.elapsed() > self.deadline() => {
+                    return Err(DriveError(format!(
+                        "browser: `{css}` did not appear within {:?}: {e}",
+                        self.deadline()
+                    )));
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Finds `css` inside the current stage's shadow root (executor → stage → element).
+    async fn in_stage(&self, stage: &str, css: &str) -> Result<Element, DriveError> {
+        let start = Instant::now();
+        loop {
+            let attempt = async {
+                let root = self.client.find(Locator::Css("ak-flow-executor")).await?.shadow_root().await?;
+                let stage_root = root.find(Locator::Css(stage)).await?.shadow_root().await?;
+                stage_root.find(Locator::Css(css)).await
+            };
+            match attempt.await {
+                Ok(e) => return Ok(e),
+                Err(e) if start.elapsed() > self.deadline() => {
+                    return Err(DriveError(format!(
+                        "browser: `{css}` in authentik's {stage} did not appear within {:?} (through ak-flow-executor's shadow root): {e}",
+                        self.deadline()
+                    )));
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    async fn inspect(&self) -> Option<Value> {
+        match self.client.execute(INSPECT, vec![json!(STAGES)]).await {
+            Ok(Value::Null) | Err(_) => None,
+            Ok(v) => Some(v),
+        }
+    }
+
+    /// Reads the performance log into hops.
+    async fn drain(&mut self) {
+        for entry in read_log(&self.client, "performance").await {
+            let Some(message) = entry["message"].as_str().and_then(|m| serde_json::from_str::<Value>(m).ok()) else {
+                continue;
+            };
+            let method = message["message"]["method"].as_str().unwrap_or_default();
+            let params = &message["message"]["params"];
+            let kind = params["type"].as_str().unwrap_or_default();
+            let api = matches!(kind, "Fetch" | "XHR");
+            if !(api || kind == "Document") {
+                continue;
+            }
+            let id = params["requestId"].as_str().unwrap_or_default().to_string();
+            match method {
+                "Network.requestWillBeSent" => {
+                    let redirect = &params["redirectResponse"];
+                    if redirect.is_object() {
+                        let from = redirect["url"].as_str().unwrap_or_default();
+                        let location = header(&redirect["headers"], "location");
+                        let prev_method = self.requests.get(&id).cloned().unwrap_or_else(|| "GET".into());
+                        self.push_hop(
+                            &prev_method,
+                            from,
+                            redirect["status"].as_u64().unwrap_or(0) as u16,
+                            location.as_deref(),
+                            api,
+                        );
+                    }
+                    let request_method = params["request"]["method"].as_str().unwrap_or("GET").to_string();
+                    self.requests.insert(id, request_method);
+                }
+                "Network.responseReceived" => {
+                    let response = &params["response"];
+                    let url = response["url"].as_str().unwrap_or_default();
+                    let status = response["status"].as_u64().unwrap_or(0) as u16;
+                    let request_method = self.requests.get(&id).cloned().unwrap_or_else(|| "GET".into());
+                    if !api {
+                        self.last_document_status = status;
+                    }
+                    self.push_hop(&request_method, url, status, None, api);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn push_hop(&mut self, method: &str, url: &str, status: u16, location: Option<&str>, api: bool) {
+        let Ok(parsed) = Url::parse(url) else { return };
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return;
+        }
+        let kind = self.classify(&parsed);
+        if kind == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
+            self.authorize_state = parsed.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
+        }
+        let location = location.map(|l| parsed.join(l).map(|u| redact(&u)).unwrap_or_else(|_| l.to_string()));
+        self.hops.push(Hop {
+            method: method.to_string(),
+            url: redact(&parsed),
+            status,
+            location,
+            kind: kind.map(|k| k.as_str().to_string()),
+            api,
+        });
+    }
+
+    /// Waits for the page to settle, then records where the browser is. With `previous`, an
+    /// authentik stage counts as settled only once it is not that same element any more.
+    async fn settle(&mut self, previous: Option<&str>) -> Result<(), DriveError> {
+        let start = Instant::now();
+        loop {
+            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
+            let url = self.client.current_url().await.map_err(|e| Self::err("reading the URL", e))?;
+            if ready.as_ref().and_then(Value::as_str) == Some("complete") {
+                if self.classify(&url) == Some(HopKind::AuthentikFlow) {
+                    if let Some(stage) = self.inspect().await {
+                        let component = stage["component"].as_str().unwrap_or_default().to_string();
+                        let changed = previous.is_none()
+                            || !stage["seen"].as_bool().unwrap_or(false)
+                            || component.as_str() != previous.unwrap_or_default();
+                        let shows_error = stage["errors"].as_array().is_some_and(|e| !e.is_empty());
+                        if changed || shows_error {
+                            self.drain().await;
+                            let slug =
+                                url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+                            let errors: Vec<Value> = stage["errors"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|e| json!({"string": e}))
+                                .collect();
+                            let mut challenge = json!({"component": component});
+                            if !errors.is_empty() {
+                                challenge["response_errors"] = json!({"page": errors});
+                            }
+                            self.position =
+                                Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), challenge };
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    self.drain().await;
+                    self.position = self.read_page(&url).await?;
+                    return Ok(());
+                }
+            }
+            if start.elapsed() > self.deadline() {
+                self.drain().await;
+                return Err(DriveError(format!(
+                    "browser: the page at {} did not settle within {:?}",
+                    redact(&url),
+                    self.deadline()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
+        let body = self.client.source().await.map_err(|e| Self::err("reading the page", e))?;
+        let status = self.last_document_status;
+        if let Some(title) = between(&body, r#"data-test-id="card-title">"#, "<") {
+            let message = between(&body, "<p>", "</p>").map(|m| unescape(&m)).unwrap_or_default();
+            return Ok(Position::AuthentikPage { status, title: unescape(&title), message });
+        }
+        if url.origin() == self.env.chatgpt.url().origin() {
+            return Ok(Position::Chatgpt { status, path: url.path().to_string(), body });
+        }
+        Ok(Position::Elsewhere { url: redact(url), status })
+    }
+
+    /// Answers authentik's stages through the shadow roots until the browser leaves authentik or
+    /// a stage these credentials cannot pass.
+    pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
+        for _ in 0..MAX_STAGES {
+            let Position::Flow { challenge, .. } = self.position.clone() else { return Ok(()) };
+            let component = challenge["component"].as_str().unwrap_or_default().to_string();
+            if challenge.get("response_errors").is_some() && component != "ak-stage-identification" {
+                return Ok(());
+            }
+            match component.as_str() {
+                "ak-stage-identification" => {
+                    let input = self.in_stage(&component, "input[name=uidField]").await?;
+                    input.clear().await.map_err(|e| Self::err("clearing the identifier", e))?;
+                    input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
+                    self.screenshot("identification").await;
+                    self.in_stage(&component, "button[type=submit]")
+                        .await?
+                        .click()
+                        .await
+                        .map_err(|e| Self::err("clicking Log in", e))?;
+                }
+                "ak-stage-password" => {
+                    let input = self.in_stage(&component, "input[name=password]").await?;
+                    input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
+                    self.screenshot("password").await;
+                    self.in_stage(&component, "button[type=submit]")
+                        .await?
+                        .click()
+                        .await
+                        .map_err(|e| Self::err("clicking Continue", e))?;
+                }
+                "ak-stage-authenticator-validate" => {
+                    let Some(secret) = &credentials.totp else { return Ok(()) };
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    let input = self.in_stage(&component, "input[name=code]").await?;
+                    input
+                        .send_keys(&mocks::totp::code(secret, now, 6))
+                        .await
+                        .map_err(|e| Self::err("typing the TOTP code", e))?;
+                    self.screenshot("authenticator").await;
+                    self.in_stage(&component, "button[type=submit]")
+                        .await?
+                        .click()
+                        .await
+                        .map_err(|e| Self::err("clicking Continue", e))?;
+                }
+                "ak-stage-consent" if credentials.consent => {
+                    self.screenshot("consent").await;
+                    self.in_stage(&component, "[type=submit]")
+                        .await?
+                        .click()
+                        .await
+                        .map_err(|e| Self::err("accepting consent", e))?;
+                }
+                _ => return Ok(()),
+            }
+            self.settle(Some(&component)).await?;
+        }
+        Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// ChatGPT's record of this session's attempt.
+    pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
+        find_attempt(&self.http, self.env, self.authorize_state.as_deref()).await
+    }
+
+    /// A screenshot named after what is on screen; returns its path.
+    pub async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
+        let png = self.client.screenshot().await.ok()?;
+        let path = self.artifacts.join(format!("{:02}-{name}.png", self.written.len() + 1));
+        std::fs::create_dir_all(&self.artifacts).ok()?;
+        std::fs::write(&path, png).ok()?;
+        self.written.push(path.clone());
+        Some(path)
+    }
+
+    /// On failure: a screenshot, the page with its shadow roots, and the browser console.
+    pub async fn failure_artifacts(&mut self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Some(shot) = self.screenshot("failure").await {
+            out.push(shot);
+        }
+        if let Ok(Value::String(html)) = self.client.execute(SERIALIZE, vec![]).await {
+            let path = self.artifacts.join("failure.html");
+            if std::fs::write(&path, self.redactor.apply(&html)).is_ok() {
+                self.written.push(path.clone());
+                out.push(path);
+            }
+        }
+        let console: Vec<String> = read_log(&self.client, "browser")
+            .await
+            .iter()
+            .map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or_default()))
+            .collect();
+        let path = self.artifacts.join("console.log");
+        if std::fs::write(&path, self.redactor.apply(&console.join("\n"))).is_ok() {
+            self.written.push(path.clone());
+            out.push(path);
+        }
+        out
+    }
+
+    /// Where artifacts of this session go.
+    pub fn artifacts_dir(&self) -> &Path {
+        &self.artifacts
+    }
+}
+
+fn header(headers: &Value, name: &str) -> Option<String> {
+    headers
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(String::from)
+}

@@ -1,0 +1,215 @@
+//! Chromium through WebDriver: starts chromedriver (or uses a given WebDriver URL), opens
+//! sessions with a fresh profile, reads Chrome's performance and console logs, and cleans up —
+//! no chromedriver or Chromium process outlives the run, also on a failed scenario, SIGINT or a
+//! panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::api::DriveError;
+
+/// How to reach a browser.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserSettings {
+    /// A WebDriver URL (Selenium Grid, a browser container); `None`: start chromedriver.
+    pub webdriver_url: Option<String>,
+    /// The chromedriver binary (default: `chromedriver` on PATH).
+    pub chromedriver: Option<PathBuf>,
+    /// The Chromium binary, if chromedriver should not find it itself.
+    pub chromium: Option<PathBuf>,
+}
+
+/// A started chromedriver (in its own process group) or a remote WebDriver, and the profile
+/// folders of its sessions.
+#[derive(Debug)]
+pub struct BrowserHost {
+    url: String,
+    chromedriver_pid: Option<u32>,
+    chromium: Option<PathBuf>,
+    profiles: PathBuf,
+}
+
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+impl BrowserHost {
+    /// Starts chromedriver on a free port, or connects to the given WebDriver URL.
+    pub async fn start(settings: &BrowserSettings) -> Result<Self, DriveError> {
+        let profiles = std::env::temp_dir().join(format!(
+            "ak-e2e-browser-{}-{}",
+            std::process::id(),
+            mocks::jose::random_token(6)
+        ));
+        std::fs::create_dir_all(&profiles)
+            .map_err(|e| DriveError(format!("cannot create {}: {e}", profiles.display())))?;
+        if let Some(url) = &settings.webdriver_url {
+            return Ok(Self {
+                url: url.clone(),
+                chromedriver_pid: None,
+                chromium: settings.chromium.clone(),
+                profiles,
+            });
+        }
+        let program = settings.chromedriver.clone().unwrap_or_else(|| PathBuf::from("chromedriver"));
+        let mut child = tokio::process::Command::new(&program)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                DriveError(format!(
+                    "cannot start {} ({e}): the browser driver needs chromedriver and Chromium. On Debian or Ubuntu: \
+                     `apt-get install -y chromium chromium-driver`; or set AK_E2E_CHROMEDRIVER to its path, or \
+                     AK_E2E_WEBDRIVER_URL to a running WebDriver (Selenium Grid)",
+                    program.display()
+                ))
+            })?;
+        let pid = child.id();
+        let mut host =
+            Self { url: String::new(), chromedriver_pid: pid, chromium: settings.chromium.clone(), profiles };
+        let stdout = child.stdout.take().ok_or_else(|| DriveError("chromedriver has no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(START_DEADLINE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    return Some(rest.trim_end_matches('.').trim().to_string());
+                }
+            }
+            None
+        })
+        .await;
+        // The child handle is not needed any more: the process group is killed on shutdown.
+        drop(child);
+        match port {
+            Ok(Some(port)) => {
+                host.url = format!("http://127.0.0.1:{port}");
+                Ok(host)
+            }
+            Ok(None) => Err(DriveError(format!("{} exited without announcing its port", program.display()))),
+            Err(_) => {
+                Err(DriveError(format!("{} did not announce its port within {START_DEADLINE:?}", program.display())))
+            }
+        }
+    }
+
+    /// A new browser session with a fresh profile.
+    pub async fn session(&self) -> Result<Client, DriveError> {
+        let profile = self.profiles.join(mocks::jose::random_token(6));
+        let mut options = json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                "--disable-sync", "--disable-extensions", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        if let Some(binary) = &self.chromium {
+            options["binary"] = json!(binary.display().to_string());
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert("goog:chromeOptions".into(), options);
+        caps.insert("goog:loggingPrefs".into(), json!({"performance": "ALL", "browser": "ALL"}));
+        let connect = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await;
+        let client = tokio::time::timeout(START_DEADLINE, async { connect })
+            .await
+            .map_err(|_| DriveError(format!("no browser session from {} within {START_DEADLINE:?}", self.url)))?
+            .map_err(|e| DriveError(format!("no browser session from WebDriver at {}: {e}", self.url)))?;
+        Ok(client)
+    }
+
+    /// Stops chromedriver and everything it started; removes the profiles.
+    pub fn shutdown(&mut self) {
+        if let Some(pid) = self.chromedriver_pid.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+        // Chromium's crash handlers leave the process group; they name the profile folder.
+        kill_processes_mentioning(&self.profiles);
+        let _ = std::fs::remove_dir_all(&self.profiles);
+    }
+
+    /// The folder holding this host's browser profiles.
+    pub fn profiles(&self) -> &Path {
+        &self.profiles
+    }
+}
+
+impl Drop for BrowserHost {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Kills every process whose command line mentions `marker` (Linux `/proc`; elsewhere a no-op).
+pub fn kill_processes_mentioning(marker: &Path) {
+    let marker = marker.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let me = std::process::id().to_string();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) || name == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).contains(&marker) {
+            let _ = std::process::Command::new("kill").args(["-KILL", &name]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+/// `POST /session/{id}/se/log`: chromedriver's log endpoint (performance, browser).
+#[derive(Debug)]
+struct GetLog(&'static str);
+
+impl WebDriverCompatibleCommand for GetLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": self.0}).to_string()))
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute`: a Chrome DevTools command.
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"cmd": self.0, "params": self.1}).to_string()))
+    }
+}
+
+/// The entries of a Chrome log since the last read.
+pub async fn read_log(client: &Client, kind: &'static str) -> Vec<Value> {
+    match client.issue_cmd(GetLog(kind)).await {
+        Ok(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    }
+}
+
+/// Clears cookies and storage so the session can serve the next scenario as if new.
+pub async fn reset_session(client: &Client) -> bool {
+    let cookies = client.issue_cmd(Cdp("Network.clearBrowserCookies", json!({}))).await.is_ok();
+    let _ = client.goto("about:blank").await;
+    let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
+    cookies
+}
