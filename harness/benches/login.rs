@@ -35,7 +35,7 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
-            let ctx = Context { env: &environment, browsers: None, artifacts: std::env::temp_dir(), redactor: Redactor::default() };
+            let ctx = Context { env: &environment, browsers: None, artifacts: std::env::temp_dir(), redactor: Redactor::default(), panic_after_browser_start: false, idle_browser: Default::default() };
             let report = run(&plan, &ctx, &mut Quiet).await;
             times.push(t.elapsed());
             assert!(report.scenarios.iter().all(|s| s.status == Status::Passed), "the benchmark scenario must pass");

@@ -76,6 +76,9 @@ struct Common {
     /// Use this WebDriver (Selenium Grid) instead of starting chromedriver. Env: AK_E2E_WEBDRIVER_URL.
     #[arg(long)]
     webdriver_url: Option<String>,
+    /// Switch a defect on in the embedded stand-in (repeatable; see mocks/README.md). Env: AK_E2E_DEFECTS.
+    #[arg(long = "defect")]
+    defects: Vec<String>,
 }
 
 impl Common {
@@ -90,6 +93,7 @@ impl Common {
             report_html: self.report_html.clone(),
             artifacts: self.artifacts.clone(),
             webdriver_url: self.webdriver_url.clone(),
+            defects: self.defects.clone(),
             paths: self.paths.clone(),
         }
     }
@@ -197,6 +201,9 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         browsers: browsers.as_ref(),
         artifacts: settings.artifacts.clone(),
         redactor: redactor.clone(),
+        // Only for the cleanup test: a panic with a browser open must leave no process behind.
+        panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
+        idle_browser: Default::default(),
     };
     let outcome = {
         let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
@@ -207,6 +214,9 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         }
     };
     // Browsers go first: no Chromium or chromedriver outlives the run.
+    if outcome.is_some() {
+        ctx.close().await;
+    }
     drop(ctx);
     if let Some(mut host) = browsers {
         host.shutdown();

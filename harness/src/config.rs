@@ -125,6 +125,8 @@ pub struct Flags {
     pub artifacts: Option<PathBuf>,
     /// `--webdriver-url`.
     pub webdriver_url: Option<String>,
+    /// `--defect` (repeatable; embedded target only).
+    pub defects: Vec<String>,
     /// Positional paths.
     pub paths: Vec<PathBuf>,
 }
@@ -160,6 +162,8 @@ pub struct Settings {
     pub artifacts: PathBuf,
     /// The browser.
     pub browser: crate::driver::chrome::BrowserSettings,
+    /// Defects switched on in the embedded stand-in (to see what the suite catches).
+    pub defects: mocks::authentik::Defects,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -224,6 +228,19 @@ impl Settings {
             .transpose()?
             .or(file.request_timeout_secs)
             .unwrap_or(10);
+        let defects = {
+            let names: Vec<String> = if !flags.defects.is_empty() {
+                flags.defects.clone()
+            } else {
+                env.get("AK_E2E_DEFECTS")
+                    .map(|d| d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                    .unwrap_or_default()
+            };
+            if !names.is_empty() && target != Target::Embedded {
+                return Err(ConfigError("defects apply to the embedded target only".into()));
+            }
+            mocks::authentik::Defects::parse(&names).map_err(|e| ConfigError(e.to_string()))?
+        };
         Ok(Self {
             target,
             blueprints: file.blueprints.clone().unwrap_or_else(|| vec![PathBuf::from("blueprints/chatgpt.yaml")]),
@@ -251,6 +268,7 @@ impl Settings {
                     chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
                 }
             },
+            defects,
             config_file,
         })
     }

@@ -89,6 +89,19 @@ pub struct Context<'a> {
     pub artifacts: std::path::PathBuf,
     /// Applied to every artifact's text.
     pub redactor: Redactor,
+    /// Panic once a browser session is open (tests that a panic leaves no process behind).
+    pub panic_after_browser_start: bool,
+    /// A browser session kept between scenarios (its cookies and storage cleared), for speed.
+    pub idle_browser: tokio::sync::Mutex<Option<fantoccini::Client>>,
+}
+
+impl Context<'_> {
+    /// Closes the kept browser session.
+    pub async fn close(&self) {
+        if let Some(client) = self.idle_browser.lock().await.take() {
+            let _ = client.close().await;
+        }
+    }
 }
 
 /// Runs every planned scenario against a started environment.
@@ -126,7 +139,18 @@ async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> R
         DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env)?)),
         DriverKind::Browser => {
             let host = ctx.browsers.ok_or_else(|| DriveError("no browser was started for this run".into()))?;
-            let client = host.session().await?;
+            let reused = ctx.idle_browser.lock().await.take();
+            let client = match reused {
+                Some(client) => {
+                    // Whatever the reset left in the performance log is not this scenario's.
+                    crate::driver::chrome::read_log(&client, "performance").await;
+                    client
+                }
+                None => host.session().await?,
+            };
+            if ctx.panic_after_browser_start {
+                panic!("AK_E2E_TEST_PANIC_AFTER_BROWSER_START is set: panicking with a browser open");
+            }
             let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             let dir = ctx.artifacts.join(format!("{:02}-{stem}-browser", index + 1));
             Ok(Driver::Browser(BrowserDriver::new(ctx.env, client, dir, ctx.redactor.clone())?))
@@ -222,7 +246,16 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
             hops = driver.hops().to_vec();
             if let Driver::Browser(b) = driver {
                 artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
-                let _ = b.into_client().close().await;
+                let client = b.into_client();
+                // Reuse the session when its cookies and storage can be cleared (Chrome
+                // DevTools); otherwise close it and start the next scenario afresh.
+                if crate::driver::chrome::reset_session(&client).await {
+                    if let Some(old) = ctx.idle_browser.lock().await.replace(client) {
+                        let _ = old.close().await;
+                    }
+                } else {
+                    let _ = client.close().await;
+                }
             }
         }
     }

@@ -107,7 +107,7 @@ impl Environment {
             Some(listener) => {
                 let mut env: HashMap<String, String> = secrets.exposed();
                 env.insert("AK_E2E_CHATGPT_REDIRECT_URI".into(), chatgpt.redirect_uri().to_string());
-                let mut options = Options::new().env(env);
+                let mut options = Options::new().env(env).defects(settings.defects.clone());
                 for path in &settings.blueprints {
                     options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
                 }

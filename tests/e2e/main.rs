@@ -4,12 +4,14 @@
 //! exit code on the first line, then stdout and stderr with ports and durations normalised).
 //! `UPDATE_EXPECTED=1 cargo test -p ak-e2e --test e2e` rewrites the expectations.
 
+mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ak-e2e");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ak-e2e");
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
 }
 
@@ -21,7 +23,7 @@ fn normalise(text: &str) -> String {
 }
 
 /// Runs the binary with the case's arguments and environment; returns (exit code, output).
-fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
+pub(crate) fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
     let dir = root().join("tests/cases").join(case);
     let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
         .expect("args")
@@ -31,6 +33,7 @@ fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
         .map(String::from)
         .collect();
     let mut cmd = Command::new(BIN);
+    let artifacts = std::env::temp_dir().join(format!("ak-e2e-artifacts-{case}-{}", std::process::id()));
     cmd.current_dir(root()).args(&args).env_remove("NO_COLOR").env("CI", "true");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
         cmd.env_remove(k);
@@ -40,6 +43,7 @@ fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
             cmd.env(line.0, line.1);
         }
     }
+    cmd.env("AK_E2E_ARTIFACTS", &artifacts);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -48,7 +52,7 @@ fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), normalise(&text))
 }
 
-fn check(case: &str) {
+pub(crate) fn check(case: &str) {
     check_with(case, &[]);
 }
 

@@ -1,0 +1,163 @@
+//! The browser driver end to end: real Chromium through the stand-in's flow pages, the same
+//! diagnoses as the api driver, the HTML report rendered in Chromium, and process cleanup after
+//! a run, a failure, SIGINT and a panic.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ak_e2e::driver::chrome::{BrowserHost, BrowserSettings};
+use fantoccini::Locator;
+
+use super::{BIN, check, root, run};
+
+/// PIDs of processes whose command line mentions `marker`.
+fn processes_mentioning(marker: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.chars().all(|c| c.is_ascii_digit()) && *n != me)
+                .filter(|n| {
+                    std::fs::read(format!("/proc/{n}/cmdline"))
+                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+                })
+                .filter(|n| {
+                    // A zombie has exited; its parent has yet to reap it.
+                    !std::fs::read_to_string(format!("/proc/{n}/stat"))
+                        .is_ok_and(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until nothing mentions the marker, or fails naming what is left.
+fn assert_no_leftovers(marker: &str) {
+    let start = Instant::now();
+    loop {
+        let left = processes_mentioning(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "processes left behind for {marker}: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_member_signs_in_with_chromium() {
+    check("browser-pass");
+}
+
+#[test]
+fn a_wrong_password_in_chromium_is_diagnosed_like_in_the_api_driver() {
+    check("browser-wrong-password");
+}
+
+#[test]
+fn the_html_report_renders_in_chromium() {
+    let report = std::env::temp_dir().join(format!("ak-e2e-report-{}.html", std::process::id()));
+    let path = report.display().to_string();
+    let (code, output) = run("browser-wrong-password", &[("AK_E2E_REPORT_HTML", &path)]);
+    assert_eq!(code, 4, "{output}");
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert!(html.contains("data:image/png;base64,"), "screenshots are embedded");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut host = BrowserHost::start(&BrowserSettings::default()).await.expect("chromedriver");
+        let client = host.session().await.expect("session");
+        client.goto(&format!("file://{path}")).await.expect("open the report");
+        let summary =
+            client.find(Locator::Css("[data-testid=summary]")).await.expect("summary").text().await.expect("text");
+        assert!(summary.starts_with("1 scenario runs on embedded: 0 passed, 1 failed"), "{summary}");
+        let status =
+            client.find(Locator::Css("[data-testid=status]")).await.expect("status").text().await.expect("text");
+        assert_eq!(status, "failed");
+        let diagnosis =
+            client.find(Locator::Css("[data-testid=diagnosis]")).await.expect("diagnosis").text().await.expect("text");
+        assert!(diagnosis.contains("ak-stage-password"), "{diagnosis}");
+        let rendered: serde_json::Value = client
+            .execute("return [...document.images].filter(i => i.complete && i.naturalWidth > 0).length", vec![])
+            .await
+            .expect("images");
+        assert!(rendered.as_u64().unwrap_or(0) >= 2, "the screenshots render: {rendered}");
+        client.close().await.expect("close");
+        host.shutdown();
+    });
+}
+
+/// Starts ak-e2e on a browser scenario that stalls at authentik (a delayed executor), waits for
+/// its Chromium, and returns the child and the marker its browser processes carry.
+fn start_stalled(extra: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .args(["run", "tests/cases/pass/scenario.yaml", "--driver", "browser"])
+        .env("CI", "true")
+        .env("AK_E2E_DEFECTS", "delay=executor:20000")
+        .env("AK_E2E_REQUEST_TIMEOUT_SECS", "30")
+        .env("AK_E2E_ARTIFACTS", std::env::temp_dir().join(format!("ak-e2e-stalled-{}", std::process::id())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn");
+    let marker = format!("ak-e2e-browser-{}-", child.id());
+    (child, marker)
+}
+
+fn wait_for_browser(marker: &str) {
+    let start = Instant::now();
+    while !processes_mentioning(marker).iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("chrom"))
+    }) {
+        assert!(start.elapsed() < Duration::from_secs(30), "Chromium did not start within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("ak-e2e did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn no_browser_process_survives_a_passing_and_a_failing_run() {
+    for case in ["browser-pass", "browser-wrong-password"] {
+        let (_, output) = run(case, &[]);
+        assert!(output.contains("[browser]"), "{output}");
+    }
+    // Every run's profile folder carries its PID; none of them may be mentioned any more.
+    assert_no_leftovers("ak-e2e-browser-");
+}
+
+#[test]
+fn sigint_stops_the_browser_and_exits_130() {
+    let (mut child, marker) = start_stalled(&[]);
+    wait_for_browser(&marker);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert_eq!(wait_exit(&mut child), 130);
+    assert_no_leftovers(&marker);
+}
+
+#[test]
+fn a_panic_leaves_no_browser_behind() {
+    let (mut child, marker) = start_stalled(&[("AK_E2E_TEST_PANIC_AFTER_BROWSER_START", "1")]);
+    assert_eq!(wait_exit(&mut child), 101, "a panic exits 101");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr).expect("read");
+    assert!(stderr.contains("panicking with a browser open"), "{stderr}");
+    assert_no_leftovers(&marker);
+}
