@@ -48,7 +48,11 @@ fn main() {
     runtime.block_on(async {
         let env = HashMap::new();
         let settings_for = |driver: &str| {
-            let flags = Flags { paths: vec![PathBuf::from("scenarios/chatgpt/login.yaml")], driver: Some(driver.into()), ..Flags::default() };
+            let flags = Flags {
+                paths: vec![PathBuf::from("scenarios/chatgpt/login.yaml")],
+                driver: Some(driver.into()),
+                ..Flags::default()
+            };
             Settings::resolve(&flags, &env, &root).expect("settings")
         };
         let api = settings_for("api");
@@ -94,7 +98,10 @@ fn main() {
         for _ in 0..iterations.min(10) {
             warm.push(timed(&browser_plan, &ctx).await);
         }
-        println!("browser driver, login scenario, cold (chromedriver + Chromium start): {:.1} ms", cold.as_secs_f64() * 1000.0);
+        println!(
+            "browser driver, login scenario, cold (chromedriver + Chromium start): {:.1} ms",
+            cold.as_secs_f64() * 1000.0
+        );
         stats("browser driver, login scenario, warm", warm);
         ctx.close().await;
         host.shutdown();

@@ -8,6 +8,7 @@ mod html;
 pub mod jose;
 mod record_time;
 pub mod secret;
+mod serve;
 pub mod suggest;
 pub mod totp;
 pub mod yaml;

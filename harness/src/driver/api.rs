@@ -204,21 +204,13 @@ impl<'e> ApiDriver<'e> {
 
     /// "Log in" at ChatGPT with an email, or the direct sign-in link.
     pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
-        let chatgpt = self.env.chatgpt.url().clone();
-        let login = chatgpt.join("auth/login").map_err(|e| DriveError(e.to_string()))?;
         match email {
             Some(email) => {
+                let login = self.env.chatgpt.login_url();
                 self.send(Method::GET, login.clone(), None, None, false).await?;
                 self.navigate(Method::POST, login, Some(&[("email", email)])).await
             }
-            None => {
-                let mut direct = login;
-                direct
-                    .query_pairs_mut()
-                    .append_pair("sso", "true")
-                    .append_pair("connection", &self.env.chatgpt.config().connection_id);
-                self.navigate(Method::GET, direct, None).await
-            }
+            None => self.navigate(Method::GET, self.env.chatgpt.direct_link(), None).await,
         }
     }
 

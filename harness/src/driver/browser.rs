@@ -122,9 +122,9 @@ impl<'e> BrowserDriver<'e> {
 
     /// "Log in" at ChatGPT with an email, or the direct sign-in link.
     pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
-        let login = self.env.chatgpt.url().join("auth/login").map_err(|e| DriveError(e.to_string()))?;
         match email {
             Some(email) => {
+                let login = self.env.chatgpt.login_url();
                 self.client.goto(login.as_str()).await.map_err(|e| Self::err("opening ChatGPT's login page", e))?;
                 let input = self.wait_find("[data-testid=email-input]").await?;
                 input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
@@ -132,11 +132,7 @@ impl<'e> BrowserDriver<'e> {
                 button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
             }
             None => {
-                let mut direct = login;
-                direct
-                    .query_pairs_mut()
-                    .append_pair("sso", "true")
-                    .append_pair("connection", &self.env.chatgpt.config().connection_id);
+                let direct = self.env.chatgpt.direct_link();
                 self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
             }
         }

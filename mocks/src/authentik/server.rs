@@ -12,8 +12,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
 
 use super::blueprint::{self, BlueprintError};
@@ -22,6 +20,7 @@ use super::directory::{Directory, IssuerMode, Provider};
 use super::state::{Session, State};
 use super::{flow, oauth, pages};
 use crate::jose::{RsaKey, random_token};
+use crate::serve::Serving;
 
 pub(crate) const SESSION_COOKIE: &str = "authentik_session";
 pub(crate) const CSRF_COOKIE: &str = "authentik_csrf";
@@ -127,8 +126,7 @@ impl Options {
 pub struct AuthentikStandIn {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    serving: Serving,
 }
 
 #[derive(Debug)]
@@ -292,16 +290,8 @@ impl AuthentikStandIn {
             directory: Mutex::new(directory),
             state: Mutex::new(State::default()),
         });
-        let app = router(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Self { shared, local_addr, stop: Some(stop), task })
+        let serving = Serving::spawn(listener, router(shared.clone()));
+        Ok(Self { shared, local_addr, serving })
     }
 
     /// The base URL, with a trailing slash.
@@ -338,17 +328,8 @@ impl AuthentikStandIn {
     }
 
     /// Stops the server and waits for it.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for AuthentikStandIn {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
     }
 }
 

@@ -14,8 +14,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
 
 use super::config::Config;
@@ -23,6 +21,7 @@ use super::oidc::{self, Pending};
 use super::pages;
 use super::record::{Attempt, ErrorCode, Failure, Mode, Profile, Verdict};
 use crate::jose::random_token;
+use crate::serve::Serving;
 
 const STATE_COOKIE: &str = "chatgpt_sso_state";
 const SESSION_COOKIE: &str = "chatgpt_session";
@@ -52,8 +51,7 @@ pub enum StartError {
 pub struct MockChatGpt {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    serving: Serving,
 }
 
 #[derive(Debug)]
@@ -116,14 +114,7 @@ impl MockChatGpt {
         config.validate()?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-        let mut public_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{local_addr}/"))
-                .unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
-        };
-        if !public_url.path().ends_with('/') {
-            public_url.set_path(&format!("{}/", public_url.path()));
-        }
+        let public_url = crate::serve::public_url(config.public_url.clone(), local_addr);
         let redirect_uri = format!("{public_url}sso/oidc/{}/callback", config.connection_id);
         let shared = Arc::new(Shared {
             http: oidc::http_client(config.http_timeout),
@@ -132,16 +123,8 @@ impl MockChatGpt {
             redirect_uri,
             store: Mutex::new(Store::default()),
         });
-        let app = router(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Self { shared, local_addr, stop: Some(stop), task })
+        let serving = Serving::spawn(listener, router(shared.clone()));
+        Ok(Self { shared, local_addr, serving })
     }
 
     /// The URL browsers use, with a trailing slash.
@@ -180,18 +163,25 @@ impl MockChatGpt {
     }
 
     /// Stops the server and waits for it.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
+    }
+
+    /// ChatGPT's "Log in" page.
+    pub fn login_url(&self) -> Url {
+        self.shared.public_url.join("auth/login").unwrap_or_else(|_| self.shared.public_url.clone())
+    }
+
+    /// The direct sign-in link: `/auth/login?sso=true&connection=<id>`.
+    pub fn direct_link(&self) -> Url {
+        direct_link(&self.shared)
     }
 }
 
-impl Drop for MockChatGpt {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+fn direct_link(shared: &Shared) -> Url {
+    let mut url = shared.public_url.join("auth/login").unwrap_or_else(|_| shared.public_url.clone());
+    url.query_pairs_mut().append_pair("sso", "true").append_pair("connection", &shared.config.connection_id);
+    url
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -315,8 +305,7 @@ async fn login_submit(State(shared): AppState, body: Bytes) -> Response {
 }
 
 async fn admin_identity(State(shared): AppState) -> Response {
-    let direct_link = format!("{}auth/login?sso=true&connection={}", shared.public_url, shared.config.connection_id);
-    html(200, pages::admin_identity(&shared.config, &shared.redirect_uri, &direct_link))
+    html(200, pages::admin_identity(&shared.config, &shared.redirect_uri, direct_link(&shared).as_str()))
 }
 
 async fn admin_test(State(shared): AppState) -> Response {
