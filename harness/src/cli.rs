@@ -189,12 +189,8 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {}",
-        plan.runs.len(),
-        environment.chatgpt.url()
-    );
+    let chatgpt = environment.default_chatgpt().map(|c| c.url().to_string()).unwrap_or_default();
+    let _ = writeln!(out, "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {chatgpt}", plan.runs.len());
     let _ = std::fs::remove_dir_all(&settings.artifacts);
     let ctx = crate::runner::Context {
         env: &environment,

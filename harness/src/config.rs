@@ -21,8 +21,11 @@ pub struct FileConfig {
     pub blueprints: Option<Vec<PathBuf>>,
     /// Scenario files or folders run when none are named.
     pub scenarios: Option<Vec<PathBuf>>,
-    /// The application and its OAuth2 provider.
+    /// The application and its OAuth2 provider (scenarios use it unless they name another).
     pub application: Option<ApplicationConfig>,
+    /// More applications, by the name scenarios give in `application:` (e.g. the guide's exact
+    /// configuration beside the corrected one). Each gets its own mock ChatGPT workspace.
+    pub applications: Option<BTreeMap<String, ApplicationConfig>>,
     /// The mock ChatGPT workspace.
     pub chatgpt: Option<ChatgptConfig>,
     /// Fixture users, by the name scenarios use.
@@ -61,8 +64,14 @@ pub struct ApplicationConfig {
     pub slug: String,
     /// The provider's client id.
     pub client_id: String,
-    /// The provider's client secret.
+    /// The client secret the ChatGPT workspace is given (a different variable than the
+    /// provider's makes a "wrong client secret" workspace).
     pub client_secret: SecretRef,
+    /// The variable the blueprint reads this workspace's Login redirect URI from (embedded
+    /// target; default `AK_E2E_CHATGPT_REDIRECT_URI`).
+    pub redirect_uri_env: Option<String>,
+    /// The workspace's SSO connection id (default: `chatgpt.connection_id`).
+    pub connection_id: Option<String>,
 }
 
 /// The mock ChatGPT workspace.
@@ -140,8 +149,8 @@ pub struct Settings {
     pub blueprints: Vec<PathBuf>,
     /// Scenario files or folders.
     pub paths: Vec<PathBuf>,
-    /// The application.
-    pub application: ApplicationConfig,
+    /// The applications, by name; `default` is `application:`.
+    pub applications: BTreeMap<String, ApplicationConfig>,
     /// The mock ChatGPT.
     pub chatgpt: ChatgptConfig,
     /// Fixture users.
@@ -172,6 +181,9 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// The name of the application given as `application:`.
+pub const DEFAULT_APPLICATION: &str = "default";
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG: &str = "ak-e2e.yaml";
@@ -249,7 +261,11 @@ impl Settings {
             } else {
                 flags.paths.clone()
             },
-            application,
+            applications: {
+                let mut apps = file.applications.clone().unwrap_or_default();
+                apps.insert(DEFAULT_APPLICATION.to_string(), application);
+                apps
+            },
             chatgpt: file.chatgpt.clone().unwrap_or_default(),
             users: file.users.clone().unwrap_or_default(),
             request_timeout: Duration::from_secs(timeout.max(1)),

@@ -112,7 +112,11 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         if !settings.tags.is_empty() && !scenario.tags.iter().any(|t| settings.tags.contains(t)) {
             continue;
         }
-        let drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
+        let mut drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
+        // Scenarios that act as the OAuth client run under the api driver only.
+        if acts_as_client(&scenario) {
+            drivers.retain(|d| *d == DriverKind::Api);
+        }
         for driver in drivers {
             runs.push(Planned { scenario: scenario.clone(), driver });
         }
@@ -156,8 +160,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn resolve_secrets(settings: &Settings, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Secrets {
-    let mut wanted: Vec<(String, String, bool)> =
-        vec![(settings.application.client_secret.env.clone(), "the application's client secret".into(), false)];
+    let mut wanted: Vec<(String, String, bool)> = Vec::new();
+    for (name, app) in &settings.applications {
+        if !wanted.iter().any(|(v, _, _)| *v == app.client_secret.env) {
+            wanted.push((app.client_secret.env.clone(), format!("application `{name}`'s client secret"), false));
+        }
+    }
     for (name, user) in &settings.users {
         wanted.push((user.password.env.clone(), format!("user `{name}`'s password"), false));
         if let Some(t) = &user.totp_secret {
@@ -206,6 +214,35 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
         }
     };
     let users: Vec<&str> = settings.users.keys().map(String::as_str).collect();
+    if !settings.applications.contains_key(&scenario.application) {
+        let apps: Vec<&str> = settings.applications.keys().map(String::as_str).collect();
+        let span = scenario.application_span.clone().unwrap_or_else(|| crate::diagnostic::Span {
+            file: scenario.file.clone(),
+            line: 1,
+            col: 1,
+            len: 1,
+        });
+        out.push(Diagnostic {
+            message: format!("unknown application `{}`", scenario.application),
+            span,
+            label: match crate::diagnostic::suggest(&scenario.application, &apps) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("applications: {}", apps.join(", ")),
+            },
+            help: Some("applications are `application:` (named `default`) and `applications:` in ak-e2e.yaml".into()),
+        });
+    }
+    let raw = scenario.steps.iter().find(|s| client_step(&s.kind));
+    if let Some(step) = raw
+        && scenario.drivers.contains(&DriverKind::Browser)
+    {
+        out.push(Diagnostic {
+            message: format!("`{}` needs the api driver", step.name),
+            span: step.span.clone(),
+            label: "the harness acts as the OAuth client here; a browser cannot".into(),
+            help: Some("declare `drivers: [api]`".into()),
+        });
+    }
     for step in &scenario.steps {
         match &step.kind {
             StepKind::StartLogin { email: Some(t) } => check_template(t, &step.span, out),
@@ -226,6 +263,11 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
                     check_template(p, &step.span, out);
                 }
             }
+            StepKind::Authorize { set, .. } => {
+                for (_, t) in set {
+                    check_template(t, &step.span, out);
+                }
+            }
             StepKind::ExpectRedirect { query: matchers, .. } | StepKind::ExpectClaims { claims: matchers, .. } => {
                 for m in matchers {
                     for t in [&m.matcher.equals, &m.matcher.not_equals].into_iter().flatten() {
@@ -236,4 +278,14 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
             _ => {}
         }
     }
+}
+
+/// Steps where the harness acts as the OAuth client (api driver only).
+fn client_step(kind: &StepKind) -> bool {
+    matches!(kind, StepKind::Authorize { .. } | StepKind::ExchangeCode { .. })
+        || matches!(kind, StepKind::SignIn { consent: crate::scenario::Consent::Forge, .. })
+}
+
+fn acts_as_client(scenario: &Scenario) -> bool {
+    scenario.steps.iter().any(|s| client_step(&s.kind))
 }

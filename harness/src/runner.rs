@@ -49,6 +49,13 @@ impl Driver<'_> {
         }
     }
 
+    fn workspace(&self) -> Option<&crate::target::Workspace> {
+        match self {
+            Driver::Api(d) => Some(d.workspace()),
+            Driver::Browser(d) => Some(d.workspace()),
+        }
+    }
+
     fn classify(&self, url: &Url) -> Option<HopKind> {
         match self {
             Driver::Api(d) => d.classify(url),
@@ -135,8 +142,9 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
 }
 
 async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> Result<Driver<'e>, DriveError> {
+    let ws = workspace(ctx.env, planned)?;
     match planned.driver {
-        DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env)?)),
+        DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env, ws)?)),
         DriverKind::Browser => {
             let host = ctx.browsers.ok_or_else(|| DriveError("no browser was started for this run".into()))?;
             let reused = ctx.idle_browser.lock().await.take();
@@ -153,9 +161,14 @@ async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> R
             }
             let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             let dir = ctx.artifacts.join(format!("{:02}-{stem}-browser", index + 1));
-            Ok(Driver::Browser(BrowserDriver::new(ctx.env, client, dir, ctx.redactor.clone())?))
+            Ok(Driver::Browser(BrowserDriver::new(ctx.env, ws, client, dir, ctx.redactor.clone())?))
         }
     }
+}
+
+fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::target::Workspace, DriveError> {
+    let name = &planned.scenario.application;
+    env.workspace(name).ok_or_else(|| DriveError(format!("no application `{name}` in the configuration")))
 }
 
 async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned) -> ScenarioResult {
@@ -309,7 +322,10 @@ async fn execute(
     cursor: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let vars = &env.vars;
+    let vars = &match driver.workspace() {
+        Some(ws) => env.vars_for(ws),
+        None => Default::default(),
+    };
     match kind {
         StepKind::StartLogin { email } => {
             let email = email.as_ref().map(|t| t.render(vars));
@@ -374,7 +390,165 @@ async fn execute(
             expect_landing(driver.position(), landing, result);
             Ok(())
         }
+        StepKind::Authorize { set, remove } => {
+            let Driver::Api(api) = driver else { return Err(DriveError("`authorize` needs the api driver".into())) };
+            let (params, client) = client_request(vars, set, remove);
+            api.authorize(params, client).await
+        }
+        StepKind::ExchangeCode { expect, client_secret, code_verifier } => {
+            let Driver::Api(api) = driver else {
+                return Err(DriveError("`exchange_code` needs the api driver".into()));
+            };
+            let secret = match client_secret {
+                Some(t) => t.render(vars),
+                None => api.workspace().chatgpt.config().client_secret.expose().to_string(),
+            };
+            let verifier = code_verifier.as_ref().map(|t| t.render(vars));
+            let (status, body) = api.exchange_code(&secret, verifier.as_deref()).await?;
+            let error = body["error"].as_str().map(String::from);
+            let actual = match &error {
+                Some(e) => format!("HTTP {status} `{e}`"),
+                None if status == 200 => "HTTP 200 with tokens".to_string(),
+                None => format!("HTTP {status}"),
+            };
+            if expect == "ok" {
+                result.assertions.push(Assertion {
+                    subject: "code exchange".into(),
+                    expected: "HTTP 200 with tokens".into(),
+                    actual: actual.clone(),
+                    passed: status == 200 && body["id_token"].is_string(),
+                    hop: Some(api.hops.len() - 1),
+                    span: None,
+                });
+                if let Some(token) = body["id_token"].as_str() {
+                    check_id_token(api, vars, token, result).await?;
+                }
+            } else {
+                result.assertions.push(Assertion {
+                    subject: "code exchange".into(),
+                    expected: format!("HTTP 400 `{expect}`"),
+                    actual,
+                    passed: error.as_deref() == Some(expect.as_str()),
+                    hop: Some(api.hops.len() - 1),
+                    span: None,
+                });
+            }
+            Ok(())
+        }
     }
+}
+
+/// The harness's own authorization request: ChatGPT's parameters (code flow, PKCE S256, state,
+/// nonce, `openid profile email`) with the step's overrides and removals.
+fn client_request(
+    vars: &BTreeMap<String, String>,
+    set: &[(String, crate::scenario::Template)],
+    remove: &[String],
+) -> (Vec<(String, String)>, crate::driver::api::ClientRequest) {
+    let verifier = mocks::jose::random_token(48);
+    let mut params: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), vars.get("application.client_id").cloned().unwrap_or_default()),
+        ("redirect_uri".into(), vars.get("chatgpt.redirect_uri").cloned().unwrap_or_default()),
+        ("scope".into(), "openid profile email".into()),
+        ("state".into(), mocks::jose::random_token(16)),
+        ("nonce".into(), mocks::jose::random_token(16)),
+        ("code_challenge".into(), mocks::jose::pkce_s256(&verifier)),
+        ("code_challenge_method".into(), "S256".into()),
+    ];
+    for (name, value) in set {
+        let value = value.render(vars);
+        match params.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = value,
+            None => params.push((name.clone(), value)),
+        }
+    }
+    params.retain(|(k, _)| !remove.contains(k));
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let pkce_intact = get("code_challenge").as_deref() == Some(mocks::jose::pkce_s256(&verifier).as_str())
+        && get("code_challenge_method").as_deref() == Some("S256");
+    let client = crate::driver::api::ClientRequest {
+        state: get("state"),
+        nonce: get("nonce"),
+        verifier: pkce_intact.then_some(verifier),
+        redirect_uri: get("redirect_uri").unwrap_or_default(),
+        code: None,
+    };
+    (params, client)
+}
+
+/// The protocol checks of an ID token the harness received as the client: signature by the
+/// JWKS key its `kid` names, alg as advertised, `iss`, `aud`, `nonce`, `exp`.
+async fn check_id_token(
+    api: &mut ApiDriver<'_>,
+    vars: &BTreeMap<String, String>,
+    token: &str,
+    result: &mut StepResult,
+) -> Result<(), DriveError> {
+    let mut check = |subject: &str, expected: String, actual: String, passed: bool| {
+        result.assertions.push(Assertion { subject: subject.into(), expected, actual, passed, hop: None, span: None });
+    };
+    let jwt = match mocks::jose::Jwt::parse(token) {
+        Ok(j) => j,
+        Err(e) => {
+            check("ID token", "a JWT".into(), e, false);
+            return Ok(());
+        }
+    };
+    let discovery = api.discovery().await?;
+    let advertised: Vec<String> = discovery["id_token_signing_alg_values_supported"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    check(
+        "ID token alg",
+        format!("one of {advertised:?}, not none"),
+        jwt.alg().to_string(),
+        jwt.alg() != "none" && advertised.iter().any(|a| a == jwt.alg()),
+    );
+    if jwt.alg() == "RS256" {
+        let jwks_uri = discovery["jwks_uri"].as_str().and_then(|u| Url::parse(u).ok());
+        let jwks = match jwks_uri {
+            Some(u) => api.get_json(u).await?,
+            None => Value::Null,
+        };
+        let key = jwks["keys"].as_array().and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == jwt.kid()));
+        let verified =
+            key.and_then(|k| mocks::jose::rsa_public_key_from_jwk(k).ok()).is_some_and(|k| jwt.verify_rs256(&k));
+        let actual = match (key, verified) {
+            (None, _) => format!("no JWKS key with kid {:?}", jwt.kid()),
+            (Some(_), false) => "the signature does not verify".into(),
+            (Some(_), true) => "verified".into(),
+        };
+        check("ID token signature", "verified with the JWKS key of its kid".into(), actual, verified);
+    }
+    let claim =
+        |name: &str| jwt.claims.get(name).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+    let issuer = vars.get("authentik.issuer").cloned().unwrap_or_default();
+    let iss = claim("iss").unwrap_or_else(|| "absent".into());
+    check("ID token claim `iss`", format!("\"{issuer}\""), format!("\"{iss}\""), iss == issuer);
+    let client_id = vars.get("application.client_id").cloned().unwrap_or_default();
+    let aud = claim("aud").unwrap_or_else(|| "absent".into());
+    check("ID token claim `aud`", format!("\"{client_id}\""), format!("\"{aud}\""), aud == client_id);
+    if let Some(nonce) = api.client.as_ref().and_then(|c| c.nonce.clone()) {
+        let got = claim("nonce");
+        check(
+            "ID token claim `nonce`",
+            "the nonce sent".into(),
+            if got.is_some() { "a different nonce".into() } else { "absent".into() },
+            got.as_deref() == Some(nonce.as_str()),
+        );
+    }
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let exp = jwt.claims.get("exp").and_then(Value::as_i64);
+    check(
+        "ID token claim `exp`",
+        "in the future".into(),
+        exp.map(|e| format!("{}s from now", e - now)).unwrap_or("absent".into()),
+        exp.is_some_and(|e| e > now),
+    );
+    Ok(())
 }
 
 fn decode_totp(secret: &str) -> Option<Vec<u8>> {
@@ -389,15 +563,26 @@ fn expect_redirect(
     cursor: &mut usize,
     result: &mut StepResult,
 ) {
-    let redirects: Vec<(usize, Url)> = driver
-        .hops()
+    // Where the browser was sent since the previous expectation: the Location of each HTTP
+    // redirect, and each page a flow redirect (`xak-flow-redirect`, a script navigation) opened.
+    let hops = driver.hops();
+    let redirects: Vec<(usize, Url)> = hops
         .iter()
         .enumerate()
         .skip(*cursor)
-        .filter(|(_, h)| !h.api && (300..400).contains(&h.status))
-        .filter_map(|(i, h)| {
-            let base = Url::parse(&h.url).ok()?;
-            Some((i, base.join(h.location.as_deref()?).ok()?))
+        .filter(|(_, h)| !h.api)
+        .flat_map(|(i, h)| {
+            let mut out = Vec::new();
+            let Ok(here) = Url::parse(&h.url) else { return out };
+            if i > 0 && hops[i - 1].api && hops[i - 1].kind.is_none() {
+                out.push((i, here.clone()));
+            }
+            if (300..400).contains(&h.status)
+                && let Some(to) = h.location.as_deref().and_then(|l| here.join(l).ok())
+            {
+                out.push((i, to));
+            }
+            out
         })
         .collect();
     let seen = || {

@@ -1,6 +1,6 @@
 //! The target a run talks to: the embedded stand-in (started here, provisioned from the
-//! blueprints) or a real authentik by URL; in both cases the mock ChatGPT, started here, is the
-//! relying party.
+//! blueprints) or a real authentik by URL. In both cases one mock ChatGPT workspace per configured
+//! application, started here, is the relying party.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use mocks::chatgpt::{Config as ChatgptSettings, MockChatGpt};
 use mocks::secret::Secret;
 use url::Url;
 
-use crate::config::{Settings, Target};
+use crate::config::{ApplicationConfig, Settings, Target};
 use crate::plan::Secrets;
 
 /// A target that could not be started or reached (exit code 3).
@@ -19,16 +19,29 @@ use crate::plan::Secrets;
 #[error("{0}")]
 pub struct TargetError(pub String);
 
+/// One application and the mock ChatGPT workspace that signs in through it.
+#[derive(Debug)]
+pub struct Workspace {
+    /// The name scenarios use (`default` for `application:`).
+    pub name: String,
+    /// The application's slug.
+    pub slug: String,
+    /// The client id.
+    pub client_id: String,
+    /// The mock ChatGPT.
+    pub chatgpt: MockChatGpt,
+}
+
 /// The running target.
 pub struct Environment {
     /// authentik's base URL, with a trailing slash.
     pub authentik: Url,
-    /// The mock ChatGPT.
-    pub chatgpt: MockChatGpt,
+    /// The workspaces, by name.
+    pub workspaces: BTreeMap<String, Workspace>,
     /// The stand-in, for the embedded target.
     pub standin: Option<AuthentikStandIn>,
-    /// Values scenarios may reference as `{{ name }}`.
-    pub vars: BTreeMap<String, String>,
+    /// Variables every scenario may reference (users, authentik).
+    vars: BTreeMap<String, String>,
     /// Per-request deadline.
     pub request_timeout: Duration,
 }
@@ -50,17 +63,12 @@ pub const FIXED_VARS: &[&str] = &[
     "chatgpt.connection_id",
 ];
 
+/// The default variable a blueprint reads the Login redirect URI from.
+pub const DEFAULT_REDIRECT_URI_ENV: &str = "AK_E2E_CHATGPT_REDIRECT_URI";
+
 impl Environment {
-    /// Starts the mock ChatGPT and, for the embedded target, the stand-in.
+    /// Starts the mock ChatGPT workspaces and, for the embedded target, the stand-in.
     pub async fn start(settings: &Settings, secrets: &Secrets) -> Result<Self, TargetError> {
-        let slug = &settings.application.slug;
-        let listen: SocketAddr = settings
-            .chatgpt
-            .listen
-            .as_deref()
-            .unwrap_or("127.0.0.1:0")
-            .parse()
-            .map_err(|e| TargetError(format!("chatgpt.listen is not an address: {e}")))?;
         let (authentik, listener) = match &settings.target {
             Target::Embedded => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -77,70 +85,87 @@ impl Environment {
                 (u, None)
             }
         };
-        let discovery = authentik
-            .join(&format!("application/o/{slug}/.well-known/openid-configuration"))
-            .map_err(|e| TargetError(format!("bad application slug `{slug}`: {e}")))?;
-        let client_secret = secrets.get(&settings.application.client_secret.env).unwrap_or_default();
-        let domains: Vec<&str> = settings
-            .chatgpt
-            .verified_domains
-            .as_ref()
-            .map(|d| d.iter().map(String::as_str).collect())
-            .unwrap_or_else(|| vec!["example.com"]);
-        let mut config = ChatgptSettings::new(
-            &settings.application.client_id,
-            Secret::new(client_secret),
-            discovery.clone(),
-            &domains,
-        );
-        config.http_timeout = settings.request_timeout;
-        if let Some(id) = &settings.chatgpt.connection_id {
-            config.connection_id = id.clone();
+        let mut workspaces = BTreeMap::new();
+        let mut blueprint_env: HashMap<String, String> = secrets.exposed();
+        for (name, app) in &settings.applications {
+            // Only the default workspace listens where configured; the others on free ports.
+            let listen =
+                if name == crate::config::DEFAULT_APPLICATION { settings.chatgpt.listen.as_deref() } else { None };
+            let chatgpt = start_workspace(settings, app, &authentik, secrets, listen, name).await?;
+            // The default workspace's redirect URI goes to AK_E2E_CHATGPT_REDIRECT_URI unless
+            // configured otherwise; other workspaces only where configured.
+            let var = match (&app.redirect_uri_env, name == crate::config::DEFAULT_APPLICATION) {
+                (Some(var), _) => Some(var.clone()),
+                (None, true) => Some(DEFAULT_REDIRECT_URI_ENV.to_string()),
+                (None, false) => None,
+            };
+            if let Some(var) = var {
+                blueprint_env.insert(var, chatgpt.redirect_uri().to_string());
+            }
+            workspaces.insert(
+                name.clone(),
+                Workspace { name: name.clone(), slug: app.slug.clone(), client_id: app.client_id.clone(), chatgpt },
+            );
         }
-        if let Some(public) = &settings.chatgpt.public_url {
-            config.public_url = Some(url(public)?);
-        }
-        let chatgpt =
-            MockChatGpt::start_on(config, listen).await.map_err(|e| TargetError(format!("mock ChatGPT: {e}")))?;
 
         let standin = match listener {
             Some(listener) => {
-                let mut env: HashMap<String, String> = secrets.exposed();
-                env.insert("AK_E2E_CHATGPT_REDIRECT_URI".into(), chatgpt.redirect_uri().to_string());
-                let mut options = Options::new().env(env).defects(settings.defects.clone());
+                let mut options = Options::new().env(blueprint_env).defects(settings.defects.clone());
                 for path in &settings.blueprints {
                     options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
                 }
                 let standin = AuthentikStandIn::start_on_listener(options, listener)
                     .await
                     .map_err(|e| TargetError(format!("embedded target: {e}")))?;
-                if standin.issuer(slug).is_none() {
-                    return Err(TargetError(format!(
-                        "embedded target: the blueprints define no application `{slug}` with a provider"
-                    )));
+                for (name, app) in &settings.applications {
+                    if standin.issuer(&app.slug).is_none() && name == crate::config::DEFAULT_APPLICATION {
+                        return Err(TargetError(format!(
+                            "embedded target: the blueprints define no application `{}` with a provider",
+                            app.slug
+                        )));
+                    }
                 }
                 Some(standin)
             }
             None => {
-                check_reachable(&discovery, settings.request_timeout).await?;
+                let default = settings.applications.get(crate::config::DEFAULT_APPLICATION);
+                if let Some(app) = default {
+                    check_reachable(&discovery_url(&authentik, &app.slug)?, settings.request_timeout).await?;
+                }
                 None
             }
         };
 
         let mut vars = BTreeMap::new();
         vars.insert("authentik.url".into(), authentik.to_string());
-        vars.insert("authentik.issuer".into(), format!("{authentik}application/o/{slug}/"));
-        vars.insert("application.slug".into(), slug.clone());
-        vars.insert("application.client_id".into(), settings.application.client_id.clone());
-        vars.insert("chatgpt.url".into(), chatgpt.url().to_string());
-        vars.insert("chatgpt.redirect_uri".into(), chatgpt.redirect_uri().to_string());
-        vars.insert("chatgpt.connection_id".into(), chatgpt.config().connection_id.clone());
         for (name, user) in &settings.users {
             vars.insert(format!("users.{name}.username"), user.username.clone());
             vars.insert(format!("users.{name}.email"), user.email.clone());
             vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
         }
-        Ok(Self { authentik, chatgpt, standin, vars, request_timeout: settings.request_timeout })
+        Ok(Self { authentik, workspaces, standin, vars, request_timeout: settings.request_timeout })
+    }
+
+    /// A workspace by name.
+    pub fn workspace(&self, name: &str) -> Option<&Workspace> {
+        self.workspaces.get(name)
+    }
+
+    /// The variables a scenario using this workspace sees.
+    pub fn vars_for(&self, ws: &Workspace) -> BTreeMap<String, String> {
+        let mut vars = self.vars.clone();
+        vars.insert("authentik.issuer".into(), format!("{}application/o/{}/", self.authentik, ws.slug));
+        vars.insert("application.slug".into(), ws.slug.clone());
+        vars.insert("application.client_id".into(), ws.client_id.clone());
+        vars.insert("chatgpt.url".into(), ws.chatgpt.url().to_string());
+        vars.insert("chatgpt.redirect_uri".into(), ws.chatgpt.redirect_uri().to_string());
+        vars.insert("chatgpt.connection_id".into(), ws.chatgpt.config().connection_id.clone());
+        vars
+    }
+
+    /// The default workspace's mock ChatGPT (for messages).
+    pub fn default_chatgpt(&self) -> Option<&MockChatGpt> {
+        self.workspaces.get(crate::config::DEFAULT_APPLICATION).map(|w| &w.chatgpt)
     }
 
     /// Stops what was started.
@@ -148,8 +173,53 @@ impl Environment {
         if let Some(s) = self.standin {
             s.shutdown().await;
         }
-        self.chatgpt.shutdown().await;
+        for (_, ws) in self.workspaces {
+            ws.chatgpt.shutdown().await;
+        }
     }
+}
+
+fn discovery_url(authentik: &Url, slug: &str) -> Result<Url, TargetError> {
+    authentik
+        .join(&format!("application/o/{slug}/.well-known/openid-configuration"))
+        .map_err(|e| TargetError(format!("bad application slug `{slug}`: {e}")))
+}
+
+async fn start_workspace(
+    settings: &Settings,
+    app: &ApplicationConfig,
+    authentik: &Url,
+    secrets: &Secrets,
+    listen: Option<&str>,
+    name: &str,
+) -> Result<MockChatGpt, TargetError> {
+    let listen: SocketAddr = listen
+        .unwrap_or("127.0.0.1:0")
+        .parse()
+        .map_err(|e| TargetError(format!("chatgpt.listen is not an address: {e}")))?;
+    let client_secret = secrets.get(&app.client_secret.env).unwrap_or_default();
+    let domains: Vec<&str> = settings
+        .chatgpt
+        .verified_domains
+        .as_ref()
+        .map(|d| d.iter().map(String::as_str).collect())
+        .unwrap_or_else(|| vec!["example.com"]);
+    let mut config = ChatgptSettings::new(
+        &app.client_id,
+        Secret::new(client_secret),
+        discovery_url(authentik, &app.slug)?,
+        &domains,
+    );
+    config.http_timeout = settings.request_timeout;
+    if let Some(id) = app.connection_id.as_ref().or(settings.chatgpt.connection_id.as_ref()) {
+        config.connection_id = id.clone();
+    }
+    if name == crate::config::DEFAULT_APPLICATION
+        && let Some(public) = &settings.chatgpt.public_url
+    {
+        config.public_url = Some(url(public)?);
+    }
+    MockChatGpt::start_on(config, listen).await.map_err(|e| TargetError(format!("mock ChatGPT `{name}`: {e}")))
 }
 
 fn url(text: &str) -> Result<Url, TargetError> {

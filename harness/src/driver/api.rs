@@ -12,8 +12,8 @@ use url::Url;
 
 use super::{Position, between, unescape};
 use crate::result::Hop;
-use crate::scenario::HopKind;
-use crate::target::Environment;
+use crate::scenario::{Consent, HopKind};
+use crate::target::{Environment, Workspace};
 
 /// Most redirects followed for one navigation, and executor round trips for one sign-in.
 const MAX_REDIRECTS: usize = 20;
@@ -32,13 +32,14 @@ pub struct Credentials<'a> {
     pub password: &'a str,
     /// TOTP secret bytes, if the user has a device.
     pub totp: Option<Vec<u8>>,
-    /// Accept consent (or stop at it).
-    pub consent: bool,
+    /// What to do at a consent stage.
+    pub consent: Consent,
 }
 
 /// One scenario's browser-less session.
 pub struct ApiDriver<'e> {
     env: &'e Environment,
+    ws: &'e Workspace,
     http: reqwest::Client,
     jar: Arc<Jar>,
     /// Every exchange so far.
@@ -47,11 +48,29 @@ pub struct ApiDriver<'e> {
     pub position: Position,
     /// The `state` of the authorization request ChatGPT sent, to find its record.
     pub authorize_state: Option<String>,
+    /// The authorization request the harness made itself, as the OAuth client.
+    pub client: Option<ClientRequest>,
+}
+
+/// An authorization request the harness made as the OAuth client (`authorize` step), and the
+/// code authentik answered with. Kept in memory only; never reported.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRequest {
+    /// `state` sent.
+    pub state: Option<String>,
+    /// `nonce` sent.
+    pub nonce: Option<String>,
+    /// The PKCE verifier, when a challenge was sent.
+    pub verifier: Option<String>,
+    /// `redirect_uri` sent.
+    pub redirect_uri: String,
+    /// The code from the redirect back, once there is one.
+    pub code: Option<String>,
 }
 
 impl<'e> ApiDriver<'e> {
     /// A fresh session (empty cookie jar).
-    pub fn new(env: &'e Environment) -> Result<Self, DriveError> {
+    pub fn new(env: &'e Environment, ws: &'e Workspace) -> Result<Self, DriveError> {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
@@ -60,7 +79,21 @@ impl<'e> ApiDriver<'e> {
             .connect_timeout(env.request_timeout)
             .build()
             .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { env, http, jar, hops: Vec::new(), position: Position::Start, authorize_state: None })
+        Ok(Self {
+            env,
+            ws,
+            http,
+            jar,
+            hops: Vec::new(),
+            position: Position::Start,
+            authorize_state: None,
+            client: None,
+        })
+    }
+
+    /// The workspace this session signs in to.
+    pub fn workspace(&self) -> &'e Workspace {
+        self.ws
     }
 
     /// What a URL is, by where it points.
@@ -130,6 +163,19 @@ impl<'e> ApiDriver<'e> {
             };
             let next =
                 from.join(location).map_err(|e| DriveError(format!("bad Location from {}: {e}", redact(&from))))?;
+            if self.client.is_some() && self.classify(&next) == Some(HopKind::ChatgptCallback) {
+                // The harness is the client: the redirect back is its answer; ChatGPT never sees it.
+                let param = |name: &str| next.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+                if let Some(client) = &mut self.client {
+                    client.code = param("code");
+                }
+                self.position = Position::AtCallback {
+                    code: param("code").is_some(),
+                    error: param("error"),
+                    state: param("state"),
+                };
+                return Ok(());
+            }
             if self.classify(&next) == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
                 self.authorize_state = next.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
             }
@@ -154,7 +200,7 @@ impl<'e> ApiDriver<'e> {
             self.position = Position::AuthentikPage { status, title: unescape(&title), message };
             return Ok(());
         }
-        if url.origin() == self.env.chatgpt.url().origin() {
+        if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
             self.position = Position::Chatgpt { status, path: url.path().to_string(), body };
             return Ok(());
         }
@@ -206,11 +252,11 @@ impl<'e> ApiDriver<'e> {
     pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
         match email {
             Some(email) => {
-                let login = self.env.chatgpt.login_url();
+                let login = self.ws.chatgpt.login_url();
                 self.send(Method::GET, login.clone(), None, None, false).await?;
                 self.navigate(Method::POST, login, Some(&[("email", email)])).await
             }
-            None => self.navigate(Method::GET, self.env.chatgpt.direct_link(), None).await,
+            None => self.navigate(Method::GET, self.ws.chatgpt.direct_link(), None).await,
         }
     }
 
@@ -234,9 +280,11 @@ impl<'e> ApiDriver<'e> {
                         .unwrap_or(0);
                     json!({"component": component, "code": mocks::totp::code(secret, now, 6)})
                 }
-                "ak-stage-consent" if credentials.consent => {
-                    json!({"component": component, "token": challenge["token"]})
-                }
+                "ak-stage-consent" => match credentials.consent {
+                    Consent::Accept => json!({"component": component, "token": challenge["token"]}),
+                    Consent::Forge => json!({"component": component, "token": "forged-by-ak-e2e"}),
+                    Consent::Deny => return Ok(()),
+                },
                 _ => return Ok(()),
             };
             let next = self.executor(&slug, &query, Some(answer)).await?;
@@ -249,9 +297,79 @@ impl<'e> ApiDriver<'e> {
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
     }
 
+    /// Sends the browser to authentik's authorize endpoint with the harness's own request.
+    pub async fn authorize(&mut self, params: Vec<(String, String)>, client: ClientRequest) -> Result<(), DriveError> {
+        let mut url = self.env.authentik.join("application/o/authorize/").map_err(|e| DriveError(e.to_string()))?;
+        url.query_pairs_mut().extend_pairs(params);
+        self.client = Some(client);
+        self.navigate(Method::GET, url, None).await
+    }
+
+    /// Exchanges the code of the last `authorize` at the token endpoint named by discovery.
+    /// Returns the HTTP status and the JSON body (kept out of the hops and reports).
+    pub async fn exchange_code(
+        &mut self,
+        client_secret: &str,
+        verifier: Option<&str>,
+    ) -> Result<(u16, Value), DriveError> {
+        let client =
+            self.client.clone().ok_or_else(|| DriveError("`exchange_code` needs an `authorize` before it".into()))?;
+        let code = client.code.clone().ok_or_else(|| {
+            DriveError(format!("authentik gave no code to exchange; the browser is at {}", self.position.describe()))
+        })?;
+        let discovery = self.discovery().await?;
+        let endpoint = discovery["token_endpoint"]
+            .as_str()
+            .and_then(|u| Url::parse(u).ok())
+            .ok_or_else(|| DriveError("the discovery document has no token_endpoint".into()))?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+        ];
+        if let Some(v) = verifier.or(client.verifier.as_deref()) {
+            form.push(("code_verifier", v));
+        }
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", encode(&self.ws.client_id), encode(client_secret)),
+        );
+        let request = self.http.post(endpoint.clone()).header("authorization", format!("Basic {basic}")).form(&form);
+        let response = request.send().await.map_err(|e| DriveError(format!("POST {endpoint} failed: {e}")))?;
+        let status = response.status().as_u16();
+        self.hops.push(Hop {
+            method: "POST".into(),
+            url: endpoint.to_string(),
+            status,
+            location: None,
+            kind: None,
+            api: true,
+        });
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// The application's discovery document.
+    pub async fn discovery(&mut self) -> Result<Value, DriveError> {
+        let url = self
+            .env
+            .authentik
+            .join(&format!("application/o/{}/.well-known/openid-configuration", self.ws.slug))
+            .map_err(|e| DriveError(e.to_string()))?;
+        let response = self.send(Method::GET, url.clone(), None, None, true).await?;
+        response.json().await.map_err(|_| DriveError(format!("GET {url}: the discovery document is not JSON")))
+    }
+
+    /// GETs a JSON document (the JWKS), recording the hop.
+    pub async fn get_json(&mut self, url: Url) -> Result<Value, DriveError> {
+        let response = self.send(Method::GET, url.clone(), None, None, true).await?;
+        response.json().await.map_err(|_| DriveError(format!("GET {}: not JSON", redact(&url))))
+    }
+
     /// ChatGPT's record of this session's attempt, found by the authorization request's state.
     pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
-        find_attempt(&self.http, self.env, self.authorize_state.as_deref()).await
+        find_attempt(&self.http, self.ws, self.authorize_state.as_deref()).await
     }
 }
 
@@ -267,14 +385,16 @@ pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
             return Some(HopKind::AuthentikFlow);
         }
     }
-    let chatgpt = env.chatgpt.url();
-    if same(chatgpt) {
-        let callback = Url::parse(env.chatgpt.redirect_uri()).ok();
-        if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
-            return Some(HopKind::ChatgptCallback);
-        }
-        if url.path() == chatgpt.path() {
-            return Some(HopKind::ChatgptHome);
+    for ws in env.workspaces.values() {
+        let chatgpt = ws.chatgpt.url();
+        if same(chatgpt) {
+            let callback = Url::parse(ws.chatgpt.redirect_uri()).ok();
+            if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
+                return Some(HopKind::ChatgptCallback);
+            }
+            if url.path() == chatgpt.path() {
+                return Some(HopKind::ChatgptHome);
+            }
         }
     }
     None
@@ -284,10 +404,10 @@ pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
 /// mock's `/_mock/attempts`, so several sessions can run side by side).
 pub async fn find_attempt(
     http: &reqwest::Client,
-    env: &Environment,
+    ws: &Workspace,
     state: Option<&str>,
 ) -> Result<Option<Value>, DriveError> {
-    let url = env.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
+    let url = ws.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
     let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
     let all: Value =
         response.json().await.map_err(|e| DriveError(format!("ChatGPT's attempt record is not JSON: {e}")))?;

@@ -19,7 +19,7 @@ use super::{Position, between, unescape};
 use crate::report::Redactor;
 use crate::result::Hop;
 use crate::scenario::HopKind;
-use crate::target::Environment;
+use crate::target::{Environment, Workspace};
 
 const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
                       ak-stage-access-denied, ak-stage-flow-error";
@@ -59,6 +59,7 @@ return '<!DOCTYPE html>\n' + walk(document.documentElement);
 /// One scenario's browser session.
 pub struct BrowserDriver<'e> {
     env: &'e Environment,
+    ws: &'e Workspace,
     client: Client,
     http: reqwest::Client,
     /// Every exchange so far, from the performance log.
@@ -79,6 +80,7 @@ impl<'e> BrowserDriver<'e> {
     /// Wraps a session; artifacts go to `artifacts`.
     pub fn new(
         env: &'e Environment,
+        ws: &'e Workspace,
         client: Client,
         artifacts: PathBuf,
         redactor: Redactor,
@@ -89,6 +91,7 @@ impl<'e> BrowserDriver<'e> {
             .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             env,
+            ws,
             client,
             http,
             hops: Vec::new(),
@@ -115,6 +118,11 @@ impl<'e> BrowserDriver<'e> {
         DriveError(format!("browser: {action} failed: {e}"))
     }
 
+    /// The workspace this session signs in to.
+    pub fn workspace(&self) -> &'e Workspace {
+        self.ws
+    }
+
     /// What a URL is, by where it points.
     pub fn classify(&self, url: &Url) -> Option<HopKind> {
         classify(self.env, url)
@@ -124,7 +132,7 @@ impl<'e> BrowserDriver<'e> {
     pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
         match email {
             Some(email) => {
-                let login = self.env.chatgpt.login_url();
+                let login = self.ws.chatgpt.login_url();
                 self.client.goto(login.as_str()).await.map_err(|e| Self::err("opening ChatGPT's login page", e))?;
                 let input = self.wait_find("[data-testid=email-input]").await?;
                 input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
@@ -132,7 +140,7 @@ impl<'e> BrowserDriver<'e> {
                 button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
             }
             None => {
-                let direct = self.env.chatgpt.direct_link();
+                let direct = self.ws.chatgpt.direct_link();
                 self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
             }
         }
@@ -311,7 +319,7 @@ impl<'e> BrowserDriver<'e> {
             let message = between(&body, "<p>", "</p>").map(|m| unescape(&m)).unwrap_or_default();
             return Ok(Position::AuthentikPage { status, title: unescape(&title), message });
         }
-        if url.origin() == self.env.chatgpt.url().origin() {
+        if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
             return Ok(Position::Chatgpt { status, path: url.path().to_string(), body });
         }
         Ok(Position::Elsewhere { url: redact(url), status })
@@ -366,7 +374,7 @@ impl<'e> BrowserDriver<'e> {
                         .await
                         .map_err(|e| Self::err("clicking Continue", e))?;
                 }
-                "ak-stage-consent" if credentials.consent => {
+                "ak-stage-consent" if credentials.consent == crate::scenario::Consent::Accept => {
                     self.screenshot("consent").await;
                     self.in_stage(&component, "[type=submit]")
                         .await?
@@ -383,7 +391,7 @@ impl<'e> BrowserDriver<'e> {
 
     /// ChatGPT's record of this session's attempt.
     pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
-        find_attempt(&self.http, self.env, self.authorize_state.as_deref()).await
+        find_attempt(&self.http, self.ws, self.authorize_state.as_deref()).await
     }
 
     /// A screenshot named after what is on screen; returns its path.

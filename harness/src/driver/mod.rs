@@ -39,6 +39,15 @@ pub enum Position {
         /// The page.
         body: String,
     },
+    /// Redirected back to ChatGPT's callback from a request the harness made as the client.
+    AtCallback {
+        /// Whether a `code` came back.
+        code: bool,
+        /// `error`, if one came back.
+        error: Option<String>,
+        /// `state`, as it came back.
+        state: Option<String>,
+    },
     /// Somewhere else (an unexpected host or page).
     Elsewhere {
         /// The URL.
@@ -72,6 +81,9 @@ impl Position {
                 }
                 None => format!("ChatGPT page {path} (HTTP {status})"),
             },
+            Position::AtCallback { code: true, .. } => "redirected to ChatGPT's callback with a code".into(),
+            Position::AtCallback { error: Some(e), .. } => format!("redirected to ChatGPT's callback with error `{e}`"),
+            Position::AtCallback { .. } => "redirected to ChatGPT's callback without code or error".into(),
             Position::Elsewhere { url, status } => format!("{url} (HTTP {status})"),
         }
     }

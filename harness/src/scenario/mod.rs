@@ -23,6 +23,10 @@ pub struct Scenario {
     pub tags: Vec<String>,
     /// `drivers:` (default: api).
     pub drivers: Vec<DriverKind>,
+    /// `application:` (default: `default`, the config's `application:`).
+    pub application: String,
+    /// Where `application:` is written, if it is.
+    pub application_span: Option<Span>,
     /// `expect_failure:`: the scenario documents a known failure.
     pub expect_failure: Option<ExpectedFailure>,
     /// `steps:`.
@@ -91,8 +95,25 @@ pub enum StepKind {
         user: String,
         /// A password to type instead of the user's (for wrong-password scenarios).
         password: Option<Template>,
-        /// Whether to accept (true) or deny a consent stage, if one comes.
-        consent: bool,
+        /// What to do at a consent stage, if one comes.
+        consent: Consent,
+    },
+    /// Send the browser to authentik's authorize endpoint with a request the harness builds (as
+    /// the OAuth client, api driver only): ChatGPT's parameters, with overrides and removals.
+    Authorize {
+        /// Parameters to set (replacing the defaults).
+        set: Vec<(String, Template)>,
+        /// Parameters to leave out.
+        remove: Vec<String>,
+    },
+    /// Exchange the code of the last `authorize` at the token endpoint (api driver only).
+    ExchangeCode {
+        /// `ok`, or the OAuth error expected (`invalid_grant`, `invalid_client`).
+        expect: String,
+        /// A client secret to send instead of the workspace's.
+        client_secret: Option<Template>,
+        /// A PKCE verifier to send instead of the right one.
+        code_verifier: Option<Template>,
     },
     /// authentik shows a stage (with an error) or a plain page (title, status).
     ExpectAuthentik(AuthentikExpectation),
@@ -163,6 +184,18 @@ impl HopKind {
     pub fn as_str(self) -> &'static str {
         Self::NAMES.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
     }
+}
+
+/// What `sign_in` does at a consent stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consent {
+    /// Accept (the default).
+    Accept,
+    /// Stop at the stage.
+    Deny,
+    /// Answer with a made-up consent token (api driver only), to check authentik refuses it.
+    Forge,
 }
 
 /// What authentik must show.

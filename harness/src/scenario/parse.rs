@@ -6,15 +6,23 @@ use std::path::Path;
 use mocks::yaml::{self, Node, Value};
 
 use super::{
-    AuthentikExpectation, ClaimSource, DriverKind, ExpectedFailure, HopKind, Landing, Matcher, NamedMatcher, Scenario,
-    Step, StepKind, Template,
+    AuthentikExpectation, ClaimSource, Consent, DriverKind, ExpectedFailure, HopKind, Landing, Matcher, NamedMatcher,
+    Scenario, Step, StepKind, Template,
 };
 use crate::diagnostic::{Diagnostic, span_at, suggest};
 
 /// Every step name, for "did you mean".
-pub const STEPS: &[&str] =
-    &["start_login", "expect_redirect", "sign_in", "expect_authentik", "expect_claims", "expect_landing"];
-const TOP_KEYS: &[&str] = &["name", "tags", "drivers", "expect_failure", "steps"];
+pub const STEPS: &[&str] = &[
+    "start_login",
+    "expect_redirect",
+    "sign_in",
+    "expect_authentik",
+    "expect_claims",
+    "expect_landing",
+    "authorize",
+    "exchange_code",
+];
+const TOP_KEYS: &[&str] = &["name", "tags", "drivers", "application", "expect_failure", "steps"];
 const MATCHER_KEYS: &[&str] = &["equals", "not_equals", "matches", "present", "non_empty"];
 const STAGES: &[&str] = &["identification", "password", "authenticator_validate", "consent", "access_denied"];
 
@@ -134,11 +142,18 @@ impl Parser<'_> {
         let entries = self.map(root, "a scenario")?;
         let (mut name, mut tags, mut drivers, mut expect_failure, mut steps) =
             (None, Vec::new(), vec![DriverKind::Api], None, None);
+        let (mut application, mut application_span) = (crate::config::DEFAULT_APPLICATION.to_string(), None);
         for (key, value) in entries {
             match key.as_str() {
                 Some("name") => name = self.string(value, "`name`"),
                 Some("tags") => tags = self.string_list(value, "`tags`"),
                 Some("drivers") => drivers = self.drivers(value),
+                Some("application") => {
+                    if let Some(a) = self.string(value, "`application`") {
+                        application = a;
+                        application_span = Some(span_at(self.path, value.pos, node_len(value)));
+                    }
+                }
                 Some("expect_failure") => expect_failure = self.expect_failure(value),
                 Some("steps") => steps = self.steps(value),
                 _ => self.unknown_key(key, "key", TOP_KEYS),
@@ -155,7 +170,16 @@ impl Parser<'_> {
         if steps.is_none() && !entries.iter().any(|(k, _)| k.as_str() == Some("steps")) {
             self.error(root, "the scenario has no `steps:`", "add a list of steps", Some(help_root()));
         }
-        Some(Scenario { file: self.path.to_path_buf(), name: name?, tags, drivers, expect_failure, steps: steps? })
+        Some(Scenario {
+            file: self.path.to_path_buf(),
+            name: name?,
+            tags,
+            drivers,
+            application,
+            application_span,
+            expect_failure,
+            steps: steps?,
+        })
     }
 
     fn string_list(&mut self, node: &Node, what: &str) -> Vec<String> {
@@ -229,6 +253,8 @@ impl Parser<'_> {
                 "expect_authentik" => self.expect_authentik(value),
                 "expect_claims" => self.expect_claims(value),
                 "expect_landing" => self.expect_landing(value),
+                "authorize" => self.authorize(value),
+                "exchange_code" => self.exchange_code(value),
                 _ => {
                     self.unknown_key(key, "step", STEPS);
                     None
@@ -295,15 +321,16 @@ impl Parser<'_> {
 
     fn sign_in(&mut self, node: &Node) -> Option<StepKind> {
         let entries = self.map(node, "`sign_in`")?;
-        let (mut user, mut password, mut consent) = (None, None, true);
+        let (mut user, mut password, mut consent) = (None, None, Consent::Accept);
         for (key, value) in entries {
             match key.as_str() {
                 Some("user") => user = self.string(value, "`user`"),
                 Some("password") => password = self.string(value, "`password`").map(Template),
                 Some("consent") => match value.as_str() {
-                    Some("accept") => consent = true,
-                    Some("deny") => consent = false,
-                    _ => self.error(value, "`consent` is `accept` or `deny`", "", None),
+                    Some("accept") => consent = Consent::Accept,
+                    Some("deny") => consent = Consent::Deny,
+                    Some("forge") => consent = Consent::Forge,
+                    _ => self.error(value, "`consent` is `accept`, `deny` or `forge`", "", None),
                 },
                 _ => self.unknown_key(key, "key of `sign_in`", &["user", "password", "consent"]),
             }
@@ -386,6 +413,51 @@ impl Parser<'_> {
         }
         self.error(node, "`expect_landing` is `conversation` or `{ error: <ChatGPT error code> }`", "", None);
         None
+    }
+
+    fn authorize(&mut self, node: &Node) -> Option<StepKind> {
+        if node.is_null() {
+            return Some(StepKind::Authorize { set: Vec::new(), remove: Vec::new() });
+        }
+        let entries = self.map(node, "`authorize`")?;
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        for (key, value) in entries {
+            match key.as_str() {
+                Some("remove") => remove = self.string_list(value, "`remove`"),
+                Some(name) => {
+                    if let Some(v) = self.string(value, &format!("`{name}`")) {
+                        set.push((name.to_string(), Template(v)));
+                    }
+                }
+                None => self.error(key, "a parameter name must be a string", "", None),
+            }
+        }
+        Some(StepKind::Authorize { set, remove })
+    }
+
+    fn exchange_code(&mut self, node: &Node) -> Option<StepKind> {
+        let entries = self.map(node, "`exchange_code`")?;
+        let (mut expect, mut client_secret, mut code_verifier) = (None, None, None);
+        for (key, value) in entries {
+            match key.as_str() {
+                Some("expect") => expect = self.string(value, "`expect`"),
+                Some("client_secret") => client_secret = self.string(value, "`client_secret`").map(Template),
+                Some("code_verifier") => code_verifier = self.string(value, "`code_verifier`").map(Template),
+                _ => self.unknown_key(key, "key of `exchange_code`", &["expect", "client_secret", "code_verifier"]),
+            }
+        }
+        match expect {
+            Some(expect) => Some(StepKind::ExchangeCode { expect, client_secret, code_verifier }),
+            None => {
+                self.error(
+                    node,
+                    "`exchange_code` needs `expect:` (`ok` or the OAuth error, e.g. invalid_grant)",
+                    "",
+                    None,
+                );
+                None
+            }
+        }
     }
 
     fn matchers(&mut self, node: &Node, what: &str) -> Vec<NamedMatcher> {
