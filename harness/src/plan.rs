@@ -65,6 +65,8 @@ pub struct Plan {
     pub runs: Vec<Planned>,
     /// The secrets.
     pub secrets: Secrets,
+    /// The applications the planned scenarios sign in to (and `default`).
+    pub applications: std::collections::BTreeSet<String>,
 }
 
 /// Builds the plan.
@@ -105,8 +107,6 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         check_scenario(scenario, settings, &known, &mut diagnostics);
     }
     diagnostics.sort_by(|a, b| (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col)));
-    let secrets = resolve_secrets(settings, env, &mut config_errors);
-
     let mut runs = Vec::new();
     for scenario in scenarios {
         if !settings.tags.is_empty() && !scenario.tags.iter().any(|t| settings.tags.contains(t)) {
@@ -121,13 +121,27 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
             runs.push(Planned { scenario: scenario.clone(), driver });
         }
     }
+    let used_apps: std::collections::BTreeSet<String> = runs
+        .iter()
+        .map(|r: &Planned| r.scenario.application.clone())
+        .chain([crate::config::DEFAULT_APPLICATION.to_string()])
+        .collect();
+    let used_users: std::collections::BTreeSet<String> = runs
+        .iter()
+        .flat_map(|r| r.scenario.steps.iter())
+        .filter_map(|s| match &s.kind {
+            StepKind::SignIn { user, .. } => Some(user.clone()),
+            _ => None,
+        })
+        .collect();
+    let secrets = resolve_secrets(settings, env, &used_apps, &used_users, &mut config_errors);
     if !config_errors.is_empty() {
         return Err(PlanError::Config(config_errors));
     }
     if !diagnostics.is_empty() {
         return Err(PlanError::Scenario(diagnostics));
     }
-    Ok(Plan { settings: settings.clone(), runs, secrets })
+    Ok(Plan { settings: settings.clone(), runs, secrets, applications: used_apps })
 }
 
 /// `*.yaml` files under the paths, sorted, each once.
@@ -159,14 +173,36 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn resolve_secrets(settings: &Settings, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Secrets {
+/// Resolves secrets: all of them for the embedded target (it is provisioned with them; unset
+/// ones are made up), and for a real target those the planned scenarios need.
+fn resolve_secrets(
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    used_apps: &std::collections::BTreeSet<String>,
+    used_users: &std::collections::BTreeSet<String>,
+    errors: &mut Vec<String>,
+) -> Secrets {
+    let embedded = settings.target == Target::Embedded;
+    // (variable, what it is, whether it is a TOTP seed)
     let mut wanted: Vec<(String, String, bool)> = Vec::new();
+    let mut apps_by_var: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, app) in &settings.applications {
-        if !wanted.iter().any(|(v, _, _)| *v == app.client_secret.env) {
-            wanted.push((app.client_secret.env.clone(), format!("application `{name}`'s client secret"), false));
+        if embedded || used_apps.contains(name) {
+            apps_by_var.entry(app.client_secret.env.clone()).or_default().push(name);
         }
     }
+    for (var, apps) in apps_by_var {
+        let what = if apps.len() == 1 {
+            format!("the client secret of application `{}`", apps[0])
+        } else {
+            format!("the client secret of applications {}", apps.join(", "))
+        };
+        wanted.push((var, what, false));
+    }
     for (name, user) in &settings.users {
+        if !(embedded || used_users.contains(name)) {
+            continue;
+        }
         wanted.push((user.password.env.clone(), format!("user `{name}`'s password"), false));
         if let Some(t) = &user.totp_secret {
             wanted.push((t.env.clone(), format!("user `{name}`'s TOTP secret"), true));

@@ -67,8 +67,9 @@ pub const FIXED_VARS: &[&str] = &[
 pub const DEFAULT_REDIRECT_URI_ENV: &str = "AK_E2E_CHATGPT_REDIRECT_URI";
 
 impl Environment {
-    /// Starts the mock ChatGPT workspaces and, for the embedded target, the stand-in.
-    pub async fn start(settings: &Settings, secrets: &Secrets) -> Result<Self, TargetError> {
+    /// Starts the mock ChatGPT workspaces of the applications in `used` (the embedded target:
+    /// all) and, for the embedded target, the stand-in.
+    pub async fn start(settings: &Settings, secrets: &Secrets, used: &std::collections::BTreeSet<String>) -> Result<Self, TargetError> {
         let (authentik, listener) = match &settings.target {
             Target::Embedded => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -87,7 +88,8 @@ impl Environment {
         };
         let mut workspaces = BTreeMap::new();
         let mut blueprint_env: HashMap<String, String> = secrets.exposed();
-        for (name, app) in &settings.applications {
+        let embedded = settings.target == Target::Embedded;
+        for (name, app) in settings.applications.iter().filter(|(n, _)| embedded || used.contains(*n)) {
             // Only the default workspace listens where configured; the others on free ports.
             let listen =
                 if name == crate::config::DEFAULT_APPLICATION { settings.chatgpt.listen.as_deref() } else { None };

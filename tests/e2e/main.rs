@@ -33,7 +33,7 @@ pub(crate) fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
         .map(String::from)
         .collect();
     let mut cmd = Command::new(BIN);
-    let artifacts = std::env::temp_dir().join(format!("ak-e2e-artifacts-{case}-{}", std::process::id()));
+    let artifacts = std::env::temp_dir().join(format!("ak-e2e-artifacts-{case}-{}", mocks::jose::random_token(6)));
     cmd.current_dir(root()).args(&args).env_remove("NO_COLOR").env("CI", "true");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
         cmd.env_remove(k);
