@@ -628,6 +628,15 @@ fn expect_redirect(
         hop: Some(index),
         span: None,
     });
+    // An OAuth error in the redirect explains any parameter that is missing.
+    let oauth_error = location.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| {
+        let description = location
+            .query_pairs()
+            .find(|(k, _)| k == "error_description")
+            .map(|(_, d)| format!(" ({d})"))
+            .unwrap_or_default();
+        format!("; the redirect carries error=`{v}`{description}")
+    });
     for m in query {
         let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
         let shown = if crate::driver::api::is_secret_param(&m.name) { None } else { value.clone() };
@@ -642,6 +651,11 @@ fn expect_redirect(
             assertion.actual = "present ([redacted])".into();
         }
         assertion.span = Some(m.span.clone());
+        if !assertion.passed
+            && let Some(e) = &oauth_error
+        {
+            assertion.actual.push_str(e);
+        }
         result.assertions.push(assertion);
     }
 }

@@ -69,7 +69,11 @@ pub const DEFAULT_REDIRECT_URI_ENV: &str = "AK_E2E_CHATGPT_REDIRECT_URI";
 impl Environment {
     /// Starts the mock ChatGPT workspaces of the applications in `used` (the embedded target:
     /// all) and, for the embedded target, the stand-in.
-    pub async fn start(settings: &Settings, secrets: &Secrets, used: &std::collections::BTreeSet<String>) -> Result<Self, TargetError> {
+    pub async fn start(
+        settings: &Settings,
+        secrets: &Secrets,
+        used: &std::collections::BTreeSet<String>,
+    ) -> Result<Self, TargetError> {
         let (authentik, listener) = match &settings.target {
             Target::Embedded => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -212,7 +216,9 @@ async fn start_workspace(
         discovery_url(authentik, &app.slug)?,
         &domains,
     );
-    config.http_timeout = settings.request_timeout;
+    // ChatGPT's own deadline fires before the harness's, so a slow endpoint is diagnosed at the
+    // hop that was slow rather than as a silent callback.
+    config.http_timeout = (settings.request_timeout * 2 / 3).max(Duration::from_secs(1));
     if let Some(id) = app.connection_id.as_ref().or(settings.chatgpt.connection_id.as_ref()) {
         config.connection_id = id.clone();
     }

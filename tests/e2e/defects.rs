@@ -1,0 +1,90 @@
+//! The defect matrix: the suite, run against the stand-in once per defect, must fail, and the
+//! scenario expected to catch the defect must fail with a diagnosis naming its symptom. The clean
+//! run must pass. Run with `--nocapture` to print the matrix.
+
+use std::process::Command;
+
+use super::{BIN, root};
+
+/// (defect, the scenario that catches it, what its diagnosis must contain)
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("drop-claim=family_name", "scenarios/chatgpt/login.yaml", "ID token claim `family_name`"),
+    ("rename-claim=email:mail", "scenarios/chatgpt/login.yaml", "ID token claim `email`"),
+    ("issuer-no-trailing-slash", "scenarios/chatgpt/login.yaml", "ID token claim `iss`"),
+    ("issuer-other-scheme", "scenarios/chatgpt/login.yaml", "discovery_issuer_mismatch"),
+    ("unpublished-key", "scenarios/chatgpt/login.yaml", "id_token_unknown_kid"),
+    ("alg-none", "scenarios/chatgpt/login.yaml", "id_token_alg_none"),
+    ("hs256", "scenarios/chatgpt/login.yaml", "id_token_alg_not_allowed"),
+    ("expired-id-token", "scenarios/chatgpt/login.yaml", "id_token_expired"),
+    ("no-nonce", "scenarios/chatgpt/login.yaml", "nonce_mismatch"),
+    ("accept-any-redirect-uri", "scenarios/chatgpt/redirect-uri-not-registered.yaml", "expected no redirect"),
+    ("access-denied", "scenarios/chatgpt/login.yaml", "error=`access_denied`"),
+    ("delay=token:5000", "scenarios/chatgpt/login.yaml", "token_endpoint_error"),
+    ("token-500", "scenarios/chatgpt/login.yaml", "token_endpoint_error"),
+    ("malformed-discovery", "scenarios/chatgpt/login.yaml", "discovery_malformed"),
+    ("reusable-codes", "scenarios/protocol/code-reuse.yaml", "invalid_grant"),
+    ("consent-token-ignored", "scenarios/chatgpt/forged-consent.yaml", "expected ak-stage-consent"),
+];
+
+/// Runs the whole suite (api driver) with these defects; returns the exit code and the report.
+fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
+    let report = std::env::temp_dir().join(format!("ak-e2e-matrix-{}.json", mocks::jose::random_token(6)));
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .args(["run", "--driver", "api"])
+        .env("CI", "true")
+        .env("AK_E2E_REQUEST_TIMEOUT_SECS", "2")
+        .env("AK_E2E_REPORT_JSON", &report)
+        .env("AK_E2E_ARTIFACTS", std::env::temp_dir().join(format!("ak-e2e-matrix-{}", mocks::jose::random_token(6))));
+    for d in defects {
+        cmd.args(["--defect", d]);
+    }
+    let output = cmd.output().expect("run ak-e2e");
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
+        panic!(
+            "no report; output:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let _ = std::fs::remove_file(&report);
+    (output.status.code().unwrap_or(-1), serde_json::from_str(&text).expect("JSON report"))
+}
+
+#[test]
+fn every_defect_is_caught_by_its_scenario_with_the_right_diagnosis() {
+    // Every defect of the stand-in is in the matrix.
+    let names: Vec<&str> =
+        mocks::authentik::defects::CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
+    for name in &names {
+        assert!(
+            MATRIX.iter().any(|(d, _, _)| d.split('=').next() == Some(name)),
+            "defect `{name}` is in no row of the matrix"
+        );
+    }
+
+    let (code, clean) = suite(&[]);
+    assert_eq!(code, 0, "the clean run passes: {}", clean["summary"]);
+
+    let mut table = String::from("| defect | caught by | diagnosis |\n|---|---|---|\n");
+    let mut missed = Vec::new();
+    for (defect, file, symptom) in MATRIX {
+        let (code, report) = suite(&[defect]);
+        let scenario = report["scenarios"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["file"] == *file))
+            .cloned()
+            .unwrap_or_default();
+        let diagnosis = scenario["diagnosis"].as_str().unwrap_or("").to_string();
+        let caught = code != 0
+            && matches!(scenario["status"].as_str(), Some("failed" | "errored"))
+            && diagnosis.contains(symptom);
+        if !caught {
+            missed.push(format!("{defect}: exit {code}, {file} {} — {diagnosis}", scenario["status"]));
+        }
+        let short: String = diagnosis.chars().take(140).collect();
+        table.push_str(&format!("| `{defect}` | `{file}` | {} |\n", short.replace('|', "\\|")));
+    }
+    println!("{table}");
+    assert!(missed.is_empty(), "defects not caught as expected:\n{}", missed.join("\n"));
+}
