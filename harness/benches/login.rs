@@ -67,6 +67,7 @@ fn main() {
             artifacts: artifacts.clone(),
             redactor: Redactor::default(),
             panic_after_browser_start: false,
+            update_snapshots: false,
             idle_browser: Default::default(),
         };
         let mut times = Vec::new();
@@ -90,6 +91,7 @@ fn main() {
             artifacts,
             redactor: Redactor::default(),
             panic_after_browser_start: false,
+            update_snapshots: false,
             idle_browser: Default::default(),
         };
         timed(&browser_plan, &ctx).await;

@@ -13,6 +13,7 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod scenario;
+pub mod snapshot;
 pub mod target;
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -98,6 +98,8 @@ pub struct Context<'a> {
     pub redactor: Redactor,
     /// Panic once a browser session is open (tests that a panic leaves no process behind).
     pub panic_after_browser_start: bool,
+    /// Record snapshots instead of comparing them (`AK_E2E_UPDATE_SNAPSHOTS`).
+    pub update_snapshots: bool,
     /// A browser session kept between scenarios (its cookies and storage cleared), for speed.
     pub idle_browser: tokio::sync::Mutex<Option<fantoccini::Client>>,
 }
@@ -172,7 +174,6 @@ fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::t
 }
 
 async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned) -> ScenarioResult {
-    let env = ctx.env;
     let scenario = &planned.scenario;
     let started = Instant::now();
     let mut steps = Vec::new();
@@ -217,7 +218,8 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                     hint: None,
                     duration_ms: 0,
                 };
-                let outcome = execute(plan, env, &mut driver, &step.kind, &mut cursor, &mut result).await;
+                let outcome =
+                    execute(plan, ctx, &scenario.file, &mut driver, &step.kind, &mut cursor, &mut result).await;
                 match outcome {
                     Err(e) => {
                         result.status = StepStatus::Errored;
@@ -314,14 +316,17 @@ fn hint_for(position: &Position) -> Option<String> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     plan: &Plan,
-    env: &Environment,
+    ctx: &Context<'_>,
+    scenario_file: &std::path::Path,
     driver: &mut Driver<'_>,
     kind: &StepKind,
     cursor: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
+    let env = ctx.env;
     let vars = &match driver.workspace() {
         Some(ws) => env.vars_for(ws),
         None => Default::default(),
@@ -388,6 +393,59 @@ async fn execute(
         }
         StepKind::ExpectLanding(landing) => {
             expect_landing(driver.position(), landing, result);
+            Ok(())
+        }
+        StepKind::ExpectSnapshot { of, name } => {
+            let value = match of.as_str() {
+                "discovery" => {
+                    let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
+                    let url = env
+                        .authentik
+                        .join(&format!("application/o/{}/.well-known/openid-configuration", ws.slug))
+                        .map_err(|e| DriveError(e.to_string()))?;
+                    let http = reqwest::Client::builder()
+                        .timeout(env.request_timeout)
+                        .build()
+                        .map_err(|e| DriveError(e.to_string()))?;
+                    let response =
+                        http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
+                    response.json::<Value>().await.map_err(|_| DriveError(format!("GET {url}: not JSON")))?
+                }
+                source => {
+                    let field = if source == "userinfo" { "userinfo" } else { "id_token_claims" };
+                    match driver.attempt().await? {
+                        Some(attempt) if attempt[field].is_object() => attempt[field].clone(),
+                        _ => {
+                            result.error = Some(format!("ChatGPT received no {source} to compare with the snapshot"));
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            let authentik = env.authentik.to_string();
+            let chatgpt = driver.workspace().map(|w| w.chatgpt.url().to_string()).unwrap_or_default();
+            let normalised =
+                crate::snapshot::normalise(&value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")]);
+            let file = crate::snapshot::path(scenario_file, name);
+            let shown = file.display().to_string();
+            let (passed, actual) = match crate::snapshot::compare(&file, &normalised, ctx.update_snapshots) {
+                crate::snapshot::Outcome::Same => (true, "equal".to_string()),
+                crate::snapshot::Outcome::Written => (true, format!("recorded in {shown}")),
+                crate::snapshot::Outcome::Missing => {
+                    (false, format!("no snapshot at {shown}; record it with AK_E2E_UPDATE_SNAPSHOTS=1 and review it"))
+                }
+                crate::snapshot::Outcome::Differs(diff) => {
+                    (false, format!("differs from {shown}: {diff} (review; AK_E2E_UPDATE_SNAPSHOTS=1 accepts it)"))
+                }
+            };
+            result.assertions.push(Assertion {
+                subject: format!("snapshot `{name}` of the {of}"),
+                expected: format!("equal to {shown}"),
+                actual,
+                passed,
+                hop: None,
+                span: None,
+            });
             Ok(())
         }
         StepKind::Authorize { set, remove } => {

@@ -154,3 +154,13 @@ fn reports_are_written_and_never_hold_secrets() {
         assert!(!json_text.contains(secret), "the JSON report leaks a secret");
     }
 }
+
+#[test]
+fn a_changed_claim_is_a_snapshot_diff() {
+    let (code, output) = run("snapshot-differs", &[]);
+    assert_eq!(code, 4, "{output}");
+    assert!(
+        output.contains(r#"differs from scenarios/chatgpt/snapshots/chatgpt-id-token.json: -"nickname": "ak-e2e-ann", +"nick": "ak-e2e-ann","#),
+        "{output}"
+    );
+}

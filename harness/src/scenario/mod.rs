@@ -126,6 +126,14 @@ pub enum StepKind {
     },
     /// Where the login ended at ChatGPT.
     ExpectLanding(Landing),
+    /// The claims or the discovery document, volatile values replaced, equal the snapshot file
+    /// `snapshots/<name>.json` beside the scenario (`AK_E2E_UPDATE_SNAPSHOTS=1` records it).
+    ExpectSnapshot {
+        /// `id_token`, `userinfo` or `discovery`.
+        of: String,
+        /// The snapshot's name.
+        name: String,
+    },
 }
 
 /// A named value and how it must match.

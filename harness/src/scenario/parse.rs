@@ -21,6 +21,7 @@ pub const STEPS: &[&str] = &[
     "expect_landing",
     "authorize",
     "exchange_code",
+    "expect_snapshot",
 ];
 const TOP_KEYS: &[&str] = &["name", "tags", "drivers", "application", "expect_failure", "steps"];
 const MATCHER_KEYS: &[&str] = &["equals", "not_equals", "matches", "present", "non_empty"];
@@ -255,6 +256,7 @@ impl Parser<'_> {
                 "expect_landing" => self.expect_landing(value),
                 "authorize" => self.authorize(value),
                 "exchange_code" => self.exchange_code(value),
+                "expect_snapshot" => self.expect_snapshot(value),
                 _ => {
                     self.unknown_key(key, "step", STEPS);
                     None
@@ -455,6 +457,35 @@ impl Parser<'_> {
                     "",
                     None,
                 );
+                None
+            }
+        }
+    }
+
+    fn expect_snapshot(&mut self, node: &Node) -> Option<StepKind> {
+        let entries = self.map(node, "`expect_snapshot`")?;
+        let (mut of, mut name) = (None, None);
+        for (key, value) in entries {
+            match key.as_str() {
+                Some("of") => match value.as_str() {
+                    Some(v @ ("id_token" | "userinfo" | "discovery")) => of = Some(v.to_string()),
+                    _ => self.error(value, "`of` is `id_token`, `userinfo` or `discovery`", "", None),
+                },
+                Some("name") => match value.as_str() {
+                    Some(n)
+                        if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                    {
+                        name = Some(n.to_string())
+                    }
+                    _ => self.error(value, "`name` uses letters, digits, `-` and `_`", "it names the file", None),
+                },
+                _ => self.unknown_key(key, "key of `expect_snapshot`", &["of", "name"]),
+            }
+        }
+        match (of, name) {
+            (Some(of), Some(name)) => Some(StepKind::ExpectSnapshot { of, name }),
+            _ => {
+                self.error(node, "`expect_snapshot` needs `of:` and `name:`", "", None);
                 None
             }
         }
