@@ -72,6 +72,12 @@ pub struct ApplicationConfig {
     pub redirect_uri_env: Option<String>,
     /// The workspace's SSO connection id (default: `chatgpt.connection_id`).
     pub connection_id: Option<String>,
+    /// Where this workspace's mock ChatGPT listens (default: `chatgpt.listen` for the default
+    /// application, a free loopback port for the others).
+    pub listen: Option<String>,
+    /// The URL authentik redirects to for this workspace (default: `chatgpt.public_url` for the
+    /// default application, `http://<listen address>/` for the others).
+    pub public_url: Option<String>,
 }
 
 /// The mock ChatGPT workspace.

@@ -94,10 +94,7 @@ impl Environment {
         let mut blueprint_env: HashMap<String, String> = secrets.exposed();
         let embedded = settings.target == Target::Embedded;
         for (name, app) in settings.applications.iter().filter(|(n, _)| embedded || used.contains(*n)) {
-            // Only the default workspace listens where configured; the others on free ports.
-            let listen =
-                if name == crate::config::DEFAULT_APPLICATION { settings.chatgpt.listen.as_deref() } else { None };
-            let chatgpt = start_workspace(settings, app, &authentik, secrets, listen, name).await?;
+            let chatgpt = start_workspace(settings, app, &authentik, secrets, name).await?;
             // The default workspace's redirect URI goes to AK_E2E_CHATGPT_REDIRECT_URI unless
             // configured otherwise; other workspaces only where configured.
             let var = match (&app.redirect_uri_env, name == crate::config::DEFAULT_APPLICATION) {
@@ -196,13 +193,15 @@ async fn start_workspace(
     app: &ApplicationConfig,
     authentik: &Url,
     secrets: &Secrets,
-    listen: Option<&str>,
     name: &str,
 ) -> Result<MockChatGpt, TargetError> {
-    let listen: SocketAddr = listen
+    let default = name == crate::config::DEFAULT_APPLICATION;
+    let listen_cfg = app.listen.as_deref().or(if default { settings.chatgpt.listen.as_deref() } else { None });
+    let public_cfg = app.public_url.as_deref().or(if default { settings.chatgpt.public_url.as_deref() } else { None });
+    let listen: SocketAddr = listen_cfg
         .unwrap_or("127.0.0.1:0")
         .parse()
-        .map_err(|e| TargetError(format!("chatgpt.listen is not an address: {e}")))?;
+        .map_err(|e| TargetError(format!("the listen address of workspace `{name}` is not an address: {e}")))?;
     let client_secret = secrets.get(&app.client_secret.env).unwrap_or_default();
     let domains: Vec<&str> = settings
         .chatgpt
@@ -222,9 +221,7 @@ async fn start_workspace(
     if let Some(id) = app.connection_id.as_ref().or(settings.chatgpt.connection_id.as_ref()) {
         config.connection_id = id.clone();
     }
-    if name == crate::config::DEFAULT_APPLICATION
-        && let Some(public) = &settings.chatgpt.public_url
-    {
+    if let Some(public) = public_cfg {
         config.public_url = Some(url(public)?);
     }
     MockChatGpt::start_on(config, listen).await.map_err(|e| TargetError(format!("mock ChatGPT `{name}`: {e}")))
