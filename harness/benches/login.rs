@@ -58,7 +58,8 @@ fn main() {
         let api = settings_for("api");
         let api_plan = plan(&api, &env).unwrap_or_else(|_| panic!("plan"));
         let start = Instant::now();
-        let environment = Environment::start(&api, &api_plan.secrets, &api_plan.applications).await.expect("target");
+        let environment =
+            Environment::start(&api, &api_plan.secrets, &api_plan.applications, &api_plan.users).await.expect("target");
         println!("embedded target start: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
         let artifacts = std::env::temp_dir().join("ak-e2e-bench");
         let ctx = Context {

@@ -167,7 +167,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         _ => {}
     }
     let redactor = Redactor::new(plan.secrets.values());
-    let environment = match Environment::start(&settings, &plan.secrets, &plan.applications).await {
+    let environment = match Environment::start(&settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));

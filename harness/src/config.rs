@@ -272,7 +272,16 @@ impl Settings {
                 apps.insert(DEFAULT_APPLICATION.to_string(), application);
                 apps
             },
-            chatgpt: file.chatgpt.clone().unwrap_or_default(),
+            chatgpt: {
+                let mut c = file.chatgpt.clone().unwrap_or_default();
+                if let Some(v) = env.get("AK_E2E_CHATGPT_LISTEN") {
+                    c.listen = Some(v.clone());
+                }
+                if let Some(v) = env.get("AK_E2E_CHATGPT_PUBLIC_URL") {
+                    c.public_url = Some(v.clone());
+                }
+                c
+            },
             users: file.users.clone().unwrap_or_default(),
             request_timeout: Duration::from_secs(timeout.max(1)),
             drivers,

@@ -67,6 +67,8 @@ pub struct Plan {
     pub secrets: Secrets,
     /// The applications the planned scenarios sign in to (and `default`).
     pub applications: std::collections::BTreeSet<String>,
+    /// The fixture users the planned scenarios sign in as.
+    pub users: std::collections::BTreeSet<String>,
 }
 
 /// Builds the plan.
@@ -141,7 +143,7 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     if !diagnostics.is_empty() {
         return Err(PlanError::Scenario(diagnostics));
     }
-    Ok(Plan { settings: settings.clone(), runs, secrets, applications: used_apps })
+    Ok(Plan { settings: settings.clone(), runs, secrets, applications: used_apps, users: used_users })
 }
 
 /// `*.yaml` files under the paths, sorted, each once.

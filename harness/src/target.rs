@@ -68,11 +68,13 @@ pub const DEFAULT_REDIRECT_URI_ENV: &str = "AK_E2E_CHATGPT_REDIRECT_URI";
 
 impl Environment {
     /// Starts the mock ChatGPT workspaces of the applications in `used` (the embedded target:
-    /// all) and, for the embedded target, the stand-in.
+    /// all) and, for the embedded target, the stand-in; for a real target, checks it first
+    /// (reachable, application, client credentials, the users in `used_users`).
     pub async fn start(
         settings: &Settings,
         secrets: &Secrets,
         used: &std::collections::BTreeSet<String>,
+        used_users: &std::collections::BTreeSet<String>,
     ) -> Result<Self, TargetError> {
         let (authentik, listener) = match &settings.target {
             Target::Embedded => {
@@ -131,10 +133,7 @@ impl Environment {
                 Some(standin)
             }
             None => {
-                let default = settings.applications.get(crate::config::DEFAULT_APPLICATION);
-                if let Some(app) = default {
-                    check_reachable(&discovery_url(&authentik, &app.slug)?, settings.request_timeout).await?;
-                }
+                preflight(settings, secrets, &authentik, &workspaces, used_users).await?;
                 None
             }
         };
@@ -231,16 +230,112 @@ fn url(text: &str) -> Result<Url, TargetError> {
     Url::parse(text).map_err(|e| TargetError(format!("`{text}` is not a URL: {e}")))
 }
 
-/// Fetches the discovery document of a real target, so an unreachable one fails before any
-/// scenario with the URL and what was tried.
-async fn check_reachable(discovery: &Url, timeout: Duration) -> Result<(), TargetError> {
+/// Before any scenario on a real target: authentik answers, the default application exists, its
+/// client credentials are accepted, and every fixture user the scenarios sign in as can sign in.
+/// Each failure names the URL, the application, the variable or the user.
+async fn preflight(
+    settings: &Settings,
+    secrets: &Secrets,
+    authentik: &Url,
+    workspaces: &BTreeMap<String, Workspace>,
+    users: &std::collections::BTreeSet<String>,
+) -> Result<(), TargetError> {
     let client = reqwest::Client::builder()
-        .timeout(timeout)
+        .timeout(settings.request_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .map_err(|e| TargetError(e.to_string()))?;
+    let Some(ws) = workspaces.get(crate::config::DEFAULT_APPLICATION) else { return Ok(()) };
+    let discovery = discovery_url(authentik, &ws.slug)?;
+    let document = check_reachable(&client, &discovery, settings.request_timeout).await?;
+
+    // Client credentials: a made-up code is `invalid_grant` for a known client, `invalid_client`
+    // for a wrong secret (or a redirect URI the provider does not allow).
+    let token_endpoint = document["token_endpoint"].as_str().unwrap_or_default().to_string();
+    let app = &settings.applications[crate::config::DEFAULT_APPLICATION];
+    let secret = secrets.get(&app.client_secret.env).unwrap_or_default();
+    let redirect_uri = ws.chatgpt.redirect_uri().to_string();
+    let answer = client
+        .post(&token_endpoint)
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "ak-e2e-preflight"),
+            ("redirect_uri", redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| TargetError(format!("POST {token_endpoint} failed: {e}")))?;
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    if body["error"] == "invalid_client" {
+        return Err(TargetError(format!(
+            "authentik refused the client credentials of application `{}` (client id `{}`, secret from {}): invalid_client at {token_endpoint}. Check the provider's client secret, and that its redirect URIs allow {redirect_uri} exactly",
+            ws.slug, app.client_id, app.client_secret.env
+        )));
+    }
+
+    for name in users {
+        let Some(user) = settings.users.get(name) else { continue };
+        let password = secrets.get(&user.password.env).unwrap_or_default();
+        if let Some(problem) = sign_in_check(&client, authentik, &user.username, &password).await? {
+            return Err(TargetError(format!(
+                "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
+                user.username, user.password.env
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Signs in through `default-authentication-flow`'s executor; the error shown, if any.
+async fn sign_in_check(
+    client: &reqwest::Client,
+    authentik: &Url,
+    username: &str,
+    password: &str,
+) -> Result<Option<String>, TargetError> {
+    let mut url =
+        authentik.join("api/v3/flows/executor/default-authentication-flow/").map_err(|e| TargetError(e.to_string()))?;
+    url.query_pairs_mut().append_pair("query", "");
+    let fail = |e: reqwest::Error| TargetError(format!("{} failed: {e}", url));
+    // Follow the executor's redirects to itself until a challenge comes.
+    let challenge = |response: reqwest::Response| async {
+        let mut response = response;
+        for _ in 0..10 {
+            if !response.status().is_redirection() {
+                return Ok::<serde_json::Value, reqwest::Error>(response.json().await.unwrap_or_default());
+            }
+            response = client.get(url.clone()).send().await?;
+        }
+        Ok(serde_json::Value::Null)
+    };
+    let first = challenge(client.get(url.clone()).send().await.map_err(fail)?).await.map_err(fail)?;
+    if first["component"] != "ak-stage-identification" {
+        return Ok(None);
+    }
+    let body = serde_json::json!({"component": "ak-stage-identification", "uid_field": username});
+    let next = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await.map_err(fail)?;
+    if next["component"] != "ak-stage-password" {
+        return Ok(None);
+    }
+    let body = serde_json::json!({"component": "ak-stage-password", "password": password});
+    let after = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await.map_err(fail)?;
+    let errors = crate::driver::flow_errors(&after);
+    Ok((after["component"] == "ak-stage-password" && !errors.is_empty()).then(|| errors.join("; ")))
+}
+
+/// Fetches the discovery document of a real target, so an unreachable one fails before any
+/// scenario with the URL and what was tried.
+async fn check_reachable(
+    client: &reqwest::Client,
+    discovery: &Url,
+    timeout: Duration,
+) -> Result<serde_json::Value, TargetError> {
     match client.get(discovery.clone()).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) if r.status().is_success() => {
+            r.json().await.map_err(|_| TargetError(format!("GET {discovery}: the discovery document is not JSON")))
+        }
         Ok(r) if r.status().as_u16() == 404 => Err(TargetError(format!(
             "GET {discovery} answered 404: is the application slug right, and does it have an OAuth2 provider?"
         ))),

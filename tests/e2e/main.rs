@@ -6,6 +6,7 @@
 
 mod browser;
 mod defects;
+mod real_target;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +17,7 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
 }
 
-fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
     let millis = regex_lite::Regex::new(r"\d+ ms\b").expect("regex");
     let text = ports.replace_all(text, "127.0.0.1:<port>");

@@ -1,0 +1,118 @@
+//! The real-target mode against the stand-in started apart from the harness, by URL, as if it
+//! were a real authentik: a passing login, and the checks made before any scenario — a wrong
+//! application slug, wrong client credentials, a user who cannot sign in — with exact messages.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use mocks::authentik::{AuthentikStandIn, Options};
+
+use super::{BIN, normalise, root};
+
+const SECRETS: &[(&str, &str)] = &[
+    ("AK_E2E_CLIENT_SECRET", "real-target-client-secret"),
+    ("AK_E2E_ANN_PASSWORD", "real-target-ann-password"),
+    ("AK_E2E_BOB_PASSWORD", "real-target-bob-password"),
+    ("AK_E2E_TIA_PASSWORD", "real-target-tia-password"),
+    ("AK_E2E_TIA_TOTP_HEX", "3132333435363738393031323334353637383930"),
+];
+
+/// A stand-in provisioned like a real authentik would be: the blueprint with these secrets, and
+/// the Login redirect URI of the mock ChatGPT ak-e2e will start on `mock_port`.
+async fn standin(mock_port: u16) -> AuthentikStandIn {
+    let mut env: HashMap<String, String> = SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.insert(
+        "AK_E2E_CHATGPT_REDIRECT_URI".into(),
+        format!("http://127.0.0.1:{mock_port}/sso/oidc/conn_authentik/callback"),
+    );
+    let options = Options::new().env(env).blueprint_file(root().join("blueprints/chatgpt.yaml")).expect("blueprint");
+    AuthentikStandIn::start(options).await.expect("stand-in")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Runs ak-e2e against the target with the given secret overrides and extra arguments.
+async fn run_against(
+    target: String,
+    mock_port: u16,
+    overrides: Vec<(&'static str, &'static str)>,
+    extra: Vec<String>,
+) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(root())
+            .args(["run", "scenarios/chatgpt/login.yaml", "--driver", "api", "--target", &target])
+            .args(&extra)
+            .env("CI", "true")
+            .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{mock_port}"))
+            .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{mock_port}/"))
+            .env("AK_E2E_ARTIFACTS", std::env::temp_dir().join(format!("ak-e2e-real-{mock_port}")));
+        for (k, v) in SECRETS.iter().chain(overrides.iter()) {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run ak-e2e");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap_or(-1), normalise(&text))
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_against_a_target_by_url_passes() {
+    let port = free_port();
+    let server = standin(port).await;
+    let (code, output) = run_against(server.url().to_string(), port, vec![], vec![]).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("against the authentik at http://127.0.0.1:<port>/"), "{output}");
+    assert!(output.contains("1 passed, 0 failed"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_application_slug_is_named() {
+    let port = free_port();
+    let server = standin(port).await;
+    let config = std::fs::read_to_string(root().join("ak-e2e.yaml")).expect("config").replacen(
+        "slug: chatgpt\n",
+        "slug: chatgtp\n",
+        1,
+    );
+    let path = std::env::temp_dir().join(format!("ak-e2e-wrong-slug-{port}.yaml"));
+    std::fs::write(&path, config).expect("write");
+    let (code, output) =
+        run_against(server.url().to_string(), port, vec![], vec!["--config".into(), path.display().to_string()]).await;
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: GET http://127.0.0.1:<port>/application/o/chatgtp/.well-known/openid-configuration answered 404: is the application slug right, and does it have an OAuth2 provider?\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_client_credentials_are_named() {
+    let port = free_port();
+    let server = standin(port).await;
+    let (code, output) =
+        run_against(server.url().to_string(), port, vec![("AK_E2E_CLIENT_SECRET", "not-the-secret")], vec![]).await;
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: authentik refused the client credentials of application `chatgpt` (client id `chatgpt`, secret from AK_E2E_CLIENT_SECRET): invalid_client at http://127.0.0.1:<port>/application/o/token/. Check the provider's client secret, and that its redirect URIs allow http://127.0.0.1:<port>/sso/oidc/conn_authentik/callback exactly\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_who_cannot_sign_in_is_named() {
+    let port = free_port();
+    let server = standin(port).await;
+    let (code, output) =
+        run_against(server.url().to_string(), port, vec![("AK_E2E_ANN_PASSWORD", "not-anns-password")], vec![]).await;
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: user `ann` (ak-e2e-ann) cannot sign in at http://127.0.0.1:<port>/: authentik says \"Invalid password\". The user is missing or AK_E2E_ANN_PASSWORD is not their password (authentik does not tell which)\n"
+    );
+    assert!(!output.contains("not-anns-password"));
+}
