@@ -163,6 +163,8 @@ pub struct Settings {
     pub users: BTreeMap<String, UserConfig>,
     /// Per-request deadline.
     pub request_timeout: Duration,
+    /// How long to wait for a real target to answer before the run (`AK_E2E_WAIT_SECS`; 0).
+    pub target_wait: Duration,
     /// Drivers forced from outside (`--driver`), overriding the scenarios'.
     pub drivers: Option<Vec<DriverKind>>,
     /// Only scenarios with one of these tags.
@@ -284,6 +286,15 @@ impl Settings {
             },
             users: file.users.clone().unwrap_or_default(),
             request_timeout: Duration::from_secs(timeout.max(1)),
+            target_wait: Duration::from_secs(
+                env.get("AK_E2E_WAIT_SECS")
+                    .map(|v| {
+                        v.parse::<u64>()
+                            .map_err(|_| ConfigError(format!("AK_E2E_WAIT_SECS must be a whole number, not `{v}`")))
+                    })
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
             drivers,
             tags,
             report_json: path_or_env(&flags.report_json, "AK_E2E_REPORT_JSON"),

@@ -248,7 +248,16 @@ async fn preflight(
         .map_err(|e| TargetError(e.to_string()))?;
     let Some(ws) = workspaces.get(crate::config::DEFAULT_APPLICATION) else { return Ok(()) };
     let discovery = discovery_url(authentik, &ws.slug)?;
-    let document = check_reachable(&client, &discovery, settings.request_timeout).await?;
+    // A freshly started authentik applies its blueprints after it answers: wait (polling, up to
+    // AK_E2E_WAIT_SECS) for the application's discovery document.
+    let deadline = std::time::Instant::now() + settings.target_wait;
+    let document = loop {
+        match check_reachable(&client, &discovery, settings.request_timeout).await {
+            Ok(document) => break document,
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    };
 
     // Client credentials: a made-up code is `invalid_grant` for a known client, `invalid_client`
     // for a wrong secret (or a redirect URI the provider does not allow).
