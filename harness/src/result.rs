@@ -36,6 +36,14 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts in words: `3 passed, 1 failed, 0 errored, 1 expected failures, 0 unexpected passes`.
+    pub fn counts(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} errored, {} expected failures, {} unexpected passes",
+            self.passed, self.failed, self.errored, self.expected_failures, self.unexpected_passes
+        )
+    }
+
     /// Whether the run counts as green.
     pub fn ok(&self) -> bool {
         self.failed == 0 && self.errored == 0 && self.unexpected_passes == 0

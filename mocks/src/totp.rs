@@ -9,6 +9,11 @@ pub fn code(secret: &[u8], now: u64, digits: u32) -> String {
     code_at_step(secret, now / 30, digits)
 }
 
+/// The code for `secret` now.
+pub fn current(secret: &[u8], digits: u32) -> String {
+    code(secret, crate::record_time::now_secs(), digits)
+}
+
 /// The code for a given 30-second step (RFC 4226 HOTP on the step counter).
 pub fn code_at_step(secret: &[u8], step: u64, digits: u32) -> String {
     let mut mac = match Hmac::<Sha1>::new_from_slice(secret) {

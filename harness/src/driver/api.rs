@@ -274,11 +274,7 @@ impl<'e> ApiDriver<'e> {
                 "ak-stage-password" => json!({"component": component, "password": credentials.password}),
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
-                    json!({"component": component, "code": mocks::totp::code(secret, now, 6)})
+                    json!({"component": component, "code": mocks::totp::current(secret, 6)})
                 }
                 "ak-stage-consent" => match credentials.consent {
                     Consent::Accept => json!({"component": component, "token": challenge["token"]}),

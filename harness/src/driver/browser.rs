@@ -358,13 +358,9 @@ impl<'e> BrowserDriver<'e> {
                 }
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
                     let input = self.in_stage(&component, "input[name=code]").await?;
                     input
-                        .send_keys(&mocks::totp::code(secret, now, 6))
+                        .send_keys(&mocks::totp::current(secret, 6))
                         .await
                         .map_err(|e| Self::err("typing the TOTP code", e))?;
                     self.screenshot("authenticator").await;

@@ -83,16 +83,11 @@ pub fn summary(report: &RunReport, style: Style, redactor: &Redactor, out: &mut 
             }
         }
     }
-    let s = &report.summary;
     text.push_str(&format!(
-        "\n{} scenarios on {}: {} passed, {} failed, {} errored, {} expected failures, {} unexpected passes ({} ms)\n",
+        "\n{} scenarios on {}: {} ({} ms)\n",
         report.scenarios.len(),
         report.target,
-        s.passed,
-        s.failed,
-        s.errored,
-        s.expected_failures,
-        s.unexpected_passes,
+        report.summary.counts(),
         report.duration_ms
     ));
     out.write_all(redactor.apply(&text).as_bytes())
