@@ -1,8 +1,9 @@
 //! `ak-e2e`: scenario files drive ChatGPT's single sign-on through authentik and assert the
 //! redirects, the claims and the landing. The modules follow the pipeline:
-//! [`scenario`] (parse) → [`plan`] → [`target`] + [`driver`] (drive) → [`runner`] (check) →
+//! [`scenario`] (parse) → [`plan`] → [`target`] + [`driver`] (drive) → [`runner`] + `check` →
 //! [`result`] → [`report`].
 
+mod check;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
