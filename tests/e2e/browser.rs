@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ak_e2e::driver::chrome::{BrowserHost, BrowserSettings};
 use fantoccini::Locator;
 
-use super::{BIN, check, root, run};
+use super::{BIN, check, root, run, run_with_pid};
 
 /// PIDs of processes whose command line mentions `marker`.
 fn processes_mentioning(marker: &str) -> Vec<String> {
@@ -135,11 +135,11 @@ fn wait_exit(child: &mut std::process::Child) -> i32 {
 #[test]
 fn no_browser_process_survives_a_passing_and_a_failing_run() {
     for case in ["browser-pass", "browser-wrong-password"] {
-        let (_, output) = run(case, &[]);
+        let (_, output, pid) = run_with_pid(case, &[]);
         assert!(output.contains("[browser]"), "{output}");
+        // The run's profile folder carries its PID: nothing may mention it any more.
+        assert_no_leftovers(&format!("ak-e2e-browser-{pid}-"));
     }
-    // Every run's profile folder carries its PID; none of them may be mentioned any more.
-    assert_no_leftovers("ak-e2e-browser-");
 }
 
 #[test]

@@ -27,6 +27,12 @@ pub(crate) fn normalise(text: &str) -> String {
 
 /// Runs the binary with the case's arguments and environment; returns (exit code, output).
 pub(crate) fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
+    let (code, output, _) = run_with_pid(case, extra_env);
+    (code, output)
+}
+
+/// Like [`run`], also returning the process id the run had.
+pub(crate) fn run_with_pid(case: &str, extra_env: &[(&str, &str)]) -> (i32, String, u32) {
     let dir = root().join("tests/cases").join(case);
     let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
         .expect("args")
@@ -50,9 +56,12 @@ pub(crate) fn run(case: &str, extra_env: &[(&str, &str)]) -> (i32, String) {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let output = cmd.output().expect("run ak-e2e");
+    let child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run ak-e2e");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("wait for ak-e2e");
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), normalise(&text))
+    (output.status.code().unwrap_or(-1), normalise(&text), pid)
 }
 
 pub(crate) fn check(case: &str) {
