@@ -109,8 +109,8 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         }
     };
     let stdout = std::io::stdout();
-    let color = stdout.is_terminal() && !env.contains_key("NO_COLOR") && !env.contains_key("CI");
-    let style = Style { color };
+    let terminal = stdout.is_terminal() && !env.contains_key("CI");
+    let style = Style { color: terminal && !env.contains_key("NO_COLOR"), live: terminal };
     let (common, mode) = match &cli.command {
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),

@@ -13,6 +13,8 @@ use crate::runner::Progress;
 pub struct Style {
     /// ANSI colours.
     pub color: bool,
+    /// A terminal: show a live "running" line that the result line replaces.
+    pub live: bool,
 }
 
 /// Prints progress lines as scenarios finish.
@@ -41,9 +43,24 @@ fn label(status: Status, color: bool) -> String {
 }
 
 impl Progress for ConsoleProgress<'_> {
-    fn started(&mut self, _index: usize, _total: usize, _run: &Planned) {}
+    fn started(&mut self, index: usize, total: usize, run: &Planned) {
+        if self.style.live {
+            let bar = progress_bar(index, total);
+            let line = format!(
+                "\r\x1b[2K{bar} [{}/{total}] running [{}] {}",
+                index + 1,
+                run.driver.as_str(),
+                run.scenario.name
+            );
+            let _ = self.out.write_all(self.redactor.apply(&line).as_bytes());
+            let _ = self.out.flush();
+        }
+    }
 
     fn finished(&mut self, index: usize, total: usize, r: &ScenarioResult) {
+        if self.style.live {
+            let _ = self.out.write_all(b"\r\x1b[2K");
+        }
         let line = format!(
             "[{}/{total}] {} [{}] {} ({}) {} ms\n",
             index + 1,
@@ -56,6 +73,13 @@ impl Progress for ConsoleProgress<'_> {
         let _ = self.out.write_all(self.redactor.apply(&line).as_bytes());
         let _ = self.out.flush();
     }
+}
+
+/// `[#####-----]`: how many of `total` are done.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = if total == 0 { WIDTH } else { done * WIDTH / total };
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH - filled))
 }
 
 /// Prints the failures and the totals.
