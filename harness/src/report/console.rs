@@ -78,7 +78,7 @@ impl Progress for ConsoleProgress<'_> {
 /// `[#####-----]`: how many of `total` are done.
 fn progress_bar(done: usize, total: usize) -> String {
     const WIDTH: usize = 20;
-    let filled = if total == 0 { WIDTH } else { done * WIDTH / total };
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
     format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH - filled))
 }
 
