@@ -670,6 +670,9 @@ async fn blueprint_errors_name_file_line_and_column() {
 async fn bad_input_never_panics() {
     let server = standin(&[]).await;
     let b = Browser::new(&server);
+    for health in ["/-/health/live/", "/-/health/ready/"] {
+        assert_eq!(b.get(b.url(health)).await.status(), StatusCode::OK, "{health}");
+    }
     let response = b.get(b.url("/application/o/authorize/")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "authorize without parameters");
     let response = b.get(b.url("/nope/")).await;

@@ -45,7 +45,7 @@ fn compose_redirect_uris_are_the_workspaces_login_redirect_uris() {
         assert_eq!(registered, format!("{public_url}sso/oidc/{connection}/callback"), "{var}");
         checked += 1;
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 7);
 }
 
 #[test]
