@@ -79,6 +79,9 @@ struct Common {
     /// Switch a defect on in the embedded stand-in (repeatable; see mocks/README.md). Env: AK_E2E_DEFECTS.
     #[arg(long = "defect")]
     defects: Vec<String>,
+    /// Run part K of N of the planned runs (deterministic, to split across CI machines). Env: AK_E2E_PARTITION.
+    #[arg(long)]
+    partition: Option<String>,
 }
 
 impl Common {
@@ -94,6 +97,7 @@ impl Common {
             artifacts: self.artifacts.clone(),
             webdriver_url: self.webdriver_url.clone(),
             defects: self.defects.clone(),
+            partition: self.partition.clone(),
             paths: self.paths.clone(),
         }
     }

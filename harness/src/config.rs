@@ -142,6 +142,8 @@ pub struct Flags {
     pub webdriver_url: Option<String>,
     /// `--defect` (repeatable; embedded target only).
     pub defects: Vec<String>,
+    /// `--partition K/N`.
+    pub partition: Option<String>,
     /// Positional paths.
     pub paths: Vec<PathBuf>,
 }
@@ -181,6 +183,8 @@ pub struct Settings {
     pub browser: crate::driver::chrome::BrowserSettings,
     /// Defects switched on in the embedded stand-in (to see what the suite catches).
     pub defects: mocks::authentik::Defects,
+    /// Run only part `k` of `n` of the planned runs (1-based), to split a suite across machines.
+    pub partition: Option<(usize, usize)>,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -261,7 +265,12 @@ impl Settings {
             }
             mocks::authentik::Defects::parse(&names).map_err(|e| ConfigError(e.to_string()))?
         };
+        let partition = match pick(&flags.partition, "AK_E2E_PARTITION", &None) {
+            None => None,
+            Some(text) => Some(parse_partition(&text)?),
+        };
         Ok(Self {
+            partition,
             target,
             blueprints: file.blueprints.clone().unwrap_or_else(|| vec![PathBuf::from("blueprints/chatgpt.yaml")]),
             paths: if flags.paths.is_empty() {
@@ -316,6 +325,17 @@ impl Settings {
     }
 }
 
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_partition(text: &str) -> Result<(usize, usize), ConfigError> {
+    let bad = || ConfigError(format!("partition `{text}` is not K/N with 1 <= K <= N, e.g. 2/4"));
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 fn read_file(path: &Path, shown: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", shown.display())))?;
@@ -357,6 +377,17 @@ mod tests {
         let from_flags = Settings::resolve(&flags, &env, &dir).expect("valid");
         assert_eq!(from_flags.target, Target::Url("https://flag.example".parse().expect("url")));
         assert_eq!(from_flags.drivers, Some(vec![DriverKind::Api]));
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(super::parse_partition("2/4"), Ok((2, 4)));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+            assert_eq!(
+                super::parse_partition(bad).expect_err(bad).to_string(),
+                format!("partition `{bad}` is not K/N with 1 <= K <= N, e.g. 2/4")
+            );
+        }
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
             runs.push(Planned { scenario: scenario.clone(), driver });
         }
     }
+    // A deterministic share of the runs: the k-th of every n, in file order.
+    if let Some((k, n)) = settings.partition {
+        runs = runs.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, r)| r).collect();
+    }
     let used_apps: std::collections::BTreeSet<String> = runs
         .iter()
         .map(|r: &Planned| r.scenario.application.clone())

@@ -175,3 +175,18 @@ fn a_changed_claim_is_a_snapshot_diff() {
         "{output}"
     );
 }
+
+#[test]
+fn partitions_split_the_suite_without_overlap() {
+    let list = |extra: &[&str]| {
+        let output = Command::new(BIN).current_dir(root()).arg("list").args(extra).output().expect("list");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect::<Vec<_>>()
+    };
+    let all = list(&[]);
+    let mut parts: Vec<String> = (1..=3).flat_map(|k| list(&["--partition", &format!("{k}/3")])).collect();
+    parts.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(parts, expected, "the three parts together are the suite, each run once");
+}
