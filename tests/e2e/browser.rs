@@ -161,3 +161,51 @@ fn a_panic_leaves_no_browser_behind() {
     assert!(stderr.contains("panicking with a browser open"), "{stderr}");
     assert_no_leftovers(&marker);
 }
+
+#[test]
+fn no_secret_reaches_a_browser_artifact_or_report() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-secret-artifacts-{}", std::process::id()));
+    let html = dir.join("report.html");
+    let (artifacts, report) = (dir.join("artifacts").display().to_string(), html.display().to_string());
+    let secret = "browser-typed-secret-password";
+    let env = [
+        ("AK_E2E_ANN_PASSWORD", secret),
+        ("AK_E2E_CLIENT_SECRET", "browser-client-secret-value"),
+        ("AK_E2E_ARTIFACTS", artifacts.as_str()),
+        ("AK_E2E_REPORT_HTML", report.as_str()),
+    ];
+    // A failing run (the wrong expected claim) writes every artifact: screenshots, page, console.
+    let (code, output) = run("browser-wrong-claim", &env);
+    assert_eq!(code, 4, "{output}");
+    let mut texts = vec![std::fs::read_to_string(&html).expect("report")];
+    let mut names = Vec::new();
+    for entry in walk(&dir.join("artifacts")) {
+        names.push(entry.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+        if entry.extension().is_some_and(|e| e != "png") {
+            texts.push(std::fs::read_to_string(&entry).expect("artifact"));
+        }
+    }
+    assert!(
+        names.iter().any(|n| n == "failure.html") && names.iter().any(|n| n.ends_with("-password.png")),
+        "{names:?}"
+    );
+    for text in texts {
+        assert!(
+            !text.contains(secret) && !text.contains("browser-client-secret-value"),
+            "a secret reached an artifact"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
