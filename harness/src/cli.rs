@@ -43,6 +43,8 @@ enum Command {
     Validate(Common),
     /// List the scenarios that would run.
     List(Common),
+    /// Apply the blueprints to a real authentik through its API (token in AK_E2E_AUTHENTIK_TOKEN).
+    Provision(Common),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +121,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),
         Command::List(c) => (c, "list"),
+        Command::Provision(c) => (c, "provision"),
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let settings = match Settings::resolve(&common.flags(), &env, &cwd) {
@@ -128,6 +131,20 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
             return exit::USAGE;
         }
     };
+    if mode == "provision" {
+        return match crate::provision::provision(&settings, &env).await {
+            Ok(lines) => {
+                for line in lines {
+                    println!("ak-e2e: {line}");
+                }
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("ak-e2e: error: {}", e.message);
+                e.code
+            }
+        };
+    }
     let plan = match plan(&settings, &env) {
         Ok(p) => p,
         Err(PlanError::Config(errors)) => {

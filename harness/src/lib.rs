@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod driver;
 pub mod hints;
 pub mod plan;
+pub mod provision;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -853,3 +853,30 @@ async fn introspection_revocation_and_end_session() {
     let again = b.get(authorize_url(&server, &[])).await;
     assert!(location(&again).starts_with("/if/flow/default-authentication-flow/"), "signed out: the login flow again");
 }
+
+#[tokio::test]
+async fn blueprints_import_through_the_api_with_the_token() {
+    let server =
+        AuthentikStandIn::start(Options::new().api_token(mocks::secret::Secret::new("tok"))).await.expect("start");
+    let b = Browser::new(&server);
+    let upload = |token: &str, text: &str| {
+        let body = format!(
+            "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.yaml\"\r\n\r\n{text}\r\n--XYZ--\r\n"
+        );
+        b.http
+            .post(b.url("/api/v3/flows/instances/import/"))
+            .bearer_auth(token)
+            .header("content-type", "multipart/form-data; boundary=XYZ")
+            .body(body)
+    };
+    let denied = upload("wrong", FIXTURE).send().await.expect("post");
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let bad = upload("tok", "version: 2\n").send().await.expect("post");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let logs: Value = bad.json().await.expect("json");
+    assert_eq!(logs["logs"][0]["event"], "import:1:10: only blueprint `version: 1` exists");
+    assert!(server.directory().applications.is_empty(), "a failed import changes nothing");
+    let ok = upload("tok", FIXTURE).send().await.expect("post");
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(server.issuer("chatgpt"), Some(format!("{}application/o/chatgpt/", server.url())));
+}

@@ -116,3 +116,43 @@ async fn a_user_who_cannot_sign_in_is_named() {
     );
     assert!(!output.contains("not-anns-password"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_through_the_api_then_the_login_passes() {
+    let port = free_port();
+    let options = Options::new().api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"));
+    let server = AuthentikStandIn::start(options).await.expect("an empty stand-in");
+    let target = server.url().to_string();
+    let provision = |token: &'static str| {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(root())
+                .args(["provision", "--target", &target])
+                .env("CI", "true")
+                .env("AK_E2E_AUTHENTIK_TOKEN", token)
+                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"));
+            for (k, v) in SECRETS {
+                cmd.env(k, v);
+            }
+            let output = cmd.output().expect("provision");
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            (output.status.code().unwrap_or(-1), normalise(&text))
+        })
+    };
+    let (code, output) = provision("not-the-token").await.expect("join");
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: authentik refused the API token in AK_E2E_AUTHENTIK_TOKEN (HTTP 403 Forbidden: Token invalid/expired)\n"
+    );
+
+    let (code, output) = provision("bootstrap-token-for-the-test").await.expect("join");
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(output, "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\n");
+    assert!(!output.contains("real-target-client-secret"));
+
+    let (code, output) = run_against(target, port, vec![], vec![]).await;
+    assert_eq!(code, 0, "provisioned through the API, the login passes: {output}");
+}

@@ -20,6 +20,7 @@ use super::directory::{Directory, IssuerMode, Provider};
 use super::state::{Session, State};
 use super::{flow, oauth, pages};
 use crate::jose::{RsaKey, random_token};
+use crate::secret::Secret;
 use crate::serve::Serving;
 
 pub(crate) const SESSION_COOKIE: &str = "authentik_session";
@@ -61,6 +62,7 @@ pub struct Options {
     defects: Defects,
     public_url: Option<Url>,
     install_id: Option<String>,
+    api_token: Option<Secret>,
 }
 
 impl Options {
@@ -109,6 +111,13 @@ impl Options {
         self
     }
 
+    /// An API token (authentik's bootstrap token) accepted by the blueprint import endpoint
+    /// `POST /api/v3/flows/instances/import/`; without one the endpoint refuses every request.
+    pub fn api_token(mut self, token: Secret) -> Self {
+        self.api_token = Some(token);
+        self
+    }
+
     /// The install id that salts hashed `sub` values (default: random per start).
     pub fn install_id(mut self, id: impl Into<String>) -> Self {
         self.install_id = Some(id.into());
@@ -134,6 +143,7 @@ pub(crate) struct Shared {
     /// The public base URL, with a trailing slash.
     pub(crate) base: Url,
     pub(crate) install_id: String,
+    pub(crate) api_token: Option<Secret>,
     pub(crate) defects: Defects,
     pub(crate) key: RsaKey,
     pub(crate) rogue_key: RsaKey,
@@ -284,6 +294,7 @@ impl AuthentikStandIn {
         let shared = Arc::new(Shared {
             base,
             install_id: options.install_id.unwrap_or_else(|| random_token(16)),
+            api_token: options.api_token,
             defects: options.defects,
             key,
             rogue_key,
@@ -345,6 +356,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/application/o/{slug}/end-session/", get(oauth::end_session))
         .route("/if/flow/{slug}/", get(flow::page))
         .route("/api/v3/flows/executor/{slug}/", get(flow::executor_get).post(flow::executor_post))
+        .route("/api/v3/flows/instances/import/", post(import_blueprint))
         .route("/-/health/live/", get(health))
         .route("/-/health/ready/", get(health))
         .route("/static/flow.js", get(pages::script))
@@ -352,6 +364,61 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(middleware::from_fn(limit_query))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(shared)
+}
+
+/// `POST /api/v3/flows/instances/import/`: applies an uploaded blueprint (multipart field
+/// `file`), as authentik's flow import does; `Authorization: Bearer <token>` required.
+async fn import_blueprint(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let allowed = matches!((&shared.api_token, presented), (Some(t), Some(p)) if t.expose() == p);
+    if !allowed {
+        let detail =
+            if presented.is_none() { "Authentication credentials were not provided." } else { "Token invalid/expired" };
+        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"detail": detail}))).into_response();
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(text) = multipart_file(content_type, &body) else {
+        return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"logs": [], "success": false})))
+            .into_response();
+    };
+    let result = {
+        let mut dir = shared.directory();
+        let mut copy = dir.clone();
+        let applied = blueprint::apply(&mut copy, "import", &text, &HashMap::new());
+        if applied.is_ok() {
+            *dir = copy;
+        }
+        applied
+    };
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let logs = serde_json::json!([{"log_level": "error", "event": e.to_string()}]);
+            (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"logs": logs, "success": false}))).into_response()
+        }
+    }
+}
+
+/// The content of the multipart field named `file`.
+fn multipart_file(content_type: &str, body: &[u8]) -> Option<String> {
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    text.split(&delimiter).find_map(|part| {
+        let (head, content) = part.split_once("\r\n\r\n")?;
+        if !head.contains("name=\"file\"") {
+            return None;
+        }
+        Some(content.strip_suffix("\r\n").unwrap_or(content).to_string())
+    })
 }
 
 async fn health() -> Response {

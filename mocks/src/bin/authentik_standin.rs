@@ -26,6 +26,9 @@ struct Args {
     /// The URL clients use (default: http://<listen address>/).
     #[arg(long, env = "AUTHENTIK_STANDIN_PUBLIC_URL")]
     public_url: Option<url::Url>,
+    /// API token accepted by the blueprint import endpoint (authentik's bootstrap token).
+    #[arg(long, env = "AUTHENTIK_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
 }
 
 fn defect_help() -> String {
@@ -58,6 +61,9 @@ async fn main() -> ExitCode {
     }
     if let Some(url) = args.public_url {
         options = options.public_url(url);
+    }
+    if let Some(token) = args.api_token {
+        options = options.api_token(mocks::secret::Secret::new(token));
     }
     let server = match AuthentikStandIn::start_on(options, args.listen).await {
         Ok(s) => s,

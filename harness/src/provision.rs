@@ -1,0 +1,182 @@
+//! `ak-e2e provision`: applies the blueprints to a real authentik through its API (the flow
+//! import endpoint, `POST /api/v3/flows/instances/import/`, with an API token such as the
+//! bootstrap token) — the same effect as mounting them into `/blueprints`, for an authentik whose
+//! files you cannot reach. `!Env` values are filled in here, from the environment and from the
+//! Login redirect URIs of the configured mock ChatGPT workspaces, so the server needs none.
+
+use std::collections::{BTreeMap, HashMap};
+
+use url::Url;
+
+use crate::config::{DEFAULT_APPLICATION, Settings, Target};
+use crate::target::DEFAULT_REDIRECT_URI_ENV;
+
+/// The variable holding the API token.
+pub const TOKEN_ENV: &str = "AK_E2E_AUTHENTIK_TOKEN";
+
+/// Why provisioning failed, and the exit code for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionError {
+    /// 1 (configuration) or 3 (the target refused or failed).
+    pub code: i32,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn config(message: String) -> ProvisionError {
+    ProvisionError { code: 1, message }
+}
+
+fn runtime(message: String) -> ProvisionError {
+    ProvisionError { code: 3, message }
+}
+
+/// The Login redirect URIs the workspaces will have, by the variable the blueprints read them from.
+fn redirect_uris(settings: &Settings) -> BTreeMap<String, Result<String, String>> {
+    let mut out = BTreeMap::new();
+    for (name, app) in &settings.applications {
+        let default = name == DEFAULT_APPLICATION;
+        let var = match (&app.redirect_uri_env, default) {
+            (Some(v), _) => v.clone(),
+            (None, true) => DEFAULT_REDIRECT_URI_ENV.to_string(),
+            (None, false) => continue,
+        };
+        let public = app.public_url.clone().or(if default { settings.chatgpt.public_url.clone() } else { None });
+        let connection = app
+            .connection_id
+            .clone()
+            .or(settings.chatgpt.connection_id.clone())
+            .unwrap_or_else(|| mocks::chatgpt::config::DEFAULT_CONNECTION_ID.to_string());
+        let value = match public {
+            Some(p) => {
+                let p = if p.ends_with('/') { p } else { format!("{p}/") };
+                Ok(format!("{p}sso/oidc/{connection}/callback"))
+            }
+            None => Err(format!(
+                "set the public URL of workspace `{name}` (`public_url`; for the default one also AK_E2E_CHATGPT_PUBLIC_URL) \
+                 so that its Login redirect URI is known before the run, or export {var}"
+            )),
+        };
+        out.insert(var, value);
+    }
+    out
+}
+
+/// Replaces `!Env NAME` and `!Env [NAME, default]` with quoted values.
+pub fn render(
+    file: &str,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Result<Option<String>, String>,
+) -> Result<String, String> {
+    let re = regex_lite::Regex::new(
+        r#"!Env\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*("(?:[^"\\]|\\.)*"|[^\]]*?)\s*\]|([A-Za-z_][A-Za-z0-9_]*))"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for caps in re.captures_iter(text) {
+        let whole = caps.get(0).ok_or("regex")?;
+        let name = caps.get(1).or(caps.get(3)).map(|m| m.as_str()).unwrap_or_default();
+        let default = caps.get(2).map(|m| m.as_str().trim_matches('"').to_string());
+        let value = match (lookup(name), default) {
+            (Ok(Some(v)), _) => v,
+            (Ok(None) | Err(_), Some(d)) => d,
+            (Err(e), None) => return Err(e),
+            (Ok(None), None) => {
+                let line = text[..whole.start()].lines().count().max(1);
+                return Err(format!("{file}:{line}: `!Env {name}` is not set: export {name}"));
+            }
+        };
+        out.push_str(&text[last..whole.start()]);
+        out.push_str(&serde_json::Value::String(value).to_string());
+        last = whole.end();
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// Imports every configured blueprint into the target; returns one line per file.
+pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Result<Vec<String>, ProvisionError> {
+    let Target::Url(target) = &settings.target else {
+        return Err(config(
+            "`provision` is for a real target (--target URL); the embedded target provisions itself".into(),
+        ));
+    };
+    let token = env.get(TOKEN_ENV).filter(|t| !t.is_empty()).ok_or_else(|| {
+        config(format!("`provision` needs an authentik API token (e.g. the bootstrap token) in {TOKEN_ENV}"))
+    })?;
+    let uris = redirect_uris(settings);
+    let lookup = |name: &str| -> Result<Option<String>, String> {
+        if let Some(v) = env.get(name) {
+            return Ok(Some(v.clone()));
+        }
+        match uris.get(name) {
+            Some(Ok(v)) => Ok(Some(v.clone())),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(None),
+        }
+    };
+    let mut base = target.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    let endpoint: Url = base.join("api/v3/flows/instances/import/").map_err(|e| config(e.to_string()))?;
+    let client =
+        reqwest::Client::builder().timeout(settings.request_timeout).build().map_err(|e| runtime(e.to_string()))?;
+    let mut lines = Vec::new();
+    for path in &settings.blueprints {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| config(format!("cannot read {shown}: {e}")))?;
+        let rendered = render(&shown, &text, &lookup).map_err(config)?;
+        let boundary = format!("ak-e2e-{}", mocks::jose::random_token(12));
+        let file_name =
+            path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "blueprint.yaml".into());
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/x-yaml\r\n\r\n{rendered}\r\n--{boundary}--\r\n"
+        );
+        let response = client
+            .post(endpoint.clone())
+            .bearer_auth(token)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| runtime(format!("POST {endpoint} failed: {e}")))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        match status.as_u16() {
+            200..=299 if answer["success"] != false => lines.push(format!("imported {shown}")),
+            401 | 403 => {
+                let detail = answer["detail"].as_str().unwrap_or_default();
+                return Err(runtime(format!(
+                    "authentik refused the API token in {TOKEN_ENV} (HTTP {status}: {detail})"
+                )));
+            }
+            _ => {
+                let logs: Vec<String> = answer["logs"]
+                    .as_array()
+                    .map(|l| l.iter().filter_map(|e| e["event"].as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                return Err(runtime(format!("authentik did not import {shown} (HTTP {status}): {}", logs.join("; "))));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn env_tags_become_quoted_values() {
+        let text = "a: !Env X\nb: !Env [Y, \"fallback\"]\nc: !Env [Z, plain]\n";
+        let lookup = |n: &str| Ok(if n == "X" { Some("va\"lue".to_string()) } else { None });
+        assert_eq!(
+            render("f.yaml", text, &lookup).expect("render"),
+            "a: \"va\\\"lue\"\nb: \"fallback\"\nc: \"plain\"\n"
+        );
+        let err = render("f.yaml", "x: 1\ny: !Env MISSING\n", &lookup).expect_err("missing");
+        assert_eq!(err, "f.yaml:2: `!Env MISSING` is not set: export MISSING");
+    }
+}
