@@ -81,6 +81,9 @@ struct Common {
     /// Switch a defect on in the embedded stand-in (repeatable; see mocks/README.md). Env: AK_E2E_DEFECTS.
     #[arg(long = "defect")]
     defects: Vec<String>,
+    /// Leave out scenarios with this tag (repeatable). Env: AK_E2E_SKIP_TAGS (comma-separated).
+    #[arg(long = "skip-tag")]
+    skip_tags: Vec<String>,
     /// Run part K of N of the planned runs (deterministic, to split across CI machines). Env: AK_E2E_PARTITION.
     #[arg(long)]
     partition: Option<String>,
@@ -100,6 +103,7 @@ impl Common {
             webdriver_url: self.webdriver_url.clone(),
             defects: self.defects.clone(),
             partition: self.partition.clone(),
+            skip_tags: self.skip_tags.clone(),
             paths: self.paths.clone(),
         }
     }

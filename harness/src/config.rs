@@ -144,6 +144,8 @@ pub struct Flags {
     pub defects: Vec<String>,
     /// `--partition K/N`.
     pub partition: Option<String>,
+    /// `--skip-tag` (repeatable).
+    pub skip_tags: Vec<String>,
     /// Positional paths.
     pub paths: Vec<PathBuf>,
 }
@@ -171,6 +173,8 @@ pub struct Settings {
     pub drivers: Option<Vec<DriverKind>>,
     /// Only scenarios with one of these tags.
     pub tags: Vec<String>,
+    /// No scenario with one of these tags.
+    pub skip_tags: Vec<String>,
     /// JSON report path.
     pub report_json: Option<PathBuf>,
     /// JUnit report path.
@@ -233,6 +237,13 @@ impl Settings {
             flags.tags.clone()
         } else {
             env.get("AK_E2E_TAGS")
+                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let skip_tags = if !flags.skip_tags.is_empty() {
+            flags.skip_tags.clone()
+        } else {
+            env.get("AK_E2E_SKIP_TAGS")
                 .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
                 .unwrap_or_default()
         };
@@ -306,6 +317,7 @@ impl Settings {
             ),
             drivers,
             tags,
+            skip_tags,
             report_json: path_or_env(&flags.report_json, "AK_E2E_REPORT_JSON"),
             report_junit: path_or_env(&flags.report_junit, "AK_E2E_REPORT_JUNIT"),
             report_html: path_or_env(&flags.report_html, "AK_E2E_REPORT_HTML"),

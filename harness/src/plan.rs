@@ -114,6 +114,9 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         if !settings.tags.is_empty() && !scenario.tags.iter().any(|t| settings.tags.contains(t)) {
             continue;
         }
+        if scenario.tags.iter().any(|t| settings.skip_tags.contains(t)) {
+            continue;
+        }
         let mut drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
         // Scenarios that act as the OAuth client run under the api driver only.
         if acts_as_client(&scenario) {

@@ -116,6 +116,17 @@ impl Environment {
         let standin = match listener {
             Some(listener) => {
                 let mut options = Options::new().env(blueprint_env).defects(settings.defects.clone());
+                // authentik's blueprints cannot create TOTP devices: give the stand-in each
+                // fixture user's device directly.
+                for user in settings.users.values() {
+                    let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
+                    let bytes =
+                        mocks::totp::decode_hex(&secret).or_else(|| mocks::totp::decode_base32(&secret)).ok_or_else(
+                            || TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username)),
+                        )?;
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    options = options.totp_device(&user.username, Secret::new(hex));
+                }
                 for path in &settings.blueprints {
                     options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
                 }

@@ -23,7 +23,10 @@ async fn standin(defects: &[Defect]) -> AuthentikStandIn {
 }
 
 async fn standin_with(blueprint: &str, defects: &[Defect]) -> AuthentikStandIn {
-    let mut options = Options::new().blueprint("chatgpt.yaml", blueprint).install_id("test-install");
+    let mut options = Options::new()
+        .blueprint("chatgpt.yaml", blueprint)
+        .install_id("test-install")
+        .totp_device("tia", mocks::secret::Secret::new("3132333435363738393031323334353637383930"));
     for d in defects {
         options = options.defect(d.clone());
     }
@@ -631,35 +634,45 @@ async fn blueprint_errors_name_file_line_and_column() {
     let cases = [
         (
             FIXTURE.replace("authentik_core.application", "authentik_core.applicaton"),
-            "chatgpt.yaml:62:12: model `authentik_core.applicaton` is not supported by the stand-in (did you mean `authentik_core.application`?); supported: authentik_core.user, authentik_core.group, authentik_core.application, authentik_providers_oauth2.oauth2provider, authentik_providers_oauth2.scopemapping, authentik_policies.policybinding, authentik_stages_authenticator_totp.totpdevice",
+            "chatgpt.yaml:56:12: model `authentik_core.applicaton` is not supported by the stand-in (did you mean `authentik_core.application`?); supported: authentik_core.user, authentik_core.group, authentik_core.application, authentik_providers_oauth2.oauth2provider, authentik_providers_oauth2.scopemapping, authentik_policies.policybinding",
         ),
         (
             FIXTURE.replace("      meta_launch_url:", "      meta_launch_uri:"),
-            "chatgpt.yaml:69:7: field `meta_launch_uri` of `authentik_core.application` is not supported by the stand-in (did you mean `meta_launch_url`?)",
+            "chatgpt.yaml:63:7: field `meta_launch_uri` of `authentik_core.application` is not supported by the stand-in (did you mean `meta_launch_url`?)",
         ),
         (
             FIXTURE.replace("!Env [CHATGPT_CLIENT_SECRET, chatgpt-secret]", "!Env CHATGPT_CLIENT_SECRET"),
-            "chatgpt.yaml:52:22: `!Env CHATGPT_CLIENT_SECRET`: the environment variable is not set",
+            "chatgpt.yaml:46:22: `!Env CHATGPT_CLIENT_SECRET`: the environment variable is not set",
         ),
         (
             FIXTURE.replace("!Env [ANN_PASSWORD, ann-password]", "!Format [x]"),
-            "chatgpt.yaml:17:17: tag `!Format` is not supported here by the stand-in",
+            "chatgpt.yaml:18:17: tag `!Format` is not supported here by the stand-in",
         ),
         (
             FIXTURE.replace("[slug, default-provider-invalidation-flow]", "[slug, my-flow]"),
-            "chatgpt.yaml:49:26: flow `my-flow` is not one of the stand-in's flows: default-authentication-flow, default-provider-authorization-implicit-consent, default-provider-authorization-explicit-consent, default-provider-invalidation-flow",
+            "chatgpt.yaml:43:26: flow `my-flow` is not one of the stand-in's flows: default-authentication-flow, default-provider-authorization-implicit-consent, default-provider-authorization-explicit-consent, default-provider-invalidation-flow",
         ),
         (
             FIXTURE.replace("- !KeyOf chatgpt-users", "- !KeyOf staff"),
-            "chatgpt.yaml:19:11: `!KeyOf staff`: no earlier entry in this file has `id: staff`",
+            "chatgpt.yaml:20:11: `!KeyOf staff`: no earlier entry in this file has `id: staff`",
         ),
         (
             format!(
                 "{FIXTURE}  - model: authentik_providers_oauth2.scopemapping\n    identifiers:\n      name: bad\n    attrs:\n      scope_name: profile\n      expression: |\n        return {{\n            \"x\": request.user.name.replace(\"a\", \"b\"),\n        }}\n"
             ),
-            "chatgpt.yaml:83:9: scope mapping `bad`: method `replace` is not one of get, split, rsplit, partition, strip, lower, upper, title, all; see the recognised form in mocks/README.md",
+            "chatgpt.yaml:77:9: scope mapping `bad`: method `replace` is not one of get, split, rsplit, partition, strip, lower, upper, title, all; see the recognised form in mocks/README.md",
         ),
     ];
+    let with_device = format!(
+        "{FIXTURE}  - model: authentik_stages_authenticator_totp.totpdevice\n    identifiers:\n      name: phone\n"
+    );
+    let err =
+        AuthentikStandIn::start(Options::new().blueprint("chatgpt.yaml", with_device)).await.expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("chatgpt.yaml:70:12: authentik's blueprints cannot set a TOTP device's user or key"),
+        "{err}"
+    );
     for (text, expected) in cases {
         let err = AuthentikStandIn::start(Options::new().blueprint("chatgpt.yaml", text)).await.expect_err("must fail");
         assert_eq!(err.to_string(), expected);

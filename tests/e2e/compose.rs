@@ -63,7 +63,7 @@ fn the_compose_configuration_plans() {
     ] {
         cmd.env(var, "set-by-the-test");
     }
-    cmd.env("AK_E2E_TIA_TOTP_HEX", "3132333435363738393031323334353637383930");
+    cmd.env("AK_E2E_TIA_TOTP_SECRET", "3132333435363738393031323334353637383930");
     let output = cmd.output().expect("run");
     let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{text}");

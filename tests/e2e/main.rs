@@ -132,7 +132,7 @@ fn reports_are_written_and_never_hold_secrets() {
     let secrets = [
         ("AK_E2E_ANN_PASSWORD", "ann-very-secret-password"),
         ("AK_E2E_CLIENT_SECRET", "client-very-secret"),
-        ("AK_E2E_TIA_TOTP_HEX", "3132333435363738393031323334353637383930"),
+        ("AK_E2E_TIA_TOTP_SECRET", "3132333435363738393031323334353637383930"),
     ];
     let mut env: Vec<(&str, &str)> = secrets.to_vec();
     let (json_s, junit_s) = (json.display().to_string(), junit.display().to_string());

@@ -14,7 +14,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_ANN_PASSWORD", "real-target-ann-password"),
     ("AK_E2E_BOB_PASSWORD", "real-target-bob-password"),
     ("AK_E2E_TIA_PASSWORD", "real-target-tia-password"),
-    ("AK_E2E_TIA_TOTP_HEX", "3132333435363738393031323334353637383930"),
+    ("AK_E2E_TIA_TOTP_SECRET", "3132333435363738393031323334353637383930"),
 ];
 
 /// A stand-in provisioned like a real authentik would be: the blueprint with these secrets, and

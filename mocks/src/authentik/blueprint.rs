@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::directory::{
     Application, Binding, BindingSubject, Directory, FLOWS, Group, IssuerMode, MappingKind, MatchingMode, Provider,
-    RedirectUri, SELF_SIGNED_KEY, ScopeMapping, SubMode, TotpDevice, User, parse_timedelta,
+    RedirectUri, SELF_SIGNED_KEY, ScopeMapping, SubMode, User, parse_timedelta,
 };
 use super::expr::Mapping;
 use crate::secret::Secret;
@@ -38,7 +38,7 @@ const BINDING: &str = "authentik_policies.policybinding";
 const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.totpdevice";
 const FLOW: &str = "authentik_flows.flow";
 const KEYPAIR: &str = "authentik_crypto.certificatekeypair";
-const MODELS: &[&str] = &[USER, GROUP, APPLICATION, PROVIDER, SCOPE_MAPPING, BINDING, TOTP_DEVICE];
+const MODELS: &[&str] = &[USER, GROUP, APPLICATION, PROVIDER, SCOPE_MAPPING, BINDING];
 
 /// Applies blueprint files in order to a directory that starts with authentik's defaults.
 pub fn load(files: &[(String, String)], env: &HashMap<String, String>) -> Result<Directory, BlueprintError> {
@@ -150,6 +150,14 @@ impl Ctx<'_> {
         }
         let Some(model_node) = entry.get("model") else { return self.err(entry.pos, "the entry has no `model`") };
         let model_name = self.string(model_node)?;
+        if model_name == TOTP_DEVICE {
+            return self.err(
+                model_node.pos,
+                "authentik's blueprints cannot set a TOTP device's user or key (its serializer takes only `name`), so \
+                 a real authentik would not apply this entry; give the stand-in devices with --totp-device \
+                 USERNAME=HEX (Options::totp_device) and enroll them by hand in a real authentik",
+            );
+        }
         let Some(model) = MODELS.iter().copied().find(|m| *m == model_name) else {
             let hint = suggest(&model_name, MODELS).map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default();
             return self.err(
@@ -200,7 +208,6 @@ impl Ctx<'_> {
             PROVIDER => self.provider(&fields, state, entry.pos)?,
             APPLICATION => self.application(&fields, state, entry.pos)?,
             BINDING => self.binding(&fields, state, entry.pos)?,
-            TOTP_DEVICE => self.totp_device(&fields, state, entry.pos)?,
             _ => unreachable!("MODELS lists only handled models"),
         };
         if let Some(id) = entry.get("id") {
@@ -735,44 +742,6 @@ impl Ctx<'_> {
         match existing {
             Some(i) => self.dir.bindings[i] = binding,
             None => self.dir.bindings.push(binding),
-        }
-        Ok(key)
-    }
-
-    fn totp_device(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
-        self.check_fields(
-            TOTP_DEVICE,
-            f,
-            &["user", "name", "key", "confirmed", "digits"],
-            &["step", "t0", "tolerance"],
-        )?;
-        let user = self.user_ref(self.required(f, "user", at, TOTP_DEVICE)?)?;
-        let name = self.string(self.required(f, "name", at, TOTP_DEVICE)?)?;
-        let key = format!("{user}/{name}");
-        let existing = self.dir.totp_devices.iter().position(|d| d.user == user && d.name == name);
-        if !self.proceed(state, existing.is_some(), at, TOTP_DEVICE, &key)? {
-            if let (State::Absent, Some(i)) = (state, existing) {
-                self.dir.totp_devices.remove(i);
-            }
-            return Ok(key);
-        }
-        let key_node = self.required(f, "key", at, TOTP_DEVICE)?;
-        let secret = self.string(key_node)?;
-        if crate::totp::decode_hex(&secret).is_none() {
-            return self.err(key_node.pos, "a TOTP `key` is the secret in hex, as authentik stores it");
-        }
-        let confirmed = f.get("confirmed").map(|n| self.boolean(n)).transpose()?.unwrap_or(true);
-        let digits = match f.get("digits") {
-            None => 6,
-            Some(n) => match n.as_i64() {
-                Some(d @ (6 | 8)) => d as u32,
-                _ => return self.err(n.pos, "`digits` is 6 or 8"),
-            },
-        };
-        let device = TotpDevice { user, name, key: Secret::new(secret), confirmed, digits };
-        match existing {
-            Some(i) => self.dir.totp_devices[i] = device,
-            None => self.dir.totp_devices.push(device),
         }
         Ok(key)
     }

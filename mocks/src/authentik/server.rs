@@ -49,6 +49,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// A TOTP device cannot be given.
+    #[error("{0}")]
+    Totp(String),
     /// The signing key could not be generated.
     #[error("cannot generate the signing key: {0}")]
     Key(String),
@@ -63,6 +66,7 @@ pub struct Options {
     public_url: Option<Url>,
     install_id: Option<String>,
     api_token: Option<Secret>,
+    totp_devices: Vec<(String, Secret)>,
 }
 
 impl Options {
@@ -118,15 +122,39 @@ impl Options {
         self
     }
 
+    /// Gives a user a confirmed TOTP device with this secret (hex, as authentik stores it).
+    /// Devices are not in blueprints: authentik's blueprints cannot set a device's user or key.
+    pub fn totp_device(mut self, username: impl Into<String>, secret_hex: Secret) -> Self {
+        self.totp_devices.push((username.into(), secret_hex));
+        self
+    }
+
     /// The install id that salts hashed `sub` values (default: random per start).
     pub fn install_id(mut self, id: impl Into<String>) -> Self {
         self.install_id = Some(id.into());
         self
     }
 
-    /// Applies the blueprints, reporting the first problem with file:line:column.
-    pub fn directory(&self) -> Result<Directory, BlueprintError> {
-        blueprint::load(&self.blueprints, &self.env)
+    /// Applies the blueprints (reporting the first problem with file:line:column), then adds the
+    /// TOTP devices.
+    pub fn directory(&self) -> Result<Directory, StartError> {
+        let mut directory = blueprint::load(&self.blueprints, &self.env)?;
+        for (username, secret) in &self.totp_devices {
+            if directory.users.iter().all(|u| u.username != *username) {
+                return Err(StartError::Totp(format!("TOTP device for `{username}`: no such user in the blueprints")));
+            }
+            if crate::totp::decode_hex(secret.expose()).is_none() {
+                return Err(StartError::Totp(format!("TOTP device for `{username}`: the secret is not hex")));
+            }
+            directory.totp_devices.push(super::directory::TotpDevice {
+                user: username.clone(),
+                name: "TOTP device".into(),
+                key: secret.clone(),
+                confirmed: true,
+                digits: 6,
+            });
+        }
+        Ok(directory)
     }
 }
 

@@ -26,6 +26,10 @@ struct Args {
     /// The URL clients use (default: http://<listen address>/).
     #[arg(long, env = "AUTHENTIK_STANDIN_PUBLIC_URL")]
     public_url: Option<url::Url>,
+    /// Give USERNAME a confirmed TOTP device with this hex secret (repeatable). authentik's
+    /// blueprints cannot create devices, so they are given here.
+    #[arg(long = "totp-device", value_name = "USERNAME=HEX")]
+    totp_devices: Vec<String>,
     /// API token accepted by the blueprint import endpoint (authentik's bootstrap token).
     #[arg(long, env = "AUTHENTIK_BOOTSTRAP_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
@@ -61,6 +65,13 @@ async fn main() -> ExitCode {
     }
     if let Some(url) = args.public_url {
         options = options.public_url(url);
+    }
+    for device in &args.totp_devices {
+        let Some((user, hex)) = device.split_once('=') else {
+            eprintln!("authentik-standin: --totp-device takes USERNAME=HEX, not `{device}`");
+            return ExitCode::from(1);
+        };
+        options = options.totp_device(user, mocks::secret::Secret::new(hex));
     }
     if let Some(token) = args.api_token {
         options = options.api_token(mocks::secret::Secret::new(token));
