@@ -88,6 +88,20 @@ impl Browser {
         panic!("the executor kept redirecting")
     }
 
+    /// Opens an authorization request while signed out: follows the redirect to the login flow,
+    /// loads its first challenge, and returns the flow page's query.
+    async fn begin_login(&self, authorize: Url) -> String {
+        let query = query_of(&location(&self.get(authorize).await));
+        self.challenge(AUTH_FLOW, &query).await;
+        query
+    }
+
+    /// Answers identification and password; returns the challenge after the password.
+    async fn identify(&self, query: &str, uid: &str, password: &str) -> Value {
+        self.answer(AUTH_FLOW, query, json!({"component": "ak-stage-identification", "uid_field": uid})).await;
+        self.answer(AUTH_FLOW, query, json!({"component": "ak-stage-password", "password": password})).await.1
+    }
+
     /// POSTs an answer; a valid one is a 302 (then the next challenge), an invalid one a 200.
     async fn answer(&self, slug: &str, query: &str, body: Value) -> (StatusCode, Value) {
         let mut request = self.http.post(self.executor_url(slug, query)).json(&body);
@@ -101,6 +115,11 @@ impl Browser {
         }
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// The query string of a (relative) URL.
+fn query_of(url: &str) -> String {
+    url.split_once('?').expect("a query").1.to_string()
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -128,7 +147,7 @@ async fn login(b: &Browser, authorize: Url, uid: &str, password: &str) -> Url {
     assert_eq!(first.status(), StatusCode::FOUND, "{}", first.text().await.unwrap_or_default());
     let to_flow = location(&first);
     assert!(to_flow.starts_with(&format!("/if/flow/{AUTH_FLOW}/?")), "{to_flow}");
-    let query = to_flow.split_once('?').expect("query").1.to_string();
+    let query = query_of(&to_flow);
     let challenge = b.challenge(AUTH_FLOW, &query).await;
     assert_eq!(challenge["component"], "ak-stage-identification");
     let (_, challenge) =
@@ -237,7 +256,7 @@ async fn code_flow_through_the_executor_api() {
     assert_eq!(first.status(), StatusCode::FOUND);
     assert!(b.cookie("authentik_session").is_some() && b.cookie("authentik_csrf").is_some());
     let to_flow = location(&first);
-    let query = to_flow.split_once('?').expect("q").1.to_string();
+    let query = query_of(&to_flow);
     let next = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next").expect("next").1.into_owned();
     assert!(next.starts_with("/application/o/authorize/?response_type=code&client_id=chatgpt"), "{next}");
 
@@ -474,9 +493,7 @@ async fn client_authentication_at_the_token_endpoint() {
 async fn five_wrong_passwords_cancel_the_flow() {
     let server = standin(&[]).await;
     let b = Browser::new(&server);
-    let to_flow = location(&b.get(authorize_url(&server, &[])).await);
-    let query = to_flow.split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
+    let query = b.begin_login(authorize_url(&server, &[])).await;
     b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "nobody@example.com"}))
         .await;
     let mut last = Value::Null;
@@ -491,12 +508,8 @@ async fn five_wrong_passwords_cancel_the_flow() {
 async fn totp_users_get_the_authenticator_stage() {
     let server = standin(&[]).await;
     let b = Browser::new(&server);
-    let to_flow = location(&b.get(authorize_url(&server, &[])).await);
-    let query = to_flow.split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
-    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "tia"})).await;
-    let (_, mfa) =
-        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "tia-password"})).await;
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let mfa = b.identify(&query, "tia", "tia-password").await;
     assert_eq!(mfa["component"], "ak-stage-authenticator-validate");
     assert_eq!(mfa["device_challenges"][0]["device_class"], "totp");
     let (status, wrong) =
@@ -520,12 +533,8 @@ async fn totp_users_get_the_authenticator_stage() {
 async fn users_outside_the_binding_are_denied() {
     let server = standin(&[]).await;
     let b = Browser::new(&server);
-    let to_flow = location(&b.get(authorize_url(&server, &[])).await);
-    let query = to_flow.split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
-    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "bob"})).await;
-    let (_, done) =
-        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "bob-password"})).await;
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let done = b.identify(&query, "bob", "bob-password").await;
     let denied = b.get(b.url(done["to"].as_str().expect("to"))).await;
     assert_eq!(denied.status(), StatusCode::OK);
     let body = denied.text().await.expect("body");
@@ -538,17 +547,13 @@ async fn explicit_consent_is_asked_once_and_remembered() {
         .replace("default-provider-authorization-implicit-consent", "default-provider-authorization-explicit-consent");
     let server = standin_with(&explicit, &[]).await;
     let b = Browser::new(&server);
-    let first = b.get(authorize_url(&server, &[])).await;
-    let query = location(&first).split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
-    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
-    let (_, done) =
-        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "ann-password"})).await;
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let done = b.identify(&query, "ann", "ann-password").await;
     let to_consent = b.get(b.url(done["to"].as_str().expect("to"))).await;
     let consent_page = location(&to_consent);
     let slug = "default-provider-authorization-explicit-consent";
     assert!(consent_page.starts_with(&format!("/if/flow/{slug}/?")), "{consent_page}");
-    let cq = consent_page.split_once('?').expect("q").1.to_string();
+    let cq = query_of(&consent_page);
     let consent = b.challenge(slug, &cq).await;
     assert_eq!(consent["component"], "ak-stage-consent");
     assert_eq!(consent["header_text"], "You're about to sign into ChatGPT.");
@@ -563,7 +568,7 @@ async fn explicit_consent_is_asked_once_and_remembered() {
 
     // Remembered: the next authorization goes straight through the consent flow.
     let again = b.get(authorize_url(&server, &[])).await;
-    let cq = location(&again).split_once('?').expect("q").1.to_string();
+    let cq = query_of(&location(&again));
     let done = b.challenge(slug, &cq).await;
     assert_eq!(done["component"], "xak-flow-redirect");
 }
@@ -574,15 +579,11 @@ async fn refresh_tokens_rotate_with_offline_access() {
     let b = Browser::new(&server);
     let url = with_param(&authorize_url(&server, &[]), "scope", "openid offline_access");
     // offline_access adds prompt=consent: the in-memory consent stage runs in the implicit flow.
-    let first = b.get(url).await;
-    let query = location(&first).split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
-    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
-    let (_, done) =
-        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "ann-password"})).await;
+    let query = b.begin_login(url).await;
+    let done = b.identify(&query, "ann", "ann-password").await;
     let to_consent = location(&b.get(b.url(done["to"].as_str().expect("to"))).await);
     let slug = "default-provider-authorization-implicit-consent";
-    let cq = to_consent.split_once('?').expect("q").1.to_string();
+    let cq = query_of(&to_consent);
     let consent = b.challenge(slug, &cq).await;
     let (_, done) = b.answer(slug, &cq, json!({"component": "ak-stage-consent", "token": consent["token"]})).await;
     let code = param(&Url::parse(done["to"].as_str().expect("to")).expect("url"), "code").expect("code");
@@ -806,14 +807,10 @@ async fn consent_token_ignored_defect() {
         .replace("default-provider-authorization-implicit-consent", "default-provider-authorization-explicit-consent");
     let server = standin_with(&explicit, &[Defect::ConsentTokenIgnored]).await;
     let b = Browser::new(&server);
-    let first = b.get(authorize_url(&server, &[])).await;
-    let query = location(&first).split_once('?').expect("q").1.to_string();
-    b.challenge(AUTH_FLOW, &query).await;
-    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
-    let (_, done) =
-        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "ann-password"})).await;
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let done = b.identify(&query, "ann", "ann-password").await;
     let slug = "default-provider-authorization-explicit-consent";
-    let cq = location(&b.get(b.url(done["to"].as_str().expect("to"))).await).split_once('?').expect("q").1.to_string();
+    let cq = query_of(&location(&b.get(b.url(done["to"].as_str().expect("to"))).await));
     b.challenge(slug, &cq).await;
     let (_, done) = b.answer(slug, &cq, json!({"component": "ak-stage-consent", "token": "forged"})).await;
     assert_eq!(done["component"], "xak-flow-redirect", "a forged token passes: {done}");
