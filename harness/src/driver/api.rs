@@ -50,6 +50,9 @@ pub struct ApiDriver<'e> {
     pub authorize_state: Option<String>,
     /// The authorization request the harness made itself, as the OAuth client.
     pub client: Option<ClientRequest>,
+    /// The discovery document, once fetched (the code exchange and the ID token checks both
+    /// need it).
+    discovery: Option<Value>,
 }
 
 /// An authorization request the harness made as the OAuth client (`authorize` step), and the
@@ -88,6 +91,7 @@ impl<'e> ApiDriver<'e> {
             position: Position::Start,
             authorize_state: None,
             client: None,
+            discovery: None,
         })
     }
 
@@ -346,15 +350,21 @@ impl<'e> ApiDriver<'e> {
         Ok((status, body))
     }
 
-    /// The application's discovery document.
+    /// The application's discovery document (fetched once per session).
     pub async fn discovery(&mut self) -> Result<Value, DriveError> {
+        if let Some(document) = &self.discovery {
+            return Ok(document.clone());
+        }
         let url = self
             .env
             .authentik
             .join(&format!("application/o/{}/.well-known/openid-configuration", self.ws.slug))
             .map_err(|e| DriveError(e.to_string()))?;
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        response.json().await.map_err(|_| DriveError(format!("GET {url}: the discovery document is not JSON")))
+        let document: Value =
+            response.json().await.map_err(|_| DriveError(format!("GET {url}: the discovery document is not JSON")))?;
+        self.discovery = Some(document.clone());
+        Ok(document)
     }
 
     /// GETs a JSON document (the JWKS), recording the hop.
