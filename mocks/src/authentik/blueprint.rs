@@ -339,7 +339,7 @@ impl Ctx<'_> {
 
     fn flow_ref(&self, node: &Node) -> Result<String, BlueprintError> {
         let (_, slug) = self.reference(node, FLOW, &["slug"])?;
-        if !FLOWS.iter().any(|(s, _, _)| *s == slug) {
+        if !super::directory::is_flow(&slug) {
             let known: Vec<&str> = FLOWS.iter().map(|f| f.0).collect();
             return self
                 .err(node.pos, format!("flow `{slug}` is not one of the stand-in's flows: {}", known.join(", ")));

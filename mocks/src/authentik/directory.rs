@@ -16,6 +16,11 @@ pub const FLOWS: &[(&str, &str, &str)] = &[
     (EXPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
     (INVALIDATION_FLOW, "invalidation", "Logout"),
 ];
+/// Whether `slug` is one of the built-in flows.
+pub fn is_flow(slug: &str) -> bool {
+    FLOWS.iter().any(|(s, _, _)| *s == slug)
+}
+
 /// `default-authentication-flow`: identification → password → authenticator-validate → login.
 pub const AUTHENTICATION_FLOW: &str = "default-authentication-flow";
 /// `default-provider-authorization-implicit-consent`: no stages; a silent redirect.

@@ -121,7 +121,7 @@ fn access_denied(slug: &str, pending_user: &str, message: Option<&str>) -> Value
 
 /// `GET /if/flow/<slug>/`: the flow interface.
 pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    if !FLOWS.iter().any(|(s, _, _)| *s == slug) {
+    if !super::directory::is_flow(&slug) {
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     }
     let session = SessionRef::get(&shared, &headers);
@@ -162,7 +162,7 @@ async fn execute(
     body: Option<Map<String, Value>>,
 ) -> Response {
     shared.delay(Endpoint::Executor).await;
-    if !FLOWS.iter().any(|(s, _, _)| *s == slug) {
+    if !super::directory::is_flow(&slug) {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not found."}))).into_response();
     }
     let session = SessionRef::get(shared, headers);
