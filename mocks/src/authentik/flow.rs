@@ -162,7 +162,7 @@ async fn execute(
     body: Option<Map<String, Value>>,
 ) -> Response {
     shared.delay(Endpoint::Executor).await;
-    if !super::directory::is_flow(&slug) {
+    if !super::directory::is_flow(slug) {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not found."}))).into_response();
     }
     let session = SessionRef::get(shared, headers);
