@@ -153,8 +153,10 @@ async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> R
             let reused = ctx.idle_browser.lock().await.take();
             let client = match reused {
                 Some(client) => {
-                    // Whatever the reset left in the performance log is not this scenario's.
+                    // What the logs hold from earlier scenarios and the reset is not this scenario's:
+                    // its console artifact must show its own lines only.
                     crate::driver::chrome::read_log(&client, "performance").await;
+                    crate::driver::chrome::read_log(&client, "browser").await;
                     client
                 }
                 None => host.session().await?,

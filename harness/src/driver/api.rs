@@ -430,7 +430,8 @@ pub async fn find_attempt(
 }
 
 /// Query parameters whose values never reach a report.
-const SECRET_PARAMS: &[&str] =
+/// Query parameters whose values are secrets.
+pub(crate) const SECRET_PARAMS: &[&str] =
     &["code", "password", "client_secret", "access_token", "id_token", "refresh_token", "code_verifier"];
 
 /// Whether a query parameter's value is a secret.

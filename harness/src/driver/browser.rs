@@ -26,19 +26,39 @@ const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authe
 const POLL: Duration = Duration::from_millis(25);
 const MAX_STAGES: usize = 12;
 
-/// Reads the current stage inside `ak-flow-executor`'s shadow root: its tag, the messages it
-/// shows, and whether this element was seen before (authentik re-renders between stages).
-const INSPECT: &str = r#"
+/// One look at the page, in one script so that its parts describe the same document: its ready
+/// state and URL, whether it is the document that was current before the last action (it carries
+/// the mark [`MARK`] sets), and the current authentik stage inside `ak-flow-executor`'s shadow
+/// root: its tag, the messages it shows, and whether its challenge is new. A challenge is new the
+/// first time it is seen: authentik hands each stage a fresh challenge object, and re-renders
+/// the same element for a stage that repeats (a wrong password).
+const PROBE: &str = r#"
+const out = {ready: document.readyState, url: location.href, old: window.__akE2eOld === true, stage: null};
 const ex = document.querySelector('ak-flow-executor');
-if (!ex || !ex.shadowRoot) return null;
-const stage = ex.shadowRoot.querySelector(arguments[0]);
-if (!stage || !stage.shadowRoot || !stage.shadowRoot.firstElementChild) return null;
-const errors = [...stage.shadowRoot.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')]
-  .map(e => e.textContent.trim()).filter(Boolean);
-const seen = stage.__akE2eSeen === true;
-stage.__akE2eSeen = true;
-return {component: stage.localName, errors, seen};
+const stage = ex && ex.shadowRoot ? ex.shadowRoot.querySelector(arguments[0]) : null;
+if (stage && stage.shadowRoot && stage.shadowRoot.firstElementChild) {
+  const key = stage.challenge && typeof stage.challenge === 'object' ? stage.challenge : stage;
+  const errors = [...stage.shadowRoot.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')]
+    .map(e => e.textContent.trim()).filter(Boolean);
+  const fresh = key.__akE2eSeen !== true;
+  key.__akE2eSeen = true;
+  out.stage = {component: stage.localName, errors, fresh};
+}
+return out;
 "#;
+
+/// Marks the current document before an action, so that a later [`PROBE`] can tell it from the
+/// document the action leads to (right after a click the old page is still there, complete).
+const MARK: &str = "window.__akE2eOld = true;";
+
+/// What an action may lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// A new document (a link followed, a form posted).
+    Document,
+    /// A new document or, on the same flow page, the next challenge.
+    DocumentOrChallenge,
+}
 
 /// Serialises the document with its open shadow roots as declarative `<template>`s.
 const SERIALIZE: &str = r#"
@@ -137,14 +157,27 @@ impl<'e> BrowserDriver<'e> {
                 let input = self.wait_find("[data-testid=email-input]").await?;
                 input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
                 let button = self.wait_find("[data-testid=continue-button]").await?;
-                button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+                self.click(&button, "clicking Continue").await?;
             }
             None => {
                 let direct = self.ws.chatgpt.direct_link();
+                self.mark().await;
                 self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
             }
         }
-        self.settle(None).await
+        self.settle(Next::Document).await
+    }
+
+    /// Marks the current document (see [`MARK`]).
+    async fn mark(&self) {
+        let _ = self.client.execute(MARK, vec![]).await;
+    }
+
+    /// Clicks after marking the document, so that [`Self::settle`] waits for what the click
+    /// brings instead of taking the page it was made on.
+    async fn click(&self, element: &Element, action: &str) -> Result<(), DriveError> {
+        self.mark().await;
+        element.clone().click().await.map_err(|e| Self::err(action, e))
     }
 
     async fn wait_find(&self, css: &str) -> Result<Element, DriveError> {
@@ -182,13 +215,6 @@ impl<'e> BrowserDriver<'e> {
                 }
                 Err(_) => tokio::time::sleep(POLL).await,
             }
-        }
-    }
-
-    async fn inspect(&self) -> Option<Value> {
-        match self.client.execute(INSPECT, vec![json!(STAGES)]).await {
-            Ok(Value::Null) | Err(_) => None,
-            Ok(v) => Some(v),
         }
     }
 
@@ -259,54 +285,38 @@ impl<'e> BrowserDriver<'e> {
         });
     }
 
-    /// Waits for the page to settle, then records where the browser is. With `previous`, an
-    /// authentik stage counts as settled only once it is not that same element any more.
-    async fn settle(&mut self, previous: Option<&str>) -> Result<(), DriveError> {
+    /// Waits until the last action has led somewhere, then records where the browser is: a new
+    /// document that has loaded (on authentik's flow page, once a stage shows), or, where `next`
+    /// allows it, the next challenge on the same flow page. The document the action was made on
+    /// never counts, however complete it looks.
+    async fn settle(&mut self, next: Next) -> Result<(), DriveError> {
         let start = Instant::now();
         loop {
-            let ready = self.client.execute("return document.readyState", vec![]).await.ok();
-            let url = self.client.current_url().await.map_err(|e| Self::err("reading the URL", e))?;
-            if ready.as_ref().and_then(Value::as_str) == Some("complete") {
-                if self.classify(&url) == Some(HopKind::AuthentikFlow) {
-                    if let Some(stage) = self.inspect().await {
-                        let component = stage["component"].as_str().unwrap_or_default().to_string();
-                        let changed = previous.is_none()
-                            || !stage["seen"].as_bool().unwrap_or(false)
-                            || component.as_str() != previous.unwrap_or_default();
-                        let shows_error = stage["errors"].as_array().is_some_and(|e| !e.is_empty());
-                        if changed || shows_error {
-                            self.drain().await;
-                            let slug =
-                                url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
-                            let errors: Vec<Value> = stage["errors"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|e| json!({"string": e}))
-                                .collect();
-                            let mut challenge = json!({"component": component});
-                            if !errors.is_empty() {
-                                challenge["response_errors"] = json!({"page": errors});
-                            }
-                            self.position =
-                                Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), challenge };
-                            return Ok(());
-                        }
+            let probe =
+                self.client.execute(PROBE, vec![json!(STAGES)]).await.map_err(|e| Self::err("reading the page", e))?;
+            let url = probe["url"].as_str().and_then(|u| Url::parse(u).ok());
+            let new_document = probe["old"] != Value::Bool(true);
+            if let Some(url) = url.as_ref().filter(|_| probe["ready"] == "complete") {
+                let stage = &probe["stage"];
+                if self.classify(url) == Some(HopKind::AuthentikFlow) {
+                    let fresh = stage["fresh"].as_bool().unwrap_or(false);
+                    let settled = stage.is_object() && (new_document || (next == Next::DocumentOrChallenge && fresh));
+                    if settled {
+                        self.drain().await;
+                        self.position = flow_position(url, stage);
+                        return Ok(());
                     }
-                } else {
+                } else if new_document {
                     self.drain().await;
-                    self.position = self.read_page(&url).await?;
+                    self.position = self.read_page(url).await?;
                     return Ok(());
                 }
             }
             if start.elapsed() > self.deadline() {
                 self.drain().await;
-                return Err(DriveError(format!(
-                    "browser: the page at {} did not settle within {:?}",
-                    redact(&url),
-                    self.deadline()
-                )));
+                let at = url.map(|u| redact(&u)).unwrap_or_else(|| "?".into());
+                let what = if new_document { "did not settle" } else { "did not change after the last action" };
+                return Err(DriveError(format!("browser: the page at {at} {what} within {:?}", self.deadline())));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -340,21 +350,15 @@ impl<'e> BrowserDriver<'e> {
                     input.clear().await.map_err(|e| Self::err("clearing the identifier", e))?;
                     input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
                     self.screenshot("identification").await;
-                    self.in_stage(&component, "button[type=submit]")
-                        .await?
-                        .click()
-                        .await
-                        .map_err(|e| Self::err("clicking Log in", e))?;
+                    let button = self.in_stage(&component, "button[type=submit]").await?;
+                    self.click(&button, "clicking Log in").await?;
                 }
                 "ak-stage-password" => {
                     let input = self.in_stage(&component, "input[name=password]").await?;
                     input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
                     self.screenshot("password").await;
-                    self.in_stage(&component, "button[type=submit]")
-                        .await?
-                        .click()
-                        .await
-                        .map_err(|e| Self::err("clicking Continue", e))?;
+                    let button = self.in_stage(&component, "button[type=submit]").await?;
+                    self.click(&button, "clicking Continue").await?;
                 }
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
@@ -364,23 +368,17 @@ impl<'e> BrowserDriver<'e> {
                         .await
                         .map_err(|e| Self::err("typing the TOTP code", e))?;
                     self.screenshot("authenticator").await;
-                    self.in_stage(&component, "button[type=submit]")
-                        .await?
-                        .click()
-                        .await
-                        .map_err(|e| Self::err("clicking Continue", e))?;
+                    let button = self.in_stage(&component, "button[type=submit]").await?;
+                    self.click(&button, "clicking Continue").await?;
                 }
                 "ak-stage-consent" if credentials.consent == crate::scenario::Consent::Accept => {
                     self.screenshot("consent").await;
-                    self.in_stage(&component, "[type=submit]")
-                        .await?
-                        .click()
-                        .await
-                        .map_err(|e| Self::err("accepting consent", e))?;
+                    let button = self.in_stage(&component, "[type=submit]").await?;
+                    self.click(&button, "accepting consent").await?;
                 }
                 _ => return Ok(()),
             }
-            self.settle(Some(&component)).await?;
+            self.settle(Next::DocumentOrChallenge).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
     }
@@ -430,6 +428,18 @@ impl<'e> BrowserDriver<'e> {
     pub fn artifacts_dir(&self) -> &Path {
         &self.artifacts
     }
+}
+
+/// The position on a flow page, from a [`PROBE`]'s stage.
+fn flow_position(url: &Url, stage: &Value) -> Position {
+    let slug = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let errors: Vec<Value> =
+        stage["errors"].as_array().cloned().unwrap_or_default().into_iter().map(|e| json!({"string": e})).collect();
+    let mut challenge = json!({"component": stage["component"]});
+    if !errors.is_empty() {
+        challenge["response_errors"] = json!({"page": errors});
+    }
+    Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), challenge }
 }
 
 fn header(headers: &Value, name: &str) -> Option<String> {

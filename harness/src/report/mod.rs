@@ -7,10 +7,21 @@ pub mod html;
 pub mod json;
 pub mod junit;
 
-/// Replaces known secret values (passwords, client secrets, TOTP seeds) with `[redacted]`.
-#[derive(Debug, Clone, Default)]
+/// Replaces known secret values (passwords, client secrets, TOTP seeds) with `[redacted]`, and
+/// so are values that are secret by their shape wherever they appear in free text (a browser's
+/// console line, a page): the value of a `code=`, `access_token=`, `id_token=`, … parameter of
+/// a URL, and anything shaped like a signed JWT.
+#[derive(Debug, Clone)]
 pub struct Redactor {
     secrets: Vec<String>,
+    params: regex_lite::Regex,
+    jwt: regex_lite::Regex,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl Redactor {
@@ -19,7 +30,14 @@ impl Redactor {
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Self { secrets }
+        let names = crate::driver::api::SECRET_PARAMS.join("|");
+        Self {
+            secrets,
+            params: regex_lite::Regex::new(&format!(r#"(?i)([?&#;](?:{names})=)[^&#\s"'<>]+"#))
+                .unwrap_or_else(|_| unreachable!("a fixed pattern")),
+            jwt: regex_lite::Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+                .unwrap_or_else(|_| unreachable!("a fixed pattern")),
+        }
     }
 
     /// The text with every secret replaced.
@@ -30,7 +48,8 @@ impl Redactor {
                 out = out.replace(secret.as_str(), "[redacted]");
             }
         }
-        out
+        let out = self.params.replace_all(&out, "${1}[redacted]");
+        self.jwt.replace_all(&out, "[redacted-jwt]").into_owned()
     }
 }
 
@@ -42,5 +61,18 @@ mod tests {
     fn replaces_every_secret() {
         let r = Redactor::new(vec!["hunter2".into(), "hunter2-long".into()]);
         assert_eq!(r.apply("pw hunter2-long and hunter2"), "pw [redacted] and [redacted]");
+    }
+
+    #[test]
+    fn replaces_codes_and_tokens_by_their_shape() {
+        let r = Redactor::default();
+        let console = "SEVERE http://127.0.0.1:4/callback?code=abc123XYZ&state=s1 - Failed to load resource";
+        assert_eq!(
+            r.apply(console),
+            "SEVERE http://127.0.0.1:4/callback?code=[redacted]&state=s1 - Failed to load resource"
+        );
+        assert_eq!(r.apply("#id_token=x.y.z&access_token=t0k"), "#id_token=[redacted]&access_token=[redacted]");
+        assert_eq!(r.apply("Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln end"), "Bearer [redacted-jwt] end");
+        assert_eq!(r.apply("?state=keep&scope=openid"), "?state=keep&scope=openid");
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn conversation(profile: &Profile) -> String {
     )
 }
 
-/// `/auth/login`: the email form.
+/// `/auth/login`: the email form. As on chatgpt.com, "Continue" is handled by script: it looks
+/// the email up first (`/auth/login/lookup`), then posts the form, so the page stays as it was
+/// for a moment after the click. Without script the form posts directly.
 pub(crate) fn login_form() -> String {
     page(
         "Log in | ChatGPT",
@@ -42,7 +44,16 @@ pub(crate) fn login_form() -> String {
 <label for="email">Email address</label>
 <input id="email" data-testid="email-input" name="email" type="email" autocomplete="username" required>
 <button type="submit" data-testid="continue-button">Continue</button>
-</form></main>"#,
+</form></main>
+<script>
+const form = document.querySelector("[data-testid=login-form]");
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const email = form.elements.email.value;
+  try { await fetch("/auth/login/lookup?email=" + encodeURIComponent(email)); } catch (e) {}
+  HTMLFormElement.prototype.submit.call(form);
+});
+</script>"#,
     )
 }
 

@@ -188,6 +188,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/auth/login", get(login_page).post(login_submit))
+        .route("/auth/login/lookup", get(login_lookup))
         .route("/sso/oidc/{connection}/callback", get(callback))
         .route("/admin/identity", get(admin_identity))
         .route("/admin/identity/test", get(admin_test).post(admin_test))
@@ -302,6 +303,19 @@ async fn login_submit(State(shared): AppState, body: Bytes) -> Response {
         return bad_request(400, "enter an email address");
     }
     start(&shared, Mode::Login, Some(email)).await
+}
+
+/// What the login page's script asks before it posts the form: whether the email's domain
+/// signs in through SSO and the connection's identity provider answers (its discovery
+/// document). Not an attempt: the record shows only what the form post starts.
+async fn login_lookup(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
+    let email = query_map(query.as_deref()).get("email").cloned().unwrap_or_default();
+    let mut scratch = Attempt::new(0, Mode::Login, shared.config.discovery_url.to_string());
+    let sso = shared.config.domain_verified(email.trim())
+        && oidc::discover(&shared.http, &shared.config, &mut scratch).await.is_ok();
+    let mut response = serde_json::json!({ "sso": sso }).to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 async fn admin_identity(State(shared): AppState) -> Response {
