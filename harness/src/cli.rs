@@ -216,11 +216,14 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     }
     let chatgpt = environment.default_chatgpt().map(|c| c.url().to_string()).unwrap_or_default();
     let _ = writeln!(out, "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {chatgpt}", plan.runs.len());
-    let _ = std::fs::remove_dir_all(&settings.artifacts);
+    // ak-e2e never removes anything there: each run writes into a folder of its own, made only
+    // when it has something to write.
+    let artifacts =
+        settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()));
     let ctx = crate::runner::Context {
         env: &environment,
         browsers: browsers.as_ref(),
-        artifacts: settings.artifacts.clone(),
+        artifacts: artifacts.clone(),
         redactor: redactor.clone(),
         // Only for the cleanup test: a panic with a browser open must leave no process behind.
         panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
@@ -249,6 +252,9 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         return 130;
     };
     let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
+    if artifacts.is_dir() {
+        let _ = writeln!(out, "ak-e2e: artifacts in {}", artifacts.display());
+    }
     let mut code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
         exit::FAILED
     } else if report.summary.errored > 0 {

@@ -144,6 +144,24 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     RunReport { target, started_at, duration_ms: started.elapsed().as_millis() as u64, scenarios: results, summary }
 }
 
+/// The name of a run's own artifacts folder: its UTC start time and process id, e.g.
+/// `run-20261127-154230-4242`, so that runs sort by time and never share a folder.
+pub fn run_folder(now: std::time::SystemTime, pid: u32) -> String {
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("run-{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{pid}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> Result<Driver<'e>, DriveError> {
     let ws = workspace(ctx.env, planned)?;
     match planned.driver {
@@ -306,6 +324,20 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
         hops,
         artifacts,
         claims,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn run_folders_are_named_by_utc_time_and_pid() {
+        assert_eq!(super::run_folder(UNIX_EPOCH, 7), "run-19700101-000000-7");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_794_150);
+        assert_eq!(super::run_folder(t, 4242), "run-20261127-154230-4242");
+        let leap = UNIX_EPOCH + Duration::from_secs(1_709_164_800 + 3_661);
+        assert_eq!(super::run_folder(leap, 1), "run-20240229-010101-1");
     }
 }
 

@@ -21,7 +21,9 @@ pub(crate) fn root() -> PathBuf {
 pub(crate) fn normalise(text: &str) -> String {
     let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
     let millis = regex_lite::Regex::new(r"\d+ ms\b").expect("regex");
+    let artifacts = regex_lite::Regex::new(r"artifacts in \S+").expect("regex");
     let text = ports.replace_all(text, "127.0.0.1:<port>");
+    let text = artifacts.replace_all(&text, "artifacts in <dir>");
     millis.replace_all(&text, "<n> ms").into_owned()
 }
 
@@ -160,7 +162,7 @@ fn reports_are_written_and_never_hold_secrets() {
     let report: serde_json::Value = serde_json::from_str(&json_text).expect("valid JSON");
     let hops = report["scenarios"][0]["hops"].as_array().expect("hops");
     let callback = hops.iter().find(|h| h["kind"] == "chatgpt.callback").expect("the callback hop");
-    assert!(callback["url"].as_str().is_some_and(|u| u.contains("code=%5Bredacted%5D")), "{callback}");
+    assert!(callback["url"].as_str().is_some_and(|u| u.contains("code=[redacted]")), "{callback}");
     for (_, secret) in secrets {
         assert!(!json_text.contains(secret), "the JSON report leaks a secret");
     }
@@ -189,4 +191,33 @@ fn partitions_split_the_suite_without_overlap() {
     let mut expected = all.clone();
     expected.sort();
     assert_eq!(parts, expected, "the three parts together are the suite, each run once");
+}
+
+/// The artifacts folder is the user's: ak-e2e adds a folder of its own for a run that writes
+/// something and removes nothing, also when pointed at a folder holding other files.
+#[test]
+fn a_run_never_removes_what_it_did_not_create() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-keep-{}", mocks::jose::random_token(6)));
+    std::fs::create_dir_all(dir.join("mine")).expect("mkdir");
+    std::fs::write(dir.join("keep"), "a user's file").expect("write");
+    std::fs::write(dir.join("mine/notes.txt"), "another").expect("write");
+    let path = dir.display().to_string();
+    let (code, output) = run("pass", &[("AK_E2E_ARTIFACTS", &path)]);
+    assert_eq!(code, 0, "{output}");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["keep", "mine"], "an api run writes no artifact and removes nothing");
+    let (code, output) = run("browser-wrong-password", &[("AK_E2E_ARTIFACTS", &path)]);
+    assert_eq!(code, 4, "{output}");
+    assert_eq!(std::fs::read_to_string(dir.join("keep")).expect("kept"), "a user's file");
+    assert_eq!(std::fs::read_to_string(dir.join("mine/notes.txt")).expect("kept"), "another");
+    let runs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+        .collect();
+    assert_eq!(runs.len(), 1, "the browser run wrote into a folder of its own");
+    assert!(output.contains("ak-e2e: artifacts in <dir>"), "the run says where: {output}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

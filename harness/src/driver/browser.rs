@@ -401,6 +401,9 @@ impl<'e> BrowserDriver<'e> {
     /// On failure: a screenshot, the page with its shadow roots, and the browser console.
     pub async fn failure_artifacts(&mut self) -> Vec<PathBuf> {
         let mut out = Vec::new();
+        if std::fs::create_dir_all(&self.artifacts).is_err() {
+            return out;
+        }
         if let Some(shot) = self.screenshot("failure").await {
             out.push(shot);
         }
