@@ -327,20 +327,6 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn run_folders_are_named_by_utc_time_and_pid() {
-        assert_eq!(super::run_folder(UNIX_EPOCH, 7), "run-19700101-000000-7");
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_794_150);
-        assert_eq!(super::run_folder(t, 4242), "run-20261127-154230-4242");
-        let leap = UNIX_EPOCH + Duration::from_secs(1_709_164_800 + 3_661);
-        assert_eq!(super::run_folder(leap, 1), "run-20240229-010101-1");
-    }
-}
-
 fn hint_for(position: &Position) -> Option<String> {
     match position {
         Position::Chatgpt { body, .. } => {
@@ -572,4 +558,18 @@ fn client_request(
 
 fn decode_totp(secret: &str) -> Option<Vec<u8>> {
     mocks::totp::decode_hex(secret).or_else(|| mocks::totp::decode_base32(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn run_folders_are_named_by_utc_time_and_pid() {
+        assert_eq!(super::run_folder(UNIX_EPOCH, 7), "run-19700101-000000-7");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_794_150);
+        assert_eq!(super::run_folder(t, 4242), "run-20261127-154230-4242");
+        let leap = UNIX_EPOCH + Duration::from_secs(1_709_164_800 + 3_661);
+        assert_eq!(super::run_folder(leap, 1), "run-20240229-010101-1");
+    }
 }
