@@ -218,13 +218,16 @@ impl Settings {
         let pick = |flag: &Option<String>, var: &str, file: &Option<String>| {
             flag.clone().or_else(|| env.get(var).cloned()).or_else(|| file.clone())
         };
+        let target_origin = if flags.target.is_some() {
+            "--target"
+        } else if env.contains_key("AK_E2E_TARGET") {
+            "AK_E2E_TARGET"
+        } else {
+            "`target` in the config file"
+        };
         let target = match pick(&flags.target, "AK_E2E_TARGET", &file.target).as_deref() {
             None | Some("embedded") => Target::Embedded,
-            Some(url) => Target::Url(Url::parse(url).map_err(|e| {
-                ConfigError(format!(
-                    "target `{url}` is neither `embedded` nor a URL ({e}); e.g. https://authentik.example.com"
-                ))
-            })?),
+            Some(url) => Target::Url(parse_target(url, target_origin)?),
         };
         let drivers = match pick(&flags.driver, "AK_E2E_DRIVER", &None).as_deref() {
             None => None,
@@ -254,15 +257,13 @@ impl Settings {
                 config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
             ))
         })?;
-        let timeout = env
-            .get("AK_E2E_REQUEST_TIMEOUT_SECS")
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| ConfigError(format!("AK_E2E_REQUEST_TIMEOUT_SECS must be a whole number, not `{v}`")))
-            })
-            .transpose()?
-            .or(file.request_timeout_secs)
-            .unwrap_or(10);
+        let timeout = match env.get("AK_E2E_REQUEST_TIMEOUT_SECS") {
+            Some(v) => seconds("AK_E2E_REQUEST_TIMEOUT_SECS", v, TIMEOUT_RANGE)?,
+            None => match file.request_timeout_secs {
+                Some(secs) => seconds("`request_timeout_secs` in the config file", &secs.to_string(), TIMEOUT_RANGE)?,
+                None => 10,
+            },
+        };
         let defects = {
             let names: Vec<String> = if !flags.defects.is_empty() {
                 flags.defects.clone()
@@ -305,16 +306,11 @@ impl Settings {
                 c
             },
             users: file.users.clone().unwrap_or_default(),
-            request_timeout: Duration::from_secs(timeout.max(1)),
-            target_wait: Duration::from_secs(
-                env.get("AK_E2E_WAIT_SECS")
-                    .map(|v| {
-                        v.parse::<u64>()
-                            .map_err(|_| ConfigError(format!("AK_E2E_WAIT_SECS must be a whole number, not `{v}`")))
-                    })
-                    .transpose()?
-                    .unwrap_or(0),
-            ),
+            request_timeout: Duration::from_secs(timeout),
+            target_wait: Duration::from_secs(match env.get("AK_E2E_WAIT_SECS") {
+                Some(v) => seconds("AK_E2E_WAIT_SECS", v, WAIT_RANGE)?,
+                None => 0,
+            }),
             drivers,
             tags,
             skip_tags,
@@ -337,6 +333,34 @@ impl Settings {
     }
 }
 
+/// The range of the per-request deadline, in seconds.
+const TIMEOUT_RANGE: (u64, u64) = (1, 600);
+/// The range of the wait for a fresh target, in seconds.
+const WAIT_RANGE: (u64, u64) = (0, 3600);
+
+/// A whole number of seconds within `range`, or an error naming where it came from.
+fn seconds(origin: &str, text: &str, (min, max): (u64, u64)) -> Result<u64, ConfigError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!("{origin} must be a whole number of seconds from {min} to {max}, not `{text}`"))),
+    }
+}
+
+/// A real target's base URL: http or https with a host.
+fn parse_target(text: &str, origin: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| {
+        ConfigError(format!(
+            "{origin}: `{text}` is neither `embedded` nor a URL ({e}); e.g. https://authentik.example.com"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError(format!(
+            "{origin}: `{text}` is not an http(s) URL of an authentik; e.g. https://authentik.example.com"
+        )));
+    }
+    Ok(url)
+}
+
 /// `K/N` with 1 ≤ K ≤ N.
 fn parse_partition(text: &str) -> Result<(usize, usize), ConfigError> {
     let bad = || ConfigError(format!("partition `{text}` is not K/N with 1 <= K <= N, e.g. 2/4"));
@@ -349,9 +373,47 @@ fn parse_partition(text: &str) -> Result<(usize, usize), ConfigError> {
 }
 
 fn read_file(path: &Path, shown: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(mocks::yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", shown.display())))?;
-    serde_saphyr::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", shown.display())))
+    if bytes.len() > mocks::yaml::MAX_BYTES {
+        return Err(ConfigError(format!(
+            "the config file {} is larger than {} bytes",
+            shown.display(),
+            mocks::yaml::MAX_BYTES
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ConfigError(format!("the config file {} is not UTF-8 text: {e}", shown.display())))?;
+    serde_saphyr::from_str(&text).map_err(|e| located(&e, &text, shown))
+}
+
+/// A config file error rendered at its place in the file, like a scenario file error.
+fn located(error: &serde_saphyr::Error, text: &str, shown: &Path) -> ConfigError {
+    let plain = error.without_snippet().to_string();
+    let prefix = regex_lite::Regex::new(r"^(?:error: )?(?:line \d+ column \d+: )?")
+        .unwrap_or_else(|_| unreachable!("a fixed pattern"));
+    let suffix =
+        regex_lite::Regex::new(r" at line \d+, column \d+$").unwrap_or_else(|_| unreachable!("a fixed pattern"));
+    let message = suffix.replace(&prefix.replace(&plain, ""), "").into_owned();
+    let Some(at) = error.location().filter(|l| l.line() > 0) else {
+        return ConfigError(format!("{}: {message}", shown.display()));
+    };
+    let diagnostic = crate::diagnostic::Diagnostic {
+        message,
+        span: crate::diagnostic::Span {
+            file: shown.to_path_buf(),
+            line: at.line() as usize,
+            col: at.column().max(1) as usize,
+            len: 1,
+        },
+        label: String::new(),
+        help: None,
+    };
+    let rendered = diagnostic.render(text, false);
+    ConfigError(rendered.trim_end().trim_start_matches("error: ").to_string())
 }
 
 #[cfg(test)]
@@ -410,6 +472,34 @@ mod tests {
         assert_eq!(err.to_string(), "driver `selenium` is not api, browser or both");
         let dir = dir_with("targt: embedded\n");
         let err = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect_err("unknown key").to_string();
-        assert!(err.starts_with("ak-e2e.yaml:") && err.contains("targt"), "{err}");
+        assert!(err.contains(" --> ak-e2e.yaml:1:1") && err.contains("targt"), "{err}");
+        assert!(!err.contains("<input>") && !err.starts_with("error"), "{err}");
+    }
+
+    #[test]
+    fn settings_out_of_range_are_errors_that_name_their_origin() {
+        let dir = dir_with(CONFIG);
+        let env = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
+        for (var, value) in [
+            ("AK_E2E_REQUEST_TIMEOUT_SECS", "18446744073709551615"),
+            ("AK_E2E_REQUEST_TIMEOUT_SECS", "0"),
+            ("AK_E2E_REQUEST_TIMEOUT_SECS", "ten"),
+            ("AK_E2E_WAIT_SECS", "9223372036854775808"),
+        ] {
+            let err = Settings::resolve(&Flags::default(), &env(var, value), &dir).expect_err(value).to_string();
+            assert!(err.starts_with(var) && err.ends_with(&format!("not `{value}`")), "{err}");
+        }
+        let dir = dir_with(&format!("{CONFIG}request_timeout_secs: 18446744073709551615\n"));
+        let err = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect_err("too long").to_string();
+        assert_eq!(
+            err,
+            "`request_timeout_secs` in the config file must be a whole number of seconds from 1 to 600, not `18446744073709551615`"
+        );
+        let flags = Flags { target: Some("ftp://files.example".into()), ..Flags::default() };
+        let err = Settings::resolve(&flags, &HashMap::new(), &dir_with(CONFIG)).expect_err("ftp").to_string();
+        assert_eq!(
+            err,
+            "--target: `ftp://files.example` is not an http(s) URL of an authentik; e.g. https://authentik.example.com"
+        );
     }
 }

@@ -51,21 +51,35 @@ impl Diagnostic {
     pub fn render(&self, source: &str, color: bool) -> String {
         let (red, blue, bold, reset) =
             if color { ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
-        let line_text = source.lines().nth(self.span.line.saturating_sub(1)).unwrap_or("");
+        let whole = source.lines().nth(self.span.line.saturating_sub(1)).unwrap_or("");
+        // A long line is shown as a window around the column, never whole.
+        let skip = self.span.col.saturating_sub(1).saturating_sub(WINDOW / 3);
+        let total = whole.chars().count();
+        let mut line_text: String = whole.chars().skip(skip).take(WINDOW).collect();
+        let lead = if skip > 0 { "…" } else { "" };
+        if skip + WINDOW < total {
+            line_text.push('…');
+        }
         let number = self.span.line.to_string();
         let gutter = " ".repeat(number.len());
         let mut out = String::new();
-        let _ = writeln!(out, "{red}{bold}error{reset}{bold}: {}{reset}", self.message);
+        let _ = writeln!(out, "{red}{bold}error{reset}{bold}: {}{reset}", clip(&self.message));
         let _ = writeln!(out, "{gutter}{blue}-->{reset} {}", self.span.location());
         let _ = writeln!(out, "{gutter} {blue}|{reset}");
-        let _ = writeln!(out, "{blue}{number} |{reset} {line_text}");
-        let pad: String = line_text
+        let _ = writeln!(out, "{blue}{number} |{reset} {lead}{line_text}");
+        let pad: String = lead
             .chars()
-            .take(self.span.col.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .map(|_| ' ')
+            .chain(
+                whole
+                    .chars()
+                    .skip(skip)
+                    .take(self.span.col.saturating_sub(1) - skip)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' }),
+            )
             .collect();
-        let carets = "^".repeat(self.span.len.max(1));
-        let label = if self.label.is_empty() { String::new() } else { format!(" {}", self.label) };
+        let carets = "^".repeat(self.span.len.clamp(1, WINDOW));
+        let label = if self.label.is_empty() { String::new() } else { format!(" {}", clip(&self.label)) };
         let _ = writeln!(out, "{gutter} {blue}|{reset} {pad}{red}{carets}{label}{reset}");
         if let Some(help) = &self.help {
             let _ = writeln!(out, "{gutter} {blue}={reset} {bold}help{reset}: {help}");
@@ -75,9 +89,23 @@ impl Diagnostic {
 
     /// Renders, reading the source line from the file (or without it if unreadable).
     pub fn render_from_file(&self, color: bool) -> String {
-        let source = std::fs::read_to_string(&self.span.file).unwrap_or_default();
-        self.render(&source, color)
+        let bytes = std::fs::read(&self.span.file).unwrap_or_default();
+        self.render(&String::from_utf8_lossy(&bytes), color)
     }
+}
+
+/// The most characters of a source line shown.
+const WINDOW: usize = 120;
+
+/// A message or label cut to a readable length (it may quote a long value from the file).
+fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(MAX).collect();
+    out.push('…');
+    out
 }
 
 pub use mocks::suggest::suggest;
@@ -106,5 +134,24 @@ mod tests {
             text,
             "error: unknown step `expect_redirct`\n --> s.yaml:2:5\n  |\n2 |   - expect_redirct:\n  |     ^^^^^^^^^^^^^^ did you mean `expect_redirect`?\n  = help: steps are listed in the README\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_column() {
+        let line = format!("name: {}bad{}", "x".repeat(1_000_000), "y".repeat(1_000_000));
+        let d = Diagnostic {
+            message: format!("unknown value `{}`", "z".repeat(5_000)),
+            span: Span { file: PathBuf::from("s.yaml"), line: 1, col: 1_000_007, len: 3 },
+            label: String::new(),
+            help: None,
+        };
+        let text = d.render(&line, false);
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        let source = lines[3].trim_start_matches("1 | ");
+        let carets = lines[4].trim_start_matches("  | ");
+        let at = carets.find('^').expect("carets");
+        assert_eq!(&source.chars().skip(at).take(3).collect::<String>(), "bad", "{text}");
+        assert!(source.starts_with('…') && source.ends_with('…'), "{source}");
     }
 }

@@ -88,7 +88,9 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     }
     let mut scenarios = Vec::new();
     for file in &files {
-        match std::fs::read_to_string(file) {
+        match read_scenario_file(file) {
+            Err(Unreadable::Scenario(d)) => diagnostics.push(*d),
+            Err(Unreadable::Io(e)) => config_errors.push(e),
             Ok(text) => {
                 let (scenario, errors) = parse::parse_partial(file, &text);
                 if !errors.is_empty() {
@@ -101,7 +103,6 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
                     scenarios.push(s);
                 }
             }
-            Err(e) => config_errors.push(format!("cannot read {}: {e}", file.display())),
         }
     }
 
@@ -110,7 +111,7 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     }
     diagnostics.sort_by(|a, b| (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col)));
     let mut runs = Vec::new();
-    for scenario in scenarios {
+    for scenario in &scenarios {
         if !settings.tags.is_empty() && !scenario.tags.iter().any(|t| settings.tags.contains(t)) {
             continue;
         }
@@ -119,7 +120,7 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         }
         let mut drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
         // Scenarios that act as the OAuth client run under the api driver only.
-        if acts_as_client(&scenario) {
+        if acts_as_client(scenario) {
             drivers.retain(|d| *d == DriverKind::Api);
         }
         for driver in drivers {
@@ -129,6 +130,9 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     // A deterministic share of the runs: the k-th of every n, in file order.
     if let Some((k, n)) = settings.partition {
         runs = runs.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, r)| r).collect();
+    }
+    if runs.is_empty() && diagnostics.is_empty() {
+        config_errors.push(nothing_selected(settings, &files, &scenarios));
     }
     let used_apps: std::collections::BTreeSet<String> = runs
         .iter()
@@ -151,6 +155,72 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         return Err(PlanError::Scenario(diagnostics));
     }
     Ok(Plan { settings: settings.clone(), runs, secrets, applications: used_apps, users: used_users })
+}
+
+/// Why a selection runs nothing: a run that tests nothing must not pass.
+fn nothing_selected(settings: &Settings, files: &[PathBuf], scenarios: &[Scenario]) -> String {
+    let paths: Vec<String> = settings.paths.iter().map(|p| p.display().to_string()).collect();
+    if files.is_empty() {
+        return format!("no scenario runs: no `*.yaml` file under {}", paths.join(", "));
+    }
+    let mut known: Vec<&str> = scenarios.iter().flat_map(|s| s.tags.iter().map(String::as_str)).collect();
+    known.sort_unstable();
+    known.dedup();
+    let tagged = |t: &String| scenarios.iter().any(|s| s.tags.contains(t));
+    if !settings.tags.is_empty() && !settings.tags.iter().any(tagged) {
+        return format!(
+            "no scenario runs: no scenario under {} has the tag {} (their tags: {})",
+            paths.join(", "),
+            settings.tags.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" or "),
+            known.join(", ")
+        );
+    }
+    if let Some((k, n)) = settings.partition {
+        return format!("no scenario runs: partition {k}/{n} of this selection is empty (fewer runs than parts)");
+    }
+    format!(
+        "no scenario runs: every selected scenario is left out by --skip-tag {} (or by its drivers)",
+        settings.skip_tags.join(", ")
+    )
+}
+
+/// Why a scenario file gives no text.
+enum Unreadable {
+    /// The file's content is at fault (exit 2): too large, not UTF-8.
+    Scenario(Box<Diagnostic>),
+    /// It cannot be read at all.
+    Io(String),
+}
+
+/// Reads a scenario file: at most [`mocks::yaml::MAX_BYTES`] of UTF-8.
+fn read_scenario_file(file: &Path) -> Result<String, Unreadable> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| Unreadable::Io(format!("cannot read {}: {e}", file.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(mocks::yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    let at = |line: usize, col: usize, message: String, label: &str| {
+        Unreadable::Scenario(Box::new(Diagnostic {
+            message,
+            span: crate::diagnostic::Span { file: file.to_path_buf(), line, col, len: 1 },
+            label: label.into(),
+            help: None,
+        }))
+    };
+    if bytes.len() > mocks::yaml::MAX_BYTES {
+        let message =
+            format!("the file is larger than {} bytes; a scenario file is far smaller", mocks::yaml::MAX_BYTES);
+        return Err(at(1, 1, message, ""));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+        let byte = e.as_bytes()[valid.len()];
+        at(line, col, "the file is not UTF-8 text".into(), &format!("byte 0x{byte:02x} is not valid UTF-8 here"))
+    })
 }
 
 /// `*.yaml` files under the paths, sorted, each once.

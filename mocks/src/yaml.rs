@@ -156,11 +156,27 @@ impl Node {
     }
 }
 
-/// Parses every document of a YAML stream.
+/// The most bytes a YAML text may have (scenario files, configuration, blueprints).
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of collections.
+pub const MAX_DEPTH: usize = 64;
+/// The most nodes a text may expand to, aliases counted as the nodes they copy: a few hundred
+/// bytes of nested aliases ("billion laughs") would otherwise expand to gigabytes.
+pub const MAX_NODES: usize = 100_000;
+
+/// Parses every document of a YAML stream, within [`MAX_BYTES`], [`MAX_DEPTH`] and [`MAX_NODES`].
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
+    if text.len() > MAX_BYTES {
+        return Err(YamlError {
+            pos: Pos { line: 1, col: 1 },
+            message: format!("the text is {} bytes, more than the {MAX_BYTES} this reads", text.len()),
+        });
+    }
     let mut documents = Vec::new();
     let mut stack: Vec<(Node, Option<Node>)> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with the number of nodes it holds, which an alias to it adds.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut nodes = 0usize;
     // Anchor ids of collections still open, to register them when they close.
     let mut open_anchors: Vec<usize> = Vec::new();
     for event in Parser::new_from_str(text) {
@@ -180,20 +196,27 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
                     pos,
                     tag: tag_of(tag),
                 };
+                count(&mut nodes, 1, pos)?;
                 if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
+                    anchors.insert(anchor, (node.clone(), 1));
                 }
                 Some(node)
             }
             Event::Alias(id) => {
-                Some(anchors.get(&id).cloned().ok_or(YamlError { pos, message: "unknown alias".into() })?)
+                let (node, size) = anchors.get(&id).ok_or(YamlError { pos, message: "unknown alias".into() })?;
+                count(&mut nodes, *size, pos)?;
+                Some(node.clone())
             }
             Event::SequenceStart(_, anchor, tag) => {
+                count(&mut nodes, 1, pos)?;
+                open(&stack, pos)?;
                 open_anchors.push(anchor);
                 stack.push((Node { value: Value::Seq(Vec::new()), pos, tag: tag_of(tag) }, None));
                 None
             }
             Event::MappingStart(_, anchor, tag) => {
+                count(&mut nodes, 1, pos)?;
+                open(&stack, pos)?;
                 open_anchors.push(anchor);
                 stack.push((Node { value: Value::Map(Vec::new()), pos, tag: tag_of(tag) }, None));
                 None
@@ -202,7 +225,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
                 let (node, _) = stack.pop().ok_or(YamlError { pos, message: "unbalanced collection".into() })?;
                 let anchor = open_anchors.pop().unwrap_or(0);
                 if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
+                    anchors.insert(anchor, (node.clone(), size_of(&node)));
                 }
                 Some(node)
             }
@@ -231,9 +254,38 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     Ok(documents)
 }
 
+/// Adds `more` nodes to the count, or fails at [`MAX_NODES`].
+fn count(nodes: &mut usize, more: usize, pos: Pos) -> Result<(), YamlError> {
+    *nodes = nodes.saturating_add(more);
+    if *nodes > MAX_NODES {
+        return Err(YamlError {
+            pos,
+            message: format!("the document grows past {MAX_NODES} nodes here (aliases count as what they copy)"),
+        });
+    }
+    Ok(())
+}
+
+/// Fails when one more collection would nest deeper than [`MAX_DEPTH`].
+fn open(stack: &[(Node, Option<Node>)], pos: Pos) -> Result<(), YamlError> {
+    if stack.len() >= MAX_DEPTH {
+        return Err(YamlError { pos, message: format!("collections nest deeper than {MAX_DEPTH} levels here") });
+    }
+    Ok(())
+}
+
+/// The number of nodes in a tree.
+fn size_of(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Scalar { .. } => 0,
+        Value::Seq(items) => items.iter().map(size_of).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| size_of(k) + size_of(v)).sum(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Pos, parse};
+    use super::{MAX_BYTES, MAX_NODES, Pos, parse};
 
     #[test]
     fn keeps_positions_and_tags() {
@@ -261,5 +313,26 @@ mod tests {
     fn aliases_resolve() {
         let docs = parse("x: &v [1, 2]\ny: *v\n").expect("parse");
         assert_eq!(docs[0].get("y").map(|n| n.to_json()), Some(serde_json::json!([1, 2])));
+    }
+
+    #[test]
+    fn nested_aliases_cannot_blow_up() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&text).expect_err("a billion laughs");
+        assert!(err.message.contains(&format!("past {MAX_NODES} nodes")), "{err}");
+        assert!(err.pos.line > 1 && err.pos.line <= 12, "{err}");
+    }
+
+    #[test]
+    fn depth_and_size_are_bounded() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&deep).expect_err("too deep");
+        assert_eq!(err.to_string(), "1:65: collections nest deeper than 64 levels here");
+        let big = format!("a: \"{}\"\n", "x".repeat(MAX_BYTES));
+        assert!(parse(&big).expect_err("too big").message.contains("more than the 1048576"));
     }
 }

@@ -221,3 +221,50 @@ fn a_run_never_removes_what_it_did_not_create() {
     assert!(output.contains("ak-e2e: artifacts in <dir>"), "the run says where: {output}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs the binary from the repository root with these arguments (AK_E2E_* cleared).
+fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root()).args(args).env("CI", "true");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let output = cmd.output().expect("run ak-e2e");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), normalise(&text))
+}
+
+/// Every kind of bad input exits with its documented code and says where and why; a selection
+/// that runs nothing is an error, not a pass.
+#[test]
+fn input_errors_exit_with_their_documented_code_and_a_location() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-inputs-{}", mocks::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let not_utf8 = dir.join("latin1.yaml");
+    std::fs::write(&not_utf8, b"name: caf\xe9\nsteps:\n  - expect_landing: conversation\n").expect("write");
+    let long = dir.join("long.yaml");
+    std::fs::write(&long, format!("name: x\nsteps:\n  - {}: 1\n", "y".repeat(1_000_000))).expect("write");
+    let (latin1, long_s) = (not_utf8.display().to_string(), long.display().to_string());
+
+    let (code, output) = run_args(&["validate", &latin1], &[]);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains(&format!("--> {latin1}:1:10")) && output.contains("not UTF-8"), "{output}");
+
+    let (code, output) = run_args(&["validate", &long_s], &[]);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.len() < 2_000, "a long line is not echoed whole: {} bytes", output.len());
+
+    let (code, output) = run_args(&["run", "--tag", "nonexistent"], &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("no scenario under scenarios has the tag `nonexistent` (their tags: "), "{output}");
+
+    let (code, output) = run_args(&["run", "--target", "ftp://files.example"], &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.starts_with("ak-e2e: error: --target: `ftp://files.example` is not an http(s) URL"), "{output}");
+
+    let (code, output) = run_args(&["run"], &[("AK_E2E_REQUEST_TIMEOUT_SECS", "18446744073709551615")]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("AK_E2E_REQUEST_TIMEOUT_SECS must be a whole number of seconds from 1 to 600"), "{output}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,6 +65,15 @@ fn parse_inner(path: &Path, text: &str) -> Result<(Option<Scenario>, Vec<Diagnos
         )]);
     };
     let scenario = p.scenario(root);
+    if let Some(extra) = docs.get(1) {
+        p.errors.push(p.diag_at(
+            extra.pos,
+            1,
+            "a scenario file holds one YAML document; this is a second one",
+            "move it to a file of its own",
+            None,
+        ));
+    }
     Ok((scenario, p.errors))
 }
 
@@ -202,8 +211,17 @@ impl Parser<'_> {
                 _ => self.error(item, "unknown driver", "expected `api` or `browser`", None),
             }
         }
-        if node.as_seq().is_none() {
-            self.error(node, "`drivers` must be a list", "expected `[api]`, `[browser]` or `[api, browser]`", None);
+        match node.as_seq() {
+            None => {
+                self.error(node, "`drivers` must be a list", "expected `[api]`, `[browser]` or `[api, browser]`", None)
+            }
+            Some([]) => self.error(
+                node,
+                "`drivers` is empty: the scenario would never run",
+                "expected `[api]`, `[browser]` or `[api, browser]`",
+                None,
+            ),
+            Some(_) => {}
         }
         out
     }
@@ -230,6 +248,10 @@ impl Parser<'_> {
             self.error(node, "`steps` must be a list", "expected `- step: …` items", None);
             return None;
         };
+        if items.is_empty() {
+            self.error(node, "`steps` is empty: the scenario would prove nothing", "add at least one step", None);
+            return None;
+        }
         let mut steps = Vec::new();
         for item in items {
             let Some(entries) = item.as_map() else {
@@ -556,6 +578,26 @@ mod tests {
         let StepKind::ExpectRedirect { to, query } = &s.steps[1].kind else { panic!() };
         assert_eq!(*to, HopKind::AuthentikAuthorize);
         assert_eq!(query[1].matcher.present, Some(true));
+    }
+
+    #[test]
+    fn a_scenario_that_would_test_nothing_is_an_error() {
+        let cases = [
+            ("name: x\nsteps: []\n", "s.yaml:2:8 `steps` is empty: the scenario would prove nothing"),
+            (
+                "name: x\ndrivers: []\nsteps:\n  - expect_landing: conversation\n",
+                "s.yaml:2:10 `drivers` is empty: the scenario would never run",
+            ),
+            (
+                "name: x\nsteps:\n  - expect_landing: conversation\n---\nname: y\n",
+                "s.yaml:5:1 a scenario file holds one YAML document; this is a second one",
+            ),
+        ];
+        for (text, expected) in cases {
+            let errors = parse(Path::new("s.yaml"), text).expect_err(text);
+            let shown: Vec<String> = errors.iter().map(|e| format!("{} {}", e.span.location(), e.message)).collect();
+            assert_eq!(shown, [expected], "{text}");
+        }
     }
 
     #[test]
