@@ -230,27 +230,17 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
         idle_browser: Default::default(),
     };
-    let outcome = {
+    let report = {
         let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
-        let run = crate::runner::run(&plan, &ctx, &mut progress);
-        tokio::select! {
-            report = run => Some(report),
-            _ = crate::stop_signal() => None,
-        }
+        crate::runner::run(&plan, &ctx, &mut progress).await
     };
     // Browsers go first: no Chromium or chromedriver outlives the run.
-    if outcome.is_some() {
-        ctx.close().await;
-    }
+    ctx.close().await;
     drop(ctx);
     if let Some(mut host) = browsers {
         host.shutdown();
     }
     environment.stop().await;
-    let Some(report) = outcome else {
-        eprintln!("ak-e2e: interrupted; browsers and servers stopped");
-        return 130;
-    };
     let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
     if artifacts.is_dir() {
         let _ = writeln!(out, "ak-e2e: artifacts in {}", artifacts.display());

@@ -153,6 +153,39 @@ fn sigint_stops_the_browser_and_exits_130() {
 }
 
 #[test]
+fn sigterm_stops_the_browser_and_exits_143() {
+    let (mut child, marker) = start_stalled(&[]);
+    wait_for_browser(&marker);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert_eq!(wait_exit(&mut child), 143);
+    assert_no_leftovers(&marker);
+}
+
+/// SIGKILL gives ak-e2e no chance to clean up: its watchdog does, once ak-e2e is gone.
+#[test]
+fn sigkill_leaves_no_browser_process_or_profile_folder() {
+    let (mut child, marker) = start_stalled(&[]);
+    wait_for_browser(&marker);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_no_leftovers(&marker);
+    let start = Instant::now();
+    loop {
+        let profiles: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .expect("temp dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&marker))
+            .collect();
+        if profiles.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "profile folders left: {profiles:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_panic_leaves_no_browser_behind() {
     let (mut child, marker) = start_stalled(&[("AK_E2E_TEST_PANIC_AFTER_BROWSER_START", "1")]);
     assert_eq!(wait_exit(&mut child), 101, "a panic exits 101");

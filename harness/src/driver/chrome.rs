@@ -33,6 +33,69 @@ pub struct BrowserHost {
     chromedriver_pid: Option<u32>,
     chromium: Option<PathBuf>,
     profiles: PathBuf,
+    watchdog: Option<Watchdog>,
+}
+
+/// What cleans up when ak-e2e cannot: a small `sh` in its own process group, deaf to Ctrl-C and
+/// SIGTERM, that blocks reading a pipe only ak-e2e holds open. When ak-e2e ends in any way,
+/// SIGKILL included, the pipe closes and the watchdog kills chromedriver's process group and
+/// every process naming the profile folder (Chromium's crash handlers leave the group), then
+/// removes the folder. A parent-death signal would need `unsafe`; a PID namespace, privileges.
+#[derive(Debug)]
+struct Watchdog {
+    child: std::process::Child,
+}
+
+const WATCHDOG: &str = r#"trap '' INT TERM HUP
+pgid=$1
+profile=$2
+case "$pgid" in ''|*[!0-9]*) exit 2 ;; esac
+case "$profile" in /*/ak-e2e-browser-?*) ;; *) exit 2 ;; esac
+read -r _
+sweep() {
+  found=
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+      *ak-e2e-watchdog*) ;;
+      *"$profile"*) kill -KILL "$pid" 2>/dev/null && found=1 ;;
+    esac
+  done
+}
+kill -KILL -- "-$pgid" 2>/dev/null
+i=0
+while [ "$i" -lt 50 ]; do
+  sweep
+  rm -rf -- "$profile" 2>/dev/null
+  [ -z "$found" ] && [ ! -e "$profile" ] && break
+  i=$((i + 1))
+  sleep 0.1
+done
+"#;
+
+impl Watchdog {
+    /// Starts the watchdog for chromedriver's process group `pgid` and the profile folder.
+    fn start(pgid: u32, profiles: &Path) -> Result<Self, DriveError> {
+        use std::os::unix::process::CommandExt as _;
+        let child = std::process::Command::new("sh")
+            .args(["-c", WATCHDOG, "ak-e2e-watchdog"])
+            .arg(pgid.to_string())
+            .arg(profiles)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| DriveError(format!("cannot start the browser cleanup watchdog (sh): {e}")))?;
+        Ok(Self { child })
+    }
+
+    /// Lets the watchdog do its cleanup now and waits for it (a bounded scan of `/proc`).
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -53,6 +116,7 @@ impl BrowserHost {
                 chromedriver_pid: None,
                 chromium: settings.chromium.clone(),
                 profiles,
+                watchdog: None,
             });
         }
         let program = settings.chromedriver.clone().unwrap_or_else(|| PathBuf::from("chromedriver"));
@@ -72,8 +136,16 @@ impl BrowserHost {
                 ))
             })?;
         let pid = child.id();
+        let watchdog = match pid.map(|pgid| Watchdog::start(pgid, &profiles)) {
+            Some(Ok(w)) => Some(w),
+            Some(Err(e)) => {
+                let _ = child.start_kill();
+                return Err(e);
+            }
+            None => None,
+        };
         let mut host =
-            Self { url: String::new(), chromedriver_pid: pid, chromium: settings.chromium.clone(), profiles };
+            Self { url: String::new(), chromedriver_pid: pid, chromium: settings.chromium.clone(), profiles, watchdog };
         let stdout = child.stdout.take().ok_or_else(|| DriveError("chromedriver has no stdout".into()))?;
         let mut lines = BufReader::new(stdout).lines();
         let port = tokio::time::timeout(START_DEADLINE, async {
@@ -139,6 +211,9 @@ impl BrowserHost {
         // Chromium's crash handlers leave the process group; they name the profile folder.
         kill_processes_mentioning(&self.profiles);
         let _ = std::fs::remove_dir_all(&self.profiles);
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.finish();
+        }
     }
 
     /// The folder holding this host's browser profiles.
@@ -212,4 +287,24 @@ pub async fn reset_session(client: &Client) -> bool {
     let _ = client.goto("about:blank").await;
     let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
     cookies
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    /// The watchdog kills by pattern: it must refuse arguments that would match what is not its.
+    #[test]
+    fn the_watchdog_refuses_an_empty_or_foreign_target() {
+        for (pgid, profile) in
+            [("1", ""), ("1", "/"), ("1", "/home/user"), ("", "/tmp/ak-e2e-browser-x"), ("-1", "/tmp/ak-e2e-browser-x")]
+        {
+            let status = Command::new("sh")
+                .args(["-c", super::WATCHDOG, "ak-e2e-watchdog", pgid, profile])
+                .stdin(Stdio::null())
+                .status()
+                .expect("sh");
+            assert_eq!(status.code(), Some(2), "pgid {pgid:?}, profile {profile:?}");
+        }
+    }
 }
