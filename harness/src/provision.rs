@@ -141,9 +141,11 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             .body(body)
             .send()
             .await
-            .map_err(|e| runtime(format!("POST {endpoint} failed: {e}")))?;
+            .map_err(|e| {
+                runtime(format!("POST {endpoint} failed: {}", mocks::http::describe(&e, settings.request_timeout)))
+            })?;
         let status = response.status();
-        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let answer = mocks::http::read_json(response, settings.request_timeout).await.unwrap_or_default();
         match status.as_u16() {
             200..=299 if answer["success"] != false => lines.push(format!("imported {shown}")),
             401 | 403 => {

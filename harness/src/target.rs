@@ -242,8 +242,9 @@ fn url(text: &str) -> Result<Url, TargetError> {
 }
 
 /// Before any scenario on a real target: authentik answers, the default application exists, its
-/// client credentials are accepted, and every fixture user the scenarios sign in as can sign in.
-/// Each failure names the URL, the application, the variable or the user.
+/// client credentials are accepted, and every fixture user the selected scenarios sign in as can
+/// sign in (each in a session of its own, all at once). Each failure names the URL, the
+/// application, the variable or the user, and one cause.
 async fn preflight(
     settings: &Settings,
     secrets: &Secrets,
@@ -251,27 +252,70 @@ async fn preflight(
     workspaces: &BTreeMap<String, Workspace>,
     users: &std::collections::BTreeSet<String>,
 ) -> Result<(), TargetError> {
-    let client = reqwest::Client::builder()
-        .timeout(settings.request_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .map_err(|e| TargetError(e.to_string()))?;
+    let timeout = settings.request_timeout;
+    let client = preflight_client(timeout)?;
     let Some(ws) = workspaces.get(crate::config::DEFAULT_APPLICATION) else { return Ok(()) };
     let discovery = discovery_url(authentik, &ws.slug)?;
     // A freshly started authentik applies its blueprints after it answers: wait (polling, up to
     // AK_E2E_WAIT_SECS) for the application's discovery document.
     let deadline = std::time::Instant::now() + settings.target_wait;
     let document = loop {
-        match check_reachable(&client, &discovery, settings.request_timeout).await {
+        match check_reachable(&client, &discovery, timeout).await {
             Ok(document) => break document,
             Err(e) if std::time::Instant::now() >= deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     };
+    check_client(&client, settings, secrets, ws, &document).await?;
 
-    // Client credentials: a made-up code is `invalid_grant` for a known client, `invalid_client`
-    // for a wrong secret (or a redirect URI the provider does not allow).
+    let mut checks = tokio::task::JoinSet::new();
+    for name in users {
+        let Some(user) = settings.users.get(name) else { continue };
+        let (name, user, authentik) = (name.clone(), user.clone(), authentik.clone());
+        let password = secrets.get(&user.password.env).unwrap_or_default();
+        // Its own cookie jar: signed in as one user, authentik would not ask the next one.
+        let client = preflight_client(timeout)?;
+        checks.spawn(async move {
+            let problem = sign_in_check(&client, &authentik, &user.username, &password, timeout).await?;
+            Ok::<_, TargetError>(problem.map(|p| (name, user, p)))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(done) = checks.join_next().await {
+        if let Some(found) = done.map_err(|e| TargetError(format!("a sign-in check failed: {e}")))?? {
+            refused.push(found);
+        }
+    }
+    refused.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some((name, user, problem)) = refused.into_iter().next() {
+        return Err(TargetError(format!(
+            "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
+            user.username, user.password.env
+        )));
+    }
+    Ok(())
+}
+
+fn preflight_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .map_err(|e| TargetError(e.to_string()))
+}
+
+/// The client credentials: a made-up code is `invalid_grant` for a known client, and
+/// `invalid_client` for a wrong secret *or* a redirect URI the provider does not allow. One more
+/// request tells those apart: the authorize endpoint shows "Redirect URI Error" for the latter.
+async fn check_client(
+    client: &reqwest::Client,
+    settings: &Settings,
+    secrets: &Secrets,
+    ws: &Workspace,
+    document: &serde_json::Value,
+) -> Result<(), TargetError> {
+    let timeout = settings.request_timeout;
     let token_endpoint = document["token_endpoint"].as_str().unwrap_or_default().to_string();
     let app = &settings.applications[crate::config::DEFAULT_APPLICATION];
     let secret = secrets.get(&app.client_secret.env).unwrap_or_default();
@@ -286,26 +330,34 @@ async fn preflight(
         ])
         .send()
         .await
-        .map_err(|e| TargetError(format!("POST {token_endpoint} failed: {e}")))?;
-    let body: serde_json::Value = answer.json().await.unwrap_or_default();
-    if body["error"] == "invalid_client" {
+        .map_err(|e| TargetError(format!("POST {token_endpoint} failed: {}", mocks::http::describe(&e, timeout))))?;
+    let body = mocks::http::read_json(answer, timeout).await.unwrap_or_default();
+    if body["error"] != "invalid_client" {
+        return Ok(());
+    }
+    let mut authorize = Url::parse(document["authorization_endpoint"].as_str().unwrap_or_default())
+        .map_err(|e| TargetError(format!("the discovery document's authorization_endpoint is not a URL: {e}")))?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &app.client_id)
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("scope", "openid")
+        .append_pair("state", "ak-e2e-preflight");
+    let page = match client.get(authorize.clone()).send().await {
+        Ok(r) => mocks::http::read_text(r, timeout).await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    if crate::driver::page_title(&page).as_deref() == Some("Redirect URI Error") {
         return Err(TargetError(format!(
-            "authentik refused the client credentials of application `{}` (client id `{}`, secret from {}): invalid_client at {token_endpoint}. Check the provider's client secret, and that its redirect URIs allow {redirect_uri} exactly",
-            ws.slug, app.client_id, app.client_secret.env
+            "the provider of application `{}` does not allow the redirect URI {redirect_uri}: its authorize endpoint shows \"Redirect URI Error\" (and the token endpoint answers invalid_client). Add it to the provider's redirect URIs exactly",
+            ws.slug
         )));
     }
-
-    for name in users {
-        let Some(user) = settings.users.get(name) else { continue };
-        let password = secrets.get(&user.password.env).unwrap_or_default();
-        if let Some(problem) = sign_in_check(&client, authentik, &user.username, &password).await? {
-            return Err(TargetError(format!(
-                "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
-                user.username, user.password.env
-            )));
-        }
-    }
-    Ok(())
+    Err(TargetError(format!(
+        "authentik refused the client secret of application `{}` (client id `{}`, secret from {}): invalid_client at {token_endpoint}, while the redirect URI {redirect_uri} is allowed. Set {} to the provider's client secret",
+        ws.slug, app.client_id, app.client_secret.env, app.client_secret.env
+    )))
 }
 
 /// Signs in through `default-authentication-flow`'s executor; the error shown, if any.
@@ -314,33 +366,36 @@ async fn sign_in_check(
     authentik: &Url,
     username: &str,
     password: &str,
+    timeout: Duration,
 ) -> Result<Option<String>, TargetError> {
     let mut url =
         authentik.join("api/v3/flows/executor/default-authentication-flow/").map_err(|e| TargetError(e.to_string()))?;
     url.query_pairs_mut().append_pair("query", "");
-    let fail = |e: reqwest::Error| TargetError(format!("{} failed: {e}", url));
+    let fail = |e: reqwest::Error| TargetError(format!("{url} failed: {}", mocks::http::describe(&e, timeout)));
     // Follow the executor's redirects to itself until a challenge comes.
     let challenge = |response: reqwest::Response| async {
         let mut response = response;
         for _ in 0..10 {
             if !response.status().is_redirection() {
-                return Ok::<serde_json::Value, reqwest::Error>(response.json().await.unwrap_or_default());
+                return Ok::<serde_json::Value, TargetError>(
+                    mocks::http::read_json(response, timeout).await.unwrap_or_default(),
+                );
             }
-            response = client.get(url.clone()).send().await?;
+            response = client.get(url.clone()).send().await.map_err(fail)?;
         }
         Ok(serde_json::Value::Null)
     };
-    let first = challenge(client.get(url.clone()).send().await.map_err(fail)?).await.map_err(fail)?;
+    let first = challenge(client.get(url.clone()).send().await.map_err(fail)?).await?;
     if first["component"] != "ak-stage-identification" {
         return Ok(None);
     }
     let body = serde_json::json!({"component": "ak-stage-identification", "uid_field": username});
-    let next = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await.map_err(fail)?;
+    let next = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await?;
     if next["component"] != "ak-stage-password" {
         return Ok(None);
     }
     let body = serde_json::json!({"component": "ak-stage-password", "password": password});
-    let after = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await.map_err(fail)?;
+    let after = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await?;
     let errors = crate::driver::flow_errors(&after);
     Ok((after["component"] == "ak-stage-password" && !errors.is_empty()).then(|| errors.join("; ")))
 }
@@ -353,22 +408,19 @@ async fn check_reachable(
     timeout: Duration,
 ) -> Result<serde_json::Value, TargetError> {
     match client.get(discovery.clone()).send().await {
-        Ok(r) if r.status().is_success() => {
-            r.json().await.map_err(|_| TargetError(format!("GET {discovery}: the discovery document is not JSON")))
-        }
+        Ok(r) if r.status().is_success() => mocks::http::read_json(r, timeout)
+            .await
+            .map_err(|e| TargetError(format!("GET {discovery}: the discovery document could not be read: {e}"))),
         Ok(r) if r.status().as_u16() == 404 => Err(TargetError(format!(
             "GET {discovery} answered 404: is the application slug right, and does it have an OAuth2 provider?"
         ))),
         Ok(r) => Err(TargetError(format!("GET {discovery} answered {}", r.status()))),
-        Err(e) => {
-            let why = if e.is_timeout() {
-                format!("no answer within {}s", timeout.as_secs())
-            } else if e.is_connect() {
-                "connection refused or host unreachable".to_string()
-            } else {
-                e.to_string()
-            };
-            Err(TargetError(format!("target unreachable: GET {discovery} failed ({why})")))
-        }
+        Err(e) if e.is_connect() => Err(TargetError(format!(
+            "target unreachable: GET {discovery} failed (connection refused or host unreachable)"
+        ))),
+        Err(e) => Err(TargetError(format!(
+            "target unreachable: GET {discovery} failed ({})",
+            mocks::http::describe(&e, timeout)
+        ))),
     }
 }

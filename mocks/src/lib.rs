@@ -5,6 +5,7 @@
 pub mod authentik;
 pub mod chatgpt;
 mod html;
+pub mod http;
 pub mod jose;
 mod record_time;
 pub mod secret;

@@ -99,7 +99,7 @@ async fn wrong_client_credentials_are_named() {
     assert_eq!(code, 3, "{output}");
     assert_eq!(
         output,
-        "ak-e2e: error: authentik refused the client credentials of application `chatgpt` (client id `chatgpt`, secret from AK_E2E_CLIENT_SECRET): invalid_client at http://127.0.0.1:<port>/application/o/token/. Check the provider's client secret, and that its redirect URIs allow http://127.0.0.1:<port>/sso/oidc/conn_authentik/callback exactly\n"
+        "ak-e2e: error: authentik refused the client secret of application `chatgpt` (client id `chatgpt`, secret from AK_E2E_CLIENT_SECRET): invalid_client at http://127.0.0.1:<port>/application/o/token/, while the redirect URI http://127.0.0.1:<port>/sso/oidc/conn_authentik/callback is allowed. Set AK_E2E_CLIENT_SECRET to the provider's client secret\n"
     );
 }
 
@@ -155,4 +155,64 @@ async fn provisioning_through_the_api_then_the_login_passes() {
 
     let (code, output) = run_against(target, port, vec![], vec![]).await;
     assert_eq!(code, 0, "provisioned through the API, the login passes: {output}");
+}
+
+/// A target that trickles its discovery document until the deadline: the diagnosis says it
+/// timed out, and after how long, not that the document is malformed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_trickling_its_answer_is_a_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{";
+                let _ = socket.write_all(head).await;
+                // The server's pace, one byte every 100 ms: not a wait of the test's.
+                while socket.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let (code, output) = run_against(target, port, vec![("AK_E2E_REQUEST_TIMEOUT_SECS", "1")], vec![]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.starts_with("ak-e2e: error: GET http://127.0.0.1:<port>/application/o/chatgpt/.well-known/openid-configuration: the discovery document could not be read: timed out after 1 s while reading the body ("),
+        "{output}"
+    );
+}
+
+/// The second user's password is wrong: each user is checked in a session of its own, so the
+/// first one's sign-in does not hide it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_user_the_scenarios_need_is_checked_not_only_the_first() {
+    let port = free_port();
+    let server = standin(port).await;
+    let extra = vec!["scenarios/chatgpt/unbound-user.yaml".to_string()];
+    let (code, output) =
+        run_against(server.url().to_string(), port, vec![("AK_E2E_BOB_PASSWORD", "not-bobs-password")], extra).await;
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: user `bob` (ak-e2e-bob) cannot sign in at http://127.0.0.1:<port>/: authentik says \"Invalid password\". The user is missing or AK_E2E_BOB_PASSWORD is not their password (authentik does not tell which)\n"
+    );
+}
+
+/// `invalid_client` from the token endpoint has two causes; the extra request to the authorize
+/// endpoint names the one it is: here the redirect URI the provider does not allow.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unregistered_redirect_uri_is_told_from_a_wrong_secret() {
+    let port = free_port();
+    let server = standin(free_port()).await;
+    let (code, output) = run_against(server.url().to_string(), port, vec![], vec![]).await;
+    assert_eq!(code, 3, "{output}");
+    assert_eq!(
+        output,
+        "ak-e2e: error: the provider of application `chatgpt` does not allow the redirect URI http://127.0.0.1:<port>/sso/oidc/conn_authentik/callback: its authorize endpoint shows \"Redirect URI Error\" (and the token endpoint answers invalid_client). Add it to the provider's redirect URIs exactly\n"
+    );
 }

@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{Position, between, unescape};
+use super::Position;
 use crate::result::Hop;
 use crate::scenario::{Consent, HopKind};
 use crate::target::{Environment, Workspace};
@@ -127,13 +127,7 @@ impl<'e> ApiDriver<'e> {
             }
         }
         let response = request.send().await.map_err(|e| {
-            let why = if e.is_timeout() {
-                format!("no answer within {}s", self.env.request_timeout.as_secs())
-            } else if e.is_connect() {
-                "connection refused or host unreachable".to_string()
-            } else {
-                e.to_string()
-            };
+            let why = mocks::http::describe(&e, self.env.request_timeout);
             DriveError(format!("{method} {} failed: {why}", redact(&url)))
         })?;
         let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_str(&url, l));
@@ -192,16 +186,18 @@ impl<'e> ApiDriver<'e> {
         let url = response.url().clone();
         let status = response.status().as_u16();
         let kind = self.classify(&url);
-        let body = response.text().await.map_err(|e| DriveError(format!("reading {} failed: {e}", redact(&url))))?;
+        let body = mocks::http::read_text(response, self.env.request_timeout)
+            .await
+            .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))?;
         if kind == Some(HopKind::AuthentikFlow) {
             let slug = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
             let query = url.query().unwrap_or_default().to_string();
             let challenge = self.executor(&slug, &query, None).await?;
             return self.on_challenge(slug, query, challenge).await;
         }
-        if let Some(title) = between(&body, r#"data-test-id="card-title">"#, "<") {
-            let message = between(&body, "<p>", "</p>").map(|m| unescape(&m)).unwrap_or_default();
-            self.position = Position::AuthentikPage { status, title: unescape(&title), message };
+        if let Some(title) = super::page_title(&body) {
+            let message = super::page_message(&body);
+            self.position = Position::AuthentikPage { status, title, message };
             return Ok(());
         }
         if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
@@ -237,15 +233,18 @@ impl<'e> ApiDriver<'e> {
         for _ in 0..MAX_REDIRECTS {
             if !response.status().is_redirection() {
                 let status = response.status();
-                let text = response.text().await.unwrap_or_default();
+                let text = mocks::http::read_text(response, self.env.request_timeout).await.map_err(|e| {
+                    DriveError(format!("authentik's flow executor for `{slug}` answered {status} but {e}"))
+                })?;
                 if !status.is_success() {
                     return Err(DriveError(format!(
                         "authentik's flow executor answered {status} for flow `{slug}`: {}",
                         text.chars().take(200).collect::<String>()
                     )));
                 }
-                return serde_json::from_str(&text)
-                    .map_err(|_| DriveError(format!("authentik's flow executor for `{slug}` answered non-JSON")));
+                return serde_json::from_str(&text).map_err(|e| {
+                    DriveError(format!("authentik's flow executor for `{slug}` answered {status} but not JSON ({e})"))
+                });
             }
             response = self.send(Method::GET, url.clone(), None, None, true).await?;
         }
@@ -336,7 +335,9 @@ impl<'e> ApiDriver<'e> {
             format!("{}:{}", encode(&self.ws.client_id), encode(client_secret)),
         );
         let request = self.http.post(endpoint.clone()).header("authorization", format!("Basic {basic}")).form(&form);
-        let response = request.send().await.map_err(|e| DriveError(format!("POST {endpoint} failed: {e}")))?;
+        let response = request.send().await.map_err(|e| {
+            DriveError(format!("POST {endpoint} failed: {}", mocks::http::describe(&e, self.env.request_timeout)))
+        })?;
         let status = response.status().as_u16();
         self.hops.push(Hop {
             method: "POST".into(),
@@ -346,7 +347,11 @@ impl<'e> ApiDriver<'e> {
             kind: None,
             api: true,
         });
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = match mocks::http::read_json(response, self.env.request_timeout).await {
+            Ok(body) => body,
+            Err(mocks::http::BodyError::NotJson { .. }) => Value::Null,
+            Err(e) => return Err(DriveError(format!("POST {endpoint} answered {status} but {e}"))),
+        };
         Ok((status, body))
     }
 
@@ -361,8 +366,9 @@ impl<'e> ApiDriver<'e> {
             .join(&format!("application/o/{}/.well-known/openid-configuration", self.ws.slug))
             .map_err(|e| DriveError(e.to_string()))?;
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        let document: Value =
-            response.json().await.map_err(|_| DriveError(format!("GET {url}: the discovery document is not JSON")))?;
+        let document = mocks::http::read_json(response, self.env.request_timeout)
+            .await
+            .map_err(|e| DriveError(format!("GET {url}: the discovery document could not be read: {e}")))?;
         self.discovery = Some(document.clone());
         Ok(document)
     }
@@ -370,7 +376,9 @@ impl<'e> ApiDriver<'e> {
     /// GETs a JSON document (the JWKS), recording the hop.
     pub async fn get_json(&mut self, url: Url) -> Result<Value, DriveError> {
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        response.json().await.map_err(|_| DriveError(format!("GET {}: not JSON", redact(&url))))
+        mocks::http::read_json(response, self.env.request_timeout)
+            .await
+            .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))
     }
 
     /// ChatGPT's record of this session's attempt, found by the authorization request's state.
@@ -415,8 +423,9 @@ pub async fn find_attempt(
 ) -> Result<Option<Value>, DriveError> {
     let url = ws.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
     let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
-    let all: Value =
-        response.json().await.map_err(|e| DriveError(format!("ChatGPT's attempt record is not JSON: {e}")))?;
+    let all = mocks::http::read_json(response, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| DriveError(format!("ChatGPT's attempt record could not be read: {e}")))?;
     let Some(state) = state else { return Ok(None) };
     let found = all.as_array().and_then(|list| {
         list.iter().rev().find(|a| {

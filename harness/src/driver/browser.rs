@@ -13,9 +13,9 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::Position;
 use super::api::{Credentials, DriveError, classify, find_attempt, redact};
 use super::chrome::read_log;
-use super::{Position, between, unescape};
 use crate::report::Redactor;
 use crate::result::Hop;
 use crate::scenario::HopKind;
@@ -325,9 +325,9 @@ impl<'e> BrowserDriver<'e> {
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
         let body = self.client.source().await.map_err(|e| Self::err("reading the page", e))?;
         let status = self.last_document_status;
-        if let Some(title) = between(&body, r#"data-test-id="card-title">"#, "<") {
-            let message = between(&body, "<p>", "</p>").map(|m| unescape(&m)).unwrap_or_default();
-            return Ok(Position::AuthentikPage { status, title: unescape(&title), message });
+        if let Some(title) = super::page_title(&body) {
+            let message = super::page_message(&body);
+            return Ok(Position::AuthentikPage { status, title, message });
         }
         if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
             return Ok(Position::Chatgpt { status, path: url.path().to_string(), body });

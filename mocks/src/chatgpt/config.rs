@@ -166,8 +166,8 @@ impl Config {
         if self.allowed_algs.is_empty() {
             return Err(bad("allowed_algs", "needs at least one algorithm".into()));
         }
-        if self.http_timeout.is_zero() {
-            return Err(bad("http_timeout_secs", "must be at least 1".into()));
+        if self.http_timeout.is_zero() || self.http_timeout > Duration::from_secs(600) {
+            return Err(bad("http_timeout_secs", "must be from 1 to 600 seconds".into()));
         }
         Ok(())
     }

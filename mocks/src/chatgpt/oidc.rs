@@ -44,11 +44,7 @@ pub(crate) struct Pending {
 }
 
 /// Fetches and checks the discovery document.
-pub(crate) async fn discover(
-    http: &reqwest::Client,
-    config: &Config,
-    attempt: &mut Attempt,
-) -> Result<Discovery, Failure> {
+pub(crate) async fn discover(http: &HttpClient, config: &Config, attempt: &mut Attempt) -> Result<Discovery, Failure> {
     let url = config.discovery_url.as_str();
     let body = match get_json(http, url, None).await {
         Ok(body) => body,
@@ -150,7 +146,7 @@ pub(crate) fn authorize_url(
 
 /// Exchanges the code, validates the ID token, fetches userinfo and checks ChatGPT's rules.
 pub(crate) async fn complete(
-    http: &reqwest::Client,
+    http: &HttpClient,
     config: &Config,
     pending: &Pending,
     redirect_uri: &str,
@@ -171,7 +167,7 @@ struct Tokens {
 }
 
 async fn exchange(
-    http: &reqwest::Client,
+    http: &HttpClient,
     config: &Config,
     pending: &Pending,
     redirect_uri: &str,
@@ -200,12 +196,18 @@ async fn exchange(
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
-            let detail = format!("POST {endpoint} failed: {}", describe_reqwest(&e));
+            let detail = format!("POST {endpoint} failed: {}", crate::http::describe(&e, http.timeout));
             return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
         }
     };
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    let text = match crate::http::read_text(response, http.timeout).await {
+        Ok(text) => text,
+        Err(e) => {
+            let detail = format!("POST {endpoint} answered {status} but {e}");
+            return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
+        }
+    };
     let json: Option<Map<String, Value>> = serde_json::from_str(&text).ok();
     let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
     let string = |name: &str| field(name).and_then(Value::as_str).map(String::from);
@@ -247,7 +249,7 @@ async fn exchange(
 }
 
 async fn validate_id_token(
-    http: &reqwest::Client,
+    http: &HttpClient,
     config: &Config,
     pending: &Pending,
     tokens: &Tokens,
@@ -373,7 +375,7 @@ async fn validate_id_token(
     Ok(jwt.claims)
 }
 
-async fn verify_rs256(http: &reqwest::Client, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
+async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
     let jwks = match get_json(http, jwks_uri.as_str(), None).await {
         Ok(jwks) => jwks,
         Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
@@ -411,12 +413,7 @@ async fn verify_rs256(http: &reqwest::Client, jwks_uri: &Url, jwt: &Jwt, attempt
     Ok(())
 }
 
-async fn userinfo(
-    http: &reqwest::Client,
-    endpoint: &Url,
-    access_token: &str,
-    attempt: &mut Attempt,
-) -> Result<(), Failure> {
+async fn userinfo(http: &HttpClient, endpoint: &Url, access_token: &str, attempt: &mut Attempt) -> Result<(), Failure> {
     match get_json(http, endpoint.as_str(), Some(access_token)).await {
         Ok(info) => {
             attempt.pass("userinfo.fetch", format!("GET {endpoint} answered a JSON object"));
@@ -517,7 +514,7 @@ enum GetError {
     NotJson(String),
 }
 
-async fn get_json(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Result<Map<String, Value>, GetError> {
+async fn get_json(http: &HttpClient, url: &str, bearer: Option<&str>) -> Result<Map<String, Value>, GetError> {
     let mut request = http.get(url).header("accept", "application/json");
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
@@ -525,45 +522,44 @@ async fn get_json(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Re
     let response = request
         .send()
         .await
-        .map_err(|e| GetError::Unreachable(format!("GET {url} failed: {}", describe_reqwest(&e))))?;
+        .map_err(|e| GetError::Unreachable(format!("GET {url} failed: {}", crate::http::describe(&e, http.timeout))))?;
     let status = response.status();
     if !status.is_success() {
         return Err(GetError::Unreachable(format!("GET {url} answered {status}")));
     }
-    let text = response
-        .text()
-        .await
-        .map_err(|e| GetError::Unreachable(format!("GET {url}: reading the body failed: {}", describe_reqwest(&e))))?;
-    match serde_json::from_str(&text) {
+    match crate::http::read_json(response, http.timeout).await {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(GetError::NotJson(format!("GET {url} answered {status} but the body is not a JSON object"))),
-    }
-}
-
-/// A reqwest error as one line.
-fn describe_reqwest(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        "connection refused or unreachable".into()
-    } else {
-        // The URL is already in the caller's message; name the innermost causes.
-        let mut causes = Vec::new();
-        let mut source = std::error::Error::source(error);
-        while let Some(s) = source {
-            causes.push(s.to_string());
-            source = s.source();
+        Ok(_) => Err(GetError::NotJson(format!("GET {url} answered {status} but the body is not a JSON object"))),
+        Err(e @ crate::http::BodyError::NotJson { .. }) => {
+            Err(GetError::NotJson(format!("GET {url} answered {status} but {e}")))
         }
-        if causes.is_empty() { "request failed".into() } else { causes.join(": ") }
+        Err(e) => Err(GetError::Unreachable(format!("GET {url} answered {status} but {e}"))),
     }
 }
 
-/// The HTTP client used for every request to the identity provider: no redirects, a deadline.
-pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client used for every request to the identity provider: no redirects, a deadline
+/// (kept beside it, to be named when it passes).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    pub(crate) timeout: Duration,
+}
+
+impl std::ops::Deref for HttpClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// The client for the identity provider.
+pub(crate) fn http_client(timeout: Duration) -> HttpClient {
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .unwrap_or_else(|_| reqwest::Client::new());
+    HttpClient { client, timeout }
 }

@@ -59,7 +59,7 @@ struct Shared {
     config: Config,
     public_url: Url,
     redirect_uri: String,
-    http: reqwest::Client,
+    http: oidc::HttpClient,
     store: Mutex<Store>,
 }
 
