@@ -373,20 +373,8 @@ fn parse_partition(text: &str) -> Result<(usize, usize), ConfigError> {
 }
 
 fn read_file(path: &Path, shown: &Path) -> Result<FileConfig, ConfigError> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(mocks::yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+    let text = mocks::yaml::read_file(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", shown.display())))?;
-    if bytes.len() > mocks::yaml::MAX_BYTES {
-        return Err(ConfigError(format!(
-            "the config file {} is larger than {} bytes",
-            shown.display(),
-            mocks::yaml::MAX_BYTES
-        )));
-    }
-    let text = String::from_utf8(bytes)
-        .map_err(|e| ConfigError(format!("the config file {} is not UTF-8 text: {e}", shown.display())))?;
     serde_saphyr::from_str(&text).map_err(|e| located(&e, &text, shown))
 }
 

@@ -194,32 +194,24 @@ enum Unreadable {
 
 /// Reads a scenario file: at most [`mocks::yaml::MAX_BYTES`] of UTF-8.
 fn read_scenario_file(file: &Path) -> Result<String, Unreadable> {
-    use std::io::Read as _;
-    let io = |e: std::io::Error| Unreadable::Io(format!("cannot read {}: {e}", file.display()));
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(mocks::yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
-        .map_err(io)?;
-    let at = |line: usize, col: usize, message: String, label: &str| {
+    use mocks::yaml::ReadError;
+    let at = |line: usize, col: usize, message: String, label: String| {
         Unreadable::Scenario(Box::new(Diagnostic {
             message,
             span: crate::diagnostic::Span { file: file.to_path_buf(), line, col, len: 1 },
-            label: label.into(),
+            label,
             help: None,
         }))
     };
-    if bytes.len() > mocks::yaml::MAX_BYTES {
-        let message =
-            format!("the file is larger than {} bytes; a scenario file is far smaller", mocks::yaml::MAX_BYTES);
-        return Err(at(1, 1, message, ""));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
-        let byte = e.as_bytes()[valid.len()];
-        at(line, col, "the file is not UTF-8 text".into(), &format!("byte 0x{byte:02x} is not valid UTF-8 here"))
+    mocks::yaml::read_file(file).map_err(|e| match e {
+        ReadError::Io(e) => Unreadable::Io(format!("cannot read {}: {e}", file.display())),
+        ReadError::TooLarge => at(1, 1, format!("{e}; a scenario file is far smaller"), String::new()),
+        ReadError::NotUtf8 { at: pos, byte } => at(
+            pos.line,
+            pos.col,
+            "the file is not UTF-8 text".into(),
+            format!("byte 0x{byte:02x} is not valid UTF-8 here"),
+        ),
     })
 }
 

@@ -164,6 +164,51 @@ pub const MAX_DEPTH: usize = 64;
 /// bytes of nested aliases ("billion laughs") would otherwise expand to gigabytes.
 pub const MAX_NODES: usize = 100_000;
 
+/// Why a YAML file gave no text.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// It could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// It is larger than [`MAX_BYTES`].
+    #[error("the file is larger than {MAX_BYTES} bytes")]
+    TooLarge,
+    /// A byte that is not UTF-8, at this place.
+    #[error("{at}: the file is not UTF-8 text (byte 0x{byte:02x})")]
+    NotUtf8 {
+        /// Where the first bad byte is.
+        at: Pos,
+        /// The byte.
+        byte: u8,
+    },
+}
+
+impl From<ReadError> for std::io::Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+}
+
+/// Reads a YAML file's text: at most [`MAX_BYTES`] (a larger file is not read to its end), UTF-8.
+pub fn read_file(path: &std::path::Path) -> Result<String, ReadError> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+        ReadError::NotUtf8 { at: Pos { line, col }, byte: e.as_bytes()[valid.len()] }
+    })
+}
+
 /// Parses every document of a YAML stream, within [`MAX_BYTES`], [`MAX_DEPTH`] and [`MAX_NODES`].
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     if text.len() > MAX_BYTES {

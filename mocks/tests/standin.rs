@@ -886,6 +886,15 @@ async fn blueprints_import_through_the_api_with_the_token() {
     let logs: Value = bad.json().await.expect("json");
     assert_eq!(logs["logs"][0]["event"], "import:1:10: only blueprint `version: 1` exists");
     assert!(server.directory().applications.is_empty(), "a failed import changes nothing");
+    // A few hundred bytes of nested aliases ("billion laughs") are refused, not expanded.
+    let mut laughs = String::from("version: 1\nentries: []\nx0: &x0 [a, a, a, a, a, a, a, a, a, a]\n");
+    for i in 1..12 {
+        laughs.push_str(&format!("x{i}: &x{i} [{}]\n", vec![format!("*x{}", i - 1); 10].join(", ")));
+    }
+    let refused = upload("tok", &laughs).send().await.expect("post");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let logs: Value = refused.json().await.expect("json");
+    assert!(logs["logs"][0]["event"].as_str().is_some_and(|e| e.contains("grows past 100000 nodes")), "{logs}");
     let ok = upload("tok", FIXTURE).send().await.expect("post");
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     assert_eq!(server.issuer("chatgpt"), Some(format!("{}application/o/chatgpt/", server.url())));

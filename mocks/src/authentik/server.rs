@@ -84,8 +84,8 @@ impl Options {
     /// Reads and adds a blueprint file.
     pub fn blueprint_file(self, path: impl AsRef<Path>) -> Result<Self, StartError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| StartError::Read { path: path.display().to_string(), source })?;
+        let text = crate::yaml::read_file(path)
+            .map_err(|e| StartError::Read { path: path.display().to_string(), source: e.into() })?;
         Ok(self.blueprint(path.display().to_string(), text))
     }
 

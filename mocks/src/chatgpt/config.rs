@@ -247,7 +247,8 @@ fn env_name(setting: &str) -> String {
 impl RawConfig {
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text =
+            crate::yaml::read_file(path).map_err(|e| ConfigError::Read { path: shown.clone(), source: e.into() })?;
         let mut raw: RawConfig = serde_saphyr::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
         raw.origins = ALL_SETTINGS.iter().map(|s| (*s, shown.clone())).collect();
