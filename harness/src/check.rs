@@ -105,7 +105,9 @@ pub(crate) fn expect_redirect(
         .flat_map(|(i, h)| {
             let mut out = Vec::new();
             let Ok(here) = Url::parse(&h.url) else { return out };
-            if i > 0 && hops[i - 1].api && hops[i - 1].kind.is_none() {
+            // A page opened right after authentik's flow executor answered is its flow redirect
+            // (other pages' scripts, like ChatGPT's email lookup, do not redirect).
+            if i > 0 && hops[i - 1].api && hops[i - 1].url.contains("/api/v3/flows/executor/") {
                 out.push((i, here.clone()));
             }
             if (300..400).contains(&h.status)

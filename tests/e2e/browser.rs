@@ -274,3 +274,18 @@ fn the_console_artifact_keeps_no_authorization_code() {
     assert!(!leaked.is_match(&consoles[0]), "a code in the console artifact: {}", consoles[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ChatGPT's login page runs a script (the email lookup) before it posts: that request is not a
+/// flow redirect, so "no redirect" holds in the browser as in the api driver.
+#[test]
+fn a_page_script_request_is_not_taken_for_a_redirect() {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .args(["run", "scenarios/chatgpt/outside-domain.yaml", "--driver", "browser"])
+        .env("CI", "true")
+        .env("AK_E2E_ARTIFACTS", std::env::temp_dir().join(format!("ak-e2e-script-{}", std::process::id())));
+    let output = cmd.output().expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
