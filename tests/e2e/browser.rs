@@ -289,3 +289,35 @@ fn a_page_script_request_is_not_taken_for_a_redirect() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
+
+/// One browser session serves scenario after scenario: a failed scenario's console artifact
+/// holds its own lines, not those an earlier (passing) scenario left in the browser's log.
+#[test]
+fn each_scenario_gets_its_own_console() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-own-console-{}", std::process::id()));
+    let output = Command::new(BIN)
+        .current_dir(root())
+        .args([
+            "run",
+            "scenarios/chatgpt/outside-domain.yaml",
+            "tests/cases/wrong-password/scenario.yaml",
+            "--driver",
+            "browser",
+        ])
+        .env("CI", "true")
+        .env("AK_E2E_ARTIFACTS", &dir)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(text.contains("[1/2] PASS") && text.contains("[2/2] FAIL"), "{text}");
+    let consoles: Vec<String> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "console.log"))
+        .map(|p| std::fs::read_to_string(p).expect("console"))
+        .collect();
+    assert_eq!(consoles.len(), 1, "{consoles:?}");
+    // The first scenario's page answered 403 (ChatGPT refused the email): its console line.
+    assert!(!consoles[0].contains("403 (Forbidden)"), "an earlier scenario's console: {}", consoles[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
