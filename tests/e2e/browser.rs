@@ -33,6 +33,16 @@ fn processes_mentioning(marker: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A live process of this process group, if any.
+fn in_group(pgid: &str) -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().map(|e| e.file_name().to_string_lossy().to_string()).find(|n| {
+        std::fs::read_to_string(format!("/proc/{n}/stat")).is_ok_and(|s| {
+            let fields: Vec<&str> = s.rsplit(") ").next().unwrap_or_default().split(' ').collect();
+            fields.first().is_some_and(|state| *state != "Z") && fields.get(2) == Some(&pgid)
+        })
+    })
+}
+
 /// Waits until nothing mentions the marker, or fails naming what is left.
 fn assert_no_leftovers(marker: &str) {
     let start = Instant::now();
@@ -167,9 +177,22 @@ fn sigterm_stops_the_browser_and_exits_143() {
 fn sigkill_leaves_no_browser_process_or_profile_folder() {
     let (mut child, marker) = start_stalled(&[]);
     wait_for_browser(&marker);
+    // chromedriver's process group, as the watchdog was told it: `sh -c SCRIPT NAME PGID PROFILE`.
+    let pgid = processes_mentioning(&marker)
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).split('\0').map(String::from).collect::<Vec<_>>())
+        .find(|args| args.get(3).is_some_and(|a| a == "ak-e2e-watchdog"))
+        .and_then(|args| args.get(4).cloned())
+        .expect("the watchdog runs beside the browser");
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     assert_no_leftovers(&marker);
+    let start = Instant::now();
+    while let Some(pid) = in_group(&pgid) {
+        assert!(start.elapsed() < Duration::from_secs(10), "chromedriver's group still has {pid}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let start = Instant::now();
     loop {
         let profiles: Vec<_> = std::fs::read_dir(std::env::temp_dir())

@@ -63,7 +63,7 @@ sweep() {
     esac
   done
 }
-kill -KILL -- "-$pgid" 2>/dev/null
+kill -KILL "-$pgid" 2>/dev/null
 i=0
 while [ "$i" -lt 50 ]; do
   sweep
