@@ -390,7 +390,7 @@ fn token_response(shared: &Shared, dir: &Directory, provider: &Provider, app: &A
     let Some(user) = dir.user(grant.user).cloned() else { return token_error("invalid_grant") };
     let access_token: String = random_token(48);
     let lifetime = provider.access_token_validity.as_secs();
-    let id_token = id_token(shared, dir, provider, app, &user, &grant, &access_token);
+    let id_token = id_token(shared, dir, provider, app, &user, &grant);
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -433,7 +433,6 @@ fn id_token(
     app: &Application,
     user: &super::directory::User,
     grant: &Grant,
-    access_token: &str,
 ) -> String {
     let now = now_secs();
     let (iat, exp) = if shared.defects.has(&Defect::ExpiredIdToken) {
@@ -455,7 +454,9 @@ fn id_token(
     }
     claims.insert("sid".into(), json!(grant.sid));
     claims.insert("jti".into(), json!(random_token(16)));
-    claims.insert("at_hash".into(), json!(jose::at_hash(access_token)));
+    // No at_hash: authentik (2026.2, `create_code_response` and `create_refresh_response`) answers
+    // with the access token's ID token, and sets at_hash only on the one it stores with a refresh
+    // token, which it never sends.
     if provider.include_claims_in_id_token {
         claims.extend(dir.scope_claims(provider, user, &grant.scopes, &shared.install_id));
     }
