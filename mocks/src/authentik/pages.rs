@@ -11,16 +11,23 @@ const STYLE: &str = "body{font-family:RedHatText,Overpass,sans-serif;background:
 .pf-c-form__group{margin:1rem 0}.pf-c-form-control{width:100%;padding:.5rem}\
 .pf-c-button{padding:.5rem 1rem}.pf-m-error{color:#c9190b}";
 
-/// A plain authentik page with a card title and a message, as `bad_request_message` renders.
+/// A plain authentik page with a card title and a message, shaped as authentik 2026.2 renders
+/// `login/base_full.html`: the title inside newlines and indentation, the message in a
+/// paragraph, and on *Permission denied* an error icon before it (`policies/denied.html`).
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let icon = if title == "Permission denied" {
+        "\n            <i class=\"pf-icon pf-icon-error-circle-o pf-u-font-size-2xl\" role=\"img\" aria-label=\"Error\"></i>\n            "
+    } else {
+        ""
+    };
     let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"UTF-8\"><title>{title} - authentik</title>\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"UTF-8\"><title>\n{title} - authentik\n</title>\
 <style>{STYLE}</style></head>\n<body><div class=\"pf-c-background-image\"></div>\
-<div class=\"pf-c-login stacked\"><div class=\"ak-login-container\"><main class=\"pf-c-login__main\">\
-<div class=\"pf-c-login__main-header\"><h1 class=\"pf-c-title pf-m-3xl\" data-test-id=\"card-title\">{title}</h1></div>\
-<div class=\"pf-c-login__main-body\"><form method=\"POST\" class=\"pf-c-form\"><p>{message}</p>\
-<a id=\"ak-back-home\" href=\"/\" class=\"pf-c-button pf-m-primary\">Go home</a></form></div>\
-</main></div></div></body></html>\n",
+<div class=\"pf-c-login stacked\"><div class=\"ak-login-container\"><main class=\"pf-c-login__main\">\n\
+    <div class=\"pf-c-login__main-header\">\n        <h1 class=\"pf-c-title pf-m-3xl\" data-test-id=\"card-title\">\n            \n{title}\n\n        </h1>\n    </div>\n\
+    <div class=\"pf-c-login__main-body\">\n<div class=\"pf-c-form\">\n    <p>{icon}{message}</p>\n\
+    <div class=\"pf-c-form__group\">\n        <a id=\"ak-back-home\" href=\"/\" class=\"pf-c-button pf-m-primary pf-m-block\">\n            Go home\n        </a>\n    </div>\n</div>\n\
+    </div>\n</main></div></div></body></html>\n",
         title = escape(title),
         message = escape(message),
     );
