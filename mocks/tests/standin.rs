@@ -702,7 +702,7 @@ async fn bad_input_never_panics() {
     let response = b.http.post(b.url("/application/o/token/")).body("%%%\u{0}==&&").send().await.expect("token");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let response = b.http.post(b.executor_url(AUTH_FLOW, "next=%ZZ")).body("{not json").send().await.expect("executor");
-    assert_eq!(response.status(), StatusCode::OK, "garbage answers re-show the challenge");
+    assert_eq!(response.status(), StatusCode::OK, "garbage is answered, not a server error");
     let response =
         b.http.get(b.url("/application/o/userinfo/")).header("authorization", "Basic !!!").send().await.expect("ui");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -908,4 +908,35 @@ fn card_title(body: &str) -> String {
     let Some(from) = body.find(r#"data-test-id="card-title">"#) else { return String::new() };
     let rest = &body[from + r#"data-test-id="card-title">"#.len()..];
     rest[..rest.find("</h1>").unwrap_or(0)].split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What the flow executor answers to bodies a browser never sends, as authentik 2026.2.2 does
+/// (seen against it): no HTTP error; a flow error for what is not JSON; the stage again with
+/// a `non_field_errors` message for JSON that is not an object.
+#[tokio::test]
+async fn the_executor_answers_bad_bodies_as_authentik_does() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    b.challenge(AUTH_FLOW, "").await;
+    let post = |content_type: &'static str, body: &'static str| {
+        b.http.post(b.executor_url(AUTH_FLOW, "")).header("content-type", content_type).body(body).send()
+    };
+    for (content_type, body) in [("application/json", "{"), ("text/plain", r#"{"uid_field": "x"}"#)] {
+        let response = post(content_type, body).await.expect("post");
+        assert_eq!(response.status(), StatusCode::OK, "{content_type} {body}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer["component"], "ak-stage-flow-error", "{content_type} {body}: {answer}");
+        assert_eq!(answer["request_id"].as_str().map(str::len), Some(32), "{answer}");
+    }
+    for (body, message) in [
+        ("null", "No data provided"),
+        ("[]", "Invalid data. Expected a dictionary, but got list."),
+        (r#""x""#, "Invalid data. Expected a dictionary, but got str."),
+    ] {
+        let response = post("application/json", body).await.expect("post");
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer["component"], "ak-stage-identification", "{body}: {answer}");
+        assert_eq!(answer["response_errors"]["non_field_errors"][0]["string"], message, "{body}: {answer}");
+    }
 }

@@ -139,7 +139,19 @@ pub(crate) async fn executor_get(
     execute(&shared, &slug, &uri, &headers, None).await
 }
 
-/// `POST /api/v3/flows/executor/<slug>/` with a JSON (or form) challenge response.
+/// What a POST to the executor carries, judged as authentik 2026.2 judges it.
+enum Answer {
+    /// A JSON object: the stage's answer.
+    Object(Map<String, Value>),
+    /// JSON, but not an object: the stage is shown again with this `non_field_errors` entry.
+    NotObject(Value),
+    /// Not JSON at all (a bad body, or another content type): `ak-stage-flow-error`.
+    Unreadable,
+}
+
+/// `POST /api/v3/flows/executor/<slug>/` with a JSON challenge response. Like authentik:
+/// another content type or malformed JSON is answered with `ak-stage-flow-error` (HTTP 200);
+/// `null`, a list or a scalar shows the stage again with a `non_field_errors` message.
 pub(crate) async fn executor_post(
     State(shared): AppState,
     Path(slug): Path<String>,
@@ -147,11 +159,57 @@ pub(crate) async fn executor_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed: Map<String, Value> = match serde_json::from_slice(&body) {
-        Ok(Value::Object(map)) => map,
-        _ => form_urlencoded::parse(&body).into_owned().map(|(k, v)| (k, Value::String(v))).collect(),
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let answer = match serde_json::from_slice::<Value>(&body) {
+        _ if !json => Answer::Unreadable,
+        Ok(Value::Object(map)) => Answer::Object(map),
+        Ok(Value::Null) => Answer::NotObject(json!({"string": "No data provided", "code": "null"})),
+        Ok(other) => {
+            let kind = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_f64() => "float",
+                _ => "int",
+            };
+            let message = format!("Invalid data. Expected a dictionary, but got {kind}.");
+            Answer::NotObject(json!({"string": message, "code": "invalid"}))
+        }
+        Err(_) => Answer::Unreadable,
     };
-    execute(&shared, &slug, &uri, &headers, Some(parsed)).await
+    match answer {
+        Answer::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map)).await,
+        Answer::Unreadable => {
+            shared.delay(Endpoint::Executor).await;
+            let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
+            axum::Json(json!({"component": "ak-stage-flow-error", "request_id": request_id})).into_response()
+        }
+        Answer::NotObject(error) => {
+            let response = execute(&shared, &slug, &uri, &headers, None).await;
+            with_non_field_error(response, error).await
+        }
+    }
+}
+
+/// The current stage's challenge again, with one `non_field_errors` entry.
+async fn with_non_field_error(response: Response, error: Value) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::http::MAX_BODY).await else {
+        return parts.status.into_response();
+    };
+    let Ok(mut challenge) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if challenge.get("component").is_some() {
+        challenge["response_errors"] = json!({"non_field_errors": [error]});
+    }
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(challenge.to_string()))
 }
 
 async fn execute(
