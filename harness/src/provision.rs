@@ -80,8 +80,10 @@ pub fn render(
         let default = caps.get(2).map(|m| m.as_str().trim_matches('"').to_string());
         let value = match (lookup(name), default) {
             (Ok(Some(v)), _) => v,
-            (Ok(None) | Err(_), Some(d)) => d,
-            (Err(e), None) => return Err(e),
+            (Ok(None), Some(d)) => d,
+            // A workspace's redirect URI that is not known must not fall back to the
+            // blueprint's placeholder: the provider would be provisioned for no workspace.
+            (Err(e), _) => return Err(e),
             (Ok(None), None) => {
                 let line = text[..whole.start()].lines().count().max(1);
                 return Err(format!("{file}:{line}: `!Env {name}` is not set: export {name}"));
@@ -95,16 +97,10 @@ pub fn render(
     Ok(out)
 }
 
-/// Imports every configured blueprint into the target; returns one line per file.
-pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Result<Vec<String>, ProvisionError> {
-    let Target::Url(target) = &settings.target else {
-        return Err(config(
-            "`provision` is for a real target (--target URL); the embedded target provisions itself".into(),
-        ));
-    };
-    let token = env.get(TOKEN_ENV).filter(|t| !t.is_empty()).ok_or_else(|| {
-        config(format!("`provision` needs an authentik API token (e.g. the bootstrap token) in {TOKEN_ENV}"))
-    })?;
+/// The blueprints as `provision` sends them: every `!Env` filled in from the environment and
+/// from the workspaces' Login redirect URIs (a workspace whose redirect URI is not known is an
+/// error, never the blueprint's placeholder).
+pub fn rendered_blueprints(settings: &Settings, env: &HashMap<String, String>) -> Result<Vec<String>, ProvisionError> {
     let uris = redirect_uris(settings);
     let lookup = |name: &str| -> Result<Option<String>, String> {
         if let Some(v) = env.get(name) {
@@ -116,6 +112,25 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             None => Ok(None),
         }
     };
+    let mut out = Vec::new();
+    for path in &settings.blueprints {
+        let shown = path.display().to_string();
+        let text = mocks::yaml::read_file(path).map_err(|e| config(format!("cannot read {shown}: {e}")))?;
+        out.push(render(&shown, &text, &lookup).map_err(config)?);
+    }
+    Ok(out)
+}
+
+/// Imports every configured blueprint into the target; returns one line per file.
+pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Result<Vec<String>, ProvisionError> {
+    let Target::Url(target) = &settings.target else {
+        return Err(config(
+            "`provision` is for a real target (--target URL); the embedded target provisions itself".into(),
+        ));
+    };
+    let token = env.get(TOKEN_ENV).filter(|t| !t.is_empty()).ok_or_else(|| {
+        config(format!("`provision` needs an authentik API token (e.g. the bootstrap token) in {TOKEN_ENV}"))
+    })?;
     let mut base = target.clone();
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
@@ -124,10 +139,8 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
     let client =
         reqwest::Client::builder().timeout(settings.request_timeout).build().map_err(|e| runtime(e.to_string()))?;
     let mut lines = Vec::new();
-    for path in &settings.blueprints {
+    for (path, rendered) in settings.blueprints.iter().zip(rendered_blueprints(settings, env)?) {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| config(format!("cannot read {shown}: {e}")))?;
-        let rendered = render(&shown, &text, &lookup).map_err(config)?;
         let boundary = format!("ak-e2e-{}", mocks::jose::random_token(12));
         let file_name =
             path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "blueprint.yaml".into());

@@ -69,3 +69,61 @@ fn the_compose_configuration_plans() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.starts_with("ok: "), "{text}");
 }
+
+/// What `ak-e2e provision` would send with the compose configuration: every OAuth2 provider of
+/// the blueprints gets exactly the Login redirect URI of the workspace that signs in to it, none
+/// keeps a blueprint's placeholder.
+#[test]
+fn provisioning_with_the_compose_configuration_registers_every_workspace() {
+    use std::collections::HashMap;
+    let settings = ak_e2e::config::Settings::resolve(
+        &ak_e2e::config::Flags {
+            config: Some("compose/ak-e2e.compose.yaml".into()),
+            target: Some("http://server:9000".into()),
+            ..Default::default()
+        },
+        &HashMap::new(),
+        &root(),
+    )
+    .expect("settings");
+    let env: HashMap<String, String> =
+        [("AK_E2E_CLIENT_SECRET", "s1"), ("AK_E2E_WRONG_CLIENT_SECRET", "s2"), ("AK_E2E_ANN_PASSWORD", "p")]
+            .into_iter()
+            .chain([("AK_E2E_BOB_PASSWORD", "p"), ("AK_E2E_TIA_PASSWORD", "p")])
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    // Blueprint paths are relative to the repository root, where ak-e2e runs.
+    let settings = ak_e2e::config::Settings {
+        blueprints: settings.blueprints.iter().map(|p| root().join(p)).collect(),
+        ..settings
+    };
+    let rendered = ak_e2e::provision::rendered_blueprints(&settings, &env).expect("rendered");
+    let blueprints: Vec<Vec<Node>> = rendered.iter().map(|text| yaml::parse(text).expect("rendered YAML")).collect();
+    // Each provider's client id → its registered redirect URIs.
+    let mut registered: HashMap<String, Vec<String>> = HashMap::new();
+    for doc in blueprints.iter().flatten() {
+        for entry in doc.get("entries").and_then(Node::as_seq).unwrap_or_default() {
+            if text(entry, &["model"]) != Some("authentik_providers_oauth2.oauth2provider") {
+                continue;
+            }
+            let attrs = entry.get("attrs").expect("attrs");
+            let client = text(attrs, &["client_id"]).expect("client_id").to_string();
+            let uris = attrs.get("redirect_uris").and_then(Node::as_seq).unwrap_or_default();
+            registered.insert(client, uris.iter().filter_map(|u| text(u, &["url"]).map(String::from)).collect());
+        }
+    }
+    let mut checked = 0;
+    for (name, app) in &settings.applications {
+        let Some(public) = app.public_url.clone().or_else(|| {
+            (name == ak_e2e::config::DEFAULT_APPLICATION).then(|| settings.chatgpt.public_url.clone()).flatten()
+        }) else {
+            continue;
+        };
+        let expected = format!("{public}sso/oidc/conn_authentik/callback");
+        let uris = registered.get(&app.client_id).unwrap_or_else(|| panic!("no provider for `{name}`"));
+        assert!(uris.contains(&expected), "`{name}` ({}): {uris:?} lacks {expected}", app.client_id);
+        assert!(!uris.iter().any(|u| u.contains("external.auth.openai.com")), "`{name}` keeps a placeholder: {uris:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "the default workspace and six variants");
+}
