@@ -123,15 +123,22 @@ async fn provisioning_through_the_api_then_the_login_passes() {
     let options = Options::new().api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"));
     let server = AuthentikStandIn::start(options).await.expect("an empty stand-in");
     let target = server.url().to_string();
-    let provision = |token: &'static str| {
+    // The variants' workspaces are not started here: their redirect URIs are given outright.
+    let variants: Vec<(String, String)> = ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"]
+        .iter()
+        .map(|v| (format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback")))
+        .collect();
+    let provision = |token: &'static str, with_variants: bool| {
         let target = target.clone();
+        let variants = if with_variants { variants.clone() } else { Vec::new() };
         tokio::task::spawn_blocking(move || {
             let mut cmd = Command::new(BIN);
             cmd.current_dir(root())
                 .args(["provision", "--target", &target])
                 .env("CI", "true")
                 .env("AK_E2E_AUTHENTIK_TOKEN", token)
-                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"));
+                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+                .envs(variants);
             for (k, v) in SECRETS {
                 cmd.env(k, v);
             }
@@ -141,14 +148,19 @@ async fn provisioning_through_the_api_then_the_login_passes() {
             (output.status.code().unwrap_or(-1), normalise(&text))
         })
     };
-    let (code, output) = provision("not-the-token").await.expect("join");
+    // A workspace whose redirect URI is unknown is named, never provisioned with a placeholder.
+    let (code, output) = provision("bootstrap-token-for-the-test", false).await.expect("join");
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("set the public URL of workspace `"), "{output}");
+
+    let (code, output) = provision("not-the-token", true).await.expect("join");
     assert_eq!(code, 3, "{output}");
     assert_eq!(
         output,
         "ak-e2e: error: authentik refused the API token in AK_E2E_AUTHENTIK_TOKEN (HTTP 403 Forbidden: Token invalid/expired)\n"
     );
 
-    let (code, output) = provision("bootstrap-token-for-the-test").await.expect("join");
+    let (code, output) = provision("bootstrap-token-for-the-test", true).await.expect("join");
     assert_eq!(code, 0, "{output}");
     assert_eq!(output, "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\n");
     assert!(!output.contains("real-target-client-secret"));
