@@ -29,7 +29,15 @@ pub fn normalise(value: &Value, bases: &[(&str, &str)]) -> Value {
             for key in keys {
                 let v = &map[key];
                 let replaced = VOLATILE.iter().find(|(k, _)| k == key).map(|(_, p)| Value::String((*p).into()));
-                out.insert(key.clone(), replaced.unwrap_or_else(|| normalise(v, bases)));
+                let mut normalised = replaced.unwrap_or_else(|| normalise(v, bases));
+                // Lists that are sets in meaning come in the order of authentik's database (a
+                // real install lists `profile openid email`, another `openid email profile`).
+                if let Value::Array(items) = &mut normalised
+                    && (key.ends_with("_supported") || key == "groups")
+                {
+                    items.sort_by_key(|item| item.to_string());
+                }
+                out.insert(key.clone(), normalised);
             }
             Value::Object(out)
         }

@@ -500,6 +500,10 @@ pub(crate) async fn userinfo(State(shared): AppState, headers: HeaderMap, body: 
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(dir.subject(provider, user, &shared.install_id)));
     claims.extend(dir.scope_claims(provider, user, &grant.scopes, &shared.install_id));
+    // authentik 2026.2 (`UserInfoView.get`) repeats the ID token's nonce in userinfo.
+    if let Some(nonce) = grant.nonce.as_ref().filter(|_| !shared.defects.has(&Defect::NoNonce)) {
+        claims.insert("nonce".into(), json!(nonce));
+    }
     apply_claim_defects(&shared, &mut claims);
     axum::Json(Value::Object(claims)).into_response()
 }
@@ -555,7 +559,7 @@ pub(crate) async fn discovery(State(shared): AppState, Path(slug): Path<String>)
     }
     let mut scopes = dir.provider_scopes(&provider);
     if !scopes.iter().any(|s| s == "openid") {
-        scopes.insert(0, "openid".into());
+        scopes.push("openid".into());
     }
     let mut claims: Vec<String> =
         ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce"].map(String::from).to_vec();
@@ -571,6 +575,8 @@ pub(crate) async fn discovery(State(shared): AppState, Path(slug): Path<String>)
         "introspection_endpoint": url("application/o/introspect/"),
         "revocation_endpoint": url("application/o/revoke/"),
         "device_authorization_endpoint": url("application/o/device/"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "response_types_supported": ["code", "id_token", "id_token token", "code token", "code id_token", "code id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "jwks_uri": url(&format!("application/o/{slug}/jwks/")),
