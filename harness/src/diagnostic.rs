@@ -51,7 +51,7 @@ impl Diagnostic {
     pub fn render(&self, source: &str, color: bool) -> String {
         let (red, blue, bold, reset) =
             if color { ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
-        let whole = source.lines().nth(self.span.line.saturating_sub(1)).unwrap_or("");
+        let whole = source_lines(source).nth(self.span.line.saturating_sub(1)).unwrap_or("");
         // A long line is shown as a window around the column, never whole.
         let skip = self.span.col.saturating_sub(1).saturating_sub(WINDOW / 3);
         let total = whole.chars().count();
@@ -94,6 +94,25 @@ impl Diagnostic {
     }
 }
 
+/// The lines of a text as YAML counts them: `\n`, `\r\n` and a lone `\r` each end a line.
+pub fn source_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.find(['\n', '\r']) {
+            Some(i) => {
+                let skip = if text[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&text[i + skip..]).filter(|r| !r.is_empty());
+                Some(&text[..i])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
+}
+
 /// The most characters of a source line shown.
 const WINDOW: usize = 120;
 
@@ -134,6 +153,13 @@ mod tests {
             text,
             "error: unknown step `expect_redirct`\n --> s.yaml:2:5\n  |\n2 |   - expect_redirct:\n  |     ^^^^^^^^^^^^^^ did you mean `expect_redirect`?\n  = help: steps are listed in the README\n"
         );
+    }
+
+    #[test]
+    fn lines_end_as_in_yaml() {
+        let lines: Vec<&str> = super::source_lines("a\nb\r\nc\rd\n").collect();
+        assert_eq!(lines, ["a", "b", "c", "d"]);
+        assert_eq!(super::source_lines("").count(), 1);
     }
 
     #[test]

@@ -146,7 +146,7 @@ fn the_scenario_parser_survives_any_input() {
         let other = &seeds[rng.gen_range(0..seeds.len())];
         let input = if case < seeds.len() { seed.clone() } else { mutate(&mut rng, seed, other) };
         let text = String::from_utf8_lossy(&input).into_owned();
-        let lines = text.lines().count().max(1) + 1;
+        let lines = ak_e2e::diagnostic::source_lines(&text).count() + 1;
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let result = ak_e2e::scenario::parse::parse(&file, &text);
             if let Err(diagnostics) = &result {
