@@ -54,6 +54,9 @@ pub struct BrowserConfig {
 pub struct SecretRef {
     /// The variable.
     pub env: String,
+    /// For a TOTP secret: the file `ak-e2e provision` writes (mode 0600) when it enrolls the
+    /// user's device, read when the variable is not set.
+    pub file: Option<PathBuf>,
 }
 
 /// The application in authentik.

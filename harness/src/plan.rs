@@ -254,8 +254,8 @@ fn resolve_secrets(
     errors: &mut Vec<String>,
 ) -> Secrets {
     let embedded = settings.target == Target::Embedded;
-    // (variable, what it is, whether it is a TOTP seed)
-    let mut wanted: Vec<(String, String, bool)> = Vec::new();
+    // (variable, what it is, whether it is a TOTP seed, the file that may hold it)
+    let mut wanted: Vec<(String, String, bool, Option<PathBuf>)> = Vec::new();
     let mut apps_by_var: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, app) in &settings.applications {
         if embedded || used_apps.contains(name) {
@@ -268,21 +268,24 @@ fn resolve_secrets(
         } else {
             format!("the client secret of applications {}", apps.join(", "))
         };
-        wanted.push((var, what, false));
+        wanted.push((var, what, false, None));
     }
     for (name, user) in &settings.users {
         if !(embedded || used_users.contains(name)) {
             continue;
         }
-        wanted.push((user.password.env.clone(), format!("user `{name}`'s password"), false));
+        wanted.push((user.password.env.clone(), format!("user `{name}`'s password"), false, None));
         if let Some(t) = &user.totp_secret {
-            wanted.push((t.env.clone(), format!("user `{name}`'s TOTP secret"), true));
+            wanted.push((t.env.clone(), format!("user `{name}`'s TOTP secret"), true, t.file.clone()));
         }
     }
     let mut secrets = BTreeMap::new();
-    for (var, what, totp) in wanted {
+    for (var, what, totp, file) in wanted {
+        let from_file = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok()).map(|t| t.trim().to_string());
         let value = match (env.get(&var), &settings.target) {
             (Some(v), _) if !v.is_empty() => v.clone(),
+            // Written by `ak-e2e provision` when it enrolled the device.
+            (_, Target::Url(_)) if from_file.as_ref().is_some_and(|v| !v.is_empty()) => from_file.unwrap_or_default(),
             // The embedded target is provisioned by this run: make the secret up.
             (_, Target::Embedded) => {
                 if totp {
@@ -292,8 +295,13 @@ fn resolve_secrets(
                 }
             }
             (_, Target::Url(_)) => {
-                errors
-                    .push(format!("{what} is not set: export {var} (real targets take secrets from the environment)"));
+                let hint = match &file {
+                    Some(f) => {
+                        format!("export {var}, or let `ak-e2e provision` enroll a device (it writes {})", f.display())
+                    }
+                    None => format!("export {var} (real targets take secrets from the environment)"),
+                };
+                errors.push(format!("{what} is not set: {hint}"));
                 continue;
             }
         };

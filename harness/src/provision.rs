@@ -176,7 +176,125 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             }
         }
     }
+    for (name, user) in &settings.users {
+        let Some(totp) = &user.totp_secret else { continue };
+        if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
+            lines.push(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));
+            continue;
+        }
+        let file = totp.file.as_ref().ok_or_else(|| {
+            config(format!(
+                "user `{name}` needs a TOTP device: add `file:` to its `totp_secret` (where provision keeps the \
+                 secret of the device it enrolls), or enroll one by hand and export {}",
+                totp.env
+            ))
+        })?;
+        let password = env.get(&user.password.env).filter(|p| !p.is_empty()).ok_or_else(|| {
+            config(format!(
+                "user `{name}`'s password is not set: export {} to enroll their TOTP device",
+                user.password.env
+            ))
+        })?;
+        let secret = enroll_totp(&client, &base, token, &user.username, password, settings.request_timeout).await?;
+        write_secret(file, &mocks::totp::encode_base32(&secret))
+            .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
+        lines.push(format!(
+            "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
+            user.username,
+            file.display()
+        ));
+    }
     Ok(lines)
+}
+
+/// Enrolls a TOTP device for `username` as authentik's own setup flow does: the user's existing
+/// TOTP devices are deleted (admin API), the user signs in with their password, runs
+/// `default-authenticator-totp-setup`, and confirms the secret it offers with a current code.
+async fn enroll_totp(
+    client: &reqwest::Client,
+    base: &Url,
+    token: &str,
+    username: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, ProvisionError> {
+    let api = |path: &str| base.join(path).map_err(|e| config(e.to_string()));
+    let get = |url: Url| async move {
+        let response = client
+            .get(url.clone())
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| runtime(format!("GET {url} failed: {}", mocks::http::describe(&e, timeout))))?;
+        let status = response.status();
+        let body = mocks::http::read_json(response, timeout).await.map_err(|e| runtime(format!("GET {url}: {e}")))?;
+        if !status.is_success() {
+            return Err(runtime(format!("GET {url} answered {status}: {body}")));
+        }
+        Ok(body)
+    };
+    let mut users = api("api/v3/core/users/")?;
+    users.query_pairs_mut().append_pair("username", username);
+    let found = get(users).await?;
+    let pk = found["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|u| u["username"] == username))
+        .and_then(|u| u["pk"].as_u64())
+        .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
+    let mut devices = api("api/v3/authenticators/admin/totp/")?;
+    devices.query_pairs_mut().append_pair("user", &pk.to_string());
+    for device in get(devices).await?["results"].as_array().cloned().unwrap_or_default() {
+        let Some(id) = device["pk"].as_u64() else { continue };
+        let url = api(&format!("api/v3/authenticators/admin/totp/{id}/"))?;
+        let response = client
+            .delete(url.clone())
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| runtime(format!("DELETE {url} failed: {}", mocks::http::describe(&e, timeout))))?;
+        if !response.status().is_success() {
+            return Err(runtime(format!("DELETE {url} answered {}", response.status())));
+        }
+    }
+    let session = crate::flow_client::FlowClient::new(base, timeout).map_err(runtime)?;
+    match session.sign_in(username, password).await.map_err(runtime)? {
+        crate::flow_client::SignIn::Done => {}
+        other => {
+            return Err(runtime(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")));
+        }
+    }
+    const SETUP: &str = "default-authenticator-totp-setup";
+    let challenge = session.challenge(SETUP, None).await.map_err(runtime)?;
+    let uri = challenge["config_url"].as_str().unwrap_or_default();
+    let secret = mocks::totp::secret_of_uri(uri).ok_or_else(|| {
+        runtime(format!(
+            "flow `{SETUP}` did not offer a TOTP secret (answered `{}`)",
+            challenge["component"].as_str().unwrap_or("?")
+        ))
+    })?;
+    let answer = serde_json::json!({
+        "component": "ak-stage-authenticator-totp",
+        "code": mocks::totp::current(&secret, 6),
+    });
+    let done = session.challenge(SETUP, Some(answer)).await.map_err(runtime)?;
+    if done["component"] != "xak-flow-redirect" {
+        let errors = crate::driver::flow_errors(&done);
+        return Err(runtime(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; "))));
+    }
+    Ok(secret)
+}
+
+/// Writes a secret to a file only its owner can read.
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
 }
 
 #[cfg(test)]

@@ -271,13 +271,16 @@ async fn preflight(
     let mut checks = tokio::task::JoinSet::new();
     for name in users {
         let Some(user) = settings.users.get(name) else { continue };
-        let (name, user, authentik) = (name.clone(), user.clone(), authentik.clone());
+        let (name, user) = (name.clone(), user.clone());
         let password = secrets.get(&user.password.env).unwrap_or_default();
-        // Its own cookie jar: signed in as one user, authentik would not ask the next one.
-        let client = preflight_client(timeout)?;
+        // Its own session: signed in as one user, authentik would not ask the next one.
+        let session = crate::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
         checks.spawn(async move {
-            let problem = sign_in_check(&client, &authentik, &user.username, &password, timeout).await?;
-            Ok::<_, TargetError>(problem.map(|p| (name, user, p)))
+            let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError)?;
+            Ok::<_, TargetError>(match outcome {
+                crate::flow_client::SignIn::Refused(problem) => Some((name, user, problem)),
+                _ => None,
+            })
         });
     }
     let mut refused = Vec::new();
@@ -358,46 +361,6 @@ async fn check_client(
         "authentik refused the client secret of application `{}` (client id `{}`, secret from {}): invalid_client at {token_endpoint}, while the redirect URI {redirect_uri} is allowed. Set {} to the provider's client secret",
         ws.slug, app.client_id, app.client_secret.env, app.client_secret.env
     )))
-}
-
-/// Signs in through `default-authentication-flow`'s executor; the error shown, if any.
-async fn sign_in_check(
-    client: &reqwest::Client,
-    authentik: &Url,
-    username: &str,
-    password: &str,
-    timeout: Duration,
-) -> Result<Option<String>, TargetError> {
-    let mut url =
-        authentik.join("api/v3/flows/executor/default-authentication-flow/").map_err(|e| TargetError(e.to_string()))?;
-    url.query_pairs_mut().append_pair("query", "");
-    let fail = |e: reqwest::Error| TargetError(format!("{url} failed: {}", mocks::http::describe(&e, timeout)));
-    // Follow the executor's redirects to itself until a challenge comes.
-    let challenge = |response: reqwest::Response| async {
-        let mut response = response;
-        for _ in 0..10 {
-            if !response.status().is_redirection() {
-                return Ok::<serde_json::Value, TargetError>(
-                    mocks::http::read_json(response, timeout).await.unwrap_or_default(),
-                );
-            }
-            response = client.get(url.clone()).send().await.map_err(fail)?;
-        }
-        Ok(serde_json::Value::Null)
-    };
-    let first = challenge(client.get(url.clone()).send().await.map_err(fail)?).await?;
-    if first["component"] != "ak-stage-identification" {
-        return Ok(None);
-    }
-    let body = serde_json::json!({"component": "ak-stage-identification", "uid_field": username});
-    let next = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await?;
-    if next["component"] != "ak-stage-password" {
-        return Ok(None);
-    }
-    let body = serde_json::json!({"component": "ak-stage-password", "password": password});
-    let after = challenge(client.post(url.clone()).json(&body).send().await.map_err(fail)?).await?;
-    let errors = crate::driver::flow_errors(&after);
-    Ok((after["component"] == "ak-stage-password" && !errors.is_empty()).then(|| errors.join("; ")))
 }
 
 /// Fetches the discovery document of a real target, so an unreachable one fails before any

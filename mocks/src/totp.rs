@@ -31,8 +31,54 @@ pub fn code_at_step(secret: &[u8], step: u64, digits: u32) -> String {
 
 /// Whether `candidate` is the code at `now` or one step either side (authentik's tolerance).
 pub fn verify(secret: &[u8], candidate: &str, now: u64, digits: u32) -> bool {
+    verify_after(secret, candidate, now, digits, None).is_some()
+}
+
+/// The step `candidate` is the code of, within one step of `now` and after `used` (a code is
+/// accepted once: authentik's devices remember the last step they accepted, as django-otp's do).
+pub fn verify_after(secret: &[u8], candidate: &str, now: u64, digits: u32, used: Option<u64>) -> Option<u64> {
     let step = now / 30;
-    [step.saturating_sub(1), step, step + 1].iter().any(|s| code_at_step(secret, *s, digits) == candidate.trim())
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .filter(|s| used.is_none_or(|u| *s > u))
+        .find(|s| code_at_step(secret, *s, digits) == candidate.trim())
+}
+
+/// Hands out codes as a person with an authenticator app would: never one the device has
+/// accepted before (it would refuse a replay). Codes of the current step and the next are
+/// accepted; when both are spent, the next code is waited for (at most one 30-second step).
+#[derive(Debug, Default)]
+pub struct CodeBook {
+    last: std::sync::Mutex<std::collections::HashMap<Vec<u8>, u64>>,
+}
+
+impl CodeBook {
+    /// A fresh book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next unused code for `secret`. With `assume_current_used`, the current step counts as
+    /// spent until this book hands one out: another process (the enrollment, an earlier run) may
+    /// have used it on the same device.
+    pub async fn next(&self, secret: &[u8], digits: u32, assume_current_used: bool) -> String {
+        loop {
+            let now = crate::record_time::now_secs();
+            let step = now / 30;
+            let wait = {
+                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                let floor = last.get(secret).copied().or(assume_current_used.then_some(step));
+                let pick = floor.map_or(step, |f| (f + 1).max(step));
+                if pick <= step + 1 {
+                    last.insert(secret.to_vec(), pick);
+                    return code_at_step(secret, pick, digits);
+                }
+                // Both usable steps are spent: the next one opens at the next step boundary.
+                (step + 1) * 30 - now
+            };
+            tokio::time::sleep(std::time::Duration::from_secs(wait.clamp(1, 30))).await;
+        }
+    }
 }
 
 /// Decodes a hex secret (how authentik stores TOTP keys).
@@ -42,6 +88,37 @@ pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Encodes bytes as RFC 4648 base32 without padding (as `otpauth://` URIs carry secrets).
+pub fn encode_base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut bits, mut count) = (0u64, 0u32);
+    for b in bytes {
+        bits = (bits << 8) | u64::from(*b);
+        count += 8;
+        while count >= 5 {
+            count -= 5;
+            out.push(ALPHABET[((bits >> count) & 31) as usize] as char);
+        }
+    }
+    if count > 0 {
+        out.push(ALPHABET[((bits << (5 - count)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Encodes bytes as lowercase hex (how authentik stores TOTP keys).
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The secret of an `otpauth://totp/…?secret=BASE32…` URI.
+pub fn secret_of_uri(uri: &str) -> Option<Vec<u8>> {
+    let query = uri.strip_prefix("otpauth://totp/")?.split_once('?')?.1;
+    let secret = query.split('&').find_map(|pair| pair.strip_prefix("secret="))?;
+    decode_base32(secret)
 }
 
 /// Decodes an RFC 4648 base32 secret (what authenticator apps and `otpauth://` URIs show).
@@ -68,6 +145,40 @@ pub fn decode_base32(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_code_is_accepted_once() {
+        let secret = b"12345678901234567890";
+        let now = 1_800_000_000;
+        let code = super::code(secret, now, 6);
+        let step = super::verify_after(secret, &code, now, 6, None).expect("fresh");
+        assert_eq!(super::verify_after(secret, &code, now, 6, Some(step)), None, "a replay");
+        let next = super::code(secret, now + 30, 6);
+        assert_eq!(super::verify_after(secret, &next, now, 6, Some(step)), Some(step + 1), "the next step's code");
+    }
+
+    #[tokio::test]
+    async fn the_code_book_never_hands_out_a_code_twice() {
+        let book = super::CodeBook::new();
+        let secret = b"12345678901234567890";
+        let (a, b) = (book.next(secret, 6, false).await, book.next(secret, 6, false).await);
+        assert_ne!(a, b);
+        let other = super::CodeBook::new();
+        let now = super::code(secret, crate::record_time::now_secs(), 6);
+        let first = other.next(secret, 6, true).await;
+        // Assuming the current step spent, the first code is a later step's.
+        assert_ne!(first, now);
+    }
+
+    #[test]
+    fn base32_and_otpauth_round_trip() {
+        let secret = b"12345678901234567890";
+        assert_eq!(super::encode_base32(secret), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(super::decode_base32(&super::encode_base32(b"\x01\xff\x10")), Some(b"\x01\xff\x10".to_vec()));
+        let uri = "otpauth://totp/authentik%3Aann?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&algorithm=SHA1";
+        assert_eq!(super::secret_of_uri(uri), Some(secret.to_vec()));
+        assert_eq!(super::encode_hex(b"\x01\xab"), "01ab");
+    }
+
     use super::{code, decode_base32, decode_hex, verify};
 
     #[test]

@@ -25,7 +25,11 @@ async fn standin(mock_port: u16) -> AuthentikStandIn {
         "AK_E2E_CHATGPT_REDIRECT_URI".into(),
         format!("http://127.0.0.1:{mock_port}/sso/oidc/conn_authentik/callback"),
     );
-    let options = Options::new().env(env).blueprint_file(root().join("blueprints/chatgpt.yaml")).expect("blueprint");
+    let options = Options::new()
+        .env(env)
+        .api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"))
+        .blueprint_file(root().join("blueprints/chatgpt.yaml"))
+        .expect("blueprint");
     AuthentikStandIn::start(options).await.expect("stand-in")
 }
 
@@ -162,7 +166,10 @@ async fn provisioning_through_the_api_then_the_login_passes() {
 
     let (code, output) = provision("bootstrap-token-for-the-test", true).await.expect("join");
     assert_eq!(code, 0, "{output}");
-    assert_eq!(output, "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\n");
+    assert_eq!(
+        output,
+        "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\nak-e2e: left `tia`'s TOTP devices as they are (AK_E2E_TIA_TOTP_SECRET is set)\n"
+    );
     assert!(!output.contains("real-target-client-secret"));
 
     let (code, output) = run_against(target, port, vec![], vec![]).await;
@@ -227,4 +234,94 @@ async fn an_unregistered_redirect_uri_is_told_from_a_wrong_secret() {
         output,
         "ak-e2e: error: the provider of application `chatgpt` does not allow the redirect URI http://127.0.0.1:<port>/sso/oidc/conn_authentik/callback: its authorize endpoint shows \"Redirect URI Error\" (and the token endpoint answers invalid_client). Add it to the provider's redirect URIs exactly\n"
     );
+}
+
+/// MFA without a manual step: `provision` enrolls the MFA user's TOTP device through authentik's
+/// own setup flow, keeps the secret in a 0600 file (never printed), and the MFA scenario then
+/// passes with it; provisioning again replaces the device instead of adding one.
+#[tokio::test(flavor = "multi_thread")]
+async fn provision_enrolls_the_mfa_users_totp_device() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let port = free_port();
+    let server = standin(port).await;
+    let dir = std::env::temp_dir().join(format!("ak-e2e-enroll-{port}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let secret_file = dir.join("secrets/tia.totp");
+    let config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
+        .expect("config")
+        .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()));
+    let config_file = dir.join("ak-e2e.yaml");
+    std::fs::write(&config_file, config).expect("write");
+    let target = server.url().to_string();
+    let provision = || {
+        let (target, config_file) = (target.clone(), config_file.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(root())
+                .args(["provision", "--target", &target, "--config"])
+                .arg(&config_file)
+                .env("CI", "true")
+                .env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test")
+                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+                .env_remove("AK_E2E_TIA_TOTP_SECRET");
+            for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
+                cmd.env(k, v);
+            }
+            for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
+                cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
+            }
+            let output = cmd.output().expect("provision");
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            (output.status.code().unwrap_or(-1), text)
+        })
+    };
+    let (code, output) = provision().await.expect("join");
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!(
+            "enrolled a TOTP device for `tia` (ak-e2e-tia); its secret is in {} (mode 0600)",
+            secret_file.display()
+        )),
+        "{output}"
+    );
+    let secret = std::fs::read_to_string(&secret_file).expect("the secret file");
+    assert!(!output.contains(secret.trim()), "the secret is never printed");
+    let mode = std::fs::metadata(&secret_file).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let devices =
+        |server: &AuthentikStandIn| server.directory().totp_devices.iter().filter(|d| d.user == "ak-e2e-tia").count();
+    assert_eq!(devices(&server), 1);
+
+    let (code, output) = provision().await.expect("join");
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(devices(&server), 1, "provisioning again replaces the device");
+    let fresh = std::fs::read_to_string(&secret_file).expect("the secret file");
+    assert_ne!(fresh, secret, "a new device, a new secret");
+
+    // The MFA scenario reads the secret from the file (AK_E2E_TIA_TOTP_SECRET is not set).
+    let (code, output) = tokio::task::spawn_blocking({
+        let (target, config_file) = (target.clone(), config_file.clone());
+        move || {
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(root())
+                .args(["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target, "--config"])
+                .arg(&config_file)
+                .env("CI", "true")
+                .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"))
+                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+                .env_remove("AK_E2E_TIA_TOTP_SECRET");
+            for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
+                cmd.env(k, v);
+            }
+            let output = cmd.output().expect("run");
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            (output.status.code().unwrap_or(-1), text)
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, 0, "the enrolled device signs tia in: {output}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -277,7 +277,7 @@ impl<'e> ApiDriver<'e> {
                 "ak-stage-password" => json!({"component": component, "password": credentials.password}),
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    json!({"component": component, "code": mocks::totp::current(secret, 6)})
+                    json!({"component": component, "code": super::totp_code(self.env, secret).await})
                 }
                 "ak-stage-consent" => match credentials.consent {
                     Consent::Accept => json!({"component": component, "token": challenge["token"]}),

@@ -23,6 +23,8 @@ use crate::target::{Environment, Workspace};
 
 const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
                       ak-stage-access-denied, ak-stage-flow-error";
+/// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
+const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
 const POLL: Duration = Duration::from_millis(25);
 const MAX_STAGES: usize = 12;
 
@@ -38,7 +40,10 @@ const ex = document.querySelector('ak-flow-executor');
 const stage = ex && ex.shadowRoot ? ex.shadowRoot.querySelector(arguments[0]) : null;
 if (stage && stage.shadowRoot && stage.shadowRoot.firstElementChild) {
   const key = stage.challenge && typeof stage.challenge === 'object' ? stage.challenge : stage;
-  const errors = [...stage.shadowRoot.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')]
+  // The stage's own shadow root and those of the components in it (authentik 2026.2 puts the
+  // TOTP code form in one).
+  const roots = [stage.shadowRoot, ...[...stage.shadowRoot.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
+  const errors = roots.flatMap(r => [...r.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')])
     .map(e => e.textContent.trim()).filter(Boolean);
   const fresh = key.__akE2eSeen !== true;
   key.__akE2eSeen = true;
@@ -203,7 +208,15 @@ impl<'e> BrowserDriver<'e> {
             let attempt = async {
                 let root = self.client.find(Locator::Css("ak-flow-executor")).await?.shadow_root().await?;
                 let stage_root = root.find(Locator::Css(stage)).await?.shadow_root().await?;
-                stage_root.find(Locator::Css(css)).await
+                match stage_root.find(Locator::Css(css)).await {
+                    Ok(found) => Ok(found),
+                    // authentik 2026.2 renders some stages' forms in a component of their own,
+                    // with its own shadow root (the TOTP code form of authenticator-validate).
+                    Err(direct) => match stage_root.find(Locator::Css(NESTED_FORMS)).await {
+                        Ok(nested) => nested.shadow_root().await?.find(Locator::Css(css)).await,
+                        Err(_) => Err(direct),
+                    },
+                }
             };
             match attempt.await {
                 Ok(e) => return Ok(e),
@@ -364,7 +377,7 @@ impl<'e> BrowserDriver<'e> {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     let input = self.in_stage(&component, "input[name=code]").await?;
                     input
-                        .send_keys(&mocks::totp::current(secret, 6))
+                        .send_keys(&super::totp_code(self.env, secret).await)
                         .await
                         .map_err(|e| Self::err("typing the TOTP code", e))?;
                     self.screenshot("authenticator").await;

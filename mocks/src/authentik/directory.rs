@@ -15,6 +15,7 @@ pub const FLOWS: &[(&str, &str, &str)] = &[
     (IMPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
     (EXPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
     (INVALIDATION_FLOW, "invalidation", "Logout"),
+    (TOTP_SETUP_FLOW, "stage_configuration", "Set up Two-Factor authentication"),
 ];
 /// Whether `slug` is one of the built-in flows.
 pub fn is_flow(slug: &str) -> bool {
@@ -27,6 +28,8 @@ pub const AUTHENTICATION_FLOW: &str = "default-authentication-flow";
 pub const IMPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-implicit-consent";
 /// `default-provider-authorization-explicit-consent`: a consent stage, remembered.
 pub const EXPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-explicit-consent";
+/// `default-authenticator-totp-setup`: enrolls a TOTP device for the signed-in user.
+pub const TOTP_SETUP_FLOW: &str = "default-authenticator-totp-setup";
 /// `default-provider-invalidation-flow`.
 pub const INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 /// The name of authentik's self-signed certificate-key pair, the only signing key here.
@@ -239,6 +242,8 @@ pub struct Binding {
 /// A TOTP device.
 #[derive(Debug, Clone)]
 pub struct TotpDevice {
+    /// Primary key (the admin API's id).
+    pub pk: u64,
     /// Owner's username.
     pub user: String,
     /// Device name.
@@ -249,6 +254,16 @@ pub struct TotpDevice {
     pub confirmed: bool,
     /// Code length.
     pub digits: u32,
+    /// The last step whose code the device accepted (a code is accepted once).
+    pub last_step: Option<u64>,
+}
+
+impl Directory {
+    /// Adds a device, giving it the next primary key.
+    pub fn add_totp_device(&mut self, mut device: TotpDevice) {
+        device.pk = self.totp_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
+        self.totp_devices.push(device);
+    }
 }
 
 impl TotpDevice {

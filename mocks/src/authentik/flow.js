@@ -123,16 +123,33 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
     }
   }
 
+  // As in authentik 2026.2, the code form is not in the stage's own shadow root: the stage renders
+  // <ak-stage-authenticator-validate-code>, which has a shadow root of its own.
   class AuthenticatorValidate extends Stage {
     html(c) {
-      return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">
-<p class="ak-pending-user">${esc(c.pending_user)}</p>
-<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-stage-authenticator-validate-input"><span class="pf-c-form__label-text">Code</span></label>
-<input type="text" name="code" id="ak-stage-authenticator-validate-input" inputmode="numeric" pattern="[0-9]*" placeholder="Please enter your code" autocomplete="one-time-code" class="pf-c-form-control" required${invalid(c, "code")}>
-${errorText(c, "code")}</div>${submitButton("Continue")}</form></div>`;
+      return `${header(c)}<div class="pf-c-login__main-body"><ak-stage-authenticator-validate-code></ak-stage-authenticator-validate-code></div>`;
     }
-    response(form) {
-      return { code: form.querySelector("input[name=code]").value };
+  }
+
+  class AuthenticatorValidateCode extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      const stage = this.getRootNode().host;
+      const c = stage.challenge;
+      this.attachShadow({ mode: "open" });
+      this.shadowRoot.innerHTML = `<form class="pf-c-form">
+<p class="ak-pending-user">${esc(c.pending_user)}</p>
+<input type="hidden" name="username" autocomplete="username" value="${esc(c.pending_user)}">
+<fieldset class="pf-c-form__group"><legend class="sr-only">Authentication code</legend>
+<label class="pf-c-form__label" for="validation-code-input"><span class="pf-c-form__label-text">Authentication code</span></label>
+<input id="validation-code-input" type="text" name="code" inputmode="numeric" pattern="[0-9]*" placeholder="Type an authentication code" autocomplete="one-time-code" class="pf-c-form-control pf-m-monospace" required${invalid(c, "code")}>
+${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
+      const form = this.shadowRoot.querySelector("form");
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        stage.executor.submit({ component: c.component, code: form.querySelector("input[name=code]").value });
+      });
+      form.querySelector("input[name=code]").focus();
     }
   }
 
@@ -167,6 +184,7 @@ ${errorText(c, "token")}${submitButton("Continue")}</form></div>`;
 
   customElements.define("ak-stage-identification", Identification);
   customElements.define("ak-stage-password", Password);
+  customElements.define("ak-stage-authenticator-validate-code", AuthenticatorValidateCode);
   customElements.define("ak-stage-authenticator-validate", AuthenticatorValidate);
   customElements.define("ak-stage-consent", Consent);
   customElements.define("ak-stage-access-denied", AccessDenied);

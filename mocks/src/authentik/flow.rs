@@ -33,6 +33,8 @@ pub(crate) enum Plan {
     Authentication(AuthenticationPlan),
     /// An authorization flow started by `/application/o/authorize/`.
     Authorization(AuthorizationPlan),
+    /// `default-authenticator-totp-setup`, with the secret it offered.
+    TotpSetup(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +230,8 @@ async fn execute(
         .query()
         .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()))
         .unwrap_or_default();
+    let mut enrolled = None;
+    let used_code;
     let outcome = {
         let dir = shared.directory().clone();
         let mut state = shared.state();
@@ -246,12 +250,29 @@ async fn execute(
                 return session.attach((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response());
             }
         }
-        let result = step(shared, &dir, sess, slug, &query, body, &consents);
-        if let Some((user, app)) = result.1 {
-            state.consents.insert((user, app));
-        }
-        result.0
+        let outcome = if slug == super::directory::TOTP_SETUP_FLOW {
+            let (challenge, device) = super::totp_setup::step(&dir, sess, flow_info(slug, None), body);
+            enrolled = device;
+            Outcome::Challenge(challenge)
+        } else {
+            let result = step(shared, &dir, sess, slug, &query, body, &consents);
+            if let Some((user, app)) = result.1 {
+                state.consents.insert((user, app));
+            }
+            result.0
+        };
+        // A TOTP code accepted in this step: the device will not accept it again.
+        used_code = state.sessions.get_mut(&session.id).and_then(|s| s.totp_used.take());
+        outcome
     };
+    if let Some(device) = enrolled {
+        shared.directory().add_totp_device(device);
+    }
+    if let Some((pk, step)) = used_code
+        && let Some(device) = shared.directory().totp_devices.iter_mut().find(|d| d.pk == pk)
+    {
+        device.last_step = Some(step);
+    }
     let response = match outcome {
         Outcome::Challenge(c) => axum::Json(c).into_response(),
         Outcome::Again => redirect(&uri.to_string()),
@@ -399,7 +420,11 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
                     Some(b) => {
                         let code = string(&b, "code");
                         let now = now_secs();
-                        if devices.iter().any(|d| totp::verify(&d.key_bytes(), &code, now, d.digits)) {
+                        let accepted = devices.iter().find_map(|d| {
+                            totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s))
+                        });
+                        if let Some(used) = accepted {
+                            sess.totp_used = Some(used);
                             plan.amr = vec!["pwd".into(), "mfa".into()];
                             plan.stage = AuthStage::Login;
                             Outcome::Again

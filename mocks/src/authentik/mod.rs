@@ -2,6 +2,7 @@
 //! for hermetic runs, provisioned from the same blueprints as a real authentik, with switchable
 //! defects.
 
+mod admin_api;
 pub mod blueprint;
 pub mod defects;
 pub mod directory;
@@ -11,6 +12,7 @@ mod oauth;
 mod pages;
 mod server;
 mod state;
+mod totp_setup;
 
 pub use defects::{Defect, Defects};
 pub use directory::Directory;

@@ -146,12 +146,14 @@ impl Options {
             if crate::totp::decode_hex(secret.expose()).is_none() {
                 return Err(StartError::Totp(format!("TOTP device for `{username}`: the secret is not hex")));
             }
-            directory.totp_devices.push(super::directory::TotpDevice {
+            directory.add_totp_device(super::directory::TotpDevice {
+                pk: 0,
                 user: username.clone(),
                 name: "TOTP device".into(),
                 key: secret.clone(),
                 confirmed: true,
                 digits: 6,
+                last_step: None,
             });
         }
         Ok(directory)
@@ -385,6 +387,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/if/flow/{slug}/", get(flow::page))
         .route("/api/v3/flows/executor/{slug}/", get(flow::executor_get).post(flow::executor_post))
         .route("/api/v3/flows/instances/import/", post(import_blueprint))
+        .route("/api/v3/core/users/", get(super::admin_api::users))
+        .route("/api/v3/authenticators/admin/totp/", get(super::admin_api::totp_devices))
+        .route("/api/v3/authenticators/admin/totp/{pk}/", axum::routing::delete(super::admin_api::delete_totp_device))
         .route("/-/health/live/", get(health))
         .route("/-/health/ready/", get(health))
         .route("/static/flow.js", get(pages::script))
@@ -401,16 +406,8 @@ async fn import_blueprint(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let allowed = matches!((&shared.api_token, presented), (Some(t), Some(p)) if t.expose() == p);
-    if !allowed {
-        let detail =
-            if presented.is_none() { "Authentication credentials were not provided." } else { "Token invalid/expired" };
-        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"detail": detail}))).into_response();
+    if let Some(refused) = super::admin_api::refuse(&shared, &headers) {
+        return refused;
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let Some(text) = multipart_file(content_type, &body) else {

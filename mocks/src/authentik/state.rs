@@ -24,6 +24,8 @@ pub(crate) struct Session {
     pub(crate) application_pre: Option<String>,
     /// Flow plans by flow slug.
     pub(crate) plans: HashMap<String, Plan>,
+    /// A TOTP device (pk) and the step whose code it just accepted, to record on the device.
+    pub(crate) totp_used: Option<(u64, u64)>,
 }
 
 /// What a code or token was granted for.

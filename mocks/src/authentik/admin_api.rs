@@ -1,0 +1,104 @@
+//! The few admin API endpoints ak-e2e uses against authentik, with the same token rule
+//! (`Authorization: Bearer <API token>`): users by username, and the admin view of TOTP devices
+//! (list a user's, delete one), so that provisioning can enroll the MFA fixture user afresh.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::server::Shared;
+
+/// `None` when the request carries the API token; otherwise authentik's 403 answer.
+pub(crate) fn refuse(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if matches!((&shared.api_token, presented), (Some(t), Some(p)) if t.expose() == p) {
+        return None;
+    }
+    let detail =
+        if presented.is_none() { "Authentication credentials were not provided." } else { "Token invalid/expired" };
+    Some((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response())
+}
+
+/// A page of results, shaped as authentik's paginated lists.
+fn page(results: Vec<Value>) -> Response {
+    let count = results.len();
+    axum::Json(json!({
+        "pagination": {"next": 0, "previous": 0, "count": count, "current": 1, "total_pages": 1,
+                       "start_index": usize::from(count > 0), "end_index": count},
+        "results": results,
+        "autocomplete": {},
+    }))
+    .into_response()
+}
+
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// `GET /api/v3/core/users/?username=…`.
+pub(crate) async fn users(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(refused) = refuse(&shared, &headers) {
+        return refused;
+    }
+    let wanted = param(query.as_deref(), "username");
+    let dir = shared.directory().clone();
+    let results = dir
+        .users
+        .iter()
+        .filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username))
+        .map(
+            |u| json!({"pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active}),
+        )
+        .collect();
+    page(results)
+}
+
+/// `GET /api/v3/authenticators/admin/totp/?user=<pk>`.
+pub(crate) async fn totp_devices(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(refused) = refuse(&shared, &headers) {
+        return refused;
+    }
+    let dir = shared.directory().clone();
+    let owner = param(query.as_deref(), "user").and_then(|pk| pk.parse::<u64>().ok()).and_then(|pk| dir.user(pk));
+    let results = dir
+        .totp_devices
+        .iter()
+        .filter(|d| owner.is_none_or(|u| u.username == d.user))
+        .map(|d| json!({"pk": d.pk, "name": d.name, "confirmed": d.confirmed}))
+        .collect();
+    page(results)
+}
+
+/// `DELETE /api/v3/authenticators/admin/totp/<pk>/`.
+pub(crate) async fn delete_totp_device(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    if let Some(refused) = refuse(&shared, &headers) {
+        return refused;
+    }
+    let mut dir = shared.directory();
+    let before = dir.totp_devices.len();
+    dir.totp_devices.retain(|d| Some(d.pk) != pk.parse().ok());
+    if dir.totp_devices.len() == before {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No TOTPDevice matches the given query."})))
+            .into_response();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
