@@ -44,8 +44,13 @@ impl FlowClient {
     /// GETs (no answer) or POSTs (an answer) the flow's executor and returns the challenge,
     /// following the executor's redirects to itself.
     pub async fn challenge(&self, slug: &str, answer: Option<Value>) -> Result<Value, String> {
+        self.challenge_in(slug, "", answer).await
+    }
+
+    /// Like [`Self::challenge`], for a flow page opened with this query (an authorization flow).
+    pub async fn challenge_in(&self, slug: &str, query: &str, answer: Option<Value>) -> Result<Value, String> {
         let mut url = self.base.join(&format!("api/v3/flows/executor/{slug}/")).map_err(|e| e.to_string())?;
-        url.query_pairs_mut().append_pair("query", "");
+        url.query_pairs_mut().append_pair("query", query);
         let fail = |e: reqwest::Error| format!("{url} failed: {}", mocks::http::describe(&e, self.timeout));
         let mut request = match &answer {
             None => self.http.get(url.clone()),
@@ -68,6 +73,39 @@ impl FlowClient {
             request = self.http.get(url.clone());
         }
         Err(format!("{url} kept redirecting"))
+    }
+
+    /// Opens `start` (an authorization request) signed in, following redirects and the flow
+    /// pages' redirects until the browser would be sent to `redirect_uri`; returns the `code`.
+    pub async fn follow_to(&self, start: &Url, redirect_uri: &str) -> Result<String, String> {
+        let mut next = start.clone();
+        for _ in 0..10 {
+            if next.as_str().starts_with(redirect_uri) {
+                return next.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or_else(|| {
+                    format!("back at the redirect URI without a code: {}", crate::driver::api::redact(&next))
+                });
+            }
+            if let Some(slug) = next.path().strip_prefix(self.base.path()).and_then(|p| p.strip_prefix("if/flow/")) {
+                let slug = slug.trim_end_matches('/').to_string();
+                let challenge = self.challenge_in(&slug, next.query().unwrap_or_default(), None).await?;
+                let to = challenge["to"]
+                    .as_str()
+                    .ok_or_else(|| format!("flow `{slug}` answered {}", challenge["component"]))?;
+                next = self.base.join(to).map_err(|e| e.to_string())?;
+                continue;
+            }
+            let response = self.http.get(next.clone()).send().await.map_err(|e| format!("GET {next}: {e}"))?;
+            let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+            let Some(location) = location else {
+                return Err(format!(
+                    "GET {} answered {} without a redirect",
+                    crate::driver::api::redact(&next),
+                    response.status()
+                ));
+            };
+            next = next.join(&location).map_err(|e| e.to_string())?;
+        }
+        Err("more than 10 redirects".into())
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.

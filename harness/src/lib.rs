@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod driver;
+pub mod fidelity;
 pub mod flow_client;
 pub mod hints;
 pub mod plan;

@@ -7,6 +7,7 @@
 mod browser;
 mod compose;
 mod defects;
+mod fidelity;
 mod real_target;
 
 use std::path::{Path, PathBuf};

@@ -98,6 +98,7 @@ fn flow_info(slug: &str, app_name: Option<&str>) -> Value {
     json!({
         "title": title,
         "background": "/static/dist/assets/images/flow_background.jpg",
+        "background_themed_urls": null,
         "cancel_url": "/flows/-/cancel/",
         "layout": "stacked",
     })
@@ -342,8 +343,9 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
                 "primary_action": "Log in",
                 "sources": [],
                 "show_source_labels": false,
-                "enable_remember_me": true,
+                "enable_remember_me": false,
                 "passkey_challenge": null,
+                "pending_user_identifier": null,
             });
             if let Some(app) = &app_pre {
                 challenge["application_pre"] = json!(app);
@@ -446,8 +448,7 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
         AuthStage::Done => {
             sess.plans.remove(slug);
             sess.application_pre = None;
-            let to =
-                plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/if/user/".into());
+            let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
             return Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}));
         }
     };

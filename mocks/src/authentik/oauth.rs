@@ -293,7 +293,10 @@ fn token_error(error: &str) -> Response {
         "unsupported_grant_type" => "The authorization grant type is not supported by the authorization server",
         _ => "The request is otherwise malformed",
     };
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "error_description": description}))).into_response()
+    // authentik adds the request's id to its error answers.
+    let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
+    let body = json!({"error": error, "error_description": description, "request_id": request_id});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// Client credentials from the Basic header (url-decoded, RFC 6749 §2.3.1) or form fields.

@@ -1,0 +1,270 @@
+//! The fidelity corpus: what an authentik answers along the ChatGPT login, recorded as *shapes*
+//! — every key, every value's type, the literal values that mean something (components, error
+//! codes, statuses, supported lists), and placeholders for what changes on every request or
+//! install (URLs of the target, tokens, keys, times, ids). Recorded from a real authentik and
+//! committed under `tests/fidelity/`; a hermetic test records the stand-in the same way and
+//! compares the two shape by shape, so a stand-in answer that drifts from real authentik fails.
+//! Re-recording against a newer authentik shows what changed (`cargo run -p ak-e2e --example
+//! record-fidelity -- URL > tests/fidelity/authentik-<version>.json`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::flow_client::FlowClient;
+
+/// What the recording needs to know of the target.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// authentik's base URL.
+    pub authentik: Url,
+    /// The application's slug.
+    pub slug: String,
+    /// Its provider's client id and secret.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// A redirect URI the provider allows.
+    pub redirect_uri: String,
+    /// A fixture user without MFA, and their password.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// The deadline of each request.
+    pub timeout: Duration,
+}
+
+/// Keys whose values change on every request, login or install.
+const VOLATILE: &[&str] = &[
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "sid",
+    "jti",
+    "sub",
+    "at_hash",
+    "n",
+    "e",
+    "kid",
+    "x5c",
+    "x5t",
+    "x5t#S256",
+    "request_id",
+    "pending_user_avatar",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "state",
+    "background",
+    "token",
+    "uid",
+];
+
+/// The shape of a JSON value: objects keep their keys, strings are masked where volatile (and
+/// the target's URL becomes `<authentik>`), lists of strings are sorted (authentik orders them
+/// by its database), numbers become `<number>`.
+pub fn shape(value: &Value, base: &str) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, v) in map {
+                let masked = if VOLATILE.contains(&key.as_str()) && !v.is_null() {
+                    json!(format!("<{}>", kind(v)))
+                } else if let (true, Some(scopes)) = (key == "scope", v.as_str()) {
+                    // A set of scopes, in the order of authentik's database.
+                    let mut scopes: Vec<&str> = scopes.split_whitespace().collect();
+                    scopes.sort_unstable();
+                    json!(scopes.join(" "))
+                } else {
+                    shape(v, base)
+                };
+                out.insert(key.clone(), masked);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            let mut shaped: Vec<Value> = items.iter().map(|i| shape(i, base)).collect();
+            if shaped.iter().all(Value::is_string) {
+                shaped.sort_by_key(|v| v.to_string());
+                shaped.dedup();
+            }
+            Value::Array(shaped)
+        }
+        Value::String(s) => json!(s.replace(base, "<authentik>/")),
+        Value::Number(_) => json!("<number>"),
+        other => other.clone(),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    }
+}
+
+/// Records the corpus: discovery, JWKS, the login's flow-executor challenges, the plain error
+/// pages, the token endpoint's answers, the ID token and userinfo.
+pub async fn record(subject: &Subject) -> Result<Value, String> {
+    let base = subject.authentik.as_str().to_string();
+    let http = reqwest::Client::builder()
+        .timeout(subject.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = |path: &str| subject.authentik.join(path).map_err(|e| e.to_string());
+    let get_json = |u: Url| {
+        let http = http.clone();
+        async move {
+            let r = http.get(u.clone()).send().await.map_err(|e| format!("GET {u}: {e}"))?;
+            let status = r.status().as_u16();
+            let body = mocks::http::read_json(r, subject.timeout).await.map_err(|e| format!("GET {u}: {e}"))?;
+            Ok::<_, String>((status, body))
+        }
+    };
+    let mut corpus = BTreeMap::new();
+    let (status, discovery) =
+        get_json(url(&format!("application/o/{}/.well-known/openid-configuration", subject.slug))?).await?;
+    corpus.insert("discovery", json!({"status": status, "body": shape(&discovery, &base)}));
+    let jwks_uri = discovery["jwks_uri"].as_str().ok_or("discovery has no jwks_uri")?;
+    let (status, jwks) = get_json(Url::parse(jwks_uri).map_err(|e| e.to_string())?).await?;
+    corpus.insert("jwks", json!({"status": status, "body": shape(&jwks, &base)}));
+
+    // The plain pages: an unknown client, an unregistered redirect URI.
+    for (name, client_id, redirect) in [
+        ("page_client_id_error", "ak-e2e-no-such-client", subject.redirect_uri.as_str()),
+        ("page_redirect_uri_error", subject.client_id.as_str(), "https://ak-e2e.invalid/callback"),
+    ] {
+        let mut u = url("application/o/authorize/")?;
+        u.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s");
+        let r = http.get(u).send().await.map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let page = mocks::http::read_text(r, subject.timeout).await.map_err(|e| e.to_string())?;
+        corpus.insert(
+            name,
+            json!({
+                "status": status,
+                "title": crate::driver::page_title(&page),
+                "message": crate::driver::page_message(&page),
+            }),
+        );
+    }
+
+    // The login's challenges, then a wrong password's.
+    let session = FlowClient::new(&subject.authentik, subject.timeout)?;
+    const FLOW: &str = "default-authentication-flow";
+    let identification = session.challenge(FLOW, None).await?;
+    corpus.insert("challenge_identification", shape(&identification, &base));
+    let id = json!({"component": "ak-stage-identification", "uid_field": subject.username});
+    let password = session.challenge(FLOW, Some(id)).await?;
+    corpus.insert("challenge_password", shape(&password, &base));
+    let wrong = json!({"component": "ak-stage-password", "password": "ak-e2e-not-the-password"});
+    let refused = session.challenge(FLOW, Some(wrong)).await?;
+    corpus.insert("challenge_password_refused", shape(&refused, &base));
+    let right = json!({"component": "ak-stage-password", "password": subject.password});
+    let done = session.challenge(FLOW, Some(right)).await?;
+    corpus.insert("challenge_done", shape(&done, &base));
+
+    // The code flow as ChatGPT runs it, signed in.
+    let verifier = mocks::jose::random_token(48);
+    let mut authorize = url("application/o/authorize/")?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &subject.client_id)
+        .append_pair("redirect_uri", &subject.redirect_uri)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "ak-e2e-state")
+        .append_pair("nonce", "ak-e2e-nonce")
+        .append_pair("code_challenge", &mocks::jose::pkce_s256(&verifier))
+        .append_pair("code_challenge_method", "S256");
+    let code = session.follow_to(&authorize, &subject.redirect_uri).await?;
+    let token_url = url("application/o/token/")?;
+    let exchange = |code: String, secret: String| {
+        let (http, token_url, verifier) = (http.clone(), token_url.clone(), verifier.clone());
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", subject.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ];
+            let r = http
+                .post(token_url.clone())
+                .basic_auth(&subject.client_id, Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| format!("POST {token_url}: {e}"))?;
+            let status = r.status().as_u16();
+            let body = mocks::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, body))
+        }
+    };
+    let (status, tokens) = exchange(code.clone(), subject.client_secret.clone()).await?;
+    corpus.insert("token", json!({"status": status, "body": shape(&tokens, &base)}));
+    let (status, again) = exchange(code, subject.client_secret.clone()).await?;
+    corpus.insert("token_code_reused", json!({"status": status, "body": shape(&again, &base)}));
+    let id_token = tokens["id_token"].as_str().ok_or("the token answer has no id_token")?;
+    let jwt = mocks::jose::Jwt::parse(id_token)?;
+    corpus.insert(
+        "id_token",
+        json!({"header": shape(&Value::Object(jwt.header.clone()), &base), "claims": shape(&Value::Object(jwt.claims.clone()), &base)}),
+    );
+    let access = tokens["access_token"].as_str().ok_or("the token answer has no access_token")?;
+    let r = http
+        .get(url("application/o/userinfo/")?)
+        .bearer_auth(access)
+        .send()
+        .await
+        .map_err(|e| format!("userinfo: {e}"))?;
+    let status = r.status().as_u16();
+    let userinfo = mocks::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
+    corpus.insert("userinfo", json!({"status": status, "body": shape(&userinfo, &base)}));
+    serde_json::to_value(corpus).map_err(|e| e.to_string())
+}
+
+/// Where two corpora differ, one line per difference, by JSON path.
+pub fn differences(expected: &Value, actual: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff("", expected, actual, &mut out);
+    out
+}
+
+fn diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}/{k}");
+                match a.get(k) {
+                    Some(av) => diff(&p, ev, av, out),
+                    None => out.push(format!("{p}: missing (real authentik has {ev})")),
+                }
+            }
+            for (k, av) in a {
+                if !e.contains_key(k) {
+                    out.push(format!("{path}/{k}: not in real authentik's answer (the stand-in has {av})"));
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                diff(&format!("{path}/{i}"), ev, av, out);
+            }
+        }
+        (e, a) if e != a => out.push(format!("{path}: real authentik {e}, the stand-in {a}")),
+        _ => {}
+    }
+}
