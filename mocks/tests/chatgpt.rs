@@ -756,3 +756,36 @@ async fn record_endpoints_and_reset() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(ctx.rp.attempts().is_empty());
 }
+
+/// As relying parties do, the mock keeps the discovery document and the key set for its life,
+/// and fetches the key set again when a token names a key it lacks (authentik rotated its key).
+#[tokio::test]
+async fn discovery_and_keys_are_cached_and_keys_refetched_on_an_unknown_kid() {
+    let ctx = Ctx::new().await;
+    let good = |ctx: &Ctx, nonce: &str| key().sign_rs256(&ctx.good_claims(nonce), &Map::new());
+    for _ in 0..2 {
+        let (_, _, attempt) = ctx.login_with(good).await;
+        assert_eq!(attempt.verdict, Verdict::Success, "{:#?}", attempt.checks);
+    }
+    let fetched = |path: &'static str| {
+        let ctx = &ctx;
+        async move {
+            let requests = ctx.idp.received_requests().await.unwrap_or_default();
+            requests.iter().filter(|r| r.method.as_str() == "GET" && r.url.path() == path).count()
+        }
+    };
+    assert_eq!(fetched(DISCOVERY_PATH).await, 1, "discovery once for two logins");
+    assert_eq!(fetched("/application/o/chatgpt/jwks/").await, 1, "keys once for two logins");
+
+    // authentik rotates its key: the new kid is not in the cached set, so the set is fetched again.
+    let rotated = RsaKey::generate("rotated-key").expect("keygen");
+    let _keys = Mock::given(method("GET"))
+        .and(path("/application/o/chatgpt/jwks/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [rotated.public_jwk()]})))
+        .with_priority(1)
+        .mount_as_scoped(&ctx.idp)
+        .await;
+    let (_, _, attempt) = ctx.login_with(|ctx, nonce| rotated.sign_rs256(&ctx.good_claims(nonce), &Map::new())).await;
+    assert_eq!(attempt.verdict, Verdict::Success, "{:#?}", attempt.checks);
+    assert_eq!(fetched("/application/o/chatgpt/jwks/").await, 2, "the key set again, once");
+}

@@ -46,8 +46,8 @@ pub(crate) struct Pending {
 /// Fetches and checks the discovery document.
 pub(crate) async fn discover(http: &HttpClient, config: &Config, attempt: &mut Attempt) -> Result<Discovery, Failure> {
     let url = config.discovery_url.as_str();
-    let body = match get_json(http, url, None).await {
-        Ok(body) => body,
+    let (body, how) = match get_document(http, url, false).await {
+        Ok(found) => found,
         Err(GetError::Unreachable(detail)) => {
             return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryUnreachable, detail)));
         }
@@ -55,7 +55,8 @@ pub(crate) async fn discover(http: &HttpClient, config: &Config, attempt: &mut A
             return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryMalformed, detail)));
         }
     };
-    attempt.pass("discovery.fetch", format!("GET {url} answered 200 with JSON"));
+    let how = if how == Fetch::Cached { "fetched earlier (cached)" } else { "answered 200 with JSON" };
+    attempt.pass("discovery.fetch", format!("GET {url} {how}"));
     let malformed =
         |detail: String| Failure::new(ErrorCode::DiscoveryMalformed, format!("discovery document {url}: {detail}"));
     let string = |name: &str| -> Result<String, Failure> {
@@ -376,12 +377,21 @@ async fn validate_id_token(
 }
 
 async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
-    let jwks = match get_json(http, jwks_uri.as_str(), None).await {
-        Ok(jwks) => jwks,
+    let (mut jwks, how) = match get_document(http, jwks_uri.as_str(), false).await {
+        Ok(found) => found,
         Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
             return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
         }
     };
+    // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
+    if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) {
+        jwks = match get_document(http, jwks_uri.as_str(), true).await {
+            Ok((fresh, _)) => fresh,
+            Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
+                return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
+            }
+        };
+    }
     let keys: Vec<&Value> = match jwks.get("keys") {
         Some(Value::Array(keys)) => {
             keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect()
@@ -411,6 +421,15 @@ async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mu
     }
     attempt.pass("id_token.signature", format!("RS256 signature verifies with JWKS key {:?}", jwt.kid()));
     Ok(())
+}
+
+/// Whether a key set has the key a token names (or, for a token naming none, exactly one key).
+fn has_key(jwks: &Map<String, Value>, kid: Option<&str>) -> bool {
+    let keys = jwks.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    match kid {
+        Some(kid) => keys.iter().any(|k| k.get("kid").and_then(Value::as_str) == Some(kid)),
+        None => keys.len() == 1,
+    }
 }
 
 async fn userinfo(http: &HttpClient, endpoint: &Url, access_token: &str, attempt: &mut Attempt) -> Result<(), Failure> {
@@ -543,6 +562,37 @@ async fn get_json(http: &HttpClient, url: &str, bearer: Option<&str>) -> Result<
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     pub(crate) timeout: Duration,
+    /// Discovery documents and key sets fetched so far, by URL: kept for the life of the mock, as
+    /// relying parties cache them; a key set is fetched again when a token names a key it lacks.
+    documents: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Map<String, Value>>>>,
+}
+
+impl HttpClient {
+    /// A cached document, or `None`.
+    fn cached(&self, url: &str) -> Option<Map<String, Value>> {
+        self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned()
+    }
+
+    fn keep(&self, url: &str, document: &Map<String, Value>) {
+        self.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string(), document.clone());
+    }
+}
+
+/// How a document was had: from the cache, or fetched now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    Cached,
+    Fetched,
+}
+
+/// A discovery document or key set: the cached copy unless `fresh`, else fetched (and kept).
+async fn get_document(http: &HttpClient, url: &str, fresh: bool) -> Result<(Map<String, Value>, Fetch), GetError> {
+    if !fresh && let Some(document) = http.cached(url) {
+        return Ok((document, Fetch::Cached));
+    }
+    let document = get_json(http, url, None).await?;
+    http.keep(url, &document);
+    Ok((document, Fetch::Fetched))
 }
 
 impl std::ops::Deref for HttpClient {
@@ -561,5 +611,5 @@ pub(crate) fn http_client(timeout: Duration) -> HttpClient {
         .connect_timeout(timeout)
         .build()
         .unwrap_or_else(|_| reqwest::Client::new());
-    HttpClient { client, timeout }
+    HttpClient { client, timeout, documents: Default::default() }
 }
