@@ -38,6 +38,14 @@ fn page(results: Vec<Value>) -> Response {
     .into_response()
 }
 
+/// The directory as it is now, for a request carrying the API token; otherwise the 403 answer.
+fn directory_for(shared: &Shared, headers: &HeaderMap) -> Result<super::Directory, Box<Response>> {
+    match refuse(shared, headers) {
+        Some(refused) => Err(Box::new(refused)),
+        None => Ok(shared.directory().clone()),
+    }
+}
+
 fn param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
@@ -48,11 +56,11 @@ pub(crate) async fn users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
+    let dir = match directory_for(&shared, &headers) {
+        Ok(dir) => dir,
+        Err(refused) => return *refused,
+    };
     let wanted = param(query.as_deref(), "username");
-    let dir = shared.directory().clone();
     let results = dir
         .users
         .iter()
@@ -70,10 +78,10 @@ pub(crate) async fn totp_devices(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let dir = shared.directory().clone();
+    let dir = match directory_for(&shared, &headers) {
+        Ok(dir) => dir,
+        Err(refused) => return *refused,
+    };
     let owner = param(query.as_deref(), "user").and_then(|pk| pk.parse::<u64>().ok()).and_then(|pk| dir.user(pk));
     let results = dir
         .totp_devices
