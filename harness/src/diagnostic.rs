@@ -89,7 +89,12 @@ impl Diagnostic {
 
     /// Renders, reading the source line from the file (or without it if unreadable).
     pub fn render_from_file(&self, color: bool) -> String {
-        let bytes = std::fs::read(&self.span.file).unwrap_or_default();
+        use std::io::Read as _;
+        // Never more than a scenario file may hold (the file may be why it failed).
+        let mut bytes = Vec::new();
+        if let Ok(file) = std::fs::File::open(&self.span.file) {
+            let _ = file.take(mocks::yaml::MAX_BYTES as u64).read_to_end(&mut bytes);
+        }
         self.render(&String::from_utf8_lossy(&bytes), color)
     }
 }

@@ -241,10 +241,25 @@ async fn enroll_totp(
         .and_then(|r| r.iter().find(|u| u["username"] == username))
         .and_then(|u| u["pk"].as_u64())
         .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
-    let mut devices = api("api/v3/authenticators/admin/totp/")?;
-    devices.query_pairs_mut().append_pair("user", &pk.to_string());
-    for device in get(devices).await?["results"].as_array().cloned().unwrap_or_default() {
-        let Some(id) = device["pk"].as_u64() else { continue };
+    // The admin list has no user filter (authentik 2026.2 filters by `name` only): read every
+    // page and keep this user's devices, never anyone else's.
+    let mut theirs = Vec::new();
+    for page in 1..=1000u32 {
+        let mut devices = api("api/v3/authenticators/admin/totp/")?;
+        devices.query_pairs_mut().append_pair("page", &page.to_string()).append_pair("page_size", "100");
+        let answer = get(devices).await?;
+        for device in answer["results"].as_array().cloned().unwrap_or_default() {
+            if device["user"]["pk"].as_u64() == Some(pk)
+                && let Some(id) = device["pk"].as_u64()
+            {
+                theirs.push(id);
+            }
+        }
+        if answer["pagination"]["next"].as_u64().unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    for id in theirs {
         let url = api(&format!("api/v3/authenticators/admin/totp/{id}/"))?;
         let response = client
             .delete(url.clone())

@@ -41,8 +41,11 @@ impl Serving {
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
-                        // A failed accept (a connection reset before it was taken) costs nothing.
-                        let Ok((stream, _)) = accepted else { continue };
+                        let Ok((stream, _)) = accepted else {
+                            // Out of file descriptors, say: back off instead of spinning.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        };
                         let connection = hyper::server::conn::http1::Builder::new()
                             .timer(TokioTimer::new())
                             .header_read_timeout(header_timeout)

@@ -311,6 +311,7 @@ fn a_page_script_request_is_not_taken_for_a_redirect() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("1 passed"), "{text}");
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("ak-e2e-script-{}", std::process::id())));
 }
 
 /// One browser session serves scenario after scenario: a failed scenario's console artifact

@@ -243,7 +243,20 @@ async fn an_unregistered_redirect_uri_is_told_from_a_wrong_secret() {
 async fn provision_enrolls_the_mfa_users_totp_device() {
     use std::os::unix::fs::PermissionsExt as _;
     let port = free_port();
-    let server = standin(port).await;
+    // Another user's device, which provisioning must leave alone (the admin list is not
+    // filtered by user, in authentik as in the stand-in).
+    let mut env: HashMap<String, String> = SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.insert(
+        "AK_E2E_CHATGPT_REDIRECT_URI".into(),
+        format!("http://127.0.0.1:{port}/sso/oidc/conn_authentik/callback"),
+    );
+    let options = Options::new()
+        .env(env)
+        .api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"))
+        .totp_device("ak-e2e-ann", mocks::secret::Secret::new("3132333435363738393031323334353637383930"))
+        .blueprint_file(root().join("blueprints/chatgpt.yaml"))
+        .expect("blueprint");
+    let server = AuthentikStandIn::start(options).await.expect("stand-in");
     let dir = std::env::temp_dir().join(format!("ak-e2e-enroll-{port}"));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let secret_file = dir.join("secrets/tia.totp");
@@ -296,6 +309,8 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     let (code, output) = provision().await.expect("join");
     assert_eq!(code, 0, "{output}");
     assert_eq!(devices(&server), 1, "provisioning again replaces the device");
+    let others = server.directory().totp_devices.iter().filter(|d| d.user == "ak-e2e-ann").count();
+    assert_eq!(others, 1, "another user's device is left alone");
     let fresh = std::fs::read_to_string(&secret_file).expect("the secret file");
     assert_ne!(fresh, secret, "a new device, a new secret");
 

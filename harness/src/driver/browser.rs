@@ -305,8 +305,16 @@ impl<'e> BrowserDriver<'e> {
     async fn settle(&mut self, next: Next) -> Result<(), DriveError> {
         let start = Instant::now();
         loop {
-            let probe =
-                self.client.execute(PROBE, vec![json!(STAGES)]).await.map_err(|e| Self::err("reading the page", e))?;
+            // Right after a click the page may be between documents ("execution context
+            // destroyed"): that is not settled yet, not a failure.
+            let probe = match self.client.execute(PROBE, vec![json!(STAGES)]).await {
+                Ok(probe) => probe,
+                Err(e) if start.elapsed() > self.deadline() => return Err(Self::err("reading the page", e)),
+                Err(_) => {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
             let url = probe["url"].as_str().and_then(|u| Url::parse(u).ok());
             let new_document = probe["old"] != Value::Bool(true);
             if let Some(url) = url.as_ref().filter(|_| probe["ready"] == "complete") {
@@ -376,11 +384,12 @@ impl<'e> BrowserDriver<'e> {
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     let input = self.in_stage(&component, "input[name=code]").await?;
+                    // Before typing: the code sits in a text field and must not reach a screenshot.
+                    self.screenshot("authenticator").await;
                     input
                         .send_keys(&super::totp_code(self.env, secret).await)
                         .await
                         .map_err(|e| Self::err("typing the TOTP code", e))?;
-                    self.screenshot("authenticator").await;
                     let button = self.in_stage(&component, "button[type=submit]").await?;
                     self.click(&button, "clicking Continue").await?;
                 }

@@ -63,7 +63,11 @@ sweep() {
     esac
   done
 }
-kill -KILL "-$pgid" 2>/dev/null
+# chromedriver's group, only while its leader is still chromedriver (a long-dead group's number
+# could be someone else's by now); its Chromium processes name the profile and go in the sweep.
+case "$(tr '\0' ' ' < "/proc/$pgid/cmdline" 2>/dev/null)" in
+  *chromedriver*) kill -KILL "-$pgid" 2>/dev/null ;;
+esac
 i=0
 while [ "$i" -lt 50 ]; do
   sweep
@@ -91,7 +95,8 @@ impl Watchdog {
         Ok(Self { child })
     }
 
-    /// Lets the watchdog do its cleanup now and waits for it (a bounded scan of `/proc`).
+    /// Ends the watchdog after ak-e2e's own cleanup (which, naming the profile folder, may already
+    /// have ended it too), and reaps it.
     fn finish(mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();

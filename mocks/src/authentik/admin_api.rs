@@ -72,7 +72,8 @@ pub(crate) async fn users(
     page(results)
 }
 
-/// `GET /api/v3/authenticators/admin/totp/?user=<pk>`.
+/// `GET /api/v3/authenticators/admin/totp/`: every user's devices, each with its owner, in one
+/// page. Like authentik 2026.2, it filters by `name` only: a `user` parameter is ignored.
 pub(crate) async fn totp_devices(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -82,12 +83,16 @@ pub(crate) async fn totp_devices(
         Ok(dir) => dir,
         Err(refused) => return *refused,
     };
-    let owner = param(query.as_deref(), "user").and_then(|pk| pk.parse::<u64>().ok()).and_then(|pk| dir.user(pk));
+    let name = param(query.as_deref(), "name");
     let results = dir
         .totp_devices
         .iter()
-        .filter(|d| owner.is_none_or(|u| u.username == d.user))
-        .map(|d| json!({"pk": d.pk, "name": d.name, "confirmed": d.confirmed}))
+        .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
+        .map(|d| {
+            let owner = dir.users.iter().find(|u| u.username == d.user);
+            let user = owner.map(|u| json!({"pk": u.pk, "username": u.username, "name": u.name, "email": u.email}));
+            json!({"pk": d.pk, "name": d.name, "user": user})
+        })
         .collect();
     page(results)
 }

@@ -272,7 +272,7 @@ async fn execute(
     if let Some((pk, step)) = used_code
         && let Some(device) = shared.directory().totp_devices.iter_mut().find(|d| d.pk == pk)
     {
-        device.last_step = Some(step);
+        device.last_step = device.last_step.max(Some(step));
     }
     let response = match outcome {
         Outcome::Challenge(c) => axum::Json(c).into_response(),
