@@ -153,15 +153,18 @@ impl BrowserHost {
             Self { url: String::new(), chromedriver_pid: pid, chromium: settings.chromium.clone(), profiles, watchdog };
         let stdout = child.stdout.take().ok_or_else(|| DriveError("chromedriver has no stdout".into()))?;
         let mut lines = BufReader::new(stdout).lines();
+        let mut said = Vec::new();
         let port = tokio::time::timeout(START_DEADLINE, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.split("started successfully on port ").nth(1) {
                     return Some(rest.trim_end_matches('.').trim().to_string());
                 }
+                said.push(line);
             }
             None
         })
         .await;
+        let ended = child.try_wait().ok().flatten();
         // The child handle is not needed any more: the process group is killed on shutdown.
         drop(child);
         match port {
@@ -169,7 +172,12 @@ impl BrowserHost {
                 host.url = format!("http://127.0.0.1:{port}");
                 Ok(host)
             }
-            Ok(None) => Err(DriveError(format!("{} exited without announcing its port", program.display()))),
+            Ok(None) => Err(DriveError(format!(
+                "{} ended its output without announcing its port ({}); it said: {}",
+                program.display(),
+                ended.map_or_else(|| "still running".to_string(), |s| s.to_string()),
+                if said.is_empty() { "nothing".to_string() } else { said.join(" | ") }
+            ))),
             Err(_) => {
                 Err(DriveError(format!("{} did not announce its port within {START_DEADLINE:?}", program.display())))
             }
