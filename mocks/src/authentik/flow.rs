@@ -139,7 +139,7 @@ pub(crate) async fn executor_get(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    execute(&shared, &slug, &uri, &headers, None).await
+    execute(&shared, &slug, &uri, &headers, None, None).await
 }
 
 /// What a POST to the executor carries, judged as authentik 2026.2 judges it.
@@ -185,42 +185,25 @@ pub(crate) async fn executor_post(
         Err(_) => Answer::Unreadable,
     };
     match answer {
-        Answer::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map)).await,
+        Answer::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map), None).await,
         Answer::Unreadable => {
             shared.delay(Endpoint::Executor).await;
             let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
             axum::Json(json!({"component": "ak-stage-flow-error", "request_id": request_id})).into_response()
         }
-        Answer::NotObject(error) => {
-            let response = execute(&shared, &slug, &uri, &headers, None).await;
-            with_non_field_error(response, error).await
-        }
+        Answer::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
     }
 }
 
-/// The current stage's challenge again, with one `non_field_errors` entry.
-async fn with_non_field_error(response: Response, error: Value) -> Response {
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, crate::http::MAX_BODY).await else {
-        return parts.status.into_response();
-    };
-    let Ok(mut challenge) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    };
-    if challenge.get("component").is_some() {
-        challenge["response_errors"] = json!({"non_field_errors": [error]});
-    }
-    let mut parts = parts;
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(challenge.to_string()))
-}
-
+/// One executor request: `body` is the stage's answer (none for a GET); `refused`, an answer
+/// refused before any stage saw it, whose message the current challenge is shown again with.
 async fn execute(
     shared: &Shared,
     slug: &str,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Option<Map<String, Value>>,
+    refused: Option<Value>,
 ) -> Response {
     shared.delay(Endpoint::Executor).await;
     if !super::directory::is_flow(slug) {
@@ -275,7 +258,12 @@ async fn execute(
         device.last_step = device.last_step.max(Some(step));
     }
     let response = match outcome {
-        Outcome::Challenge(c) => axum::Json(c).into_response(),
+        Outcome::Challenge(mut c) => {
+            if let Some(error) = refused {
+                c["response_errors"] = json!({"non_field_errors": [error]});
+            }
+            axum::Json(c).into_response()
+        }
         Outcome::Again => redirect(&uri.to_string()),
         Outcome::Fulfil { params, user, auth_time, amr } => {
             let challenge = match callback_url(shared, &params, user, &session.id, auth_time, amr) {
