@@ -219,13 +219,16 @@ async fn enroll_totp(
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
     let api = |path: &str| base.join(path).map_err(|e| config(e.to_string()));
-    let get = |url: Url| async move {
-        let response = client
-            .get(url.clone())
+    let send = |method: reqwest::Method, url: Url| async move {
+        client
+            .request(method.clone(), url.clone())
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| runtime(format!("GET {url} failed: {}", mocks::http::describe(&e, timeout))))?;
+            .map_err(|e| runtime(format!("{method} {url} failed: {}", mocks::http::describe(&e, timeout))))
+    };
+    let get = |url: Url| async move {
+        let response = send(reqwest::Method::GET, url.clone()).await?;
         let status = response.status();
         let body = mocks::http::read_json(response, timeout).await.map_err(|e| runtime(format!("GET {url}: {e}")))?;
         if !status.is_success() {
@@ -261,12 +264,7 @@ async fn enroll_totp(
     }
     for id in theirs {
         let url = api(&format!("api/v3/authenticators/admin/totp/{id}/"))?;
-        let response = client
-            .delete(url.clone())
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| runtime(format!("DELETE {url} failed: {}", mocks::http::describe(&e, timeout))))?;
+        let response = send(reqwest::Method::DELETE, url.clone()).await?;
         if !response.status().is_success() {
             return Err(runtime(format!("DELETE {url} answered {}", response.status())));
         }

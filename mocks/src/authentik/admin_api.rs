@@ -38,16 +38,22 @@ fn page(results: Vec<Value>) -> Response {
     .into_response()
 }
 
-/// The directory as it is now, for a request carrying the API token; otherwise the 403 answer.
-fn directory_for(shared: &Shared, headers: &HeaderMap) -> Result<super::Directory, Box<Response>> {
+/// A listing for a request carrying the API token (otherwise authentik's 403): `list` picks
+/// the results from the directory as it is now and the query.
+fn listing(shared: &Shared, headers: &HeaderMap, list: impl FnOnce(&super::Directory) -> Vec<Value>) -> Response {
     match refuse(shared, headers) {
-        Some(refused) => Err(Box::new(refused)),
-        None => Ok(shared.directory().clone()),
+        Some(refused) => refused,
+        None => page(list(&shared.directory())),
     }
 }
 
 fn param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A user as the admin API shows one.
+fn user_json(u: &super::directory::User) -> Value {
+    json!({"pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active})
 }
 
 /// `GET /api/v3/core/users/?username=…`.
@@ -56,20 +62,10 @@ pub(crate) async fn users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let dir = match directory_for(&shared, &headers) {
-        Ok(dir) => dir,
-        Err(refused) => return *refused,
-    };
     let wanted = param(query.as_deref(), "username");
-    let results = dir
-        .users
-        .iter()
-        .filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username))
-        .map(
-            |u| json!({"pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active}),
-        )
-        .collect();
-    page(results)
+    listing(&shared, &headers, |dir| {
+        dir.users.iter().filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username)).map(user_json).collect()
+    })
 }
 
 /// `GET /api/v3/authenticators/admin/totp/`: every user's devices, each with its owner, in one
@@ -79,22 +75,17 @@ pub(crate) async fn totp_devices(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let dir = match directory_for(&shared, &headers) {
-        Ok(dir) => dir,
-        Err(refused) => return *refused,
-    };
     let name = param(query.as_deref(), "name");
-    let results = dir
-        .totp_devices
-        .iter()
-        .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
-        .map(|d| {
-            let owner = dir.users.iter().find(|u| u.username == d.user);
-            let user = owner.map(|u| json!({"pk": u.pk, "username": u.username, "name": u.name, "email": u.email}));
-            json!({"pk": d.pk, "name": d.name, "user": user})
-        })
-        .collect();
-    page(results)
+    listing(&shared, &headers, |dir| {
+        dir.totp_devices
+            .iter()
+            .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
+            .map(|d| {
+                let owner = dir.users.iter().find(|u| u.username == d.user);
+                json!({"pk": d.pk, "name": d.name, "user": owner.map(user_json)})
+            })
+            .collect()
+    })
 }
 
 /// `DELETE /api/v3/authenticators/admin/totp/<pk>/`.
