@@ -152,24 +152,24 @@ fn no_browser_process_survives_a_passing_and_a_failing_run() {
     }
 }
 
-#[test]
-fn sigint_stops_the_browser_and_exits_130() {
+/// Stops a stalled browser run with `signal`; it must exit with `code` and leave nothing behind.
+fn stop_with(signal: &str, code: i32) {
     let (mut child, marker) = start_stalled(&[]);
     wait_for_browser(&marker);
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
-    assert_eq!(wait_exit(&mut child), 130);
+    assert_eq!(wait_exit(&mut child), code);
     assert_no_leftovers(&marker);
 }
 
 #[test]
+fn sigint_stops_the_browser_and_exits_130() {
+    stop_with("-INT", 130);
+}
+
+#[test]
 fn sigterm_stops_the_browser_and_exits_143() {
-    let (mut child, marker) = start_stalled(&[]);
-    wait_for_browser(&marker);
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-    assert_eq!(wait_exit(&mut child), 143);
-    assert_no_leftovers(&marker);
+    stop_with("-TERM", 143);
 }
 
 /// SIGKILL gives ak-e2e no chance to clean up: its watchdog does, once ak-e2e is gone.

@@ -20,14 +20,17 @@ const SECRETS: &[(&str, &str)] = &[
 /// A stand-in provisioned like a real authentik would be: the blueprint with these secrets, and
 /// the Login redirect URI of the mock ChatGPT ak-e2e will start on `mock_port`.
 async fn standin(mock_port: u16) -> AuthentikStandIn {
+    standin_with(mock_port, |options| options).await
+}
+
+/// Like [`standin`], with more options (a TOTP device, say).
+async fn standin_with(mock_port: u16, more: impl FnOnce(Options) -> Options) -> AuthentikStandIn {
     let mut env: HashMap<String, String> = SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert(
         "AK_E2E_CHATGPT_REDIRECT_URI".into(),
         format!("http://127.0.0.1:{mock_port}/sso/oidc/conn_authentik/callback"),
     );
-    let options = Options::new()
-        .env(env)
-        .api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"))
+    let options = more(Options::new().env(env).api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test")))
         .blueprint_file(root().join("blueprints/chatgpt.yaml"))
         .expect("blueprint");
     AuthentikStandIn::start(options).await.expect("stand-in")
@@ -245,18 +248,8 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     let port = free_port();
     // Another user's device, which provisioning must leave alone (the admin list is not
     // filtered by user, in authentik as in the stand-in).
-    let mut env: HashMap<String, String> = SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    env.insert(
-        "AK_E2E_CHATGPT_REDIRECT_URI".into(),
-        format!("http://127.0.0.1:{port}/sso/oidc/conn_authentik/callback"),
-    );
-    let options = Options::new()
-        .env(env)
-        .api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"))
-        .totp_device("ak-e2e-ann", mocks::secret::Secret::new("3132333435363738393031323334353637383930"))
-        .blueprint_file(root().join("blueprints/chatgpt.yaml"))
-        .expect("blueprint");
-    let server = AuthentikStandIn::start(options).await.expect("stand-in");
+    let ann_device = mocks::secret::Secret::new("3132333435363738393031323334353637383930");
+    let server = standin_with(port, |options| options.totp_device("ak-e2e-ann", ann_device)).await;
     let dir = std::env::temp_dir().join(format!("ak-e2e-enroll-{port}"));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let secret_file = dir.join("secrets/tia.totp");
