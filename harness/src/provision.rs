@@ -285,15 +285,18 @@ async fn enroll_totp(
             challenge["component"].as_str().unwrap_or("?")
         ))
     })?;
+    let step = mocks::totp::current_step();
     let answer = serde_json::json!({
         "component": "ak-stage-authenticator-totp",
-        "code": mocks::totp::current(&secret, 6),
+        "code": mocks::totp::code_at_step(&secret, step, 6),
     });
     let done = session.challenge(SETUP, Some(answer)).await.map_err(runtime)?;
     if done["component"] != "xak-flow-redirect" {
         let errors = crate::driver::flow_errors(&done);
         return Err(runtime(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; "))));
     }
+    // The device has accepted this step: the next run starts after it instead of waiting.
+    crate::driver::totp::remember(&secret, step);
     Ok(secret)
 }
 

@@ -58,15 +58,15 @@ impl CodeBook {
         Self::default()
     }
 
-    /// The next unused code for `secret`. With `assume_current_used`, the current step and the
-    /// next count as spent until this book hands one out: another process (the enrollment, an
-    /// earlier run) may have used them on the same device, so the first code may be waited for.
-    pub async fn next(&self, secret: &[u8], digits: u32, assume_current_used: bool) -> String {
-        if assume_current_used {
-            // Another process may have used this step's code and the next one's (it types the
-            // next step's when the current one is spent): count both as spent, once, from now.
-            let step = crate::record_time::now_secs() / 30;
-            self.last.lock().unwrap_or_else(|p| p.into_inner()).entry(secret.to_vec()).or_insert(step + 1);
+    /// The next unused code for `secret`, and its step. `spent_elsewhere` is the last step
+    /// another process may have used on the same device (the enrollment, an earlier run): codes
+    /// up to it count as spent. Codes of the current step and the next are accepted; when both
+    /// are spent, the next code is waited for (at most one 30-second step).
+    pub async fn next(&self, secret: &[u8], digits: u32, spent_elsewhere: Option<u64>) -> (u64, String) {
+        if let Some(spent) = spent_elsewhere {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = last.entry(secret.to_vec()).or_insert(spent);
+            *entry = (*entry).max(spent);
         }
         loop {
             let now = crate::record_time::now_secs();
@@ -76,7 +76,7 @@ impl CodeBook {
                 let pick = last.get(secret).map_or(step, |spent| (spent + 1).max(step));
                 if pick <= step + 1 {
                     last.insert(secret.to_vec(), pick);
-                    return code_at_step(secret, pick, digits);
+                    return (pick, code_at_step(secret, pick, digits));
                 }
                 // Both usable steps are spent: the next one opens at the next step boundary.
                 (step + 1) * 30 - now
@@ -84,6 +84,11 @@ impl CodeBook {
             tokio::time::sleep(std::time::Duration::from_secs(wait.clamp(1, 30))).await;
         }
     }
+}
+
+/// The current 30-second step.
+pub fn current_step() -> u64 {
+    crate::record_time::now_secs() / 30
 }
 
 /// Decodes a hex secret (how authentik stores TOTP keys).
@@ -165,8 +170,18 @@ mod tests {
     async fn the_code_book_never_hands_out_a_code_twice() {
         let book = super::CodeBook::new();
         let secret = b"12345678901234567890";
-        let (a, b) = (book.next(secret, 6, false).await, book.next(secret, 6, false).await);
+        let (a, b) = (book.next(secret, 6, None).await, book.next(secret, 6, None).await);
         assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn a_step_spent_elsewhere_is_skipped() {
+        let book = super::CodeBook::new();
+        let secret = b"12345678901234567890";
+        let now = super::current_step();
+        let (step, code) = book.next(secret, 6, Some(now)).await;
+        assert_eq!(step, now + 1);
+        assert_eq!(code, super::code_at_step(secret, now + 1, 6));
     }
 
     #[test]

@@ -4,18 +4,11 @@
 pub mod api;
 pub mod browser;
 pub mod chrome;
+pub mod totp;
+
+pub use totp::totp_code;
 
 use serde_json::Value;
-
-/// The TOTP codes this process has typed, so that no code is typed twice (authentik refuses a
-/// replayed code); shared by both drivers.
-static TOTP_CODES: std::sync::LazyLock<mocks::totp::CodeBook> = std::sync::LazyLock::new(Default::default);
-
-/// The next TOTP code for `secret`. A real target's device may have accepted the current step's
-/// code in another process (the enrollment, an earlier run): then the next step's is used.
-pub async fn totp_code(env: &crate::target::Environment, secret: &[u8]) -> String {
-    TOTP_CODES.next(secret, 6, env.standin.is_none()).await
-}
 
 /// Where the driver stands after an action.
 #[derive(Debug, Clone)]
