@@ -87,6 +87,12 @@ struct Common {
     /// Run part K of N of the planned runs (deterministic, to split across CI machines). Env: AK_E2E_PARTITION.
     #[arg(long)]
     partition: Option<String>,
+    /// Scenario runs at once (1-32; default: one per CPU, at most 4). Output keeps plan order. Env: AK_E2E_JOBS.
+    #[arg(long, short = 'j')]
+    jobs: Option<String>,
+    /// Browser screenshots: `failure` (default; with the page and console) or `all` (each stage too). Env: AK_E2E_SCREENSHOTS.
+    #[arg(long)]
+    screenshots: Option<String>,
 }
 
 impl Common {
@@ -103,6 +109,8 @@ impl Common {
             webdriver_url: self.webdriver_url.clone(),
             defects: self.defects.clone(),
             partition: self.partition.clone(),
+            jobs: self.jobs.clone(),
+            screenshots: self.screenshots.clone(),
             skip_tags: self.skip_tags.clone(),
             paths: self.paths.clone(),
         }
@@ -228,7 +236,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         // Only for the cleanup test: a panic with a browser open must leave no process behind.
         panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
         update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
-        idle_browser: Default::default(),
+        idle_browsers: Default::default(),
     };
     let report = {
         let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub users: Option<BTreeMap<String, UserConfig>>,
     /// Deadline of each HTTP request and browser wait, in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// How many scenario runs go at once (`--jobs`).
+    pub jobs: Option<u64>,
     /// The browser driver's browser.
     pub browser: Option<BrowserConfig>,
 }
@@ -147,6 +149,10 @@ pub struct Flags {
     pub defects: Vec<String>,
     /// `--partition K/N`.
     pub partition: Option<String>,
+    /// `--jobs`.
+    pub jobs: Option<String>,
+    /// `--screenshots`.
+    pub screenshots: Option<String>,
     /// `--skip-tag` (repeatable).
     pub skip_tags: Vec<String>,
     /// Positional paths.
@@ -192,6 +198,8 @@ pub struct Settings {
     pub defects: mocks::authentik::Defects,
     /// Run only part `k` of `n` of the planned runs (1-based), to split a suite across machines.
     pub partition: Option<(usize, usize)>,
+    /// How many scenario runs go at once; results are reported in plan order whatever it is.
+    pub jobs: usize,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -284,8 +292,13 @@ impl Settings {
             None => None,
             Some(text) => Some(parse_partition(&text)?),
         };
+        let jobs = match pick(&flags.jobs, "AK_E2E_JOBS", &file.jobs.map(|n| n.to_string())) {
+            Some(text) => parse_jobs(&text, jobs_origin(flags, env))?,
+            None => default_jobs(),
+        };
         Ok(Self {
             partition,
+            jobs,
             target,
             blueprints: file.blueprints.clone().unwrap_or_else(|| vec![PathBuf::from("blueprints/chatgpt.yaml")]),
             paths: if flags.paths.is_empty() {
@@ -328,6 +341,13 @@ impl Settings {
                     webdriver_url: pick(&flags.webdriver_url, "AK_E2E_WEBDRIVER_URL", &file_browser.webdriver_url),
                     chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
                     chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
+                    screenshots: match pick(&flags.screenshots, "AK_E2E_SCREENSHOTS", &None).as_deref() {
+                        None | Some("failure") => crate::driver::chrome::Screenshots::Failure,
+                        Some("all") => crate::driver::chrome::Screenshots::All,
+                        Some(other) => {
+                            return Err(ConfigError(format!("screenshots `{other}` is not `failure` or `all`")));
+                        }
+                    },
                 }
             },
             defects,
@@ -362,6 +382,34 @@ fn parse_target(text: &str, origin: &str) -> Result<Url, ConfigError> {
         )));
     }
     Ok(url)
+}
+
+/// The range of `--jobs`.
+const JOBS_RANGE: (usize, usize) = (1, 32);
+
+/// Where the `--jobs` value came from, for its error.
+fn jobs_origin(flags: &Flags, env: &HashMap<String, String>) -> &'static str {
+    if flags.jobs.is_some() {
+        "--jobs"
+    } else if env.contains_key("AK_E2E_JOBS") {
+        "AK_E2E_JOBS"
+    } else {
+        "`jobs` in the config file"
+    }
+}
+
+fn parse_jobs(text: &str, origin: &str) -> Result<usize, ConfigError> {
+    let (min, max) = JOBS_RANGE;
+    match text.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!("{origin} must be a whole number of runs from {min} to {max}, not `{text}`"))),
+    }
+}
+
+/// One run per CPU, at most four: a run mostly waits on authentik, and each browser run at once
+/// is a Chromium of its own.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
 /// `K/N` with 1 ≤ K ≤ N.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use url::Url;
 
@@ -101,16 +102,26 @@ pub struct Context<'a> {
     pub panic_after_browser_start: bool,
     /// Record snapshots instead of comparing them (`AK_E2E_UPDATE_SNAPSHOTS`).
     pub update_snapshots: bool,
-    /// A browser session kept between scenarios (its cookies and storage cleared), for speed.
-    pub idle_browser: tokio::sync::Mutex<Option<fantoccini::Client>>,
+    /// Browser sessions kept between scenarios (their cookies and storage cleared), for speed:
+    /// at most one per run going at once.
+    pub idle_browsers: std::sync::Mutex<Vec<fantoccini::Client>>,
 }
 
 impl Context<'_> {
-    /// Closes the kept browser session.
+    /// Closes the kept browser sessions.
     pub async fn close(&self) {
-        if let Some(client) = self.idle_browser.lock().await.take() {
+        let idle = std::mem::take(&mut *self.idle_browsers.lock().unwrap_or_else(|p| p.into_inner()));
+        for client in idle {
             let _ = client.close().await;
         }
+    }
+
+    fn take_idle_browser(&self) -> Option<fantoccini::Client> {
+        self.idle_browsers.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn keep_idle_browser(&self, client: fantoccini::Client) {
+        self.idle_browsers.lock().unwrap_or_else(|p| p.into_inner()).push(client);
     }
 }
 
@@ -119,13 +130,23 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     let started = Instant::now();
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let mut results = Vec::new();
     let total = plan.runs.len();
-    for (index, planned) in plan.runs.iter().enumerate() {
-        progress.started(index, total, planned);
-        let result = run_one(plan, ctx, index, planned).await;
+    // Up to `jobs` runs at once; `buffered` hands their results back in plan order, so the
+    // progress lines and every report read the same whatever the parallelism.
+    let mut runs = futures_util::stream::iter(plan.runs.iter().enumerate())
+        .map(|(index, planned)| run_one(plan, ctx, index, planned))
+        .buffered(plan.settings.jobs.max(1));
+    let mut results = Vec::with_capacity(total);
+    if let Some(first) = plan.runs.first() {
+        progress.started(0, total, first);
+    }
+    while let Some(result) = runs.next().await {
+        let index = results.len();
         progress.finished(index, total, &result);
         results.push(result);
+        if let Some(next) = plan.runs.get(index + 1) {
+            progress.started(index + 1, total, next);
+        }
     }
     let mut summary = Summary::default();
     for r in &results {
@@ -162,13 +183,18 @@ pub fn run_folder(now: std::time::SystemTime, pid: u32) -> String {
     format!("run-{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{pid}", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
-async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> Result<Driver<'e>, DriveError> {
+async fn new_driver<'e>(
+    plan: &Plan,
+    ctx: &Context<'e>,
+    index: usize,
+    planned: &Planned,
+) -> Result<Driver<'e>, DriveError> {
     let ws = workspace(ctx.env, planned)?;
     match planned.driver {
         DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env, ws)?)),
         DriverKind::Browser => {
             let host = ctx.browsers.ok_or_else(|| DriveError("no browser was started for this run".into()))?;
-            let reused = ctx.idle_browser.lock().await.take();
+            let reused = ctx.take_idle_browser();
             let client = match reused {
                 Some(client) => {
                     // What the logs hold from earlier scenarios and the reset is not this scenario's:
@@ -184,7 +210,8 @@ async fn new_driver<'e>(ctx: &Context<'e>, index: usize, planned: &Planned) -> R
             }
             let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             let dir = ctx.artifacts.join(format!("{:02}-{stem}-browser", index + 1));
-            Ok(Driver::Browser(BrowserDriver::new(ctx.env, ws, client, dir, ctx.redactor.clone())?))
+            let shots = plan.settings.browser.screenshots;
+            Ok(Driver::Browser(BrowserDriver::new(ctx.env, ws, client, dir, ctx.redactor.clone(), shots)?))
         }
     }
 }
@@ -201,7 +228,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
     let mut hops = Vec::new();
     let mut artifacts = Vec::new();
     let mut claims = None;
-    match new_driver(ctx, index, planned).await {
+    match new_driver(plan, ctx, index, planned).await {
         Err(e) => {
             steps.extend(scenario.steps.iter().map(|s| StepResult {
                 name: s.name.clone(),
@@ -257,7 +284,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                         StepKind::StartLogin { .. } | StepKind::SignIn { .. } | StepKind::ExpectLanding(_)
                     )
                 {
-                    b.screenshot(&step.name).await;
+                    b.stage_screenshot(&step.name).await;
                 }
                 if result.status != StepStatus::Passed {
                     stopped = true;
@@ -286,9 +313,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                 // Reuse the session when its cookies and storage can be cleared (Chrome
                 // DevTools); otherwise close it and start the next scenario afresh.
                 if crate::driver::chrome::reset_session(&client).await {
-                    if let Some(old) = ctx.idle_browser.lock().await.replace(client) {
-                        let _ = old.close().await;
-                    }
+                    ctx.keep_idle_browser(client);
                 } else {
                     let _ = client.close().await;
                 }

@@ -194,6 +194,34 @@ fn partitions_split_the_suite_without_overlap() {
     assert_eq!(parts, expected, "the three parts together are the suite, each run once");
 }
 
+/// `--jobs` changes how many runs go at once, never what is reported or in which order: the
+/// console lines and the JSON report of the whole suite read the same with 1 and with 4.
+#[test]
+fn parallel_runs_report_in_plan_order_like_sequential_ones() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-jobs-{}", mocks::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let suite = |jobs: &str| {
+        let json = dir.join(format!("report-{jobs}.json"));
+        let (code, output) =
+            run_args(&["run", "--driver", "api", "--jobs", jobs, "--report-json", &json.display().to_string()], &[]);
+        assert_eq!(code, 0, "{output}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+        let runs: Vec<String> = report["scenarios"]
+            .as_array()
+            .expect("scenarios")
+            .iter()
+            .map(|s| format!("{} {} {} {}", s["file"], s["driver"], s["status"], s["diagnosis"]))
+            .collect();
+        let lines: Vec<String> = output.lines().filter(|l| l.starts_with('[')).map(String::from).collect();
+        (lines, runs)
+    };
+    let (sequential, parallel) = (suite("1"), suite("4"));
+    assert!(sequential.0.len() > 10, "{:?}", sequential.0);
+    assert_eq!(sequential, parallel);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The artifacts folder is the user's: ak-e2e adds a folder of its own for a run that writes
 /// something and removes nothing, also when pointed at a folder holding other files.
 #[test]
@@ -267,5 +295,15 @@ fn input_errors_exit_with_their_documented_code_and_a_location() {
     let (code, output) = run_args(&["run"], &[("AK_E2E_REQUEST_TIMEOUT_SECS", "18446744073709551615")]);
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("AK_E2E_REQUEST_TIMEOUT_SECS must be a whole number of seconds from 1 to 600"), "{output}");
+
+    let (code, output) = run_args(&["run", "--jobs", "0"], &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("--jobs must be a whole number of runs from 1 to 32, not `0`"), "{output}");
+    let (code, output) = run_args(&["run"], &[("AK_E2E_JOBS", "many")]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("AK_E2E_JOBS must be a whole number of runs from 1 to 32, not `many`"), "{output}");
+    let (code, output) = run_args(&["run", "--screenshots", "some"], &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("screenshots `some` is not `failure` or `all`"), "{output}");
     let _ = std::fs::remove_dir_all(&dir);
 }

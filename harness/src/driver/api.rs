@@ -272,12 +272,15 @@ impl<'e> ApiDriver<'e> {
                 return Ok(());
             }
             let component = challenge["component"].as_str().unwrap_or_default().to_string();
+            let mut turn = None;
             let answer = match component.as_str() {
                 "ak-stage-identification" => json!({"component": component, "uid_field": credentials.uid}),
                 "ak-stage-password" => json!({"component": component, "password": credentials.password}),
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    json!({"component": component, "code": super::totp_code(self.env, secret).await})
+                    let totp = super::totp_code(self.env, secret).await;
+                    turn = Some(totp.turn);
+                    json!({"component": component, "code": totp.code})
                 }
                 "ak-stage-consent" => match credentials.consent {
                     Consent::Accept => json!({"component": component, "token": challenge["token"]}),
@@ -287,6 +290,7 @@ impl<'e> ApiDriver<'e> {
                 _ => return Ok(()),
             };
             let next = self.executor(&slug, &query, Some(answer)).await?;
+            drop(turn);
             if next["component"] == component && !super::flow_errors(&next).is_empty() {
                 self.position = Position::Flow { slug, query, challenge: next };
                 return Ok(());
