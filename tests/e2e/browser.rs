@@ -66,11 +66,27 @@ fn a_wrong_password_in_chromium_is_diagnosed_like_in_the_api_driver() {
     check("browser-wrong-password");
 }
 
+/// By default a passing stage takes no screenshot (each costs the browser 50-150 ms); a failure
+/// always gets one, with the page and the console.
+#[test]
+fn a_failure_gets_a_screenshot_and_passing_stages_none_by_default() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-shots-{}", mocks::jose::random_token(6)));
+    let path = dir.display().to_string();
+    let (code, output) = run("browser-wrong-password", &[("AK_E2E_ARTIFACTS", &path)]);
+    assert_eq!(code, 4, "{output}");
+    let mut names: Vec<String> =
+        walk(&dir).iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["01-failure.png", "console.log", "failure.html"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_html_report_renders_in_chromium() {
     let report = std::env::temp_dir().join(format!("ak-e2e-report-{}.html", std::process::id()));
     let path = report.display().to_string();
-    let (code, output) = run("browser-wrong-password", &[("AK_E2E_REPORT_HTML", &path)]);
+    // Every stage's screenshot, so that the report has several to show.
+    let (code, output) = run("browser-wrong-password", &[("AK_E2E_REPORT_HTML", &path), ("AK_E2E_SCREENSHOTS", "all")]);
     assert_eq!(code, 4, "{output}");
     let html = std::fs::read_to_string(&report).expect("report written");
     assert!(html.contains("data:image/png;base64,"), "screenshots are embedded");
@@ -229,6 +245,7 @@ fn no_secret_reaches_a_browser_artifact_or_report() {
         ("AK_E2E_CLIENT_SECRET", "browser-client-secret-value"),
         ("AK_E2E_ARTIFACTS", artifacts.as_str()),
         ("AK_E2E_REPORT_HTML", report.as_str()),
+        ("AK_E2E_SCREENSHOTS", "all"),
     ];
     // A failing run (the wrong expected claim) writes every artifact: screenshots, page, console.
     let (code, output) = run("browser-wrong-claim", &env);

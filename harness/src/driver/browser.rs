@@ -1,21 +1,22 @@
 //! The `browser` driver: real Chromium through ChatGPT's pages and authentik's flow pages,
 //! typing and clicking through the nested open shadow roots as a person would. The hop chain comes
 //! from Chrome's performance log (DevTools network events), so "expect a redirect" means the same
-//! as in the api driver. Every wait polls a condition against a deadline; there are no sleeps to
-//! synchronise.
+//! as in the api driver. Every wait is a script that waits in the page for its condition (checked
+//! on each animation frame) against a deadline; there are no sleeps to synchronise and no round
+//! trip per check.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
+use fantoccini::elements::{Element, ElementRef};
 use serde_json::{Value, json};
 use url::Url;
 
 use super::Position;
 use super::api::{Credentials, DriveError, classify, find_attempt, redact};
-use super::chrome::read_log;
+use super::chrome::{Screenshots, read_log};
 use crate::report::Redactor;
 use crate::result::Hop;
 use crate::scenario::HopKind;
@@ -23,36 +24,89 @@ use crate::target::{Environment, Workspace};
 
 const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
                       ak-stage-access-denied, ak-stage-flow-error";
+/// The key of an element in a script's answer (WebDriver).
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
 const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
-const POLL: Duration = Duration::from_millis(25);
 const MAX_STAGES: usize = 12;
 
-/// One look at the page, in one script so that its parts describe the same document: its ready
-/// state and URL, whether it is the document that was current before the last action (it carries
-/// the mark [`MARK`] sets), and the current authentik stage inside `ak-flow-executor`'s shadow
-/// root: its tag, the messages it shows, and whether its challenge is new. A challenge is new the
-/// first time it is seen: authentik hands each stage a fresh challenge object, and re-renders
+/// Waits in the page, frame by frame, until the last action has led somewhere, then describes
+/// the page in one look, so that its parts describe the same document: its ready state and
+/// URL, whether it is the document that was current before the last action (it carries the mark
+/// [`MARK`] sets), and the current authentik stage inside `ak-flow-executor`'s shadow root: its
+/// tag, the messages it shows, and whether its challenge is new. A challenge is new until a
+/// settled look has seen it: authentik hands each stage a fresh challenge object, and re-renders
 /// the same element for a stage that repeats (a wrong password).
-const PROBE: &str = r#"
-const out = {ready: document.readyState, url: location.href, old: window.__akE2eOld === true, stage: null};
-const ex = document.querySelector('ak-flow-executor');
-const stage = ex && ex.shadowRoot ? ex.shadowRoot.querySelector(arguments[0]) : null;
-if (stage && stage.shadowRoot && stage.shadowRoot.firstElementChild) {
-  const key = stage.challenge && typeof stage.challenge === 'object' ? stage.challenge : stage;
-  // The stage's own shadow root and those of the components in it (authentik 2026.2 puts the
-  // TOTP code form in one).
-  const roots = [stage.shadowRoot, ...[...stage.shadowRoot.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
-  const errors = roots.flatMap(r => [...r.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')])
-    .map(e => e.textContent.trim()).filter(Boolean);
-  const fresh = key.__akE2eSeen !== true;
-  key.__akE2eSeen = true;
-  out.stage = {component: stage.localName, errors, fresh};
-}
-return out;
+///
+/// Settled: a new document that has loaded (on authentik's flow page, once a stage shows), or,
+/// with `acceptChallenge`, the next challenge on the same flow page. The page answers as soon as
+/// that holds (checked on every animation frame, so no round trip per check) or when `budget`
+/// milliseconds have passed, unsettled; a navigation ends the script early, and the caller asks
+/// the new document.
+const WAIT: &str = r#"
+const [stages, flowPrefix, acceptChallenge, budget] = arguments;
+const done = arguments[arguments.length - 1];
+const until = Date.now() + budget;
+const look = () => {
+  const out = {ready: document.readyState, url: location.href, old: window.__akE2eOld === true, stage: null, settled: false};
+  const ex = document.querySelector('ak-flow-executor');
+  const stage = ex && ex.shadowRoot ? ex.shadowRoot.querySelector(stages) : null;
+  let key = null;
+  if (stage && stage.shadowRoot && stage.shadowRoot.firstElementChild) {
+    key = stage.challenge && typeof stage.challenge === 'object' ? stage.challenge : stage;
+    // The stage's own shadow root and those of the components in it (authentik 2026.2 puts the
+    // TOTP code form in one).
+    const roots = [stage.shadowRoot, ...[...stage.shadowRoot.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
+    const errors = roots.flatMap(r => [...r.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')])
+      .map(e => e.textContent.trim()).filter(Boolean);
+    out.stage = {component: stage.localName, errors, fresh: key.__akE2eSeen !== true};
+  }
+  if (out.ready === 'complete') {
+    out.settled = location.href.startsWith(flowPrefix)
+      ? out.stage !== null && (!out.old || (acceptChallenge && out.stage.fresh))
+      : !out.old;
+  }
+  if (out.settled && key) key.__akE2eSeen = true;
+  return out;
+};
+const tick = () => {
+  const out = look();
+  if (out.settled || Date.now() > until) done(out); else requestAnimationFrame(tick);
+};
+tick();
 "#;
 
-/// Marks the current document before an action, so that a later [`PROBE`] can tell it from the
+/// Waits in the page, frame by frame, for `css` in the document (no stage given) or inside the
+/// current stage's shadow root (executor → stage → element, or the stage's nested form
+/// component), and returns it; `null` after `budget` milliseconds. With `mark`, the document is
+/// marked (see [`MARK`]) once the element is there, before anything is done with it.
+const FIND: &str = r#"
+const [css, stage, nested, mark, budget] = arguments;
+const done = arguments[arguments.length - 1];
+const until = Date.now() + budget;
+const find = () => {
+  if (!stage) return document.querySelector(css);
+  const ex = document.querySelector('ak-flow-executor');
+  const root = ex && ex.shadowRoot && ex.shadowRoot.querySelector(stage);
+  if (!root || !root.shadowRoot) return null;
+  const direct = root.shadowRoot.querySelector(css);
+  if (direct) return direct;
+  const inner = root.shadowRoot.querySelector(nested);
+  return inner && inner.shadowRoot ? inner.shadowRoot.querySelector(css) : null;
+};
+const tick = () => {
+  const found = find();
+  if (found && mark) window.__akE2eOld = true;
+  if (found || Date.now() > until) done(found); else requestAnimationFrame(tick);
+};
+tick();
+"#;
+
+/// The longest one in-page wait runs before it answers (below WebDriver's 30-second script
+/// timeout); a longer deadline asks again.
+const IN_PAGE_BUDGET: Duration = Duration::from_secs(20);
+
+/// Marks the current document before an action, so that a later [`WAIT`] can tell it from the
 /// document the action leads to (right after a click the old page is still there, complete).
 const MARK: &str = "window.__akE2eOld = true;";
 
@@ -97,6 +151,7 @@ pub struct BrowserDriver<'e> {
     last_document_status: u16,
     artifacts: PathBuf,
     redactor: Redactor,
+    screenshots: Screenshots,
     /// Every artifact written so far.
     pub written: Vec<PathBuf>,
 }
@@ -109,6 +164,7 @@ impl<'e> BrowserDriver<'e> {
         client: Client,
         artifacts: PathBuf,
         redactor: Redactor,
+        screenshots: Screenshots,
     ) -> Result<Self, DriveError> {
         let http = reqwest::Client::builder()
             .timeout(env.request_timeout)
@@ -126,6 +182,7 @@ impl<'e> BrowserDriver<'e> {
             last_document_status: 200,
             artifacts,
             redactor,
+            screenshots,
             written: Vec::new(),
         })
     }
@@ -159,76 +216,57 @@ impl<'e> BrowserDriver<'e> {
             Some(email) => {
                 let login = self.ws.chatgpt.login_url();
                 self.client.goto(login.as_str()).await.map_err(|e| Self::err("opening ChatGPT's login page", e))?;
-                let input = self.wait_find("[data-testid=email-input]").await?;
+                let input = self.find("[data-testid=email-input]", None, false).await?;
                 input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
-                let button = self.wait_find("[data-testid=continue-button]").await?;
-                self.click(&button, "clicking Continue").await?;
+                let button = self.find("[data-testid=continue-button]", None, true).await?;
+                button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
             }
             None => {
                 let direct = self.ws.chatgpt.direct_link();
-                self.mark().await;
+                let _ = self.client.execute(MARK, vec![]).await;
                 self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
             }
         }
         self.settle(Next::Document).await
     }
 
-    /// Marks the current document (see [`MARK`]).
-    async fn mark(&self) {
-        let _ = self.client.execute(MARK, vec![]).await;
-    }
-
-    /// Clicks after marking the document, so that [`Self::settle`] waits for what the click
-    /// brings instead of taking the page it was made on.
-    async fn click(&self, element: &Element, action: &str) -> Result<(), DriveError> {
-        self.mark().await;
-        element.clone().click().await.map_err(|e| Self::err(action, e))
-    }
-
-    async fn wait_find(&self, css: &str) -> Result<Element, DriveError> {
+    /// Finds `css` in the document, or inside `stage`'s shadow root (executor → stage →
+    /// element, or its nested form component), waiting in the page until it appears. With
+    /// `mark`, the document is marked first (see [`MARK`]): the element is about to be clicked,
+    /// and [`Self::settle`] must then wait for what the click brings instead of taking the page
+    /// it was made on.
+    async fn find(&self, css: &str, stage: Option<&str>, mark: bool) -> Result<Element, DriveError> {
         let start = Instant::now();
-        loop {
-            match self.client.find(Locator::Css(css)).await {
-                Ok(e) => return Ok(e),
-                Err(e) if start.elapsed() > self.deadline() => {
-                    return Err(DriveError(format!(
-                        "browser: `{css}` did not appear within {:?}: {e}",
-                        self.deadline()
-                    )));
+        let mut last_error = String::from("not there");
+        while start.elapsed() <= self.deadline() {
+            let budget = self.deadline().saturating_sub(start.elapsed()).min(IN_PAGE_BUDGET);
+            let args =
+                vec![json!(css), json!(stage), json!(NESTED_FORMS), json!(mark), json!(budget.as_millis() as u64)];
+            match self.client.execute_async(FIND, args).await {
+                Ok(found) => match found.get(ELEMENT_KEY).and_then(Value::as_str) {
+                    Some(id) => {
+                        return Ok(Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string())));
+                    }
+                    None => last_error = String::from("not there"),
+                },
+                // The page changed under the script: ask the new one.
+                Err(e) => {
+                    last_error = e.to_string();
+                    self.back_off().await;
                 }
-                Err(_) => tokio::time::sleep(POLL).await,
             }
         }
+        let place = match stage {
+            Some(stage) => format!(" in authentik's {stage} (through ak-flow-executor's shadow root)"),
+            None => String::new(),
+        };
+        Err(DriveError(format!("browser: `{css}`{place} did not appear within {:?}: {last_error}", self.deadline())))
     }
 
-    /// Finds `css` inside the current stage's shadow root (executor → stage → element).
-    async fn in_stage(&self, stage: &str, css: &str) -> Result<Element, DriveError> {
-        let start = Instant::now();
-        loop {
-            let attempt = async {
-                let root = self.client.find(Locator::Css("ak-flow-executor")).await?.shadow_root().await?;
-                let stage_root = root.find(Locator::Css(stage)).await?.shadow_root().await?;
-                match stage_root.find(Locator::Css(css)).await {
-                    Ok(found) => Ok(found),
-                    // authentik 2026.2 renders some stages' forms in a component of their own,
-                    // with its own shadow root (the TOTP code form of authenticator-validate).
-                    Err(direct) => match stage_root.find(Locator::Css(NESTED_FORMS)).await {
-                        Ok(nested) => nested.shadow_root().await?.find(Locator::Css(css)).await,
-                        Err(_) => Err(direct),
-                    },
-                }
-            };
-            match attempt.await {
-                Ok(e) => return Ok(e),
-                Err(e) if start.elapsed() > self.deadline() => {
-                    return Err(DriveError(format!(
-                        "browser: `{css}` in authentik's {stage} did not appear within {:?} (through ak-flow-executor's shadow root): {e}",
-                        self.deadline()
-                    )));
-                }
-                Err(_) => tokio::time::sleep(POLL).await,
-            }
-        }
+    /// After a WebDriver error (the page between documents), a pause before asking again, so
+    /// that a browser that keeps failing is not asked in a tight loop.
+    async fn back_off(&self) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
     /// Reads the performance log into hops.
@@ -304,43 +342,43 @@ impl<'e> BrowserDriver<'e> {
     /// never counts, however complete it looks.
     async fn settle(&mut self, next: Next) -> Result<(), DriveError> {
         let start = Instant::now();
-        loop {
-            // Right after a click the page may be between documents ("execution context
-            // destroyed"): that is not settled yet, not a failure.
-            let probe = match self.client.execute(PROBE, vec![json!(STAGES)]).await {
-                Ok(probe) => probe,
-                Err(e) if start.elapsed() > self.deadline() => return Err(Self::err("reading the page", e)),
+        let flow_prefix = self.env.authentik.join("if/flow/").map(|u| u.to_string()).unwrap_or_default();
+        let mut last = Value::Null;
+        while start.elapsed() <= self.deadline() {
+            let budget = self.deadline().saturating_sub(start.elapsed()).min(IN_PAGE_BUDGET);
+            let args = vec![
+                json!(STAGES),
+                json!(flow_prefix),
+                json!(next == Next::DocumentOrChallenge),
+                json!(budget.as_millis() as u64),
+            ];
+            // A navigation ends the script ("document unloaded"): not settled yet, not a failure.
+            let look = match self.client.execute_async(WAIT, args).await {
+                Ok(look) => look,
                 Err(_) => {
-                    tokio::time::sleep(POLL).await;
+                    self.back_off().await;
                     continue;
                 }
             };
-            let url = probe["url"].as_str().and_then(|u| Url::parse(u).ok());
-            let new_document = probe["old"] != Value::Bool(true);
-            if let Some(url) = url.as_ref().filter(|_| probe["ready"] == "complete") {
-                let stage = &probe["stage"];
-                if self.classify(url) == Some(HopKind::AuthentikFlow) {
-                    let fresh = stage["fresh"].as_bool().unwrap_or(false);
-                    let settled = stage.is_object() && (new_document || (next == Next::DocumentOrChallenge && fresh));
-                    if settled {
-                        self.drain().await;
-                        self.position = flow_position(url, stage);
-                        return Ok(());
-                    }
-                } else if new_document {
-                    self.drain().await;
-                    self.position = self.read_page(url).await?;
-                    return Ok(());
-                }
-            }
-            if start.elapsed() > self.deadline() {
+            let url = look["url"].as_str().and_then(|u| Url::parse(u).ok());
+            if look["settled"] == Value::Bool(true)
+                && let Some(url) = url
+            {
                 self.drain().await;
-                let at = url.map(|u| redact(&u)).unwrap_or_else(|| "?".into());
-                let what = if new_document { "did not settle" } else { "did not change after the last action" };
-                return Err(DriveError(format!("browser: the page at {at} {what} within {:?}", self.deadline())));
+                self.position = match self.classify(&url) {
+                    Some(HopKind::AuthentikFlow) => flow_position(&url, &look["stage"]),
+                    _ => self.read_page(&url).await?,
+                };
+                return Ok(());
             }
-            tokio::time::sleep(POLL).await;
+            last = look;
         }
+        self.drain().await;
+        let at =
+            last["url"].as_str().and_then(|u| Url::parse(u).ok()).map(|u| redact(&u)).unwrap_or_else(|| "?".into());
+        let what =
+            if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
+        Err(DriveError(format!("browser: the page at {at} {what} within {:?}", self.deadline())))
     }
 
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
@@ -367,36 +405,39 @@ impl<'e> BrowserDriver<'e> {
             }
             match component.as_str() {
                 "ak-stage-identification" => {
-                    let input = self.in_stage(&component, "input[name=uidField]").await?;
+                    let input = self.find("input[name=uidField]", Some(&component), false).await?;
                     input.clear().await.map_err(|e| Self::err("clearing the identifier", e))?;
                     input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
-                    self.screenshot("identification").await;
-                    let button = self.in_stage(&component, "button[type=submit]").await?;
-                    self.click(&button, "clicking Log in").await?;
+                    self.stage_screenshot("identification").await;
+                    let button = self.find("button[type=submit]", Some(&component), true).await?;
+                    button.click().await.map_err(|e| Self::err("clicking Log in", e))?;
                 }
                 "ak-stage-password" => {
-                    let input = self.in_stage(&component, "input[name=password]").await?;
+                    let input = self.find("input[name=password]", Some(&component), false).await?;
                     input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
-                    self.screenshot("password").await;
-                    let button = self.in_stage(&component, "button[type=submit]").await?;
-                    self.click(&button, "clicking Continue").await?;
+                    self.stage_screenshot("password").await;
+                    let button = self.find("button[type=submit]", Some(&component), true).await?;
+                    button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
                 }
                 "ak-stage-authenticator-validate" => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    let input = self.in_stage(&component, "input[name=code]").await?;
+                    let input = self.find("input[name=code]", Some(&component), false).await?;
                     // Before typing: the code sits in a text field and must not reach a screenshot.
-                    self.screenshot("authenticator").await;
-                    input
-                        .send_keys(&super::totp_code(self.env, secret).await)
-                        .await
-                        .map_err(|e| Self::err("typing the TOTP code", e))?;
-                    let button = self.in_stage(&component, "button[type=submit]").await?;
-                    self.click(&button, "clicking Continue").await?;
+                    self.stage_screenshot("authenticator").await;
+                    let totp = super::totp_code(self.env, secret).await;
+                    input.send_keys(&totp.code).await.map_err(|e| Self::err("typing the TOTP code", e))?;
+                    let button = self.find("button[type=submit]", Some(&component), true).await?;
+                    button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+                    // The turn is released once authentik has answered the code.
+                    let settled = self.settle(Next::DocumentOrChallenge).await;
+                    drop(totp.turn);
+                    settled?;
+                    continue;
                 }
                 "ak-stage-consent" if credentials.consent == crate::scenario::Consent::Accept => {
-                    self.screenshot("consent").await;
-                    let button = self.in_stage(&component, "[type=submit]").await?;
-                    self.click(&button, "accepting consent").await?;
+                    self.stage_screenshot("consent").await;
+                    let button = self.find("[type=submit]", Some(&component), true).await?;
+                    button.click().await.map_err(|e| Self::err("accepting consent", e))?;
                 }
                 _ => return Ok(()),
             }
@@ -410,8 +451,17 @@ impl<'e> BrowserDriver<'e> {
         find_attempt(&self.http, self.ws, self.authorize_state.as_deref()).await
     }
 
+    /// A screenshot of a stage or step, with `--screenshots all` only: a screenshot costs a
+    /// round trip and 50-150 ms of the browser's time, and passing runs do not need them.
+    pub async fn stage_screenshot(&mut self, name: &str) -> Option<PathBuf> {
+        if self.screenshots != Screenshots::All {
+            return None;
+        }
+        self.screenshot(name).await
+    }
+
     /// A screenshot named after what is on screen; returns its path.
-    pub async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
+    async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
         let png = self.client.screenshot().await.ok()?;
         let path = self.artifacts.join(format!("{:02}-{name}.png", self.written.len() + 1));
         std::fs::create_dir_all(&self.artifacts).ok()?;
@@ -455,7 +505,7 @@ impl<'e> BrowserDriver<'e> {
     }
 }
 
-/// The position on a flow page, from a [`PROBE`]'s stage.
+/// The position on a flow page, from a [`WAIT`]'s stage.
 fn flow_position(url: &Url, stage: &Value) -> Position {
     let slug = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
     let errors: Vec<Value> =

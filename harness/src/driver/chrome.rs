@@ -23,6 +23,19 @@ pub struct BrowserSettings {
     pub chromedriver: Option<PathBuf>,
     /// The Chromium binary, if chromedriver should not find it itself.
     pub chromium: Option<PathBuf>,
+    /// Which screenshots browser runs take.
+    pub screenshots: Screenshots,
+}
+
+/// Which screenshots browser runs take (`--screenshots`). A failure always gets one, with the
+/// page and the console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Screenshots {
+    /// On failure only (the default): each screenshot costs the browser 50-150 ms.
+    #[default]
+    Failure,
+    /// Also one at each stage of the login and after each step that moves the browser.
+    All,
 }
 
 /// A started chromedriver (in its own process group) or a remote WebDriver, and the profile
