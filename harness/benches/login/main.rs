@@ -1,12 +1,30 @@
-//! Times one login scenario against the embedded target (stand-in + mock ChatGPT in process):
-//! `cargo bench -p ak-e2e`. The api driver over many runs; the browser driver cold (chromedriver
-//! and Chromium start included) and warm (the session reused). Prints min / median / max.
+//! The performance benchmark: one login and the whole suite, each beside what users compare it
+//! with, against one target in one sitting.
+//!
+//! ```text
+//! cargo bench -p ak-e2e --bench login                  # the embedded target
+//! scripts/bench --real                                 # the real authentik of ../shared/real-authentik
+//! BENCH_QUICK=1 cargo bench -p ak-e2e --bench login    # 3 logins each instead of 7 (CI)
+//! ```
+//!
+//! The target is ak-e2e's own: `AK_E2E_TARGET`, `AK_E2E_CONFIG` and the secrets' variables are
+//! read as `ak-e2e run` reads them. Four figures, medians after a warm-up, the two sides of each
+//! comparison interleaved:
+//! 1. the api driver on `scenarios/chatgpt/login.yaml` vs a bare reqwest chain of the same login;
+//! 2. the browser driver on the same scenario (session kept, as in a suite) vs a minimal
+//!    fantoccini script of the same login with a fresh session per login;
+//! 3. the suite under both drivers, `--jobs 1` vs `--jobs 4` (the binary, as users run it);
+//! 4. the binary's peak resident memory (browsers excluded) and its start to first verdict.
+
+mod bare;
+mod script;
+mod suite;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ak_e2e::config::{Flags, Settings};
+use ak_e2e::config::{DEFAULT_APPLICATION, Flags, Settings, Target};
 use ak_e2e::driver::chrome::BrowserHost;
 use ak_e2e::plan::{Plan, plan};
 use ak_e2e::report::Redactor;
@@ -21,93 +39,206 @@ impl Progress for Quiet {
     fn finished(&mut self, _: usize, _: usize, _: &ak_e2e::result::ScenarioResult) {}
 }
 
-fn stats(label: &str, mut times: Vec<Duration>) {
+fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{label}: {} runs, min {:.1} ms, median {:.1} ms, max {:.1} ms",
-        times.len(),
-        ms(times[0]),
-        ms(times[times.len() / 2]),
-        ms(times[times.len() - 1])
-    );
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64())
 }
 
 async fn timed(plan: &Plan, ctx: &Context<'_>) -> Duration {
     let t = Instant::now();
     let report = run(plan, ctx, &mut Quiet).await;
-    assert!(report.scenarios.iter().all(|s| s.status == Status::Passed), "the benchmark scenario must pass");
+    assert!(report.scenarios.iter().all(|s| s.status == Status::Passed), "the login scenario must pass: {report:?}");
     t.elapsed()
+}
+
+/// The rows of the final table, filled as the figures come in.
+#[derive(Default)]
+struct Table(Vec<[String; 5]>);
+
+impl Table {
+    fn row(&mut self, cells: [&str; 5]) {
+        eprintln!("  {}: {} vs {} = {}", cells[0], cells[1], cells[2], cells[3]);
+        self.0.push(cells.map(String::from));
+    }
+
+    fn print(&self) {
+        let head = ["figure", "ak-e2e", "compared with", "ratio", "goal"];
+        let widths: Vec<usize> = (0..5)
+            .map(|i| self.0.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0))
+            .collect();
+        let line = |cells: &[&str]| {
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            println!("| {} |", padded.join(" | "));
+        };
+        line(&head);
+        println!("|{}|", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|"));
+        for r in &self.0 {
+            line(&r.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
 }
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     std::env::set_current_dir(&root).expect("repository root");
-    let iterations: usize = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let quick = env.contains_key("BENCH_QUICK");
+    let logins: usize = env.get("BENCH_LOGINS").and_then(|v| v.parse().ok()).unwrap_or(if quick { 3 } else { 7 });
+    let scratch = std::env::temp_dir().join(format!("ak-e2e-bench-{}", std::process::id()));
+    let mut table = Table::default();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let env = HashMap::new();
-        let settings_for = |driver: &str| {
-            let flags = Flags {
-                paths: vec![PathBuf::from("scenarios/chatgpt/login.yaml")],
-                driver: Some(driver.into()),
-                ..Flags::default()
-            };
-            Settings::resolve(&flags, &env, &root).expect("settings")
-        };
-        let api = settings_for("api");
-        let api_plan = plan(&api, &env).unwrap_or_else(|_| panic!("plan"));
-        let start = Instant::now();
-        let environment =
-            Environment::start(&api, &api_plan.secrets, &api_plan.applications, &api_plan.users).await.expect("target");
-        println!("embedded target start: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
-        let artifacts = std::env::temp_dir().join("ak-e2e-bench");
-        let ctx = Context {
-            env: &environment,
-            browsers: None,
-            artifacts: artifacts.clone(),
-            redactor: Redactor::default(),
-            panic_after_browser_start: false,
-            update_snapshots: false,
-            idle_browser: Default::default(),
-        };
-        let mut times = Vec::new();
-        for _ in 0..iterations {
-            times.push(timed(&api_plan, &ctx).await);
-        }
-        stats("api driver, login scenario", times);
+    let target = runtime.block_on(logins_figures(&env, &root, logins, &scratch, &mut table));
 
-        let browser = settings_for("browser");
-        let browser_plan = plan(&browser, &env).unwrap_or_else(|_| panic!("plan"));
-        // The secrets the stand-in was provisioned with are the api plan's.
-        let browser_plan = Plan { secrets: api_plan.secrets.clone(), ..browser_plan };
-        let cold_start = Instant::now();
-        let Ok(mut host) = BrowserHost::start(&browser.browser).await else {
-            println!("browser driver: skipped (no chromedriver)");
-            return;
+    eprintln!("the suite under both drivers, --jobs 1 then --jobs 4");
+    let one = suite::run(&["--driver", "both", "--jobs", "1"], &scratch.join("suite-1"));
+    let four = suite::run(&["--driver", "both", "--jobs", "4"], &scratch.join("suite-4"));
+    for (jobs, m) in [(1, &one), (4, &four)] {
+        assert_eq!(m.exit, Some(0), "the suite with --jobs {jobs} must have every verdict right");
+    }
+    table.row([
+        "suite, --driver both: --jobs 4 vs --jobs 1",
+        &format!("{:.1} s", four.wall.as_secs_f64()),
+        &format!("{:.1} s", one.wall.as_secs_f64()),
+        &ratio(four.wall, one.wall),
+        "≤ 0.50×",
+    ]);
+    table.row([
+        "peak resident memory of ak-e2e (browsers excluded), --jobs 1 / --jobs 4",
+        &format!("{:.1} MiB / {:.1} MiB", one.peak_rss_kib as f64 / 1024.0, four.peak_rss_kib as f64 / 1024.0),
+        "",
+        "",
+        "≤ 30 MiB",
+    ]);
+    let login = ["scenarios/chatgpt/login.yaml"];
+    let api = suite::first_verdict(&[&["--driver", "api"][..], &login].concat(), &scratch.join("first-api"));
+    let browser =
+        suite::first_verdict(&[&["--driver", "browser"][..], &login].concat(), &scratch.join("first-browser"));
+    let shown = |d: Option<Duration>| d.map_or_else(|| "no verdict".to_string(), ms);
+    table.row([
+        "start to first verdict, login.yaml: api / browser (Chromium start included)",
+        &format!("{} / {}", shown(api), shown(browser)),
+        "",
+        "",
+        "≤ 1 s + the browser's start",
+    ]);
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("\nak-e2e benchmark against {target}: medians of {logins} logins after a warm-up\n");
+    table.print();
+}
+
+/// Figures 1 and 2, in process against one started environment. Returns the target's name.
+async fn logins_figures(
+    env: &HashMap<String, String>,
+    root: &std::path::Path,
+    logins: usize,
+    scratch: &std::path::Path,
+    table: &mut Table,
+) -> String {
+    let settings_for = |driver: &str| {
+        let flags = Flags {
+            paths: vec![PathBuf::from("scenarios/chatgpt/login.yaml")],
+            driver: Some(driver.into()),
+            ..Flags::default()
         };
-        let ctx = Context {
-            env: &environment,
-            browsers: Some(&host),
-            artifacts,
-            redactor: Redactor::default(),
-            panic_after_browser_start: false,
-            update_snapshots: false,
-            idle_browser: Default::default(),
-        };
-        timed(&browser_plan, &ctx).await;
-        let cold = cold_start.elapsed();
-        let mut warm = Vec::new();
-        for _ in 0..iterations.min(10) {
-            warm.push(timed(&browser_plan, &ctx).await);
+        Settings::resolve(&flags, env, root).expect("settings")
+    };
+    let api = settings_for("api");
+    let api_plan = plan(&api, env).unwrap_or_else(|_| panic!("the login scenario must plan"));
+    let environment = Environment::start(&api, &api_plan.secrets, &api_plan.applications, &api_plan.users)
+        .await
+        .expect("the target starts");
+    let target = match &api.target {
+        Target::Embedded => format!("the embedded target (stand-in at {})", environment.authentik),
+        Target::Url(u) => format!("authentik at {u}"),
+    };
+    eprintln!("benchmarking against {target}");
+    let ws = environment.workspace(DEFAULT_APPLICATION).expect("the default workspace");
+    let ann = &api.users["ann"];
+    let password = api_plan.secrets.get(&ann.password.env).expect("ann's password");
+    let secret = ws.chatgpt.config().client_secret.expose().to_string();
+    let bare_login = bare::Login {
+        authentik: &environment.authentik,
+        client_id: &ws.client_id,
+        client_secret: &secret,
+        redirect_uri: ws.chatgpt.redirect_uri(),
+        username: &ann.username,
+        password: &password,
+    };
+    let browser = settings_for("browser");
+    let mut host = BrowserHost::start(&browser.browser).await;
+    let ctx = Context {
+        env: &environment,
+        browsers: host.as_ref().ok(),
+        artifacts: scratch.join("artifacts"),
+        redactor: Redactor::default(),
+        panic_after_browser_start: false,
+        update_snapshots: false,
+        idle_browsers: Default::default(),
+    };
+    let bare_timed = || async {
+        let t = Instant::now();
+        bare::login(&bare_login, api.request_timeout).await.expect("the bare chain logs in");
+        t.elapsed()
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..=logins {
+        let (a, b) = (timed(&api_plan, &ctx).await, bare_timed().await);
+        if i > 0 {
+            ours.push(a);
+            theirs.push(b);
         }
-        println!(
-            "browser driver, login scenario, cold (chromedriver + Chromium start): {:.1} ms",
-            cold.as_secs_f64() * 1000.0
-        );
-        stats("browser driver, login scenario, warm", warm);
-        ctx.close().await;
+    }
+    let (a, b) = (median(ours), median(theirs));
+    table.row(["api login (login.yaml) vs a bare reqwest chain", &ms(a), &ms(b), &ratio(a, b), "≤ 1.15×"]);
+
+    let browser_plan = plan(&browser, env).unwrap_or_else(|_| panic!("the login scenario must plan"));
+    // The secrets the target was started with are the api plan's.
+    let browser_plan = Plan { secrets: api_plan.secrets.clone(), ..browser_plan };
+    match &host {
+        Err(e) => eprintln!("browser figures skipped: {e}"),
+        Ok(host) => {
+            let login_page = ws.chatgpt.login_url().to_string();
+            let script_login = script::Login {
+                login_page: &login_page,
+                email: &ann.email,
+                username: &ann.username,
+                password: &password,
+            };
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for i in 0..=logins {
+                let a = timed(&browser_plan, &ctx).await;
+                let t = Instant::now();
+                let client = host.session().await.expect("a browser session");
+                script::login(&client, &script_login).await.expect("the script logs in");
+                let _ = client.close().await;
+                if i > 0 {
+                    ours.push(a);
+                    theirs.push(t.elapsed());
+                }
+            }
+            let (a, b) = (median(ours), median(theirs));
+            table.row([
+                "browser login, warm vs a fantoccini script (fresh session per login)",
+                &ms(a),
+                &ms(b),
+                &ratio(a, b),
+                "≤ 0.80×",
+            ]);
+        }
+    }
+    ctx.close().await;
+    drop(ctx);
+    if let Ok(host) = &mut host {
         host.shutdown();
-        environment.stop().await;
-    });
+    }
+    environment.stop().await;
+    target
 }

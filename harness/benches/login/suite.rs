@@ -1,0 +1,75 @@
+//! The ak-e2e binary as a user runs it: the whole suite at a given `--jobs`, and the time from
+//! start to the first verdict. Peak memory is the process's own high-water mark (`VmHWM`), read
+//! while it runs; browsers are processes of their own and not in it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One run of the binary.
+pub(crate) struct Measured {
+    pub(crate) wall: Duration,
+    pub(crate) peak_rss_kib: u64,
+    pub(crate) exit: Option<i32>,
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ak-e2e")
+}
+
+fn high_water_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `ak-e2e run ARGS`, timed, its peak memory sampled every 10 ms.
+pub(crate) fn run(args: &[&str], artifacts: &Path) -> Measured {
+    let start = Instant::now();
+    let mut child = Command::new(binary())
+        .arg("run")
+        .args(args)
+        .arg("--artifacts")
+        .arg(artifacts)
+        .env("CI", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ak-e2e starts");
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = high_water_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        match child.try_wait().expect("wait") {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    Measured { wall: start.elapsed(), peak_rss_kib: peak, exit: status.code() }
+}
+
+/// The time from starting `ak-e2e run ARGS` to its first verdict line.
+pub(crate) fn first_verdict(args: &[&str], artifacts: &Path) -> Option<Duration> {
+    let start = Instant::now();
+    let mut child = Command::new(binary())
+        .arg("run")
+        .args(args)
+        .arg("--artifacts")
+        .arg(artifacts)
+        .env("CI", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let mut first = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if first.is_none() && line.starts_with("[1/") {
+            first = Some(start.elapsed());
+        }
+    }
+    let _ = child.wait();
+    first
+}
