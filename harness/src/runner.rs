@@ -131,21 +131,28 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let total = plan.runs.len();
-    // Up to `jobs` runs at once; `buffered` hands their results back in plan order, so the
-    // progress lines and every report read the same whatever the parallelism.
-    let mut runs = futures_util::stream::iter(plan.runs.iter().enumerate())
-        .map(|(index, planned)| run_one(plan, ctx, index, planned))
-        .buffered(plan.settings.jobs.max(1));
+    let jobs = plan.settings.jobs.max(1);
+    // Up to `jobs` runs at once, started in `start_order`; results are handed to the progress
+    // reporter and the report in plan order, so both read the same whatever the parallelism.
+    let mut queue = start_order(plan, jobs).into_iter();
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    let start = |index: usize| async move { (index, run_one(plan, ctx, index, &plan.runs[index]).await) };
+    running.extend(queue.by_ref().take(jobs).map(start));
+    let mut finished = BTreeMap::new();
     let mut results = Vec::with_capacity(total);
     if let Some(first) = plan.runs.first() {
         progress.started(0, total, first);
     }
-    while let Some(result) = runs.next().await {
-        let index = results.len();
-        progress.finished(index, total, &result);
-        results.push(result);
-        if let Some(next) = plan.runs.get(index + 1) {
-            progress.started(index + 1, total, next);
+    while let Some((index, result)) = running.next().await {
+        finished.insert(index, result);
+        running.extend(queue.next().map(start));
+        while let Some(result) = finished.remove(&results.len()) {
+            let index = results.len();
+            progress.finished(index, total, &result);
+            results.push(result);
+            if let Some(next) = plan.runs.get(index + 1) {
+                progress.started(index + 1, total, next);
+            }
         }
     }
     let mut summary = Summary::default();
@@ -163,6 +170,24 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
         crate::config::Target::Url(u) => u.to_string(),
     };
     RunReport { target, started_at, duration_ms: started.elapsed().as_millis() as u64, scenarios: results, summary }
+}
+
+/// The order runs start in. One at a time: plan order. In parallel, runs that sign in a user
+/// with a TOTP device go first: authentik accepts at most two codes per 30-second step for a
+/// device, so those runs may wait for the clock, and that wait had better overlap the rest of
+/// the suite than come after it.
+fn start_order(plan: &Plan, jobs: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..plan.runs.len()).collect();
+    if jobs > 1 {
+        let needs_totp = |index: &usize| {
+            plan.runs[*index].scenario.steps.iter().any(|step| match &step.kind {
+                StepKind::SignIn { user, .. } => plan.settings.users.get(user).is_some_and(|u| u.totp_secret.is_some()),
+                _ => false,
+            })
+        };
+        order.sort_by_key(|index| !needs_totp(index));
+    }
+    order
 }
 
 /// The name of a run's own artifacts folder: its UTC start time and process id, e.g.

@@ -52,8 +52,7 @@ pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, Str
     let slug = flow_page.path_segments().and_then(|mut s| s.nth(2)).ok_or("no flow page")?.to_string();
     let mut executor = l.authentik.join(&format!("api/v3/flows/executor/{slug}/")).map_err(|e| e.to_string())?;
     executor.query_pairs_mut().append_pair("query", flow_page.query().unwrap_or_default());
-    let mut challenge: Value =
-        http.get(executor.clone()).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    let mut challenge = json_of(http.get(executor.clone())).await?;
     let code = loop {
         let answer = match challenge["component"].as_str().unwrap_or_default() {
             "ak-stage-identification" => json!({"component": "ak-stage-identification", "uid_field": l.username}),
@@ -75,31 +74,20 @@ pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, Str
             }
             other => return Err(format!("unexpected stage {other}: {challenge}")),
         };
-        challenge = http
-            .post(executor.clone())
-            .json(&answer)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        challenge = json_of(http.post(executor.clone()).json(&answer)).await?;
     };
     let token = l.authentik.join("application/o/token/").map_err(|e| e.to_string())?;
-    let tokens: Value = http
-        .post(token)
-        .basic_auth(l.client_id, Some(l.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", l.redirect_uri),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let tokens = json_of(http.post(token).basic_auth(l.client_id, Some(l.client_secret)).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", l.redirect_uri),
+        ("code_verifier", &verifier),
+    ]))
+    .await?;
     tokens["id_token"].as_str().map(str::len).ok_or_else(|| format!("no ID token: {tokens}"))
+}
+
+/// Sends a request and reads its JSON answer.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request.send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())
 }

@@ -18,6 +18,13 @@ fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_ak-e2e")
 }
 
+/// `ak-e2e run ARGS --artifacts DIR`, as on CI (no live progress line).
+fn command(args: &[&str], artifacts: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command.arg("run").args(args).arg("--artifacts").arg(artifacts).env("CI", "true").stderr(Stdio::inherit());
+    command
+}
+
 fn high_water_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -27,16 +34,7 @@ fn high_water_kib(pid: u32) -> Option<u64> {
 /// `ak-e2e run ARGS`, timed, its peak memory sampled every 10 ms.
 pub(crate) fn run(args: &[&str], artifacts: &Path) -> Measured {
     let start = Instant::now();
-    let mut child = Command::new(binary())
-        .arg("run")
-        .args(args)
-        .arg("--artifacts")
-        .arg(artifacts)
-        .env("CI", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ak-e2e starts");
+    let mut child = command(args, artifacts).stdout(Stdio::null()).spawn().expect("ak-e2e starts");
     let mut peak = 0;
     let status = loop {
         if let Some(kib) = high_water_kib(child.id()) {
@@ -53,16 +51,7 @@ pub(crate) fn run(args: &[&str], artifacts: &Path) -> Measured {
 /// The time from starting `ak-e2e run ARGS` to its first verdict line.
 pub(crate) fn first_verdict(args: &[&str], artifacts: &Path) -> Option<Duration> {
     let start = Instant::now();
-    let mut child = Command::new(binary())
-        .arg("run")
-        .args(args)
-        .arg("--artifacts")
-        .arg(artifacts)
-        .env("CI", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .ok()?;
+    let mut child = command(args, artifacts).stdout(Stdio::piped()).spawn().ok()?;
     let stdout = child.stdout.take()?;
     let mut first = None;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
