@@ -95,10 +95,13 @@ fn main() {
     let scratch = std::env::temp_dir().join(format!("ak-e2e-bench-{}", std::process::id()));
     let mut table = Table::default();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let target = runtime.block_on(logins_figures(&env, &root, logins, &scratch, &mut table));
+    let (target, totp_secrets) = runtime.block_on(logins_figures(&env, &root, logins, &scratch, &mut table));
 
     eprintln!("the suite under both drivers, --jobs 1 then --jobs 4");
+    // Each suite starts with the same TOTP clock: both usable codes of every device unspent.
+    suite::fresh_totp_codes(&totp_secrets);
     let one = suite::run(&["--driver", "both", "--jobs", "1"], &scratch.join("suite-1"));
+    suite::fresh_totp_codes(&totp_secrets);
     let four = suite::run(&["--driver", "both", "--jobs", "4"], &scratch.join("suite-4"));
     for (jobs, m) in [(1, &one), (4, &four)] {
         assert_eq!(m.exit, Some(0), "the suite with --jobs {jobs} must have every verdict right");
@@ -134,14 +137,15 @@ fn main() {
     table.print();
 }
 
-/// Figures 1 and 2, in process against one started environment. Returns the target's name.
+/// Figures 1 and 2, in process against one started environment. Returns the target's name and,
+/// for a real target, the fixture users' TOTP secrets.
 async fn logins_figures(
     env: &HashMap<String, String>,
     root: &std::path::Path,
     logins: usize,
     scratch: &std::path::Path,
     table: &mut Table,
-) -> String {
+) -> (String, Vec<Vec<u8>>) {
     let settings_for = |driver: &str| {
         let flags = Flags {
             paths: vec![PathBuf::from("scenarios/chatgpt/login.yaml")],
@@ -155,9 +159,9 @@ async fn logins_figures(
     let environment = Environment::start(&api, &api_plan.secrets, &api_plan.applications, &api_plan.users)
         .await
         .expect("the target starts");
-    let target = match &api.target {
-        Target::Embedded => format!("the embedded target (stand-in at {})", environment.authentik),
-        Target::Url(u) => format!("authentik at {u}"),
+    let (target, totp_secrets) = match &api.target {
+        Target::Embedded => (format!("the embedded target (stand-in at {})", environment.authentik), Vec::new()),
+        Target::Url(u) => (format!("authentik at {u}"), suite::totp_secrets(&api, env)),
     };
     eprintln!("benchmarking against {target}");
     let ws = environment.workspace(DEFAULT_APPLICATION).expect("the default workspace");
@@ -240,5 +244,5 @@ async fn logins_figures(
         host.shutdown();
     }
     environment.stop().await;
-    target
+    (target, totp_secrets)
 }

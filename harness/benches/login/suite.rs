@@ -62,3 +62,31 @@ pub(crate) fn first_verdict(args: &[&str], artifacts: &Path) -> Option<Duration>
     let _ = child.wait();
     first
 }
+
+/// The fixture users' TOTP secrets, from their variables or files.
+pub(crate) fn totp_secrets(
+    settings: &ak_e2e::config::Settings,
+    env: &std::collections::HashMap<String, String>,
+) -> Vec<Vec<u8>> {
+    settings
+        .users
+        .values()
+        .filter_map(|user| user.totp_secret.as_ref())
+        .filter_map(|secret| {
+            env.get(&secret.env).cloned().or_else(|| std::fs::read_to_string(secret.file.as_ref()?).ok())
+        })
+        .filter_map(|text| mocks::totp::decode_hex(&text).or_else(|| mocks::totp::decode_base32(&text)))
+        .collect()
+}
+
+/// Waits until no process has used a code of the current 30-second step for these devices, so
+/// that a suite starts with both usable codes of each (authentik takes at most the current step's
+/// and the next one's): otherwise whichever suite runs second waits for the clock.
+pub(crate) fn fresh_totp_codes(secrets: &[Vec<u8>]) {
+    while secrets
+        .iter()
+        .any(|s| ak_e2e::driver::totp::recall(s).is_some_and(|last| last >= mocks::totp::current_step()))
+    {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

@@ -208,6 +208,9 @@ impl BrowserHost {
                 format!("--user-data-dir={}", profile.display()),
             ],
         });
+        // The hop chain needs the network events only: the page domain's events would be
+        // recorded, serialised and parsed on every page for nothing.
+        options["perfLoggingPrefs"] = json!({"enableNetwork": true, "enablePage": false});
         if let Some(binary) = &self.chromium {
             options["binary"] = json!(binary.display().to_string());
         }

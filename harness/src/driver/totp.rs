@@ -56,7 +56,7 @@ fn record_file(secret: &[u8]) -> PathBuf {
 
 /// The last step a process on this machine handed out for `secret`; a record from the future
 /// (a clock set back, a tampered file) is ignored.
-fn recall(secret: &[u8]) -> Option<u64> {
+pub fn recall(secret: &[u8]) -> Option<u64> {
     let text = std::fs::read_to_string(record_file(secret)).ok()?;
     text.trim().parse::<u64>().ok().filter(|step| *step <= mocks::totp::current_step() + 1)
 }
