@@ -283,6 +283,19 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Every hop of the login answers in 1.2 s with a 2 s deadline per request: the chain after a
+/// click takes longer than one deadline, but something new happens within each, so the driver
+/// keeps waiting (it gave up after one deadline in all, on a busy machine under `--jobs 4`).
+#[test]
+fn a_chain_of_slow_hops_is_waited_for_while_it_progresses() {
+    let env = [
+        ("AK_E2E_REQUEST_TIMEOUT_SECS", "2"),
+        ("AK_E2E_DEFECTS", "delay=executor:1200,delay=authorize:1200,delay=token:1200"),
+    ];
+    let (code, output) = run("browser-pass", &env);
+    assert_eq!(code, 0, "{output}");
+}
+
 /// ChatGPT answers "Continue" slowly (its discovery fetch is delayed): right after the click the
 /// old page is still there, complete. The driver must wait for the page the click leads to, not
 /// take the old one for the result (this failed 1 run in 18 on a busy machine, and every time

@@ -102,6 +102,11 @@ const tick = () => {
 tick();
 "#;
 
+/// How often a wait for the page to settle looks at the network for progress.
+const PROGRESS_CHECK: Duration = Duration::from_secs(2);
+/// The longest a wait for the page to settle lasts, in deadlines, however busy the network.
+const SETTLE_CAP: u32 = 6;
+
 /// The longest one in-page wait runs before it answers (below WebDriver's 30-second script
 /// timeout); a longer deadline asks again.
 const IN_PAGE_BUDGET: Duration = Duration::from_secs(20);
@@ -341,11 +346,18 @@ impl<'e> BrowserDriver<'e> {
     /// allows it, the next challenge on the same flow page. The document the action was made on
     /// never counts, however complete it looks.
     async fn settle(&mut self, next: Next) -> Result<(), DriveError> {
-        let start = Instant::now();
+        // What follows an action may be a chain of requests (a redirect to authentik, back to
+        // ChatGPT, ChatGPT's own calls to authentik), each with its own deadline: the wait gives
+        // up when nothing new has happened for a deadline (no new document or network event),
+        // and in any case after `SETTLE_CAP` deadlines.
+        let quiet = self.deadline();
+        let started = Instant::now();
+        let mut progress_at = started;
+        let mut hops_seen = self.hops.len();
         let flow_prefix = self.env.authentik.join("if/flow/").map(|u| u.to_string()).unwrap_or_default();
         let mut last = Value::Null;
-        while start.elapsed() <= self.deadline() {
-            let budget = self.deadline().saturating_sub(start.elapsed()).min(IN_PAGE_BUDGET);
+        while progress_at.elapsed() <= quiet && started.elapsed() <= quiet * SETTLE_CAP {
+            let budget = quiet.saturating_sub(progress_at.elapsed()).min(PROGRESS_CHECK);
             let args = vec![
                 json!(STAGES),
                 json!(flow_prefix),
@@ -353,32 +365,35 @@ impl<'e> BrowserDriver<'e> {
                 json!(budget.as_millis() as u64),
             ];
             // A navigation ends the script ("document unloaded"): not settled yet, not a failure.
-            let look = match self.client.execute_async(WAIT, args).await {
-                Ok(look) => look,
-                Err(_) => {
-                    self.back_off().await;
-                    continue;
+            match self.client.execute_async(WAIT, args).await {
+                Ok(look) if look["settled"] == Value::Bool(true) => {
+                    if let Some(url) = look["url"].as_str().and_then(|u| Url::parse(u).ok()) {
+                        self.drain().await;
+                        self.position = match self.classify(&url) {
+                            Some(HopKind::AuthentikFlow) => flow_position(&url, &look["stage"]),
+                            _ => self.read_page(&url).await?,
+                        };
+                        return Ok(());
+                    }
                 }
-            };
-            let url = look["url"].as_str().and_then(|u| Url::parse(u).ok());
-            if look["settled"] == Value::Bool(true)
-                && let Some(url) = url
-            {
-                self.drain().await;
-                self.position = match self.classify(&url) {
-                    Some(HopKind::AuthentikFlow) => flow_position(&url, &look["stage"]),
-                    _ => self.read_page(&url).await?,
-                };
-                return Ok(());
+                Ok(look) => last = look,
+                Err(_) => self.back_off().await,
             }
-            last = look;
+            self.drain().await;
+            if self.hops.len() > hops_seen {
+                hops_seen = self.hops.len();
+                progress_at = Instant::now();
+            }
         }
         self.drain().await;
         let at =
             last["url"].as_str().and_then(|u| Url::parse(u).ok()).map(|u| redact(&u)).unwrap_or_else(|| "?".into());
         let what =
             if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
-        Err(DriveError(format!("browser: the page at {at} {what} within {:?}", self.deadline())))
+        let waited = started.elapsed().as_secs();
+        Err(DriveError(format!(
+            "browser: the page at {at} {what}: nothing new for {quiet:?} (waited {waited} s in all)"
+        )))
     }
 
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
