@@ -236,6 +236,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         // Only for the cleanup test: a panic with a browser open must leave no process behind.
         panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
         update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
+        browser_slots: crate::runner::browser_slots(&settings),
         idle_browsers: Default::default(),
     };
     let report = {

@@ -114,6 +114,13 @@ fn main() {
         "≤ 0.50×",
     ]);
     table.row([
+        "CPUs busy (the whole machine) during the suite, --jobs 1 / --jobs 4",
+        &format!("{:.0} % / {:.0} %", one.cpu_busy * 100.0, four.cpu_busy * 100.0),
+        "",
+        "",
+        "",
+    ]);
+    table.row([
         "peak resident memory of ak-e2e (browsers excluded), --jobs 1 / --jobs 4",
         &format!("{:.1} MiB / {:.1} MiB", one.peak_rss_kib as f64 / 1024.0, four.peak_rss_kib as f64 / 1024.0),
         "",
@@ -185,6 +192,7 @@ async fn logins_figures(
         redactor: Redactor::default(),
         panic_after_browser_start: false,
         update_snapshots: false,
+        browser_slots: ak_e2e::runner::browser_slots(&api),
         idle_browsers: Default::default(),
     };
     let bare_timed = || async {

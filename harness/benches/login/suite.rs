@@ -12,6 +12,18 @@ pub(crate) struct Measured {
     pub(crate) wall: Duration,
     pub(crate) peak_rss_kib: u64,
     pub(crate) exit: Option<i32>,
+    /// How busy the machine's CPUs were meanwhile, 0 to 1 (everything on it: ak-e2e, the
+    /// browsers, a local authentik).
+    pub(crate) cpu_busy: f64,
+}
+
+/// (busy, idle) jiffies of all CPUs since boot (`/proc/stat`).
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (fields.iter().sum::<u64>().saturating_sub(idle), idle)
 }
 
 fn binary() -> &'static str {
@@ -34,6 +46,7 @@ fn high_water_kib(pid: u32) -> Option<u64> {
 /// `ak-e2e run ARGS`, timed, its peak memory sampled every 10 ms.
 pub(crate) fn run(args: &[&str], artifacts: &Path) -> Measured {
     let start = Instant::now();
+    let before = cpu_jiffies();
     let mut child = command(args, artifacts).stdout(Stdio::null()).spawn().expect("ak-e2e starts");
     let mut peak = 0;
     let status = loop {
@@ -45,7 +58,10 @@ pub(crate) fn run(args: &[&str], artifacts: &Path) -> Measured {
             None => std::thread::sleep(Duration::from_millis(10)),
         }
     };
-    Measured { wall: start.elapsed(), peak_rss_kib: peak, exit: status.code() }
+    let after = cpu_jiffies();
+    let (busy, idle) = (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1));
+    let cpu_busy = busy as f64 / (busy + idle).max(1) as f64;
+    Measured { wall: start.elapsed(), peak_rss_kib: peak, exit: status.code(), cpu_busy }
 }
 
 /// The time from starting `ak-e2e run ARGS` to its first verdict line.
