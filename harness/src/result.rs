@@ -6,14 +6,20 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::scenario::DriverKind;
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// `embedded` or the authentik URL.
     pub target: String,
+    /// The base URL of the authentik the run used (the stand-in's, for the embedded target).
+    #[serde(default)]
+    pub authentik: String,
     /// Unix seconds.
     pub started_at: u64,
     /// Wall time.
     pub duration_ms: u64,
+    /// The discovery document of each application used, by slug, URLs as placeholders.
+    #[serde(default)]
+    pub discovery: std::collections::BTreeMap<String, serde_json::Value>,
     /// Each scenario under each driver, in file order.
     pub scenarios: Vec<ScenarioResult>,
     /// Counts.
@@ -21,7 +27,7 @@ pub struct RunReport {
 }
 
 /// Counts by status.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Summary {
     /// Passed.
     pub passed: usize,
@@ -51,7 +57,7 @@ impl Summary {
 }
 
 /// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every step passed.
@@ -67,7 +73,7 @@ pub enum Status {
 }
 
 /// One scenario under one driver.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScenarioResult {
     /// `name:`.
     pub name: String,
@@ -89,6 +95,9 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Every request the driver made, in order.
     pub hops: Vec<Hop>,
+    /// The authentik stages the login went through (`ak-stage-identification`, …), in order.
+    #[serde(default)]
+    pub stages: Vec<String>,
     /// Screenshots, page dumps and console logs (browser driver).
     pub artifacts: Vec<String>,
     /// What ChatGPT received: ID token claims, userinfo, its verdict (no tokens).
@@ -96,7 +105,7 @@ pub struct ScenarioResult {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Done, every assertion held.
@@ -110,7 +119,7 @@ pub enum StepStatus {
 }
 
 /// One step's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StepResult {
     /// The step's key.
     pub name: String,
@@ -158,7 +167,7 @@ impl StepResult {
 }
 
 /// One check: what, expected, actual.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Assertion {
     /// What was checked (`claim family_name`, `redirect to chatgpt.callback`).
     pub subject: String,
@@ -175,7 +184,7 @@ pub struct Assertion {
 }
 
 /// One HTTP exchange the driver made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Hop {
     /// `GET`, `POST`.
     pub method: String,

@@ -44,6 +44,13 @@ impl Driver<'_> {
         }
     }
 
+    fn stages(&self) -> &[String] {
+        match self {
+            Driver::Api(d) => &d.stages,
+            Driver::Browser(d) => &d.stages,
+        }
+    }
+
     pub(crate) fn hops(&self) -> &[Hop] {
         match self {
             Driver::Api(d) => &d.hops,
@@ -134,12 +141,18 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let total = plan.runs.len();
     let jobs = plan.settings.jobs.max(1);
-    // Up to `jobs` runs at once, started in `start_order`; results are handed to the progress
-    // reporter and the report in plan order, so both read the same whatever the parallelism.
-    let mut queue = start_order(plan, jobs).into_iter();
-    let mut running = futures_util::stream::FuturesUnordered::new();
-    let start = |index: usize| async move { (index, run_one(plan, ctx, index, &plan.runs[index]).await) };
-    running.extend(queue.by_ref().take(jobs).map(start));
+    // Up to `jobs` chains at once (see `chains`), each running its runs one after the other;
+    // results are handed to the progress reporter and the report in plan order, so both read
+    // the same whatever the parallelism.
+    let mut running = futures_util::stream::iter(chains(plan, jobs))
+        .map(|chain| {
+            Box::pin(
+                futures_util::stream::iter(chain)
+                    .then(move |index| async move { (index, run_one(plan, ctx, index, &plan.runs[index]).await) }),
+            )
+        })
+        .flatten_unordered(jobs)
+        .boxed_local();
     let mut finished = BTreeMap::new();
     let mut results = Vec::with_capacity(total);
     if let Some(first) = plan.runs.first() {
@@ -147,7 +160,6 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     }
     while let Some((index, result)) = running.next().await {
         finished.insert(index, result);
-        running.extend(queue.next().map(start));
         while let Some(result) = finished.remove(&results.len()) {
             let index = results.len();
             progress.finished(index, total, &result);
@@ -171,7 +183,42 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
         crate::config::Target::Embedded => "embedded".to_string(),
         crate::config::Target::Url(u) => u.to_string(),
     };
-    RunReport { target, started_at, duration_ms: started.elapsed().as_millis() as u64, scenarios: results, summary }
+    let discovery = discovery_documents(plan, ctx).await;
+    RunReport {
+        target,
+        authentik: ctx.env.authentik.to_string(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        discovery,
+        scenarios: results,
+        summary,
+    }
+}
+
+/// The discovery document of each application the run used, as the run ends (fetched at once),
+/// with authentik's and ChatGPT's URLs replaced by placeholders, so that `ak-e2e compare` can
+/// tell two runs' apart whatever their hosts and ports. One that cannot be read is left out.
+async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String, Value> {
+    let names: std::collections::BTreeSet<&str> = plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
+    let Ok(http) = reqwest::Client::builder().timeout(ctx.env.request_timeout).build() else {
+        return BTreeMap::new();
+    };
+    let authentik = ctx.env.authentik.to_string();
+    let fetches = names.into_iter().filter_map(|name| ctx.env.workspace(name)).map(|ws| {
+        let http = &http;
+        let authentik = &authentik;
+        async move {
+            let url =
+                ctx.env.authentik.join(&format!("application/o/{}/.well-known/openid-configuration", ws.slug)).ok()?;
+            let response = http.get(url).send().await.ok()?;
+            let document = mocks::http::read_json(response, ctx.env.request_timeout).await.ok()?;
+            let chatgpt = ws.chatgpt.url().to_string();
+            let normalised =
+                crate::snapshot::normalise(&document, &[(authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")]);
+            Some((ws.slug.clone(), normalised))
+        }
+    });
+    futures_util::future::join_all(fetches).await.into_iter().flatten().collect()
 }
 
 /// How many browser runs may go at once: `--jobs`, but with a local chromedriver at most one per
@@ -188,22 +235,38 @@ pub fn browser_slots(settings: &crate::config::Settings) -> tokio::sync::Semapho
     tokio::sync::Semaphore::new(slots.max(1))
 }
 
-/// The order runs start in. One at a time: plan order. In parallel, runs that sign in a user
-/// with a TOTP device go first: authentik accepts at most two codes per 30-second step for a
-/// device, so those runs may wait for the clock, and that wait had better overlap the rest of
-/// the suite than come after it.
-fn start_order(plan: &Plan, jobs: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..plan.runs.len()).collect();
+/// The runs grouped for scheduling: the runs of one scenario file form a chain that runs in
+/// plan order (its api run, then its browser run), as they share fixture users and what
+/// authentik remembers of them (a consent given); chains run side by side. In parallel, chains
+/// that sign in a user with a TOTP device go first: authentik accepts at most two codes per
+/// 30-second step for a device, so those runs may wait for the clock, and that wait had better
+/// overlap the rest of the suite than come after it.
+fn chains(plan: &Plan, jobs: usize) -> Vec<Vec<usize>> {
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    let mut by_file: BTreeMap<&std::path::Path, usize> = BTreeMap::new();
+    for (index, run) in plan.runs.iter().enumerate() {
+        match by_file.get(run.scenario.file.as_path()) {
+            Some(&chain) => chains[chain].push(index),
+            None => {
+                by_file.insert(&run.scenario.file, chains.len());
+                chains.push(vec![index]);
+            }
+        }
+    }
     if jobs > 1 {
-        let needs_totp = |index: &usize| {
-            plan.runs[*index].scenario.steps.iter().any(|step| match &step.kind {
-                StepKind::SignIn { user, .. } => plan.settings.users.get(user).is_some_and(|u| u.totp_secret.is_some()),
-                _ => false,
+        let needs_totp = |chain: &Vec<usize>| {
+            chain.iter().any(|index| {
+                plan.runs[*index].scenario.steps.iter().any(|step| match &step.kind {
+                    StepKind::SignIn { user, .. } => {
+                        plan.settings.users.get(user).is_some_and(|u| u.totp_secret.is_some())
+                    }
+                    _ => false,
+                })
             })
         };
-        order.sort_by_key(|index| !needs_totp(index));
+        chains.sort_by_key(|chain| !needs_totp(chain));
     }
-    order
+    chains
 }
 
 /// The name of a run's own artifacts folder: its UTC start time and process id, e.g.
@@ -272,6 +335,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
     let started = Instant::now();
     let mut steps = Vec::new();
     let mut hops = Vec::new();
+    let mut stages = Vec::new();
     let mut artifacts = Vec::new();
     let mut claims = None;
     match new_driver(plan, ctx, index, planned).await {
@@ -353,6 +417,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                 }));
             }
             hops = driver.hops().to_vec();
+            stages = driver.stages().to_vec();
             if let Driver::Browser(b) = driver {
                 artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
                 let client = b.into_client();
@@ -393,6 +458,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
         diagnosis,
         steps,
         hops,
+        stages,
         artifacts,
         claims,
     }

@@ -115,7 +115,12 @@ impl Environment {
 
         let standin = match listener {
             Some(listener) => {
-                let mut options = Options::new().env(blueprint_env).defects(settings.defects.clone());
+                // One install id for every embedded run: like one authentik install, it gives each
+                // user the same hashed subject run after run, so that runs can be compared.
+                let mut options = Options::new()
+                    .env(blueprint_env)
+                    .defects(settings.defects.clone())
+                    .install_id("ak-e2e-embedded-authentik");
                 // authentik's blueprints cannot create TOTP devices: give the stand-in each
                 // fixture user's device directly.
                 for user in settings.users.values() {

@@ -50,6 +50,8 @@ pub struct ApiDriver<'e> {
     pub authorize_state: Option<String>,
     /// The authorization request the harness made itself, as the OAuth client.
     pub client: Option<ClientRequest>,
+    /// The authentik stages shown so far, in order (a stage shown again counts again).
+    pub stages: Vec<String>,
     /// The discovery document, once fetched (the code exchange and the ID token checks both
     /// need it).
     discovery: Option<Value>,
@@ -91,6 +93,7 @@ impl<'e> ApiDriver<'e> {
             position: Position::Start,
             authorize_state: None,
             client: None,
+            stages: Vec::new(),
             discovery: None,
         })
     }
@@ -216,6 +219,7 @@ impl<'e> ApiDriver<'e> {
             let next = base.join(to).map_err(|e| DriveError(format!("bad redirect `{to}` from the flow: {e}")))?;
             return Box::pin(self.navigate(Method::GET, next, None)).await;
         }
+        self.stages.extend(challenge["component"].as_str().map(String::from));
         self.position = Position::Flow { slug, query, challenge };
         Ok(())
     }
@@ -292,6 +296,7 @@ impl<'e> ApiDriver<'e> {
             let next = self.executor(&slug, &query, Some(answer)).await?;
             drop(turn);
             if next["component"] == component && !super::flow_errors(&next).is_empty() {
+                self.stages.push(component.clone());
                 self.position = Position::Flow { slug, query, challenge: next };
                 return Ok(());
             }

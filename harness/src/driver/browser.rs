@@ -152,6 +152,8 @@ pub struct BrowserDriver<'e> {
     pub position: Position,
     /// The `state` ChatGPT sent to authentik.
     pub authorize_state: Option<String>,
+    /// The authentik stages shown so far, in order (a stage shown again counts again).
+    pub stages: Vec<String>,
     requests: HashMap<String, String>,
     last_document_status: u16,
     artifacts: PathBuf,
@@ -183,6 +185,7 @@ impl<'e> BrowserDriver<'e> {
             hops: Vec::new(),
             position: Position::Start,
             authorize_state: None,
+            stages: Vec::new(),
             requests: HashMap::new(),
             last_document_status: 200,
             artifacts,
@@ -370,7 +373,10 @@ impl<'e> BrowserDriver<'e> {
                     if let Some(url) = look["url"].as_str().and_then(|u| Url::parse(u).ok()) {
                         self.drain().await;
                         self.position = match self.classify(&url) {
-                            Some(HopKind::AuthentikFlow) => flow_position(&url, &look["stage"]),
+                            Some(HopKind::AuthentikFlow) => {
+                                self.stages.extend(look["stage"]["component"].as_str().map(String::from));
+                                flow_position(&url, &look["stage"])
+                            }
                             _ => self.read_page(&url).await?,
                         };
                         return Ok(());

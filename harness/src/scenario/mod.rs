@@ -34,7 +34,7 @@ pub struct Scenario {
 }
 
 /// How a scenario is driven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverKind {
     /// HTTP requests with a cookie jar, walking authentik's flow executor API.
