@@ -45,6 +45,50 @@ enum Command {
     List(Common),
     /// Apply the blueprints to a real authentik through its API (token in AK_E2E_AUTHENTIK_TOKEN).
     Provision(Common),
+    /// Compare two runs' JSON reports: verdicts, claims, stages, hop chains, timings, discovery.
+    /// Exit 0 when nothing regressed, 4 when something did.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The JSON report of the base run (the current authentik, before the change).
+    base: PathBuf,
+    /// The JSON report of the candidate run.
+    candidate: PathBuf,
+    /// Also write the comparison as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the comparison as a self-contained HTML page here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+}
+
+/// `ak-e2e compare`.
+fn compare(args: &CompareArgs) -> i32 {
+    let reports = crate::compare::read(&args.base).and_then(|b| Ok((b, crate::compare::read(&args.candidate)?)));
+    let (base, candidate) = match reports {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let comparison = crate::compare::compare(&base, &candidate);
+    print!("{}", crate::compare::render_text(&comparison));
+    let mut code = if comparison.regressions > 0 { exit::FAILED } else { exit::OK };
+    let outputs: [(&Option<PathBuf>, String); 2] = [
+        (&args.json, serde_json::to_string_pretty(&comparison).unwrap_or_default()),
+        (&args.html, crate::compare::render_html(&comparison)),
+    ];
+    for (path, text) in outputs {
+        let Some(path) = path else { continue };
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("ak-e2e: error: cannot write {}: {e}", path.display());
+            code = code.max(exit::USAGE);
+        }
+    }
+    code
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +174,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     let terminal = stdout.is_terminal() && !env.contains_key("CI");
     let style = Style { color: terminal && !env.contains_key("NO_COLOR"), live: terminal };
     let (common, mode) = match &cli.command {
+        Command::Compare(args) => return compare(args),
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),
         Command::List(c) => (c, "list"),

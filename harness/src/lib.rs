@@ -5,6 +5,7 @@
 
 mod check;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod diagnostic;
 pub mod driver;

@@ -5,6 +5,7 @@
 //! `UPDATE_EXPECTED=1 cargo test -p ak-e2e --test e2e` rewrites the expectations.
 
 mod browser;
+mod compare;
 mod compose;
 mod defects;
 mod fidelity;

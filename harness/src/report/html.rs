@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::Redactor;
 use crate::result::{RunReport, ScenarioResult, Status, StepStatus};
 
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -1,0 +1,341 @@
+//! `ak-e2e compare BASE.json CANDIDATE.json`: what changed between two runs, scenario by
+//! scenario and driver by driver — the verdict, the claims ChatGPT received (the subject above
+//! all), the authentik stages the login went through, the shape of the hop chain, the time — and
+//! each application's discovery document. For an authentik upgrade (current vs candidate), a
+//! configuration change (before vs after), or the stand-in vs real authentik.
+//!
+//! Every change is a regression but these notes: a scenario only one report has, and a run more
+//! than twice as slow (one run's time is too noisy to fail on). The exit code is 4 when there is
+//! a regression.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::result::{RunReport, ScenarioResult, Status};
+
+/// Claims whose values change on every login: compared by presence only.
+const VOLATILE: &[&str] = &["exp", "iat", "nbf", "auth_time", "nonce", "jti", "at_hash", "c_hash", "sid"];
+
+/// A run this much slower (and by at least [`SLOWER_BY_MS`]) is noted.
+const SLOWER_FACTOR: u64 = 2;
+const SLOWER_BY_MS: u64 = 1000;
+
+/// One thing that changed for a scenario under a driver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Its verdict.
+    Verdict { from: Status, to: Status },
+    /// The `sub` ChatGPT received.
+    Subject { source: String, from: Value, to: Value },
+    /// Another claim: added, removed or with another value.
+    Claim { source: String, claim: String, from: Option<Value>, to: Option<Value> },
+    /// The authentik stages the login went through.
+    Stages { from: Vec<String>, to: Vec<String> },
+    /// The hop chain: method, what the URL is, status.
+    Hops { from: Vec<String>, to: Vec<String> },
+    /// The time it took.
+    Slower { from_ms: u64, to_ms: u64 },
+    /// Only the base has it.
+    Gone,
+    /// Only the candidate has it.
+    New,
+}
+
+impl Change {
+    /// Whether this change counts against the candidate.
+    pub fn regression(&self) -> bool {
+        match self {
+            Change::Verdict { to, .. } => !matches!(to, Status::Passed | Status::ExpectedFailure),
+            Change::Gone | Change::New | Change::Slower { .. } => false,
+            _ => true,
+        }
+    }
+
+    /// The change in one line.
+    pub fn describe(&self) -> String {
+        let shown = |v: &Option<Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), Value::to_string);
+        match self {
+            Change::Verdict { from, to } => format!("verdict {} → {}", status(*from), status(*to)),
+            Change::Subject { source, from, to } => format!(
+                "the subject (`sub` in the {source}) changed: {from} → {to}; ChatGPT keys accounts by it (WorkOS's idp_id), so people would be detached from their accounts or get second ones"
+            ),
+            Change::Claim { source, claim, from, to } => {
+                format!("{source} claim `{claim}`: {} → {}", shown(from), shown(to))
+            }
+            Change::Stages { from, to } => {
+                format!("authentik stages: {} → {}", stages(from), stages(to))
+            }
+            Change::Hops { from, to } => {
+                let at = from.iter().zip(to).position(|(a, b)| a != b).unwrap_or(from.len().min(to.len()));
+                let hop = |list: &[String]| list.get(at).map_or_else(|| "(none)".to_string(), |h| format!("`{h}`"));
+                format!(
+                    "hop chain ({} → {} hops) first differs at hop {}: {} → {}",
+                    from.len(),
+                    to.len(),
+                    at + 1,
+                    hop(from),
+                    hop(to)
+                )
+            }
+            Change::Slower { from_ms, to_ms } => format!("slower: {from_ms} ms → {to_ms} ms"),
+            Change::Gone => "only in the base run".to_string(),
+            Change::New => "only in the candidate run".to_string(),
+        }
+    }
+}
+
+fn status(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::Errored => "errored",
+        Status::ExpectedFailure => "expected failure",
+        Status::UnexpectedPass => "unexpected pass",
+    }
+}
+
+fn stages(list: &[String]) -> String {
+    if list.is_empty() {
+        return "(none)".to_string();
+    }
+    format!("[{}]", list.iter().map(|s| s.trim_start_matches("ak-stage-")).collect::<Vec<_>>().join(", "))
+}
+
+/// The changes of one scenario under one driver.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioChanges {
+    /// The scenario file.
+    pub file: String,
+    /// `api` or `browser`.
+    pub driver: String,
+    /// Its name.
+    pub name: String,
+    /// What changed.
+    pub changes: Vec<Change>,
+}
+
+/// A change in an application's discovery document.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscoveryChange {
+    /// The application's slug.
+    pub application: String,
+    /// The member.
+    pub member: String,
+    /// Its value in the base run.
+    pub from: Option<Value>,
+    /// Its value in the candidate run.
+    pub to: Option<Value>,
+}
+
+/// Two runs compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The base run's target.
+    pub base: String,
+    /// The candidate run's target.
+    pub candidate: String,
+    /// Scenarios with a change, in the base run's order.
+    pub scenarios: Vec<ScenarioChanges>,
+    /// Discovery document changes.
+    pub discovery: Vec<DiscoveryChange>,
+    /// How many changes are regressions.
+    pub regressions: usize,
+    /// Scenario runs found in both with nothing changed.
+    pub unchanged: usize,
+}
+
+/// Reads a JSON report, or says which file and why not.
+pub fn read(path: &Path) -> Result<RunReport, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not an ak-e2e JSON report: {e}", path.display()))
+}
+
+/// Compares two runs.
+pub fn compare(base: &RunReport, candidate: &RunReport) -> Comparison {
+    let key = |s: &ScenarioResult| (s.file.clone(), s.driver.as_str().to_string());
+    let theirs: BTreeMap<_, _> = candidate.scenarios.iter().map(|s| (key(s), s)).collect();
+    let ours: BTreeSet<_> = base.scenarios.iter().map(key).collect();
+    let mut scenarios = Vec::new();
+    let mut unchanged = 0;
+    for b in &base.scenarios {
+        let changes = match theirs.get(&key(b)) {
+            Some(c) => scenario_changes(b, c, &base.authentik, &candidate.authentik),
+            None => vec![Change::Gone],
+        };
+        if changes.is_empty() {
+            unchanged += 1;
+        } else {
+            scenarios.push(ScenarioChanges {
+                file: b.file.clone(),
+                driver: b.driver.as_str().to_string(),
+                name: b.name.clone(),
+                changes,
+            });
+        }
+    }
+    for c in candidate.scenarios.iter().filter(|c| !ours.contains(&key(c))) {
+        scenarios.push(ScenarioChanges {
+            file: c.file.clone(),
+            driver: c.driver.as_str().to_string(),
+            name: c.name.clone(),
+            changes: vec![Change::New],
+        });
+    }
+    let discovery = discovery_changes(&base.discovery, &candidate.discovery);
+    let regressions = scenarios.iter().flat_map(|s| &s.changes).filter(|c| c.regression()).count() + discovery.len();
+    Comparison {
+        base: base.target.clone(),
+        candidate: candidate.target.clone(),
+        scenarios,
+        discovery,
+        regressions,
+        unchanged,
+    }
+}
+
+fn scenario_changes(b: &ScenarioResult, c: &ScenarioResult, b_url: &str, c_url: &str) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if b.status != c.status {
+        changes.push(Change::Verdict { from: b.status, to: c.status });
+    }
+    if let (Some(bc), Some(cc)) = (&b.claims, &c.claims) {
+        for (field, source) in [("id_token", "ID token"), ("userinfo", "userinfo")] {
+            claim_changes(&bc[field], &cc[field], source, (b_url, c_url), &mut changes);
+        }
+    }
+    if b.stages != c.stages {
+        changes.push(Change::Stages { from: b.stages.clone(), to: c.stages.clone() });
+    }
+    let (bh, ch) = (hop_shape(&b.hops, b_url), hop_shape(&c.hops, c_url));
+    if bh != ch {
+        changes.push(Change::Hops { from: bh, to: ch });
+    }
+    if c.duration_ms > b.duration_ms.saturating_mul(SLOWER_FACTOR) && c.duration_ms - b.duration_ms >= SLOWER_BY_MS {
+        changes.push(Change::Slower { from_ms: b.duration_ms, to_ms: c.duration_ms });
+    }
+    changes
+}
+
+/// A claim value with the run's authentik URL replaced by a placeholder.
+fn placeheld(value: &Value, authentik: &str) -> Value {
+    match value {
+        Value::String(s) if !authentik.is_empty() => Value::String(s.replace(authentik, "<authentik>/")),
+        other => other.clone(),
+    }
+}
+
+fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str), out: &mut Vec<Change>) {
+    let (Some(b), Some(c)) = (b.as_object(), c.as_object()) else { return };
+    let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+    for name in names {
+        let (from, to) = (b.get(name).map(|v| placeheld(v, b_url)), c.get(name).map(|v| placeheld(v, c_url)));
+        let same = if VOLATILE.contains(&name.as_str()) { from.is_some() == to.is_some() } else { from == to };
+        if same {
+            continue;
+        }
+        match (name.as_str(), from, to) {
+            ("sub", Some(from), Some(to)) => out.push(Change::Subject { source: source.to_string(), from, to }),
+            (_, from, to) => out.push(Change::Claim { source: source.to_string(), claim: name.clone(), from, to }),
+        }
+    }
+}
+
+/// Each hop as `METHOD what STATUS`: what the URL is (`authentik.authorize`), or its path.
+fn hop_shape(hops: &[crate::result::Hop], authentik: &str) -> Vec<String> {
+    hops.iter()
+        .map(|h| {
+            let what = h.kind.clone().unwrap_or_else(|| {
+                let url = if authentik.is_empty() { h.url.clone() } else { h.url.replace(authentik, "<authentik>/") };
+                let path = url::Url::parse(&url).map(|u| u.path().to_string()).unwrap_or(url);
+                path.split('?').next().unwrap_or_default().to_string()
+            });
+            format!("{} {what} {}", h.method, h.status)
+        })
+        .collect()
+}
+
+fn discovery_changes(b: &BTreeMap<String, Value>, c: &BTreeMap<String, Value>) -> Vec<DiscoveryChange> {
+    let mut out = Vec::new();
+    for (application, bd) in b {
+        let Some(cd) = c.get(application) else { continue };
+        let (Some(bm), Some(cm)) = (bd.as_object(), cd.as_object()) else { continue };
+        let members: BTreeSet<&String> = bm.keys().chain(cm.keys()).collect();
+        for member in members {
+            let (from, to) = (bm.get(member).cloned(), cm.get(member).cloned());
+            if from != to {
+                out.push(DiscoveryChange { application: application.clone(), member: member.clone(), from, to });
+            }
+        }
+    }
+    out
+}
+
+/// The comparison for the console.
+pub fn render_text(c: &Comparison) -> String {
+    let mut out = format!("ak-e2e compare: {} (base) → {} (candidate)\n", c.base, c.candidate);
+    for s in &c.scenarios {
+        out.push_str(&format!("  [{}] {} ({})\n", s.driver, s.name, s.file));
+        for change in &s.changes {
+            let mark = if change.regression() { "regressed" } else { "note" };
+            out.push_str(&format!("    {mark}: {}\n", change.describe()));
+        }
+    }
+    for d in &c.discovery {
+        out.push_str(&format!("  discovery of `{}`: {}\n", d.application, discovery_line(d)));
+    }
+    let verdict = match c.regressions {
+        0 => "no regression".to_string(),
+        n => format!("{n} regression(s)"),
+    };
+    out.push_str(&format!(
+        "{verdict}; {} scenario run(s) with changes, {} unchanged, {} discovery change(s)\n",
+        c.scenarios.len(),
+        c.unchanged,
+        c.discovery.len()
+    ));
+    out
+}
+
+fn discovery_line(d: &DiscoveryChange) -> String {
+    let shown = |v: &Option<Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), Value::to_string);
+    format!("`{}`: {} → {}", d.member, shown(&d.from), shown(&d.to))
+}
+
+/// The comparison as one self-contained HTML page.
+pub fn render_html(c: &Comparison) -> String {
+    use crate::report::html::esc;
+    let mut rows = String::new();
+    for s in &c.scenarios {
+        for change in &s.changes {
+            let class = if change.regression() { "regressed" } else { "note" };
+            rows.push_str(&format!(
+                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{class}</td><td>{}</td></tr>\n",
+                esc(&s.file),
+                esc(&s.driver),
+                esc(&change.describe())
+            ));
+        }
+    }
+    for d in &c.discovery {
+        rows.push_str(&format!(
+            "<tr class=\"regressed\"><td>discovery of {}</td><td></td><td>regressed</td><td>{}</td></tr>\n",
+            esc(&d.application),
+            esc(&discovery_line(d))
+        ));
+    }
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ak-e2e compare</title><style>\
+         body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}\
+         .regressed td:nth-child(3){{color:#b00;font-weight:bold}}</style></head><body>\n\
+         <h1>{} (base) → {} (candidate)</h1>\n<p data-testid=\"summary\">{} regression(s); {} unchanged</p>\n\
+         <table><tr><th>scenario</th><th>driver</th><th></th><th>change</th></tr>\n{rows}</table></body></html>\n",
+        esc(&c.base),
+        esc(&c.candidate),
+        c.regressions,
+        c.unchanged
+    )
+}

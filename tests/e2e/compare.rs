@@ -1,0 +1,122 @@
+//! `ak-e2e compare` on runs of the embedded target: two clean runs compare clean; a stand-in
+//! defect, a changed subject mode, an explicit-consent authorization flow and a changed discovery
+//! document are each reported as the regression they are.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{BIN, normalise, root};
+
+/// Runs `login.yaml` under the api driver, optionally with a changed default provider (an edit
+/// of `blueprints/chatgpt.yaml`) or defects, and returns its JSON report.
+fn login_report(dir: &Path, name: &str, provider_edit: Option<(&str, &str)>, defects: &str) -> PathBuf {
+    let report = dir.join(format!("{name}.json"));
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root()).env("CI", "true").arg("run");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
+        cmd.env_remove(k);
+    }
+    if let Some((from, to)) = provider_edit {
+        let blueprint = std::fs::read_to_string(root().join("blueprints/chatgpt.yaml")).expect("blueprint");
+        assert!(blueprint.contains(from), "the blueprint has `{from}`");
+        let edited = dir.join(format!("{name}-chatgpt.yaml"));
+        std::fs::write(&edited, blueprint.replacen(from, to, 1)).expect("write");
+        let config = std::fs::read_to_string(root().join("ak-e2e.yaml")).expect("config");
+        let config_file = dir.join(format!("{name}-ak-e2e.yaml"));
+        std::fs::write(&config_file, config.replacen("blueprints/chatgpt.yaml", &edited.display().to_string(), 1))
+            .expect("write");
+        cmd.arg("--config").arg(&config_file);
+    }
+    let output = cmd
+        .args(["--driver", "api", "scenarios/chatgpt/login.yaml", "--report-json"])
+        .arg(&report)
+        .env("AK_E2E_DEFECTS", defects)
+        .output()
+        .expect("run");
+    assert!(report.is_file(), "{}", String::from_utf8_lossy(&output.stderr));
+    report
+}
+
+fn compare(base: &Path, candidate: &Path, extra: &[&str]) -> (i32, String) {
+    let output = Command::new(BIN)
+        .current_dir(root())
+        .arg("compare")
+        .arg(base)
+        .arg(candidate)
+        .args(extra)
+        .output()
+        .expect("compare");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), normalise(&text))
+}
+
+#[test]
+fn compare_names_each_change_and_nothing_for_two_clean_runs() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-compare-{}", mocks::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let base = login_report(&dir, "base", None, "");
+
+    let again = login_report(&dir, "again", None, "");
+    let (code, output) = compare(&base, &again, &[]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.ends_with("no regression; 0 scenario run(s) with changes, 1 unchanged, 0 discovery change(s)\n"),
+        "{output}"
+    );
+
+    let dropped = login_report(&dir, "dropped", None, "drop-claim=family_name");
+    let (html, json) = (dir.join("compare.html"), dir.join("compare.json"));
+    let (code, output) =
+        compare(&base, &dropped, &["--html", &html.display().to_string(), "--json", &json.display().to_string()]);
+    assert_eq!(code, 4, "{output}");
+    assert!(output.contains("regressed: verdict passed → failed"), "{output}");
+    assert!(output.contains("regressed: ID token claim `family_name`: \"Lee\" → (absent)"), "{output}");
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("ID token claim `family_name`: &quot;Lee&quot; → (absent)"), "{page}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    assert!(written["regressions"].as_u64().unwrap_or(0) >= 2, "{written}");
+
+    let email_subject = login_report(
+        &dir,
+        "email-subject",
+        Some(("client_type: confidential", "client_type: confidential\n      sub_mode: user_email")),
+        "",
+    );
+    let (code, output) = compare(&base, &email_subject, &[]);
+    assert_eq!(code, 4, "{output}");
+    assert!(output.contains("regressed: the subject (`sub` in the ID token) changed: "), "{output}");
+    assert!(output.contains("→ \"ann@example.com\"; ChatGPT keys accounts by it"), "{output}");
+    assert!(!output.contains("verdict"), "the login still passes: {output}");
+
+    let consent = login_report(
+        &dir,
+        "consent",
+        Some(("default-provider-authorization-implicit-consent", "default-provider-authorization-explicit-consent")),
+        "",
+    );
+    let (code, output) = compare(&base, &consent, &[]);
+    assert_eq!(code, 4, "{output}");
+    assert!(
+        output
+            .contains("regressed: authentik stages: [identification, password] → [identification, password, consent]"),
+        "{output}"
+    );
+
+    let scheme = login_report(&dir, "scheme", None, "issuer-other-scheme");
+    let (code, output) = compare(&base, &scheme, &[]);
+    assert_eq!(code, 4, "{output}");
+    assert!(
+        output.contains("discovery of `chatgpt`: `issuer`: \"<authentik>/application/o/chatgpt/\" → \"https://"),
+        "{output}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_says_which_file_it_cannot_read() {
+    let missing = std::env::temp_dir().join("ak-e2e-no-such-report.json");
+    let (code, output) = compare(&missing, &missing, &[]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.starts_with(&format!("ak-e2e: error: cannot read {}", missing.display())), "{output}");
+}
