@@ -296,6 +296,19 @@ fn a_chain_of_slow_hops_is_waited_for_while_it_progresses() {
     assert_eq!(code, 0, "{output}");
 }
 
+/// authentik's flow page shows its error stage when the executor API fails (a 502 while its
+/// workers restart): the diagnosis names the failing answer, and the run is an error of the
+/// target (exit 3), not a refusal by a stage.
+#[test]
+fn a_failing_flow_executor_is_named_not_taken_for_a_stage() {
+    let (code, output) = run("browser-pass", &[("AK_E2E_DEFECTS", "executor-502")]);
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.contains("authentik's flow executor answered 502: the server failed, and the flow page shows its error stage (GET http://127.0.0.1:<port>/api/v3/flows/executor/default-authentication-flow/"),
+        "{output}"
+    );
+}
+
 /// ChatGPT answers "Continue" slowly (its discovery fetch is delayed): right after the click the
 /// old page is still there, complete. The driver must wait for the page the click leads to, not
 /// take the old one for the result (this failed 1 run in 18 on a busy machine, and every time

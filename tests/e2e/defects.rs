@@ -21,6 +21,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("access-denied", "scenarios/chatgpt/login.yaml", "error=`access_denied`"),
     ("delay=token:5000", "scenarios/chatgpt/login.yaml", "token_endpoint_error"),
     ("token-500", "scenarios/chatgpt/login.yaml", "token_endpoint_error"),
+    ("executor-502", "scenarios/chatgpt/login.yaml", "authentik's flow executor answered 502"),
     ("malformed-discovery", "scenarios/chatgpt/login.yaml", "discovery_malformed"),
     ("reusable-codes", "scenarios/protocol/code-reuse.yaml", "invalid_grant"),
     ("consent-token-ignored", "scenarios/chatgpt/forged-consent.yaml", "expected ak-stage-consent"),

@@ -375,6 +375,9 @@ impl<'e> BrowserDriver<'e> {
                         self.position = match self.classify(&url) {
                             Some(HopKind::AuthentikFlow) => {
                                 self.stages.extend(look["stage"]["component"].as_str().map(String::from));
+                                if let Some(failed) = self.executor_failure(&look["stage"]) {
+                                    return Err(failed);
+                                }
                                 flow_position(&url, &look["stage"])
                             }
                             _ => self.read_page(&url).await?,
@@ -400,6 +403,22 @@ impl<'e> BrowserDriver<'e> {
         Err(DriveError(format!(
             "browser: the page at {at} {what}: nothing new for {quiet:?} (waited {waited} s in all)"
         )))
+    }
+
+    /// authentik's flow page shows "Response returned an error code" (`ak-stage-flow-error`)
+    /// when its executor API failed: that is the server failing, not a stage refusing, and the
+    /// diagnosis names the answer it got.
+    fn executor_failure(&self, stage: &Value) -> Option<DriveError> {
+        if stage["component"] != "ak-stage-flow-error" {
+            return None;
+        }
+        let hop = self.hops.iter().rev().find(|h| h.api && h.url.contains("/api/v3/flows/executor/"))?;
+        (hop.status >= 500).then(|| {
+            DriveError(format!(
+                "authentik's flow executor answered {}: the server failed, and the flow page shows its error stage ({} {})",
+                hop.status, hop.method, hop.url
+            ))
+        })
     }
 
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {

@@ -37,6 +37,9 @@ pub enum Defect {
     Delay(Endpoint, Duration),
     /// `token-500`: the token endpoint fails with 500.
     Token500,
+    /// `executor-502`: the flow executor answers 502, as authentik behind its proxy does while
+    /// its workers restart.
+    Executor502,
     /// `malformed-discovery`: the discovery document is not valid JSON.
     MalformedDiscovery,
     /// `reusable-codes`: authorization codes can be exchanged more than once.
@@ -92,6 +95,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("access-denied", "answer error=access_denied to the relying party after login"),
     ("delay=ENDPOINT:MILLIS", "delay discovery|jwks|authorize|token|userinfo|executor"),
     ("token-500", "the token endpoint answers 500"),
+    ("executor-502", "the flow executor answers 502 (a proxy while authentik's workers restart)"),
     ("malformed-discovery", "the discovery document is not valid JSON"),
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
@@ -147,6 +151,7 @@ impl FromStr for Defect {
             "accept-any-redirect-uri" => plain(Defect::AcceptAnyRedirectUri),
             "access-denied" => plain(Defect::AccessDenied),
             "token-500" => plain(Defect::Token500),
+            "executor-502" => plain(Defect::Executor502),
             "malformed-discovery" => plain(Defect::MalformedDiscovery),
             "reusable-codes" => plain(Defect::ReusableCodes),
             "consent-token-ignored" => plain(Defect::ConsentTokenIgnored),
@@ -176,6 +181,7 @@ impl fmt::Display for Defect {
             Defect::AcceptAnyRedirectUri => f.write_str("accept-any-redirect-uri"),
             Defect::AccessDenied => f.write_str("access-denied"),
             Defect::Token500 => f.write_str("token-500"),
+            Defect::Executor502 => f.write_str("executor-502"),
             Defect::MalformedDiscovery => f.write_str("malformed-discovery"),
             Defect::ReusableCodes => f.write_str("reusable-codes"),
             Defect::ConsentTokenIgnored => f.write_str("consent-token-ignored"),
@@ -231,13 +237,18 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for text in
-            ["drop-claim=family_name", "rename-claim=a:b", "delay=token:1500", "alg-none", "consent-token-ignored"]
-        {
+        for text in [
+            "drop-claim=family_name",
+            "rename-claim=a:b",
+            "delay=token:1500",
+            "alg-none",
+            "consent-token-ignored",
+            "executor-502",
+        ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 16);
+        assert_eq!(CATALOGUE.len(), 17);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

@@ -206,6 +206,9 @@ async fn execute(
     refused: Option<Value>,
 ) -> Response {
     shared.delay(Endpoint::Executor).await;
+    if shared.defects.has(&super::defects::Defect::Executor502) {
+        return (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
+    }
     if !super::directory::is_flow(slug) {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not found."}))).into_response();
     }
