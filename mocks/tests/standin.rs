@@ -506,6 +506,29 @@ async fn five_wrong_passwords_cancel_the_flow() {
     assert_eq!(last["pending_user"], "nobody@example.com", "pretend_user_exists");
 }
 
+/// As authentik's `stage_ok`: a stage that passes redirects the executor to itself while stages
+/// remain, and the last one (user login) ends the flow in its own answer. After a valid password:
+/// 302, then the MFA stage (nothing to ask a user without devices) 302, then the final redirect.
+#[tokio::test]
+async fn the_last_stage_ends_the_flow_in_its_own_answer() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
+    let url = b.executor_url(AUTH_FLOW, &query);
+    let mut post =
+        b.http.post(url.clone()).json(&json!({"component": "ak-stage-password", "password": "ann-password"}));
+    if let Some(csrf) = b.cookie("authentik_csrf") {
+        post = post.header("X-authentik-CSRF", csrf);
+    }
+    assert_eq!(post.send().await.expect("post").status(), StatusCode::FOUND);
+    assert_eq!(b.get(url.clone()).await.status(), StatusCode::FOUND, "the MFA stage passes");
+    let done = b.get(url).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.expect("json");
+    assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+}
+
 #[tokio::test]
 async fn totp_users_get_the_authenticator_stage() {
     let server = standin(&[]).await;
@@ -514,6 +537,11 @@ async fn totp_users_get_the_authenticator_stage() {
     let mfa = b.identify(&query, "tia", "tia-password").await;
     assert_eq!(mfa["component"], "ak-stage-authenticator-validate");
     assert_eq!(mfa["device_challenges"][0]["device_class"], "totp");
+    // authentik's interface tells the executor which device it shows: the stage stays.
+    let selected =
+        json!({"component": "ak-stage-authenticator-validate", "selected_challenge": mfa["device_challenges"][0]});
+    let (status, same) = b.answer(AUTH_FLOW, &query, selected).await;
+    assert_eq!((status, &same), (StatusCode::OK, &mfa));
     let (status, wrong) =
         b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-authenticator-validate", "code": "000000"})).await;
     assert_eq!(

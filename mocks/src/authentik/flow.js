@@ -126,6 +126,16 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
   // As in authentik 2026.2, the code form is not in the stage's own shadow root: the stage renders
   // <ak-stage-authenticator-validate-code>, which has a shadow root of its own.
   class AuthenticatorValidate extends Stage {
+    connectedCallback() {
+      super.connectedCallback();
+      // As authentik's interface does, a single device is selected by itself, and the executor
+      // is told so (its answer does not advance the flow); once per page.
+      const devices = this.challenge.device_challenges || [];
+      if (devices.length === 1 && !this.executor.selected) {
+        this.executor.selected = true;
+        this.executor.call("POST", { component: this.challenge.component, selected_challenge: devices[0] });
+      }
+    }
     html(c) {
       return `${header(c)}<div class="pf-c-login__main-body"><ak-stage-authenticator-validate-code></ak-stage-authenticator-validate-code></div>`;
     }

@@ -43,7 +43,6 @@ enum AuthStage {
     Password,
     Mfa,
     Login,
-    Done,
 }
 
 /// The authentication flow's progress.
@@ -410,6 +409,11 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
                 });
                 match body {
                     None => Outcome::Challenge(challenge),
+                    // The web interface tells which device it shows (it picks the only one by
+                    // itself): the stage stays, and the answer is the same challenge.
+                    Some(b) if b.get("selected_challenge").is_some_and(Value::is_object) && b.get("code").is_none() => {
+                        Outcome::Challenge(challenge)
+                    }
                     Some(b) => {
                         let code = string(&b, "code");
                         let now = now_secs();
@@ -433,18 +437,22 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
             sess.auth_time = now_secs();
             sess.amr = plan.amr.clone();
             sess.login_uid += 1;
-            plan.stage = AuthStage::Done;
-            Outcome::Again
-        }
-        AuthStage::Done => {
-            sess.plans.remove(slug);
-            sess.application_pre = None;
-            let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
-            return Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}));
+            // The flow's last stage: authentik's `stage_ok` finishes the flow in the same
+            // answer (the final redirect challenge), without a redirect to itself first.
+            return flow_done(sess, slug, &plan);
         }
     };
     sess.plans.insert(slug.into(), Plan::Authentication(plan));
     outcome
+}
+
+/// The authentication flow is done: the plan ends and the executor answers with the redirect to
+/// where the flow was started from.
+fn flow_done(sess: &mut Session, slug: &str, plan: &AuthenticationPlan) -> Outcome {
+    sess.plans.remove(slug);
+    sess.application_pre = None;
+    let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
+    Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}))
 }
 
 #[allow(clippy::too_many_arguments)]
