@@ -195,11 +195,13 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     }
 }
 
-/// The discovery document of each application the run used, as the run ends (fetched at once),
-/// with authentik's and ChatGPT's URLs replaced by placeholders, so that `ak-e2e compare` can
-/// tell two runs' apart whatever their hosts and ports. One that cannot be read is left out.
+/// The discovery document of each application the run used, with authentik's and ChatGPT's URLs
+/// replaced by placeholders, so that `ak-e2e compare` can tell two runs' apart whatever their
+/// hosts and ports: as ChatGPT fetched it during the run (no request made), or fetched now for
+/// an application whose scenarios never got ChatGPT that far. One that cannot be read is left out.
 async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String, Value> {
-    let names: std::collections::BTreeSet<&str> = plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
+    let names: std::collections::BTreeSet<&str> =
+        plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
     let Ok(http) = reqwest::Client::builder().timeout(ctx.env.request_timeout).build() else {
         return BTreeMap::new();
     };
@@ -208,10 +210,14 @@ async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String,
         let http = &http;
         let authentik = &authentik;
         async move {
-            let url =
-                ctx.env.authentik.join(&format!("application/o/{}/.well-known/openid-configuration", ws.slug)).ok()?;
-            let response = http.get(url).send().await.ok()?;
-            let document = mocks::http::read_json(response, ctx.env.request_timeout).await.ok()?;
+            let document = match ws.chatgpt.discovery_document() {
+                Some(document) => document,
+                None => {
+                    let path = format!("application/o/{}/.well-known/openid-configuration", ws.slug);
+                    let response = http.get(ctx.env.authentik.join(&path).ok()?).send().await.ok()?;
+                    mocks::http::read_json(response, ctx.env.request_timeout).await.ok()?
+                }
+            };
             let chatgpt = ws.chatgpt.url().to_string();
             let normalised =
                 crate::snapshot::normalise(&document, &[(authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")]);

@@ -573,6 +573,11 @@ impl HttpClient {
         self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned()
     }
 
+    /// A cached document, or `None` (for the relying party's owner: what it was served).
+    pub(crate) fn cached_document(&self, url: &str) -> Option<Map<String, Value>> {
+        self.cached(url)
+    }
+
     fn keep(&self, url: &str, document: &Map<String, Value>) {
         self.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string(), document.clone());
     }
