@@ -200,8 +200,7 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
 /// hosts and ports: as ChatGPT fetched it during the run (no request made), or fetched now for
 /// an application whose scenarios never got ChatGPT that far. One that cannot be read is left out.
 async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String, Value> {
-    let names: std::collections::BTreeSet<&str> =
-        plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
+    let names: std::collections::BTreeSet<&str> = plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
     let Ok(http) = reqwest::Client::builder().timeout(ctx.env.request_timeout).build() else {
         return BTreeMap::new();
     };
