@@ -201,29 +201,23 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
 /// an application whose scenarios never got ChatGPT that far. One that cannot be read is left out.
 async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String, Value> {
     let names: std::collections::BTreeSet<&str> = plan.runs.iter().map(|r| r.scenario.application.as_str()).collect();
-    let Ok(http) = reqwest::Client::builder().timeout(ctx.env.request_timeout).build() else {
-        return BTreeMap::new();
-    };
-    let authentik = ctx.env.authentik.to_string();
-    let fetches = names.into_iter().filter_map(|name| ctx.env.workspace(name)).map(|ws| {
-        let http = &http;
-        let authentik = &authentik;
-        async move {
-            let document = match ws.chatgpt.discovery_document() {
-                Some(document) => document,
-                None => {
-                    let path = format!("application/o/{}/.well-known/openid-configuration", ws.slug);
-                    let response = http.get(ctx.env.authentik.join(&path).ok()?).send().await.ok()?;
-                    mocks::http::read_json(response, ctx.env.request_timeout).await.ok()?
-                }
-            };
-            let chatgpt = ws.chatgpt.url().to_string();
-            let normalised =
-                crate::snapshot::normalise(&document, &[(authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")]);
-            Some((ws.slug.clone(), normalised))
-        }
+    let fetches = names.into_iter().filter_map(|name| ctx.env.workspace(name)).map(|ws| async move {
+        let document = match ws.chatgpt.discovery_document() {
+            Some(document) => document,
+            None => fetch_discovery(ctx.env, ws).await.ok()?,
+        };
+        Some((ws.slug.clone(), ctx.env.with_placeholders(ws, &document)))
     });
     futures_util::future::join_all(fetches).await.into_iter().flatten().collect()
+}
+
+/// A workspace's discovery document, fetched now (within the body cap and the deadline).
+async fn fetch_discovery(env: &Environment, ws: &crate::target::Workspace) -> Result<Value, DriveError> {
+    let url = env.discovery_url(ws).map_err(|e| DriveError(e.0))?;
+    let http =
+        reqwest::Client::builder().timeout(env.request_timeout).build().map_err(|e| DriveError(e.to_string()))?;
+    let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
+    mocks::http::read_json(response, env.request_timeout).await.map_err(|e| DriveError(format!("GET {url}: {e}")))
 }
 
 /// How many browser runs may go at once: `--jobs`, but with a local chromedriver at most one per
@@ -562,17 +556,7 @@ async fn execute(
             let value = match of.as_str() {
                 "discovery" => {
                     let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
-                    let url = env
-                        .authentik
-                        .join(&format!("application/o/{}/.well-known/openid-configuration", ws.slug))
-                        .map_err(|e| DriveError(e.to_string()))?;
-                    let http = reqwest::Client::builder()
-                        .timeout(env.request_timeout)
-                        .build()
-                        .map_err(|e| DriveError(e.to_string()))?;
-                    let response =
-                        http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
-                    response.json::<Value>().await.map_err(|_| DriveError(format!("GET {url}: not JSON")))?
+                    fetch_discovery(env, ws).await?
                 }
                 source => {
                     let field = if source == "userinfo" { "userinfo" } else { "id_token_claims" };
@@ -585,10 +569,8 @@ async fn execute(
                     }
                 }
             };
-            let authentik = env.authentik.to_string();
-            let chatgpt = driver.workspace().map(|w| w.chatgpt.url().to_string()).unwrap_or_default();
-            let normalised =
-                crate::snapshot::normalise(&value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")]);
+            let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
+            let normalised = env.with_placeholders(ws, &value);
             let file = crate::snapshot::path(scenario_file, name);
             let shown = file.display().to_string();
             let (passed, actual) = match crate::snapshot::compare(&file, &normalised, ctx.update_snapshots) {

@@ -181,6 +181,18 @@ impl Environment {
         vars
     }
 
+    /// The discovery document's URL of a workspace's application.
+    pub fn discovery_url(&self, ws: &Workspace) -> Result<Url, TargetError> {
+        discovery_url(&self.authentik, &ws.slug)
+    }
+
+    /// A document (discovery, claims) with authentik's URL and the workspace's ChatGPT URL as
+    /// placeholders, and what changes on every login as well (see [`crate::snapshot::normalise`]).
+    pub fn with_placeholders(&self, ws: &Workspace, value: &serde_json::Value) -> serde_json::Value {
+        let (authentik, chatgpt) = (self.authentik.to_string(), ws.chatgpt.url().to_string());
+        crate::snapshot::normalise(value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")])
+    }
+
     /// The default workspace's mock ChatGPT (for messages).
     pub fn default_chatgpt(&self) -> Option<&MockChatGpt> {
         self.workspaces.get(crate::config::DEFAULT_APPLICATION).map(|w| &w.chatgpt)

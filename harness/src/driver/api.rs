@@ -369,11 +369,7 @@ impl<'e> ApiDriver<'e> {
         if let Some(document) = &self.discovery {
             return Ok(document.clone());
         }
-        let url = self
-            .env
-            .authentik
-            .join(&format!("application/o/{}/.well-known/openid-configuration", self.ws.slug))
-            .map_err(|e| DriveError(e.to_string()))?;
+        let url = self.env.discovery_url(self.ws).map_err(|e| DriveError(e.0))?;
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
         let document = mocks::http::read_json(response, self.env.request_timeout)
             .await
