@@ -12,12 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::result::{RunReport, ScenarioResult, Status};
-
-/// Claims whose values change on every login: compared by presence only.
-const VOLATILE: &[&str] = &["exp", "iat", "nbf", "auth_time", "nonce", "jti", "at_hash", "c_hash", "sid"];
 
 /// A run this much slower (and by at least [`SLOWER_BY_MS`]) is noted.
 const SLOWER_FACTOR: u64 = 2;
@@ -118,6 +115,12 @@ pub struct ScenarioChanges {
     pub changes: Vec<Change>,
 }
 
+impl ScenarioChanges {
+    fn of(run: &ScenarioResult, changes: Vec<Change>) -> Self {
+        Self { file: run.file.clone(), driver: run.driver.as_str().to_string(), name: run.name.clone(), changes }
+    }
+}
+
 /// A change in an application's discovery document.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiscoveryChange {
@@ -169,21 +172,11 @@ pub fn compare(base: &RunReport, candidate: &RunReport) -> Comparison {
         if changes.is_empty() {
             unchanged += 1;
         } else {
-            scenarios.push(ScenarioChanges {
-                file: b.file.clone(),
-                driver: b.driver.as_str().to_string(),
-                name: b.name.clone(),
-                changes,
-            });
+            scenarios.push(ScenarioChanges::of(b, changes));
         }
     }
     for c in candidate.scenarios.iter().filter(|c| !ours.contains(&key(c))) {
-        scenarios.push(ScenarioChanges {
-            file: c.file.clone(),
-            driver: c.driver.as_str().to_string(),
-            name: c.name.clone(),
-            changes: vec![Change::New],
-        });
+        scenarios.push(ScenarioChanges::of(c, vec![Change::New]));
     }
     let discovery = discovery_changes(&base.discovery, &candidate.discovery);
     let regressions = scenarios.iter().flat_map(|s| &s.changes).filter(|c| c.regression()).count() + discovery.len();
@@ -220,26 +213,36 @@ fn scenario_changes(b: &ScenarioResult, c: &ScenarioResult, b_url: &str, c_url: 
     changes
 }
 
-/// A claim value with the run's authentik URL replaced by a placeholder.
-fn placeheld(value: &Value, authentik: &str) -> Value {
-    match value {
-        Value::String(s) if !authentik.is_empty() => Value::String(s.replace(authentik, "<authentik>/")),
-        other => other.clone(),
-    }
+/// The members of two objects whose values differ, by name, with the values (`None`: absent);
+/// `same` says whether two values of a member count as equal.
+fn differing(
+    b: &Map<String, Value>,
+    c: &Map<String, Value>,
+    same: impl Fn(&str, Option<&Value>, Option<&Value>) -> bool,
+) -> Vec<(String, Option<Value>, Option<Value>)> {
+    let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| !same(name, b.get(*name), c.get(*name)))
+        .map(|name| (name.clone(), b.get(name).cloned(), c.get(name).cloned()))
+        .collect()
+}
+
+/// Claims with the run's authentik URL as a placeholder.
+fn placeheld(claims: &Map<String, Value>, authentik: &str) -> Map<String, Value> {
+    claims.iter().map(|(k, v)| (k.clone(), crate::snapshot::normalise(v, &[(authentik, "<authentik>/")]))).collect()
 }
 
 fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str), out: &mut Vec<Change>) {
     let (Some(b), Some(c)) = (b.as_object(), c.as_object()) else { return };
-    let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
-    for name in names {
-        let (from, to) = (b.get(name).map(|v| placeheld(v, b_url)), c.get(name).map(|v| placeheld(v, c_url)));
-        let same = if VOLATILE.contains(&name.as_str()) { from.is_some() == to.is_some() } else { from == to };
-        if same {
-            continue;
-        }
+    // What changes on every login is compared by presence only.
+    let same = |name: &str, from: Option<&Value>, to: Option<&Value>| {
+        if crate::snapshot::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
+    };
+    for (name, from, to) in differing(&placeheld(b, b_url), &placeheld(c, c_url), same) {
         match (name.as_str(), from, to) {
             ("sub", Some(from), Some(to)) => out.push(Change::Subject { source: source.to_string(), from, to }),
-            (_, from, to) => out.push(Change::Claim { source: source.to_string(), claim: name.clone(), from, to }),
+            (_, from, to) => out.push(Change::Claim { source: source.to_string(), claim: name, from, to }),
         }
     }
 }
@@ -249,9 +252,11 @@ fn hop_shape(hops: &[crate::result::Hop], authentik: &str) -> Vec<String> {
     hops.iter()
         .map(|h| {
             let what = h.kind.clone().unwrap_or_else(|| {
-                let url = if authentik.is_empty() { h.url.clone() } else { h.url.replace(authentik, "<authentik>/") };
-                let path = url::Url::parse(&url).map(|u| u.path().to_string()).unwrap_or(url);
-                path.split('?').next().unwrap_or_default().to_string()
+                let bare = h.url.split('?').next().unwrap_or_default();
+                match bare.strip_prefix(authentik).filter(|_| !authentik.is_empty()) {
+                    Some(rest) => format!("<authentik>/{rest}"),
+                    None => url::Url::parse(bare).map(|u| u.path().to_string()).unwrap_or_else(|_| bare.to_string()),
+                }
             });
             format!("{} {what} {}", h.method, h.status)
         })
@@ -263,12 +268,8 @@ fn discovery_changes(b: &BTreeMap<String, Value>, c: &BTreeMap<String, Value>) -
     for (application, bd) in b {
         let Some(cd) = c.get(application) else { continue };
         let (Some(bm), Some(cm)) = (bd.as_object(), cd.as_object()) else { continue };
-        let members: BTreeSet<&String> = bm.keys().chain(cm.keys()).collect();
-        for member in members {
-            let (from, to) = (bm.get(member).cloned(), cm.get(member).cloned());
-            if from != to {
-                out.push(DiscoveryChange { application: application.clone(), member: member.clone(), from, to });
-            }
+        for (member, from, to) in differing(bm, cm, |_, from, to| from == to) {
+            out.push(DiscoveryChange { application: application.clone(), member, from, to });
         }
     }
     out

@@ -7,17 +7,26 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-/// Claims whose values change on every login.
-const VOLATILE: &[(&str, &str)] = &[
+/// Claims whose values change on every login, with their placeholders.
+const PER_LOGIN: &[(&str, &str)] = &[
     ("exp", "<timestamp>"),
     ("iat", "<timestamp>"),
+    ("nbf", "<timestamp>"),
     ("auth_time", "<timestamp>"),
     ("nonce", "<random>"),
     ("sid", "<random>"),
     ("jti", "<random>"),
     ("at_hash", "<random>"),
-    ("sub", "<sub>"),
+    ("c_hash", "<random>"),
 ];
+
+/// Claims whose values differ from one authentik install to another, with their placeholders.
+const PER_INSTALL: &[(&str, &str)] = &[("sub", "<sub>")];
+
+/// Whether a claim's value changes on every login (`exp`, `nonce`, …).
+pub fn changes_every_login(claim: &str) -> bool {
+    PER_LOGIN.iter().any(|(k, _)| *k == claim)
+}
 
 /// Replaces volatile values and the run's base URLs with placeholders.
 pub fn normalise(value: &Value, bases: &[(&str, &str)]) -> Value {
@@ -28,7 +37,11 @@ pub fn normalise(value: &Value, bases: &[(&str, &str)]) -> Value {
             keys.sort();
             for key in keys {
                 let v = &map[key];
-                let replaced = VOLATILE.iter().find(|(k, _)| k == key).map(|(_, p)| Value::String((*p).into()));
+                let replaced = PER_LOGIN
+                    .iter()
+                    .chain(PER_INSTALL)
+                    .find(|(k, _)| k == key)
+                    .map(|(_, p)| Value::String((*p).into()));
                 let mut normalised = replaced.unwrap_or_else(|| normalise(v, bases));
                 // Lists that are sets in meaning come in the order of authentik's database (a
                 // real install lists `profile openid email`, another `openid email profile`).
