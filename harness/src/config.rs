@@ -229,16 +229,10 @@ impl Settings {
         let pick = |flag: &Option<String>, var: &str, file: &Option<String>| {
             flag.clone().or_else(|| env.get(var).cloned()).or_else(|| file.clone())
         };
-        let target_origin = if flags.target.is_some() {
-            "--target"
-        } else if env.contains_key("AK_E2E_TARGET") {
-            "AK_E2E_TARGET"
-        } else {
-            "`target` in the config file"
-        };
+        let target_origin = origin(flags.target.is_some(), env, "--target", "AK_E2E_TARGET", "target");
         let target = match pick(&flags.target, "AK_E2E_TARGET", &file.target).as_deref() {
             None | Some("embedded") => Target::Embedded,
-            Some(url) => Target::Url(parse_target(url, target_origin)?),
+            Some(url) => Target::Url(parse_target(url, &target_origin)?),
         };
         let drivers = match pick(&flags.driver, "AK_E2E_DRIVER", &None).as_deref() {
             None => None,
@@ -293,7 +287,11 @@ impl Settings {
             Some(text) => Some(parse_partition(&text)?),
         };
         let jobs = match pick(&flags.jobs, "AK_E2E_JOBS", &file.jobs.map(|n| n.to_string())) {
-            Some(text) => parse_jobs(&text, jobs_origin(flags, env))?,
+            Some(text) => {
+                let origin = origin(flags.jobs.is_some(), env, "--jobs", "AK_E2E_JOBS", "jobs");
+                // Within JOBS_RANGE, so it fits.
+                whole_number(&origin, &text, JOBS_RANGE, "runs")? as usize
+            }
             None => default_jobs(),
         };
         Ok(Self {
@@ -362,10 +360,27 @@ const TIMEOUT_RANGE: (u64, u64) = (1, 600);
 const WAIT_RANGE: (u64, u64) = (0, 3600);
 
 /// A whole number of seconds within `range`, or an error naming where it came from.
-fn seconds(origin: &str, text: &str, (min, max): (u64, u64)) -> Result<u64, ConfigError> {
+fn seconds(origin: &str, text: &str, range: (u64, u64)) -> Result<u64, ConfigError> {
+    whole_number(origin, text, range, "seconds")
+}
+
+/// A whole number of `unit` within `range`, or an error naming where it came from.
+fn whole_number(origin: &str, text: &str, (min, max): (u64, u64), unit: &str) -> Result<u64, ConfigError> {
     match text.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError(format!("{origin} must be a whole number of seconds from {min} to {max}, not `{text}`"))),
+        _ => Err(ConfigError(format!("{origin} must be a whole number of {unit} from {min} to {max}, not `{text}`"))),
+    }
+}
+
+/// Where a setting came from, for its error: the flag, else the variable, else the file's key
+/// (the order in which they win).
+fn origin(flag_given: bool, env: &HashMap<String, String>, flag: &str, var: &str, key: &str) -> String {
+    if flag_given {
+        flag.to_string()
+    } else if env.contains_key(var) {
+        var.to_string()
+    } else {
+        format!("`{key}` in the config file")
     }
 }
 
@@ -385,26 +400,7 @@ fn parse_target(text: &str, origin: &str) -> Result<Url, ConfigError> {
 }
 
 /// The range of `--jobs`.
-const JOBS_RANGE: (usize, usize) = (1, 32);
-
-/// Where the `--jobs` value came from, for its error.
-fn jobs_origin(flags: &Flags, env: &HashMap<String, String>) -> &'static str {
-    if flags.jobs.is_some() {
-        "--jobs"
-    } else if env.contains_key("AK_E2E_JOBS") {
-        "AK_E2E_JOBS"
-    } else {
-        "`jobs` in the config file"
-    }
-}
-
-fn parse_jobs(text: &str, origin: &str) -> Result<usize, ConfigError> {
-    let (min, max) = JOBS_RANGE;
-    match text.trim().parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError(format!("{origin} must be a whole number of runs from {min} to {max}, not `{text}`"))),
-    }
-}
+const JOBS_RANGE: (u64, u64) = (1, 32);
 
 /// One run per CPU, at most four: a run mostly waits on authentik, and each browser run at once
 /// is a Chromium of its own.
