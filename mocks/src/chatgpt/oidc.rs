@@ -377,21 +377,17 @@ async fn validate_id_token(
 }
 
 async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
-    let (mut jwks, how) = match get_document(http, jwks_uri.as_str(), false).await {
-        Ok(found) => found,
-        Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
-            return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
-        }
-    };
-    // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
-    if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) {
-        jwks = match get_document(http, jwks_uri.as_str(), true).await {
-            Ok((fresh, _)) => fresh,
+    let mut fresh = false;
+    let jwks = loop {
+        match get_document(http, jwks_uri.as_str(), fresh).await {
+            // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
+            Ok((jwks, how)) if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) => fresh = true,
+            Ok((jwks, _)) => break jwks,
             Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
                 return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
             }
-        };
-    }
+        }
+    };
     let keys: Vec<&Value> = match jwks.get("keys") {
         Some(Value::Array(keys)) => {
             keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect()
@@ -569,13 +565,8 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     /// A cached document, or `None`.
-    fn cached(&self, url: &str) -> Option<Map<String, Value>> {
+    pub(crate) fn cached(&self, url: &str) -> Option<Map<String, Value>> {
         self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned()
-    }
-
-    /// A cached document, or `None` (for the relying party's owner: what it was served).
-    pub(crate) fn cached_document(&self, url: &str) -> Option<Map<String, Value>> {
-        self.cached(url)
     }
 
     fn keep(&self, url: &str, document: &Map<String, Value>) {

@@ -150,7 +150,7 @@ impl MockChatGpt {
     /// The identity provider's discovery document as this relying party fetched and cached it,
     /// if it has (no request is made).
     pub fn discovery_document(&self) -> Option<serde_json::Value> {
-        self.shared.http.cached_document(self.shared.config.discovery_url.as_str()).map(serde_json::Value::Object)
+        self.shared.http.cached(self.shared.config.discovery_url.as_str()).map(serde_json::Value::Object)
     }
 
     /// Every attempt so far, oldest first.
