@@ -3,19 +3,14 @@
 //! document are each reported as the regression they are.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::{BIN, normalise, root};
+use crate::{root, run_args};
 
 /// Runs `login.yaml` under the api driver, optionally with a changed default provider (an edit
 /// of `blueprints/chatgpt.yaml`) or defects, and returns its JSON report.
 fn login_report(dir: &Path, name: &str, provider_edit: Option<(&str, &str)>, defects: &str) -> PathBuf {
     let report = dir.join(format!("{name}.json"));
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(root()).env("CI", "true").arg("run");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
-        cmd.env_remove(k);
-    }
+    let mut args = vec!["run".to_string()];
     if let Some((from, to)) = provider_edit {
         let blueprint = std::fs::read_to_string(root().join("blueprints/chatgpt.yaml")).expect("blueprint");
         assert!(blueprint.contains(from), "the blueprint has `{from}`");
@@ -25,29 +20,19 @@ fn login_report(dir: &Path, name: &str, provider_edit: Option<(&str, &str)>, def
         let config_file = dir.join(format!("{name}-ak-e2e.yaml"));
         std::fs::write(&config_file, config.replacen("blueprints/chatgpt.yaml", &edited.display().to_string(), 1))
             .expect("write");
-        cmd.arg("--config").arg(&config_file);
+        args.extend(["--config".to_string(), config_file.display().to_string()]);
     }
-    let output = cmd
-        .args(["--driver", "api", "scenarios/chatgpt/login.yaml", "--report-json"])
-        .arg(&report)
-        .env("AK_E2E_DEFECTS", defects)
-        .output()
-        .expect("run");
-    assert!(report.is_file(), "{}", String::from_utf8_lossy(&output.stderr));
+    args.extend(["--driver", "api", "scenarios/chatgpt/login.yaml", "--report-json"].map(String::from));
+    args.push(report.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, output) = run_args(&args, &[("AK_E2E_DEFECTS", defects)]);
+    assert!(report.is_file(), "{output}");
     report
 }
 
 fn compare(base: &Path, candidate: &Path, extra: &[&str]) -> (i32, String) {
-    let output = Command::new(BIN)
-        .current_dir(root())
-        .arg("compare")
-        .arg(base)
-        .arg(candidate)
-        .args(extra)
-        .output()
-        .expect("compare");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), normalise(&text))
+    let (base, candidate) = (base.display().to_string(), candidate.display().to_string());
+    run_args(&[&["compare", base.as_str(), candidate.as_str()][..], extra].concat(), &[])
 }
 
 #[test]

@@ -253,7 +253,7 @@ fn a_run_never_removes_what_it_did_not_create() {
 }
 
 /// Runs the binary from the repository root with these arguments (AK_E2E_* cleared).
-fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+pub(crate) fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(root()).args(args).env("CI", "true");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
