@@ -119,6 +119,10 @@ struct Common {
     /// Screenshots and page dumps of browser runs (default reports/artifacts). Env: AK_E2E_ARTIFACTS.
     #[arg(long)]
     artifacts: Option<PathBuf>,
+    /// Write a trace bundle of every run here (HAR, screenshots, page, console, claims); failed
+    /// runs always get one under the artifacts folder. Env: AK_E2E_TRACE.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<PathBuf>,
     /// Use this WebDriver (Selenium Grid) instead of starting chromedriver. Env: AK_E2E_WEBDRIVER_URL.
     #[arg(long)]
     webdriver_url: Option<String>,
@@ -150,6 +154,7 @@ impl Common {
             report_junit: self.report_junit.clone(),
             report_html: self.report_html.clone(),
             artifacts: self.artifacts.clone(),
+            trace: self.trace.clone(),
             webdriver_url: self.webdriver_url.clone(),
             defects: self.defects.clone(),
             partition: self.partition.clone(),
@@ -277,6 +282,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         env: &environment,
         browsers: browsers.as_ref(),
         artifacts: artifacts.clone(),
+        trace: settings.trace.clone(),
         redactor: redactor.clone(),
         // Only for the cleanup test: a panic with a browser open must leave no process behind.
         panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
@@ -298,6 +304,9 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
     if artifacts.is_dir() {
         let _ = writeln!(out, "ak-e2e: artifacts in {}", artifacts.display());
+    }
+    if let Some(trace) = settings.trace.as_ref().filter(|t| t.is_dir()) {
+        let _ = writeln!(out, "ak-e2e: trace bundles in {}", trace.display());
     }
     let mut code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
         exit::FAILED

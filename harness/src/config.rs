@@ -143,6 +143,8 @@ pub struct Flags {
     pub report_html: Option<PathBuf>,
     /// `--artifacts`.
     pub artifacts: Option<PathBuf>,
+    /// `--trace`.
+    pub trace: Option<PathBuf>,
     /// `--webdriver-url`.
     pub webdriver_url: Option<String>,
     /// `--defect` (repeatable; embedded target only).
@@ -190,8 +192,10 @@ pub struct Settings {
     pub report_junit: Option<PathBuf>,
     /// HTML report path.
     pub report_html: Option<PathBuf>,
-    /// Artifacts folder (screenshots, page dumps).
+    /// Artifacts folder (screenshots, page dumps, failed runs' trace bundles).
     pub artifacts: PathBuf,
+    /// Where every run's trace bundle goes (`--trace`), if anywhere.
+    pub trace: Option<PathBuf>,
     /// The browser.
     pub browser: crate::driver::chrome::BrowserSettings,
     /// Defects switched on in the embedded stand-in (to see what the suite catches).
@@ -333,6 +337,7 @@ impl Settings {
             report_html: path_or_env(&flags.report_html, "AK_E2E_REPORT_HTML"),
             artifacts: path_or_env(&flags.artifacts, "AK_E2E_ARTIFACTS")
                 .unwrap_or_else(|| PathBuf::from("reports/artifacts")),
+            trace: path_or_env(&flags.trace, "AK_E2E_TRACE"),
             browser: {
                 let file_browser = file.browser.clone().unwrap_or_default();
                 crate::driver::chrome::BrowserSettings {

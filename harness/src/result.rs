@@ -102,6 +102,9 @@ pub struct ScenarioResult {
     pub artifacts: Vec<String>,
     /// What ChatGPT received: ID token claims, userinfo, its verdict (no tokens).
     pub claims: Option<serde_json::Value>,
+    /// The folder of this run's trace bundle (`--trace`, or a failed run's under `--artifacts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// How a step ended.
@@ -198,4 +201,54 @@ pub struct Hop {
     pub kind: Option<String>,
     /// An API call (the flow executor, ChatGPT's record), not a browser navigation.
     pub api: bool,
+    /// Headers and timings, for trace bundles only: kept out of the JSON report, and redacted
+    /// when a bundle is written (see `report::har`).
+    #[serde(skip)]
+    pub exchange: Option<Exchange>,
+}
+
+/// What a trace bundle records of a hop beyond the report's line: when it started, its headers
+/// as sent and received (unredacted here; `report::har` redacts them), and where its time went.
+#[derive(Debug, Clone, Default)]
+pub struct Exchange {
+    /// When the request started, in milliseconds since the Unix epoch.
+    pub started_ms: f64,
+    /// Request headers, in order.
+    pub request_headers: Vec<(String, String)>,
+    /// Response headers, in order.
+    pub response_headers: Vec<(String, String)>,
+    /// `HTTP/1.1`, `HTTP/2`, … (empty when unknown).
+    pub http_version: String,
+    /// The response's reason phrase (`OK`, `Found`).
+    pub status_text: String,
+    /// The response's media type.
+    pub mime_type: String,
+    /// Where the time went, in milliseconds; `None` where the driver cannot tell.
+    pub timings: Timings,
+}
+
+/// A request's phases in milliseconds, as HAR 1.2 names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Queued before the connection.
+    pub blocked: Option<f64>,
+    /// DNS lookup.
+    pub dns: Option<f64>,
+    /// TCP connect (TLS included).
+    pub connect: Option<f64>,
+    /// TLS handshake.
+    pub ssl: Option<f64>,
+    /// Sending the request.
+    pub send: f64,
+    /// Waiting for the first byte of the answer.
+    pub wait: f64,
+    /// Reading the answer.
+    pub receive: f64,
+}
+
+impl Timings {
+    /// The whole time: the sum of the phases known (HAR's `time`; `ssl` is inside `connect`).
+    pub fn total(&self) -> f64 {
+        [self.blocked, self.dns, self.connect].iter().flatten().sum::<f64>() + self.send + self.wait + self.receive
+    }
 }

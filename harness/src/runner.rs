@@ -101,8 +101,10 @@ pub struct Context<'a> {
     pub env: &'a Environment,
     /// Chromium, for browser runs.
     pub browsers: Option<&'a BrowserHost>,
-    /// Screenshots and page dumps go below this folder.
+    /// Screenshots and page dumps go below this folder, and failed runs' trace bundles.
     pub artifacts: std::path::PathBuf,
+    /// `--trace`: every run's trace bundle goes below this folder (with stage screenshots).
+    pub trace: Option<std::path::PathBuf>,
     /// Applied to every artifact's text.
     pub redactor: Redactor,
     /// Panic once a browser session is open (tests that a panic leaves no process behind).
@@ -272,18 +274,8 @@ fn chains(plan: &Plan, jobs: usize) -> Vec<Vec<usize>> {
 /// `run-20261127-154230-4242`, so that runs sort by time and never share a folder.
 pub fn run_folder(now: std::time::SystemTime, pid: u32) -> String {
     let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("run-{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{pid}", rest / 3600, rest % 3600 / 60, rest % 60)
+    let (year, month, day, hour, minute, second) = crate::report::utc(secs);
+    format!("run-{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{pid}")
 }
 
 async fn new_driver<'e>(
@@ -311,12 +303,22 @@ async fn new_driver<'e>(
             if ctx.panic_after_browser_start {
                 panic!("AK_E2E_TEST_PANIC_AFTER_BROWSER_START is set: panicking with a browser open");
             }
-            let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-            let dir = ctx.artifacts.join(format!("{:02}-{stem}-browser", index + 1));
-            let shots = plan.settings.browser.screenshots;
+            let shots = match ctx.trace {
+                Some(_) => crate::driver::chrome::Screenshots::All,
+                None => plan.settings.browser.screenshots,
+            };
+            let dir = run_dir(ctx, index, planned);
             Ok(Driver::Browser(BrowserDriver::new(ctx.env, ws, client, dir, ctx.redactor.clone(), shots)?))
         }
     }
+}
+
+/// The folder of one run's screenshots and trace bundle: `NN-<file stem>-<driver>` below
+/// `--trace`'s folder, or else below the artifacts folder.
+fn run_dir(ctx: &Context<'_>, index: usize, planned: &Planned) -> std::path::PathBuf {
+    let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let root = ctx.trace.as_ref().unwrap_or(&ctx.artifacts);
+    root.join(format!("{:02}-{stem}-{}", index + 1, planned.driver.as_str()))
 }
 
 fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::target::Workspace, DriveError> {
@@ -401,7 +403,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                         result.hint = hint_for(driver.position());
                     }
                     if let Driver::Browser(b) = &mut driver {
-                        b.failure_artifacts().await;
+                        b.page_artifacts("failure").await;
                     }
                 }
                 result.duration_ms = t.elapsed().as_millis() as u64;
@@ -414,6 +416,12 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                     "chatgpt_verdict": attempt["verdict"],
                     "chatgpt_error": attempt["error"],
                 }));
+            }
+            if let Driver::Browser(b) = &mut driver
+                && ctx.trace.is_some()
+                && !stopped
+            {
+                b.page_artifacts("final").await;
             }
             hops = driver.hops().to_vec();
             stages = driver.stages().to_vec();
@@ -446,7 +454,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
             }
         }
     };
-    ScenarioResult {
+    let mut result = ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
         driver: planned.driver,
@@ -460,7 +468,26 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
         stages,
         artifacts,
         claims,
+        trace: None,
+    };
+    let failed = matches!(status, Status::Failed | Status::Errored | Status::UnexpectedPass);
+    if ctx.trace.is_some() || failed {
+        let dir = run_dir(ctx, index, planned);
+        match crate::report::har::write_bundle(&dir, &result, &scenario.file, &ctx.redactor) {
+            Ok(_) => result.trace = Some(dir.display().to_string()),
+            Err(e) => tracing_note(&mut result, &dir, &e),
+        }
     }
+    result
+}
+
+/// A bundle that could not be written is said in the diagnosis, not lost in silence.
+fn tracing_note(result: &mut ScenarioResult, dir: &std::path::Path, e: &std::io::Error) {
+    let note = format!("(trace bundle not written to {}: {e})", dir.display());
+    result.diagnosis = Some(match result.diagnosis.take() {
+        Some(d) => format!("{d} {note}"),
+        None => note,
+    });
 }
 
 fn hint_for(position: &Position) -> Option<String> {

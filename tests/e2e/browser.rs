@@ -67,7 +67,7 @@ fn a_wrong_password_in_chromium_is_diagnosed_like_in_the_api_driver() {
 }
 
 /// By default a passing stage takes no screenshot (each costs the browser 50-150 ms); a failure
-/// always gets one, with the page and the console.
+/// always gets one, with the page and the console, in its trace bundle.
 #[test]
 fn a_failure_gets_a_screenshot_and_passing_stages_none_by_default() {
     let dir = std::env::temp_dir().join(format!("ak-e2e-shots-{}", mocks::jose::random_token(6)));
@@ -77,7 +77,8 @@ fn a_failure_gets_a_screenshot_and_passing_stages_none_by_default() {
     let mut names: Vec<String> =
         walk(&dir).iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["01-failure.png", "console.log", "failure.html"]);
+    let bundle = ["claims.json", "result.json", "scenario-scenario.yaml", "trace.har"];
+    assert_eq!(names, [&["01-failure.png"][..], &bundle[..1], &["console.log", "failure.html"], &bundle[1..]].concat());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

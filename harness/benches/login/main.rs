@@ -189,6 +189,7 @@ async fn logins_figures(
         env: &environment,
         browsers: host.as_ref().ok(),
         artifacts: scratch.join("artifacts"),
+        trace: None,
         redactor: Redactor::default(),
         panic_after_browser_start: false,
         update_snapshots: false,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::Position;
-use crate::result::Hop;
+use crate::result::{Exchange, Hop, Timings};
 use crate::scenario::{Consent, HopKind};
 use crate::target::{Environment, Workspace};
 
@@ -129,7 +129,7 @@ impl<'e> ApiDriver<'e> {
                 request = request.header("X-authentik-CSRF", csrf);
             }
         }
-        let response = request.send().await.map_err(|e| {
+        let (response, exchange) = self.execute(request).await.map_err(|e| {
             let why = mocks::http::describe(&e, self.env.request_timeout);
             DriveError(format!("{method} {} failed: {why}", redact(&url)))
         })?;
@@ -141,8 +141,37 @@ impl<'e> ApiDriver<'e> {
             location,
             kind: self.classify(&url).map(|k| k.as_str().to_string()),
             api,
+            exchange: Some(exchange),
         });
         Ok(response)
+    }
+
+    /// Sends a request and records its headers (with the cookies the jar adds) and timing for
+    /// the trace bundle. reqwest tells the time to the answer's headers only: that is `wait`.
+    async fn execute(&self, request: reqwest::RequestBuilder) -> Result<(Response, Exchange), reqwest::Error> {
+        let request = request.build()?;
+        let mut request_headers = header_list(request.headers());
+        if let Some(cookies) = self.jar.cookies(request.url()).and_then(|c| c.to_str().ok().map(String::from)) {
+            request_headers.push(("cookie".into(), cookies));
+        }
+        let started_ms = unix_ms();
+        let clock = std::time::Instant::now();
+        let response = self.http.execute(request).await?;
+        let exchange = Exchange {
+            started_ms,
+            request_headers,
+            response_headers: header_list(response.headers()),
+            http_version: format!("{:?}", response.version()),
+            status_text: response.status().canonical_reason().unwrap_or_default().to_string(),
+            mime_type: response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            timings: Timings { wait: clock.elapsed().as_secs_f64() * 1000.0, ..Timings::default() },
+        };
+        Ok((response, exchange))
     }
 
     fn cookie(&self, url: &Url, name: &str) -> Option<String> {
@@ -344,7 +373,7 @@ impl<'e> ApiDriver<'e> {
             format!("{}:{}", encode(&self.ws.client_id), encode(client_secret)),
         );
         let request = self.http.post(endpoint.clone()).header("authorization", format!("Basic {basic}")).form(&form);
-        let response = request.send().await.map_err(|e| {
+        let (response, exchange) = self.execute(request).await.map_err(|e| {
             DriveError(format!("POST {endpoint} failed: {}", mocks::http::describe(&e, self.env.request_timeout)))
         })?;
         let status = response.status().as_u16();
@@ -355,6 +384,7 @@ impl<'e> ApiDriver<'e> {
             location: None,
             kind: None,
             api: true,
+            exchange: Some(exchange),
         });
         let body = match mocks::http::read_json(response, self.env.request_timeout).await {
             Ok(body) => body,
@@ -481,4 +511,14 @@ fn redact_str(base: &Url, location: &str) -> String {
         Ok(u) => redact(&u),
         Err(_) => location.to_string(),
     }
+}
+
+/// Headers as name and value pairs, in order (values that are not text are left out).
+fn header_list(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect()
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }

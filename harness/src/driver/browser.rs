@@ -18,7 +18,7 @@ use super::Position;
 use super::api::{Credentials, DriveError, classify, find_attempt, redact};
 use super::chrome::{Screenshots, read_log};
 use crate::report::Redactor;
-use crate::result::Hop;
+use crate::result::{Exchange, Hop, Timings};
 use crate::scenario::HopKind;
 use crate::target::{Environment, Workspace};
 
@@ -154,7 +154,10 @@ pub struct BrowserDriver<'e> {
     pub authorize_state: Option<String>,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
-    requests: HashMap<String, String>,
+    /// Requests sent and not yet answered, by Chromium's request id.
+    requests: HashMap<String, Pending>,
+    /// Headers as Chromium sent and received them (cookies included).
+    extra: Box<ExtraInfo>,
     last_document_status: u16,
     artifacts: PathBuf,
     redactor: Redactor,
@@ -187,6 +190,7 @@ impl<'e> BrowserDriver<'e> {
             authorize_state: None,
             stages: Vec::new(),
             requests: HashMap::new(),
+            extra: Box::default(),
             last_document_status: 200,
             artifacts,
             redactor,
@@ -286,61 +290,88 @@ impl<'e> BrowserDriver<'e> {
             let method = message["message"]["method"].as_str().unwrap_or_default();
             let params = &message["message"]["params"];
             let kind = params["type"].as_str().unwrap_or_default();
+            let id = params["requestId"].as_str().unwrap_or_default().to_string();
+            // The headers as sent and received, cookies included, come in events of their own
+            // (usually first); a hop takes them when they are there.
+            match method {
+                "Network.requestWillBeSentExtraInfo" => {
+                    self.extra.arrived(&mut self.hops, id, Side::Sent, header_pairs(&params["headers"]));
+                    continue;
+                }
+                "Network.responseReceivedExtraInfo" => {
+                    self.extra.arrived(&mut self.hops, id, Side::Received, header_pairs(&params["headers"]));
+                    continue;
+                }
+                _ => {}
+            }
             let api = matches!(kind, "Fetch" | "XHR");
             if !(api || kind == "Document") {
                 continue;
             }
-            let id = params["requestId"].as_str().unwrap_or_default().to_string();
             match method {
                 "Network.requestWillBeSent" => {
                     let redirect = &params["redirectResponse"];
-                    if redirect.is_object() {
-                        let from = redirect["url"].as_str().unwrap_or_default();
-                        let location = header(&redirect["headers"], "location");
-                        let prev_method = self.requests.get(&id).cloned().unwrap_or_else(|| "GET".into());
-                        self.push_hop(
-                            &prev_method,
-                            from,
-                            redirect["status"].as_u64().unwrap_or(0) as u16,
-                            location.as_deref(),
-                            api,
-                        );
+                    if redirect.is_object()
+                        && let Some(previous) = self.requests.remove(&id)
+                    {
+                        self.push_hop(&previous, redirect, api);
                     }
-                    let request_method = params["request"]["method"].as_str().unwrap_or("GET").to_string();
-                    self.requests.insert(id, request_method);
+                    let request = &params["request"];
+                    let pending = Pending {
+                        id: id.clone(),
+                        method: request["method"].as_str().unwrap_or("GET").to_string(),
+                        headers: header_pairs(&request["headers"]),
+                        started_ms: params["wallTime"].as_f64().unwrap_or(0.0) * 1000.0,
+                    };
+                    self.requests.insert(id, pending);
                 }
                 "Network.responseReceived" => {
                     let response = &params["response"];
-                    let url = response["url"].as_str().unwrap_or_default();
-                    let status = response["status"].as_u64().unwrap_or(0) as u16;
-                    let request_method = self.requests.get(&id).cloned().unwrap_or_else(|| "GET".into());
                     if !api {
-                        self.last_document_status = status;
+                        self.last_document_status = response["status"].as_u64().unwrap_or(0) as u16;
                     }
-                    self.push_hop(&request_method, url, status, None, api);
+                    let pending = self.requests.get(&id).cloned().unwrap_or_default();
+                    self.push_hop(&pending, response, api);
                 }
                 _ => {}
             }
         }
     }
 
-    fn push_hop(&mut self, method: &str, url: &str, status: u16, location: Option<&str>, api: bool) {
+    /// Records a hop from the request as sent and the response Chromium logged for it.
+    fn push_hop(&mut self, request: &Pending, response: &Value, api: bool) {
+        let url = response["url"].as_str().unwrap_or_default();
         let Ok(parsed) = Url::parse(url) else { return };
         if !matches!(parsed.scheme(), "http" | "https") {
             return;
         }
+        let status = response["status"].as_u64().unwrap_or(0) as u16;
         let kind = self.classify(&parsed);
         if kind == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
             self.authorize_state = parsed.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
         }
-        let location = location.map(|l| parsed.join(l).map(|u| redact(&u)).unwrap_or_else(|_| l.to_string()));
+        let location = header(&response["headers"], "location")
+            .map(|l| parsed.join(&l).map(|u| redact(&u)).unwrap_or_else(|_| l.to_string()));
+        let (sent, received) = self.extra.hop(&request.id, self.hops.len());
+        let request_headers = sent.unwrap_or_else(|| request.headers.clone());
+        let response_headers = received.unwrap_or_else(|| header_pairs(&response["headers"]));
+        let method = if request.method.is_empty() { "GET" } else { request.method.as_str() };
         self.hops.push(Hop {
             method: method.to_string(),
             url: redact(&parsed),
             status,
-            location,
+            location: if (300..400).contains(&status) { location } else { None },
             kind: kind.map(|k| k.as_str().to_string()),
             api,
+            exchange: Some(Exchange {
+                started_ms: request.started_ms,
+                request_headers,
+                response_headers,
+                http_version: response["protocol"].as_str().unwrap_or_default().to_uppercase(),
+                status_text: response["statusText"].as_str().unwrap_or_default().to_string(),
+                mime_type: response["mimeType"].as_str().unwrap_or_default().to_string(),
+                timings: chrome_timings(&response["timing"]),
+            }),
         });
     }
 
@@ -510,17 +541,18 @@ impl<'e> BrowserDriver<'e> {
         Some(path)
     }
 
-    /// On failure: a screenshot, the page with its shadow roots, and the browser console.
-    pub async fn failure_artifacts(&mut self) -> Vec<PathBuf> {
+    /// A screenshot named `label`, the page with its shadow roots (`<label>.html`), and the
+    /// browser console (`console.log`): on failure, and at the end of a traced run.
+    pub async fn page_artifacts(&mut self, label: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
         if std::fs::create_dir_all(&self.artifacts).is_err() {
             return out;
         }
-        if let Some(shot) = self.screenshot("failure").await {
+        if let Some(shot) = self.screenshot(label).await {
             out.push(shot);
         }
         if let Ok(Value::String(html)) = self.client.execute(SERIALIZE, vec![]).await {
-            let path = self.artifacts.join("failure.html");
+            let path = self.artifacts.join(format!("{label}.html"));
             if std::fs::write(&path, self.redactor.apply(&html)).is_ok() {
                 self.written.push(path.clone());
                 out.push(path);
@@ -564,4 +596,88 @@ fn header(headers: &Value, name: &str) -> Option<String> {
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_str())
         .map(String::from)
+}
+
+/// A request Chromium has sent and not yet logged the answer to.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    id: String,
+    method: String,
+    headers: Vec<(String, String)>,
+    started_ms: f64,
+}
+
+/// A logged header object as name and value pairs.
+fn header_pairs(headers: &Value) -> Vec<(String, String)> {
+    let Some(map) = headers.as_object() else { return Vec::new() };
+    map.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+}
+
+/// Chromium's `ResourceTiming` (milliseconds after `requestTime`, -1 for a phase that did not
+/// happen) as HAR phases. The body's reading is not in it: `receive` stays 0.
+fn chrome_timings(timing: &Value) -> Timings {
+    let at = |name: &str| timing[name].as_f64().filter(|v| *v >= 0.0);
+    let span = |from: &str, to: &str| Some((at(to)? - at(from)?).max(0.0));
+    let send_start = at("sendStart").unwrap_or(0.0);
+    let first_phase = at("dnsStart").or(at("connectStart")).unwrap_or(send_start);
+    Timings {
+        blocked: Some(first_phase),
+        dns: span("dnsStart", "dnsEnd"),
+        connect: span("connectStart", "connectEnd"),
+        ssl: span("sslStart", "sslEnd"),
+        send: span("sendStart", "sendEnd").unwrap_or(0.0),
+        wait: span("sendEnd", "receiveHeadersEnd").unwrap_or(0.0),
+        receive: 0.0,
+    }
+}
+
+/// Which headers an `ExtraInfo` event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Sent,
+    Received,
+}
+
+type Headers = Vec<(String, String)>;
+
+/// Chromium logs the headers it really sent and received (cookies included) in `ExtraInfo`
+/// events of their own, before or after the request and response they belong to. A redirect
+/// chain shares one request id, so the n-th event of a side for an id belongs to the n-th hop
+/// of that id: headers that come first wait here for their hop; later ones mend the hop.
+#[derive(Debug, Default)]
+struct ExtraInfo {
+    /// Events seen per id and side.
+    seen: HashMap<(String, Side), usize>,
+    /// Hops recorded per id.
+    hops: HashMap<String, usize>,
+    /// The index in the driver's hops of the n-th hop of an id.
+    hop_at: HashMap<(String, usize), usize>,
+    /// Headers that came before their hop.
+    waiting: HashMap<(String, Side, usize), Headers>,
+}
+
+impl ExtraInfo {
+    fn arrived(&mut self, hops: &mut [Hop], id: String, side: Side, headers: Headers) {
+        let n = self.seen.entry((id.clone(), side)).or_default();
+        let nth = *n;
+        *n += 1;
+        let exchange = self.hop_at.get(&(id.clone(), nth)).and_then(|i| hops.get_mut(*i)?.exchange.as_mut());
+        match (exchange, side) {
+            (Some(e), Side::Sent) => e.request_headers = headers,
+            (Some(e), Side::Received) => e.response_headers = headers,
+            (None, _) => {
+                self.waiting.insert((id, side, nth), headers);
+            }
+        }
+    }
+
+    /// A hop of `id` is being recorded at `index`: the headers that came before it, if any.
+    fn hop(&mut self, id: &str, index: usize) -> (Option<Headers>, Option<Headers>) {
+        let n = self.hops.entry(id.to_string()).or_default();
+        let nth = *n;
+        *n += 1;
+        self.hop_at.insert((id.to_string(), nth), index);
+        let mut take = |side| self.waiting.remove(&(id.to_string(), side, nth));
+        (take(Side::Sent), take(Side::Received))
+    }
 }

@@ -87,6 +87,16 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
         );
     }
     out.push_str("</table></details>");
+    if let Some(dir) = &r.trace {
+        let har = std::path::Path::new(dir).join(super::har::HAR_FILE).display().to_string();
+        let _ = write!(
+            out,
+            "<p>trace bundle: <a href=\"{}\">{}</a> (<a href=\"{}\">HAR</a>: import it in the browser's network panel)</p>",
+            esc(dir),
+            esc(dir),
+            esc(&har)
+        );
+    }
     for a in &r.artifacts {
         if a.ends_with(".png") {
             if let Ok(bytes) = std::fs::read(a) {
