@@ -473,9 +473,10 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
     let failed = matches!(status, Status::Failed | Status::Errored | Status::UnexpectedPass);
     if ctx.trace.is_some() || failed {
         let dir = run_dir(ctx, index, planned);
-        match crate::report::har::write_bundle(&dir, &result, &scenario.file, &ctx.redactor) {
-            Ok(_) => result.trace = Some(dir.display().to_string()),
-            Err(e) => tracing_note(&mut result, &dir, &e),
+        result.trace = Some(dir.display().to_string());
+        if let Err(e) = crate::report::har::write_bundle(&dir, &result, &scenario.file, &ctx.redactor) {
+            result.trace = None;
+            tracing_note(&mut result, &dir, &e);
         }
     }
     result

@@ -100,7 +100,7 @@ fn entry(hop: &Hop, redactor: &Redactor, page_start: &str) -> Value {
             "cookies": cookies(&exchange.response_headers, "set-cookie"),
             "headers": headers(&exchange.response_headers, redactor),
             "content": {"size": 0, "mimeType": exchange.mime_type, "comment": "not recorded"},
-            "redirectURL": hop.location.as_deref().map(|l| redactor.apply(l)).unwrap_or_default(),
+            "redirectURL": hop.location.as_deref().map(|l| redactor.apply(&absolute(&url, l))).unwrap_or_default(),
             "headersSize": -1,
             "bodySize": -1,
         },
@@ -109,6 +109,11 @@ fn entry(hop: &Hop, redactor: &Redactor, page_start: &str) -> Value {
         "_resourceType": if hop.api { "fetch" } else { "document" },
         "comment": hop.kind.clone().unwrap_or_default(),
     })
+}
+
+/// A `Location` as an absolute URL, as browsers record it (the api driver keeps it as sent).
+fn absolute(base: &str, location: &str) -> String {
+    url::Url::parse(base).and_then(|b| b.join(location)).map(String::from).unwrap_or_else(|_| location.to_string())
 }
 
 fn timings(t: &Timings) -> Value {

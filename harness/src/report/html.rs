@@ -97,8 +97,11 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
             esc(&har)
         );
     }
+    // A passing run's screenshots (`--screenshots all`, `--trace`) are linked, not embedded:
+    // a suite's worth of them would make the page tens of megabytes.
+    let embed = r.status != crate::result::Status::Passed;
     for a in &r.artifacts {
-        if a.ends_with(".png") {
+        if a.ends_with(".png") && embed {
             if let Ok(bytes) = std::fs::read(a) {
                 let _ = write!(
                     out,
