@@ -748,7 +748,7 @@ impl Ctx<'_> {
 }
 
 /// A stable UUID-shaped id for a username (the stand-in has no database).
-fn uuid_for(username: &str) -> String {
+pub(crate) fn uuid_for(username: &str) -> String {
     let h = super::directory::hex_sha256(username);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
