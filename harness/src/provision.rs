@@ -195,7 +195,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
                 user.password.env
             ))
         })?;
-        let secret = enroll_totp(&client, &base, token, &user.username, password, settings.request_timeout).await?;
+        let secret = reenroll_totp(&base, token, &user.username, password, settings.request_timeout).await?;
         write_secret(file, &mocks::totp::encode_base32(&secret))
             .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
         lines.push(format!(
@@ -207,93 +207,63 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
     Ok(lines)
 }
 
-/// Enrolls a TOTP device for `username` as authentik's own setup flow does: the user's existing
-/// TOTP devices are deleted (admin API), the user signs in with their password, runs
-/// `default-authenticator-totp-setup`, and confirms the secret it offers with a current code.
-async fn enroll_totp(
-    client: &reqwest::Client,
+/// Enrolls a TOTP device for `username` afresh: the user's existing TOTP devices are deleted
+/// (admin API), then [`enroll_totp`] enrolls a new one.
+async fn reenroll_totp(
     base: &Url,
     token: &str,
     username: &str,
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
-    let api = |path: &str| base.join(path).map_err(|e| config(e.to_string()));
-    let send = |method: reqwest::Method, url: Url| async move {
-        client
-            .request(method.clone(), url.clone())
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| runtime(format!("{method} {url} failed: {}", mocks::http::describe(&e, timeout))))
-    };
-    let get = |url: Url| async move {
-        let response = send(reqwest::Method::GET, url.clone()).await?;
-        let status = response.status();
-        let body = mocks::http::read_json(response, timeout).await.map_err(|e| runtime(format!("GET {url}: {e}")))?;
-        if !status.is_success() {
-            return Err(runtime(format!("GET {url} answered {status}: {body}")));
-        }
-        Ok(body)
-    };
-    let mut users = api("api/v3/core/users/")?;
-    users.query_pairs_mut().append_pair("username", username);
-    let found = get(users).await?;
-    let pk = found["results"]
-        .as_array()
-        .and_then(|r| r.iter().find(|u| u["username"] == username))
+    let api = crate::admin::AdminApi::new(base, mocks::secret::Secret::new(token), timeout).map_err(runtime)?;
+    let user = api.user(username).await.map_err(runtime)?;
+    let pk = user
         .and_then(|u| u["pk"].as_u64())
         .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
     // The admin list has no user filter (authentik 2026.2 filters by `name` only): read every
     // page and keep this user's devices, never anyone else's.
-    let mut theirs = Vec::new();
-    for page in 1..=1000u32 {
-        let mut devices = api("api/v3/authenticators/admin/totp/")?;
-        devices.query_pairs_mut().append_pair("page", &page.to_string()).append_pair("page_size", "100");
-        let answer = get(devices).await?;
-        for device in answer["results"].as_array().cloned().unwrap_or_default() {
-            if device["user"]["pk"].as_u64() == Some(pk)
-                && let Some(id) = device["pk"].as_u64()
-            {
-                theirs.push(id);
-            }
-        }
-        if answer["pagination"]["next"].as_u64().unwrap_or(0) == 0 {
-            break;
-        }
-    }
+    let devices = api.all_pages("api/v3/authenticators/admin/totp/").await.map_err(runtime)?;
+    let theirs = devices.iter().filter(|d| d["user"]["pk"].as_u64() == Some(pk)).filter_map(|d| d["pk"].as_u64());
     for id in theirs {
-        let url = api(&format!("api/v3/authenticators/admin/totp/{id}/"))?;
-        let response = send(reqwest::Method::DELETE, url.clone()).await?;
-        if !response.status().is_success() {
-            return Err(runtime(format!("DELETE {url} answered {}", response.status())));
-        }
+        let path = format!("api/v3/authenticators/admin/totp/{id}/");
+        api.expect(reqwest::Method::DELETE, &path, &[], None).await.map_err(runtime)?;
     }
-    let session = crate::flow_client::FlowClient::new(base, timeout).map_err(runtime)?;
-    match session.sign_in(username, password).await.map_err(runtime)? {
+    enroll_totp(base, username, password, timeout).await.map_err(runtime)
+}
+
+/// Enrolls a TOTP device for `username` as authentik's own setup flow does: the user signs in
+/// with their password, runs `default-authenticator-totp-setup`, and confirms the secret it
+/// offers with a current code. Returns the secret.
+pub async fn enroll_totp(
+    base: &Url,
+    username: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, String> {
+    let session = crate::flow_client::FlowClient::new(base, timeout)?;
+    match session.sign_in(username, password).await? {
         crate::flow_client::SignIn::Done => {}
-        other => {
-            return Err(runtime(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")));
-        }
+        other => return Err(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")),
     }
     const SETUP: &str = "default-authenticator-totp-setup";
-    let challenge = session.challenge(SETUP, None).await.map_err(runtime)?;
+    let challenge = session.challenge(SETUP, None).await?;
     let uri = challenge["config_url"].as_str().unwrap_or_default();
     let secret = mocks::totp::secret_of_uri(uri).ok_or_else(|| {
-        runtime(format!(
+        format!(
             "flow `{SETUP}` did not offer a TOTP secret (answered `{}`)",
             challenge["component"].as_str().unwrap_or("?")
-        ))
+        )
     })?;
     let step = mocks::totp::current_step();
     let answer = serde_json::json!({
         "component": "ak-stage-authenticator-totp",
         "code": mocks::totp::code_at_step(&secret, step, 6),
     });
-    let done = session.challenge(SETUP, Some(answer)).await.map_err(runtime)?;
+    let done = session.challenge(SETUP, Some(answer)).await?;
     if done["component"] != "xak-flow-redirect" {
         let errors = crate::driver::flow_errors(&done);
-        return Err(runtime(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; "))));
+        return Err(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; ")));
     }
     // The device has accepted this step: the next run starts after it instead of waiting.
     crate::driver::totp::remember(&secret, step);
