@@ -48,6 +48,49 @@ enum Command {
     /// Compare two runs' JSON reports: verdicts, claims, stages, hop chains, timings, discovery.
     /// Exit 0 when nothing regressed, 4 when something did.
     Compare(CompareArgs),
+    /// Reproduce a user's ChatGPT login with a throwaway user mirroring them (groups, attributes,
+    /// TOTP), in the browser with a trace bundle; the throwaway user is deleted afterwards, also
+    /// on Ctrl-C. A real target needs an API token in AK_E2E_AUTHENTIK_TOKEN.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReproduceArgs {
+    /// The username of the user whose login to reproduce (never changed: only read).
+    #[arg(long)]
+    user: String,
+    /// Config file (default: ./ak-e2e.yaml). Env: AK_E2E_CONFIG.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `embedded` (default) or the base URL of a real authentik. Env: AK_E2E_TARGET.
+    #[arg(long)]
+    target: Option<String>,
+    /// Where the trace bundle goes (default: a new folder under the artifacts folder). Env: AK_E2E_TRACE.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<PathBuf>,
+    /// The artifacts folder (default reports/artifacts). Env: AK_E2E_ARTIFACTS.
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+    /// Use this WebDriver (Selenium Grid) instead of starting chromedriver. Env: AK_E2E_WEBDRIVER_URL.
+    #[arg(long)]
+    webdriver_url: Option<String>,
+    /// Switch a defect on in the embedded stand-in (repeatable). Env: AK_E2E_DEFECTS.
+    #[arg(long = "defect")]
+    defects: Vec<String>,
+}
+
+impl ReproduceArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            target: self.target.clone(),
+            trace: self.trace.clone(),
+            artifacts: self.artifacts.clone(),
+            webdriver_url: self.webdriver_url.clone(),
+            defects: self.defects.clone(),
+            ..Flags::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +223,18 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     let style = Style { color: terminal && !env.contains_key("NO_COLOR"), live: terminal };
     let (common, mode) = match &cli.command {
         Command::Compare(args) => return compare(args),
+        Command::Reproduce(args) => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let settings = match Settings::resolve(&args.flags(), &env, &cwd) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ak-e2e: error: {e}");
+                    return exit::USAGE;
+                }
+            };
+            let mut out = stdout.lock();
+            return crate::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
+        }
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),
         Command::List(c) => (c, "list"),

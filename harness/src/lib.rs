@@ -3,6 +3,7 @@
 //! [`scenario`] (parse) → [`plan`] → [`target`] + [`driver`] (drive) → [`runner`] + `check` →
 //! [`result`] → [`report`].
 
+pub mod admin;
 mod check;
 pub mod cli;
 pub mod compare;
@@ -15,6 +16,7 @@ pub mod hints;
 pub mod plan;
 pub mod provision;
 pub mod report;
+pub mod reproduce;
 pub mod result;
 pub mod runner;
 pub mod scenario;

@@ -44,6 +44,8 @@ pub struct Environment {
     vars: BTreeMap<String, String>,
     /// Per-request deadline.
     pub request_timeout: Duration,
+    /// The admin API token: the embedded stand-in's own (made for the run), else none.
+    pub api_token: Option<Secret>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -113,11 +115,13 @@ impl Environment {
             );
         }
 
+        let embedded_token = Secret::new(mocks::jose::random_token(24));
         let standin = match listener {
             Some(listener) => {
                 // One install id for every embedded run: like one authentik install, it gives each
                 // user the same hashed subject run after run, so that runs can be compared.
                 let mut options = Options::new()
+                    .api_token(embedded_token.clone())
                     .env(blueprint_env)
                     .defects(settings.defects.clone())
                     .install_id("ak-e2e-embedded-authentik");
@@ -156,12 +160,21 @@ impl Environment {
 
         let mut vars = BTreeMap::new();
         vars.insert("authentik.url".into(), authentik.to_string());
+        let api_token = standin.as_ref().map(|_| embedded_token);
+        let mut environment =
+            Self { authentik, workspaces, standin, vars, request_timeout: settings.request_timeout, api_token };
         for (name, user) in &settings.users {
-            vars.insert(format!("users.{name}.username"), user.username.clone());
-            vars.insert(format!("users.{name}.email"), user.email.clone());
-            vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
+            environment.set_user(name, user);
         }
-        Ok(Self { authentik, workspaces, standin, vars, request_timeout: settings.request_timeout })
+        Ok(environment)
+    }
+
+    /// Defines (or redefines) the variables of fixture user `name`: `users.<name>.username`,
+    /// `.email` and `.name`.
+    pub fn set_user(&mut self, name: &str, user: &crate::config::UserConfig) {
+        self.vars.insert(format!("users.{name}.username"), user.username.clone());
+        self.vars.insert(format!("users.{name}.email"), user.email.clone());
+        self.vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
     }
 
     /// A workspace by name.

@@ -10,6 +10,7 @@ mod compose;
 mod defects;
 mod fidelity;
 mod real_target;
+mod reproduce;
 mod trace;
 
 use std::path::{Path, PathBuf};

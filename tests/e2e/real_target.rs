@@ -9,7 +9,7 @@ use mocks::authentik::{AuthentikStandIn, Options};
 
 use super::{BIN, normalise, root};
 
-const SECRETS: &[(&str, &str)] = &[
+pub(crate) const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_CLIENT_SECRET", "real-target-client-secret"),
     ("AK_E2E_ANN_PASSWORD", "real-target-ann-password"),
     ("AK_E2E_BOB_PASSWORD", "real-target-bob-password"),
@@ -24,7 +24,7 @@ async fn standin(mock_port: u16) -> AuthentikStandIn {
 }
 
 /// Like [`standin`], with more options (a TOTP device, say).
-async fn standin_with(mock_port: u16, more: impl FnOnce(Options) -> Options) -> AuthentikStandIn {
+pub(crate) async fn standin_with(mock_port: u16, more: impl FnOnce(Options) -> Options) -> AuthentikStandIn {
     let mut env: HashMap<String, String> = SECRETS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert(
         "AK_E2E_CHATGPT_REDIRECT_URI".into(),
@@ -36,7 +36,7 @@ async fn standin_with(mock_port: u16, more: impl FnOnce(Options) -> Options) -> 
     AuthentikStandIn::start(options).await.expect("stand-in")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 

@@ -1,0 +1,415 @@
+//! `ak-e2e reproduce --user USERNAME`: a user's ChatGPT login, reproduced without touching them.
+//!
+//! It reads the user through authentik's admin API (groups, attributes, the kinds of MFA device
+//! they have), makes a throwaway user mirroring them (`ak-e2e-repro-<random>`, same name, an
+//! address at the same email domain, same groups and attributes, path `ak-e2e/reproduce`, a
+//! random password, and a TOTP device of its own if they have one), runs the ChatGPT login for
+//! it under the browser driver with a trace bundle, and deletes it afterwards: when the login
+//! passes, fails or errors, and on Ctrl-C or SIGTERM. The user's own password and devices are
+//! only read, never changed.
+//!
+//! Why an address of its own: authentik's identification stage may look users up by email, and
+//! two users with one address would change the real user's sign-in while the fixture exists.
+//! MFA kinds other than TOTP (WebAuthn, Duo, SMS, email, static codes) cannot be held by a
+//! headless browser or made through the API: the fixture goes without them, and the output
+//! says so.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::admin::AdminApi;
+use crate::cli::exit;
+use crate::config::{SecretRef, Settings, Target, UserConfig};
+use crate::report::Redactor;
+use crate::report::console::{ConsoleProgress, Style};
+use crate::scenario::DriverKind;
+use crate::target::Environment;
+
+/// The fixture's name in the scenario.
+const FIXTURE: &str = "reproduced";
+/// Where the fixture's password and TOTP secret are handed to the plan.
+const PASSWORD_VAR: &str = "AK_E2E_REPRODUCE_PASSWORD";
+const TOTP_VAR: &str = "AK_E2E_REPRODUCE_TOTP_SECRET";
+/// authentik's model label of a TOTP device.
+const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.TOTPDevice";
+
+/// The login the fixture goes through: ChatGPT's "Log in", authentik, back to ChatGPT with a
+/// code, an ID token for the fixture, a conversation.
+const SCENARIO: &str = r#"name: "{{NAME}}"
+tags: [reproduce]
+drivers: [browser]
+steps:
+  - start_login: { email: "{{ users.reproduced.email }}" }
+  - expect_redirect: { to: authentik.authorize }
+  - sign_in: { user: reproduced }
+  - expect_redirect:
+      to: chatgpt.callback
+      query:
+        code: { present: true }
+  - expect_claims:
+      from: id_token
+      claims:
+        iss: "{{ authentik.issuer }}"
+        aud: "{{ application.client_id }}"
+        sub: { non_empty: true }
+        email: "{{ users.reproduced.email }}"
+  - expect_landing: conversation
+"#;
+
+/// A failure before the login ran, with its exit code.
+struct Stop(i32, String);
+
+/// The user as read, and the throwaway copy made of them.
+struct Fixture {
+    pk: u64,
+    username: String,
+    email: String,
+    name: String,
+    password: String,
+    totp: bool,
+}
+
+/// Runs `reproduce`; returns the exit code (README: "Reproducing a user's login").
+pub async fn reproduce(
+    settings: Settings,
+    env: &HashMap<String, String>,
+    username: &str,
+    out: &mut dyn Write,
+    style: Style,
+) -> i32 {
+    let folder = settings.trace.clone().unwrap_or_else(|| {
+        settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()))
+    });
+    let password = mocks::jose::random_token(24);
+    let redactor = Redactor::new(vec![password.clone()]);
+    let mut vars = env.clone();
+    vars.insert(PASSWORD_VAR.into(), password.clone());
+    // The environment starts before the fixture exists: it is made through the API of the
+    // authentik the environment reaches (for the embedded target, the one it starts).
+    let scenario = match write_scenario(&folder, username) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("ak-e2e: error: cannot write {}: {e}", folder.display());
+            return exit::USAGE;
+        }
+    };
+    let draft = with_fixture(&settings, &scenario, "ak-e2e-repro-pending", "pending@example.invalid", "", false);
+    let plan = match crate::plan::plan(&draft, &vars) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {}", plan_error(e));
+            return exit::USAGE;
+        }
+    };
+    let mut environment = match Environment::start(&draft, &plan.secrets, &plan.applications, &Default::default()).await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
+            return exit::RUNTIME;
+        }
+    };
+    let token = match (&settings.target, &environment.api_token) {
+        (Target::Embedded, Some(token)) => Some(token.clone()),
+        _ => env.get(crate::provision::TOKEN_ENV).filter(|t| !t.is_empty()).map(mocks::secret::Secret::new),
+    };
+    let Some(token) = token else {
+        eprintln!(
+            "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
+            crate::provision::TOKEN_ENV
+        );
+        environment.stop().await;
+        return exit::USAGE;
+    };
+    let redactor = Redactor::new(vec![password.clone(), token.expose().to_string()]);
+    let api = match AdminApi::new(&environment.authentik, token.clone(), settings.request_timeout) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {e}");
+            environment.stop().await;
+            return exit::RUNTIME;
+        }
+    };
+    let code = match make_fixture(&api, username, password, out).await {
+        Err(Stop(code, message)) => {
+            eprintln!("ak-e2e: error: {}", redactor.apply(&message));
+            code
+        }
+        Ok(fixture) => {
+            let mut throwaway = Throwaway {
+                base: environment.authentik.clone(),
+                token: token.clone(),
+                timeout: settings.request_timeout,
+                pk: fixture.pk,
+                username: fixture.username.clone(),
+                deleted: false,
+            };
+            let mirrored = with_fixture(&settings, &scenario, &fixture.username, &fixture.email, &fixture.name, false);
+            if let Some(user) = mirrored.users.get(FIXTURE) {
+                environment.set_user(FIXTURE, user);
+            }
+            let code = login(&settings, &vars, &environment, &api, &fixture, &scenario, &folder, out, style).await;
+            match throwaway.delete(&api).await {
+                Ok(()) => {
+                    let _ = writeln!(out, "ak-e2e: deleted the throwaway user {}", fixture.username);
+                    code
+                }
+                Err(e) => {
+                    eprintln!("ak-e2e: error: {}", redactor.apply(&e));
+                    code.max(exit::RUNTIME)
+                }
+            }
+        }
+    };
+    environment.stop().await;
+    code
+}
+
+/// The throwaway user, deleted by [`Throwaway::delete`] after the login, or else when dropped:
+/// when a signal drops the run (the binary drops it on Ctrl-C and SIGTERM) or a panic unwinds.
+struct Throwaway {
+    base: url::Url,
+    token: mocks::secret::Secret,
+    timeout: std::time::Duration,
+    pk: u64,
+    username: String,
+    deleted: bool,
+}
+
+impl Throwaway {
+    fn path(&self) -> String {
+        format!("api/v3/core/users/{}/", self.pk)
+    }
+
+    fn failed(&self, e: &str) -> String {
+        format!(
+            "could not delete the throwaway user {} (delete it in authentik's admin interface, Directory → Users, \
+             path ak-e2e/reproduce): {e}",
+            self.username
+        )
+    }
+
+    async fn delete(&mut self, api: &AdminApi) -> Result<(), String> {
+        self.deleted = true;
+        api.expect(Method::DELETE, &self.path(), &[], None).await.map(drop).map_err(|e| self.failed(&e))
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        // The run's runtime is going away: the request gets a thread and a runtime of its own.
+        let (base, token, timeout, path) = (self.base.clone(), self.token.clone(), self.timeout, self.path());
+        let deleted = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let api = AdminApi::new(&base, token, timeout)?;
+                api.expect(Method::DELETE, &path, &[], None).await.map(drop)
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the request panicked".into()));
+        match deleted {
+            Ok(()) => eprintln!("ak-e2e: deleted the throwaway user {}", self.username),
+            Err(e) => eprintln!("ak-e2e: error: {}", self.failed(&e)),
+        }
+    }
+}
+
+/// Writes the scenario the fixture runs into the run's folder (it is part of the bundle).
+fn write_scenario(folder: &Path, username: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(folder)?;
+    let path = folder.join("reproduce.yaml");
+    let name = format!("{username}'s ChatGPT login, reproduced by a throwaway user");
+    std::fs::write(&path, SCENARIO.replace("{{NAME}}", &name.replace('"', "'")))?;
+    Ok(path)
+}
+
+/// The settings with the fixture as user `reproduced` and the one scenario, under the browser.
+fn with_fixture(settings: &Settings, scenario: &Path, username: &str, email: &str, name: &str, totp: bool) -> Settings {
+    let mut settings = settings.clone();
+    settings.paths = vec![scenario.to_path_buf()];
+    settings.drivers = Some(vec![DriverKind::Browser]);
+    settings.tags.clear();
+    settings.skip_tags.clear();
+    settings.partition = None;
+    settings.users.insert(
+        FIXTURE.into(),
+        UserConfig {
+            username: username.into(),
+            email: email.into(),
+            name: Some(name.into()).filter(|n: &String| !n.is_empty()),
+            password: SecretRef { env: PASSWORD_VAR.into(), file: None },
+            totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
+        },
+    );
+    settings
+}
+
+fn plan_error(e: crate::plan::PlanError) -> String {
+    match e {
+        crate::plan::PlanError::Config(errors) => errors.join("; "),
+        crate::plan::PlanError::Scenario(d) => d.iter().map(|d| d.label.clone()).collect::<Vec<_>>().join("; "),
+    }
+}
+
+/// Reads the user and makes the throwaway copy: same name, groups and attributes, an address
+/// at the same domain, the password given, a TOTP device if they have one.
+async fn make_fixture(api: &AdminApi, username: &str, password: String, out: &mut dyn Write) -> Result<Fixture, Stop> {
+    let runtime = |e: String| Stop(exit::RUNTIME, e);
+    let user = api.user(username).await.map_err(runtime)?.ok_or_else(|| {
+        Stop(exit::USAGE, format!("authentik has no user `{username}` (GET api/v3/core/users/?username={username})"))
+    })?;
+    let pk = user["pk"].as_u64().unwrap_or_default().to_string();
+    let devices = api.get("api/v3/authenticators/admin/all/", &[("user", &pk)]).await.map_err(runtime)?;
+    let kinds: std::collections::BTreeSet<String> = devices
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["confirmed"] != false)
+        .filter_map(|d| d["type"].as_str().map(String::from))
+        .collect();
+    let totp = kinds.contains(TOTP_DEVICE);
+    let others: Vec<&str> =
+        kinds.iter().filter(|k| *k != TOTP_DEVICE).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
+    let fixture_name =
+        format!("ak-e2e-repro-{}", mocks::jose::random_token(6).to_ascii_lowercase().replace(['-', '_'], "x"));
+    let domain = user["email"].as_str().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_string());
+    let email = format!("{fixture_name}@{}", domain.as_deref().unwrap_or("example.invalid"));
+    let groups = user["groups"].clone();
+    let body = json!({
+        "username": fixture_name,
+        "name": user["name"],
+        "email": email,
+        "is_active": true,
+        "path": "ak-e2e/reproduce",
+        "type": user["type"].as_str().unwrap_or("internal"),
+        "groups": groups,
+        "attributes": user["attributes"].as_object().cloned().unwrap_or_default(),
+    });
+    let created = api.expect(Method::POST, "api/v3/core/users/", &[], Some(&body)).await.map_err(runtime)?;
+    let fixture = Fixture {
+        pk: created["pk"].as_u64().unwrap_or_default(),
+        username: fixture_name,
+        email,
+        name: user["name"].as_str().unwrap_or_default().to_string(),
+        password,
+        totp,
+    };
+    let group_count = groups.as_array().map_or(0, Vec::len);
+    let attribute_count = user["attributes"].as_object().map_or(0, |a| a.len());
+    let mfa = match (totp, others.is_empty()) {
+        (true, _) => "TOTP".to_string(),
+        (false, true) => "none".to_string(),
+        (false, false) => "none mirrored".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "ak-e2e: created the throwaway user {} mirroring {username}: {group_count} group(s), {attribute_count} attribute(s), MFA {mfa}",
+        fixture.username
+    );
+    if !others.is_empty() {
+        let _ = writeln!(
+            out,
+            "ak-e2e: note: {username} also has {} device(s); the throwaway user has none (they cannot be made \
+             through the API or held by a headless browser), so authentik may ask it for less than it asks them",
+            others.join(", ")
+        );
+    }
+    Ok(fixture)
+}
+
+/// The fixture's password, its TOTP device, and the login under the browser driver.
+#[allow(clippy::too_many_arguments)]
+async fn login(
+    settings: &Settings,
+    vars: &HashMap<String, String>,
+    environment: &Environment,
+    api: &AdminApi,
+    fixture: &Fixture,
+    scenario: &Path,
+    folder: &Path,
+    out: &mut dyn Write,
+    style: Style,
+) -> i32 {
+    let set = json!({"password": fixture.password});
+    let path = format!("api/v3/core/users/{}/set_password/", fixture.pk);
+    if let Err(e) = api.expect(Method::POST, &path, &[], Some(&set)).await {
+        eprintln!("ak-e2e: error: {e}");
+        return exit::RUNTIME;
+    }
+    let mut vars = vars.clone();
+    let mut secrets = vec![fixture.password.clone()];
+    if fixture.totp {
+        match crate::provision::enroll_totp(
+            &environment.authentik,
+            &fixture.username,
+            &fixture.password,
+            settings.request_timeout,
+        )
+        .await
+        {
+            Ok(secret) => {
+                let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+                secrets.push(hex.clone());
+                vars.insert(TOTP_VAR.into(), hex);
+            }
+            Err(e) => {
+                eprintln!("ak-e2e: error: cannot give the throwaway user a TOTP device: {e}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    let settings = with_fixture(settings, scenario, &fixture.username, &fixture.email, &fixture.name, fixture.totp);
+    let plan = match crate::plan::plan(&settings, &vars) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {}", plan_error(e));
+            return exit::USAGE;
+        }
+    };
+    let redactor = Redactor::new([plan.secrets.values(), secrets].concat());
+    let mut host = match crate::driver::chrome::BrowserHost::start(&settings.browser).await {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("ak-e2e: error: {e}");
+            return exit::RUNTIME;
+        }
+    };
+    let ctx = crate::runner::Context {
+        env: environment,
+        browsers: Some(&host),
+        artifacts: folder.to_path_buf(),
+        trace: Some(folder.to_path_buf()),
+        redactor: redactor.clone(),
+        panic_after_browser_start: false,
+        update_snapshots: false,
+        browser_slots: crate::runner::browser_slots(&settings),
+        idle_browsers: Default::default(),
+    };
+    let report = {
+        let mut progress = ConsoleProgress::new(out, style, redactor.clone());
+        crate::runner::run(&plan, &ctx, &mut progress).await
+    };
+    ctx.close().await;
+    drop(ctx);
+    host.shutdown();
+    let _ = crate::report::console::summary(&report, style, &redactor, out);
+    for run in &report.scenarios {
+        if let Some(trace) = &run.trace {
+            let _ = writeln!(out, "ak-e2e: trace bundle in {trace}");
+        }
+    }
+    match (report.summary.failed, report.summary.errored) {
+        (0, 0) => exit::OK,
+        (0, _) => exit::RUNTIME,
+        _ => exit::FAILED,
+    }
+}

@@ -1,0 +1,155 @@
+//! `ak-e2e reproduce` against the stand-in started apart, by URL, as a real authentik: the
+//! throwaway user mirrors the user (groups, TOTP), the login runs in the browser with a trace
+//! bundle, and no user is left behind: after a pass, after a failure, and after Ctrl-C. The
+//! user's own password and devices are untouched.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+use mocks::authentik::{AuthentikStandIn, Defects};
+
+use super::real_target::{SECRETS, free_port, standin_with};
+use super::{BIN, normalise, root};
+
+const TOKEN: &str = "bootstrap-token-for-the-test";
+
+/// The stand-in with tia's TOTP device, and optionally defects.
+async fn standin(port: u16, defects: &[&str]) -> AuthentikStandIn {
+    let defects = Defects::parse(&defects.iter().map(|d| d.to_string()).collect::<Vec<_>>()).expect("defects");
+    let tia = SECRETS.iter().find(|(k, _)| *k == "AK_E2E_TIA_TOTP_SECRET").map(|(_, v)| *v).expect("tia's secret");
+    standin_with(port, |o| o.defects(defects).totp_device("ak-e2e-tia", mocks::secret::Secret::new(tia))).await
+}
+
+/// `ak-e2e reproduce --user USER --target URL --trace DIR`, with the token unless `None`.
+fn command(target: &str, port: u16, user: &str, trace: &std::path::Path, token: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .args(["reproduce", "--user", user, "--target", target, "--trace"])
+        .arg(trace)
+        .env("CI", "true")
+        .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+        .envs(SECRETS.iter().copied());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_") && k != "AK_E2E_CHATGPT_LISTEN") {
+        if !SECRETS.iter().any(|(s, _)| *s == k) && !k.starts_with("AK_E2E_CHATGPT_") {
+            cmd.env_remove(k);
+        }
+    }
+    match token {
+        Some(t) => cmd.env("AK_E2E_AUTHENTIK_TOKEN", t),
+        None => cmd.env_remove("AK_E2E_AUTHENTIK_TOKEN"),
+    };
+    cmd
+}
+
+async fn reproduce(
+    server: &AuthentikStandIn,
+    port: u16,
+    user: &str,
+    token: Option<&str>,
+) -> (i32, String, std::path::PathBuf) {
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", mocks::jose::random_token(6)));
+    let mut cmd = command(server.url().as_str(), port, user, &trace, token);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run ak-e2e")).await.expect("join");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), normalise(&text), trace)
+}
+
+fn throwaway_users(server: &AuthentikStandIn) -> Vec<String> {
+    server.directory().users.into_iter().map(|u| u.username).filter(|u| u.starts_with("ak-e2e-repro-")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_login_is_reproduced_with_totp_and_no_user_is_left() {
+    let port = free_port();
+    let server = standin(port, &[]).await;
+    let before = server.directory();
+    let tia = |d: &mocks::authentik::Directory| {
+        let user = d.users.iter().find(|u| u.username == "ak-e2e-tia").cloned().expect("tia");
+        let devices: Vec<String> = d.totp_devices_of("ak-e2e-tia").iter().map(|t| t.key.expose().to_string()).collect();
+        (user.password.map(|p| p.expose().to_string()), user.groups, devices)
+    };
+    let (code, output, trace) = reproduce(&server, port, "ak-e2e-tia", Some(TOKEN)).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("mirroring ak-e2e-tia: 1 group(s), 0 attribute(s), MFA TOTP"), "{output}");
+    assert!(
+        output.contains("[1/1] PASS  [browser] ak-e2e-tia's ChatGPT login, reproduced by a throwaway user"),
+        "{output}"
+    );
+    assert!(output.contains(&format!("ak-e2e: trace bundle in {}/01-reproduce-browser", trace.display())), "{output}");
+    assert!(output.contains("ak-e2e: deleted the throwaway user ak-e2e-repro-"), "{output}");
+    assert!(!output.contains(TOKEN), "the token is never shown");
+    assert_eq!(throwaway_users(&server), Vec::<String>::new(), "a throwaway user is left");
+    assert_eq!(tia(&server.directory()), tia(&before), "tia's password, groups or devices changed");
+    // The login went through authentik's TOTP stage, and the bundle has the HAR file.
+    let bundle = trace.join("01-reproduce-browser");
+    let result = std::fs::read_to_string(bundle.join("result.json")).expect("result");
+    assert!(result.contains("ak-stage-authenticator-validate"), "{result}");
+    assert!(bundle.join("trace.har").is_file());
+    assert!(bundle.join("scenario-reproduce.yaml").is_file());
+    let _ = std::fs::remove_dir_all(&trace);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_login_is_diagnosed_and_no_user_is_left() {
+    let port = free_port();
+    let server = standin(port, &[]).await;
+    // bob is in no group bound to the application.
+    let (code, output, trace) = reproduce(&server, port, "ak-e2e-bob", Some(TOKEN)).await;
+    assert_eq!(code, 4, "{output}");
+    assert!(output.contains("mirroring ak-e2e-bob: 0 group(s), 0 attribute(s), MFA none"), "{output}");
+    assert!(output.contains("now at authentik page \"Permission denied\""), "{output}");
+    assert!(output.contains("ak-e2e: deleted the throwaway user"), "{output}");
+    assert_eq!(throwaway_users(&server), Vec::<String>::new());
+    assert!(trace.join("01-reproduce-browser/trace.har").is_file(), "a failed login has its bundle");
+
+    let (code, output, _) = reproduce(&server, port, "ak-e2e-nobody", Some(TOKEN)).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("authentik has no user `ak-e2e-nobody`"), "{output}");
+
+    let (code, output, _) = reproduce(&server, port, "ak-e2e-ann", None).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("`reproduce` needs an authentik API token"), "{output}");
+    let (code, output, _) = reproduce(&server, port, "ak-e2e-ann", Some("not-the-token")).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("authentik refused the API token"), "{output}");
+    assert_eq!(throwaway_users(&server), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&trace);
+}
+
+/// Ctrl-C while the login waits on authentik (its flow executor answers after a minute): the
+/// throwaway user is deleted before ak-e2e exits with 130, as for any run stopped by Ctrl-C.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_deletes_the_throwaway_user() {
+    let port = free_port();
+    let server = standin(port, &["delay=executor:60000"]).await;
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", mocks::jose::random_token(6)));
+    let mut cmd = command(server.url().as_str(), port, "ak-e2e-ann", &trace, Some(TOKEN));
+    let (code, output) = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run ak-e2e");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut seen = String::new();
+        // Once the throwaway user exists, the login is under way: interrupt it.
+        while !seen.contains("created the throwaway user") {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).expect("read") == 0 {
+                break;
+            }
+            seen.push_str(&line);
+        }
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        let mut errors = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut errors);
+        let status = child.wait().expect("wait");
+        (status.code().unwrap_or(-1), seen + &rest + &errors)
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, 130, "{output}");
+    assert!(output.contains("ak-e2e: stopped by SIGINT"), "{output}");
+    assert!(output.contains("ak-e2e: deleted the throwaway user"), "{output}");
+    assert_eq!(throwaway_users(&server), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&trace);
+}
