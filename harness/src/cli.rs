@@ -209,6 +209,13 @@ impl Common {
     }
 }
 
+/// The settings from the flags, the environment and the config file in the working folder;
+/// `None` after saying what is wrong.
+fn resolve(flags: &Flags, env: &HashMap<String, String>) -> Option<Settings> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    Settings::resolve(flags, env, &cwd).map_err(|e| eprintln!("ak-e2e: error: {e}")).ok()
+}
+
 /// Runs the command line; returns the exit code.
 pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
@@ -224,14 +231,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     let (common, mode) = match &cli.command {
         Command::Compare(args) => return compare(args),
         Command::Reproduce(args) => {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            let settings = match Settings::resolve(&args.flags(), &env, &cwd) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ak-e2e: error: {e}");
-                    return exit::USAGE;
-                }
-            };
+            let Some(settings) = resolve(&args.flags(), &env) else { return exit::USAGE };
             let mut out = stdout.lock();
             return crate::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
         }
@@ -240,14 +240,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         Command::List(c) => (c, "list"),
         Command::Provision(c) => (c, "provision"),
     };
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let settings = match Settings::resolve(&common.flags(), &env, &cwd) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ak-e2e: error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let Some(settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
     if mode == "provision" {
         return match crate::provision::provision(&settings, &env).await {
             Ok(lines) => {

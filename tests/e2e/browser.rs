@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ak_e2e::driver::chrome::{BrowserHost, BrowserSettings};
 use fantoccini::Locator;
 
-use super::{BIN, check, root, run, run_with_pid};
+use super::{BIN, check, root, run, run_with_pid, walk};
 
 /// PIDs of processes whose command line mentions `marker`.
 fn processes_mentioning(marker: &str) -> Vec<String> {
@@ -269,19 +269,6 @@ fn no_secret_reaches_a_browser_artifact_or_report() {
             "a secret reached an artifact"
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// Every hop of the login answers in 1.2 s with a 2 s deadline per request: the chain after a

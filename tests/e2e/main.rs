@@ -22,6 +22,21 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
 }
 
+/// Every file below `dir`, in path order.
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
 pub(crate) fn normalise(text: &str) -> String {
     let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
     let millis = regex_lite::Regex::new(r"\d+ ms\b").expect("regex");

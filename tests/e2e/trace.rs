@@ -2,11 +2,9 @@
 //! hop with headers and timings and validates against the HAR 1.2 structure, and in which no
 //! secret appears (cookies, codes, tokens, passwords, the client secret).
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 
-use crate::run_args;
+use crate::{run_args, walk};
 
 /// Secrets set for the run, so that the bundle can be searched for them.
 const SECRETS: &[(&str, &str)] = &[
@@ -16,20 +14,6 @@ const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_BOB_PASSWORD", "trace-test-bob-password-0451"),
     ("AK_E2E_TIA_PASSWORD", "trace-test-tia-password-0451"),
 ];
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
 
 /// `v[member]` is of JSON type `kind`, else a problem naming where.
 fn need(problems: &mut Vec<String>, at: &str, v: &Value, member: &str, kind: &str) {
@@ -207,7 +191,7 @@ fn every_run_gets_a_bundle_whose_har_validates_and_holds_no_secret() {
             serde_json::from_str(&std::fs::read_to_string(bundle.join("claims.json")).expect("claims")).expect("json");
         assert_eq!(claims["id_token"]["email"], "ann@example.com");
         assert!(bundle.join("scenario-login.yaml").is_file());
-        for file in files(&bundle) {
+        for file in walk(&bundle) {
             let Ok(text) = std::fs::read_to_string(&file) else { continue };
             for (var, secret) in SECRETS {
                 assert!(!text.contains(secret), "{var}'s value in {}", file.display());
@@ -216,7 +200,7 @@ fn every_run_gets_a_bundle_whose_har_validates_and_holds_no_secret() {
         }
     }
     // The browser's bundle has its stage screenshots, the final page and the console.
-    let names: Vec<String> = files(&trace.join("02-login-browser"))
+    let names: Vec<String> = walk(&trace.join("02-login-browser"))
         .iter()
         .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
         .collect();

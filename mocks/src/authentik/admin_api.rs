@@ -30,6 +30,18 @@ pub(crate) fn refuse(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     Some((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response())
 }
 
+/// `answer` over the directory, for a request carrying the API token; otherwise authentik's 403.
+fn with_directory(
+    shared: &Shared,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&mut super::Directory) -> Response,
+) -> Response {
+    match refuse(shared, headers) {
+        Some(refused) => refused,
+        None => answer(&mut shared.directory()),
+    }
+}
+
 /// A page of results, shaped as authentik's paginated lists.
 fn page(results: Vec<Value>) -> Response {
     let count = results.len();
@@ -45,10 +57,7 @@ fn page(results: Vec<Value>) -> Response {
 /// A listing for a request carrying the API token (otherwise authentik's 403): `list` picks
 /// the results from the directory as it is now and the query.
 fn listing(shared: &Shared, headers: &HeaderMap, list: impl FnOnce(&super::Directory) -> Vec<Value>) -> Response {
-    match refuse(shared, headers) {
-        Some(refused) => refused,
-        None => page(list(&shared.directory())),
-    }
+    with_directory(shared, headers, |dir| page(list(dir)))
 }
 
 fn param(query: Option<&str>, name: &str) -> Option<String> {
@@ -75,37 +84,35 @@ pub(crate) async fn create_user(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let mut dir = shared.directory();
-    let username = body["username"].as_str().unwrap_or_default().to_string();
-    let bad = |field: &str, why: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({field: [why]}))).into_response();
-    if username.is_empty() {
-        return bad("username", "This field is required.");
-    }
-    if dir.users.iter().any(|u| u.username == username) {
-        return bad("username", "This field must be unique.");
-    }
-    let groups: Vec<String> =
-        body["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(String::from)).collect();
-    if let Some(unknown) = groups.iter().find(|g| dir.groups.iter().all(|known| known.name != **g)) {
-        return bad("groups", &format!("Invalid pk \"{unknown}\" - object does not exist."));
-    }
-    let user = super::directory::User {
-        pk: dir.users.iter().map(|u| u.pk).max().unwrap_or(0) + 1,
-        uuid: super::blueprint::uuid_for(&username),
-        username,
-        name: body["name"].as_str().unwrap_or_default().to_string(),
-        email: body["email"].as_str().unwrap_or_default().to_string(),
-        password: None,
-        groups,
-        attributes: body["attributes"].as_object().cloned().unwrap_or_default(),
-        is_active: body["is_active"].as_bool().unwrap_or(true),
-    };
-    let shown = user_json(&user);
-    dir.users.push(user);
-    (StatusCode::CREATED, axum::Json(shown)).into_response()
+    with_directory(&shared, &headers, |dir| {
+        let username = body["username"].as_str().unwrap_or_default().to_string();
+        let bad = |field: &str, why: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({field: [why]}))).into_response();
+        if username.is_empty() {
+            return bad("username", "This field is required.");
+        }
+        if dir.users.iter().any(|u| u.username == username) {
+            return bad("username", "This field must be unique.");
+        }
+        let groups: Vec<String> =
+            body["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(String::from)).collect();
+        if let Some(unknown) = groups.iter().find(|g| dir.groups.iter().all(|known| known.name != **g)) {
+            return bad("groups", &format!("Invalid pk \"{unknown}\" - object does not exist."));
+        }
+        let user = super::directory::User {
+            pk: dir.users.iter().map(|u| u.pk).max().unwrap_or(0) + 1,
+            uuid: super::blueprint::uuid_for(&username),
+            username,
+            name: body["name"].as_str().unwrap_or_default().to_string(),
+            email: body["email"].as_str().unwrap_or_default().to_string(),
+            password: None,
+            groups,
+            attributes: body["attributes"].as_object().cloned().unwrap_or_default(),
+            is_active: body["is_active"].as_bool().unwrap_or(true),
+        };
+        let shown = user_json(&user);
+        dir.users.push(user);
+        (StatusCode::CREATED, axum::Json(shown)).into_response()
+    })
 }
 
 /// `POST /api/v3/core/users/<pk>/set_password/` with `{"password": …}`: 204.
@@ -115,18 +122,16 @@ pub(crate) async fn set_password(
     Path(pk): Path<String>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let mut dir = shared.directory();
-    let Some(user) = dir.users.iter_mut().find(|u| Some(u.pk) == pk.parse().ok()) else { return not_found("User") };
-    match body["password"].as_str() {
-        Some(p) => {
-            user.password = Some(crate::secret::Secret::new(p));
-            StatusCode::NO_CONTENT.into_response()
+    with_directory(&shared, &headers, |dir| {
+        let Some(user) = dir.users.iter_mut().find(|u| Some(u.pk) == pk.parse().ok()) else { return not_found("User") };
+        match body["password"].as_str() {
+            Some(p) => {
+                user.password = Some(crate::secret::Secret::new(p));
+                StatusCode::NO_CONTENT.into_response()
+            }
+            None => StatusCode::BAD_REQUEST.into_response(),
         }
-        None => StatusCode::BAD_REQUEST.into_response(),
-    }
+    })
 }
 
 /// `DELETE /api/v3/core/users/<pk>/`: the user and their devices go; 204.
@@ -135,14 +140,14 @@ pub(crate) async fn delete_user(
     headers: HeaderMap,
     Path(pk): Path<String>,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let mut dir = shared.directory();
-    let Some(index) = dir.users.iter().position(|u| Some(u.pk) == pk.parse().ok()) else { return not_found("User") };
-    let user = dir.users.remove(index);
-    dir.totp_devices.retain(|d| d.user != user.username);
-    StatusCode::NO_CONTENT.into_response()
+    with_directory(&shared, &headers, |dir| {
+        let Some(index) = dir.users.iter().position(|u| Some(u.pk) == pk.parse().ok()) else {
+            return not_found("User");
+        };
+        let user = dir.users.remove(index);
+        dir.totp_devices.retain(|d| d.user != user.username);
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// `GET /api/v3/authenticators/admin/all/?user=<pk>`: the user's devices of every kind, as a
@@ -152,21 +157,19 @@ pub(crate) async fn all_devices(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let dir = shared.directory();
-    let user = param(query.as_deref(), "user").and_then(|pk| dir.users.iter().find(|u| u.pk.to_string() == pk));
-    let devices: Vec<Value> = dir
-        .totp_devices
-        .iter()
-        .filter(|d| user.is_none_or(|u| u.username == d.user))
-        .map(|d| {
-            json!({"pk": d.pk.to_string(), "name": d.name, "type": "authentik_stages_authenticator_totp.TOTPDevice",
-                   "confirmed": d.confirmed})
-        })
-        .collect();
-    axum::Json(Value::Array(devices)).into_response()
+    with_directory(&shared, &headers, |dir| {
+        let user = param(query.as_deref(), "user").and_then(|pk| dir.users.iter().find(|u| u.pk.to_string() == pk));
+        let devices: Vec<Value> = dir
+            .totp_devices
+            .iter()
+            .filter(|d| user.is_none_or(|u| u.username == d.user))
+            .map(|d| {
+                json!({"pk": d.pk.to_string(), "name": d.name, "type": "authentik_stages_authenticator_totp.TOTPDevice",
+                       "confirmed": d.confirmed})
+            })
+            .collect();
+        axum::Json(Value::Array(devices)).into_response()
+    })
 }
 
 /// `GET /api/v3/core/users/?username=…`.
@@ -207,15 +210,13 @@ pub(crate) async fn delete_totp_device(
     headers: HeaderMap,
     Path(pk): Path<String>,
 ) -> Response {
-    if let Some(refused) = refuse(&shared, &headers) {
-        return refused;
-    }
-    let mut dir = shared.directory();
-    let before = dir.totp_devices.len();
-    dir.totp_devices.retain(|d| Some(d.pk) != pk.parse().ok());
-    if dir.totp_devices.len() == before {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No TOTPDevice matches the given query."})))
-            .into_response();
-    }
-    StatusCode::NO_CONTENT.into_response()
+    with_directory(&shared, &headers, |dir| {
+        let before = dir.totp_devices.len();
+        dir.totp_devices.retain(|d| Some(d.pk) != pk.parse().ok());
+        if dir.totp_devices.len() == before {
+            return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No TOTPDevice matches the given query."})))
+                .into_response();
+        }
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
