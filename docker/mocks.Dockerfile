@@ -3,7 +3,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p mocks --bins
+RUN cargo build --release --locked -p chatgpt-rp -p authentik-standin --bins
 
 FROM debian:bookworm-slim
 # hadolint ignore=DL3008

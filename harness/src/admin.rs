@@ -9,14 +9,14 @@ use url::Url;
 /// A client of one authentik's admin API.
 pub struct AdminApi {
     base: Url,
-    token: mocks::secret::Secret,
+    token: ak_protocol::secret::Secret,
     http: reqwest::Client,
     timeout: std::time::Duration,
 }
 
 impl AdminApi {
     /// A client for the authentik at `base` (its root URL, with a trailing slash).
-    pub fn new(base: &Url, token: mocks::secret::Secret, timeout: std::time::Duration) -> Result<Self, String> {
+    pub fn new(base: &Url, token: ak_protocol::secret::Secret, timeout: std::time::Duration) -> Result<Self, String> {
         let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
         Ok(Self { base: base.clone(), token, http, timeout })
     }
@@ -39,14 +39,14 @@ impl AdminApi {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("{method} {url} failed: {}", mocks::http::describe(&e, self.timeout)))?;
+            .map_err(|e| format!("{method} {url} failed: {}", ak_protocol::http::describe(&e, self.timeout)))?;
         let status = response.status().as_u16();
         if status == 204 {
             return Ok((status, Value::Null));
         }
-        match mocks::http::read_json(response, self.timeout).await {
+        match ak_protocol::http::read_json(response, self.timeout).await {
             Ok(body) => Ok((status, body)),
-            Err(mocks::http::BodyError::NotJson { .. }) => Ok((status, Value::Null)),
+            Err(ak_protocol::http::BodyError::NotJson { .. }) => Ok((status, Value::Null)),
             Err(e) => Err(format!("{method} {url} answered {status} but {e}")),
         }
     }

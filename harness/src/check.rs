@@ -23,7 +23,7 @@ pub(crate) async fn check_id_token(
     let mut check = |subject: &str, expected: String, actual: String, passed: bool| {
         result.assertions.push(Assertion { subject: subject.into(), expected, actual, passed, hop: None, span: None });
     };
-    let jwt = match mocks::jose::Jwt::parse(token) {
+    let jwt = match ak_protocol::jose::Jwt::parse(token) {
         Ok(j) => j,
         Err(e) => {
             check("ID token", "a JWT".into(), e, false);
@@ -49,7 +49,7 @@ pub(crate) async fn check_id_token(
         };
         let key = jwks["keys"].as_array().and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == jwt.kid()));
         let verified =
-            key.and_then(|k| mocks::jose::rsa_public_key_from_jwk(k).ok()).is_some_and(|k| jwt.verify_rs256(&k));
+            key.and_then(|k| ak_protocol::jose::rsa_public_key_from_jwk(k).ok()).is_some_and(|k| jwt.verify_rs256(&k));
         let actual = match (key, verified) {
             (None, _) => format!("no JWKS key with kid {:?}", jwt.kid()),
             (Some(_), false) => "the signature does not verify".into(),

@@ -169,7 +169,7 @@ struct Common {
     /// Use this WebDriver (Selenium Grid) instead of starting chromedriver. Env: AK_E2E_WEBDRIVER_URL.
     #[arg(long)]
     webdriver_url: Option<String>,
-    /// Switch a defect on in the embedded stand-in (repeatable; see mocks/README.md). Env: AK_E2E_DEFECTS.
+    /// Switch a defect on in the embedded stand-in (repeatable; see standin/README.md). Env: AK_E2E_DEFECTS.
     #[arg(long = "defect")]
     defects: Vec<String>,
     /// Leave out scenarios with this tag (repeatable). Env: AK_E2E_SKIP_TAGS (comma-separated).

@@ -199,7 +199,7 @@ pub struct Settings {
     /// The browser.
     pub browser: crate::driver::chrome::BrowserSettings,
     /// Defects switched on in the embedded stand-in (to see what the suite catches).
-    pub defects: mocks::authentik::Defects,
+    pub defects: authentik_standin::Defects,
     /// Run only part `k` of `n` of the planned runs (1-based), to split a suite across machines.
     pub partition: Option<(usize, usize)>,
     /// How many scenario runs go at once; results are reported in plan order whatever it is.
@@ -284,7 +284,7 @@ impl Settings {
             if !names.is_empty() && target != Target::Embedded {
                 return Err(ConfigError("defects apply to the embedded target only".into()));
             }
-            mocks::authentik::Defects::parse(&names).map_err(|e| ConfigError(e.to_string()))?
+            authentik_standin::Defects::parse(&names).map_err(|e| ConfigError(e.to_string()))?
         };
         let partition = match pick(&flags.partition, "AK_E2E_PARTITION", &None) {
             None => None,
@@ -425,7 +425,7 @@ fn parse_partition(text: &str) -> Result<(usize, usize), ConfigError> {
 }
 
 fn read_file(path: &Path, shown: &Path) -> Result<FileConfig, ConfigError> {
-    let text = mocks::yaml::read_file(path)
+    let text = ak_protocol::yaml::read_file(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", shown.display())))?;
     serde_saphyr::from_str(&text).map_err(|e| located(&e, &text, shown))
 }
@@ -465,7 +465,7 @@ mod tests {
     use crate::scenario::DriverKind;
 
     fn dir_with(config: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ak-e2e-config-{}", mocks::jose::random_token(6)));
+        let dir = std::env::temp_dir().join(format!("ak-e2e-config-{}", ak_protocol::jose::random_token(6)));
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("ak-e2e.yaml"), config).expect("write");
         dir

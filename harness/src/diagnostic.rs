@@ -93,7 +93,7 @@ impl Diagnostic {
         // Never more than a scenario file may hold (the file may be why it failed).
         let mut bytes = Vec::new();
         if let Ok(file) = std::fs::File::open(&self.span.file) {
-            let _ = file.take(mocks::yaml::MAX_BYTES as u64).read_to_end(&mut bytes);
+            let _ = file.take(ak_protocol::yaml::MAX_BYTES as u64).read_to_end(&mut bytes);
         }
         self.render(&String::from_utf8_lossy(&bytes), color)
     }
@@ -132,10 +132,10 @@ fn clip(text: &str) -> String {
     out
 }
 
-pub use mocks::suggest::suggest;
+pub use ak_protocol::suggest::suggest;
 
 /// A span at a YAML node of a file.
-pub(crate) fn span_at(file: &Path, pos: mocks::yaml::Pos, len: usize) -> Span {
+pub(crate) fn span_at(file: &Path, pos: ak_protocol::yaml::Pos, len: usize) -> Span {
     Span { file: file.to_path_buf(), line: pos.line, col: pos.col, len: len.max(1) }
 }
 

@@ -125,7 +125,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
         async move {
             let r = http.get(u.clone()).send().await.map_err(|e| format!("GET {u}: {e}"))?;
             let status = r.status().as_u16();
-            let body = mocks::http::read_json(r, subject.timeout).await.map_err(|e| format!("GET {u}: {e}"))?;
+            let body = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| format!("GET {u}: {e}"))?;
             Ok::<_, String>((status, body))
         }
     };
@@ -151,7 +151,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
             .append_pair("state", "s");
         let r = http.get(u).send().await.map_err(|e| e.to_string())?;
         let status = r.status().as_u16();
-        let page = mocks::http::read_text(r, subject.timeout).await.map_err(|e| e.to_string())?;
+        let page = ak_protocol::http::read_text(r, subject.timeout).await.map_err(|e| e.to_string())?;
         corpus.insert(
             name,
             json!({
@@ -178,7 +178,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     corpus.insert("challenge_done", shape(&done, &base));
 
     // The code flow as ChatGPT runs it, signed in.
-    let verifier = mocks::jose::random_token(48);
+    let verifier = ak_protocol::jose::random_token(48);
     let mut authorize = url("application/o/authorize/")?;
     authorize
         .query_pairs_mut()
@@ -188,7 +188,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
         .append_pair("scope", "openid profile email")
         .append_pair("state", "ak-e2e-state")
         .append_pair("nonce", "ak-e2e-nonce")
-        .append_pair("code_challenge", &mocks::jose::pkce_s256(&verifier))
+        .append_pair("code_challenge", &ak_protocol::jose::pkce_s256(&verifier))
         .append_pair("code_challenge_method", "S256");
     let code = session.follow_to(&authorize, &subject.redirect_uri).await?;
     let token_url = url("application/o/token/")?;
@@ -209,7 +209,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
                 .await
                 .map_err(|e| format!("POST {token_url}: {e}"))?;
             let status = r.status().as_u16();
-            let body = mocks::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
+            let body = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((status, body))
         }
     };
@@ -218,7 +218,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     let (status, again) = exchange(code, subject.client_secret.clone()).await?;
     corpus.insert("token_code_reused", json!({"status": status, "body": shape(&again, &base)}));
     let id_token = tokens["id_token"].as_str().ok_or("the token answer has no id_token")?;
-    let jwt = mocks::jose::Jwt::parse(id_token)?;
+    let jwt = ak_protocol::jose::Jwt::parse(id_token)?;
     corpus.insert(
         "id_token",
         json!({"header": shape(&Value::Object(jwt.header.clone()), &base), "claims": shape(&Value::Object(jwt.claims.clone()), &base)}),
@@ -231,7 +231,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
         .await
         .map_err(|e| format!("userinfo: {e}"))?;
     let status = r.status().as_u16();
-    let userinfo = mocks::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
+    let userinfo = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
     corpus.insert("userinfo", json!({"status": status, "body": shape(&userinfo, &base)}));
     serde_json::to_value(corpus).map_err(|e| e.to_string())
 }

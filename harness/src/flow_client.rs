@@ -51,7 +51,7 @@ impl FlowClient {
     pub async fn challenge_in(&self, slug: &str, query: &str, answer: Option<Value>) -> Result<Value, String> {
         let mut url = self.base.join(&format!("api/v3/flows/executor/{slug}/")).map_err(|e| e.to_string())?;
         url.query_pairs_mut().append_pair("query", query);
-        let fail = |e: reqwest::Error| format!("{url} failed: {}", mocks::http::describe(&e, self.timeout));
+        let fail = |e: reqwest::Error| format!("{url} failed: {}", ak_protocol::http::describe(&e, self.timeout));
         let mut request = match &answer {
             None => self.http.get(url.clone()),
             Some(body) => {
@@ -66,7 +66,7 @@ impl FlowClient {
             let response = request.header("accept", "application/json").send().await.map_err(fail)?;
             if !response.status().is_redirection() {
                 let status = response.status();
-                return mocks::http::read_json(response, self.timeout)
+                return ak_protocol::http::read_json(response, self.timeout)
                     .await
                     .map_err(|e| format!("{url} answered {status} but {e}"));
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use mocks::secret::Secret;
+use ak_protocol::secret::Secret;
 
 use crate::config::{Settings, Target};
 use crate::diagnostic::Diagnostic;
@@ -192,9 +192,9 @@ enum Unreadable {
     Io(String),
 }
 
-/// Reads a scenario file: at most [`mocks::yaml::MAX_BYTES`] of UTF-8.
+/// Reads a scenario file: at most [`ak_protocol::yaml::MAX_BYTES`] of UTF-8.
 fn read_scenario_file(file: &Path) -> Result<String, Unreadable> {
-    use mocks::yaml::ReadError;
+    use ak_protocol::yaml::ReadError;
     let at = |line: usize, col: usize, message: String, label: String| {
         Unreadable::Scenario(Box::new(Diagnostic {
             message,
@@ -203,7 +203,7 @@ fn read_scenario_file(file: &Path) -> Result<String, Unreadable> {
             help: None,
         }))
     };
-    mocks::yaml::read_file(file).map_err(|e| match e {
+    ak_protocol::yaml::read_file(file).map_err(|e| match e {
         ReadError::Io(e) => Unreadable::Io(format!("cannot read {}: {e}", file.display())),
         ReadError::TooLarge => at(1, 1, format!("{e}; a scenario file is far smaller"), String::new()),
         ReadError::NotUtf8 { at: pos, byte } => at(
@@ -289,9 +289,9 @@ fn resolve_secrets(
             // The embedded target is provisioned by this run: make the secret up.
             (_, Target::Embedded) => {
                 if totp {
-                    mocks::jose::random_token(20).bytes().take(20).map(|b| format!("{b:02x}")).collect()
+                    ak_protocol::jose::random_token(20).bytes().take(20).map(|b| format!("{b:02x}")).collect()
                 } else {
-                    mocks::jose::random_token(18)
+                    ak_protocol::jose::random_token(18)
                 }
             }
             (_, Target::Url(_)) => {

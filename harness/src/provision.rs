@@ -46,7 +46,7 @@ fn redirect_uris(settings: &Settings) -> BTreeMap<String, Result<String, String>
             .connection_id
             .clone()
             .or(settings.chatgpt.connection_id.clone())
-            .unwrap_or_else(|| mocks::chatgpt::config::DEFAULT_CONNECTION_ID.to_string());
+            .unwrap_or_else(|| chatgpt_rp::config::DEFAULT_CONNECTION_ID.to_string());
         let value = match public {
             Some(p) => {
                 let p = if p.ends_with('/') { p } else { format!("{p}/") };
@@ -115,7 +115,7 @@ pub fn rendered_blueprints(settings: &Settings, env: &HashMap<String, String>) -
     let mut out = Vec::new();
     for path in &settings.blueprints {
         let shown = path.display().to_string();
-        let text = mocks::yaml::read_file(path).map_err(|e| config(format!("cannot read {shown}: {e}")))?;
+        let text = ak_protocol::yaml::read_file(path).map_err(|e| config(format!("cannot read {shown}: {e}")))?;
         out.push(render(&shown, &text, &lookup).map_err(config)?);
     }
     Ok(out)
@@ -141,7 +141,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
     let mut lines = Vec::new();
     for (path, rendered) in settings.blueprints.iter().zip(rendered_blueprints(settings, env)?) {
         let shown = path.display().to_string();
-        let boundary = format!("ak-e2e-{}", mocks::jose::random_token(12));
+        let boundary = format!("ak-e2e-{}", ak_protocol::jose::random_token(12));
         let file_name =
             path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "blueprint.yaml".into());
         let body = format!(
@@ -155,10 +155,13 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             .send()
             .await
             .map_err(|e| {
-                runtime(format!("POST {endpoint} failed: {}", mocks::http::describe(&e, settings.request_timeout)))
+                runtime(format!(
+                    "POST {endpoint} failed: {}",
+                    ak_protocol::http::describe(&e, settings.request_timeout)
+                ))
             })?;
         let status = response.status();
-        let answer = mocks::http::read_json(response, settings.request_timeout).await.unwrap_or_default();
+        let answer = ak_protocol::http::read_json(response, settings.request_timeout).await.unwrap_or_default();
         match status.as_u16() {
             200..=299 if answer["success"] != false => lines.push(format!("imported {shown}")),
             401 | 403 => {
@@ -196,7 +199,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             ))
         })?;
         let secret = reenroll_totp(&base, token, &user.username, password, settings.request_timeout).await?;
-        write_secret(file, &mocks::totp::encode_base32(&secret))
+        write_secret(file, &ak_protocol::totp::encode_base32(&secret))
             .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
         lines.push(format!(
             "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
@@ -216,7 +219,7 @@ async fn reenroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
-    let api = crate::admin::AdminApi::new(base, mocks::secret::Secret::new(token), timeout).map_err(runtime)?;
+    let api = crate::admin::AdminApi::new(base, ak_protocol::secret::Secret::new(token), timeout).map_err(runtime)?;
     let user = api.user(username).await.map_err(runtime)?;
     let pk = user
         .and_then(|u| u["pk"].as_u64())
@@ -249,16 +252,16 @@ pub async fn enroll_totp(
     const SETUP: &str = "default-authenticator-totp-setup";
     let challenge = session.challenge(SETUP, None).await?;
     let uri = challenge["config_url"].as_str().unwrap_or_default();
-    let secret = mocks::totp::secret_of_uri(uri).ok_or_else(|| {
+    let secret = ak_protocol::totp::secret_of_uri(uri).ok_or_else(|| {
         format!(
             "flow `{SETUP}` did not offer a TOTP secret (answered `{}`)",
             challenge["component"].as_str().unwrap_or("?")
         )
     })?;
-    let step = mocks::totp::current_step();
+    let step = ak_protocol::totp::current_step();
     let answer = serde_json::json!({
         "component": "ak-stage-authenticator-totp",
-        "code": mocks::totp::code_at_step(&secret, step, 6),
+        "code": ak_protocol::totp::code_at_step(&secret, step, 6),
     });
     let done = session.challenge(SETUP, Some(answer)).await?;
     if done["component"] != "xak-flow-redirect" {

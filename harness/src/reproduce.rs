@@ -84,7 +84,7 @@ pub async fn reproduce(
     let folder = settings.trace.clone().unwrap_or_else(|| {
         settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()))
     });
-    let password = mocks::jose::random_token(24);
+    let password = ak_protocol::jose::random_token(24);
     let redactor = Redactor::new(vec![password.clone()]);
     let mut vars = env.clone();
     vars.insert(PASSWORD_VAR.into(), password.clone());
@@ -115,7 +115,7 @@ pub async fn reproduce(
     };
     let token = match (&settings.target, &environment.api_token) {
         (Target::Embedded, Some(token)) => Some(token.clone()),
-        _ => env.get(crate::provision::TOKEN_ENV).filter(|t| !t.is_empty()).map(mocks::secret::Secret::new),
+        _ => env.get(crate::provision::TOKEN_ENV).filter(|t| !t.is_empty()).map(ak_protocol::secret::Secret::new),
     };
     let Some(token) = token else {
         eprintln!(
@@ -173,7 +173,7 @@ pub async fn reproduce(
 /// when a signal drops the run (the binary drops it on Ctrl-C and SIGTERM) or a panic unwinds.
 struct Throwaway {
     base: url::Url,
-    token: mocks::secret::Secret,
+    token: ak_protocol::secret::Secret,
     timeout: std::time::Duration,
     pk: u64,
     username: String,
@@ -280,7 +280,7 @@ async fn make_fixture(api: &AdminApi, username: &str, password: String, out: &mu
     let others: Vec<&str> =
         kinds.iter().filter(|k| *k != TOTP_DEVICE).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
     let fixture_name =
-        format!("ak-e2e-repro-{}", mocks::jose::random_token(6).to_ascii_lowercase().replace(['-', '_'], "x"));
+        format!("ak-e2e-repro-{}", ak_protocol::jose::random_token(6).to_ascii_lowercase().replace(['-', '_'], "x"));
     let domain = user["email"].as_str().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_string());
     let email = format!("{fixture_name}@{}", domain.as_deref().unwrap_or("example.invalid"));
     let groups = user["groups"].clone();

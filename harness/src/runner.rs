@@ -219,7 +219,7 @@ async fn fetch_discovery(env: &Environment, ws: &crate::target::Workspace) -> Re
     let http =
         reqwest::Client::builder().timeout(env.request_timeout).build().map_err(|e| DriveError(e.to_string()))?;
     let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
-    mocks::http::read_json(response, env.request_timeout).await.map_err(|e| DriveError(format!("GET {url}: {e}")))
+    ak_protocol::http::read_json(response, env.request_timeout).await.map_err(|e| DriveError(format!("GET {url}: {e}")))
 }
 
 /// How many browser runs may go at once: `--jobs`, but with a local chromedriver at most one per
@@ -676,15 +676,15 @@ fn client_request(
     set: &[(String, crate::scenario::Template)],
     remove: &[String],
 ) -> (Vec<(String, String)>, crate::driver::api::ClientRequest) {
-    let verifier = mocks::jose::random_token(48);
+    let verifier = ak_protocol::jose::random_token(48);
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), vars.get("application.client_id").cloned().unwrap_or_default()),
         ("redirect_uri".into(), vars.get("chatgpt.redirect_uri").cloned().unwrap_or_default()),
         ("scope".into(), "openid profile email".into()),
-        ("state".into(), mocks::jose::random_token(16)),
-        ("nonce".into(), mocks::jose::random_token(16)),
-        ("code_challenge".into(), mocks::jose::pkce_s256(&verifier)),
+        ("state".into(), ak_protocol::jose::random_token(16)),
+        ("nonce".into(), ak_protocol::jose::random_token(16)),
+        ("code_challenge".into(), ak_protocol::jose::pkce_s256(&verifier)),
         ("code_challenge_method".into(), "S256".into()),
     ];
     for (name, value) in set {
@@ -696,7 +696,7 @@ fn client_request(
     }
     params.retain(|(k, _)| !remove.contains(k));
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let pkce_intact = get("code_challenge").as_deref() == Some(mocks::jose::pkce_s256(&verifier).as_str())
+    let pkce_intact = get("code_challenge").as_deref() == Some(ak_protocol::jose::pkce_s256(&verifier).as_str())
         && get("code_challenge_method").as_deref() == Some("S256");
     let client = crate::driver::api::ClientRequest {
         state: get("state"),
@@ -709,7 +709,7 @@ fn client_request(
 }
 
 fn decode_totp(secret: &str) -> Option<Vec<u8>> {
-    mocks::totp::decode_hex(secret).or_else(|| mocks::totp::decode_base32(secret))
+    ak_protocol::totp::decode_hex(secret).or_else(|| ak_protocol::totp::decode_base32(secret))
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mocks::authentik::{AuthentikStandIn, Options};
-use mocks::chatgpt::{Config as ChatgptSettings, MockChatGpt};
-use mocks::secret::Secret;
+use ak_protocol::secret::Secret;
+use authentik_standin::{AuthentikStandIn, Options};
+use chatgpt_rp::{Config as ChatgptSettings, MockChatGpt};
 use url::Url;
 
 use crate::config::{ApplicationConfig, Settings, Target};
@@ -115,7 +115,7 @@ impl Environment {
             );
         }
 
-        let embedded_token = Secret::new(mocks::jose::random_token(24));
+        let embedded_token = Secret::new(ak_protocol::jose::random_token(24));
         let standin = match listener {
             Some(listener) => {
                 // One install id for every embedded run: like one authentik install, it gives each
@@ -129,10 +129,11 @@ impl Environment {
                 // fixture user's device directly.
                 for user in settings.users.values() {
                     let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
-                    let bytes =
-                        mocks::totp::decode_hex(&secret).or_else(|| mocks::totp::decode_base32(&secret)).ok_or_else(
-                            || TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username)),
-                        )?;
+                    let bytes = ak_protocol::totp::decode_hex(&secret)
+                        .or_else(|| ak_protocol::totp::decode_base32(&secret))
+                        .ok_or_else(|| {
+                            TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username))
+                        })?;
                     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                     options = options.totp_device(&user.username, Secret::new(hex));
                 }
@@ -363,8 +364,10 @@ async fn check_client(
         ])
         .send()
         .await
-        .map_err(|e| TargetError(format!("POST {token_endpoint} failed: {}", mocks::http::describe(&e, timeout))))?;
-    let body = mocks::http::read_json(answer, timeout).await.unwrap_or_default();
+        .map_err(|e| {
+            TargetError(format!("POST {token_endpoint} failed: {}", ak_protocol::http::describe(&e, timeout)))
+        })?;
+    let body = ak_protocol::http::read_json(answer, timeout).await.unwrap_or_default();
     if body["error"] != "invalid_client" {
         return Ok(());
     }
@@ -378,7 +381,7 @@ async fn check_client(
         .append_pair("scope", "openid")
         .append_pair("state", "ak-e2e-preflight");
     let page = match client.get(authorize.clone()).send().await {
-        Ok(r) => mocks::http::read_text(r, timeout).await.unwrap_or_default(),
+        Ok(r) => ak_protocol::http::read_text(r, timeout).await.unwrap_or_default(),
         Err(_) => String::new(),
     };
     if crate::driver::page_title(&page).as_deref() == Some("Redirect URI Error") {
@@ -401,7 +404,7 @@ async fn check_reachable(
     timeout: Duration,
 ) -> Result<serde_json::Value, TargetError> {
     match client.get(discovery.clone()).send().await {
-        Ok(r) if r.status().is_success() => mocks::http::read_json(r, timeout)
+        Ok(r) if r.status().is_success() => ak_protocol::http::read_json(r, timeout)
             .await
             .map_err(|e| TargetError(format!("GET {discovery}: the discovery document could not be read: {e}"))),
         Ok(r) if r.status().as_u16() == 404 => Err(TargetError(format!(
@@ -413,7 +416,7 @@ async fn check_reachable(
         ))),
         Err(e) => Err(TargetError(format!(
             "target unreachable: GET {discovery} failed ({})",
-            mocks::http::describe(&e, timeout)
+            ak_protocol::http::describe(&e, timeout)
         ))),
     }
 }

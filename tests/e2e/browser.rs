@@ -70,7 +70,7 @@ fn a_wrong_password_in_chromium_is_diagnosed_like_in_the_api_driver() {
 /// always gets one, with the page and the console, in its trace bundle.
 #[test]
 fn a_failure_gets_a_screenshot_and_passing_stages_none_by_default() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-shots-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-shots-{}", ak_protocol::jose::random_token(6)));
     let path = dir.display().to_string();
     let (code, output) = run("browser-wrong-password", &[("AK_E2E_ARTIFACTS", &path)]);
     assert_eq!(code, 4, "{output}");
@@ -312,7 +312,7 @@ fn a_slow_answer_to_a_click_is_waited_for_not_mistaken_for_the_old_page() {
 /// ("Failed to load resource: …/callback?code=…"): the console artifact keeps the line, not the code.
 #[test]
 fn the_console_artifact_keeps_no_authorization_code() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-console-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-console-{}", ak_protocol::jose::random_token(6)));
     let artifacts = dir.display().to_string();
     let env = [("AK_E2E_DEFECTS", "drop-claim=family_name"), ("AK_E2E_ARTIFACTS", artifacts.as_str())];
     let (code, output) = run("browser-pass", &env);
@@ -349,7 +349,7 @@ fn a_page_script_request_is_not_taken_for_a_redirect() {
 /// holds its own lines, not those an earlier (passing) scenario left in the browser's log.
 #[test]
 fn each_scenario_gets_its_own_console() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-own-console-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-own-console-{}", ak_protocol::jose::random_token(6)));
     let output = Command::new(BIN)
         .current_dir(root())
         .args([

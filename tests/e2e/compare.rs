@@ -37,7 +37,7 @@ fn compare(base: &Path, candidate: &Path, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn compare_names_each_change_and_nothing_for_two_clean_runs() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-compare-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-compare-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let base = login_report(&dir, "base", None, "");
 

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use mocks::yaml::{self, Node};
+use ak_protocol::yaml::{self, Node};
 
 use super::{BIN, root};
 

@@ -29,14 +29,17 @@ const MATRIX: &[(&str, &str, &str)] = &[
 
 /// Runs the whole suite (api driver) with these defects; returns the exit code and the report.
 fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
-    let report = std::env::temp_dir().join(format!("ak-e2e-matrix-{}.json", mocks::jose::random_token(6)));
+    let report = std::env::temp_dir().join(format!("ak-e2e-matrix-{}.json", ak_protocol::jose::random_token(6)));
     let mut cmd = Command::new(BIN);
     cmd.current_dir(root())
         .args(["run", "--driver", "api"])
         .env("CI", "true")
         .env("AK_E2E_REQUEST_TIMEOUT_SECS", "2")
         .env("AK_E2E_REPORT_JSON", &report)
-        .env("AK_E2E_ARTIFACTS", std::env::temp_dir().join(format!("ak-e2e-matrix-{}", mocks::jose::random_token(6))));
+        .env(
+            "AK_E2E_ARTIFACTS",
+            std::env::temp_dir().join(format!("ak-e2e-matrix-{}", ak_protocol::jose::random_token(6))),
+        );
     for d in defects {
         cmd.args(["--defect", d]);
     }
@@ -56,7 +59,7 @@ fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
 fn every_defect_is_caught_by_its_scenario_with_the_right_diagnosis() {
     // Every defect of the stand-in is in the matrix.
     let names: Vec<&str> =
-        mocks::authentik::defects::CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
+        authentik_standin::defects::CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
     for name in &names {
         assert!(
             MATRIX.iter().any(|(d, _, _)| d.split('=').next() == Some(name)),

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mocks::authentik::{AuthentikStandIn, Options};
+use authentik_standin::{AuthentikStandIn, Options};
 
 use super::root;
 
@@ -24,7 +24,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let defects = mocks::authentik::Defects::parse(defects).expect("defects");
+    let defects = authentik_standin::Defects::parse(defects).expect("defects");
     let options = Options::new()
         .env(env)
         .defects(defects)

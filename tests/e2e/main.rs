@@ -63,7 +63,8 @@ pub(crate) fn run_with_pid(case: &str, extra_env: &[(&str, &str)]) -> (i32, Stri
         .map(String::from)
         .collect();
     let mut cmd = Command::new(BIN);
-    let artifacts = std::env::temp_dir().join(format!("ak-e2e-artifacts-{case}-{}", mocks::jose::random_token(6)));
+    let artifacts =
+        std::env::temp_dir().join(format!("ak-e2e-artifacts-{case}-{}", ak_protocol::jose::random_token(6)));
     cmd.current_dir(root()).args(&args).env_remove("NO_COLOR").env("CI", "true");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AK_E2E_")) {
         cmd.env_remove(k);
@@ -216,7 +217,7 @@ fn partitions_split_the_suite_without_overlap() {
 /// console lines and the JSON report of the whole suite read the same with 1 and with 4.
 #[test]
 fn parallel_runs_report_in_plan_order_like_sequential_ones() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-jobs-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-jobs-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let suite = |jobs: &str| {
         let json = dir.join(format!("report-{jobs}.json"));
@@ -244,7 +245,7 @@ fn parallel_runs_report_in_plan_order_like_sequential_ones() {
 /// something and removes nothing, also when pointed at a folder holding other files.
 #[test]
 fn a_run_never_removes_what_it_did_not_create() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-keep-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-keep-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(dir.join("mine")).expect("mkdir");
     std::fs::write(dir.join("keep"), "a user's file").expect("write");
     std::fs::write(dir.join("mine/notes.txt"), "another").expect("write");
@@ -286,7 +287,7 @@ pub(crate) fn run_args(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 /// that runs nothing is an error, not a pass.
 #[test]
 fn input_errors_exit_with_their_documented_code_and_a_location() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-inputs-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-inputs-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let not_utf8 = dir.join("latin1.yaml");
     std::fs::write(&not_utf8, b"name: caf\xe9\nsteps:\n  - expect_landing: conversation\n").expect("write");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use mocks::authentik::{AuthentikStandIn, Options};
+use authentik_standin::{AuthentikStandIn, Options};
 
 use super::{BIN, normalise, root};
 
@@ -30,9 +30,10 @@ pub(crate) async fn standin_with(mock_port: u16, more: impl FnOnce(Options) -> O
         "AK_E2E_CHATGPT_REDIRECT_URI".into(),
         format!("http://127.0.0.1:{mock_port}/sso/oidc/conn_authentik/callback"),
     );
-    let options = more(Options::new().env(env).api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test")))
-        .blueprint_file(root().join("blueprints/chatgpt.yaml"))
-        .expect("blueprint");
+    let options =
+        more(Options::new().env(env).api_token(ak_protocol::secret::Secret::new("bootstrap-token-for-the-test")))
+            .blueprint_file(root().join("blueprints/chatgpt.yaml"))
+            .expect("blueprint");
     AuthentikStandIn::start(options).await.expect("stand-in")
 }
 
@@ -127,7 +128,7 @@ async fn a_user_who_cannot_sign_in_is_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioning_through_the_api_then_the_login_passes() {
     let port = free_port();
-    let options = Options::new().api_token(mocks::secret::Secret::new("bootstrap-token-for-the-test"));
+    let options = Options::new().api_token(ak_protocol::secret::Secret::new("bootstrap-token-for-the-test"));
     let server = AuthentikStandIn::start(options).await.expect("an empty stand-in");
     let target = server.url().to_string();
     // The variants' workspaces are not started here: their redirect URIs are given outright.
@@ -248,7 +249,7 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     let port = free_port();
     // Another user's device, which provisioning must leave alone (the admin list is not
     // filtered by user, in authentik as in the stand-in).
-    let ann_device = mocks::secret::Secret::new("3132333435363738393031323334353637383930");
+    let ann_device = ak_protocol::secret::Secret::new("3132333435363738393031323334353637383930");
     let server = standin_with(port, |options| options.totp_device("ak-e2e-ann", ann_device)).await;
     let dir = std::env::temp_dir().join(format!("ak-e2e-enroll-{port}"));
     std::fs::create_dir_all(&dir).expect("mkdir");

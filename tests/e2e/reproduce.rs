@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-use mocks::authentik::{AuthentikStandIn, Defects};
+use authentik_standin::{AuthentikStandIn, Defects};
 
 use super::real_target::{SECRETS, free_port, standin_with};
 use super::{BIN, normalise, root};
@@ -17,7 +17,7 @@ const TOKEN: &str = "bootstrap-token-for-the-test";
 async fn standin(port: u16, defects: &[&str]) -> AuthentikStandIn {
     let defects = Defects::parse(&defects.iter().map(|d| d.to_string()).collect::<Vec<_>>()).expect("defects");
     let tia = SECRETS.iter().find(|(k, _)| *k == "AK_E2E_TIA_TOTP_SECRET").map(|(_, v)| *v).expect("tia's secret");
-    standin_with(port, |o| o.defects(defects).totp_device("ak-e2e-tia", mocks::secret::Secret::new(tia))).await
+    standin_with(port, |o| o.defects(defects).totp_device("ak-e2e-tia", ak_protocol::secret::Secret::new(tia))).await
 }
 
 /// `ak-e2e reproduce --user USER --target URL --trace DIR`, with the token unless `None`.
@@ -48,7 +48,7 @@ async fn reproduce(
     user: &str,
     token: Option<&str>,
 ) -> (i32, String, std::path::PathBuf) {
-    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", mocks::jose::random_token(6)));
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", ak_protocol::jose::random_token(6)));
     let mut cmd = command(server.url().as_str(), port, user, &trace, token);
     let output = tokio::task::spawn_blocking(move || cmd.output().expect("run ak-e2e")).await.expect("join");
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
@@ -64,7 +64,7 @@ async fn a_users_login_is_reproduced_with_totp_and_no_user_is_left() {
     let port = free_port();
     let server = standin(port, &[]).await;
     let before = server.directory();
-    let tia = |d: &mocks::authentik::Directory| {
+    let tia = |d: &authentik_standin::Directory| {
         let user = d.users.iter().find(|u| u.username == "ak-e2e-tia").cloned().expect("tia");
         let devices: Vec<String> = d.totp_devices_of("ak-e2e-tia").iter().map(|t| t.key.expose().to_string()).collect();
         (user.password.map(|p| p.expose().to_string()), user.groups, devices)
@@ -123,7 +123,7 @@ async fn a_failing_login_is_diagnosed_and_no_user_is_left() {
 async fn ctrl_c_deletes_the_throwaway_user() {
     let port = free_port();
     let server = standin(port, &["delay=executor:60000"]).await;
-    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", mocks::jose::random_token(6)));
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", ak_protocol::jose::random_token(6)));
     let mut cmd = command(server.url().as_str(), port, "ak-e2e-ann", &trace, Some(TOKEN));
     let (code, output) = tokio::task::spawn_blocking(move || {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run ak-e2e");

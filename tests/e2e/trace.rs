@@ -149,7 +149,7 @@ fn leaks(har: &Value) -> Vec<String> {
 
 #[test]
 fn every_run_gets_a_bundle_whose_har_validates_and_holds_no_secret() {
-    let dir = std::env::temp_dir().join(format!("ak-e2e-trace-{}", mocks::jose::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("ak-e2e-trace-{}", ak_protocol::jose::random_token(6)));
     let (trace, html) = (dir.join("trace"), dir.join("report.html"));
     let (trace_arg, html_arg) = (trace.display().to_string(), html.display().to_string());
     let args = ["run", "scenarios/chatgpt/login.yaml", "--driver", "both", "--trace", &trace_arg];

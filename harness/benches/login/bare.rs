@@ -29,7 +29,7 @@ pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, Str
         }))
         .build()
         .map_err(|e| e.to_string())?;
-    let verifier = mocks::jose::random_token(48);
+    let verifier = ak_protocol::jose::random_token(48);
     let authorize = l.authentik.join("application/o/authorize/").map_err(|e| e.to_string())?;
     let flow_page = http
         .get(authorize)
@@ -38,9 +38,9 @@ pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, Str
             ("client_id", l.client_id),
             ("redirect_uri", l.redirect_uri),
             ("scope", "openid profile email"),
-            ("state", &mocks::jose::random_token(16)),
-            ("nonce", &mocks::jose::random_token(16)),
-            ("code_challenge", &mocks::jose::pkce_s256(&verifier)),
+            ("state", &ak_protocol::jose::random_token(16)),
+            ("nonce", &ak_protocol::jose::random_token(16)),
+            ("code_challenge", &ak_protocol::jose::pkce_s256(&verifier)),
             ("code_challenge_method", "S256"),
         ])
         .send()

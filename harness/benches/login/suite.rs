@@ -91,7 +91,7 @@ pub(crate) fn totp_secrets(
         .filter_map(|secret| {
             env.get(&secret.env).cloned().or_else(|| std::fs::read_to_string(secret.file.as_ref()?).ok())
         })
-        .filter_map(|text| mocks::totp::decode_hex(&text).or_else(|| mocks::totp::decode_base32(&text)))
+        .filter_map(|text| ak_protocol::totp::decode_hex(&text).or_else(|| ak_protocol::totp::decode_base32(&text)))
         .collect()
 }
 
@@ -101,7 +101,7 @@ pub(crate) fn totp_secrets(
 pub(crate) fn fresh_totp_codes(secrets: &[Vec<u8>]) {
     while secrets
         .iter()
-        .any(|s| ak_e2e::driver::totp::recall(s).is_some_and(|last| last >= mocks::totp::current_step()))
+        .any(|s| ak_e2e::driver::totp::recall(s).is_some_and(|last| last >= ak_protocol::totp::current_step()))
     {
         std::thread::sleep(Duration::from_secs(1));
     }

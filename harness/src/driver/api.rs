@@ -130,7 +130,7 @@ impl<'e> ApiDriver<'e> {
             }
         }
         let (response, exchange) = self.execute(request).await.map_err(|e| {
-            let why = mocks::http::describe(&e, self.env.request_timeout);
+            let why = ak_protocol::http::describe(&e, self.env.request_timeout);
             DriveError(format!("{method} {} failed: {why}", redact(&url)))
         })?;
         let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_str(&url, l));
@@ -218,7 +218,7 @@ impl<'e> ApiDriver<'e> {
         let url = response.url().clone();
         let status = response.status().as_u16();
         let kind = self.classify(&url);
-        let body = mocks::http::read_text(response, self.env.request_timeout)
+        let body = ak_protocol::http::read_text(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))?;
         if kind == Some(HopKind::AuthentikFlow) {
@@ -266,7 +266,7 @@ impl<'e> ApiDriver<'e> {
         for _ in 0..MAX_REDIRECTS {
             if !response.status().is_redirection() {
                 let status = response.status();
-                let text = mocks::http::read_text(response, self.env.request_timeout).await.map_err(|e| {
+                let text = ak_protocol::http::read_text(response, self.env.request_timeout).await.map_err(|e| {
                     DriveError(format!("authentik's flow executor for `{slug}` answered {status} but {e}"))
                 })?;
                 if !status.is_success() {
@@ -374,7 +374,7 @@ impl<'e> ApiDriver<'e> {
         );
         let request = self.http.post(endpoint.clone()).header("authorization", format!("Basic {basic}")).form(&form);
         let (response, exchange) = self.execute(request).await.map_err(|e| {
-            DriveError(format!("POST {endpoint} failed: {}", mocks::http::describe(&e, self.env.request_timeout)))
+            DriveError(format!("POST {endpoint} failed: {}", ak_protocol::http::describe(&e, self.env.request_timeout)))
         })?;
         let status = response.status().as_u16();
         self.hops.push(Hop {
@@ -386,9 +386,9 @@ impl<'e> ApiDriver<'e> {
             api: true,
             exchange: Some(exchange),
         });
-        let body = match mocks::http::read_json(response, self.env.request_timeout).await {
+        let body = match ak_protocol::http::read_json(response, self.env.request_timeout).await {
             Ok(body) => body,
-            Err(mocks::http::BodyError::NotJson { .. }) => Value::Null,
+            Err(ak_protocol::http::BodyError::NotJson { .. }) => Value::Null,
             Err(e) => return Err(DriveError(format!("POST {endpoint} answered {status} but {e}"))),
         };
         Ok((status, body))
@@ -401,7 +401,7 @@ impl<'e> ApiDriver<'e> {
         }
         let url = self.env.discovery_url(self.ws).map_err(|e| DriveError(e.0))?;
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        let document = mocks::http::read_json(response, self.env.request_timeout)
+        let document = ak_protocol::http::read_json(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {url}: the discovery document could not be read: {e}")))?;
         self.discovery = Some(document.clone());
@@ -411,7 +411,7 @@ impl<'e> ApiDriver<'e> {
     /// GETs a JSON document (the JWKS), recording the hop.
     pub async fn get_json(&mut self, url: Url) -> Result<Value, DriveError> {
         let response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        mocks::http::read_json(response, self.env.request_timeout)
+        ak_protocol::http::read_json(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))
     }
@@ -458,7 +458,7 @@ pub async fn find_attempt(
 ) -> Result<Option<Value>, DriveError> {
     let url = ws.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
     let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
-    let all = mocks::http::read_json(response, std::time::Duration::from_secs(10))
+    let all = ak_protocol::http::read_json(response, std::time::Duration::from_secs(10))
         .await
         .map_err(|e| DriveError(format!("ChatGPT's attempt record could not be read: {e}")))?;
     let Some(state) = state else { return Ok(None) };

@@ -124,7 +124,7 @@ impl BrowserHost {
         let profiles = std::env::temp_dir().join(format!(
             "ak-e2e-browser-{}-{}",
             std::process::id(),
-            mocks::jose::random_token(6)
+            ak_protocol::jose::random_token(6)
         ));
         std::fs::create_dir_all(&profiles)
             .map_err(|e| DriveError(format!("cannot create {}: {e}", profiles.display())))?;
@@ -199,7 +199,7 @@ impl BrowserHost {
 
     /// A new browser session with a fresh profile.
     pub async fn session(&self) -> Result<Client, DriveError> {
-        let profile = self.profiles.join(mocks::jose::random_token(6));
+        let profile = self.profiles.join(ak_protocol::jose::random_token(6));
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

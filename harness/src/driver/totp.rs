@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 use crate::target::Environment;
 
 /// The codes this process has handed out, shared by both drivers.
-static CODES: LazyLock<mocks::totp::CodeBook> = LazyLock::new(Default::default);
+static CODES: LazyLock<ak_protocol::totp::CodeBook> = LazyLock::new(Default::default);
 
 /// One TOTP submission at a time: codes must reach authentik in the order they were handed out.
 static TURN: LazyLock<Arc<tokio::sync::Mutex<()>>> = LazyLock::new(Default::default);
@@ -34,7 +34,7 @@ pub async fn totp_code(env: &Environment, secret: &[u8]) -> TotpCode {
     let spent_elsewhere = match env.standin {
         // The embedded stand-in lives and dies with this process: nothing else used its devices.
         Some(_) => None,
-        None => Some(recall(secret).unwrap_or_else(|| mocks::totp::current_step() + 1)),
+        None => Some(recall(secret).unwrap_or_else(|| ak_protocol::totp::current_step() + 1)),
     };
     let (step, code) = CODES.next(secret, 6, spent_elsewhere).await;
     if env.standin.is_none() {
@@ -51,14 +51,14 @@ fn record_file(secret: &[u8]) -> PathBuf {
         .join("ak-e2e")
         .join("totp-steps");
     // A hash of the secret names the device without revealing it.
-    base.join(mocks::jose::pkce_s256(&mocks::totp::encode_hex(secret)))
+    base.join(ak_protocol::jose::pkce_s256(&ak_protocol::totp::encode_hex(secret)))
 }
 
 /// The last step a process on this machine handed out for `secret`; a record from the future
 /// (a clock set back, a tampered file) is ignored.
 pub fn recall(secret: &[u8]) -> Option<u64> {
     let text = std::fs::read_to_string(record_file(secret)).ok()?;
-    text.trim().parse::<u64>().ok().filter(|step| *step <= mocks::totp::current_step() + 1)
+    text.trim().parse::<u64>().ok().filter(|step| *step <= ak_protocol::totp::current_step() + 1)
 }
 
 /// Records that `step` was handed out for `secret` (best effort: without a record the next
@@ -77,13 +77,14 @@ pub fn remember(secret: &[u8], step: u64) {
 mod tests {
     #[test]
     fn a_record_names_no_secret_and_keeps_the_latest_step() {
-        let secret = mocks::jose::random_token(20).into_bytes();
+        let secret = ak_protocol::jose::random_token(20).into_bytes();
         let file = super::record_file(&secret);
         let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         assert!(
-            !name.contains(&mocks::totp::encode_hex(&secret)) && !name.contains(&mocks::totp::encode_base32(&secret))
+            !name.contains(&ak_protocol::totp::encode_hex(&secret))
+                && !name.contains(&ak_protocol::totp::encode_base32(&secret))
         );
-        let now = mocks::totp::current_step();
+        let now = ak_protocol::totp::current_step();
         super::remember(&secret, now);
         super::remember(&secret, now - 3);
         assert_eq!(super::recall(&secret), Some(now));

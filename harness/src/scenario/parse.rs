@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mocks::yaml::{self, Node, Value};
+use ak_protocol::yaml::{self, Node, Value};
 
 use super::{
     AuthentikExpectation, ClaimSource, Consent, DriverKind, ExpectedFailure, HopKind, Landing, Matcher, NamedMatcher,
@@ -57,7 +57,7 @@ fn parse_inner(path: &Path, text: &str) -> Result<(Option<Scenario>, Vec<Diagnos
     let mut p = Parser { path, errors: Vec::new() };
     let Some(root) = docs.first() else {
         return Err(vec![p.diag_at(
-            mocks::yaml::Pos { line: 1, col: 1 },
+            ak_protocol::yaml::Pos { line: 1, col: 1 },
             1,
             "the file is empty",
             "",
@@ -96,7 +96,7 @@ fn node_len(node: &Node) -> usize {
 impl Parser<'_> {
     fn diag_at(
         &self,
-        pos: mocks::yaml::Pos,
+        pos: ak_protocol::yaml::Pos,
         len: usize,
         message: &str,
         label: &str,

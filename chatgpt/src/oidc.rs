@@ -1,0 +1,610 @@
+//! The relying party's side of OpenID Connect, as strict as ChatGPT's: discovery, the
+//! authorization request, the code exchange, ID token validation, userinfo and the claims
+//! ChatGPT requires. Each step records its checks in the attempt and fails with its own code.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::config::{Alg, ClientAuth, Config};
+use crate::record::{Attempt, ErrorCode, Failure, Profile, TokenResponseRecord, now_secs};
+use ak_protocol::jose::{Jwt, at_hash, pkce_s256, rsa_public_key_from_jwk};
+
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// The claims ChatGPT requires in the ID token, with the code for each one missing.
+pub const REQUIRED_CLAIMS: &[(&str, ErrorCode)] = &[
+    ("sub", ErrorCode::MissingClaimSub),
+    ("email", ErrorCode::MissingClaimEmail),
+    ("given_name", ErrorCode::MissingClaimGivenName),
+    ("family_name", ErrorCode::MissingClaimFamilyName),
+];
+
+/// The members of a discovery document the relying party uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Discovery {
+    pub(crate) issuer: String,
+    pub(crate) authorization_endpoint: Url,
+    pub(crate) token_endpoint: Url,
+    pub(crate) userinfo_endpoint: Option<Url>,
+    pub(crate) jwks_uri: Url,
+    pub(crate) signing_algs: Vec<String>,
+}
+
+/// What the relying party keeps between the redirect and the callback.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) attempt_id: u64,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: Option<String>,
+    pub(crate) discovery: Discovery,
+}
+
+/// Fetches and checks the discovery document.
+pub(crate) async fn discover(http: &HttpClient, config: &Config, attempt: &mut Attempt) -> Result<Discovery, Failure> {
+    let url = config.discovery_url.as_str();
+    let (body, how) = match get_document(http, url, false).await {
+        Ok(found) => found,
+        Err(GetError::Unreachable(detail)) => {
+            return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryUnreachable, detail)));
+        }
+        Err(GetError::NotJson(detail)) => {
+            return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryMalformed, detail)));
+        }
+    };
+    let how = if how == Fetch::Cached { "fetched earlier (cached)" } else { "answered 200 with JSON" };
+    attempt.pass("discovery.fetch", format!("GET {url} {how}"));
+    let malformed =
+        |detail: String| Failure::new(ErrorCode::DiscoveryMalformed, format!("discovery document {url}: {detail}"));
+    let string = |name: &str| -> Result<String, Failure> {
+        match body.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(_) => Err(malformed(format!("`{name}` is not a non-empty string"))),
+            None => Err(malformed(format!("`{name}` is missing"))),
+        }
+    };
+    let endpoint = |name: &str| -> Result<Url, Failure> {
+        let text = string(name)?;
+        Url::parse(&text).map_err(|e| malformed(format!("`{name}` is not a URL (`{text}`: {e})")))
+    };
+    let parsed = (|| {
+        let issuer = string("issuer")?;
+        let authorization_endpoint = endpoint("authorization_endpoint")?;
+        let token_endpoint = endpoint("token_endpoint")?;
+        let jwks_uri = endpoint("jwks_uri")?;
+        let userinfo_endpoint = match body.get("userinfo_endpoint") {
+            None => None,
+            Some(_) => Some(endpoint("userinfo_endpoint")?),
+        };
+        let signing_algs = match body.get("id_token_signing_alg_values_supported") {
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) && !items.is_empty() => {
+                items.iter().filter_map(Value::as_str).map(String::from).collect()
+            }
+            Some(_) => {
+                return Err(malformed("`id_token_signing_alg_values_supported` is not a list of strings".into()));
+            }
+            None => return Err(malformed("`id_token_signing_alg_values_supported` is missing".into())),
+        };
+        Ok(Discovery { issuer, authorization_endpoint, token_endpoint, userinfo_endpoint, jwks_uri, signing_algs })
+    })();
+    let discovery = match parsed {
+        Ok(d) => d,
+        Err(failure) => return Err(attempt.fail("discovery.document", failure)),
+    };
+    attempt.pass("discovery.document", "issuer, endpoints, jwks_uri and signing algorithms present");
+    attempt.issuer = Some(discovery.issuer.clone());
+    // OpenID Connect Discovery §4: the document lives at the issuer (less any trailing slash)
+    // plus the well-known suffix. authentik's issuer keeps its trailing slash.
+    let expected = url.strip_suffix(WELL_KNOWN);
+    match expected {
+        Some(base) if base == discovery.issuer.trim_end_matches('/') => {
+            attempt.pass("discovery.issuer", format!("issuer `{}` matches the discovery URL", discovery.issuer));
+        }
+        _ => {
+            let want = match expected {
+                Some(base) => format!("`{base}/` or `{base}`"),
+                None => format!("a prefix of the discovery URL, which does not end in {WELL_KNOWN}"),
+            };
+            return Err(attempt.fail(
+                "discovery.issuer",
+                Failure::new(
+                    ErrorCode::DiscoveryIssuerMismatch,
+                    format!("discovery issuer is `{}`, expected {want}", discovery.issuer),
+                ),
+            ));
+        }
+    }
+    Ok(discovery)
+}
+
+/// The authorization request URL for a new attempt.
+pub(crate) fn authorize_url(
+    config: &Config,
+    discovery: &Discovery,
+    redirect_uri: &str,
+    state: &str,
+    pending: &Pending,
+) -> Url {
+    let mut url = discovery.authorization_endpoint.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &config.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", state)
+            .append_pair("nonce", &pending.nonce);
+        if let Some(verifier) = &pending.pkce_verifier {
+            query.append_pair("code_challenge", &pkce_s256(verifier)).append_pair("code_challenge_method", "S256");
+        }
+    }
+    url
+}
+
+/// Exchanges the code, validates the ID token, fetches userinfo and checks ChatGPT's rules.
+pub(crate) async fn complete(
+    http: &HttpClient,
+    config: &Config,
+    pending: &Pending,
+    redirect_uri: &str,
+    code: &str,
+    attempt: &mut Attempt,
+) -> Result<Profile, Failure> {
+    let tokens = exchange(http, config, pending, redirect_uri, code, attempt).await?;
+    let claims = validate_id_token(http, config, pending, &tokens, attempt).await?;
+    if let (Some(endpoint), Some(access_token)) = (&pending.discovery.userinfo_endpoint, &tokens.access_token) {
+        userinfo(http, endpoint, access_token, attempt).await?;
+    }
+    profile(config, &claims, attempt)
+}
+
+struct Tokens {
+    id_token: String,
+    access_token: Option<String>,
+}
+
+async fn exchange(
+    http: &HttpClient,
+    config: &Config,
+    pending: &Pending,
+    redirect_uri: &str,
+    code: &str,
+    attempt: &mut Attempt,
+) -> Result<Tokens, Failure> {
+    let endpoint = &pending.discovery.token_endpoint;
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
+    if let Some(verifier) = &pending.pkce_verifier {
+        form.push(("code_verifier", verifier));
+    }
+    let mut request = http.post(endpoint.clone()).header("accept", "application/json");
+    match config.token_auth {
+        ClientAuth::ClientSecretBasic => {
+            let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let credentials = format!("{}:{}", encode(&config.client_id), encode(config.client_secret.expose()));
+            request = request.header("authorization", format!("Basic {}", STANDARD.encode(credentials)));
+        }
+        ClientAuth::ClientSecretPost => {
+            form.push(("client_id", &config.client_id));
+            form.push(("client_secret", config.client_secret.expose()));
+        }
+    }
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+    let request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let detail = format!("POST {endpoint} failed: {}", ak_protocol::http::describe(&e, http.timeout));
+            return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
+        }
+    };
+    let status = response.status().as_u16();
+    let text = match ak_protocol::http::read_text(response, http.timeout).await {
+        Ok(text) => text,
+        Err(e) => {
+            let detail = format!("POST {endpoint} answered {status} but {e}");
+            return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
+        }
+    };
+    let json: Option<Map<String, Value>> = serde_json::from_str(&text).ok();
+    let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
+    let string = |name: &str| field(name).and_then(Value::as_str).map(String::from);
+    attempt.token_response = Some(TokenResponseRecord {
+        status,
+        token_type: string("token_type"),
+        expires_in: field("expires_in").and_then(Value::as_i64),
+        scope: string("scope"),
+        has_id_token: field("id_token").is_some(),
+        has_access_token: field("access_token").is_some(),
+        has_refresh_token: field("refresh_token").is_some(),
+        error: string("error"),
+        error_description: string("error_description"),
+    });
+    if status != 200 {
+        let error = string("error");
+        let code = match error.as_deref() {
+            Some("invalid_client") => ErrorCode::TokenInvalidClient,
+            Some("invalid_grant") => ErrorCode::TokenInvalidGrant,
+            _ => ErrorCode::TokenEndpointError,
+        };
+        let description = string("error_description").map(|d| format!(" ({d})")).unwrap_or_default();
+        let detail = match error {
+            Some(error) => format!("token endpoint {endpoint} answered {status} `{error}`{description}"),
+            None => format!("token endpoint {endpoint} answered {status} without an OAuth error"),
+        };
+        return Err(attempt.fail("token.exchange", Failure::new(code, detail)));
+    }
+    let Some(id_token) = string("id_token") else {
+        let detail = if json.is_none() {
+            "token response is not a JSON object".to_string()
+        } else {
+            "token response has no `id_token`".to_string()
+        };
+        return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenResponseMalformed, detail)));
+    };
+    attempt.pass("token.exchange", format!("POST {endpoint} with {} answered 200", config.token_auth.as_str()));
+    Ok(Tokens { id_token, access_token: string("access_token") })
+}
+
+async fn validate_id_token(
+    http: &HttpClient,
+    config: &Config,
+    pending: &Pending,
+    tokens: &Tokens,
+    attempt: &mut Attempt,
+) -> Result<Map<String, Value>, Failure> {
+    let jwt = match Jwt::parse(&tokens.id_token) {
+        Ok(jwt) => jwt,
+        Err(e) => return Err(attempt.fail("id_token.parse", Failure::new(ErrorCode::IdTokenMalformed, e))),
+    };
+    attempt.id_token_header = Some(jwt.header.clone());
+    attempt.id_token_claims = Some(jwt.claims.clone());
+    attempt.pass("id_token.parse", "three base64url parts, JSON header and payload");
+
+    let alg = jwt.alg().to_string();
+    if alg.eq_ignore_ascii_case("none") || alg.is_empty() {
+        return Err(attempt.fail(
+            "id_token.alg",
+            Failure::new(ErrorCode::IdTokenAlgNone, format!("alg is `{alg}`: the token is unsigned")),
+        ));
+    }
+    let accepted = config.allowed_algs.iter().find(|a| a.as_str() == alg).copied();
+    let advertised = pending.discovery.signing_algs.contains(&alg);
+    let Some(accepted) = accepted.filter(|_| advertised) else {
+        let allowed: Vec<_> = config.allowed_algs.iter().map(|a| a.as_str()).collect();
+        let detail = if accepted.is_none() {
+            format!("alg is `{alg}`; the workspace accepts {}", allowed.join(", "))
+        } else {
+            format!("alg is `{alg}`; discovery advertises {:?}", pending.discovery.signing_algs)
+        };
+        return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNotAllowed, detail)));
+    };
+    attempt.pass("id_token.alg", format!("alg `{alg}` is accepted and advertised"));
+
+    match accepted {
+        Alg::HS256 => {
+            if !jwt.verify_hs256(config.client_secret.expose().as_bytes()) {
+                return Err(attempt.fail(
+                    "id_token.signature",
+                    Failure::new(
+                        ErrorCode::IdTokenBadSignature,
+                        "HS256 signature does not verify with the client secret",
+                    ),
+                ));
+            }
+            attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
+        }
+        Alg::RS256 => verify_rs256(http, &pending.discovery.jwks_uri, &jwt, attempt).await?,
+    }
+
+    let claims = &jwt.claims;
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    if iss != pending.discovery.issuer {
+        let detail =
+            format!("iss is `{iss}`, discovery issuer is `{}` (compared byte for byte)", pending.discovery.issuer);
+        return Err(attempt.fail("id_token.iss", Failure::new(ErrorCode::IssuerMismatch, detail)));
+    }
+    attempt.pass("id_token.iss", format!("iss `{iss}` equals the discovery issuer"));
+
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let azp = claims.get("azp").and_then(Value::as_str);
+    let aud_ok = audiences.contains(&config.client_id.as_str())
+        && (audiences.len() == 1 || azp == Some(config.client_id.as_str()))
+        && azp.is_none_or(|a| a == config.client_id);
+    if !aud_ok {
+        let detail = format!("aud is {:?} (azp {:?}), expected the client id `{}`", audiences, azp, config.client_id);
+        return Err(attempt.fail("id_token.aud", Failure::new(ErrorCode::AudienceMismatch, detail)));
+    }
+    attempt.pass("id_token.aud", format!("aud contains the client id `{}`", config.client_id));
+
+    let now = now_secs() as i64;
+    let skew = config.clock_skew.as_secs() as i64;
+    let time = |name: &'static str, attempt: &mut Attempt| -> Result<i64, Failure> {
+        claims.get(name).and_then(Value::as_i64).ok_or_else(|| {
+            attempt.fail(
+                "id_token.time",
+                Failure::new(ErrorCode::IdTokenMalformed, format!("`{name}` is missing or not a number")),
+            )
+        })
+    };
+    let exp = time("exp", attempt)?;
+    let iat = time("iat", attempt)?;
+    if exp + skew < now {
+        let detail = format!("exp {exp} is {}s in the past (allowed skew {skew}s)", now - exp);
+        return Err(attempt.fail("id_token.exp", Failure::new(ErrorCode::IdTokenExpired, detail)));
+    }
+    attempt.pass("id_token.exp", format!("exp is {}s ahead", exp - now));
+    if iat > now + skew {
+        let detail = format!("iat {iat} is {}s in the future (allowed skew {skew}s)", iat - now);
+        return Err(attempt.fail("id_token.iat", Failure::new(ErrorCode::IdTokenIatInFuture, detail)));
+    }
+    attempt.pass("id_token.iat", format!("iat is {}s ago", now - iat));
+
+    match claims.get("nonce").and_then(Value::as_str) {
+        Some(nonce) if nonce == pending.nonce => attempt.pass("id_token.nonce", "nonce equals the one sent"),
+        Some(_) => {
+            return Err(attempt
+                .fail("id_token.nonce", Failure::new(ErrorCode::NonceMismatch, "nonce differs from the one sent")));
+        }
+        None => {
+            return Err(attempt.fail(
+                "id_token.nonce",
+                Failure::new(ErrorCode::NonceMismatch, "nonce is missing; one was sent in the authorization request"),
+            ));
+        }
+    }
+
+    if let Some(claimed) = claims.get("at_hash") {
+        let expected = tokens.access_token.as_deref().map(at_hash);
+        if claimed.as_str() != expected.as_deref() {
+            let detail = if expected.is_none() {
+                "at_hash present but the token response has no access_token".to_string()
+            } else {
+                "at_hash does not match the access token".to_string()
+            };
+            return Err(attempt.fail("id_token.at_hash", Failure::new(ErrorCode::AtHashMismatch, detail)));
+        }
+        attempt.pass("id_token.at_hash", "at_hash matches the access token");
+    }
+    Ok(jwt.claims)
+}
+
+async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
+    let mut fresh = false;
+    let jwks = loop {
+        match get_document(http, jwks_uri.as_str(), fresh).await {
+            // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
+            Ok((jwks, how)) if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) => fresh = true,
+            Ok((jwks, _)) => break jwks,
+            Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
+                return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
+            }
+        }
+    };
+    let keys: Vec<&Value> = match jwks.get("keys") {
+        Some(Value::Array(keys)) => {
+            keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect()
+        }
+        _ => {
+            let detail = format!("JWKS {jwks_uri} has no `keys` list");
+            return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, detail)));
+        }
+    };
+    let key = match jwt.kid() {
+        Some(kid) => keys.iter().find(|k| k.get("kid").and_then(Value::as_str) == Some(kid)),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    };
+    let Some(key) = key else {
+        let known: Vec<&str> = keys.iter().filter_map(|k| k.get("kid").and_then(Value::as_str)).collect();
+        let detail = format!("kid {:?} is not in the JWKS at {jwks_uri} (it has {known:?})", jwt.kid());
+        return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::IdTokenUnknownKid, detail)));
+    };
+    let public = match rsa_public_key_from_jwk(key) {
+        Ok(public) => public,
+        Err(e) => return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, e))),
+    };
+    if !jwt.verify_rs256(&public) {
+        let detail = format!("RS256 signature does not verify with JWKS key {:?}", jwt.kid());
+        return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::IdTokenBadSignature, detail)));
+    }
+    attempt.pass("id_token.signature", format!("RS256 signature verifies with JWKS key {:?}", jwt.kid()));
+    Ok(())
+}
+
+/// Whether a key set has the key a token names (or, for a token naming none, exactly one key).
+fn has_key(jwks: &Map<String, Value>, kid: Option<&str>) -> bool {
+    let keys = jwks.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    match kid {
+        Some(kid) => keys.iter().any(|k| k.get("kid").and_then(Value::as_str) == Some(kid)),
+        None => keys.len() == 1,
+    }
+}
+
+async fn userinfo(http: &HttpClient, endpoint: &Url, access_token: &str, attempt: &mut Attempt) -> Result<(), Failure> {
+    match get_json(http, endpoint.as_str(), Some(access_token)).await {
+        Ok(info) => {
+            attempt.pass("userinfo.fetch", format!("GET {endpoint} answered a JSON object"));
+            attempt.userinfo = Some(info);
+            Ok(())
+        }
+        Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
+            Err(attempt.fail("userinfo.fetch", Failure::new(ErrorCode::UserinfoFailed, d)))
+        }
+    }
+}
+
+/// userinfo must describe the ID token's subject (OIDC Core §5.3.2). Checked after the
+/// required claims so that a missing `sub` is reported as such.
+fn userinfo_subject(claims: &Map<String, Value>, attempt: &mut Attempt) -> Result<(), Failure> {
+    let Some(info) = &attempt.userinfo else { return Ok(()) };
+    let (theirs, ours) = (info.get("sub").cloned(), claims.get("sub"));
+    if theirs.as_ref() != ours {
+        let show = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_else(|| "absent".into());
+        let detail = format!("userinfo sub is {}, the ID token's is {}", show(theirs.as_ref()), show(ours));
+        return Err(attempt.fail("userinfo.sub", Failure::new(ErrorCode::UserinfoSubMismatch, detail)));
+    }
+    attempt.pass("userinfo.sub", "userinfo describes the ID token's subject");
+    Ok(())
+}
+
+fn profile(config: &Config, claims: &Map<String, Value>, attempt: &mut Attempt) -> Result<Profile, Failure> {
+    let value = |name: &str| claims.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let missing: Vec<&str> = REQUIRED_CLAIMS.iter().map(|(n, _)| *n).filter(|n| value(n).is_none()).collect();
+    for (name, code) in REQUIRED_CLAIMS {
+        if value(name).is_some() {
+            attempt.pass(claim_check_name(name), format!("`{name}` is present and non-empty"));
+            continue;
+        }
+        let mut detail = format!(
+            "the ID token has no non-empty `{name}`; ChatGPT requires sub, email, given_name and family_name \
+             (missing: {})",
+            missing.join(", ")
+        );
+        if attempt
+            .userinfo
+            .as_ref()
+            .is_some_and(|u| u.get(*name).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
+        {
+            detail.push_str(&format!("; userinfo has `{name}`, but ChatGPT reads the ID token"));
+        }
+        return Err(attempt.fail(claim_check_name(name), Failure::new(*code, detail)));
+    }
+    userinfo_subject(claims, attempt)?;
+    let email = value("email").unwrap_or_default().to_string();
+
+    match claims.get("email_verified") {
+        Some(Value::Bool(true)) => attempt.pass("claims.email_verified", "email_verified is true"),
+        other => {
+            let shown = other.map(Value::to_string).unwrap_or_else(|| "absent".into());
+            if config.require_email_verified {
+                let detail = format!("email_verified is {shown}; the workspace requires true");
+                return Err(attempt.fail("claims.email_verified", Failure::new(ErrorCode::EmailNotVerified, detail)));
+            }
+            attempt.note("claims.email_verified", format!("email_verified is {shown} (not required)"));
+        }
+    }
+
+    if !config.domain_verified(&email) {
+        let detail = format!("email `{email}` is outside the verified domains {:?}", config.verified_domains);
+        return Err(attempt.fail("claims.email_domain", Failure::new(ErrorCode::ClaimEmailDomainNotVerified, detail)));
+    }
+    attempt.pass("claims.email_domain", format!("`{email}` is in a verified domain"));
+
+    if config.auto_create_accounts {
+        attempt.pass("workspace.membership", "automatic account creation is on");
+    } else if config.workspace_members.iter().any(|m| m.eq_ignore_ascii_case(&email)) {
+        attempt.pass("workspace.membership", format!("`{email}` is a workspace member"));
+    } else {
+        let detail = format!("`{email}` is not a workspace member and automatic account creation is off");
+        return Err(attempt.fail("workspace.membership", Failure::new(ErrorCode::UserNotInWorkspace, detail)));
+    }
+
+    Ok(Profile {
+        idp_id: value("sub").unwrap_or_default().into(),
+        email,
+        first_name: value("given_name").unwrap_or_default().into(),
+        last_name: value("family_name").unwrap_or_default().into(),
+    })
+}
+
+fn claim_check_name(claim: &str) -> &'static str {
+    match claim {
+        "sub" => "claims.sub",
+        "email" => "claims.email",
+        "given_name" => "claims.given_name",
+        _ => "claims.family_name",
+    }
+}
+
+enum GetError {
+    Unreachable(String),
+    NotJson(String),
+}
+
+async fn get_json(http: &HttpClient, url: &str, bearer: Option<&str>) -> Result<Map<String, Value>, GetError> {
+    let mut request = http.get(url).header("accept", "application/json");
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| {
+        GetError::Unreachable(format!("GET {url} failed: {}", ak_protocol::http::describe(&e, http.timeout)))
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(GetError::Unreachable(format!("GET {url} answered {status}")));
+    }
+    match ak_protocol::http::read_json(response, http.timeout).await {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GetError::NotJson(format!("GET {url} answered {status} but the body is not a JSON object"))),
+        Err(e @ ak_protocol::http::BodyError::NotJson { .. }) => {
+            Err(GetError::NotJson(format!("GET {url} answered {status} but {e}")))
+        }
+        Err(e) => Err(GetError::Unreachable(format!("GET {url} answered {status} but {e}"))),
+    }
+}
+
+/// The HTTP client used for every request to the identity provider: no redirects, a deadline
+/// (kept beside it, to be named when it passes).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    pub(crate) timeout: Duration,
+    /// Discovery documents and key sets fetched so far, by URL: kept for the life of the mock, as
+    /// relying parties cache them; a key set is fetched again when a token names a key it lacks.
+    documents: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Map<String, Value>>>>,
+}
+
+impl HttpClient {
+    /// A cached document, or `None`.
+    pub(crate) fn cached(&self, url: &str) -> Option<Map<String, Value>> {
+        self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned()
+    }
+
+    fn keep(&self, url: &str, document: &Map<String, Value>) {
+        self.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string(), document.clone());
+    }
+}
+
+/// How a document was had: from the cache, or fetched now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    Cached,
+    Fetched,
+}
+
+/// A discovery document or key set: the cached copy unless `fresh`, else fetched (and kept).
+async fn get_document(http: &HttpClient, url: &str, fresh: bool) -> Result<(Map<String, Value>, Fetch), GetError> {
+    if !fresh && let Some(document) = http.cached(url) {
+        return Ok((document, Fetch::Cached));
+    }
+    let document = get_json(http, url, None).await?;
+    http.keep(url, &document);
+    Ok((document, Fetch::Fetched))
+}
+
+impl std::ops::Deref for HttpClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// The client for the identity provider.
+pub(crate) fn http_client(timeout: Duration) -> HttpClient {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
+    HttpClient { client, timeout, documents: Default::default() }
+}

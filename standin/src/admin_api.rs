@@ -1,0 +1,222 @@
+//! The few admin API endpoints ak-e2e uses against authentik, with the same token rule
+//! (`Authorization: Bearer <API token>`): users (by username; create one, set its password,
+//! delete it), every device of a user, and the admin view of TOTP devices (list, delete one),
+//! so that provisioning can enroll the MFA fixture user afresh and `reproduce` can mirror a user.
+//!
+//! Groups are named by their name where authentik gives their UUID: callers treat group keys as
+//! opaque values they read and send back, so either serves.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::server::Shared;
+
+/// `None` when the request carries the API token; otherwise authentik's 403 answer.
+pub(crate) fn refuse(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if matches!((&shared.api_token, presented), (Some(t), Some(p)) if t.expose() == p) {
+        return None;
+    }
+    let detail =
+        if presented.is_none() { "Authentication credentials were not provided." } else { "Token invalid/expired" };
+    Some((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response())
+}
+
+/// `answer` over the directory, for a request carrying the API token; otherwise authentik's 403.
+fn with_directory(
+    shared: &Shared,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&mut crate::Directory) -> Response,
+) -> Response {
+    match refuse(shared, headers) {
+        Some(refused) => refused,
+        None => answer(&mut shared.directory()),
+    }
+}
+
+/// A page of results, shaped as authentik's paginated lists.
+fn page(results: Vec<Value>) -> Response {
+    let count = results.len();
+    axum::Json(json!({
+        "pagination": {"next": 0, "previous": 0, "count": count, "current": 1, "total_pages": 1,
+                       "start_index": usize::from(count > 0), "end_index": count},
+        "results": results,
+        "autocomplete": {},
+    }))
+    .into_response()
+}
+
+/// A listing for a request carrying the API token (otherwise authentik's 403): `list` picks
+/// the results from the directory as it is now and the query.
+fn listing(shared: &Shared, headers: &HeaderMap, list: impl FnOnce(&crate::Directory) -> Vec<Value>) -> Response {
+    with_directory(shared, headers, |dir| page(list(dir)))
+}
+
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A user as the admin API shows one.
+fn user_json(u: &crate::directory::User) -> Value {
+    json!({
+        "pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active,
+        "groups": u.groups, "attributes": u.attributes, "type": "internal", "path": "users", "uuid": u.uuid,
+    })
+}
+
+fn not_found(what: &str) -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(json!({"detail": format!("No {what} matches the given query.")})))
+        .into_response()
+}
+
+/// `POST /api/v3/core/users/`: `username` (unique), `name`, `email`, `groups`, `attributes`,
+/// `is_active`; answers 201 with the user, or 400 with the field's errors as authentik does.
+pub(crate) async fn create_user(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let username = body["username"].as_str().unwrap_or_default().to_string();
+        let bad = |field: &str, why: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({field: [why]}))).into_response();
+        if username.is_empty() {
+            return bad("username", "This field is required.");
+        }
+        if dir.users.iter().any(|u| u.username == username) {
+            return bad("username", "This field must be unique.");
+        }
+        let groups: Vec<String> =
+            body["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(String::from)).collect();
+        if let Some(unknown) = groups.iter().find(|g| dir.groups.iter().all(|known| known.name != **g)) {
+            return bad("groups", &format!("Invalid pk \"{unknown}\" - object does not exist."));
+        }
+        let user = crate::directory::User {
+            pk: dir.users.iter().map(|u| u.pk).max().unwrap_or(0) + 1,
+            uuid: crate::blueprint::uuid_for(&username),
+            username,
+            name: body["name"].as_str().unwrap_or_default().to_string(),
+            email: body["email"].as_str().unwrap_or_default().to_string(),
+            password: None,
+            groups,
+            attributes: body["attributes"].as_object().cloned().unwrap_or_default(),
+            is_active: body["is_active"].as_bool().unwrap_or(true),
+        };
+        let shown = user_json(&user);
+        dir.users.push(user);
+        (StatusCode::CREATED, axum::Json(shown)).into_response()
+    })
+}
+
+/// `POST /api/v3/core/users/<pk>/set_password/` with `{"password": …}`: 204.
+pub(crate) async fn set_password(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(pk): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let Some(user) = dir.users.iter_mut().find(|u| Some(u.pk) == pk.parse().ok()) else { return not_found("User") };
+        match body["password"].as_str() {
+            Some(p) => {
+                user.password = Some(ak_protocol::secret::Secret::new(p));
+                StatusCode::NO_CONTENT.into_response()
+            }
+            None => StatusCode::BAD_REQUEST.into_response(),
+        }
+    })
+}
+
+/// `DELETE /api/v3/core/users/<pk>/`: the user and their devices go; 204.
+pub(crate) async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let Some(index) = dir.users.iter().position(|u| Some(u.pk) == pk.parse().ok()) else {
+            return not_found("User");
+        };
+        let user = dir.users.remove(index);
+        dir.totp_devices.retain(|d| d.user != user.username);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+/// `GET /api/v3/authenticators/admin/all/?user=<pk>`: the user's devices of every kind, as a
+/// plain list (authentik does not paginate this one), `type` naming the device model.
+pub(crate) async fn all_devices(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let user = param(query.as_deref(), "user").and_then(|pk| dir.users.iter().find(|u| u.pk.to_string() == pk));
+        let devices: Vec<Value> = dir
+            .totp_devices
+            .iter()
+            .filter(|d| user.is_none_or(|u| u.username == d.user))
+            .map(|d| {
+                json!({"pk": d.pk.to_string(), "name": d.name, "type": "authentik_stages_authenticator_totp.TOTPDevice",
+                       "confirmed": d.confirmed})
+            })
+            .collect();
+        axum::Json(Value::Array(devices)).into_response()
+    })
+}
+
+/// `GET /api/v3/core/users/?username=…`.
+pub(crate) async fn users(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let wanted = param(query.as_deref(), "username");
+    listing(&shared, &headers, |dir| {
+        dir.users.iter().filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username)).map(user_json).collect()
+    })
+}
+
+/// `GET /api/v3/authenticators/admin/totp/`: every user's devices, each with its owner, in one
+/// page. Like authentik 2026.2, it filters by `name` only: a `user` parameter is ignored.
+pub(crate) async fn totp_devices(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let name = param(query.as_deref(), "name");
+    listing(&shared, &headers, |dir| {
+        dir.totp_devices
+            .iter()
+            .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
+            .map(|d| {
+                let owner = dir.users.iter().find(|u| u.username == d.user);
+                json!({"pk": d.pk, "name": d.name, "user": owner.map(user_json)})
+            })
+            .collect()
+    })
+}
+
+/// `DELETE /api/v3/authenticators/admin/totp/<pk>/`.
+pub(crate) async fn delete_totp_device(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let before = dir.totp_devices.len();
+        dir.totp_devices.retain(|d| Some(d.pk) != pk.parse().ok());
+        if dir.totp_devices.len() == before {
+            return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No TOTPDevice matches the given query."})))
+                .into_response();
+        }
+        StatusCode::NO_CONTENT.into_response()
+    })
+}

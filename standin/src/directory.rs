@@ -1,0 +1,572 @@
+//! What authentik knows: users, groups, scope mappings, OAuth2 providers, applications, policy
+//! bindings and TOTP devices, with authentik's built-in defaults. Filled from blueprints.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::expr;
+use ak_protocol::secret::Secret;
+
+/// The built-in flows: slug, designation, title.
+pub const FLOWS: &[(&str, &str, &str)] = &[
+    (AUTHENTICATION_FLOW, "authentication", "Welcome to authentik!"),
+    (IMPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
+    (EXPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
+    (INVALIDATION_FLOW, "invalidation", "Logout"),
+    (TOTP_SETUP_FLOW, "stage_configuration", "Set up Two-Factor authentication"),
+];
+/// Whether `slug` is one of the built-in flows.
+pub fn is_flow(slug: &str) -> bool {
+    FLOWS.iter().any(|(s, _, _)| *s == slug)
+}
+
+/// `default-authentication-flow`: identification → password → authenticator-validate → login.
+pub const AUTHENTICATION_FLOW: &str = "default-authentication-flow";
+/// `default-provider-authorization-implicit-consent`: no stages; a silent redirect.
+pub const IMPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-implicit-consent";
+/// `default-provider-authorization-explicit-consent`: a consent stage, remembered.
+pub const EXPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-explicit-consent";
+/// `default-authenticator-totp-setup`: enrolls a TOTP device for the signed-in user.
+pub const TOTP_SETUP_FLOW: &str = "default-authenticator-totp-setup";
+/// `default-provider-invalidation-flow`.
+pub const INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
+/// The name of authentik's self-signed certificate-key pair, the only signing key here.
+pub const SELF_SIGNED_KEY: &str = "authentik Self-signed Certificate";
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Primary key, from 1 in creation order.
+    pub pk: u64,
+    /// UUID.
+    pub uuid: String,
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Password, if one is set.
+    pub password: Option<Secret>,
+    /// Group names.
+    pub groups: Vec<String>,
+    /// Free-form attributes.
+    pub attributes: Map<String, Value>,
+    /// Whether the user may log in.
+    pub is_active: bool,
+}
+
+/// A group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Name.
+    pub name: String,
+    /// Free-form attributes.
+    pub attributes: Map<String, Value>,
+}
+
+/// What a scope mapping returns.
+#[derive(Debug, Clone)]
+pub enum MappingKind {
+    /// `scope-openid`: nothing.
+    OpenId,
+    /// `scope-email`: `email`, `email_verified` (false since 2025.10).
+    Email,
+    /// `scope-profile`: `name`, `given_name` (= the full name), `preferred_username`,
+    /// `nickname`, `groups`. No `family_name`.
+    Profile,
+    /// `scope-offline_access`: nothing; enables refresh tokens.
+    OfflineAccess,
+    /// A custom mapping in the recognised expression form.
+    Custom(expr::Mapping),
+}
+
+/// A scope mapping.
+#[derive(Debug, Clone)]
+pub struct ScopeMapping {
+    /// Name.
+    pub name: String,
+    /// The managed id of a default mapping.
+    pub managed: Option<String>,
+    /// The scope it serves.
+    pub scope_name: String,
+    /// Shown on the consent page.
+    pub description: String,
+    /// What it returns.
+    pub kind: MappingKind,
+}
+
+/// Redirect URI matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchingMode {
+    /// Exact string equality.
+    Strict,
+    /// Full regular-expression match.
+    Regex,
+}
+
+/// One allowed redirect URI.
+#[derive(Debug, Clone)]
+pub struct RedirectUri {
+    /// How it matches.
+    pub mode: MatchingMode,
+    /// The URI or pattern.
+    pub url: String,
+}
+
+/// How `sub` is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubMode {
+    /// SHA-256 hex of `"<pk>-<install id>"` (the default).
+    HashedUserId,
+    /// The user's pk.
+    UserId,
+    /// The user's UUID.
+    UserUuid,
+    /// The username.
+    UserUsername,
+    /// The email.
+    UserEmail,
+    /// The `upn` attribute (falls back to the hashed id).
+    UserUpn,
+}
+
+/// Issuer shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerMode {
+    /// `<base>/application/o/<slug>/` (the default).
+    PerProvider,
+    /// `<base>/`.
+    Global,
+}
+
+/// An OAuth2/OpenID provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Name.
+    pub name: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: Secret,
+    /// Whether a client secret is required at the token endpoint.
+    pub confidential: bool,
+    /// Allowed redirect URIs (an empty list learns the first one it sees).
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Names of attached scope mappings.
+    pub mappings: Vec<String>,
+    /// Signing key name; `None` means HS256 with the client secret.
+    pub signing_key: Option<String>,
+    /// The authorization flow's slug.
+    pub authorization_flow: String,
+    /// The invalidation flow's slug.
+    pub invalidation_flow: Option<String>,
+    /// `sub` mode.
+    pub sub_mode: SubMode,
+    /// Issuer mode.
+    pub issuer_mode: IssuerMode,
+    /// Code lifetime.
+    pub access_code_validity: Duration,
+    /// Access token (and ID token) lifetime.
+    pub access_token_validity: Duration,
+    /// Refresh token lifetime.
+    pub refresh_token_validity: Duration,
+    /// Whether scope claims go into the ID token.
+    pub include_claims_in_id_token: bool,
+}
+
+impl Provider {
+    /// A provider with authentik's defaults.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            confidential: true,
+            redirect_uris: Vec::new(),
+            mappings: Vec::new(),
+            signing_key: None,
+            authorization_flow: IMPLICIT_CONSENT_FLOW.into(),
+            invalidation_flow: Some(INVALIDATION_FLOW.into()),
+            sub_mode: SubMode::HashedUserId,
+            issuer_mode: IssuerMode::PerProvider,
+            access_code_validity: Duration::from_secs(60),
+            access_token_validity: Duration::from_secs(300),
+            refresh_token_validity: Duration::from_secs(30 * 86400),
+            include_claims_in_id_token: true,
+        }
+    }
+}
+
+/// An application.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Provider name.
+    pub provider: Option<String>,
+    /// Launch URL.
+    pub meta_launch_url: Option<String>,
+    /// `true`: every binding must pass ("all"); `false`: any ("any", the default).
+    pub policy_mode_all: bool,
+}
+
+/// Who a binding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingSubject {
+    /// A user, by username.
+    User(String),
+    /// A group, by name.
+    Group(String),
+}
+
+/// A policy binding on an application.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// Application slug.
+    pub target: String,
+    /// Order.
+    pub order: i64,
+    /// The subject.
+    pub subject: BindingSubject,
+    /// Inverts the result.
+    pub negate: bool,
+    /// Disabled bindings are ignored.
+    pub enabled: bool,
+}
+
+/// A TOTP device.
+#[derive(Debug, Clone)]
+pub struct TotpDevice {
+    /// Primary key (the admin API's id).
+    pub pk: u64,
+    /// Owner's username.
+    pub user: String,
+    /// Device name.
+    pub name: String,
+    /// The shared secret (authentik stores it hex-encoded).
+    pub key: Secret,
+    /// Only confirmed devices are challenged.
+    pub confirmed: bool,
+    /// Code length.
+    pub digits: u32,
+    /// The last step whose code the device accepted (a code is accepted once).
+    pub last_step: Option<u64>,
+}
+
+impl Directory {
+    /// Adds a device, giving it the next primary key.
+    pub fn add_totp_device(&mut self, mut device: TotpDevice) {
+        device.pk = self.totp_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
+        self.totp_devices.push(device);
+    }
+}
+
+impl TotpDevice {
+    /// The secret bytes.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        ak_protocol::totp::decode_hex(self.key.expose()).unwrap_or_default()
+    }
+}
+
+/// Everything provisioned.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    /// Users.
+    pub users: Vec<User>,
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// Scope mappings (the four defaults first).
+    pub mappings: Vec<ScopeMapping>,
+    /// Providers.
+    pub providers: Vec<Provider>,
+    /// Applications.
+    pub applications: Vec<Application>,
+    /// Policy bindings.
+    pub bindings: Vec<Binding>,
+    /// TOTP devices.
+    pub totp_devices: Vec<TotpDevice>,
+}
+
+/// The managed-id prefix of the default scope mappings.
+pub const MANAGED_PREFIX: &str = "goauthentik.io/providers/oauth2/scope-";
+
+impl Default for Directory {
+    fn default() -> Self {
+        let default = |scope: &str, description: &str, kind| ScopeMapping {
+            name: format!("authentik default OAuth Mapping: OpenID '{scope}'"),
+            managed: Some(format!("{MANAGED_PREFIX}{scope}")),
+            scope_name: scope.into(),
+            description: description.into(),
+            kind,
+        };
+        Self {
+            users: Vec::new(),
+            groups: Vec::new(),
+            mappings: vec![
+                default("openid", "", MappingKind::OpenId),
+                default("email", "Email address", MappingKind::Email),
+                default("profile", "General Profile Information", MappingKind::Profile),
+                default(
+                    "offline_access",
+                    "Access to request new tokens without interaction",
+                    MappingKind::OfflineAccess,
+                ),
+            ],
+            providers: Vec::new(),
+            applications: Vec::new(),
+            bindings: Vec::new(),
+            totp_devices: Vec::new(),
+        }
+    }
+}
+
+impl Directory {
+    /// The user whose email or username equals `uid`, case-insensitively (the default
+    /// identification stage's user fields).
+    pub fn user_by_uid(&self, uid: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.email.eq_ignore_ascii_case(uid) || u.username.eq_ignore_ascii_case(uid))
+    }
+
+    /// The user with this pk.
+    pub fn user(&self, pk: u64) -> Option<&User> {
+        self.users.iter().find(|u| u.pk == pk)
+    }
+
+    /// The provider with this client id.
+    pub fn provider_by_client_id(&self, client_id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.client_id == client_id)
+    }
+
+    /// The application a provider is attached to.
+    pub fn application_of(&self, provider: &str) -> Option<&Application> {
+        self.applications.iter().find(|a| a.provider.as_deref() == Some(provider))
+    }
+
+    /// The application with this slug.
+    pub fn application(&self, slug: &str) -> Option<&Application> {
+        self.applications.iter().find(|a| a.slug == slug)
+    }
+
+    /// The provider with this name.
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The mapping with this name.
+    pub fn mapping(&self, name: &str) -> Option<&ScopeMapping> {
+        self.mappings.iter().find(|m| m.name == name)
+    }
+
+    /// The user's confirmed TOTP devices.
+    pub fn totp_devices_of(&self, username: &str) -> Vec<&TotpDevice> {
+        self.totp_devices.iter().filter(|d| d.user == username && d.confirmed).collect()
+    }
+
+    /// Whether the user may use the application: no enabled bindings means open to all;
+    /// otherwise any (or, in "all" mode, every) binding must pass.
+    pub fn has_access(&self, user: &User, app: &Application) -> bool {
+        let bindings: Vec<&Binding> = self.bindings.iter().filter(|b| b.target == app.slug && b.enabled).collect();
+        if bindings.is_empty() {
+            return true;
+        }
+        let passes = |b: &&Binding| {
+            let hit = match &b.subject {
+                BindingSubject::User(name) => *name == user.username,
+                BindingSubject::Group(name) => user.groups.contains(name),
+            };
+            hit != b.negate
+        };
+        if app.policy_mode_all { bindings.iter().all(passes) } else { bindings.iter().any(passes) }
+    }
+
+    /// The user as a scope mapping sees it.
+    pub fn user_json(&self, user: &User, install_id: &str) -> Value {
+        json!({
+            "pk": user.pk,
+            "uid": hex_sha256(&format!("{}-{install_id}", user.pk)),
+            "uuid": user.uuid,
+            "username": user.username,
+            "name": user.name,
+            "email": user.email,
+            "is_active": user.is_active,
+            "attributes": user.attributes,
+            "ak_groups": user.groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The claims of the provider's mappings whose scope was granted, in attachment order.
+    pub fn scope_claims(
+        &self,
+        provider: &Provider,
+        user: &User,
+        scopes: &[String],
+        install_id: &str,
+    ) -> Map<String, Value> {
+        let mut claims = Map::new();
+        for mapping in provider.mappings.iter().filter_map(|n| self.mapping(n)) {
+            if !scopes.contains(&mapping.scope_name) {
+                continue;
+            }
+            match &mapping.kind {
+                MappingKind::OpenId | MappingKind::OfflineAccess => {}
+                MappingKind::Email => {
+                    claims.insert("email".into(), json!(user.email));
+                    claims.insert("email_verified".into(), json!(false));
+                }
+                MappingKind::Profile => {
+                    claims.insert("name".into(), json!(user.name));
+                    claims.insert("given_name".into(), json!(user.name));
+                    claims.insert("preferred_username".into(), json!(user.username));
+                    claims.insert("nickname".into(), json!(user.username));
+                    claims.insert("groups".into(), json!(user.groups));
+                }
+                MappingKind::Custom(m) => claims.extend(m.evaluate(&self.user_json(user, install_id))),
+            }
+        }
+        claims
+    }
+
+    /// The scopes a provider can grant (its mappings' scope names).
+    pub fn provider_scopes(&self, provider: &Provider) -> Vec<String> {
+        let mut scopes: Vec<String> = Vec::new();
+        for m in provider.mappings.iter().filter_map(|n| self.mapping(n)) {
+            if !scopes.contains(&m.scope_name) {
+                scopes.push(m.scope_name.clone());
+            }
+        }
+        scopes
+    }
+
+    /// The claim names the provider's mappings can return (for discovery's `claims_supported`).
+    pub fn provider_claim_names(&self, provider: &Provider) -> Vec<String> {
+        let mut names = Vec::new();
+        for m in provider.mappings.iter().filter_map(|n| self.mapping(n)) {
+            let claims: Vec<String> = match &m.kind {
+                MappingKind::OpenId | MappingKind::OfflineAccess => Vec::new(),
+                MappingKind::Email => vec!["email".into(), "email_verified".into()],
+                MappingKind::Profile => {
+                    ["name", "given_name", "preferred_username", "nickname", "groups"].map(String::from).to_vec()
+                }
+                MappingKind::Custom(c) => c.claim_names().map(String::from).collect(),
+            };
+            for c in claims {
+                if !names.contains(&c) {
+                    names.push(c);
+                }
+            }
+        }
+        names
+    }
+
+    /// The `sub` claim for this provider and user.
+    pub fn subject(&self, provider: &Provider, user: &User, install_id: &str) -> String {
+        let hashed = || hex_sha256(&format!("{}-{install_id}", user.pk));
+        match provider.sub_mode {
+            SubMode::HashedUserId => hashed(),
+            SubMode::UserId => user.pk.to_string(),
+            SubMode::UserUuid => user.uuid.clone(),
+            SubMode::UserUsername => user.username.clone(),
+            SubMode::UserEmail => user.email.clone(),
+            SubMode::UserUpn => {
+                user.attributes.get("upn").and_then(Value::as_str).map(String::from).unwrap_or_else(hashed)
+            }
+        }
+    }
+}
+
+/// SHA-256 as lower-case hex.
+pub fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses authentik's `timedelta_from_string` format: `hours=1;minutes=30` (also `days`,
+/// `seconds`, `weeks`, `microseconds` ignored).
+pub fn parse_timedelta(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (unit, amount) = part.split_once('=')?;
+        let amount: f64 = amount.trim().parse().ok()?;
+        total += amount
+            * match unit.trim() {
+                "weeks" => 604_800.0,
+                "days" => 86_400.0,
+                "hours" => 3_600.0,
+                "minutes" => 60.0,
+                "seconds" => 1.0,
+                "milliseconds" => 0.001,
+                "microseconds" => 0.000_001,
+                _ => return None,
+            };
+    }
+    (total > 0.0).then(|| Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Application, Binding, BindingSubject, Directory, Provider, User, parse_timedelta};
+    use ak_protocol::secret::Secret;
+
+    fn user(groups: &[&str]) -> User {
+        User {
+            pk: 1,
+            uuid: "u".into(),
+            username: "ann".into(),
+            name: "Ann Lee".into(),
+            email: "ann@example.com".into(),
+            password: Some(Secret::new("pw")),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            attributes: Default::default(),
+            is_active: true,
+        }
+    }
+
+    #[test]
+    fn default_mappings_are_authentiks() {
+        let dir = Directory::default();
+        let mut provider = Provider::new("p");
+        provider.mappings = dir.mappings.iter().map(|m| m.name.clone()).collect();
+        let scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+        let claims = dir.scope_claims(&provider, &user(&["staff"]), &scopes, "install");
+        assert_eq!(claims["email_verified"], false);
+        assert_eq!(claims["given_name"], "Ann Lee");
+        assert!(!claims.contains_key("family_name"));
+        assert_eq!(claims["groups"], serde_json::json!(["staff"]));
+        assert!(!dir.provider_claim_names(&provider).contains(&"family_name".to_string()));
+    }
+
+    #[test]
+    fn bindings() {
+        let mut dir = Directory::default();
+        let app = Application {
+            slug: "a".into(),
+            name: "A".into(),
+            provider: None,
+            meta_launch_url: None,
+            policy_mode_all: false,
+        };
+        assert!(dir.has_access(&user(&[]), &app), "no bindings: open");
+        dir.bindings.push(Binding {
+            target: "a".into(),
+            order: 0,
+            subject: BindingSubject::Group("g".into()),
+            negate: false,
+            enabled: true,
+        });
+        assert!(!dir.has_access(&user(&[]), &app));
+        assert!(dir.has_access(&user(&["g"]), &app));
+    }
+
+    #[test]
+    fn timedeltas() {
+        assert_eq!(parse_timedelta("minutes=1"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_timedelta("hours=1;minutes=30"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_timedelta("fortnights=1"), None);
+    }
+}

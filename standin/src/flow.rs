@@ -1,0 +1,531 @@
+//! The flow executor API (`/api/v3/flows/executor/<slug>/`) and the flow page that drives it:
+//! plans per session, the stages of authentik's default flows, their challenge JSON, the
+//! 302-after-valid-POST rule, `response_errors`, and the CSRF rule for authenticated sessions.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::defects::{Defect, Endpoint};
+use crate::directory::{AUTHENTICATION_FLOW, Directory, FLOWS};
+use crate::oauth::{AuthorizeParams, callback_url};
+use crate::pages;
+use crate::server::{SessionRef, Shared, redirect};
+use crate::state::Session;
+use ak_protocol::jose::random_token;
+use ak_protocol::time::now_secs;
+use ak_protocol::totp;
+
+type AppState = State<Arc<Shared>>;
+
+const AVATAR: &str = "/static/dist/assets/images/user_default.png";
+/// Password attempts before the flow is cancelled (`failed_attempts_before_cancel`).
+const MAX_PASSWORD_ATTEMPTS: u32 = 5;
+
+/// A flow in progress in one session.
+#[derive(Debug, Clone)]
+pub(crate) enum Plan {
+    /// `default-authentication-flow`.
+    Authentication(AuthenticationPlan),
+    /// An authorization flow started by `/application/o/authorize/`.
+    Authorization(AuthorizationPlan),
+    /// `default-authenticator-totp-setup`, with the secret it offered.
+    TotpSetup(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthStage {
+    Identification,
+    Password,
+    Mfa,
+    Login,
+}
+
+/// The authentication flow's progress.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthenticationPlan {
+    stage: AuthStage,
+    /// What was typed at identification.
+    pending_uid: String,
+    /// The matching user, if any (`pretend_user_exists` goes on without one).
+    pending_user: Option<u64>,
+    failed_passwords: u32,
+    next: Option<String>,
+    amr: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthzStage {
+    Consent,
+    Fulfil,
+}
+
+/// An authorization flow's progress.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthorizationPlan {
+    params: AuthorizeParams,
+    app: String,
+    /// Consent on every request (`prompt=consent`, or an in-memory stage) instead of remembered.
+    consent_always: bool,
+    stage: AuthzStage,
+    token: String,
+}
+
+impl AuthorizationPlan {
+    pub(crate) fn new(params: AuthorizeParams, app: String, consent_always: bool) -> Self {
+        Self { params, app, consent_always, stage: AuthzStage::Consent, token: random_token(24) }
+    }
+}
+
+/// What one executor step answers.
+enum Outcome {
+    /// 200 with a challenge.
+    Challenge(Value),
+    /// 302 back to the executor URL.
+    Again,
+    /// The authorization is done: issue a code (outside the state lock) and redirect to the RP.
+    Fulfil { params: AuthorizeParams, user: u64, auth_time: u64, amr: Vec<String> },
+}
+
+fn flow_info(slug: &str, app_name: Option<&str>) -> Value {
+    let title = FLOWS.iter().find(|(s, _, _)| *s == slug).map(|f| f.2).unwrap_or("authentik");
+    let title = title.replace("%(app)s", app_name.unwrap_or("application"));
+    json!({
+        "title": title,
+        "background": "/static/dist/assets/images/flow_background.jpg",
+        "background_themed_urls": null,
+        "cancel_url": "/flows/-/cancel/",
+        "layout": "stacked",
+    })
+}
+
+fn with_errors(mut challenge: Value, field: &str, message: &str) -> Value {
+    challenge["response_errors"] = json!({ field: [{"string": message, "code": "invalid"}] });
+    challenge
+}
+
+fn access_denied(slug: &str, pending_user: &str, message: Option<&str>) -> Value {
+    let mut c = json!({
+        "component": "ak-stage-access-denied",
+        "flow_info": flow_info(slug, None),
+        "pending_user": pending_user,
+        "pending_user_avatar": AVATAR,
+    });
+    if let Some(m) = message {
+        c["error_message"] = json!(m);
+    }
+    c
+}
+
+/// `GET /if/flow/<slug>/`: the flow interface.
+pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    if !crate::directory::is_flow(&slug) {
+        return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
+    }
+    let session = SessionRef::get(&shared, &headers);
+    let title = flow_info(&slug, None)["title"].as_str().unwrap_or("authentik").to_string();
+    session.attach(pages::flow_page(&slug, &title))
+}
+
+/// `GET /api/v3/flows/executor/<slug>/`.
+pub(crate) async fn executor_get(
+    State(shared): AppState,
+    Path(slug): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    execute(&shared, &slug, &uri, &headers, None, None).await
+}
+
+/// What a POST to the executor carries, judged as authentik 2026.2 judges it.
+enum Answer {
+    /// A JSON object: the stage's answer.
+    Object(Map<String, Value>),
+    /// JSON, but not an object: the stage is shown again with this `non_field_errors` entry.
+    NotObject(Value),
+    /// Not JSON at all (a bad body, or another content type): `ak-stage-flow-error`.
+    Unreadable,
+}
+
+/// `POST /api/v3/flows/executor/<slug>/` with a JSON challenge response. Like authentik:
+/// another content type or malformed JSON is answered with `ak-stage-flow-error` (HTTP 200);
+/// `null`, a list or a scalar shows the stage again with a `non_field_errors` message.
+pub(crate) async fn executor_post(
+    State(shared): AppState,
+    Path(slug): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let answer = match serde_json::from_slice::<Value>(&body) {
+        _ if !json => Answer::Unreadable,
+        Ok(Value::Object(map)) => Answer::Object(map),
+        Ok(Value::Null) => Answer::NotObject(json!({"string": "No data provided", "code": "null"})),
+        Ok(other) => {
+            let kind = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_f64() => "float",
+                _ => "int",
+            };
+            let message = format!("Invalid data. Expected a dictionary, but got {kind}.");
+            Answer::NotObject(json!({"string": message, "code": "invalid"}))
+        }
+        Err(_) => Answer::Unreadable,
+    };
+    match answer {
+        Answer::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map), None).await,
+        Answer::Unreadable => {
+            shared.delay(Endpoint::Executor).await;
+            let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
+            axum::Json(json!({"component": "ak-stage-flow-error", "request_id": request_id})).into_response()
+        }
+        Answer::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
+    }
+}
+
+/// One executor request: `body` is the stage's answer (none for a GET); `refused`, an answer
+/// refused before any stage saw it, whose message the current challenge is shown again with.
+async fn execute(
+    shared: &Shared,
+    slug: &str,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: Option<Map<String, Value>>,
+    refused: Option<Value>,
+) -> Response {
+    shared.delay(Endpoint::Executor).await;
+    if shared.defects.has(&crate::defects::Defect::Executor502) {
+        return (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
+    }
+    if !crate::directory::is_flow(slug) {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not found."}))).into_response();
+    }
+    let session = SessionRef::get(shared, headers);
+    let query = uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    let mut enrolled = None;
+    let used_code;
+    let outcome = {
+        let dir = shared.directory().clone();
+        let mut state = shared.state();
+        let consents = state.consents.clone();
+        let Some(sess) = state.sessions.get_mut(&session.id) else {
+            return (StatusCode::FORBIDDEN, axum::Json(json!({"detail": "No session."}))).into_response();
+        };
+        if body.is_some() && sess.user.is_some() {
+            let sent = headers.get("x-authentik-csrf").and_then(|v| v.to_str().ok());
+            if sent != Some(sess.csrf.as_str()) {
+                let detail = if sent.is_none() {
+                    "CSRF Failed: CSRF token missing."
+                } else {
+                    "CSRF Failed: CSRF token incorrect."
+                };
+                return session.attach((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response());
+            }
+        }
+        let outcome = if slug == crate::directory::TOTP_SETUP_FLOW {
+            let (challenge, device) = crate::totp_setup::step(&dir, sess, flow_info(slug, None), body);
+            enrolled = device;
+            Outcome::Challenge(challenge)
+        } else {
+            let result = step(shared, &dir, sess, slug, &query, body, &consents);
+            if let Some((user, app)) = result.1 {
+                state.consents.insert((user, app));
+            }
+            result.0
+        };
+        // A TOTP code accepted in this step: the device will not accept it again.
+        used_code = state.sessions.get_mut(&session.id).and_then(|s| s.totp_used.take());
+        outcome
+    };
+    if let Some(device) = enrolled {
+        shared.directory().add_totp_device(device);
+    }
+    if let Some((pk, step)) = used_code
+        && let Some(device) = shared.directory().totp_devices.iter_mut().find(|d| d.pk == pk)
+    {
+        device.last_step = device.last_step.max(Some(step));
+    }
+    let response = match outcome {
+        Outcome::Challenge(mut c) => {
+            if let Some(error) = refused {
+                c["response_errors"] = json!({"non_field_errors": [error]});
+            }
+            axum::Json(c).into_response()
+        }
+        Outcome::Again => redirect(&uri.to_string()),
+        Outcome::Fulfil { params, user, auth_time, amr } => {
+            let challenge = match callback_url(shared, &params, user, &session.id, auth_time, amr) {
+                Some(to) => json!({"component": "xak-flow-redirect", "to": to}),
+                None => access_denied(slug, "", Some("Failed to resolve application")),
+            };
+            axum::Json(challenge).into_response()
+        }
+    };
+    session.attach(response)
+}
+
+/// One executor step. Returns the outcome and a consent to remember.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    shared: &Shared,
+    dir: &Directory,
+    sess: &mut Session,
+    slug: &str,
+    query: &str,
+    body: Option<Map<String, Value>>,
+    consents: &std::collections::HashSet<(u64, String)>,
+) -> (Outcome, Option<(u64, String)>) {
+    if slug == AUTHENTICATION_FLOW {
+        if !matches!(sess.plans.get(slug), Some(Plan::Authentication(_))) {
+            let next = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned());
+            let plan = AuthenticationPlan {
+                stage: AuthStage::Identification,
+                pending_uid: String::new(),
+                pending_user: None,
+                failed_passwords: 0,
+                next,
+                amr: Vec::new(),
+            };
+            sess.plans.insert(slug.into(), Plan::Authentication(plan));
+        }
+        return (authentication(dir, sess, slug, body), None);
+    }
+    let Some(Plan::Authorization(plan)) = sess.plans.get(slug).cloned() else {
+        let user = sess.user.and_then(|u| dir.user(u)).map(|u| u.username.clone()).unwrap_or_default();
+        return (Outcome::Challenge(access_denied(slug, &user, Some("Flow does not apply to current user."))), None);
+    };
+    authorization(shared, dir, sess, slug, plan, body, consents)
+}
+
+fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<Map<String, Value>>) -> Outcome {
+    let Some(Plan::Authentication(mut plan)) = sess.plans.get(slug).cloned() else {
+        unreachable!("the caller created the plan")
+    };
+    let app_pre = sess.application_pre.clone();
+    let info = flow_info(slug, None);
+    let pending_name =
+        plan.pending_user.and_then(|pk| dir.user(pk)).map(|u| u.username.clone()).unwrap_or(plan.pending_uid.clone());
+    let string = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let outcome = match plan.stage {
+        AuthStage::Identification => {
+            let mut challenge = json!({
+                "component": "ak-stage-identification",
+                "flow_info": info,
+                "user_fields": ["email", "username"],
+                "password_fields": false,
+                "allow_show_password": false,
+                "flow_designation": "authentication",
+                "captcha_stage": null,
+                "primary_action": "Log in",
+                "sources": [],
+                "show_source_labels": false,
+                "enable_remember_me": false,
+                "passkey_challenge": null,
+                "pending_user_identifier": null,
+            });
+            if let Some(app) = &app_pre {
+                challenge["application_pre"] = json!(app);
+            }
+            match body {
+                None => Outcome::Challenge(challenge),
+                Some(b) => {
+                    let uid = string(&b, "uid_field");
+                    if uid.trim().is_empty() {
+                        Outcome::Challenge(with_errors(
+                            challenge,
+                            "non_field_errors",
+                            "No identification data provided.",
+                        ))
+                    } else {
+                        // pretend_user_exists: an unknown identifier goes on to the password stage.
+                        plan.pending_user = dir.user_by_uid(uid.trim()).filter(|u| u.is_active).map(|u| u.pk);
+                        plan.pending_uid = uid.trim().to_string();
+                        plan.stage = AuthStage::Password;
+                        Outcome::Again
+                    }
+                }
+            }
+        }
+        AuthStage::Password => {
+            let challenge = json!({
+                "component": "ak-stage-password",
+                "flow_info": info,
+                "pending_user": pending_name,
+                "pending_user_avatar": AVATAR,
+                "allow_show_password": false,
+            });
+            match body {
+                None => Outcome::Challenge(challenge),
+                Some(b) => {
+                    let password = string(&b, "password");
+                    let user = plan.pending_user.and_then(|pk| dir.user(pk));
+                    let ok = user.and_then(|u| u.password.as_ref()).is_some_and(|p| p.expose() == password);
+                    if ok {
+                        plan.amr = vec!["pwd".into()];
+                        plan.stage = AuthStage::Mfa;
+                        Outcome::Again
+                    } else {
+                        plan.failed_passwords += 1;
+                        if plan.failed_passwords >= MAX_PASSWORD_ATTEMPTS {
+                            sess.plans.remove(slug);
+                            return Outcome::Challenge(access_denied(slug, &pending_name, None));
+                        }
+                        Outcome::Challenge(with_errors(challenge, "password", "Invalid password"))
+                    }
+                }
+            }
+        }
+        AuthStage::Mfa => {
+            let user = plan.pending_user.and_then(|pk| dir.user(pk));
+            let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
+            if devices.is_empty() {
+                // not_configured_action: skip
+                plan.stage = AuthStage::Login;
+                Outcome::Again
+            } else {
+                let challenge = json!({
+                    "component": "ak-stage-authenticator-validate",
+                    "flow_info": info,
+                    "pending_user": pending_name,
+                    "pending_user_avatar": AVATAR,
+                    "device_challenges": devices.iter().enumerate().map(|(i, _)| json!({
+                        "device_class": "totp", "device_uid": (i + 1).to_string(), "challenge": {}, "last_used": null,
+                    })).collect::<Vec<_>>(),
+                    "configuration_stages": [],
+                });
+                match body {
+                    None => Outcome::Challenge(challenge),
+                    // The web interface tells which device it shows (it picks the only one by
+                    // itself): the stage stays, and the answer is the same challenge.
+                    Some(b) if b.get("selected_challenge").is_some_and(Value::is_object) && b.get("code").is_none() => {
+                        Outcome::Challenge(challenge)
+                    }
+                    Some(b) => {
+                        let code = string(&b, "code");
+                        let now = now_secs();
+                        let accepted = devices.iter().find_map(|d| {
+                            totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s))
+                        });
+                        if let Some(used) = accepted {
+                            sess.totp_used = Some(used);
+                            plan.amr = vec!["pwd".into(), "mfa".into()];
+                            plan.stage = AuthStage::Login;
+                            Outcome::Again
+                        } else {
+                            Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
+                        }
+                    }
+                }
+            }
+        }
+        AuthStage::Login => {
+            sess.user = plan.pending_user;
+            sess.auth_time = now_secs();
+            sess.amr = plan.amr.clone();
+            sess.login_uid += 1;
+            // The flow's last stage: authentik's `stage_ok` finishes the flow in the same
+            // answer (the final redirect challenge), without a redirect to itself first.
+            return flow_done(sess, slug, &plan);
+        }
+    };
+    sess.plans.insert(slug.into(), Plan::Authentication(plan));
+    outcome
+}
+
+/// The authentication flow is done: the plan ends and the executor answers with the redirect to
+/// where the flow was started from.
+fn flow_done(sess: &mut Session, slug: &str, plan: &AuthenticationPlan) -> Outcome {
+    sess.plans.remove(slug);
+    sess.application_pre = None;
+    let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
+    Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn authorization(
+    shared: &Shared,
+    dir: &Directory,
+    sess: &mut Session,
+    slug: &str,
+    mut plan: AuthorizationPlan,
+    body: Option<Map<String, Value>>,
+    consents: &std::collections::HashSet<(u64, String)>,
+) -> (Outcome, Option<(u64, String)>) {
+    let Some(user) = sess.user.and_then(|u| dir.user(u)).cloned() else {
+        return (Outcome::Challenge(access_denied(slug, "", Some("Flow does not apply to current user."))), None);
+    };
+    let app_name = dir.application(&plan.app).map(|a| a.name.clone()).unwrap_or_default();
+    let mut remember = None;
+    match plan.stage {
+        AuthzStage::Consent => {
+            if !plan.consent_always && consents.contains(&(user.pk, plan.app.clone())) {
+                plan.stage = AuthzStage::Fulfil;
+                sess.plans.insert(slug.into(), Plan::Authorization(plan));
+                return (Outcome::Again, None);
+            }
+            let provider = dir.provider_by_client_id(&plan.params.client_id);
+            let permissions: Vec<Value> = provider
+                .map(|p| {
+                    p.mappings
+                        .iter()
+                        .filter_map(|m| dir.mapping(m))
+                        .filter(|m| plan.params.scopes.contains(&m.scope_name) && !m.description.is_empty())
+                        .map(|m| json!({"id": m.scope_name, "name": m.description}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let challenge = json!({
+                "component": "ak-stage-consent",
+                "flow_info": flow_info(slug, Some(&app_name)),
+                "pending_user": user.username,
+                "pending_user_avatar": AVATAR,
+                "header_text": format!("You're about to sign into {app_name}."),
+                "permissions": permissions,
+                "additional_permissions": [],
+                "token": plan.token,
+            });
+            let Some(b) = body else {
+                sess.plans.insert(slug.into(), Plan::Authorization(plan));
+                return (Outcome::Challenge(challenge), None);
+            };
+            let token = b.get("token").and_then(Value::as_str).unwrap_or_default();
+            if token != plan.token && !shared.defects.has(&Defect::ConsentTokenIgnored) {
+                sess.plans.insert(slug.into(), Plan::Authorization(plan));
+                return (
+                    Outcome::Challenge(with_errors(challenge, "token", "Invalid consent token, re-showing prompt")),
+                    None,
+                );
+            }
+            if !plan.consent_always {
+                remember = Some((user.pk, plan.app.clone()));
+            }
+            plan.stage = AuthzStage::Fulfil;
+            sess.plans.insert(slug.into(), Plan::Authorization(plan));
+            (Outcome::Again, remember)
+        }
+        AuthzStage::Fulfil => {
+            sess.plans.remove(slug);
+            let outcome = Outcome::Fulfil {
+                params: plan.params,
+                user: user.pk,
+                auth_time: sess.auth_time,
+                amr: sess.amr.clone(),
+            };
+            (outcome, None)
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The stand-in's HTTP server: start and stop, shared state, sessions and cookies, routes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::blueprint::{self, BlueprintError};
+use crate::defects::{Defect, Defects, Endpoint};
+use crate::directory::{Directory, IssuerMode, Provider};
+use crate::state::{Session, State};
+use crate::{flow, oauth, pages};
+use ak_protocol::jose::{RsaKey, random_token};
+use ak_protocol::secret::Secret;
+use ak_protocol::serve::Serving;
+
+pub(crate) const SESSION_COOKIE: &str = "authentik_session";
+pub(crate) const CSRF_COOKIE: &str = "authentik_csrf";
+const MAX_QUERY: usize = 16 * 1024;
+
+/// Why the stand-in could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A blueprint file could not be read.
+    #[error("cannot read blueprint {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A blueprint is invalid or uses what the stand-in does not support.
+    #[error(transparent)]
+    Blueprint(#[from] BlueprintError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A TOTP device cannot be given.
+    #[error("{0}")]
+    Totp(String),
+    /// The signing key could not be generated.
+    #[error("cannot generate the signing key: {0}")]
+    Key(String),
+}
+
+/// How to start a stand-in.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    blueprints: Vec<(String, String)>,
+    env: HashMap<String, String>,
+    defects: Defects,
+    public_url: Option<Url>,
+    install_id: Option<String>,
+    api_token: Option<Secret>,
+    totp_devices: Vec<(String, Secret)>,
+}
+
+impl Options {
+    /// No blueprints yet, no defects.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a blueprint file's contents under a name used in error messages.
+    pub fn blueprint(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.blueprints.push((name.into(), text.into()));
+        self
+    }
+
+    /// Reads and adds a blueprint file.
+    pub fn blueprint_file(self, path: impl AsRef<Path>) -> Result<Self, StartError> {
+        let path = path.as_ref();
+        let text = ak_protocol::yaml::read_file(path)
+            .map_err(|e| StartError::Read { path: path.display().to_string(), source: e.into() })?;
+        Ok(self.blueprint(path.display().to_string(), text))
+    }
+
+    /// The variables `!Env` reads.
+    pub fn env(mut self, env: HashMap<String, String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Switches a defect on.
+    pub fn defect(mut self, defect: Defect) -> Self {
+        self.defects = self.defects.with(defect);
+        self
+    }
+
+    /// Switches these defects on.
+    pub fn defects(mut self, defects: Defects) -> Self {
+        for d in defects.iter() {
+            self.defects = self.defects.clone().with(d.clone());
+        }
+        self
+    }
+
+    /// The URL browsers and clients use (default `http://<bound address>/`).
+    pub fn public_url(mut self, url: Url) -> Self {
+        self.public_url = Some(url);
+        self
+    }
+
+    /// An API token (authentik's bootstrap token) accepted by the blueprint import endpoint
+    /// `POST /api/v3/flows/instances/import/`; without one the endpoint refuses every request.
+    pub fn api_token(mut self, token: Secret) -> Self {
+        self.api_token = Some(token);
+        self
+    }
+
+    /// Gives a user a confirmed TOTP device with this secret (hex, as authentik stores it).
+    /// Devices are not in blueprints: authentik's blueprints cannot set a device's user or key.
+    pub fn totp_device(mut self, username: impl Into<String>, secret_hex: Secret) -> Self {
+        self.totp_devices.push((username.into(), secret_hex));
+        self
+    }
+
+    /// The install id that salts hashed `sub` values (default: random per start).
+    pub fn install_id(mut self, id: impl Into<String>) -> Self {
+        self.install_id = Some(id.into());
+        self
+    }
+
+    /// Applies the blueprints (reporting the first problem with file:line:column), then adds the
+    /// TOTP devices.
+    pub fn directory(&self) -> Result<Directory, StartError> {
+        let mut directory = blueprint::load(&self.blueprints, &self.env)?;
+        for (username, secret) in &self.totp_devices {
+            if directory.users.iter().all(|u| u.username != *username) {
+                return Err(StartError::Totp(format!("TOTP device for `{username}`: no such user in the blueprints")));
+            }
+            if ak_protocol::totp::decode_hex(secret.expose()).is_none() {
+                return Err(StartError::Totp(format!("TOTP device for `{username}`: the secret is not hex")));
+            }
+            directory.add_totp_device(crate::directory::TotpDevice {
+                pk: 0,
+                user: username.clone(),
+                name: "TOTP device".into(),
+                key: secret.clone(),
+                confirmed: true,
+                digits: 6,
+                last_step: None,
+            });
+        }
+        Ok(directory)
+    }
+}
+
+/// A running stand-in. Dropping it stops the server.
+#[derive(Debug)]
+pub struct AuthentikStandIn {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    serving: Serving,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The public base URL, with a trailing slash.
+    pub(crate) base: Url,
+    pub(crate) install_id: String,
+    pub(crate) api_token: Option<Secret>,
+    pub(crate) defects: Defects,
+    pub(crate) key: RsaKey,
+    pub(crate) rogue_key: RsaKey,
+    directory: Mutex<Directory>,
+    state: Mutex<State>,
+}
+
+/// The two RSA keys (published and unpublished), generated once per process.
+fn keys() -> Result<&'static (RsaKey, RsaKey), StartError> {
+    static KEYS: OnceLock<Result<(RsaKey, RsaKey), String>> = OnceLock::new();
+    let made = KEYS.get_or_init(|| {
+        let key = RsaKey::generate("").map_err(|e| e.to_string())?;
+        let rogue = RsaKey::generate("").map_err(|e| e.to_string())?;
+        // authentik's kid is a hex digest; derive ours from the modulus.
+        let kid = |k: &RsaKey| crate::directory::hex_sha256(&k.public_jwk()["n"].to_string())[..32].to_string();
+        Ok((key.with_kid(kid(&key)), rogue.with_kid(kid(&rogue))))
+    });
+    made.as_ref().map_err(|e| StartError::Key(e.clone()))
+}
+
+impl Shared {
+    pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An absolute URL on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// The issuer for an application, with the issuer defects applied.
+    pub(crate) fn issuer(&self, provider: &Provider, slug: &str) -> String {
+        let mut issuer = match provider.issuer_mode {
+            IssuerMode::PerProvider => self.url(&format!("application/o/{slug}/")),
+            IssuerMode::Global => self.base.to_string(),
+        };
+        if self.defects.has(&Defect::IssuerNoTrailingSlash) {
+            issuer.truncate(issuer.trim_end_matches('/').len());
+        }
+        if self.defects.has(&Defect::IssuerOtherScheme) {
+            issuer = match issuer.strip_prefix("http://") {
+                Some(rest) => format!("https://{rest}"),
+                None => issuer.replacen("https://", "http://", 1),
+            };
+        }
+        issuer
+    }
+
+    /// Waits if a `delay` defect names this endpoint.
+    pub(crate) async fn delay(&self, endpoint: Endpoint) {
+        if let Some(delay) = self.defects.delay(endpoint) {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// The session a request belongs to; created (with its cookies) when absent or unknown.
+pub(crate) struct SessionRef {
+    pub(crate) id: String,
+    cookies: Vec<String>,
+}
+
+impl SessionRef {
+    /// Finds or creates the session for these request headers.
+    pub(crate) fn get(shared: &Shared, headers: &HeaderMap) -> Self {
+        let mut state = shared.state();
+        if let Some(id) = cookie(headers, SESSION_COOKIE)
+            && state.sessions.contains_key(id)
+        {
+            return Self { id: id.to_string(), cookies: Vec::new() };
+        }
+        let id = random_token(24);
+        let csrf = random_token(24);
+        state.sessions.insert(id.clone(), Session { csrf: csrf.clone(), ..Session::default() });
+        Self {
+            cookies: vec![
+                format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
+                format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax"),
+            ],
+            id,
+        }
+    }
+
+    /// Adds the session's new cookies, if any, to a response.
+    pub(crate) fn attach(&self, mut response: Response) -> Response {
+        for c in &self.cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+}
+
+/// A cookie's value from the request headers.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A 302 to `location`.
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+impl AuthentikStandIn {
+    /// Starts on `127.0.0.1:0`.
+    pub async fn start(options: Options) -> Result<Self, StartError> {
+        Self::start_on(options, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(options: Options, addr: SocketAddr) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::start_on_listener(options, listener).await
+    }
+
+    /// Starts on a listener bound beforehand, so that its address can be given to a relying
+    /// party (and that party's redirect URI to this stand-in's blueprints) before it serves.
+    pub async fn start_on_listener(options: Options, listener: TcpListener) -> Result<Self, StartError> {
+        let directory = options.directory()?;
+        let (key, rogue_key) = keys()?.clone();
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
+        let mut base = match options.public_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{local_addr}/"))
+                .unwrap_or_else(|_| unreachable!("a socket address is a valid host")),
+        };
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let shared = Arc::new(Shared {
+            base,
+            install_id: options.install_id.unwrap_or_else(|| random_token(16)),
+            api_token: options.api_token,
+            defects: options.defects,
+            key,
+            rogue_key,
+            directory: Mutex::new(directory),
+            state: Mutex::new(State::default()),
+        });
+        let serving = Serving::spawn(listener, router(shared.clone()));
+        Ok(Self { shared, local_addr, serving })
+    }
+
+    /// The base URL, with a trailing slash.
+    pub fn url(&self) -> &Url {
+        &self.shared.base
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The issuer of an application's provider (as its discovery document says it).
+    pub fn issuer(&self, slug: &str) -> Option<String> {
+        let dir = self.shared.directory();
+        let app = dir.application(slug)?;
+        let provider = dir.provider(app.provider.as_deref()?)?;
+        Some(self.shared.issuer(provider, slug))
+    }
+
+    /// `<base>/application/o/<slug>/.well-known/openid-configuration`.
+    pub fn discovery_url(&self, slug: &str) -> String {
+        self.shared.url(&format!("application/o/{slug}/.well-known/openid-configuration"))
+    }
+
+    /// A copy of the provisioned directory.
+    pub fn directory(&self) -> Directory {
+        self.shared.directory().clone()
+    }
+
+    /// The defects switched on.
+    pub fn defects(&self) -> &Defects {
+        &self.shared.defects
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/application/o/authorize/", any(oauth::authorize))
+        .route("/application/o/token/", post(oauth::token))
+        .route("/application/o/userinfo/", any(oauth::userinfo))
+        .route("/application/o/introspect/", post(oauth::introspect))
+        .route("/application/o/revoke/", post(oauth::revoke))
+        .route("/application/o/{slug}/.well-known/openid-configuration", get(oauth::discovery))
+        .route("/application/o/{slug}/jwks/", get(oauth::jwks))
+        .route("/application/o/{slug}/end-session/", get(oauth::end_session))
+        .route("/if/flow/{slug}/", get(flow::page))
+        .route("/api/v3/flows/executor/{slug}/", get(flow::executor_get).post(flow::executor_post))
+        .route("/api/v3/flows/instances/import/", post(import_blueprint))
+        .route("/api/v3/core/users/", get(crate::admin_api::users).post(crate::admin_api::create_user))
+        .route("/api/v3/core/users/{pk}/", axum::routing::delete(crate::admin_api::delete_user))
+        .route("/api/v3/core/users/{pk}/set_password/", post(crate::admin_api::set_password))
+        .route("/api/v3/authenticators/admin/all/", get(crate::admin_api::all_devices))
+        .route("/api/v3/authenticators/admin/totp/", get(crate::admin_api::totp_devices))
+        .route("/api/v3/authenticators/admin/totp/{pk}/", axum::routing::delete(crate::admin_api::delete_totp_device))
+        .route("/-/health/live/", get(health))
+        .route("/-/health/ready/", get(health))
+        .route("/static/flow.js", get(pages::script))
+        .fallback(not_found)
+        .layer(middleware::from_fn(limit_query))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(shared)
+}
+
+/// `POST /api/v3/flows/instances/import/`: applies an uploaded blueprint (multipart field
+/// `file`), as authentik's flow import does; `Authorization: Bearer <token>` required.
+async fn import_blueprint(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = crate::admin_api::refuse(&shared, &headers) {
+        return refused;
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(text) = multipart_file(content_type, &body) else {
+        return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"logs": [], "success": false})))
+            .into_response();
+    };
+    let result = {
+        let mut dir = shared.directory();
+        let mut copy = dir.clone();
+        let applied = blueprint::apply(&mut copy, "import", &text, &HashMap::new());
+        if applied.is_ok() {
+            *dir = copy;
+        }
+        applied
+    };
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let logs = serde_json::json!([{"log_level": "error", "event": e.to_string()}]);
+            (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"logs": logs, "success": false}))).into_response()
+        }
+    }
+}
+
+/// The content of the multipart field named `file`.
+fn multipart_file(content_type: &str, body: &[u8]) -> Option<String> {
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    text.split(&delimiter).find_map(|part| {
+        let (head, content) = part.split_once("\r\n\r\n")?;
+        if !head.contains("name=\"file\"") {
+            return None;
+        }
+        Some(content.strip_suffix("\r\n").unwrap_or(content).to_string())
+    })
+}
+
+async fn health() -> Response {
+    StatusCode::OK.into_response()
+}
+
+async fn limit_query(request: Request, next: Next) -> Response {
+    if request.uri().query().is_some_and(|q| q.len() > MAX_QUERY) {
+        return pages::error_page(
+            StatusCode::URI_TOO_LONG,
+            "Request URI too long",
+            "The request's query string is too long.",
+        );
+    }
+    next.run(request).await
+}
+
+async fn not_found(request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found."}))).into_response();
+    }
+    pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.")
+}
