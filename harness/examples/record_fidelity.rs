@@ -1,4 +1,4 @@
-//! Records the fidelity corpus of an authentik (see `ak_e2e::fidelity`) and prints it as JSON:
+//! Records the fidelity corpus of an authentik (see `ak_e2e::environment::fidelity`) and prints it as JSON:
 //!
 //! ```text
 //! AK_E2E_CLIENT_SECRET=… AK_E2E_ANN_PASSWORD=… cargo run -p ak-e2e --example record_fidelity -- \
@@ -30,7 +30,7 @@ async fn main() {
         eprintln!("record_fidelity: `{target}` is not a URL");
         std::process::exit(1)
     };
-    let subject = ak_e2e::fidelity::Subject {
+    let subject = ak_e2e::environment::fidelity::Subject {
         authentik,
         slug: "chatgpt".into(),
         client_id: "chatgpt".into(),
@@ -40,7 +40,7 @@ async fn main() {
         password: secret("AK_E2E_ANN_PASSWORD"),
         timeout: Duration::from_secs(30),
     };
-    match ak_e2e::fidelity::record(&subject).await {
+    match ak_e2e::environment::fidelity::record(&subject).await {
         Ok(corpus) => println!("{}", serde_json::to_string_pretty(&corpus).unwrap_or_default()),
         Err(e) => {
             eprintln!("record_fidelity: {e}");

@@ -8,24 +8,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Flags, Settings, Target};
+use crate::environment::Environment;
 use crate::plan::{PlanError, plan};
 use crate::report::console::{ConsoleProgress, Style};
 use crate::report::{Redactor, json, junit};
-use crate::target::Environment;
 
-/// Exit codes (README: "Exit codes").
-pub mod exit {
-    /// Everything passed.
-    pub const OK: i32 = 0;
-    /// Usage or configuration error.
-    pub const USAGE: i32 = 1;
-    /// A scenario file is invalid.
-    pub const SCENARIO: i32 = 2;
-    /// Runtime error: target unreachable, browser failed.
-    pub const RUNTIME: i32 = 3;
-    /// At least one assertion failed.
-    pub const FAILED: i32 = 4;
-}
+pub use crate::exit;
 
 /// End-to-end verification of single sign-on between authentik and ChatGPT.
 #[derive(Debug, Parser)]
@@ -109,7 +97,8 @@ struct CompareArgs {
 
 /// `ak-e2e compare`.
 fn compare(args: &CompareArgs) -> i32 {
-    let reports = crate::compare::read(&args.base).and_then(|b| Ok((b, crate::compare::read(&args.candidate)?)));
+    let reports = crate::commands::compare::read(&args.base)
+        .and_then(|b| Ok((b, crate::commands::compare::read(&args.candidate)?)));
     let (base, candidate) = match reports {
         Ok(r) => r,
         Err(e) => {
@@ -117,12 +106,12 @@ fn compare(args: &CompareArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let comparison = crate::compare::compare(&base, &candidate);
-    print!("{}", crate::compare::render_text(&comparison));
+    let comparison = crate::commands::compare::compare(&base, &candidate);
+    print!("{}", crate::commands::compare::render_text(&comparison));
     let mut code = if comparison.regressions > 0 { exit::FAILED } else { exit::OK };
     let outputs: [(&Option<PathBuf>, String); 2] = [
         (&args.json, serde_json::to_string_pretty(&comparison).unwrap_or_default()),
-        (&args.html, crate::compare::render_html(&comparison)),
+        (&args.html, crate::commands::compare::render_html(&comparison)),
     ];
     for (path, text) in outputs {
         let Some(path) = path else { continue };
@@ -233,7 +222,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         Command::Reproduce(args) => {
             let Some(settings) = resolve(&args.flags(), &env) else { return exit::USAGE };
             let mut out = stdout.lock();
-            return crate::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
+            return crate::commands::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
         }
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),
@@ -242,7 +231,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     };
     let Some(settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
     if mode == "provision" {
-        return match crate::provision::provision(&settings, &env).await {
+        return match crate::commands::provision::provision(&settings, &env).await {
             Ok(lines) => {
                 for line in lines {
                     println!("ak-e2e: {line}");
@@ -311,7 +300,7 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
     };
     let mut browsers = None;
     if plan.runs.iter().any(|r| r.driver == crate::scenario::DriverKind::Browser) {
-        match crate::driver::chrome::BrowserHost::start(&settings.browser).await {
+        match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
             Ok(host) => browsers = Some(host),
             Err(e) => {
                 eprintln!("ak-e2e: error: {e}");

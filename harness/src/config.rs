@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::scenario::DriverKind;
+use crate::scenario::{DEFAULT_APPLICATION, DriverKind};
 
 /// The config file's shape.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -197,7 +197,7 @@ pub struct Settings {
     /// Where every run's trace bundle goes (`--trace`), if anywhere.
     pub trace: Option<PathBuf>,
     /// The browser.
-    pub browser: crate::driver::chrome::BrowserSettings,
+    pub browser: BrowserSettings,
     /// Defects switched on in the embedded stand-in (to see what the suite catches).
     pub defects: authentik_standin::Defects,
     /// Run only part `k` of `n` of the planned runs (1-based), to split a suite across machines.
@@ -212,9 +212,6 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
-
-/// The name of the application given as `application:`.
-pub const DEFAULT_APPLICATION: &str = "default";
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG: &str = "ak-e2e.yaml";
@@ -340,13 +337,13 @@ impl Settings {
             trace: path_or_env(&flags.trace, "AK_E2E_TRACE"),
             browser: {
                 let file_browser = file.browser.clone().unwrap_or_default();
-                crate::driver::chrome::BrowserSettings {
+                BrowserSettings {
                     webdriver_url: pick(&flags.webdriver_url, "AK_E2E_WEBDRIVER_URL", &file_browser.webdriver_url),
                     chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
                     chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
                     screenshots: match pick(&flags.screenshots, "AK_E2E_SCREENSHOTS", &None).as_deref() {
-                        None | Some("failure") => crate::driver::chrome::Screenshots::Failure,
-                        Some("all") => crate::driver::chrome::Screenshots::All,
+                        None | Some("failure") => Screenshots::Failure,
+                        Some("all") => Screenshots::All,
                         Some(other) => {
                             return Err(ConfigError(format!("screenshots `{other}` is not `failure` or `all`")));
                         }
@@ -454,6 +451,30 @@ fn located(error: &serde_saphyr::Error, text: &str, shown: &Path) -> ConfigError
     };
     let rendered = diagnostic.render(text, false);
     ConfigError(rendered.trim_end().trim_start_matches("error: ").to_string())
+}
+
+/// How to reach a browser.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserSettings {
+    /// A WebDriver URL (Selenium Grid, a browser container); `None`: start chromedriver.
+    pub webdriver_url: Option<String>,
+    /// The chromedriver binary (default: `chromedriver` on PATH).
+    pub chromedriver: Option<PathBuf>,
+    /// The Chromium binary, if chromedriver should not find it itself.
+    pub chromium: Option<PathBuf>,
+    /// Which screenshots browser runs take.
+    pub screenshots: Screenshots,
+}
+
+/// Which screenshots browser runs take (`--screenshots`). A failure always gets one, with the
+/// page and the console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Screenshots {
+    /// On failure only (the default): each screenshot costs the browser 50-150 ms.
+    #[default]
+    Failure,
+    /// Also one at each stage of the login and after each step that moves the browser.
+    All,
 }
 
 #[cfg(test)]

@@ -1,27 +1,23 @@
 //! `ak-e2e`: scenario files drive ChatGPT's single sign-on through authentik and assert the
-//! redirects, the claims and the landing. The modules follow the pipeline:
-//! [`scenario`] (parse) → [`plan`] → [`target`] + [`driver`] (drive) → [`runner`] + `check` →
-//! [`result`] → [`report`].
+//! redirects, the claims and the landing. The modules follow the pipeline (ARCHITECTURE.md):
+//! [`scenario`] (parse) → [`plan`] (settings from [`config`], fixtures, secrets) →
+//! [`environment`] (embedded or real authentik, ChatGPT's workspaces, pre-run checks) →
+//! [`drive`] (api, browser) → [`check`] (expectations) → [`result`] → [`report`]; [`runner`]
+//! takes each scenario through drive and check. [`commands`] are the commands besides `run`.
 
-pub mod admin;
-mod check;
+pub mod check;
 pub mod cli;
-pub mod compare;
+pub mod commands;
 pub mod config;
 pub mod diagnostic;
-pub mod driver;
-pub mod fidelity;
-pub mod flow_client;
-pub mod hints;
+pub mod drive;
+pub mod environment;
+pub mod exit;
 pub mod plan;
-pub mod provision;
 pub mod report;
-pub mod reproduce;
 pub mod result;
 pub mod runner;
 pub mod scenario;
-pub mod snapshot;
-pub mod target;
 
 /// Ctrl-C and SIGTERM, listened for from the start of `main`: from then on neither kills the
 /// process before its cleanup has run.

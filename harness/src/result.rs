@@ -252,3 +252,11 @@ impl Timings {
         [self.blocked, self.dns, self.connect].iter().flatten().sum::<f64>() + self.send + self.wait + self.receive
     }
 }
+
+/// Receives progress, one scenario at a time (the console reporter).
+pub trait Progress {
+    /// A scenario is about to run.
+    fn started(&mut self, index: usize, total: usize, run: &crate::plan::Planned);
+    /// It finished.
+    fn finished(&mut self, index: usize, total: usize, result: &ScenarioResult);
+}

@@ -8,27 +8,22 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use url::Url;
 
-use crate::check::{check_id_token, check_value, expect_authentik, expect_landing, expect_redirect};
-use crate::driver::api::{ApiDriver, Credentials, DriveError};
-use crate::driver::browser::BrowserDriver;
-use crate::driver::chrome::BrowserHost;
-use crate::driver::{Position, chatgpt_error};
-use crate::hints;
+use crate::check::hints;
+use crate::check::{
+    Observation, Provider, check_id_token, check_value, expect_authentik, expect_landing, expect_redirect,
+};
+use crate::drive::DriveError;
+use crate::drive::api::{ApiDriver, Credentials};
+use crate::drive::browser::BrowserDriver;
+use crate::drive::chrome::BrowserHost;
+use crate::drive::{Position, chatgpt_error};
+use crate::environment::Environment;
 use crate::plan::{Plan, Planned};
 use crate::report::Redactor;
-use crate::result::Hop;
 use crate::result::{Assertion, RunReport, ScenarioResult, Status, StepResult, StepStatus, Summary};
+use crate::result::{Hop, Progress};
 use crate::scenario::DriverKind;
 use crate::scenario::{ClaimSource, HopKind, StepKind};
-use crate::target::Environment;
-
-/// Receives progress, one scenario at a time (the console reporter).
-pub trait Progress {
-    /// A scenario is about to run.
-    fn started(&mut self, index: usize, total: usize, run: &Planned);
-    /// It finished.
-    fn finished(&mut self, index: usize, total: usize, result: &ScenarioResult);
-}
 
 /// Either driver, behind one set of operations.
 pub(crate) enum Driver<'e> {
@@ -58,7 +53,7 @@ impl Driver<'_> {
         }
     }
 
-    fn workspace(&self) -> Option<&crate::target::Workspace> {
+    fn workspace(&self) -> Option<&crate::environment::Workspace> {
         match self {
             Driver::Api(d) => Some(d.workspace()),
             Driver::Browser(d) => Some(d.workspace()),
@@ -214,7 +209,7 @@ async fn discovery_documents(plan: &Plan, ctx: &Context<'_>) -> BTreeMap<String,
 }
 
 /// A workspace's discovery document, fetched now (within the body cap and the deadline).
-async fn fetch_discovery(env: &Environment, ws: &crate::target::Workspace) -> Result<Value, DriveError> {
+async fn fetch_discovery(env: &Environment, ws: &crate::environment::Workspace) -> Result<Value, DriveError> {
     let url = env.discovery_url(ws).map_err(|e| DriveError(e.0))?;
     let http =
         reqwest::Client::builder().timeout(env.request_timeout).build().map_err(|e| DriveError(e.to_string()))?;
@@ -294,8 +289,8 @@ async fn new_driver<'e>(
                 Some(client) => {
                     // What the logs hold from earlier scenarios and the reset is not this scenario's:
                     // its console artifact must show its own lines only.
-                    crate::driver::chrome::read_log(&client, "performance").await;
-                    crate::driver::chrome::read_log(&client, "browser").await;
+                    crate::drive::chrome::read_log(&client, "performance").await;
+                    crate::drive::chrome::read_log(&client, "browser").await;
                     client
                 }
                 None => host.session().await?,
@@ -304,7 +299,7 @@ async fn new_driver<'e>(
                 panic!("AK_E2E_TEST_PANIC_AFTER_BROWSER_START is set: panicking with a browser open");
             }
             let shots = match ctx.trace {
-                Some(_) => crate::driver::chrome::Screenshots::All,
+                Some(_) => crate::config::Screenshots::All,
                 None => plan.settings.browser.screenshots,
             };
             let dir = run_dir(ctx, index, planned);
@@ -321,7 +316,7 @@ fn run_dir(ctx: &Context<'_>, index: usize, planned: &Planned) -> std::path::Pat
     root.join(format!("{:02}-{stem}-{}", index + 1, planned.driver.as_str()))
 }
 
-fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::target::Workspace, DriveError> {
+fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::environment::Workspace, DriveError> {
     let name = &planned.scenario.application;
     env.workspace(name).ok_or_else(|| DriveError(format!("no application `{name}` in the configuration")))
 }
@@ -430,7 +425,7 @@ async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned
                 let client = b.into_client();
                 // Reuse the session when its cookies and storage can be cleared (Chrome
                 // DevTools); otherwise close it and start the next scenario afresh.
-                if crate::driver::chrome::reset_session(&client).await {
+                if crate::drive::chrome::reset_session(&client).await {
                     ctx.keep_idle_browser(client);
                 } else {
                     let _ = client.close().await;
@@ -540,7 +535,9 @@ async fn execute(
             driver.sign_in(&credentials).await
         }
         StepKind::ExpectRedirect { to, query } => {
-            expect_redirect(driver, *to, query, vars, cursor, result);
+            let classify = |url: &Url| driver.classify(url);
+            let seen = Observation { hops: driver.hops(), position: driver.position(), classify: &classify };
+            expect_redirect(&seen, *to, query, vars, cursor, result);
             Ok(())
         }
         StepKind::ExpectAuthentik(expectation) => {
@@ -599,15 +596,15 @@ async fn execute(
             };
             let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
             let normalised = env.with_placeholders(ws, &value);
-            let file = crate::snapshot::path(scenario_file, name);
+            let file = crate::check::snapshot::path(scenario_file, name);
             let shown = file.display().to_string();
-            let (passed, actual) = match crate::snapshot::compare(&file, &normalised, ctx.update_snapshots) {
-                crate::snapshot::Outcome::Same => (true, "equal".to_string()),
-                crate::snapshot::Outcome::Written => (true, format!("recorded in {shown}")),
-                crate::snapshot::Outcome::Missing => {
+            let (passed, actual) = match crate::check::snapshot::compare(&file, &normalised, ctx.update_snapshots) {
+                crate::check::snapshot::Outcome::Same => (true, "equal".to_string()),
+                crate::check::snapshot::Outcome::Written => (true, format!("recorded in {shown}")),
+                crate::check::snapshot::Outcome::Missing => {
                     (false, format!("no snapshot at {shown}; record it with AK_E2E_UPDATE_SNAPSHOTS=1 and review it"))
                 }
-                crate::snapshot::Outcome::Differs(diff) => {
+                crate::check::snapshot::Outcome::Differs(diff) => {
                     (false, format!("differs from {shown}: {diff} (review; AK_E2E_UPDATE_SNAPSHOTS=1 accepts it)"))
                 }
             };
@@ -652,7 +649,14 @@ async fn execute(
                     span: None,
                 });
                 if let Some(token) = body["id_token"].as_str() {
-                    check_id_token(api, vars, token, result).await?;
+                    let discovery = api.discovery().await?;
+                    let jwks = match discovery["jwks_uri"].as_str().and_then(|u| Url::parse(u).ok()) {
+                        Some(u) => api.get_json(u).await?,
+                        None => Value::Null,
+                    };
+                    let nonce = api.client.as_ref().and_then(|c| c.nonce.clone());
+                    let provider = Provider { discovery: &discovery, jwks: &jwks, nonce: nonce.as_deref() };
+                    check_id_token(&provider, vars, token, result);
                 }
             } else {
                 result.assertions.push(Assertion {
@@ -675,7 +679,7 @@ fn client_request(
     vars: &BTreeMap<String, String>,
     set: &[(String, crate::scenario::Template)],
     remove: &[String],
-) -> (Vec<(String, String)>, crate::driver::api::ClientRequest) {
+) -> (Vec<(String, String)>, crate::drive::api::ClientRequest) {
     let verifier = ak_protocol::jose::random_token(48);
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
@@ -698,7 +702,7 @@ fn client_request(
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let pkce_intact = get("code_challenge").as_deref() == Some(ak_protocol::jose::pkce_s256(&verifier).as_str())
         && get("code_challenge_method").as_deref() == Some("S256");
-    let client = crate::driver::api::ClientRequest {
+    let client = crate::drive::api::ClientRequest {
         state: get("state"),
         nonce: get("nonce"),
         verifier: pkce_intact.then_some(verifier),

@@ -3,9 +3,11 @@
 //! tree with positions, did-you-mean suggestions, reading HTTP answers within a cap and a
 //! deadline, and serving a router with a header deadline and graceful shutdown.
 
+pub mod authentik;
 pub mod html;
 pub mod http;
 pub mod jose;
+pub mod redact;
 pub mod secret;
 pub mod serve;
 pub mod suggest;

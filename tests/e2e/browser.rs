@@ -5,7 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ak_e2e::driver::chrome::{BrowserHost, BrowserSettings};
+use ak_e2e::config::BrowserSettings;
+use ak_e2e::drive::chrome::BrowserHost;
 use fantoccini::Locator;
 
 use super::{BIN, check, root, run, run_with_pid, walk};

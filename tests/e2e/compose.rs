@@ -97,7 +97,7 @@ fn provisioning_with_the_compose_configuration_registers_every_workspace() {
         blueprints: settings.blueprints.iter().map(|p| root().join(p)).collect(),
         ..settings
     };
-    let rendered = ak_e2e::provision::rendered_blueprints(&settings, &env).expect("rendered");
+    let rendered = ak_e2e::commands::provision::rendered_blueprints(&settings, &env).expect("rendered");
     let blueprints: Vec<Vec<Node>> = rendered.iter().map(|text| yaml::parse(text).expect("rendered YAML")).collect();
     // Each provider's client id → its registered redirect URIs.
     let mut registered: HashMap<String, Vec<String>> = HashMap::new();
@@ -115,7 +115,7 @@ fn provisioning_with_the_compose_configuration_registers_every_workspace() {
     let mut checked = 0;
     for (name, app) in &settings.applications {
         let Some(public) = app.public_url.clone().or_else(|| {
-            (name == ak_e2e::config::DEFAULT_APPLICATION).then(|| settings.chatgpt.public_url.clone()).flatten()
+            (name == ak_e2e::scenario::DEFAULT_APPLICATION).then(|| settings.chatgpt.public_url.clone()).flatten()
         }) else {
             continue;
         };

@@ -1,5 +1,5 @@
 //! The stand-in against the fidelity corpus recorded from a real authentik 2026.2.2
-//! (`tests/fidelity/authentik-2026.2.2.json`, see `ak_e2e::fidelity`): the same login recorded
+//! (`tests/fidelity/authentik-2026.2.2.json`, see `ak_e2e::environment::fidelity`): the same login recorded
 //! from the stand-in must have the same shapes, answer by answer. The differences the stand-in
 //! keeps on purpose are listed, each with its reason, in `tests/fidelity/known-differences.txt`;
 //! any other difference fails, naming the answer, the path and both values.
@@ -31,7 +31,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         .blueprint_file(root().join("blueprints/chatgpt.yaml"))
         .expect("blueprint");
     let server = AuthentikStandIn::start(options).await.expect("stand-in");
-    let subject = ak_e2e::fidelity::Subject {
+    let subject = ak_e2e::environment::fidelity::Subject {
         authentik: server.url().clone(),
         slug: "chatgpt".into(),
         client_id: "chatgpt".into(),
@@ -41,7 +41,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         password: "fidelity-ann-password".into(),
         timeout: Duration::from_secs(10),
     };
-    let actual = ak_e2e::fidelity::record(&subject).await.expect("record the stand-in");
+    let actual = ak_e2e::environment::fidelity::record(&subject).await.expect("record the stand-in");
     let corpus = std::fs::read_to_string(root().join("tests/fidelity/authentik-2026.2.2.json")).expect("corpus");
     let expected: serde_json::Value = serde_json::from_str(&corpus).expect("corpus JSON");
     let known = std::fs::read_to_string(root().join("tests/fidelity/known-differences.txt")).expect("known");
@@ -50,7 +50,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .filter_map(|l| l.split(" # ").next())
         .collect();
-    ak_e2e::fidelity::differences(&expected, &actual)
+    ak_e2e::environment::fidelity::differences(&expected, &actual)
         .into_iter()
         .filter(|d| !known.iter().any(|k| d.starts_with(k.trim())))
         .collect()

@@ -24,13 +24,15 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ak_e2e::config::{DEFAULT_APPLICATION, Flags, Settings, Target};
-use ak_e2e::driver::chrome::BrowserHost;
+use ak_e2e::config::{Flags, Settings, Target};
+use ak_e2e::drive::chrome::BrowserHost;
+use ak_e2e::environment::Environment;
 use ak_e2e::plan::{Plan, plan};
 use ak_e2e::report::Redactor;
+use ak_e2e::result::Progress;
 use ak_e2e::result::Status;
-use ak_e2e::runner::{Context, Progress, run};
-use ak_e2e::target::Environment;
+use ak_e2e::runner::{Context, run};
+use ak_e2e::scenario::DEFAULT_APPLICATION;
 
 struct Quiet;
 

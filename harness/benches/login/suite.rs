@@ -101,7 +101,7 @@ pub(crate) fn totp_secrets(
 pub(crate) fn fresh_totp_codes(secrets: &[Vec<u8>]) {
     while secrets
         .iter()
-        .any(|s| ak_e2e::driver::totp::recall(s).is_some_and(|last| last >= ak_protocol::totp::current_step()))
+        .any(|s| ak_e2e::drive::totp::recall(s).is_some_and(|last| last >= ak_protocol::totp::current_step()))
     {
         std::thread::sleep(Duration::from_secs(1));
     }

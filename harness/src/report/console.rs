@@ -5,8 +5,8 @@ use std::io::Write;
 
 use super::Redactor;
 use crate::plan::Planned;
+use crate::result::Progress;
 use crate::result::{RunReport, ScenarioResult, Status, StepStatus};
-use crate::runner::Progress;
 
 /// Console output settings.
 #[derive(Debug, Clone, Copy)]

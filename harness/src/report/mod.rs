@@ -31,7 +31,7 @@ impl Redactor {
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        let names = crate::driver::api::SECRET_PARAMS.join("|");
+        let names = ak_protocol::redact::SECRET_PARAMS.join("|");
         Self {
             secrets,
             params: regex_lite::Regex::new(&format!(r#"(?i)([?&#;](?:{names})=)[^&#\s"'<>]+"#))

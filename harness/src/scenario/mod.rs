@@ -12,6 +12,20 @@ use serde::Serialize;
 use crate::diagnostic::Span;
 pub use template::Template;
 
+/// The name of the application given as `application:`.
+pub const DEFAULT_APPLICATION: &str = "default";
+
+/// The variable names every run defines (users add `users.<name>.{username,email,name}`).
+pub const FIXED_VARS: &[&str] = &[
+    "authentik.url",
+    "authentik.issuer",
+    "application.slug",
+    "application.client_id",
+    "chatgpt.url",
+    "chatgpt.redirect_uri",
+    "chatgpt.connection_id",
+];
+
 /// One scenario file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {

@@ -152,7 +152,7 @@ impl Parser<'_> {
         let entries = self.map(root, "a scenario")?;
         let (mut name, mut tags, mut drivers, mut expect_failure, mut steps) =
             (None, Vec::new(), vec![DriverKind::Api], None, None);
-        let (mut application, mut application_span) = (crate::config::DEFAULT_APPLICATION.to_string(), None);
+        let (mut application, mut application_span) = (crate::scenario::DEFAULT_APPLICATION.to_string(), None);
         for (key, value) in entries {
             match key.as_str() {
                 Some("name") => name = self.string(value, "`name`"),

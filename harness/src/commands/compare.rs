@@ -230,14 +230,17 @@ fn differing(
 
 /// Claims with the run's authentik URL as a placeholder.
 fn placeheld(claims: &Map<String, Value>, authentik: &str) -> Map<String, Value> {
-    claims.iter().map(|(k, v)| (k.clone(), crate::snapshot::normalise(v, &[(authentik, "<authentik>/")]))).collect()
+    claims
+        .iter()
+        .map(|(k, v)| (k.clone(), crate::check::snapshot::normalise(v, &[(authentik, "<authentik>/")])))
+        .collect()
 }
 
 fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str), out: &mut Vec<Change>) {
     let (Some(b), Some(c)) = (b.as_object(), c.as_object()) else { return };
     // What changes on every login is compared by presence only.
     let same = |name: &str, from: Option<&Value>, to: Option<&Value>| {
-        if crate::snapshot::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
+        if crate::check::snapshot::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
     };
     for (name, from, to) in differing(&placeheld(b, b_url), &placeheld(c, c_url), same) {
         match (name.as_str(), from, to) {

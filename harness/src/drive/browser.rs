@@ -14,13 +14,16 @@ use fantoccini::elements::{Element, ElementRef};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::DriveError;
 use super::Position;
-use super::api::{Credentials, DriveError, classify, find_attempt, redact};
-use super::chrome::{Screenshots, read_log};
+use super::api::{Credentials, classify, find_attempt};
+use super::chrome::read_log;
+use crate::config::Screenshots;
+use crate::environment::{Environment, Workspace};
 use crate::report::Redactor;
 use crate::result::{Exchange, Hop, Timings};
 use crate::scenario::HopKind;
-use crate::target::{Environment, Workspace};
+use ak_protocol::redact::redact;
 
 const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
                       ak-stage-access-denied, ak-stage-flow-error";
@@ -455,8 +458,8 @@ impl<'e> BrowserDriver<'e> {
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
         let body = self.client.source().await.map_err(|e| Self::err("reading the page", e))?;
         let status = self.last_document_status;
-        if let Some(title) = super::page_title(&body) {
-            let message = super::page_message(&body);
+        if let Some(title) = ak_protocol::authentik::page_title(&body) {
+            let message = ak_protocol::authentik::page_message(&body);
             return Ok(Position::AuthentikPage { status, title, message });
         }
         if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {

@@ -12,31 +12,8 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::api::DriveError;
-
-/// How to reach a browser.
-#[derive(Debug, Clone, Default)]
-pub struct BrowserSettings {
-    /// A WebDriver URL (Selenium Grid, a browser container); `None`: start chromedriver.
-    pub webdriver_url: Option<String>,
-    /// The chromedriver binary (default: `chromedriver` on PATH).
-    pub chromedriver: Option<PathBuf>,
-    /// The Chromium binary, if chromedriver should not find it itself.
-    pub chromium: Option<PathBuf>,
-    /// Which screenshots browser runs take.
-    pub screenshots: Screenshots,
-}
-
-/// Which screenshots browser runs take (`--screenshots`). A failure always gets one, with the
-/// page and the console.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Screenshots {
-    /// On failure only (the default): each screenshot costs the browser 50-150 ms.
-    #[default]
-    Failure,
-    /// Also one at each stage of the login and after each step that moves the browser.
-    All,
-}
+use super::DriveError;
+use crate::config::BrowserSettings;
 
 /// A started chromedriver (in its own process group) or a remote WebDriver, and the profile
 /// folders of its sessions.

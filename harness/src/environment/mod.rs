@@ -2,6 +2,10 @@
 //! blueprints) or a real authentik by URL. In both cases one mock ChatGPT workspace per configured
 //! application, started here, is the relying party.
 
+pub mod admin_api;
+pub mod fidelity;
+pub mod flow_client;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,17 +58,6 @@ impl std::fmt::Debug for Environment {
     }
 }
 
-/// The variable names every run defines (users add `users.<name>.{username,email,name}`).
-pub const FIXED_VARS: &[&str] = &[
-    "authentik.url",
-    "authentik.issuer",
-    "application.slug",
-    "application.client_id",
-    "chatgpt.url",
-    "chatgpt.redirect_uri",
-    "chatgpt.connection_id",
-];
-
 /// The default variable a blueprint reads the Login redirect URI from.
 pub const DEFAULT_REDIRECT_URI_ENV: &str = "AK_E2E_CHATGPT_REDIRECT_URI";
 
@@ -101,7 +94,7 @@ impl Environment {
             let chatgpt = start_workspace(settings, app, &authentik, secrets, name).await?;
             // The default workspace's redirect URI goes to AK_E2E_CHATGPT_REDIRECT_URI unless
             // configured otherwise; other workspaces only where configured.
-            let var = match (&app.redirect_uri_env, name == crate::config::DEFAULT_APPLICATION) {
+            let var = match (&app.redirect_uri_env, name == crate::scenario::DEFAULT_APPLICATION) {
                 (Some(var), _) => Some(var.clone()),
                 (None, true) => Some(DEFAULT_REDIRECT_URI_ENV.to_string()),
                 (None, false) => None,
@@ -144,7 +137,7 @@ impl Environment {
                     .await
                     .map_err(|e| TargetError(format!("embedded target: {e}")))?;
                 for (name, app) in &settings.applications {
-                    if standin.issuer(&app.slug).is_none() && name == crate::config::DEFAULT_APPLICATION {
+                    if standin.issuer(&app.slug).is_none() && name == crate::scenario::DEFAULT_APPLICATION {
                         return Err(TargetError(format!(
                             "embedded target: the blueprints define no application `{}` with a provider",
                             app.slug
@@ -201,15 +194,15 @@ impl Environment {
     }
 
     /// A document (discovery, claims) with authentik's URL and the workspace's ChatGPT URL as
-    /// placeholders, and what changes on every login as well (see [`crate::snapshot::normalise`]).
+    /// placeholders, and what changes on every login as well (see [`crate::check::snapshot::normalise`]).
     pub fn with_placeholders(&self, ws: &Workspace, value: &serde_json::Value) -> serde_json::Value {
         let (authentik, chatgpt) = (self.authentik.to_string(), ws.chatgpt.url().to_string());
-        crate::snapshot::normalise(value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")])
+        crate::check::snapshot::normalise(value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")])
     }
 
     /// The default workspace's mock ChatGPT (for messages).
     pub fn default_chatgpt(&self) -> Option<&MockChatGpt> {
-        self.workspaces.get(crate::config::DEFAULT_APPLICATION).map(|w| &w.chatgpt)
+        self.workspaces.get(crate::scenario::DEFAULT_APPLICATION).map(|w| &w.chatgpt)
     }
 
     /// Stops what was started.
@@ -236,7 +229,7 @@ async fn start_workspace(
     secrets: &Secrets,
     name: &str,
 ) -> Result<MockChatGpt, TargetError> {
-    let default = name == crate::config::DEFAULT_APPLICATION;
+    let default = name == crate::scenario::DEFAULT_APPLICATION;
     let listen_cfg = app.listen.as_deref().or(if default { settings.chatgpt.listen.as_deref() } else { None });
     let public_cfg = app.public_url.as_deref().or(if default { settings.chatgpt.public_url.as_deref() } else { None });
     let listen: SocketAddr = listen_cfg
@@ -285,7 +278,7 @@ async fn preflight(
 ) -> Result<(), TargetError> {
     let timeout = settings.request_timeout;
     let client = preflight_client(timeout)?;
-    let Some(ws) = workspaces.get(crate::config::DEFAULT_APPLICATION) else { return Ok(()) };
+    let Some(ws) = workspaces.get(crate::scenario::DEFAULT_APPLICATION) else { return Ok(()) };
     let discovery = discovery_url(authentik, &ws.slug)?;
     // A freshly started authentik applies its blueprints after it answers: wait (polling, up to
     // AK_E2E_WAIT_SECS) for the application's discovery document.
@@ -305,11 +298,11 @@ async fn preflight(
         let (name, user) = (name.clone(), user.clone());
         let password = secrets.get(&user.password.env).unwrap_or_default();
         // Its own session: signed in as one user, authentik would not ask the next one.
-        let session = crate::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
+        let session = crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
         checks.spawn(async move {
             let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError)?;
             Ok::<_, TargetError>(match outcome {
-                crate::flow_client::SignIn::Refused(problem) => Some((name, user, problem)),
+                crate::environment::flow_client::SignIn::Refused(problem) => Some((name, user, problem)),
                 _ => None,
             })
         });
@@ -351,7 +344,7 @@ async fn check_client(
 ) -> Result<(), TargetError> {
     let timeout = settings.request_timeout;
     let token_endpoint = document["token_endpoint"].as_str().unwrap_or_default().to_string();
-    let app = &settings.applications[crate::config::DEFAULT_APPLICATION];
+    let app = &settings.applications[crate::scenario::DEFAULT_APPLICATION];
     let secret = secrets.get(&app.client_secret.env).unwrap_or_default();
     let redirect_uri = ws.chatgpt.redirect_uri().to_string();
     let answer = client
@@ -384,7 +377,7 @@ async fn check_client(
         Ok(r) => ak_protocol::http::read_text(r, timeout).await.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    if crate::driver::page_title(&page).as_deref() == Some("Redirect URI Error") {
+    if ak_protocol::authentik::page_title(&page).as_deref() == Some("Redirect URI Error") {
         return Err(TargetError(format!(
             "the provider of application `{}` does not allow the redirect URI {redirect_uri}: its authorize endpoint shows \"Redirect URI Error\" (and the token endpoint answers invalid_client). Add it to the provider's redirect URIs exactly",
             ws.slug

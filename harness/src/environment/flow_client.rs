@@ -82,7 +82,7 @@ impl FlowClient {
         for _ in 0..10 {
             if next.as_str().starts_with(redirect_uri) {
                 return next.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or_else(|| {
-                    format!("back at the redirect URI without a code: {}", crate::driver::api::redact(&next))
+                    format!("back at the redirect URI without a code: {}", ak_protocol::redact::redact(&next))
                 });
             }
             if let Some(slug) = next.path().strip_prefix(self.base.path()).and_then(|p| p.strip_prefix("if/flow/")) {
@@ -99,7 +99,7 @@ impl FlowClient {
             let Some(location) = location else {
                 return Err(format!(
                     "GET {} answered {} without a redirect",
-                    crate::driver::api::redact(&next),
+                    ak_protocol::redact::redact(&next),
                     response.status()
                 ));
             };
@@ -118,7 +118,7 @@ impl FlowClient {
         let id = json!({"component": "ak-stage-identification", "uid_field": username});
         let next = self.challenge(FLOW, Some(id)).await?;
         if next["component"] != "ak-stage-password" {
-            let errors = crate::driver::flow_errors(&next);
+            let errors = ak_protocol::authentik::flow_errors(&next);
             if !errors.is_empty() {
                 return Ok(SignIn::Refused(errors.join("; ")));
             }
@@ -126,7 +126,7 @@ impl FlowClient {
         }
         let pw = json!({"component": "ak-stage-password", "password": password});
         let after = self.challenge(FLOW, Some(pw)).await?;
-        let errors = crate::driver::flow_errors(&after);
+        let errors = ak_protocol::authentik::flow_errors(&after);
         Ok(match after["component"].as_str() {
             Some("xak-flow-redirect") => SignIn::Done,
             Some("ak-stage-password") if !errors.is_empty() => SignIn::Refused(errors.join("; ")),

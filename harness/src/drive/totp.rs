@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
-use crate::target::Environment;
+use crate::environment::Environment;
 
 /// The codes this process has handed out, shared by both drivers.
 static CODES: LazyLock<ak_protocol::totp::CodeBook> = LazyLock::new(Default::default);

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::admin::AdminApi;
-use crate::cli::exit;
 use crate::config::{SecretRef, Settings, Target, UserConfig};
+use crate::environment::Environment;
+use crate::environment::admin_api::AdminApi;
+use crate::exit;
 use crate::report::Redactor;
 use crate::report::console::{ConsoleProgress, Style};
 use crate::scenario::DriverKind;
-use crate::target::Environment;
 
 /// The fixture's name in the scenario.
 const FIXTURE: &str = "reproduced";
@@ -115,12 +115,15 @@ pub async fn reproduce(
     };
     let token = match (&settings.target, &environment.api_token) {
         (Target::Embedded, Some(token)) => Some(token.clone()),
-        _ => env.get(crate::provision::TOKEN_ENV).filter(|t| !t.is_empty()).map(ak_protocol::secret::Secret::new),
+        _ => env
+            .get(crate::commands::provision::TOKEN_ENV)
+            .filter(|t| !t.is_empty())
+            .map(ak_protocol::secret::Secret::new),
     };
     let Some(token) = token else {
         eprintln!(
             "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
-            crate::provision::TOKEN_ENV
+            crate::commands::provision::TOKEN_ENV
         );
         environment.stop().await;
         return exit::USAGE;
@@ -348,7 +351,7 @@ async fn login(
     let mut vars = vars.clone();
     let mut secrets = vec![fixture.password.clone()];
     if fixture.totp {
-        match crate::provision::enroll_totp(
+        match crate::commands::provision::enroll_totp(
             &environment.authentik,
             &fixture.username,
             &fixture.password,
@@ -376,7 +379,7 @@ async fn login(
         }
     };
     let redactor = Redactor::new([plan.secrets.values(), secrets].concat());
-    let mut host = match crate::driver::chrome::BrowserHost::start(&settings.browser).await {
+    let mut host = match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
         Ok(host) => host,
         Err(e) => {
             eprintln!("ak-e2e: error: {e}");

@@ -10,19 +10,15 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::Position;
+use super::{DriveError, Position};
+use crate::environment::{Environment, Workspace};
 use crate::result::{Exchange, Hop, Timings};
 use crate::scenario::{Consent, HopKind};
-use crate::target::{Environment, Workspace};
+use ak_protocol::redact::{redact, redact_location};
 
 /// Most redirects followed for one navigation, and executor round trips for one sign-in.
 const MAX_REDIRECTS: usize = 20;
 const MAX_STAGES: usize = 12;
-
-/// A driver failure: what happened and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DriveError(pub String);
 
 /// A user's credentials for one sign-in.
 pub struct Credentials<'a> {
@@ -133,7 +129,8 @@ impl<'e> ApiDriver<'e> {
             let why = ak_protocol::http::describe(&e, self.env.request_timeout);
             DriveError(format!("{method} {} failed: {why}", redact(&url)))
         })?;
-        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_str(&url, l));
+        let location =
+            response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_location(&url, l));
         self.hops.push(Hop {
             method: method.to_string(),
             url: redact(&url),
@@ -227,8 +224,8 @@ impl<'e> ApiDriver<'e> {
             let challenge = self.executor(&slug, &query, None).await?;
             return self.on_challenge(slug, query, challenge).await;
         }
-        if let Some(title) = super::page_title(&body) {
-            let message = super::page_message(&body);
+        if let Some(title) = ak_protocol::authentik::page_title(&body) {
+            let message = ak_protocol::authentik::page_message(&body);
             self.position = Position::AuthentikPage { status, title, message };
             return Ok(());
         }
@@ -471,46 +468,6 @@ pub async fn find_attempt(
         })
     });
     Ok(found.cloned())
-}
-
-/// Query parameters whose values never reach a report.
-/// Query parameters whose values are secrets.
-pub(crate) const SECRET_PARAMS: &[&str] =
-    &["code", "password", "client_secret", "access_token", "id_token", "refresh_token", "code_verifier"];
-
-/// Whether a query parameter's value is a secret.
-pub fn is_secret_param(name: &str) -> bool {
-    SECRET_PARAMS.contains(&name)
-}
-
-/// The URL with secret query values replaced by `[redacted]`.
-pub fn redact(url: &Url) -> String {
-    if !url.query_pairs().any(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
-        return url.to_string();
-    }
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if SECRET_PARAMS.contains(&k.as_ref()) { "[redacted]".to_string() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    let mut out = url.clone();
-    out.query_pairs_mut().clear().extend_pairs(pairs);
-    out.to_string()
-}
-
-fn redact_str(base: &Url, location: &str) -> String {
-    match base.join(location) {
-        Ok(u) if location.starts_with('/') => {
-            let full = redact(&u);
-            full.strip_prefix(&format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
-                .map(|rest| rest.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit()).to_string())
-                .unwrap_or(full)
-        }
-        Ok(u) => redact(&u),
-        Err(_) => location.to_string(),
-    }
 }
 
 /// Headers as name and value pairs, in order (values that are not text are left out).

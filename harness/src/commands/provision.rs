@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use url::Url;
 
-use crate::config::{DEFAULT_APPLICATION, Settings, Target};
-use crate::target::DEFAULT_REDIRECT_URI_ENV;
+use crate::config::{Settings, Target};
+use crate::environment::DEFAULT_REDIRECT_URI_ENV;
+use crate::scenario::DEFAULT_APPLICATION;
 
 /// The variable holding the API token.
 pub const TOKEN_ENV: &str = "AK_E2E_AUTHENTIK_TOKEN";
@@ -219,7 +220,8 @@ async fn reenroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
-    let api = crate::admin::AdminApi::new(base, ak_protocol::secret::Secret::new(token), timeout).map_err(runtime)?;
+    let api = crate::environment::admin_api::AdminApi::new(base, ak_protocol::secret::Secret::new(token), timeout)
+        .map_err(runtime)?;
     let user = api.user(username).await.map_err(runtime)?;
     let pk = user
         .and_then(|u| u["pk"].as_u64())
@@ -244,9 +246,9 @@ pub async fn enroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, String> {
-    let session = crate::flow_client::FlowClient::new(base, timeout)?;
+    let session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
     match session.sign_in(username, password).await? {
-        crate::flow_client::SignIn::Done => {}
+        crate::environment::flow_client::SignIn::Done => {}
         other => return Err(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")),
     }
     const SETUP: &str = "default-authenticator-totp-setup";
@@ -265,11 +267,11 @@ pub async fn enroll_totp(
     });
     let done = session.challenge(SETUP, Some(answer)).await?;
     if done["component"] != "xak-flow-redirect" {
-        let errors = crate::driver::flow_errors(&done);
+        let errors = ak_protocol::authentik::flow_errors(&done);
         return Err(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; ")));
     }
     // The device has accepted this step: the next run starts after it instead of waiting.
-    crate::driver::totp::remember(&secret, step);
+    crate::drive::totp::remember(&secret, step);
     Ok(secret)
 }
 

@@ -8,8 +8,8 @@ use ak_protocol::secret::Secret;
 
 use crate::config::{Settings, Target};
 use crate::diagnostic::Diagnostic;
+use crate::scenario::FIXED_VARS;
 use crate::scenario::{DriverKind, Scenario, StepKind, Template, parse};
-use crate::target::FIXED_VARS;
 
 /// Secret values by environment variable name. Never printed: `Debug` shows names only.
 #[derive(Clone, Default)]
@@ -137,7 +137,7 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     let used_apps: std::collections::BTreeSet<String> = runs
         .iter()
         .map(|r: &Planned| r.scenario.application.clone())
-        .chain([crate::config::DEFAULT_APPLICATION.to_string()])
+        .chain([crate::scenario::DEFAULT_APPLICATION.to_string()])
         .collect();
     let used_users: std::collections::BTreeSet<String> = runs
         .iter()

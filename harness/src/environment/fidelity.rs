@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use crate::flow_client::FlowClient;
+use crate::environment::flow_client::FlowClient;
 
 /// What the recording needs to know of the target.
 #[derive(Debug, Clone)]
@@ -156,8 +156,8 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
             name,
             json!({
                 "status": status,
-                "title": crate::driver::page_title(&page),
-                "message": crate::driver::page_message(&page),
+                "title": ak_protocol::authentik::page_title(&page),
+                "message": ak_protocol::authentik::page_message(&page),
             }),
         );
     }

@@ -1,0 +1,67 @@
+//! `expect_authentik`: the authentik stage or page the login stopped at.
+
+use ak_protocol::authentik::flow_errors;
+
+use crate::drive::Position;
+use crate::result::{Assertion, StepResult};
+use crate::scenario::AuthentikExpectation;
+
+pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, result: &mut StepResult) {
+    match expectation {
+        AuthentikExpectation::Stage { stage, error } => {
+            let want = format!("ak-stage-{}", stage.replace('_', "-"));
+            let (component, errors) = match position {
+                Position::Flow { challenge, .. } => {
+                    (challenge["component"].as_str().unwrap_or("?").to_string(), flow_errors(challenge))
+                }
+                _ => (String::new(), Vec::new()),
+            };
+            result.assertions.push(Assertion {
+                subject: "authentik stage".into(),
+                expected: want.clone(),
+                actual: position.describe(),
+                passed: component == want,
+                hop: None,
+                span: None,
+            });
+            if let Some(error) = error {
+                result.assertions.push(Assertion {
+                    subject: "authentik's message".into(),
+                    expected: format!("\"{error}\""),
+                    actual: if errors.is_empty() {
+                        "no message".into()
+                    } else {
+                        format!("\"{}\"", errors.join("\", \""))
+                    },
+                    passed: errors.iter().any(|e| e.contains(error.as_str())),
+                    hop: None,
+                    span: None,
+                });
+            }
+        }
+        AuthentikExpectation::Page { title, status } => {
+            let (actual_title, actual_status) = match position {
+                Position::AuthentikPage { title, status, .. } => (title.clone(), Some(*status)),
+                _ => (String::new(), None),
+            };
+            result.assertions.push(Assertion {
+                subject: "authentik page".into(),
+                expected: format!("\"{title}\""),
+                actual: position.describe(),
+                passed: actual_title == *title,
+                hop: None,
+                span: None,
+            });
+            if let Some(status) = status {
+                result.assertions.push(Assertion {
+                    subject: "HTTP status of the authentik page".into(),
+                    expected: status.to_string(),
+                    actual: actual_status.map(|s| s.to_string()).unwrap_or_else(|| "no authentik page".into()),
+                    passed: actual_status == Some(*status),
+                    hop: None,
+                    span: None,
+                });
+            }
+        }
+    }
+}

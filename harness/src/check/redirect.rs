@@ -1,0 +1,120 @@
+//! `expect_redirect`: where the browser was sent since the previous expectation, and the
+//! query of the redirect.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use url::Url;
+
+use super::{Observation, check_value};
+use crate::result::{Assertion, StepResult};
+use crate::scenario::{HopKind, NamedMatcher};
+
+pub(crate) fn expect_redirect(
+    seen_so_far: &Observation<'_>,
+    to: HopKind,
+    query: &[NamedMatcher],
+    vars: &BTreeMap<String, String>,
+    cursor: &mut usize,
+    result: &mut StepResult,
+) {
+    // Where the browser was sent since the previous expectation: the Location of each HTTP
+    // redirect, and each page a flow redirect (`xak-flow-redirect`, a script navigation) opened.
+    let hops = seen_so_far.hops;
+    let redirects: Vec<(usize, Url)> = hops
+        .iter()
+        .enumerate()
+        .skip(*cursor)
+        .filter(|(_, h)| !h.api)
+        .flat_map(|(i, h)| {
+            let mut out = Vec::new();
+            let Ok(here) = Url::parse(&h.url) else { return out };
+            // A page opened right after authentik's flow executor answered is its flow redirect
+            // (other pages' scripts, like ChatGPT's email lookup, do not redirect).
+            if i > 0 && hops[i - 1].api && hops[i - 1].url.contains("/api/v3/flows/executor/") {
+                out.push((i, here.clone()));
+            }
+            if (300..400).contains(&h.status)
+                && let Some(to) = h.location.as_deref().and_then(|l| here.join(l).ok())
+            {
+                out.push((i, to));
+            }
+            out
+        })
+        .collect();
+    let seen = || {
+        let kinds: Vec<String> = redirects
+            .iter()
+            .map(|(_, u)| {
+                (seen_so_far.classify)(u).map(|k| k.as_str().to_string()).unwrap_or_else(|| u.path().to_string())
+            })
+            .collect();
+        if kinds.is_empty() { "no redirect".to_string() } else { format!("redirects to {}", kinds.join(" → ")) }
+    };
+    if to == HopKind::Nowhere {
+        result.assertions.push(Assertion {
+            subject: "redirect".into(),
+            expected: "no redirect".into(),
+            actual: if redirects.is_empty() {
+                "no redirect".into()
+            } else {
+                format!("{}; now at {}", seen(), seen_so_far.position.describe())
+            },
+            passed: redirects.is_empty(),
+            hop: redirects.first().map(|(i, _)| *i),
+            span: None,
+        });
+        *cursor = hops.len();
+        return;
+    }
+    let Some((index, location)) = redirects.iter().find(|(_, u)| (seen_so_far.classify)(u) == Some(to)).cloned() else {
+        result.assertions.push(Assertion {
+            subject: format!("redirect to {}", to.as_str()),
+            expected: format!("a redirect to {}", to.as_str()),
+            actual: format!("{}; now at {}", seen(), seen_so_far.position.describe()),
+            passed: false,
+            hop: None,
+            span: None,
+        });
+        return;
+    };
+    *cursor = index + 1;
+    result.assertions.push(Assertion {
+        subject: format!("redirect to {}", to.as_str()),
+        expected: to.as_str().into(),
+        actual: hops[index].location.clone().unwrap_or_default(),
+        passed: true,
+        hop: Some(index),
+        span: None,
+    });
+    // An OAuth error in the redirect explains any parameter that is missing.
+    let oauth_error = location.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| {
+        let description = location
+            .query_pairs()
+            .find(|(k, _)| k == "error_description")
+            .map(|(_, d)| format!(" ({d})"))
+            .unwrap_or_default();
+        format!("; the redirect carries error=`{v}`{description}")
+    });
+    for m in query {
+        let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
+        let shown = if ak_protocol::redact::is_secret_param(&m.name) { None } else { value.clone() };
+        let mut assertion = check_value(
+            &format!("query parameter `{}` of the redirect to {}", m.name, to.as_str()),
+            value.as_ref(),
+            &m.matcher,
+            vars,
+            Some(index),
+        );
+        if shown.is_none() && value.is_some() {
+            assertion.actual = "present ([redacted])".into();
+        }
+        assertion.span = Some(m.span.clone());
+        if !assertion.passed
+            && let Some(e) = &oauth_error
+        {
+            assertion.actual.push_str(e);
+        }
+        result.assertions.push(assertion);
+    }
+}

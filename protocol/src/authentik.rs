@@ -1,0 +1,91 @@
+//! Reading authentik's answers as its own interface does: a flow-executor challenge's errors,
+//! and the title and message of its plain pages (*Redirect URI Error*, *Permission denied*, …)
+//! as a person reads them. Shared by the harness's drivers, its pre-run checks and its tools.
+
+use serde_json::Value;
+
+/// `response_errors` strings and an access-denied message of a challenge.
+pub fn flow_errors(challenge: &Value) -> Vec<String> {
+    let mut out: Vec<String> = challenge["response_errors"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                .filter_map(|e| e["string"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(m) = challenge["error_message"].as_str() {
+        out.push(m.to_string());
+    }
+    out
+}
+
+/// The card title of one of authentik's plain pages (*Redirect URI Error*, *Permission
+/// denied*, …), read as a person reads it: markup dropped, whitespace collapsed.
+pub fn page_title(body: &str) -> Option<String> {
+    let from = body.find(r#"data-test-id="card-title""#)?;
+    let open = body[from..].find('>')? + from + 1;
+    let close = body[open..].find("</")? + open;
+    Some(visible_text(&body[open..close]))
+}
+
+/// The message under the card title (its first paragraph), read as a person reads it.
+pub fn page_message(body: &str) -> String {
+    between(body, "<p>", "</p>")
+        .or_else(|| {
+            let from = body.find("<p ")?;
+            let open = body[from..].find('>')? + from + 1;
+            let close = body[open..].find("</p>")? + open;
+            Some(body[open..close].to_string())
+        })
+        .map(|m| visible_text(&m))
+        .unwrap_or_default()
+}
+
+/// HTML as text: tags dropped, entities undone, runs of whitespace made one space.
+pub fn visible_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    unescape(&text).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Text between two markers.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+/// Undoes the mocks' HTML escaping.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{page_message, page_title};
+
+    /// authentik 2026.2 puts whitespace around the title and an icon in the message.
+    #[test]
+    fn plain_pages_are_read_as_a_person_reads_them() {
+        let page = "<h1 class=\"pf-c-title\" data-test-id=\"card-title\">\n      Redirect URI Error\n    </h1>\n<p>\n <i class=\"pf-icon pf-icon-error-circle-o\"></i>\n Request has been denied.\n</p>";
+        assert_eq!(page_title(page).as_deref(), Some("Redirect URI Error"));
+        assert_eq!(page_message(page), "Request has been denied.");
+        let standin =
+            r#"<h1 data-test-id="card-title">Client ID Error</h1><p>The client &quot;x&quot; is unknown.</p>"#;
+        assert_eq!(page_title(standin).as_deref(), Some("Client ID Error"));
+        assert_eq!(page_message(standin), "The client \"x\" is unknown.");
+    }
+}
