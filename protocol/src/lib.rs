@@ -7,6 +7,7 @@ pub mod authentik;
 pub mod html;
 pub mod http;
 pub mod jose;
+pub mod placeholders;
 pub mod redact;
 pub mod secret;
 pub mod serve;

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// `None` when the request carries the API token; otherwise authentik's 403 answer.
 pub(crate) fn refuse(shared: &Shared, headers: &HeaderMap) -> Option<Response> {

@@ -10,11 +10,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::authorize::callback_url;
 use crate::defects::{Defect, Endpoint};
 use crate::directory::{AUTHENTICATION_FLOW, Directory, FLOWS};
-use crate::oauth::{AuthorizeParams, callback_url};
 use crate::pages;
-use crate::server::{SessionRef, Shared, redirect};
+use crate::plan::{AuthStage, AuthenticationPlan, AuthorizationPlan, AuthorizeParams, AuthzStage, Plan};
+use crate::shared::{SessionRef, Shared, redirect};
 use crate::state::Session;
 use ak_protocol::jose::random_token;
 use ak_protocol::time::now_secs;
@@ -25,61 +26,6 @@ type AppState = State<Arc<Shared>>;
 const AVATAR: &str = "/static/dist/assets/images/user_default.png";
 /// Password attempts before the flow is cancelled (`failed_attempts_before_cancel`).
 const MAX_PASSWORD_ATTEMPTS: u32 = 5;
-
-/// A flow in progress in one session.
-#[derive(Debug, Clone)]
-pub(crate) enum Plan {
-    /// `default-authentication-flow`.
-    Authentication(AuthenticationPlan),
-    /// An authorization flow started by `/application/o/authorize/`.
-    Authorization(AuthorizationPlan),
-    /// `default-authenticator-totp-setup`, with the secret it offered.
-    TotpSetup(Vec<u8>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthStage {
-    Identification,
-    Password,
-    Mfa,
-    Login,
-}
-
-/// The authentication flow's progress.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthenticationPlan {
-    stage: AuthStage,
-    /// What was typed at identification.
-    pending_uid: String,
-    /// The matching user, if any (`pretend_user_exists` goes on without one).
-    pending_user: Option<u64>,
-    failed_passwords: u32,
-    next: Option<String>,
-    amr: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthzStage {
-    Consent,
-    Fulfil,
-}
-
-/// An authorization flow's progress.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthorizationPlan {
-    params: AuthorizeParams,
-    app: String,
-    /// Consent on every request (`prompt=consent`, or an in-memory stage) instead of remembered.
-    consent_always: bool,
-    stage: AuthzStage,
-    token: String,
-}
-
-impl AuthorizationPlan {
-    pub(crate) fn new(params: AuthorizeParams, app: String, consent_always: bool) -> Self {
-        Self { params, app, consent_always, stage: AuthzStage::Consent, token: random_token(24) }
-    }
-}
 
 /// What one executor step answers.
 enum Outcome {

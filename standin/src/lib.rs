@@ -3,6 +3,7 @@
 //! defects.
 
 mod admin_api;
+mod authorize;
 pub mod blueprint;
 pub mod defects;
 pub mod directory;
@@ -10,7 +11,9 @@ pub mod expr;
 mod flow;
 mod oauth;
 mod pages;
+mod plan;
 mod server;
+mod shared;
 mod state;
 mod totp_setup;
 

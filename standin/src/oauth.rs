@@ -12,31 +12,19 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use crate::authorize::{code_redirect, issue_code};
 use crate::defects::{Defect, Endpoint};
 use crate::directory::{
     AUTHENTICATION_FLOW, Application, Directory, EXPLICIT_CONSENT_FLOW, MatchingMode, Provider, RedirectUri, hex_sha256,
 };
-use crate::flow::{AuthorizationPlan, Plan};
 use crate::pages;
-use crate::server::{SessionRef, Shared, redirect};
-use crate::state::{Code, Grant};
+use crate::plan::{AuthorizationPlan, AuthorizeParams, Plan};
+use crate::shared::{SessionRef, Shared, redirect};
+use crate::state::Grant;
 use ak_protocol::jose::{self, random_token};
 use ak_protocol::time::now_secs;
 
 type AppState = State<Arc<Shared>>;
-
-/// The parameters of an authorization request.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthorizeParams {
-    pub(crate) client_id: String,
-    pub(crate) redirect_uri: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) nonce: Option<String>,
-    pub(crate) code_challenge: Option<(String, String)>,
-    /// The request's query (or form body), to carry into flow URLs.
-    pub(crate) raw: String,
-}
 
 fn params_of(raw: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
@@ -73,17 +61,6 @@ fn error_redirect(redirect_uri: &str, error: &str, state: Option<&str>) -> Respo
         url.query_pairs_mut().append_pair("state", state);
     }
     redirect(url.as_str())
-}
-
-/// The relying party's callback URL with a code.
-fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>) -> String {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().append_pair("code", code).append_pair("state", state.unwrap_or(""));
-            url.to_string()
-        }
-        Err(_) => redirect_uri.to_string(),
-    }
 }
 
 /// `GET|POST /application/o/authorize/`.
@@ -240,46 +217,6 @@ fn login_redirect(raw: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(format!("/application/o/authorize/?{raw}").as_bytes()).collect();
     let sep = if raw.is_empty() { "" } else { "&" };
     redirect(&format!("/if/flow/{AUTHENTICATION_FLOW}/?{raw}{sep}next={next}"))
-}
-
-/// Creates an authorization code for a signed-in user.
-pub(crate) fn issue_code(
-    shared: &Shared,
-    provider: &Provider,
-    user: u64,
-    params: &AuthorizeParams,
-    sid: String,
-    auth_time: u64,
-    amr: Vec<String>,
-) -> String {
-    let code: String = random_token(24).chars().filter(char::is_ascii_alphanumeric).collect();
-    let grant = Grant {
-        provider: provider.name.clone(),
-        user,
-        scopes: params.scopes.clone(),
-        nonce: params.nonce.clone(),
-        auth_time,
-        amr,
-        sid,
-        expires: now_secs() + provider.access_code_validity.as_secs().max(1),
-    };
-    let entry = Code { grant, challenge: params.code_challenge.clone() };
-    shared.state().codes.insert(code.clone(), entry);
-    code
-}
-
-/// The callback URL for a finished authorization flow.
-pub(crate) fn callback_url(
-    shared: &Shared,
-    params: &AuthorizeParams,
-    user: u64,
-    session_id: &str,
-    auth_time: u64,
-    amr: Vec<String>,
-) -> Option<String> {
-    let provider = shared.directory().provider_by_client_id(&params.client_id).cloned()?;
-    let code = issue_code(shared, &provider, user, params, hex_sha256(session_id), auth_time, amr);
-    Some(code_redirect(&params.redirect_uri, &code, params.state.as_deref()))
 }
 
 fn token_error(error: &str) -> Response {
@@ -615,7 +552,7 @@ pub(crate) async fn end_session(State(shared): AppState, Path(slug): Path<String
     let Some((app, _, _)) = app_provider(&shared, &slug) else {
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     };
-    if let Some(id) = crate::server::cookie(&headers, crate::server::SESSION_COOKIE)
+    if let Some(id) = crate::shared::cookie(&headers, crate::shared::SESSION_COOKIE)
         && let Some(session) = shared.state().sessions.get_mut(id)
     {
         session.user = None;

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::flow::Plan;
+use crate::plan::Plan;
 
 /// A browser session (`authentik_session` cookie).
 #[derive(Debug, Clone, Default)]

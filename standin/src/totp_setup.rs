@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::directory::{Directory, TOTP_SETUP_FLOW, TotpDevice};
-use crate::flow::Plan;
+use crate::plan::Plan;
 use crate::state::Session;
 use ak_protocol::secret::Secret;
 

@@ -232,7 +232,7 @@ fn differing(
 fn placeheld(claims: &Map<String, Value>, authentik: &str) -> Map<String, Value> {
     claims
         .iter()
-        .map(|(k, v)| (k.clone(), crate::check::snapshot::normalise(v, &[(authentik, "<authentik>/")])))
+        .map(|(k, v)| (k.clone(), ak_protocol::placeholders::normalise(v, &[(authentik, "<authentik>/")])))
         .collect()
 }
 
@@ -240,7 +240,7 @@ fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str
     let (Some(b), Some(c)) = (b.as_object(), c.as_object()) else { return };
     // What changes on every login is compared by presence only.
     let same = |name: &str, from: Option<&Value>, to: Option<&Value>| {
-        if crate::check::snapshot::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
+        if ak_protocol::placeholders::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
     };
     for (name, from, to) in differing(&placeheld(b, b_url), &placeheld(c, c_url), same) {
         match (name.as_str(), from, to) {

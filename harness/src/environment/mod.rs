@@ -194,10 +194,10 @@ impl Environment {
     }
 
     /// A document (discovery, claims) with authentik's URL and the workspace's ChatGPT URL as
-    /// placeholders, and what changes on every login as well (see [`crate::check::snapshot::normalise`]).
+    /// placeholders, and what changes on every login as well (see [`ak_protocol::placeholders::normalise`]).
     pub fn with_placeholders(&self, ws: &Workspace, value: &serde_json::Value) -> serde_json::Value {
         let (authentik, chatgpt) = (self.authentik.to_string(), ws.chatgpt.url().to_string());
-        crate::check::snapshot::normalise(value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")])
+        ak_protocol::placeholders::normalise(value, &[(&authentik, "<authentik>/"), (&chatgpt, "<chatgpt>/")])
     }
 
     /// The default workspace's mock ChatGPT (for messages).
