@@ -321,8 +321,6 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         artifacts: artifacts.clone(),
         trace: settings.trace.clone(),
         redactor: redactor.clone(),
-        // Only for the cleanup test: a panic with a browser open must leave no process behind.
-        panic_after_browser_start: env.contains_key("AK_E2E_TEST_PANIC_AFTER_BROWSER_START"),
         update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
         browser_slots: crate::runner::browser_slots(&settings),
         idle_browsers: Default::default(),

@@ -198,7 +198,7 @@ pub struct Hop {
     /// `Location`, secrets redacted.
     pub location: Option<String>,
     /// What the URL is (`authentik.authorize`, `chatgpt.callback`, …), if known.
-    pub kind: Option<String>,
+    pub kind: Option<crate::scenario::HopKind>,
     /// An API call (the flow executor, ChatGPT's record), not a browser navigation.
     pub api: bool,
     /// Headers and timings, for trace bundles only: kept out of the JSON report, and redacted

@@ -102,8 +102,6 @@ pub struct Context<'a> {
     pub trace: Option<std::path::PathBuf>,
     /// Applied to every artifact's text.
     pub redactor: Redactor,
-    /// Panic once a browser session is open (tests that a panic leaves no process behind).
-    pub panic_after_browser_start: bool,
     /// Record snapshots instead of comparing them (`AK_E2E_UPDATE_SNAPSHOTS`).
     pub update_snapshots: bool,
     /// How many browser runs may go at once: see [`browser_slots`].
@@ -295,9 +293,6 @@ async fn new_driver<'e>(
                 }
                 None => host.session().await?,
             };
-            if ctx.panic_after_browser_start {
-                panic!("AK_E2E_TEST_PANIC_AFTER_BROWSER_START is set: panicking with a browser open");
-            }
             let shots = match ctx.trace {
                 Some(_) => crate::config::Screenshots::All,
                 None => plan.settings.browser.screenshots,

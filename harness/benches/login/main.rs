@@ -193,7 +193,6 @@ async fn logins_figures(
         artifacts: scratch.join("artifacts"),
         trace: None,
         redactor: Redactor::default(),
-        panic_after_browser_start: false,
         update_snapshots: false,
         browser_slots: ak_e2e::runner::browser_slots(&api),
         idle_browsers: Default::default(),

@@ -254,7 +254,7 @@ fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str
 fn hop_shape(hops: &[crate::result::Hop], authentik: &str) -> Vec<String> {
     hops.iter()
         .map(|h| {
-            let what = h.kind.clone().unwrap_or_else(|| {
+            let what = h.kind.map(|k| k.as_str().to_string()).unwrap_or_else(|| {
                 let bare = h.url.split('?').next().unwrap_or_default();
                 match bare.strip_prefix(authentik).filter(|_| !authentik.is_empty()) {
                     Some(rest) => format!("<authentik>/{rest}"),

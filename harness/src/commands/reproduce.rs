@@ -392,7 +392,6 @@ async fn login(
         artifacts: folder.to_path_buf(),
         trace: Some(folder.to_path_buf()),
         redactor: redactor.clone(),
-        panic_after_browser_start: false,
         update_snapshots: false,
         browser_slots: crate::runner::browser_slots(&settings),
         idle_browsers: Default::default(),

@@ -136,7 +136,7 @@ impl<'e> ApiDriver<'e> {
             url: redact(&url),
             status: response.status().as_u16(),
             location,
-            kind: self.classify(&url).map(|k| k.as_str().to_string()),
+            kind: self.classify(&url),
             api,
             exchange: Some(exchange),
         });

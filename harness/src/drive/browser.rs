@@ -364,7 +364,7 @@ impl<'e> BrowserDriver<'e> {
             url: redact(&parsed),
             status,
             location: if (300..400).contains(&status) { location } else { None },
-            kind: kind.map(|k| k.as_str().to_string()),
+            kind,
             api,
             exchange: Some(Exchange {
                 started_ms: request.started_ms,

@@ -107,7 +107,7 @@ fn entry(hop: &Hop, redactor: &Redactor, page_start: &str) -> Value {
         "cache": {},
         "timings": timings(&exchange.timings),
         "_resourceType": if hop.api { "fetch" } else { "document" },
-        "comment": hop.kind.clone().unwrap_or_default(),
+        "comment": hop.kind.map(|k| k.as_str()).unwrap_or_default(),
     })
 }
 

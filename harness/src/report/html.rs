@@ -82,7 +82,7 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
             h.status,
             esc(&h.url),
             esc(h.location.as_deref().unwrap_or("")),
-            esc(h.kind.as_deref().unwrap_or("")),
+            esc(h.kind.map(|k| k.as_str()).unwrap_or("")),
             if h.api { " (api)" } else { "" }
         );
     }

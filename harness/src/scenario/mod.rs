@@ -177,18 +177,22 @@ pub struct Matcher {
 }
 
 /// Where a redirect went, by what it is rather than its URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum HopKind {
     /// authentik's `/application/o/authorize/`.
+    #[serde(rename = "authentik.authorize")]
     AuthentikAuthorize,
     /// authentik's flow interface `/if/flow/<slug>/`.
+    #[serde(rename = "authentik.flow")]
     AuthentikFlow,
     /// ChatGPT's Login redirect URI.
+    #[serde(rename = "chatgpt.callback")]
     ChatgptCallback,
     /// ChatGPT's home (`/`), where the conversation page is.
+    #[serde(rename = "chatgpt.home")]
     ChatgptHome,
     /// No redirect at all since the previous expectation.
+    #[serde(rename = "nowhere")]
     Nowhere,
 }
 
