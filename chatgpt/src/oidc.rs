@@ -264,6 +264,34 @@ async fn validate_id_token(
     attempt.id_token_claims = Some(jwt.claims.clone());
     attempt.pass("id_token.parse", "three base64url parts, JSON header and payload");
 
+    let accepted = check_alg(config, pending, &jwt, attempt)?;
+    match accepted {
+        Alg::HS256 => {
+            if !jwt.verify_hs256(config.client_secret.expose().as_bytes()) {
+                return Err(attempt.fail(
+                    "id_token.signature",
+                    Failure::new(
+                        ErrorCode::IdTokenBadSignature,
+                        "HS256 signature does not verify with the client secret",
+                    ),
+                ));
+            }
+            attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
+        }
+        Alg::RS256 => verify_rs256(http, &pending.discovery.jwks_uri, &jwt, attempt).await?,
+    }
+
+    let claims = &jwt.claims;
+    check_issuer(claims, pending, attempt)?;
+    check_audience(claims, config, attempt)?;
+    check_times(claims, config, attempt)?;
+    check_nonce(claims, pending, attempt)?;
+    check_at_hash(claims, tokens, attempt)?;
+    Ok(jwt.claims)
+}
+
+/// Refuses an unsigned token, and an `alg` the workspace does not accept or discovery does not advertise.
+fn check_alg(config: &Config, pending: &Pending, jwt: &Jwt, attempt: &mut Attempt) -> Result<Alg, Failure> {
     let alg = jwt.alg().to_string();
     if alg.eq_ignore_ascii_case("none") || alg.is_empty() {
         return Err(attempt.fail(
@@ -283,24 +311,11 @@ async fn validate_id_token(
         return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNotAllowed, detail)));
     };
     attempt.pass("id_token.alg", format!("alg `{alg}` is accepted and advertised"));
+    Ok(accepted)
+}
 
-    match accepted {
-        Alg::HS256 => {
-            if !jwt.verify_hs256(config.client_secret.expose().as_bytes()) {
-                return Err(attempt.fail(
-                    "id_token.signature",
-                    Failure::new(
-                        ErrorCode::IdTokenBadSignature,
-                        "HS256 signature does not verify with the client secret",
-                    ),
-                ));
-            }
-            attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
-        }
-        Alg::RS256 => verify_rs256(http, &pending.discovery.jwks_uri, &jwt, attempt).await?,
-    }
-
-    let claims = &jwt.claims;
+/// Compares `iss` with the discovery issuer byte for byte.
+fn check_issuer(claims: &Map<String, Value>, pending: &Pending, attempt: &mut Attempt) -> Result<(), Failure> {
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
     if iss != pending.discovery.issuer {
         let detail =
@@ -308,7 +323,11 @@ async fn validate_id_token(
         return Err(attempt.fail("id_token.iss", Failure::new(ErrorCode::IssuerMismatch, detail)));
     }
     attempt.pass("id_token.iss", format!("iss `{iss}` equals the discovery issuer"));
+    Ok(())
+}
 
+/// Requires the client id among the audiences, and as `azp` when `azp` is present or there are several audiences.
+fn check_audience(claims: &Map<String, Value>, config: &Config, attempt: &mut Attempt) -> Result<(), Failure> {
     let audiences: Vec<&str> = match claims.get("aud") {
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -323,7 +342,11 @@ async fn validate_id_token(
         return Err(attempt.fail("id_token.aud", Failure::new(ErrorCode::AudienceMismatch, detail)));
     }
     attempt.pass("id_token.aud", format!("aud contains the client id `{}`", config.client_id));
+    Ok(())
+}
 
+/// Checks `exp` is not past and `iat` not ahead, both within the configured clock skew.
+fn check_times(claims: &Map<String, Value>, config: &Config, attempt: &mut Attempt) -> Result<(), Failure> {
     let now = now_secs() as i64;
     let skew = config.clock_skew.as_secs() as i64;
     let time = |name: &'static str, attempt: &mut Attempt| -> Result<i64, Failure> {
@@ -346,7 +369,11 @@ async fn validate_id_token(
         return Err(attempt.fail("id_token.iat", Failure::new(ErrorCode::IdTokenIatInFuture, detail)));
     }
     attempt.pass("id_token.iat", format!("iat is {}s ago", now - iat));
+    Ok(())
+}
 
+/// Requires `nonce` to equal the one sent in the authorization request; a missing one fails too.
+fn check_nonce(claims: &Map<String, Value>, pending: &Pending, attempt: &mut Attempt) -> Result<(), Failure> {
     match claims.get("nonce").and_then(Value::as_str) {
         Some(nonce) if nonce == pending.nonce => attempt.pass("id_token.nonce", "nonce equals the one sent"),
         Some(_) => {
@@ -360,7 +387,11 @@ async fn validate_id_token(
             ));
         }
     }
+    Ok(())
+}
 
+/// Checks `at_hash` against the access token, only when the token has one (it is optional in the code flow).
+fn check_at_hash(claims: &Map<String, Value>, tokens: &Tokens, attempt: &mut Attempt) -> Result<(), Failure> {
     if let Some(claimed) = claims.get("at_hash") {
         let expected = tokens.access_token.as_deref().map(at_hash);
         if claimed.as_str() != expected.as_deref() {
@@ -373,7 +404,7 @@ async fn validate_id_token(
         }
         attempt.pass("id_token.at_hash", "at_hash matches the access token");
     }
-    Ok(jwt.claims)
+    Ok(())
 }
 
 async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {

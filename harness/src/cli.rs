@@ -224,79 +224,98 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
             let mut out = stdout.lock();
             return crate::commands::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
         }
+        Command::Provision(c) => {
+            let Some(settings) = resolve(&c.flags(), &env) else { return exit::USAGE };
+            return provision(&settings, &env).await;
+        }
         Command::Run(c) => (c, "run"),
         Command::Validate(c) => (c, "validate"),
         Command::List(c) => (c, "list"),
-        Command::Provision(c) => (c, "provision"),
     };
     let Some(settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
-    if mode == "provision" {
-        return match crate::commands::provision::provision(&settings, &env).await {
-            Ok(lines) => {
-                for line in lines {
-                    println!("ak-e2e: {line}");
-                }
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("ak-e2e: error: {}", e.message);
-                e.code
-            }
-        };
-    }
-    let plan = match plan(&settings, &env) {
-        Ok(p) => p,
-        Err(PlanError::Config(errors)) => {
-            for e in errors {
-                eprintln!("ak-e2e: error: {e}");
-            }
-            return exit::USAGE;
-        }
-        Err(PlanError::Scenario(diagnostics)) => {
-            let mut err = std::io::stderr();
-            for d in &diagnostics {
-                let _ = writeln!(
-                    err,
-                    "{}",
-                    d.render_from_file(std::io::stderr().is_terminal() && !env.contains_key("NO_COLOR"))
-                );
-            }
-            let _ = writeln!(err, "ak-e2e: {} error(s) in scenario files", diagnostics.len());
-            return exit::SCENARIO;
-        }
+    let plan = match plan_or_exit(&settings, &env) {
+        Ok(plan) => plan,
+        Err(code) => return code,
     };
     let mut out = stdout.lock();
     match mode {
         "validate" => {
             let files: std::collections::BTreeSet<_> = plan.runs.iter().map(|r| r.scenario.file.clone()).collect();
             let _ = writeln!(out, "ok: {} scenario files, {} runs planned", files.len(), plan.runs.len());
-            return exit::OK;
+            exit::OK
         }
         "list" => {
-            for r in &plan.runs {
-                let tags = if r.scenario.tags.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", r.scenario.tags.join(", "))
-                };
-                let _ =
-                    writeln!(out, "{}  [{}] {}{tags}", r.scenario.file.display(), r.driver.as_str(), r.scenario.name);
-            }
-            return exit::OK;
+            list(&plan, &mut out);
+            exit::OK
         }
-        _ => {}
+        _ => run(&settings, &plan, &env, style, &mut out).await,
     }
+}
+
+/// `ak-e2e provision`: one line per blueprint imported and device enrolled.
+async fn provision(settings: &Settings, env: &HashMap<String, String>) -> i32 {
+    match crate::commands::provision::provision(settings, env).await {
+        Ok(lines) => {
+            for line in lines {
+                println!("ak-e2e: {line}");
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("ak-e2e: error: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// The plan, or the exit code after saying what is wrong (scenario errors rendered as
+/// diagnostics with their file, line and column).
+fn plan_or_exit(settings: &Settings, env: &HashMap<String, String>) -> Result<crate::plan::Plan, i32> {
+    match plan(settings, env) {
+        Ok(p) => Ok(p),
+        Err(PlanError::Config(errors)) => {
+            for e in errors {
+                eprintln!("ak-e2e: error: {e}");
+            }
+            Err(exit::USAGE)
+        }
+        Err(PlanError::Scenario(diagnostics)) => {
+            let mut err = std::io::stderr();
+            let color = err.is_terminal() && !env.contains_key("NO_COLOR");
+            for d in &diagnostics {
+                let _ = writeln!(err, "{}", d.render_from_file(color));
+            }
+            let _ = writeln!(err, "ak-e2e: {} error(s) in scenario files", diagnostics.len());
+            Err(exit::SCENARIO)
+        }
+    }
+}
+
+/// `ak-e2e list`: each planned run, one per line.
+fn list(plan: &crate::plan::Plan, out: &mut dyn Write) {
+    for r in &plan.runs {
+        let tags =
+            if r.scenario.tags.is_empty() { String::new() } else { format!(" [{}]", r.scenario.tags.join(", ")) };
+        let _ = writeln!(out, "{}  [{}] {}{tags}", r.scenario.file.display(), r.driver.as_str(), r.scenario.name);
+    }
+}
+
+/// `ak-e2e run`: the environment and the browsers started, the plan run, everything stopped,
+/// the summary and the reports written; the exit code of the outcome.
+async fn run(
+    settings: &Settings,
+    plan: &crate::plan::Plan,
+    env: &HashMap<String, String>,
+    style: Style,
+    out: &mut dyn Write,
+) -> i32 {
     let redactor = Redactor::new(plan.secrets.values());
-    let environment = match Environment::start(&settings, &plan.secrets, &plan.applications, &plan.users).await {
+    let environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
             return exit::RUNTIME;
         }
-    };
-    let where_ = match &settings.target {
-        Target::Embedded => format!("embedded authentik stand-in at {}", environment.authentik),
-        Target::Url(u) => format!("authentik at {u}"),
     };
     let mut browsers = None;
     if plan.runs.iter().any(|r| r.driver == crate::scenario::DriverKind::Browser) {
@@ -309,6 +328,10 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
             }
         }
     }
+    let where_ = match &settings.target {
+        Target::Embedded => format!("embedded authentik stand-in at {}", environment.authentik),
+        Target::Url(u) => format!("authentik at {u}"),
+    };
     let chatgpt = environment.default_chatgpt().map(|c| c.url().to_string()).unwrap_or_default();
     let _ = writeln!(out, "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {chatgpt}", plan.runs.len());
     // ak-e2e never removes anything there: each run writes into a folder of its own, made only
@@ -322,12 +345,12 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         trace: settings.trace.clone(),
         redactor: redactor.clone(),
         update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
-        browser_slots: crate::runner::browser_slots(&settings),
+        browser_slots: crate::runner::browser_slots(settings),
         idle_browsers: Default::default(),
     };
     let report = {
-        let mut progress = ConsoleProgress::new(&mut out, style, redactor.clone());
-        crate::runner::run(&plan, &ctx, &mut progress).await
+        let mut progress = ConsoleProgress::new(out, style, redactor.clone());
+        crate::runner::run(plan, &ctx, &mut progress).await
     };
     // Browsers go first: no Chromium or chromedriver outlives the run.
     ctx.close().await;
@@ -336,30 +359,36 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         host.shutdown();
     }
     environment.stop().await;
-    let _ = crate::report::console::summary(&report, style, &redactor, &mut out);
+    let _ = crate::report::console::summary(&report, style, &redactor, out);
     if artifacts.is_dir() {
         let _ = writeln!(out, "ak-e2e: artifacts in {}", artifacts.display());
     }
     if let Some(trace) = settings.trace.as_ref().filter(|t| t.is_dir()) {
         let _ = writeln!(out, "ak-e2e: trace bundles in {}", trace.display());
     }
-    let mut code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
+    let code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
         exit::FAILED
     } else if report.summary.errored > 0 {
         exit::RUNTIME
     } else {
         exit::OK
     };
+    code.max(write_reports(settings, &report, &redactor))
+}
+
+/// The JSON, JUnit and HTML reports asked for; `USAGE` when one cannot be written.
+fn write_reports(settings: &Settings, report: &crate::result::RunReport, redactor: &Redactor) -> i32 {
+    let mut code = exit::OK;
     for (path, write) in [
         (&settings.report_json, json::write as fn(&_, &_, &mut dyn Write) -> std::io::Result<()>),
         (&settings.report_junit, junit::write),
         (&settings.report_html, crate::report::html::write),
     ] {
         let Some(path) = path else { continue };
-        let result = std::fs::File::create(path).and_then(|mut f| write(&report, &redactor, &mut f));
+        let result = std::fs::File::create(path).and_then(|mut f| write(report, redactor, &mut f));
         if let Err(e) = result {
             eprintln!("ak-e2e: error: cannot write the report {}: {e}", path.display());
-            code = code.max(exit::USAGE);
+            code = exit::USAGE;
         }
     }
     code

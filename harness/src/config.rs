@@ -219,14 +219,7 @@ pub const DEFAULT_CONFIG: &str = "ak-e2e.yaml";
 impl Settings {
     /// Folds defaults, the file, the environment and the flags.
     pub fn resolve(flags: &Flags, env: &HashMap<String, String>, cwd: &Path) -> Result<Self, ConfigError> {
-        let explicit = flags.config.clone().or_else(|| env.get("AK_E2E_CONFIG").map(PathBuf::from));
-        let (file, config_file) = match explicit {
-            Some(path) => (read_file(&cwd.join(&path), &path)?, Some(path)),
-            None if cwd.join(DEFAULT_CONFIG).is_file() => {
-                (read_file(&cwd.join(DEFAULT_CONFIG), Path::new(DEFAULT_CONFIG))?, Some(PathBuf::from(DEFAULT_CONFIG)))
-            }
-            None => (FileConfig::default(), None),
-        };
+        let (file, config_file) = config_file(flags, env, cwd)?;
         let pick = |flag: &Option<String>, var: &str, file: &Option<String>| {
             flag.clone().or_else(|| env.get(var).cloned()).or_else(|| file.clone())
         };
@@ -242,20 +235,6 @@ impl Settings {
             Some("both") => Some(vec![DriverKind::Api, DriverKind::Browser]),
             Some(other) => return Err(ConfigError(format!("driver `{other}` is not api, browser or both"))),
         };
-        let tags = if !flags.tags.is_empty() {
-            flags.tags.clone()
-        } else {
-            env.get("AK_E2E_TAGS")
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default()
-        };
-        let skip_tags = if !flags.skip_tags.is_empty() {
-            flags.skip_tags.clone()
-        } else {
-            env.get("AK_E2E_SKIP_TAGS")
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default()
-        };
         let path_or_env = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env.get(var).map(PathBuf::from));
         let application = file.application.clone().ok_or_else(|| {
             ConfigError(format!(
@@ -263,41 +242,17 @@ impl Settings {
                 config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
             ))
         })?;
-        let timeout = match env.get("AK_E2E_REQUEST_TIMEOUT_SECS") {
-            Some(v) => seconds("AK_E2E_REQUEST_TIMEOUT_SECS", v, TIMEOUT_RANGE)?,
-            None => match file.request_timeout_secs {
-                Some(secs) => seconds("`request_timeout_secs` in the config file", &secs.to_string(), TIMEOUT_RANGE)?,
-                None => 10,
-            },
-        };
-        let defects = {
-            let names: Vec<String> = if !flags.defects.is_empty() {
-                flags.defects.clone()
-            } else {
-                env.get("AK_E2E_DEFECTS")
-                    .map(|d| d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                    .unwrap_or_default()
-            };
-            if !names.is_empty() && target != Target::Embedded {
-                return Err(ConfigError("defects apply to the embedded target only".into()));
-            }
-            authentik_standin::Defects::parse(&names).map_err(|e| ConfigError(e.to_string()))?
-        };
+        let defect_names = list(&flags.defects, env, "AK_E2E_DEFECTS");
+        if !defect_names.is_empty() && target != Target::Embedded {
+            return Err(ConfigError("defects apply to the embedded target only".into()));
+        }
         let partition = match pick(&flags.partition, "AK_E2E_PARTITION", &None) {
             None => None,
             Some(text) => Some(parse_partition(&text)?),
         };
-        let jobs = match pick(&flags.jobs, "AK_E2E_JOBS", &file.jobs.map(|n| n.to_string())) {
-            Some(text) => {
-                let origin = origin(flags.jobs.is_some(), env, "--jobs", "AK_E2E_JOBS", "jobs");
-                // Within JOBS_RANGE, so it fits.
-                whole_number(&origin, &text, JOBS_RANGE, "runs")? as usize
-            }
-            None => default_jobs(),
-        };
         Ok(Self {
             partition,
-            jobs,
+            jobs: jobs(flags, env, &file)?,
             target,
             blueprints: file.blueprints.clone().unwrap_or_else(|| vec![PathBuf::from("blueprints/chatgpt.yaml")]),
             paths: if flags.paths.is_empty() {
@@ -310,50 +265,111 @@ impl Settings {
                 apps.insert(DEFAULT_APPLICATION.to_string(), application);
                 apps
             },
-            chatgpt: {
-                let mut c = file.chatgpt.clone().unwrap_or_default();
-                if let Some(v) = env.get("AK_E2E_CHATGPT_LISTEN") {
-                    c.listen = Some(v.clone());
-                }
-                if let Some(v) = env.get("AK_E2E_CHATGPT_PUBLIC_URL") {
-                    c.public_url = Some(v.clone());
-                }
-                c
-            },
+            chatgpt: chatgpt(env, &file),
             users: file.users.clone().unwrap_or_default(),
-            request_timeout: Duration::from_secs(timeout),
+            request_timeout: Duration::from_secs(request_timeout(env, &file)?),
             target_wait: Duration::from_secs(match env.get("AK_E2E_WAIT_SECS") {
                 Some(v) => seconds("AK_E2E_WAIT_SECS", v, WAIT_RANGE)?,
                 None => 0,
             }),
             drivers,
-            tags,
-            skip_tags,
+            tags: list(&flags.tags, env, "AK_E2E_TAGS"),
+            skip_tags: list(&flags.skip_tags, env, "AK_E2E_SKIP_TAGS"),
             report_json: path_or_env(&flags.report_json, "AK_E2E_REPORT_JSON"),
             report_junit: path_or_env(&flags.report_junit, "AK_E2E_REPORT_JUNIT"),
             report_html: path_or_env(&flags.report_html, "AK_E2E_REPORT_HTML"),
             artifacts: path_or_env(&flags.artifacts, "AK_E2E_ARTIFACTS")
                 .unwrap_or_else(|| PathBuf::from("reports/artifacts")),
             trace: path_or_env(&flags.trace, "AK_E2E_TRACE"),
-            browser: {
-                let file_browser = file.browser.clone().unwrap_or_default();
-                BrowserSettings {
-                    webdriver_url: pick(&flags.webdriver_url, "AK_E2E_WEBDRIVER_URL", &file_browser.webdriver_url),
-                    chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
-                    chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
-                    screenshots: match pick(&flags.screenshots, "AK_E2E_SCREENSHOTS", &None).as_deref() {
-                        None | Some("failure") => Screenshots::Failure,
-                        Some("all") => Screenshots::All,
-                        Some(other) => {
-                            return Err(ConfigError(format!("screenshots `{other}` is not `failure` or `all`")));
-                        }
-                    },
-                }
-            },
-            defects,
+            browser: browser(flags, env, &file)?,
+            defects: authentik_standin::Defects::parse(&defect_names).map_err(|e| ConfigError(e.to_string()))?,
             config_file,
         })
     }
+}
+
+/// The config file: `--config` or `AK_E2E_CONFIG` if given (it must exist), else
+/// `ak-e2e.yaml` in the working folder if there is one, else none.
+fn config_file(
+    flags: &Flags,
+    env: &HashMap<String, String>,
+    cwd: &Path,
+) -> Result<(FileConfig, Option<PathBuf>), ConfigError> {
+    let explicit = flags.config.clone().or_else(|| env.get("AK_E2E_CONFIG").map(PathBuf::from));
+    Ok(match explicit {
+        Some(path) => (read_file(&cwd.join(&path), &path)?, Some(path)),
+        None if cwd.join(DEFAULT_CONFIG).is_file() => {
+            (read_file(&cwd.join(DEFAULT_CONFIG), Path::new(DEFAULT_CONFIG))?, Some(PathBuf::from(DEFAULT_CONFIG)))
+        }
+        None => (FileConfig::default(), None),
+    })
+}
+
+/// A repeatable flag's values, or else the variable's comma-separated ones.
+fn list(flag: &[String], env: &HashMap<String, String>, var: &str) -> Vec<String> {
+    if !flag.is_empty() {
+        return flag.to_vec();
+    }
+    env.get(var)
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The per-request deadline in seconds: `AK_E2E_REQUEST_TIMEOUT_SECS`, the file's, or 10.
+fn request_timeout(env: &HashMap<String, String>, file: &FileConfig) -> Result<u64, ConfigError> {
+    match env.get("AK_E2E_REQUEST_TIMEOUT_SECS") {
+        Some(v) => seconds("AK_E2E_REQUEST_TIMEOUT_SECS", v, TIMEOUT_RANGE),
+        None => match file.request_timeout_secs {
+            Some(secs) => seconds("`request_timeout_secs` in the config file", &secs.to_string(), TIMEOUT_RANGE),
+            None => Ok(10),
+        },
+    }
+}
+
+/// Scenario runs at once: `--jobs`, `AK_E2E_JOBS`, the file's `jobs`, or one per CPU (at most 4).
+fn jobs(flags: &Flags, env: &HashMap<String, String>, file: &FileConfig) -> Result<usize, ConfigError> {
+    let given = flags.jobs.clone().or_else(|| env.get("AK_E2E_JOBS").cloned()).or(file.jobs.map(|n| n.to_string()));
+    match given {
+        Some(text) => {
+            let origin = origin(flags.jobs.is_some(), env, "--jobs", "AK_E2E_JOBS", "jobs");
+            // Within JOBS_RANGE, so it fits.
+            Ok(whole_number(&origin, &text, JOBS_RANGE, "runs")? as usize)
+        }
+        None => Ok(default_jobs()),
+    }
+}
+
+/// The mock ChatGPT workspace: the file's, with `AK_E2E_CHATGPT_LISTEN` and
+/// `AK_E2E_CHATGPT_PUBLIC_URL` over it.
+fn chatgpt(env: &HashMap<String, String>, file: &FileConfig) -> ChatgptConfig {
+    let mut c = file.chatgpt.clone().unwrap_or_default();
+    if let Some(v) = env.get("AK_E2E_CHATGPT_LISTEN") {
+        c.listen = Some(v.clone());
+    }
+    if let Some(v) = env.get("AK_E2E_CHATGPT_PUBLIC_URL") {
+        c.public_url = Some(v.clone());
+    }
+    c
+}
+
+/// Where the browser comes from, and which screenshots it takes.
+fn browser(flags: &Flags, env: &HashMap<String, String>, file: &FileConfig) -> Result<BrowserSettings, ConfigError> {
+    let file_browser = file.browser.clone().unwrap_or_default();
+    let screenshots = match flags.screenshots.clone().or_else(|| env.get("AK_E2E_SCREENSHOTS").cloned()).as_deref() {
+        None | Some("failure") => Screenshots::Failure,
+        Some("all") => Screenshots::All,
+        Some(other) => return Err(ConfigError(format!("screenshots `{other}` is not `failure` or `all`"))),
+    };
+    Ok(BrowserSettings {
+        webdriver_url: flags
+            .webdriver_url
+            .clone()
+            .or_else(|| env.get("AK_E2E_WEBDRIVER_URL").cloned())
+            .or(file_browser.webdriver_url),
+        chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
+        chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
+        screenshots,
+    })
 }
 
 /// The range of the per-request deadline, in seconds.

@@ -277,26 +277,32 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
             _ => None,
         };
         let Some(node) = complete else { continue };
-        match stack.last_mut() {
-            None => documents.push(node),
-            Some((parent, pending_key)) => match &mut parent.value {
-                Value::Seq(items) => items.push(node),
-                Value::Map(entries) => match pending_key.take() {
-                    None => *pending_key = Some(node),
-                    Some(key) => {
-                        if let Some(name) = key.as_str()
-                            && entries.iter().any(|(k, _)| k.as_str() == Some(name))
-                        {
-                            return Err(YamlError { pos: key.pos, message: format!("duplicate key `{name}`") });
-                        }
-                        entries.push((key, node));
-                    }
-                },
-                Value::Scalar { .. } => unreachable!("scalars are never pushed on the stack"),
-            },
-        }
+        attach(&mut stack, &mut documents, node)?;
     }
     Ok(documents)
+}
+
+/// Puts a complete node in the innermost open collection (as a map key or value) or, at the top, among the documents.
+fn attach(stack: &mut [(Node, Option<Node>)], documents: &mut Vec<Node>, node: Node) -> Result<(), YamlError> {
+    match stack.last_mut() {
+        None => documents.push(node),
+        Some((parent, pending_key)) => match &mut parent.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let Some(name) = key.as_str()
+                        && entries.iter().any(|(k, _)| k.as_str() == Some(name))
+                    {
+                        return Err(YamlError { pos: key.pos, message: format!("duplicate key `{name}`") });
+                    }
+                    entries.push((key, node));
+                }
+            },
+            Value::Scalar { .. } => unreachable!("scalars are never pushed on the stack"),
+        },
+    }
+    Ok(())
 }
 
 /// Adds `more` nodes to the count, or fails at [`MAX_NODES`].

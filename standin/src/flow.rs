@@ -261,123 +261,20 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
     let Some(Plan::Authentication(mut plan)) = sess.plans.get(slug).cloned() else {
         unreachable!("the caller created the plan")
     };
-    let app_pre = sess.application_pre.clone();
     let info = flow_info(slug, None);
     let pending_name =
         plan.pending_user.and_then(|pk| dir.user(pk)).map(|u| u.username.clone()).unwrap_or(plan.pending_uid.clone());
-    let string = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let outcome = match plan.stage {
-        AuthStage::Identification => {
-            let mut challenge = json!({
-                "component": "ak-stage-identification",
-                "flow_info": info,
-                "user_fields": ["email", "username"],
-                "password_fields": false,
-                "allow_show_password": false,
-                "flow_designation": "authentication",
-                "captcha_stage": null,
-                "primary_action": "Log in",
-                "sources": [],
-                "show_source_labels": false,
-                "enable_remember_me": false,
-                "passkey_challenge": null,
-                "pending_user_identifier": null,
-            });
-            if let Some(app) = &app_pre {
-                challenge["application_pre"] = json!(app);
+        AuthStage::Identification => identification_stage(dir, &mut plan, info, sess.application_pre.as_deref(), body),
+        AuthStage::Password => match password_stage(dir, &mut plan, info, &pending_name, body) {
+            Some(outcome) => outcome,
+            // Too many wrong passwords: authentik cancels the flow, and its plan ends.
+            None => {
+                sess.plans.remove(slug);
+                return Outcome::Challenge(access_denied(slug, &pending_name, None));
             }
-            match body {
-                None => Outcome::Challenge(challenge),
-                Some(b) => {
-                    let uid = string(&b, "uid_field");
-                    if uid.trim().is_empty() {
-                        Outcome::Challenge(with_errors(
-                            challenge,
-                            "non_field_errors",
-                            "No identification data provided.",
-                        ))
-                    } else {
-                        // pretend_user_exists: an unknown identifier goes on to the password stage.
-                        plan.pending_user = dir.user_by_uid(uid.trim()).filter(|u| u.is_active).map(|u| u.pk);
-                        plan.pending_uid = uid.trim().to_string();
-                        plan.stage = AuthStage::Password;
-                        Outcome::Again
-                    }
-                }
-            }
-        }
-        AuthStage::Password => {
-            let challenge = json!({
-                "component": "ak-stage-password",
-                "flow_info": info,
-                "pending_user": pending_name,
-                "pending_user_avatar": AVATAR,
-                "allow_show_password": false,
-            });
-            match body {
-                None => Outcome::Challenge(challenge),
-                Some(b) => {
-                    let password = string(&b, "password");
-                    let user = plan.pending_user.and_then(|pk| dir.user(pk));
-                    let ok = user.and_then(|u| u.password.as_ref()).is_some_and(|p| p.expose() == password);
-                    if ok {
-                        plan.amr = vec!["pwd".into()];
-                        plan.stage = AuthStage::Mfa;
-                        Outcome::Again
-                    } else {
-                        plan.failed_passwords += 1;
-                        if plan.failed_passwords >= MAX_PASSWORD_ATTEMPTS {
-                            sess.plans.remove(slug);
-                            return Outcome::Challenge(access_denied(slug, &pending_name, None));
-                        }
-                        Outcome::Challenge(with_errors(challenge, "password", "Invalid password"))
-                    }
-                }
-            }
-        }
-        AuthStage::Mfa => {
-            let user = plan.pending_user.and_then(|pk| dir.user(pk));
-            let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
-            if devices.is_empty() {
-                // not_configured_action: skip
-                plan.stage = AuthStage::Login;
-                Outcome::Again
-            } else {
-                let challenge = json!({
-                    "component": "ak-stage-authenticator-validate",
-                    "flow_info": info,
-                    "pending_user": pending_name,
-                    "pending_user_avatar": AVATAR,
-                    "device_challenges": devices.iter().enumerate().map(|(i, _)| json!({
-                        "device_class": "totp", "device_uid": (i + 1).to_string(), "challenge": {}, "last_used": null,
-                    })).collect::<Vec<_>>(),
-                    "configuration_stages": [],
-                });
-                match body {
-                    None => Outcome::Challenge(challenge),
-                    // The web interface tells which device it shows (it picks the only one by
-                    // itself): the stage stays, and the answer is the same challenge.
-                    Some(b) if b.get("selected_challenge").is_some_and(Value::is_object) && b.get("code").is_none() => {
-                        Outcome::Challenge(challenge)
-                    }
-                    Some(b) => {
-                        let code = string(&b, "code");
-                        let now = now_secs();
-                        let accepted = devices.iter().find_map(|d| {
-                            totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s))
-                        });
-                        if let Some(used) = accepted {
-                            sess.totp_used = Some(used);
-                            plan.amr = vec!["pwd".into(), "mfa".into()];
-                            plan.stage = AuthStage::Login;
-                            Outcome::Again
-                        } else {
-                            Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
-                        }
-                    }
-                }
-            }
-        }
+        },
+        AuthStage::Mfa => mfa_stage(dir, sess, &mut plan, info, &pending_name, body),
         AuthStage::Login => {
             sess.user = plan.pending_user;
             sess.auth_time = now_secs();
@@ -390,6 +287,131 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
     };
     sess.plans.insert(slug.into(), Plan::Authentication(plan));
     outcome
+}
+
+/// A string field of an executor answer, empty when it is missing or not a string.
+fn body_string(body: &Map<String, Value>, key: &str) -> String {
+    body.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The identification stage: any non-blank identifier moves the plan on to the password stage.
+fn identification_stage(
+    dir: &Directory,
+    plan: &mut AuthenticationPlan,
+    info: Value,
+    app_pre: Option<&str>,
+    body: Option<Map<String, Value>>,
+) -> Outcome {
+    let mut challenge = json!({
+        "component": "ak-stage-identification",
+        "flow_info": info,
+        "user_fields": ["email", "username"],
+        "password_fields": false,
+        "allow_show_password": false,
+        "flow_designation": "authentication",
+        "captcha_stage": null,
+        "primary_action": "Log in",
+        "sources": [],
+        "show_source_labels": false,
+        "enable_remember_me": false,
+        "passkey_challenge": null,
+        "pending_user_identifier": null,
+    });
+    if let Some(app) = app_pre {
+        challenge["application_pre"] = json!(app);
+    }
+    let Some(b) = body else { return Outcome::Challenge(challenge) };
+    let uid = body_string(&b, "uid_field");
+    if uid.trim().is_empty() {
+        return Outcome::Challenge(with_errors(challenge, "non_field_errors", "No identification data provided."));
+    }
+    // pretend_user_exists: an unknown identifier goes on to the password stage.
+    plan.pending_user = dir.user_by_uid(uid.trim()).filter(|u| u.is_active).map(|u| u.pk);
+    plan.pending_uid = uid.trim().to_string();
+    plan.stage = AuthStage::Password;
+    Outcome::Again
+}
+
+/// The password stage; `None` when this wrong password reaches [`MAX_PASSWORD_ATTEMPTS`] and the flow is cancelled.
+fn password_stage(
+    dir: &Directory,
+    plan: &mut AuthenticationPlan,
+    info: Value,
+    pending_name: &str,
+    body: Option<Map<String, Value>>,
+) -> Option<Outcome> {
+    let challenge = json!({
+        "component": "ak-stage-password",
+        "flow_info": info,
+        "pending_user": pending_name,
+        "pending_user_avatar": AVATAR,
+        "allow_show_password": false,
+    });
+    let Some(b) = body else { return Some(Outcome::Challenge(challenge)) };
+    let password = body_string(&b, "password");
+    let user = plan.pending_user.and_then(|pk| dir.user(pk));
+    let ok = user.and_then(|u| u.password.as_ref()).is_some_and(|p| p.expose() == password);
+    if ok {
+        plan.amr = vec!["pwd".into()];
+        plan.stage = AuthStage::Mfa;
+        return Some(Outcome::Again);
+    }
+    plan.failed_passwords += 1;
+    if plan.failed_passwords >= MAX_PASSWORD_ATTEMPTS {
+        return None;
+    }
+    Some(Outcome::Challenge(with_errors(challenge, "password", "Invalid password")))
+}
+
+/// The TOTP stage: skipped for a user without a device, else a code any of their devices accepts.
+fn mfa_stage(
+    dir: &Directory,
+    sess: &mut Session,
+    plan: &mut AuthenticationPlan,
+    info: Value,
+    pending_name: &str,
+    body: Option<Map<String, Value>>,
+) -> Outcome {
+    let user = plan.pending_user.and_then(|pk| dir.user(pk));
+    let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
+    if devices.is_empty() {
+        // not_configured_action: skip
+        plan.stage = AuthStage::Login;
+        return Outcome::Again;
+    }
+    let challenge = json!({
+        "component": "ak-stage-authenticator-validate",
+        "flow_info": info,
+        "pending_user": pending_name,
+        "pending_user_avatar": AVATAR,
+        "device_challenges": devices.iter().enumerate().map(|(i, _)| json!({
+            "device_class": "totp", "device_uid": (i + 1).to_string(), "challenge": {}, "last_used": null,
+        })).collect::<Vec<_>>(),
+        "configuration_stages": [],
+    });
+    match body {
+        None => Outcome::Challenge(challenge),
+        // The web interface tells which device it shows (it picks the only one by
+        // itself): the stage stays, and the answer is the same challenge.
+        Some(b) if b.get("selected_challenge").is_some_and(Value::is_object) && b.get("code").is_none() => {
+            Outcome::Challenge(challenge)
+        }
+        Some(b) => {
+            let code = body_string(&b, "code");
+            let now = now_secs();
+            let accepted = devices
+                .iter()
+                .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
+            if let Some(used) = accepted {
+                sess.totp_used = Some(used);
+                plan.amr = vec!["pwd".into(), "mfa".into()];
+                plan.stage = AuthStage::Login;
+                Outcome::Again
+            } else {
+                Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
+            }
+        }
+    }
 }
 
 /// The authentication flow is done: the plan ends and the executor answers with the redirect to

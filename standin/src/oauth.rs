@@ -95,41 +95,15 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
             "The client identifier (client_id) is missing or invalid.",
         );
     };
-    // Redirect URI: never redirect to an unregistered one. An empty list learns the first.
-    if !shared.defects.has(&Defect::AcceptAnyRedirectUri) {
-        if !redirect_uri.is_empty() && dir.providers[provider_index].redirect_uris.is_empty() {
-            dir.providers[provider_index]
-                .redirect_uris
-                .push(RedirectUri { mode: MatchingMode::Strict, url: redirect_uri.clone() });
-        }
-        let forbidden =
-            Url::parse(&redirect_uri).is_ok_and(|u| matches!(u.scheme(), "javascript" | "data" | "vbscript"));
-        if redirect_uri.is_empty()
-            || forbidden
-            || !redirect_allowed(&dir.providers[provider_index].redirect_uris, &redirect_uri)
-        {
-            return pages::error_page(
-                StatusCode::BAD_REQUEST,
-                "Redirect URI Error",
-                "The request fails due to a missing, invalid, or mismatching redirection URI (redirect_uri).",
-            );
-        }
+    if let Some(refusal) = redirect_uri_refusal(shared, &mut dir.providers[provider_index], &redirect_uri) {
+        return refusal;
     }
     let provider = dir.providers[provider_index].clone();
     let response_type = first(params, "response_type").unwrap_or_default();
     if response_type != "code" {
         return error_redirect(&redirect_uri, "unsupported_response_type", state.as_deref());
     }
-    let available = dir.provider_scopes(&provider);
-    let requested: Vec<String> =
-        first(params, "scope").unwrap_or_default().split_whitespace().map(String::from).collect();
-    let scopes = if requested.is_empty() {
-        available.clone()
-    } else {
-        let mut s: Vec<String> = requested.into_iter().filter(|s| available.contains(s)).collect();
-        s.dedup();
-        s
-    };
+    let scopes = requested_scopes(params, dir.provider_scopes(&provider));
     let code_challenge = first(params, "code_challenge")
         .map(|c| (c.to_string(), first(params, "code_challenge_method").unwrap_or("plain").to_string()));
     if let Some((_, method)) = &code_challenge
@@ -141,23 +115,74 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
     if first(params, "request").is_some() {
         return error_redirect(&redirect_uri, "request_not_supported", state.as_deref());
     }
+    let prompt = requested_prompt(params, &scopes);
+    let max_age: Option<u64> = first(params, "max_age").and_then(|m| m.parse().ok());
+    let authorize = AuthorizeParams {
+        client_id,
+        redirect_uri,
+        scopes,
+        state,
+        nonce: first(params, "nonce").map(String::from),
+        code_challenge,
+        raw,
+    };
+    authorize_session(shared, session, &dir, &provider, &authorize, &prompt, max_age)
+}
+
+/// The error page for a missing, forbidden or unregistered redirect URI; a provider without any learns this one.
+fn redirect_uri_refusal(shared: &Shared, provider: &mut Provider, redirect_uri: &str) -> Option<Response> {
+    // Redirect URI: never redirect to an unregistered one. An empty list learns the first.
+    if shared.defects.has(&Defect::AcceptAnyRedirectUri) {
+        return None;
+    }
+    if !redirect_uri.is_empty() && provider.redirect_uris.is_empty() {
+        provider.redirect_uris.push(RedirectUri { mode: MatchingMode::Strict, url: redirect_uri.to_string() });
+    }
+    let forbidden = Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "javascript" | "data" | "vbscript"));
+    if redirect_uri.is_empty() || forbidden || !redirect_allowed(&provider.redirect_uris, redirect_uri) {
+        return Some(pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Redirect URI Error",
+            "The request fails due to a missing, invalid, or mismatching redirection URI (redirect_uri).",
+        ));
+    }
+    None
+}
+
+/// The requested scopes the provider has, in request order; all of the provider's when none are requested.
+fn requested_scopes(params: &[(String, String)], available: Vec<String>) -> Vec<String> {
+    let requested: Vec<String> =
+        first(params, "scope").unwrap_or_default().split_whitespace().map(String::from).collect();
+    if requested.is_empty() {
+        return available;
+    }
+    let mut s: Vec<String> = requested.into_iter().filter(|s| available.contains(s)).collect();
+    s.dedup();
+    s
+}
+
+/// The known `prompt` values asked for, plus `consent` when `offline_access` is granted.
+fn requested_prompt(params: &[(String, String)], scopes: &[String]) -> Vec<String> {
     let mut prompt: Vec<String> =
         first(params, "prompt").unwrap_or_default().split_whitespace().map(String::from).collect();
     prompt.retain(|p| matches!(p.as_str(), "none" | "login" | "consent"));
     if scopes.iter().any(|s| s == "offline_access") && !prompt.iter().any(|p| p == "consent") {
         prompt.push("consent".into());
     }
-    let max_age: Option<u64> = first(params, "max_age").and_then(|m| m.parse().ok());
-    let authorize = AuthorizeParams {
-        client_id,
-        redirect_uri: redirect_uri.clone(),
-        scopes,
-        state: state.clone(),
-        nonce: first(params, "nonce").map(String::from),
-        code_challenge,
-        raw,
-    };
+    prompt
+}
 
+/// The checked request meets the session: sign-in or re-authentication, access, then a code or the consent flow.
+fn authorize_session(
+    shared: &Shared,
+    session: &SessionRef,
+    dir: &Directory,
+    provider: &Provider,
+    authorize: &AuthorizeParams,
+    prompt: &[String],
+    max_age: Option<u64>,
+) -> Response {
+    let (redirect_uri, state) = (&authorize.redirect_uri, authorize.state.as_deref());
     let Some(app) = dir.application_of(&provider.name).cloned() else {
         return pages::error_page(StatusCode::OK, "Permission denied", "Failed to resolve application");
     };
@@ -170,7 +195,7 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
     let prompt_has = |p: &str| prompt.iter().any(|x| x == p);
     let Some(user) = signed_in else {
         if prompt_has("none") {
-            return error_redirect(&redirect_uri, "login_required", state.as_deref());
+            return error_redirect(redirect_uri, "login_required", state);
         }
         sess.application_pre = Some(app.name.clone());
         return login_redirect(&authorize.raw);
@@ -191,18 +216,18 @@ fn authorize_inner(shared: &Shared, session: &SessionRef, params: &[(String, Str
         return pages::error_page(StatusCode::OK, "Permission denied", "Request has been denied.");
     }
     if shared.defects.has(&Defect::AccessDenied) {
-        return error_redirect(&redirect_uri, "access_denied", state.as_deref());
+        return error_redirect(redirect_uri, "access_denied", state);
     }
     let explicit = provider.authorization_flow == EXPLICIT_CONSENT_FLOW || prompt_has("consent");
     if !explicit {
         let sid = hex_sha256(&session.id);
         let (auth_time, amr) = (sess.auth_time, sess.amr.clone());
         drop(st);
-        let code = issue_code(shared, &provider, user.pk, &authorize, sid, auth_time, amr);
-        return redirect(&code_redirect(&redirect_uri, &code, state.as_deref()));
+        let code = issue_code(shared, provider, user.pk, authorize, sid, auth_time, amr);
+        return redirect(&code_redirect(redirect_uri, &code, state));
     }
     if prompt_has("none") {
-        return error_redirect(&redirect_uri, "consent_required", state.as_deref());
+        return error_redirect(redirect_uri, "consent_required", state);
     }
     let consent_always = prompt_has("consent") || provider.authorization_flow != EXPLICIT_CONSENT_FLOW;
     sess.plans.insert(

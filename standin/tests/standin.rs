@@ -306,7 +306,22 @@ async fn code_flow_through_the_executor_api() {
     // stores with a refresh token does).
     assert!(claims.get("at_hash").is_none(), "{claims:?}");
 
-    let access = tokens["access_token"].as_str().expect("at");
+    assert_userinfo_answers(&b, tokens["access_token"].as_str().expect("at"), &expected_sub).await;
+
+    // The code is single-use.
+    let (status, again) = code_exchange(&b, &code).await;
+    assert_eq!((status, again["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+
+    // Signed in now: the next authorize is a silent redirect, and executor POSTs need the CSRF header.
+    let silent = b.get(authorize_url(&server, &[])).await;
+    assert!(location(&silent).starts_with(REDIRECT));
+    let no_csrf = b.http.post(b.executor_url(AUTH_FLOW, "")).json(&json!({})).send().await.expect("post");
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+    assert_eq!(no_csrf.json::<Value>().await.expect("json")["detail"], "CSRF Failed: CSRF token missing.");
+}
+
+/// Userinfo answers for the access token as a bearer header and as a form field, and refuses a forged one.
+async fn assert_userinfo_answers(b: &Browser, access: &str, expected_sub: &str) {
     let info: Value = b
         .http
         .get(b.url("/application/o/userinfo/"))
@@ -332,17 +347,6 @@ async fn code_flow_through_the_executor_api() {
     assert_eq!(info["sub"], expected_sub);
     let denied = b.http.get(b.url("/application/o/userinfo/")).bearer_auth("forged").send().await.expect("ui");
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
-
-    // The code is single-use.
-    let (status, again) = code_exchange(&b, &code).await;
-    assert_eq!((status, again["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-
-    // Signed in now: the next authorize is a silent redirect, and executor POSTs need the CSRF header.
-    let silent = b.get(authorize_url(&server, &[])).await;
-    assert!(location(&silent).starts_with(REDIRECT));
-    let no_csrf = b.http.post(b.executor_url(AUTH_FLOW, "")).json(&json!({})).send().await.expect("post");
-    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
-    assert_eq!(no_csrf.json::<Value>().await.expect("json")["detail"], "CSRF Failed: CSRF token missing.");
 }
 
 #[tokio::test]

@@ -254,35 +254,9 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     let dir = std::env::temp_dir().join(format!("ak-e2e-enroll-{port}"));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let secret_file = dir.join("secrets/tia.totp");
-    let config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
-        .expect("config")
-        .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()));
-    let config_file = dir.join("ak-e2e.yaml");
-    std::fs::write(&config_file, config).expect("write");
+    let config_file = config_keeping_the_secret_in(&dir, &secret_file);
     let target = server.url().to_string();
-    let provision = || {
-        let (target, config_file) = (target.clone(), config_file.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut cmd = Command::new(BIN);
-            cmd.current_dir(root())
-                .args(["provision", "--target", &target, "--config"])
-                .arg(&config_file)
-                .env("CI", "true")
-                .env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test")
-                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
-                .env_remove("AK_E2E_TIA_TOTP_SECRET");
-            for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
-                cmd.env(k, v);
-            }
-            for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
-                cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
-            }
-            let output = cmd.output().expect("provision");
-            let text =
-                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-            (output.status.code().unwrap_or(-1), text)
-        })
-    };
+    let provision = || enroll_with_provision(target.clone(), config_file.clone(), port);
     let (code, output) = provision().await.expect("join");
     assert_eq!(code, 0, "{output}");
     assert!(
@@ -309,28 +283,71 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     assert_ne!(fresh, secret, "a new device, a new secret");
 
     // The MFA scenario reads the secret from the file (AK_E2E_TIA_TOTP_SECRET is not set).
-    let (code, output) = tokio::task::spawn_blocking({
-        let (target, config_file) = (target.clone(), config_file.clone());
-        move || {
-            let mut cmd = Command::new(BIN);
-            cmd.current_dir(root())
-                .args(["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target, "--config"])
-                .arg(&config_file)
-                .env("CI", "true")
-                .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"))
-                .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
-                .env_remove("AK_E2E_TIA_TOTP_SECRET");
-            for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
-                cmd.env(k, v);
-            }
-            let output = cmd.output().expect("run");
-            let text =
-                format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-            (output.status.code().unwrap_or(-1), text)
-        }
-    })
-    .await
-    .expect("join");
+    let (code, output) = run_totp_scenario(target, config_file, port).await.expect("join");
     assert_eq!(code, 0, "the enrolled device signs tia in: {output}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes a copy of the repository's ak-e2e.yaml into `dir` whose MFA user keeps its TOTP secret
+/// in `secret_file`; returns the copy's path.
+fn config_keeping_the_secret_in(dir: &std::path::Path, secret_file: &std::path::Path) -> std::path::PathBuf {
+    let config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
+        .expect("config")
+        .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()));
+    let config_file = dir.join("ak-e2e.yaml");
+    std::fs::write(&config_file, config).expect("write");
+    config_file
+}
+
+/// `ak-e2e provision` against `target` with tia's TOTP secret unset, so that it enrolls her
+/// device; the variant workspaces get dummy redirect URIs. Returns the exit code and output.
+fn enroll_with_provision(
+    target: String,
+    config_file: std::path::PathBuf,
+    port: u16,
+) -> tokio::task::JoinHandle<(i32, String)> {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(root())
+            .args(["provision", "--target", &target, "--config"])
+            .arg(&config_file)
+            .env("CI", "true")
+            .env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test")
+            .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+            .env_remove("AK_E2E_TIA_TOTP_SECRET");
+        for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
+            cmd.env(k, v);
+        }
+        for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
+            cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
+        }
+        let output = cmd.output().expect("provision");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap_or(-1), text)
+    })
+}
+
+/// `ak-e2e run` of the MFA scenario under the api driver with tia's TOTP secret unset, so that it
+/// is read from the file `provision` wrote. Returns the exit code and output.
+fn run_totp_scenario(
+    target: String,
+    config_file: std::path::PathBuf,
+    port: u16,
+) -> tokio::task::JoinHandle<(i32, String)> {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(root())
+            .args(["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target, "--config"])
+            .arg(&config_file)
+            .env("CI", "true")
+            .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+            .env_remove("AK_E2E_TIA_TOTP_SECRET");
+        for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap_or(-1), text)
+    })
 }

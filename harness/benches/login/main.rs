@@ -168,10 +168,7 @@ async fn logins_figures(
     let environment = Environment::start(&api, &api_plan.secrets, &api_plan.applications, &api_plan.users)
         .await
         .expect("the target starts");
-    let (target, totp_secrets) = match &api.target {
-        Target::Embedded => (format!("the embedded target (stand-in at {})", environment.authentik), Vec::new()),
-        Target::Url(u) => (format!("authentik at {u}"), suite::totp_secrets(&api, env)),
-    };
+    let (target, totp_secrets) = describe_target(&api, env, &environment);
     eprintln!("benchmarking against {target}");
     let ws = environment.workspace(DEFAULT_APPLICATION).expect("the default workspace");
     let ann = &api.users["ann"];
@@ -197,21 +194,7 @@ async fn logins_figures(
         browser_slots: ak_e2e::runner::browser_slots(&api),
         idle_browsers: Default::default(),
     };
-    let bare_timed = || async {
-        let t = Instant::now();
-        bare::login(&bare_login, api.request_timeout).await.expect("the bare chain logs in");
-        t.elapsed()
-    };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for i in 0..=logins {
-        let (a, b) = (timed(&api_plan, &ctx).await, bare_timed().await);
-        if i > 0 {
-            ours.push(a);
-            theirs.push(b);
-        }
-    }
-    let (a, b) = (median(ours), median(theirs));
-    table.row(["api login (login.yaml) vs a bare reqwest chain", &ms(a), &ms(b), &ratio(a, b), "≤ 1.15×"]);
+    api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, logins, table).await;
 
     let browser_plan = plan(&browser, env).unwrap_or_else(|_| panic!("the login scenario must plan"));
     // The secrets the target was started with are the api plan's.
@@ -226,26 +209,7 @@ async fn logins_figures(
                 username: &ann.username,
                 password: &password,
             };
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            for i in 0..=logins {
-                let a = timed(&browser_plan, &ctx).await;
-                let t = Instant::now();
-                let client = host.session().await.expect("a browser session");
-                script::login(&client, &script_login).await.expect("the script logs in");
-                let _ = client.close().await;
-                if i > 0 {
-                    ours.push(a);
-                    theirs.push(t.elapsed());
-                }
-            }
-            let (a, b) = (median(ours), median(theirs));
-            table.row([
-                "browser login, warm vs a fantoccini script (fresh session per login)",
-                &ms(a),
-                &ms(b),
-                &ratio(a, b),
-                "≤ 0.80×",
-            ]);
+            browser_figure(&browser_plan, &ctx, host, &script_login, logins, table).await;
         }
     }
     ctx.close().await;
@@ -255,4 +219,72 @@ async fn logins_figures(
     }
     environment.stop().await;
     (target, totp_secrets)
+}
+
+/// The target's name for the output and, for a real target, the fixture users' TOTP secrets
+/// (the suite figures reset their codes with them).
+fn describe_target(api: &Settings, env: &HashMap<String, String>, environment: &Environment) -> (String, Vec<Vec<u8>>) {
+    match &api.target {
+        Target::Embedded => (format!("the embedded target (stand-in at {})", environment.authentik), Vec::new()),
+        Target::Url(u) => (format!("authentik at {u}"), suite::totp_secrets(api, env)),
+    }
+}
+
+/// Figure 1: the api driver's login against the bare reqwest chain, interleaved, `logins` times
+/// after one warm-up each.
+async fn api_figure(
+    plan: &Plan,
+    ctx: &Context<'_>,
+    bare_login: &bare::Login<'_>,
+    timeout: Duration,
+    logins: usize,
+    table: &mut Table,
+) {
+    let bare_timed = || async {
+        let t = Instant::now();
+        bare::login(bare_login, timeout).await.expect("the bare chain logs in");
+        t.elapsed()
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..=logins {
+        let (a, b) = (timed(plan, ctx).await, bare_timed().await);
+        if i > 0 {
+            ours.push(a);
+            theirs.push(b);
+        }
+    }
+    let (a, b) = (median(ours), median(theirs));
+    table.row(["api login (login.yaml) vs a bare reqwest chain", &ms(a), &ms(b), &ratio(a, b), "≤ 1.15×"]);
+}
+
+/// Figure 2: the browser driver's login (session kept) against the fantoccini script on a fresh
+/// session each time, interleaved, `logins` times after one warm-up each.
+async fn browser_figure(
+    plan: &Plan,
+    ctx: &Context<'_>,
+    host: &BrowserHost,
+    script_login: &script::Login<'_>,
+    logins: usize,
+    table: &mut Table,
+) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..=logins {
+        let a = timed(plan, ctx).await;
+        let t = Instant::now();
+        let client = host.session().await.expect("a browser session");
+        script::login(&client, script_login).await.expect("the script logs in");
+        let _ = client.close().await;
+        if i > 0 {
+            ours.push(a);
+            theirs.push(t.elapsed());
+        }
+    }
+    let (a, b) = (median(ours), median(theirs));
+    table.row([
+        "browser login, warm vs a fantoccini script (fresh session per login)",
+        &ms(a),
+        &ms(b),
+        &ratio(a, b),
+        "≤ 0.80×",
+    ]);
 }

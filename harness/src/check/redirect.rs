@@ -7,9 +7,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Observation, check_value};
-use crate::result::{Assertion, StepResult};
+use crate::result::{Assertion, Hop, StepResult};
 use crate::scenario::{HopKind, NamedMatcher};
 
+/// `expect_redirect`: the first redirect to `to` since the previous expectation, and its query.
 pub(crate) fn expect_redirect(
     seen_so_far: &Observation<'_>,
     to: HopKind,
@@ -18,30 +19,8 @@ pub(crate) fn expect_redirect(
     cursor: &mut usize,
     result: &mut StepResult,
 ) {
-    // Where the browser was sent since the previous expectation: the Location of each HTTP
-    // redirect, and each page a flow redirect (`xak-flow-redirect`, a script navigation) opened.
     let hops = seen_so_far.hops;
-    let redirects: Vec<(usize, Url)> = hops
-        .iter()
-        .enumerate()
-        .skip(*cursor)
-        .filter(|(_, h)| !h.api)
-        .flat_map(|(i, h)| {
-            let mut out = Vec::new();
-            let Ok(here) = Url::parse(&h.url) else { return out };
-            // A page opened right after authentik's flow executor answered is its flow redirect
-            // (other pages' scripts, like ChatGPT's email lookup, do not redirect).
-            if i > 0 && hops[i - 1].api && hops[i - 1].url.contains("/api/v3/flows/executor/") {
-                out.push((i, here.clone()));
-            }
-            if (300..400).contains(&h.status)
-                && let Some(to) = h.location.as_deref().and_then(|l| here.join(l).ok())
-            {
-                out.push((i, to));
-            }
-            out
-        })
-        .collect();
+    let redirects = redirects_since(hops, *cursor);
     let seen = || {
         let kinds: Vec<String> = redirects
             .iter()
@@ -96,6 +75,45 @@ pub(crate) fn expect_redirect(
             .unwrap_or_default();
         format!("; the redirect carries error=`{v}`{description}")
     });
+    check_query(&location, to, index, query, vars, oauth_error.as_deref(), result);
+}
+
+/// Where the browser was sent since the previous expectation: the Location of each HTTP
+/// redirect, and each page a flow redirect (`xak-flow-redirect`, a script navigation) opened.
+fn redirects_since(hops: &[Hop], cursor: usize) -> Vec<(usize, Url)> {
+    hops.iter()
+        .enumerate()
+        .skip(cursor)
+        .filter(|(_, h)| !h.api)
+        .flat_map(|(i, h)| {
+            let mut out = Vec::new();
+            let Ok(here) = Url::parse(&h.url) else { return out };
+            // A page opened right after authentik's flow executor answered is its flow redirect
+            // (other pages' scripts, like ChatGPT's email lookup, do not redirect).
+            if i > 0 && hops[i - 1].api && hops[i - 1].url.contains("/api/v3/flows/executor/") {
+                out.push((i, here.clone()));
+            }
+            if (300..400).contains(&h.status)
+                && let Some(to) = h.location.as_deref().and_then(|l| here.join(l).ok())
+            {
+                out.push((i, to));
+            }
+            out
+        })
+        .collect()
+}
+
+/// The redirect's query parameters against the step's matchers; a secret one is shown as
+/// present only, and an OAuth error in the redirect is added to each that fails.
+fn check_query(
+    location: &Url,
+    to: HopKind,
+    index: usize,
+    query: &[NamedMatcher],
+    vars: &BTreeMap<String, String>,
+    oauth_error: Option<&str>,
+    result: &mut StepResult,
+) {
     for m in query {
         let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
         let shown = if ak_protocol::redact::is_secret_param(&m.name) { None } else { value.clone() };
@@ -111,7 +129,7 @@ pub(crate) fn expect_redirect(
         }
         assertion.span = Some(m.span.clone());
         if !assertion.passed
-            && let Some(e) = &oauth_error
+            && let Some(e) = oauth_error
         {
             assertion.actual.push_str(e);
         }

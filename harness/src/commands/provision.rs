@@ -141,45 +141,64 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
         reqwest::Client::builder().timeout(settings.request_timeout).build().map_err(|e| runtime(e.to_string()))?;
     let mut lines = Vec::new();
     for (path, rendered) in settings.blueprints.iter().zip(rendered_blueprints(settings, env)?) {
-        let shown = path.display().to_string();
-        let boundary = format!("ak-e2e-{}", ak_protocol::jose::random_token(12));
-        let file_name =
-            path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "blueprint.yaml".into());
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/x-yaml\r\n\r\n{rendered}\r\n--{boundary}--\r\n"
-        );
-        let response = client
-            .post(endpoint.clone())
-            .bearer_auth(token)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                runtime(format!(
-                    "POST {endpoint} failed: {}",
-                    ak_protocol::http::describe(&e, settings.request_timeout)
-                ))
-            })?;
-        let status = response.status();
-        let answer = ak_protocol::http::read_json(response, settings.request_timeout).await.unwrap_or_default();
-        match status.as_u16() {
-            200..=299 if answer["success"] != false => lines.push(format!("imported {shown}")),
-            401 | 403 => {
-                let detail = answer["detail"].as_str().unwrap_or_default();
-                return Err(runtime(format!(
-                    "authentik refused the API token in {TOKEN_ENV} (HTTP {status}: {detail})"
-                )));
-            }
-            _ => {
-                let logs: Vec<String> = answer["logs"]
-                    .as_array()
-                    .map(|l| l.iter().filter_map(|e| e["event"].as_str().map(String::from)).collect())
-                    .unwrap_or_default();
-                return Err(runtime(format!("authentik did not import {shown} (HTTP {status}): {}", logs.join("; "))));
-            }
+        lines.push(import_blueprint(&client, &endpoint, token, path, rendered, settings.request_timeout).await?);
+    }
+    enroll_totp_devices(settings, env, &base, token, &mut lines).await?;
+    Ok(lines)
+}
+
+/// POSTs one rendered blueprint to the import endpoint as a multipart upload; returns the line
+/// saying it was imported, or why not (a refused token, else authentik's import log).
+async fn import_blueprint(
+    client: &reqwest::Client,
+    endpoint: &Url,
+    token: &str,
+    path: &std::path::Path,
+    rendered: String,
+    timeout: std::time::Duration,
+) -> Result<String, ProvisionError> {
+    let shown = path.display().to_string();
+    let boundary = format!("ak-e2e-{}", ak_protocol::jose::random_token(12));
+    let file_name =
+        path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "blueprint.yaml".into());
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/x-yaml\r\n\r\n{rendered}\r\n--{boundary}--\r\n"
+    );
+    let response = client
+        .post(endpoint.clone())
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| runtime(format!("POST {endpoint} failed: {}", ak_protocol::http::describe(&e, timeout))))?;
+    let status = response.status();
+    let answer = ak_protocol::http::read_json(response, timeout).await.unwrap_or_default();
+    match status.as_u16() {
+        200..=299 if answer["success"] != false => Ok(format!("imported {shown}")),
+        401 | 403 => {
+            let detail = answer["detail"].as_str().unwrap_or_default();
+            Err(runtime(format!("authentik refused the API token in {TOKEN_ENV} (HTTP {status}: {detail})")))
+        }
+        _ => {
+            let logs: Vec<String> = answer["logs"]
+                .as_array()
+                .map(|l| l.iter().filter_map(|e| e["event"].as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            Err(runtime(format!("authentik did not import {shown} (HTTP {status}): {}", logs.join("; "))))
         }
     }
+}
+
+/// For each fixture user with a `totp_secret`: leaves their devices alone when its variable is
+/// set, else enrolls a fresh one and keeps its secret in the `file:`; appends one line per user.
+async fn enroll_totp_devices(
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    base: &Url,
+    token: &str,
+    lines: &mut Vec<String>,
+) -> Result<(), ProvisionError> {
     for (name, user) in &settings.users {
         let Some(totp) = &user.totp_secret else { continue };
         if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
@@ -199,7 +218,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
                 user.password.env
             ))
         })?;
-        let secret = reenroll_totp(&base, token, &user.username, password, settings.request_timeout).await?;
+        let secret = reenroll_totp(base, token, &user.username, password, settings.request_timeout).await?;
         write_secret(file, &ak_protocol::totp::encode_base32(&secret))
             .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
         lines.push(format!(
@@ -208,7 +227,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
             file.display()
         ));
     }
-    Ok(lines)
+    Ok(())
 }
 
 /// Enrolls a TOTP device for `username` afresh: the user's existing TOTP devices are deleted

@@ -90,20 +90,9 @@ pub async fn reproduce(
     vars.insert(PASSWORD_VAR.into(), password.clone());
     // The environment starts before the fixture exists: it is made through the API of the
     // authentik the environment reaches (for the embedded target, the one it starts).
-    let scenario = match write_scenario(&folder, username) {
-        Ok(path) => path,
-        Err(e) => {
-            eprintln!("ak-e2e: error: cannot write {}: {e}", folder.display());
-            return exit::USAGE;
-        }
-    };
-    let draft = with_fixture(&settings, &scenario, "ak-e2e-repro-pending", "pending@example.invalid", "", false);
-    let plan = match crate::plan::plan(&draft, &vars) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("ak-e2e: error: {}", plan_error(e));
-            return exit::USAGE;
-        }
+    let (scenario, draft, plan) = match draft_plan(&settings, &vars, &folder, username) {
+        Ok(drafted) => drafted,
+        Err(code) => return code,
     };
     let mut environment = match Environment::start(&draft, &plan.secrets, &plan.applications, &Default::default()).await
     {
@@ -113,14 +102,7 @@ pub async fn reproduce(
             return exit::RUNTIME;
         }
     };
-    let token = match (&settings.target, &environment.api_token) {
-        (Target::Embedded, Some(token)) => Some(token.clone()),
-        _ => env
-            .get(crate::commands::provision::TOKEN_ENV)
-            .filter(|t| !t.is_empty())
-            .map(ak_protocol::secret::Secret::new),
-    };
-    let Some(token) = token else {
+    let Some(token) = admin_token(&settings, env, &environment) else {
         eprintln!(
             "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
             crate::commands::provision::TOKEN_ENV
@@ -170,6 +152,42 @@ pub async fn reproduce(
     };
     environment.stop().await;
     code
+}
+
+/// Writes the scenario and plans it with a placeholder fixture, enough to start the environment
+/// the real fixture is then made in; on failure, says why and returns the exit code.
+fn draft_plan(
+    settings: &Settings,
+    vars: &HashMap<String, String>,
+    folder: &Path,
+    username: &str,
+) -> Result<(PathBuf, Settings, crate::plan::Plan), i32> {
+    let scenario = write_scenario(folder, username).map_err(|e| {
+        eprintln!("ak-e2e: error: cannot write {}: {e}", folder.display());
+        exit::USAGE
+    })?;
+    let draft = with_fixture(settings, &scenario, "ak-e2e-repro-pending", "pending@example.invalid", "", false);
+    let plan = crate::plan::plan(&draft, vars).map_err(|e| {
+        eprintln!("ak-e2e: error: {}", plan_error(e));
+        exit::USAGE
+    })?;
+    Ok((scenario, draft, plan))
+}
+
+/// The admin API token: the embedded stand-in's own, else the one exported in
+/// [`crate::commands::provision::TOKEN_ENV`] (empty counts as unset).
+fn admin_token(
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    environment: &Environment,
+) -> Option<ak_protocol::secret::Secret> {
+    match (&settings.target, &environment.api_token) {
+        (Target::Embedded, Some(token)) => Some(token.clone()),
+        _ => env
+            .get(crate::commands::provision::TOKEN_ENV)
+            .filter(|t| !t.is_empty())
+            .map(ak_protocol::secret::Secret::new),
+    }
 }
 
 /// The throwaway user, deleted by [`Throwaway::delete`] after the login, or else when dropped:

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod browser;
 pub mod chrome;
+mod network_log;
 pub mod totp;
 
 pub use totp::totp_code;

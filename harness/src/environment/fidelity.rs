@@ -113,127 +113,186 @@ fn kind(v: &Value) -> &'static str {
 /// Records the corpus: discovery, JWKS, the login's flow-executor challenges, the plain error
 /// pages, the token endpoint's answers, the ID token and userinfo.
 pub async fn record(subject: &Subject) -> Result<Value, String> {
-    let base = subject.authentik.as_str().to_string();
-    let http = reqwest::Client::builder()
-        .timeout(subject.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let url = |path: &str| subject.authentik.join(path).map_err(|e| e.to_string());
-    let get_json = |u: Url| {
-        let http = http.clone();
-        async move {
-            let r = http.get(u.clone()).send().await.map_err(|e| format!("GET {u}: {e}"))?;
-            let status = r.status().as_u16();
-            let body = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| format!("GET {u}: {e}"))?;
-            Ok::<_, String>((status, body))
-        }
-    };
-    let mut corpus = BTreeMap::new();
-    let (status, discovery) =
-        get_json(url(&format!("application/o/{}/.well-known/openid-configuration", subject.slug))?).await?;
-    corpus.insert("discovery", json!({"status": status, "body": shape(&discovery, &base)}));
-    let jwks_uri = discovery["jwks_uri"].as_str().ok_or("discovery has no jwks_uri")?;
-    let (status, jwks) = get_json(Url::parse(jwks_uri).map_err(|e| e.to_string())?).await?;
-    corpus.insert("jwks", json!({"status": status, "body": shape(&jwks, &base)}));
+    let mut recorder = Recorder::new(subject)?;
+    recorder.record_discovery().await?;
+    recorder.record_error_pages().await?;
+    let session = FlowClient::new(&subject.authentik, subject.timeout)?;
+    recorder.record_challenges(&session).await?;
+    recorder.record_code_flow(&session).await?;
+    serde_json::to_value(recorder.corpus).map_err(|e| e.to_string())
+}
 
-    // The plain pages: an unknown client, an unregistered redirect URI.
-    for (name, client_id, redirect) in [
-        ("page_client_id_error", "ak-e2e-no-such-client", subject.redirect_uri.as_str()),
-        ("page_redirect_uri_error", subject.client_id.as_str(), "https://ak-e2e.invalid/callback"),
-    ] {
-        let mut u = url("application/o/authorize/")?;
-        u.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect)
-            .append_pair("scope", "openid")
-            .append_pair("state", "s");
-        let r = http.get(u).send().await.map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        let page = ak_protocol::http::read_text(r, subject.timeout).await.map_err(|e| e.to_string())?;
-        corpus.insert(
-            name,
-            json!({
-                "status": status,
-                "title": ak_protocol::authentik::page_title(&page),
-                "message": ak_protocol::authentik::page_message(&page),
-            }),
-        );
+/// A recording in progress: the target, an HTTP client that never follows redirects, and the
+/// corpus so far.
+struct Recorder<'a> {
+    subject: &'a Subject,
+    http: reqwest::Client,
+    base: String,
+    corpus: BTreeMap<&'static str, Value>,
+}
+
+impl<'a> Recorder<'a> {
+    /// Builds the client with the subject's per-request deadline; redirects stay unfollowed so
+    /// that each answer is recorded as authentik gives it.
+    fn new(subject: &'a Subject) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(subject.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { subject, http, base: subject.authentik.as_str().to_string(), corpus: BTreeMap::new() })
     }
 
-    // The login's challenges, then a wrong password's.
-    let session = FlowClient::new(&subject.authentik, subject.timeout)?;
-    const FLOW: &str = "default-authentication-flow";
-    let identification = session.challenge(FLOW, None).await?;
-    corpus.insert("challenge_identification", shape(&identification, &base));
-    let id = json!({"component": "ak-stage-identification", "uid_field": subject.username});
-    let password = session.challenge(FLOW, Some(id)).await?;
-    corpus.insert("challenge_password", shape(&password, &base));
-    let wrong = json!({"component": "ak-stage-password", "password": "ak-e2e-not-the-password"});
-    let refused = session.challenge(FLOW, Some(wrong)).await?;
-    corpus.insert("challenge_password_refused", shape(&refused, &base));
-    let right = json!({"component": "ak-stage-password", "password": subject.password});
-    let done = session.challenge(FLOW, Some(right)).await?;
-    corpus.insert("challenge_done", shape(&done, &base));
+    /// `path` resolved against authentik's base URL.
+    fn url(&self, path: &str) -> Result<Url, String> {
+        self.subject.authentik.join(path).map_err(|e| e.to_string())
+    }
 
-    // The code flow as ChatGPT runs it, signed in.
-    let verifier = ak_protocol::jose::random_token(48);
-    let mut authorize = url("application/o/authorize/")?;
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &subject.client_id)
-        .append_pair("redirect_uri", &subject.redirect_uri)
-        .append_pair("scope", "openid profile email")
-        .append_pair("state", "ak-e2e-state")
-        .append_pair("nonce", "ak-e2e-nonce")
-        .append_pair("code_challenge", &ak_protocol::jose::pkce_s256(&verifier))
-        .append_pair("code_challenge_method", "S256");
-    let code = session.follow_to(&authorize, &subject.redirect_uri).await?;
-    let token_url = url("application/o/token/")?;
-    let exchange = |code: String, secret: String| {
-        let (http, token_url, verifier) = (http.clone(), token_url.clone(), verifier.clone());
-        async move {
-            let form = [
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", subject.redirect_uri.as_str()),
-                ("code_verifier", verifier.as_str()),
-            ];
-            let r = http
-                .post(token_url.clone())
-                .basic_auth(&subject.client_id, Some(secret))
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| format!("POST {token_url}: {e}"))?;
+    /// GETs `u` and reads its JSON body, with errors naming the URL.
+    async fn get_json(&self, u: Url) -> Result<(u16, Value), String> {
+        let r = self.http.get(u.clone()).send().await.map_err(|e| format!("GET {u}: {e}"))?;
+        let status = r.status().as_u16();
+        let body = ak_protocol::http::read_json(r, self.subject.timeout).await.map_err(|e| format!("GET {u}: {e}"))?;
+        Ok((status, body))
+    }
+
+    /// Records an answer under `name` as its status and the shape of its body.
+    fn insert_answer(&mut self, name: &'static str, status: u16, body: &Value) {
+        self.corpus.insert(name, json!({"status": status, "body": shape(body, &self.base)}));
+    }
+
+    /// Records the discovery document, then the JWKS it points to.
+    async fn record_discovery(&mut self) -> Result<(), String> {
+        let discovery_url =
+            self.url(&format!("application/o/{}/.well-known/openid-configuration", self.subject.slug))?;
+        let (status, discovery) = self.get_json(discovery_url).await?;
+        self.insert_answer("discovery", status, &discovery);
+        let jwks_uri = discovery["jwks_uri"].as_str().ok_or("discovery has no jwks_uri")?;
+        let (status, jwks) = self.get_json(Url::parse(jwks_uri).map_err(|e| e.to_string())?).await?;
+        self.insert_answer("jwks", status, &jwks);
+        Ok(())
+    }
+
+    /// Records the plain pages: an unknown client, an unregistered redirect URI.
+    async fn record_error_pages(&mut self) -> Result<(), String> {
+        let subject = self.subject;
+        for (name, client_id, redirect) in [
+            ("page_client_id_error", "ak-e2e-no-such-client", subject.redirect_uri.as_str()),
+            ("page_redirect_uri_error", subject.client_id.as_str(), "https://ak-e2e.invalid/callback"),
+        ] {
+            let mut u = self.url("application/o/authorize/")?;
+            u.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", client_id)
+                .append_pair("redirect_uri", redirect)
+                .append_pair("scope", "openid")
+                .append_pair("state", "s");
+            let r = self.http.get(u).send().await.map_err(|e| e.to_string())?;
             let status = r.status().as_u16();
-            let body = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((status, body))
+            let page = ak_protocol::http::read_text(r, subject.timeout).await.map_err(|e| e.to_string())?;
+            self.corpus.insert(
+                name,
+                json!({
+                    "status": status,
+                    "title": ak_protocol::authentik::page_title(&page),
+                    "message": ak_protocol::authentik::page_message(&page),
+                }),
+            );
         }
-    };
-    let (status, tokens) = exchange(code.clone(), subject.client_secret.clone()).await?;
-    corpus.insert("token", json!({"status": status, "body": shape(&tokens, &base)}));
-    let (status, again) = exchange(code, subject.client_secret.clone()).await?;
-    corpus.insert("token_code_reused", json!({"status": status, "body": shape(&again, &base)}));
-    let id_token = tokens["id_token"].as_str().ok_or("the token answer has no id_token")?;
-    let jwt = ak_protocol::jose::Jwt::parse(id_token)?;
-    corpus.insert(
-        "id_token",
-        json!({"header": shape(&Value::Object(jwt.header.clone()), &base), "claims": shape(&Value::Object(jwt.claims.clone()), &base)}),
-    );
-    let access = tokens["access_token"].as_str().ok_or("the token answer has no access_token")?;
-    let r = http
-        .get(url("application/o/userinfo/")?)
-        .bearer_auth(access)
-        .send()
-        .await
-        .map_err(|e| format!("userinfo: {e}"))?;
-    let status = r.status().as_u16();
-    let userinfo = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
-    corpus.insert("userinfo", json!({"status": status, "body": shape(&userinfo, &base)}));
-    serde_json::to_value(corpus).map_err(|e| e.to_string())
+        Ok(())
+    }
+
+    /// Records the login's challenges in `session`, with a wrong password's before the right one.
+    async fn record_challenges(&mut self, session: &FlowClient) -> Result<(), String> {
+        const FLOW: &str = "default-authentication-flow";
+        let identification = session.challenge(FLOW, None).await?;
+        self.corpus.insert("challenge_identification", shape(&identification, &self.base));
+        let id = json!({"component": "ak-stage-identification", "uid_field": self.subject.username});
+        let password = session.challenge(FLOW, Some(id)).await?;
+        self.corpus.insert("challenge_password", shape(&password, &self.base));
+        let wrong = json!({"component": "ak-stage-password", "password": "ak-e2e-not-the-password"});
+        let refused = session.challenge(FLOW, Some(wrong)).await?;
+        self.corpus.insert("challenge_password_refused", shape(&refused, &self.base));
+        let right = json!({"component": "ak-stage-password", "password": self.subject.password});
+        let done = session.challenge(FLOW, Some(right)).await?;
+        self.corpus.insert("challenge_done", shape(&done, &self.base));
+        Ok(())
+    }
+
+    /// Records the code flow as ChatGPT runs it, signed in through `session`: the token answer,
+    /// the same code's second exchange, the ID token and userinfo.
+    async fn record_code_flow(&mut self, session: &FlowClient) -> Result<(), String> {
+        let verifier = ak_protocol::jose::random_token(48);
+        let authorize = self.authorize_url(&verifier)?;
+        let code = session.follow_to(&authorize, &self.subject.redirect_uri).await?;
+        let token_url = self.url("application/o/token/")?;
+        let (status, tokens) = self.exchange(&token_url, &code, &verifier).await?;
+        self.insert_answer("token", status, &tokens);
+        let (status, again) = self.exchange(&token_url, &code, &verifier).await?;
+        self.insert_answer("token_code_reused", status, &again);
+        let id_token = tokens["id_token"].as_str().ok_or("the token answer has no id_token")?;
+        let jwt = ak_protocol::jose::Jwt::parse(id_token)?;
+        self.corpus.insert(
+            "id_token",
+            json!({"header": shape(&Value::Object(jwt.header.clone()), &self.base), "claims": shape(&Value::Object(jwt.claims.clone()), &self.base)}),
+        );
+        let access = tokens["access_token"].as_str().ok_or("the token answer has no access_token")?;
+        self.record_userinfo(access).await
+    }
+
+    /// The authorize URL ChatGPT sends the browser to: PKCE S256 over `verifier`, fixed state
+    /// and nonce.
+    fn authorize_url(&self, verifier: &str) -> Result<Url, String> {
+        let mut authorize = self.url("application/o/authorize/")?;
+        authorize
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.subject.client_id)
+            .append_pair("redirect_uri", &self.subject.redirect_uri)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", "ak-e2e-state")
+            .append_pair("nonce", "ak-e2e-nonce")
+            .append_pair("code_challenge", &ak_protocol::jose::pkce_s256(verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(authorize)
+    }
+
+    /// Exchanges `code` at the token endpoint with the client's secret as basic auth.
+    async fn exchange(&self, token_url: &Url, code: &str, verifier: &str) -> Result<(u16, Value), String> {
+        let subject = self.subject;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", subject.redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        let r = self
+            .http
+            .post(token_url.clone())
+            .basic_auth(&subject.client_id, Some(subject.client_secret.clone()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("POST {token_url}: {e}"))?;
+        let status = r.status().as_u16();
+        let body = ak_protocol::http::read_json(r, subject.timeout).await.map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// Records the userinfo endpoint's answer to the bearer `access` token.
+    async fn record_userinfo(&mut self, access: &str) -> Result<(), String> {
+        let r = self
+            .http
+            .get(self.url("application/o/userinfo/")?)
+            .bearer_auth(access)
+            .send()
+            .await
+            .map_err(|e| format!("userinfo: {e}"))?;
+        let status = r.status().as_u16();
+        let userinfo = ak_protocol::http::read_json(r, self.subject.timeout).await.map_err(|e| e.to_string())?;
+        self.insert_answer("userinfo", status, &userinfo);
+        Ok(())
+    }
 }
 
 /// Where two corpora differ, one line per difference, by JSON path.

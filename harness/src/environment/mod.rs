@@ -71,80 +71,12 @@ impl Environment {
         used: &std::collections::BTreeSet<String>,
         used_users: &std::collections::BTreeSet<String>,
     ) -> Result<Self, TargetError> {
-        let (authentik, listener) = match &settings.target {
-            Target::Embedded => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| TargetError(format!("cannot bind a loopback port for the stand-in: {e}")))?;
-                let addr = listener.local_addr().map_err(|e| TargetError(e.to_string()))?;
-                (url(&format!("http://{addr}/"))?, Some(listener))
-            }
-            Target::Url(u) => {
-                let mut u = u.clone();
-                if !u.path().ends_with('/') {
-                    u.set_path(&format!("{}/", u.path()));
-                }
-                (u, None)
-            }
-        };
-        let mut workspaces = BTreeMap::new();
-        let mut blueprint_env: HashMap<String, String> = secrets.exposed();
-        let embedded = settings.target == Target::Embedded;
-        for (name, app) in settings.applications.iter().filter(|(n, _)| embedded || used.contains(*n)) {
-            let chatgpt = start_workspace(settings, app, &authentik, secrets, name).await?;
-            // The default workspace's redirect URI goes to AK_E2E_CHATGPT_REDIRECT_URI unless
-            // configured otherwise; other workspaces only where configured.
-            let var = match (&app.redirect_uri_env, name == crate::scenario::DEFAULT_APPLICATION) {
-                (Some(var), _) => Some(var.clone()),
-                (None, true) => Some(DEFAULT_REDIRECT_URI_ENV.to_string()),
-                (None, false) => None,
-            };
-            if let Some(var) = var {
-                blueprint_env.insert(var, chatgpt.redirect_uri().to_string());
-            }
-            workspaces.insert(
-                name.clone(),
-                Workspace { name: name.clone(), slug: app.slug.clone(), client_id: app.client_id.clone(), chatgpt },
-            );
-        }
-
+        let (authentik, listener) = authentik_url(&settings.target).await?;
+        let (workspaces, blueprint_env) = start_workspaces(settings, secrets, used, &authentik).await?;
         let embedded_token = Secret::new(ak_protocol::jose::random_token(24));
         let standin = match listener {
             Some(listener) => {
-                // One install id for every embedded run: like one authentik install, it gives each
-                // user the same hashed subject run after run, so that runs can be compared.
-                let mut options = Options::new()
-                    .api_token(embedded_token.clone())
-                    .env(blueprint_env)
-                    .defects(settings.defects.clone())
-                    .install_id("ak-e2e-embedded-authentik");
-                // authentik's blueprints cannot create TOTP devices: give the stand-in each
-                // fixture user's device directly.
-                for user in settings.users.values() {
-                    let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
-                    let bytes = ak_protocol::totp::decode_hex(&secret)
-                        .or_else(|| ak_protocol::totp::decode_base32(&secret))
-                        .ok_or_else(|| {
-                            TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username))
-                        })?;
-                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                    options = options.totp_device(&user.username, Secret::new(hex));
-                }
-                for path in &settings.blueprints {
-                    options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
-                }
-                let standin = AuthentikStandIn::start_on_listener(options, listener)
-                    .await
-                    .map_err(|e| TargetError(format!("embedded target: {e}")))?;
-                for (name, app) in &settings.applications {
-                    if standin.issuer(&app.slug).is_none() && name == crate::scenario::DEFAULT_APPLICATION {
-                        return Err(TargetError(format!(
-                            "embedded target: the blueprints define no application `{}` with a provider",
-                            app.slug
-                        )));
-                    }
-                }
-                Some(standin)
+                Some(start_standin(settings, secrets, blueprint_env, embedded_token.clone(), listener).await?)
             }
             None => {
                 preflight(settings, secrets, &authentik, &workspaces, used_users).await?;
@@ -214,6 +146,107 @@ impl Environment {
             ws.chatgpt.shutdown().await;
         }
     }
+}
+
+/// authentik's base URL with a trailing slash; for the embedded target, also the loopback
+/// listener the stand-in will serve on (bound now, so that its URL is known before it starts).
+async fn authentik_url(target: &Target) -> Result<(Url, Option<tokio::net::TcpListener>), TargetError> {
+    match target {
+        Target::Embedded => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| TargetError(format!("cannot bind a loopback port for the stand-in: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| TargetError(e.to_string()))?;
+            Ok((url(&format!("http://{addr}/"))?, Some(listener)))
+        }
+        Target::Url(u) => {
+            let mut u = u.clone();
+            if !u.path().ends_with('/') {
+                u.set_path(&format!("{}/", u.path()));
+            }
+            Ok((u, None))
+        }
+    }
+}
+
+/// Starts the workspaces (every one for the embedded target, else those in `used`); returns them
+/// with the blueprints' variables: the secrets plus each workspace's Login redirect URI.
+async fn start_workspaces(
+    settings: &Settings,
+    secrets: &Secrets,
+    used: &std::collections::BTreeSet<String>,
+    authentik: &Url,
+) -> Result<(BTreeMap<String, Workspace>, HashMap<String, String>), TargetError> {
+    let mut workspaces = BTreeMap::new();
+    let mut blueprint_env: HashMap<String, String> = secrets.exposed();
+    let embedded = settings.target == Target::Embedded;
+    for (name, app) in settings.applications.iter().filter(|(n, _)| embedded || used.contains(*n)) {
+        let chatgpt = start_workspace(settings, app, authentik, secrets, name).await?;
+        // The default workspace's redirect URI goes to AK_E2E_CHATGPT_REDIRECT_URI unless
+        // configured otherwise; other workspaces only where configured.
+        let var = match (&app.redirect_uri_env, name == crate::scenario::DEFAULT_APPLICATION) {
+            (Some(var), _) => Some(var.clone()),
+            (None, true) => Some(DEFAULT_REDIRECT_URI_ENV.to_string()),
+            (None, false) => None,
+        };
+        if let Some(var) = var {
+            blueprint_env.insert(var, chatgpt.redirect_uri().to_string());
+        }
+        workspaces.insert(
+            name.clone(),
+            Workspace { name: name.clone(), slug: app.slug.clone(), client_id: app.client_id.clone(), chatgpt },
+        );
+    }
+    Ok((workspaces, blueprint_env))
+}
+
+/// Starts the embedded stand-in on `listener`, provisioned from the blueprints, and checks that
+/// they define the default application with a provider.
+async fn start_standin(
+    settings: &Settings,
+    secrets: &Secrets,
+    blueprint_env: HashMap<String, String>,
+    api_token: Secret,
+    listener: tokio::net::TcpListener,
+) -> Result<AuthentikStandIn, TargetError> {
+    // One install id for every embedded run: like one authentik install, it gives each
+    // user the same hashed subject run after run, so that runs can be compared.
+    let mut options = Options::new()
+        .api_token(api_token)
+        .env(blueprint_env)
+        .defects(settings.defects.clone())
+        .install_id("ak-e2e-embedded-authentik");
+    options = with_totp_devices(options, settings, secrets)?;
+    for path in &settings.blueprints {
+        options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
+    }
+    let standin = AuthentikStandIn::start_on_listener(options, listener)
+        .await
+        .map_err(|e| TargetError(format!("embedded target: {e}")))?;
+    for (name, app) in &settings.applications {
+        if standin.issuer(&app.slug).is_none() && name == crate::scenario::DEFAULT_APPLICATION {
+            return Err(TargetError(format!(
+                "embedded target: the blueprints define no application `{}` with a provider",
+                app.slug
+            )));
+        }
+    }
+    Ok(standin)
+}
+
+/// Adds each fixture user's TOTP device to `options`, its secret (hex or base32) passed on as hex.
+fn with_totp_devices(mut options: Options, settings: &Settings, secrets: &Secrets) -> Result<Options, TargetError> {
+    // authentik's blueprints cannot create TOTP devices: give the stand-in each
+    // fixture user's device directly.
+    for user in settings.users.values() {
+        let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
+        let bytes = ak_protocol::totp::decode_hex(&secret)
+            .or_else(|| ak_protocol::totp::decode_base32(&secret))
+            .ok_or_else(|| TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username)))?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        options = options.totp_device(&user.username, Secret::new(hex));
+    }
+    Ok(options)
 }
 
 fn discovery_url(authentik: &Url, slug: &str) -> Result<Url, TargetError> {

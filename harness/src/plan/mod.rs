@@ -328,25 +328,7 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
             }
         }
     };
-    let users: Vec<&str> = settings.users.keys().map(String::as_str).collect();
-    if !settings.applications.contains_key(&scenario.application) {
-        let apps: Vec<&str> = settings.applications.keys().map(String::as_str).collect();
-        let span = scenario.application_span.clone().unwrap_or_else(|| crate::diagnostic::Span {
-            file: scenario.file.clone(),
-            line: 1,
-            col: 1,
-            len: 1,
-        });
-        out.push(Diagnostic {
-            message: format!("unknown application `{}`", scenario.application),
-            span,
-            label: match crate::diagnostic::suggest(&scenario.application, &apps) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("applications: {}", apps.join(", ")),
-            },
-            help: Some("applications are `application:` (named `default`) and `applications:` in ak-e2e.yaml".into()),
-        });
-    }
+    check_application(scenario, settings, out);
     let raw = scenario.steps.iter().find(|s| client_step(&s.kind));
     if let Some(step) = raw
         && scenario.drivers.contains(&DriverKind::Browser)
@@ -362,18 +344,7 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
         match &step.kind {
             StepKind::StartLogin { email: Some(t) } => check_template(t, &step.span, out),
             StepKind::SignIn { user, password, .. } => {
-                if !settings.users.contains_key(user) {
-                    let label = match crate::diagnostic::suggest(user, &users) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("fixture users: {}", users.join(", ")),
-                    };
-                    out.push(Diagnostic {
-                        message: format!("unknown user `{user}`"),
-                        span: step.span.clone(),
-                        label,
-                        help: Some("users are defined under `users:` in ak-e2e.yaml".into()),
-                    });
-                }
+                check_user(user, &step.span, settings, out);
                 if let Some(p) = password {
                     check_template(p, &step.span, out);
                 }
@@ -393,6 +364,48 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
             _ => {}
         }
     }
+}
+
+/// Reports a scenario whose application is not configured, at its `application:` line (else
+/// the file's first line), suggesting the nearest name.
+fn check_application(scenario: &Scenario, settings: &Settings, out: &mut Vec<Diagnostic>) {
+    if settings.applications.contains_key(&scenario.application) {
+        return;
+    }
+    let apps: Vec<&str> = settings.applications.keys().map(String::as_str).collect();
+    let span = scenario.application_span.clone().unwrap_or_else(|| crate::diagnostic::Span {
+        file: scenario.file.clone(),
+        line: 1,
+        col: 1,
+        len: 1,
+    });
+    out.push(Diagnostic {
+        message: format!("unknown application `{}`", scenario.application),
+        span,
+        label: match crate::diagnostic::suggest(&scenario.application, &apps) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("applications: {}", apps.join(", ")),
+        },
+        help: Some("applications are `application:` (named `default`) and `applications:` in ak-e2e.yaml".into()),
+    });
+}
+
+/// Reports a `sign_in` of a user that is not a fixture user, suggesting the nearest name.
+fn check_user(user: &str, span: &crate::diagnostic::Span, settings: &Settings, out: &mut Vec<Diagnostic>) {
+    if settings.users.contains_key(user) {
+        return;
+    }
+    let users: Vec<&str> = settings.users.keys().map(String::as_str).collect();
+    let label = match crate::diagnostic::suggest(user, &users) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("fixture users: {}", users.join(", ")),
+    };
+    out.push(Diagnostic {
+        message: format!("unknown user `{user}`"),
+        span: span.clone(),
+        label,
+        help: Some("users are defined under `users:` in ak-e2e.yaml".into()),
+    });
 }
 
 /// Steps where the harness acts as the OAuth client (api driver only).

@@ -47,6 +47,31 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
     if let Some(d) = &r.diagnosis {
         let _ = write!(out, "<p data-testid=\"diagnosis\"><b>Diagnosis:</b> {}</p>", esc(d));
     }
+    steps_table(r, out);
+    if let Some(claims) = &r.claims {
+        let _ = write!(
+            out,
+            "<details><summary>What ChatGPT received</summary><pre>{}</pre></details>",
+            esc(&serde_json::to_string_pretty(claims).unwrap_or_default())
+        );
+    }
+    hop_chain(r, out);
+    if let Some(dir) = &r.trace {
+        let har = std::path::Path::new(dir).join(super::har::HAR_FILE).display().to_string();
+        let _ = write!(
+            out,
+            "<p>trace bundle: <a href=\"{}\">{}</a> (<a href=\"{}\">HAR</a>: import it in the browser's network panel)</p>",
+            esc(dir),
+            esc(dir),
+            esc(&har)
+        );
+    }
+    artifacts(r, out);
+    out.push_str("</section>");
+}
+
+/// The steps table: one row per step, coloured by its status, with its diagnosis and hint.
+fn steps_table(r: &ScenarioResult, out: &mut String) {
     out.push_str("<table><tr><th>step</th><th>where</th><th>status</th><th>detail</th></tr>");
     for s in &r.steps {
         let class = match s.status {
@@ -66,13 +91,10 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
         );
     }
     out.push_str("</table>");
-    if let Some(claims) = &r.claims {
-        let _ = write!(
-            out,
-            "<details><summary>What ChatGPT received</summary><pre>{}</pre></details>",
-            esc(&serde_json::to_string_pretty(claims).unwrap_or_default())
-        );
-    }
+}
+
+/// Every HTTP hop of the run, collapsed: method, status, URL, Location and what the hop was.
+fn hop_chain(r: &ScenarioResult, out: &mut String) {
     out.push_str("<details><summary>Hop chain</summary><table><tr><th>#</th><th>method</th><th>status</th><th>URL</th><th>Location</th><th>what</th></tr>");
     for (i, h) in r.hops.iter().enumerate() {
         let _ = write!(
@@ -87,16 +109,10 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
         );
     }
     out.push_str("</table></details>");
-    if let Some(dir) = &r.trace {
-        let har = std::path::Path::new(dir).join(super::har::HAR_FILE).display().to_string();
-        let _ = write!(
-            out,
-            "<p>trace bundle: <a href=\"{}\">{}</a> (<a href=\"{}\">HAR</a>: import it in the browser's network panel)</p>",
-            esc(dir),
-            esc(dir),
-            esc(&har)
-        );
-    }
+}
+
+/// Screenshots embedded as data URIs when the scenario did not pass; other artifacts as links.
+fn artifacts(r: &ScenarioResult, out: &mut String) {
     // A passing run's screenshots (`--screenshots all`, `--trace`) are linked, not embedded:
     // a suite's worth of them would make the page tens of megabytes.
     let embed = r.status != crate::result::Status::Passed;
@@ -115,7 +131,6 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
             let _ = write!(out, "<p>artifact: <a href=\"{}\">{}</a></p>", esc(a), esc(a));
         }
     }
-    out.push_str("</section>");
 }
 
 /// Writes the page.
