@@ -1,6 +1,7 @@
 //! The mock ChatGPT's HTTP server: routes, the state between redirect and callback, sessions and
 //! the attempt record.
 
+use ak_protocol::http::request_cookie as cookie;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -240,17 +241,6 @@ async fn not_found() -> Response {
 
 async fn method_not_allowed() -> Response {
     bad_request(405, "this page does not accept that HTTP method")
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn query_map(raw: Option<&str>) -> HashMap<String, String> {

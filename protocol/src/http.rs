@@ -135,3 +135,13 @@ mod tests {
         assert_eq!(timed_out.to_string(), "timed out after 3 s while reading the body (17 bytes had arrived)");
     }
 }
+
+/// The value of cookie `name` in the text of a `Cookie` header (`a=1; b=2`).
+pub fn cookie_in<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn request_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_in(v, name))
+}

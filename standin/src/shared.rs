@@ -108,18 +108,6 @@ impl SessionRef {
     }
 }
 
-/// A cookie's value from the request headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// A 302 to `location`.
 pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
@@ -128,3 +116,6 @@ pub(crate) fn redirect(location: &str) -> Response {
     }
     response
 }
+
+/// A cookie's value from the request headers.
+pub(crate) use ak_protocol::http::request_cookie as cookie;

@@ -173,8 +173,7 @@ impl<'e> ApiDriver<'e> {
 
     fn cookie(&self, url: &Url, name: &str) -> Option<String> {
         let header = self.jar.cookies(url)?;
-        let text = header.to_str().ok()?.to_string();
-        text.split("; ").find_map(|p| p.strip_prefix(&format!("{name}=")).map(String::from))
+        ak_protocol::http::cookie_in(header.to_str().ok()?, name).map(String::from)
     }
 
     /// Navigates like a browser: follows redirects, then settles on a page.
