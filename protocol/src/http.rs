@@ -120,6 +120,16 @@ pub async fn read_json(response: reqwest::Response, deadline: Duration) -> Resul
     serde_json::from_slice(&body).map_err(|e| BodyError::NotJson { cause: e.to_string() })
 }
 
+/// The value of cookie `name` in the text of a `Cookie` header (`a=1; b=2`).
+pub fn cookie_in<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn request_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_in(v, name))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -134,14 +144,4 @@ mod tests {
         let timed_out = BodyError::TimedOut { after: Duration::from_secs(3), read: 17 };
         assert_eq!(timed_out.to_string(), "timed out after 3 s while reading the body (17 bytes had arrived)");
     }
-}
-
-/// The value of cookie `name` in the text of a `Cookie` header (`a=1; b=2`).
-pub fn cookie_in<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
-}
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub fn request_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_in(v, name))
 }
