@@ -113,6 +113,63 @@ error_codes! {
     BadRequest => ("bad_request", 400, "Bad request"),
 }
 
+impl ErrorCode {
+    /// The code written as on the error page (`missing_claim_family_name`).
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+
+    /// What to check, in authentik or in the workspace, when a login ends with this code.
+    pub fn hint(self) -> Option<&'static str> {
+        Some(match self {
+            Self::MissingClaimFamilyName | Self::MissingClaimGivenName => {
+                "authentik's default `profile` scope mapping emits no `family_name` and puts the full name in \
+             `given_name`; attach a custom `profile` mapping that returns both (blueprints/chatgpt.yaml has one)"
+            }
+            Self::MissingClaimEmail => "attach the `email` scope mapping to the provider (Property mappings / Scopes)",
+            Self::MissingClaimSub => "check the provider's Subject mode",
+            Self::EmailDomainNotVerified | Self::ClaimEmailDomainNotVerified => {
+                "the user's email domain is not a verified domain of the ChatGPT workspace"
+            }
+            Self::DiscoveryUnreachable | Self::DiscoveryMalformed => {
+                "check the discovery URL ChatGPT was given: https://<authentik>/application/o/<slug>/.well-known/openid-configuration"
+            }
+            Self::DiscoveryIssuerMismatch | Self::IssuerMismatch => {
+                "the issuer must be byte-equal to `<authentik>/application/o/<slug>/` (trailing slash, scheme): check the \
+             provider's issuer mode and, behind a proxy, AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"
+            }
+            Self::TokenInvalidClient => {
+                "the client secret (or client id) ChatGPT was given differs from the provider's, or the redirect URI \
+             is not registered"
+            }
+            Self::TokenInvalidGrant => "the code was refused: reused, expired, or a PKCE mismatch",
+            Self::TokenEndpointError | Self::TokenResponseMalformed => {
+                "authentik's token endpoint failed; check its logs"
+            }
+            Self::IdTokenAlgNotAllowed | Self::IdTokenAlgNone => {
+                "select a signing key (certificate) on the provider: without one authentik signs HS256 with the client secret"
+            }
+            Self::IdTokenUnknownKid | Self::IdTokenBadSignature | Self::JwksUnreachable => {
+                "the ID token is not signed by the key the provider's JWKS publishes; check the provider's signing key"
+            }
+            Self::AudienceMismatch => "the client id ChatGPT was given differs from the provider's",
+            Self::IdTokenExpired | Self::IdTokenIatInFuture => {
+                "check the clocks of authentik and ChatGPT, and the token validity"
+            }
+            Self::NonceMismatch => "authentik did not echo the nonce ChatGPT sent",
+            Self::EmailNotVerified => {
+                "authentik's default `email` mapping sends email_verified: false since 2025.10; the workspace requires true"
+            }
+            Self::UserNotInWorkspace => "add the user to the ChatGPT workspace or turn automatic account creation on",
+            Self::IdpError => "authentik answered with an OAuth error; its description says why",
+            Self::StateMismatch | Self::StateMissing | Self::StateReplayed => {
+                "the callback did not come from this browser's login"
+            }
+            _ => return None,
+        })
+    }
+}
+
 impl Serialize for ErrorCode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -413,8 +413,8 @@ impl<'e> ApiDriver<'e> {
     }
 
     /// ChatGPT's record of this session's attempt, found by the authorization request's state.
-    pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
-        find_attempt(&self.http, self.ws, self.authorize_state.as_deref()).await
+    pub fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
+        find_attempt(self.ws, self.authorize_state.as_deref())
     }
 }
 
@@ -445,28 +445,16 @@ pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
     None
 }
 
-/// ChatGPT's record of the attempt whose authorization request carried `state` (read from the
-/// mock's `/_mock/attempts`, so several sessions can run side by side).
-pub async fn find_attempt(
-    http: &reqwest::Client,
-    ws: &Workspace,
-    state: Option<&str>,
-) -> Result<Option<Value>, DriveError> {
-    let url = ws.chatgpt.url().join("_mock/attempts").map_err(|e| DriveError(e.to_string()))?;
-    let response = http.get(url.clone()).send().await.map_err(|e| DriveError(format!("GET {url} failed: {e}")))?;
-    let all = ak_protocol::http::read_json(response, std::time::Duration::from_secs(10))
-        .await
-        .map_err(|e| DriveError(format!("ChatGPT's attempt record could not be read: {e}")))?;
-    let Some(state) = state else { return Ok(None) };
-    let found = all.as_array().and_then(|list| {
-        list.iter().rev().find(|a| {
-            a["authorize_url"]
-                .as_str()
-                .and_then(|u| Url::parse(u).ok())
-                .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == state))
-        })
-    });
-    Ok(found.cloned())
+/// ChatGPT's record of the attempt whose authorization request carried `state`, read from the
+/// workspace's relying party in this process (real targets too: ChatGPT's side is always ours).
+pub fn find_attempt(ws: &Workspace, state: Option<&str>) -> Option<chatgpt_rp::Attempt> {
+    let state = state?;
+    ws.chatgpt.attempts().into_iter().rev().find(|a| {
+        a.authorize_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == state))
+    })
 }
 
 /// Headers as name and value pairs, in order (values that are not text are left out).

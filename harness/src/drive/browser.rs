@@ -149,7 +149,6 @@ pub struct BrowserDriver<'e> {
     env: &'e Environment,
     ws: &'e Workspace,
     client: Client,
-    http: reqwest::Client,
     /// Every exchange so far, from the performance log.
     pub hops: Vec<Hop>,
     /// Where the session stands.
@@ -180,15 +179,10 @@ impl<'e> BrowserDriver<'e> {
         redactor: Redactor,
         screenshots: Screenshots,
     ) -> Result<Self, DriveError> {
-        let http = reqwest::Client::builder()
-            .timeout(env.request_timeout)
-            .build()
-            .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             env,
             ws,
             client,
-            http,
             hops: Vec::new(),
             position: Position::Start,
             authorize_state: None,
@@ -522,8 +516,8 @@ impl<'e> BrowserDriver<'e> {
     }
 
     /// ChatGPT's record of this session's attempt.
-    pub async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
-        find_attempt(&self.http, self.ws, self.authorize_state.as_deref()).await
+    pub fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
+        find_attempt(self.ws, self.authorize_state.as_deref())
     }
 
     /// A screenshot of a stage or step, with `--screenshots all` only: a screenshot costs a

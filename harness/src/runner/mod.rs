@@ -81,10 +81,10 @@ impl Driver<'_> {
         }
     }
 
-    async fn attempt(&mut self) -> Result<Option<Value>, DriveError> {
+    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
         match self {
-            Driver::Api(d) => d.attempt().await,
-            Driver::Browser(d) => d.attempt().await,
+            Driver::Api(d) => d.attempt(),
+            Driver::Browser(d) => d.attempt(),
         }
     }
 }

@@ -191,12 +191,12 @@ async fn run_steps(
 /// of a traced browser run, and the browser session kept for the next scenario.
 async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Recorded {
     let mut recorded = Recorded::default();
-    if let Ok(Some(attempt)) = driver.attempt().await {
+    if let Some(attempt) = driver.attempt() {
         recorded.claims = Some(serde_json::json!({
-            "id_token": attempt["id_token_claims"],
-            "userinfo": attempt["userinfo"],
-            "chatgpt_verdict": attempt["verdict"],
-            "chatgpt_error": attempt["error"],
+            "id_token": attempt.id_token_claims,
+            "userinfo": attempt.userinfo,
+            "chatgpt_verdict": attempt.verdict,
+            "chatgpt_error": attempt.error,
         }));
     }
     if let Driver::Browser(b) = &mut driver
@@ -254,7 +254,8 @@ fn tracing_note(result: &mut ScenarioResult, dir: &std::path::Path, e: &std::io:
 fn hint_for(position: &Position) -> Option<String> {
     match position {
         Position::Chatgpt { body, .. } => {
-            chatgpt_error(body).and_then(|(code, _)| hints::for_chatgpt_code(&code)).map(String::from)
+            let code = chatgpt_error(body).and_then(|(code, _)| chatgpt_rp::ErrorCode::parse(&code));
+            code.and_then(chatgpt_rp::ErrorCode::hint).map(String::from)
         }
         Position::AuthentikPage { title, .. } => hints::for_authentik_page(title).map(String::from),
         _ => None,

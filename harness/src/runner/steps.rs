@@ -106,20 +106,23 @@ async fn expect_claims(
     claims: &[NamedMatcher],
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let Some(attempt) = driver.attempt().await? else {
+    let Some(attempt) = driver.attempt() else {
         result.error = Some(format!(
             "ChatGPT has no record of a login from this session (it never redirected to authentik); the browser is at {}",
             driver.position().describe()
         ));
         return Ok(());
     };
-    let (field, source) = match from {
-        ClaimSource::IdToken => ("id_token_claims", "ID token"),
-        ClaimSource::Userinfo => ("userinfo", "userinfo"),
+    let (set, source) = match from {
+        ClaimSource::IdToken => (attempt.id_token_claims.as_ref(), "ID token"),
+        ClaimSource::Userinfo => (attempt.userinfo.as_ref(), "userinfo"),
     };
-    let Some(set) = attempt[field].as_object() else {
-        let why =
-            attempt["error"]["code"].as_str().map(|c| format!(" (ChatGPT stopped earlier: `{c}`)")).unwrap_or_default();
+    let Some(set) = set else {
+        let why = attempt
+            .error
+            .as_ref()
+            .map(|e| format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()))
+            .unwrap_or_default();
         result.error = Some(format!("ChatGPT received no {source}{why}"));
         return Ok(());
     };
@@ -147,10 +150,11 @@ async fn expect_snapshot(
     let value = match of {
         "discovery" => fetch_discovery(ctx.env, ws).await?,
         source => {
-            let field = if source == "userinfo" { "userinfo" } else { "id_token_claims" };
-            match driver.attempt().await? {
-                Some(attempt) if attempt[field].is_object() => attempt[field].clone(),
-                _ => {
+            let attempt = driver.attempt();
+            let set = attempt.and_then(|a| if source == "userinfo" { a.userinfo } else { a.id_token_claims });
+            match set {
+                Some(set) => Value::Object(set),
+                None => {
                     result.error = Some(format!("ChatGPT received no {source} to compare with the snapshot"));
                     return Ok(());
                 }
