@@ -1,8 +1,10 @@
 //! End-to-end tests of the `ak-e2e` binary against the embedded target (the authentik stand-in
 //! and the mock ChatGPT). Each case is a folder in `tests/cases/`: `args` (one argument per
-//! line, run from the repository root), optional `env` (NAME=value lines), and `expected` (the
-//! exit code on the first line, then stdout and stderr with ports and durations normalised).
-//! `UPDATE_EXPECTED=1 cargo test -p ak-e2e --test e2e` rewrites the expectations.
+//! line, run from the repository root), optional `env` (NAME=value lines), and `expected.snap`,
+//! an `insta` snapshot of the exit code on the first line, then stdout and stderr with ports,
+//! paths and durations normalised. A changed output fails the test and leaves
+//! `expected.snap.new` beside it (off CI); `cargo insta review`, or
+//! `INSTA_UPDATE=always cargo test -p ak-e2e --test e2e` and a look at the diff, accepts it.
 
 mod browser;
 mod compare;
@@ -93,14 +95,11 @@ pub(crate) fn check(case: &str) {
 fn check_with(case: &str, env: &[(&str, &str)]) {
     let (code, output) = run(case, env);
     let actual = format!("{code}\n{output}");
-    let path = root().join("tests/cases").join(case).join("expected");
-    if std::env::var_os("UPDATE_EXPECTED").is_some() {
-        std::fs::write(&path, &actual).expect("write expected");
-        return;
-    }
-    let expected =
-        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("no {}; run with UPDATE_EXPECTED=1", path.display()));
-    assert_eq!(actual, expected, "case {case}: output differs from {}", path.display());
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/cases").join(case));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("expected", actual));
 }
 
 #[test]
