@@ -182,15 +182,15 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read the config file {path}: {source}")]
     Read {
-        /// The file.
+        /// The settings file that could not be read.
         path: String,
-        /// Why.
+        /// The operating system's reason.
         source: std::io::Error,
     },
     /// The file is not valid YAML for this schema.
     #[error("{path}: {message}")]
     Parse {
-        /// The file.
+        /// The settings file that is not valid YAML.
         path: String,
         /// The parser's message, with line and column.
         message: String,

@@ -306,7 +306,7 @@ pub struct Attempt {
     pub userinfo: Option<Map<String, Value>>,
     /// Every check, in order.
     pub checks: Vec<Check>,
-    /// The verdict.
+    /// Success or failure of the attempt.
     pub verdict: Verdict,
     /// The failure, when the verdict is `failure`.
     pub error: Option<Failure>,

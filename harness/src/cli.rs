@@ -1,5 +1,6 @@
-//! The command line: `ak-e2e run | validate | list`. Thin: it folds settings, plans, starts the
-//! target, runs, reports, and maps the outcome to the documented exit codes.
+//! The command line: `ak-e2e run | validate | list | provision | compare | reproduce`. Thin: it
+//! folds settings, plans, starts the environment, runs, reports, and maps the outcome to the
+//! exit codes of `exit.rs`; the other commands are in `commands/`.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};

@@ -54,7 +54,7 @@ pub struct BrowserConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
-    /// The variable.
+    /// The environment variable that holds the value.
     pub env: String,
     /// For a TOTP secret: the file `ak-e2e provision` writes (mode 0600) when it enrolls the
     /// user's device, read when the variable is not set.
@@ -105,11 +105,11 @@ pub struct ChatgptConfig {
 pub struct UserConfig {
     /// Username in authentik.
     pub username: String,
-    /// Email.
+    /// Email (what ChatGPT's "Log in" is given, and the `email` claim expected).
     pub email: String,
     /// Full name.
     pub name: Option<String>,
-    /// Password.
+    /// The variable holding the password.
     pub password: SecretRef,
     /// TOTP secret (hex, as authentik stores it, or base32 as apps show it).
     pub totp_secret: Option<SecretRef>,
@@ -164,7 +164,7 @@ pub struct Flags {
 /// The resolved settings of a run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The target.
+    /// The embedded stand-in or a real authentik by URL.
     pub target: Target,
     /// Blueprints for the embedded target.
     pub blueprints: Vec<PathBuf>,
@@ -196,7 +196,7 @@ pub struct Settings {
     pub artifacts: PathBuf,
     /// Where every run's trace bundle goes (`--trace`), if anywhere.
     pub trace: Option<PathBuf>,
-    /// The browser.
+    /// Where browser runs get Chromium, and which screenshots they take.
     pub browser: BrowserSettings,
     /// Defects switched on in the embedded stand-in (to see what the suite catches).
     pub defects: authentik_standin::Defects,

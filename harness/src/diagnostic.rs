@@ -36,9 +36,9 @@ impl Span {
 /// A problem at a span, with the label under the carets and an optional hint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
-    /// The headline.
+    /// The headline (`` `expect_claims` failed ``).
     pub message: String,
-    /// Where.
+    /// Where in the scenario file it points.
     pub span: Span,
     /// Written after the carets.
     pub label: String,

@@ -22,14 +22,14 @@ pub struct RunReport {
     pub discovery: std::collections::BTreeMap<String, serde_json::Value>,
     /// Each scenario under each driver, in file order.
     pub scenarios: Vec<ScenarioResult>,
-    /// Counts.
+    /// Counts by status.
     pub summary: Summary,
 }
 
 /// Counts by status.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Summary {
-    /// Passed.
+    /// Runs where every step passed.
     pub passed: usize,
     /// Failed an assertion.
     pub failed: usize,
@@ -77,13 +77,13 @@ pub enum Status {
 pub struct ScenarioResult {
     /// `name:`.
     pub name: String,
-    /// The file.
+    /// The scenario file, as given.
     pub file: String,
-    /// The driver.
+    /// The driver it ran under.
     pub driver: DriverKind,
     /// `tags:`.
     pub tags: Vec<String>,
-    /// The outcome.
+    /// The verdict, `expect_failure` taken into account.
     pub status: Status,
     /// Wall time.
     pub duration_ms: u64,
@@ -91,7 +91,7 @@ pub struct ScenarioResult {
     pub expected_failure: Option<String>,
     /// The first failure's diagnosis, one line.
     pub diagnosis: Option<String>,
-    /// The steps.
+    /// Each step in file order (those after the first failure skipped).
     pub steps: Vec<StepResult>,
     /// Every request the driver made, in order.
     pub hops: Vec<Hop>,
@@ -128,7 +128,7 @@ pub struct StepResult {
     pub name: String,
     /// Where it is written.
     pub span: Span,
-    /// The outcome.
+    /// Passed, failed, errored or skipped.
     pub status: StepStatus,
     /// Its assertions (expectation steps).
     pub assertions: Vec<Assertion>,

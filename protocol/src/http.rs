@@ -17,7 +17,7 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 pub enum BodyError {
     /// The request's deadline passed while the body was still coming.
     TimedOut {
-        /// The deadline.
+        /// The deadline that passed.
         after: Duration,
         /// Bytes read by then.
         read: usize,
@@ -31,7 +31,7 @@ pub enum BodyError {
     },
     /// The body is larger than [`MAX_BODY`].
     TooLarge {
-        /// The cap.
+        /// The cap on the body's size, in bytes.
         limit: usize,
     },
     /// The body arrived whole but is not the JSON asked for.

@@ -25,7 +25,7 @@ impl fmt::Display for Pos {
 /// A node with its position and tag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
-    /// The content.
+    /// The content: a scalar, a sequence or a mapping.
     pub value: Value,
     /// Where the node starts (its tag, if it has one).
     pub pos: Pos,
@@ -53,9 +53,9 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{pos}: {message}")]
 pub struct YamlError {
-    /// Where.
+    /// Where in the text the error is.
     pub pos: Pos,
-    /// What.
+    /// What is wrong.
     pub message: String,
 }
 
@@ -178,7 +178,7 @@ pub enum ReadError {
     NotUtf8 {
         /// Where the first bad byte is.
         at: Pos,
-        /// The byte.
+        /// The byte that is not valid where it is.
         byte: u8,
     },
 }

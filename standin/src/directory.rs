@@ -42,11 +42,11 @@ pub struct User {
     pub pk: u64,
     /// UUID.
     pub uuid: String,
-    /// Username.
+    /// Username (unique; what identification matches).
     pub username: String,
     /// Full name.
     pub name: String,
-    /// Email.
+    /// Email (identification matches it too).
     pub email: String,
     /// Password, if one is set.
     pub password: Option<Secret>,
@@ -61,7 +61,7 @@ pub struct User {
 /// A group.
 #[derive(Debug, Clone)]
 pub struct Group {
-    /// Name.
+    /// Name (what bindings and the `groups` claim use).
     pub name: String,
     /// Free-form attributes.
     pub attributes: Map<String, Value>,
@@ -86,7 +86,7 @@ pub enum MappingKind {
 /// A scope mapping.
 #[derive(Debug, Clone)]
 pub struct ScopeMapping {
-    /// Name.
+    /// Name (what providers list it by).
     pub name: String,
     /// The managed id of a default mapping.
     pub managed: Option<String>,
@@ -125,9 +125,9 @@ pub enum SubMode {
     UserId,
     /// The user's UUID.
     UserUuid,
-    /// The username.
+    /// Identification by the username.
     UserUsername,
-    /// The email.
+    /// Identification by the email.
     UserEmail,
     /// The `upn` attribute (falls back to the hashed id).
     UserUpn,
@@ -145,7 +145,7 @@ pub enum IssuerMode {
 /// An OAuth2/OpenID provider.
 #[derive(Debug, Clone)]
 pub struct Provider {
-    /// Name.
+    /// Name (what applications name it by).
     pub name: String,
     /// Client id.
     pub client_id: String,
@@ -203,7 +203,7 @@ impl Provider {
 /// An application.
 #[derive(Debug, Clone)]
 pub struct Application {
-    /// Slug.
+    /// Slug (in the issuer and discovery URLs).
     pub slug: String,
     /// Display name.
     pub name: String,
@@ -229,9 +229,9 @@ pub enum BindingSubject {
 pub struct Binding {
     /// Application slug.
     pub target: String,
-    /// Order.
+    /// Order among the target's bindings (lowest first).
     pub order: i64,
-    /// The subject.
+    /// The user or group it binds.
     pub subject: BindingSubject,
     /// Inverts the result.
     pub negate: bool,
@@ -276,15 +276,15 @@ impl TotpDevice {
 /// Everything provisioned.
 #[derive(Debug, Clone)]
 pub struct Directory {
-    /// Users.
+    /// Users, from the blueprints and the admin API.
     pub users: Vec<User>,
-    /// Groups.
+    /// Groups, by name.
     pub groups: Vec<Group>,
     /// Scope mappings (the four defaults first).
     pub mappings: Vec<ScopeMapping>,
-    /// Providers.
+    /// OAuth2 providers.
     pub providers: Vec<Provider>,
-    /// Applications.
+    /// Applications, each with its provider.
     pub applications: Vec<Application>,
     /// Policy bindings.
     pub bindings: Vec<Binding>,

@@ -32,9 +32,9 @@ pub enum StartError {
     /// A blueprint file could not be read.
     #[error("cannot read blueprint {path}: {source}")]
     Read {
-        /// The file.
+        /// The blueprint file that could not be read.
         path: String,
-        /// Why.
+        /// The operating system's reason.
         source: std::io::Error,
     },
     /// A blueprint is invalid or uses what the stand-in does not support.
@@ -43,9 +43,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address.
+        /// The address it could not bind.
         addr: SocketAddr,
-        /// Why.
+        /// The operating system's reason.
         source: std::io::Error,
     },
     /// A TOTP device cannot be given.

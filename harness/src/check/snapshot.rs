@@ -14,7 +14,7 @@ pub fn path(scenario_file: &Path, name: &str) -> PathBuf {
 
 /// How a value compares with its snapshot.
 pub enum Outcome {
-    /// Equal.
+    /// Equal to the file.
     Same,
     /// Recorded now (update mode).
     Written,

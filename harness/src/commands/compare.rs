@@ -126,7 +126,7 @@ impl ScenarioChanges {
 pub struct DiscoveryChange {
     /// The application's slug.
     pub application: String,
-    /// The member.
+    /// The member of the discovery document (`issuer`, `scopes_supported`, …).
     pub member: String,
     /// Its value in the base run.
     pub from: Option<Value>,

@@ -44,9 +44,9 @@ pub enum Position {
     Chatgpt {
         /// HTTP status.
         status: u16,
-        /// Path.
+        /// The page's path on ChatGPT (`/`, `/auth/callback`, …).
         path: String,
-        /// The page.
+        /// The page's HTML, as served.
         body: String,
     },
     /// Redirected back to ChatGPT's callback from a request the harness made as the client.

@@ -30,7 +30,7 @@ pub struct Subject {
     pub redirect_uri: String,
     /// A fixture user without MFA, and their password.
     pub username: String,
-    /// The password.
+    /// The user's password, typed at authentik's password stage.
     pub password: String,
     /// The deadline of each request.
     pub timeout: Duration,

@@ -50,20 +50,20 @@ pub enum PlanError {
 /// A scenario to run under a driver.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    /// The scenario.
+    /// The scenario, as parsed.
     pub scenario: Scenario,
-    /// The driver.
+    /// The driver it runs under (from `drivers:` or `--driver`).
     pub driver: DriverKind,
 }
 
 /// Everything a run needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The settings.
+    /// The settings the plan was made from.
     pub settings: Settings,
     /// What to run, in order.
     pub runs: Vec<Planned>,
-    /// The secrets.
+    /// The values of the secret variables the runs need (never printed).
     pub secrets: Secrets,
     /// The applications the planned scenarios sign in to (and `default`).
     pub applications: std::collections::BTreeSet<String>,

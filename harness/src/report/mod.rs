@@ -1,5 +1,6 @@
 //! Reporters read [`RunReport`](crate::result::RunReport) only and write to an injected writer:
-//! the console (progress and diagnoses), JUnit XML, and JSON (the source of truth).
+//! the console (progress and diagnoses), JSON (the source of truth), JUnit XML, HTML, and the
+//! trace bundles' HAR files.
 //! Every text they produce goes through [`Redactor`] first.
 
 pub mod console;

@@ -29,7 +29,7 @@ pub const FIXED_VARS: &[&str] = &[
 /// One scenario file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
-    /// The file.
+    /// The file it was read from.
     pub file: PathBuf,
     /// `name:`.
     pub name: String,
@@ -87,7 +87,7 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-/// The vocabulary.
+/// What a step does: an action of the driver, or an expectation checked against what it recorded.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "step")]
 pub enum StepKind {
@@ -98,7 +98,7 @@ pub enum StepKind {
     },
     /// The browser was redirected to a hop (or nowhere) with these query parameters.
     ExpectRedirect {
-        /// Where.
+        /// The kind of URL the redirect must go to.
         to: HopKind,
         /// Parameters of the redirect's Location.
         query: Vec<NamedMatcher>,
@@ -155,7 +155,7 @@ pub enum StepKind {
 pub struct NamedMatcher {
     /// Claim or parameter name.
     pub name: String,
-    /// How.
+    /// What the value must be.
     pub matcher: Matcher,
     /// The name's place in the file.
     pub span: Span,
