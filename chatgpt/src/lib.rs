@@ -2,6 +2,7 @@
 //! one, with a JSON record of every sign-in attempt.
 
 pub mod config;
+mod id_token;
 mod oidc;
 mod pages;
 pub mod record;

@@ -1,0 +1,196 @@
+//! The stand-in's flow executor at the HTTP level: the stages (identification, password, MFA,
+//! policy, consent) and bodies a browser never sends; then the session a sign-in starts, its
+//! token introspected and revoked, and ended at end-session.
+
+mod common;
+
+use ak_protocol::totp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use url::Url;
+
+use common::{
+    AUTH_FLOW, Browser, FIXTURE, REDIRECT, SECRET, TIA_KEY, authorize_url, card_title, code_exchange, location, login,
+    now, param, query_of, standin, standin_with, verified_claims,
+};
+
+#[tokio::test]
+async fn five_wrong_passwords_cancel_the_flow() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "nobody@example.com"}))
+        .await;
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        last = b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-password", "password": "x"})).await.1;
+    }
+    assert_eq!(last["component"], "ak-stage-access-denied", "{last}");
+    assert_eq!(last["pending_user"], "nobody@example.com", "pretend_user_exists");
+}
+
+/// As authentik's `stage_ok`: a stage that passes redirects the executor to itself while stages
+/// remain, and the last one (user login) ends the flow in its own answer. After a valid password:
+/// 302, then the MFA stage (nothing to ask a user without devices) 302, then the final redirect.
+#[tokio::test]
+async fn the_last_stage_ends_the_flow_in_its_own_answer() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
+    let url = b.executor_url(AUTH_FLOW, &query);
+    let mut post =
+        b.http.post(url.clone()).json(&json!({"component": "ak-stage-password", "password": "ann-password"}));
+    if let Some(csrf) = b.cookie("authentik_csrf") {
+        post = post.header("X-authentik-CSRF", csrf);
+    }
+    assert_eq!(post.send().await.expect("post").status(), StatusCode::FOUND);
+    assert_eq!(b.get(url.clone()).await.status(), StatusCode::FOUND, "the MFA stage passes");
+    let done = b.get(url).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.expect("json");
+    assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+}
+
+#[tokio::test]
+async fn totp_users_get_the_authenticator_stage() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let mfa = b.identify(&query, "tia", "tia-password").await;
+    assert_eq!(mfa["component"], "ak-stage-authenticator-validate");
+    assert_eq!(mfa["device_challenges"][0]["device_class"], "totp");
+    // authentik's interface tells the executor which device it shows: the stage stays.
+    let selected =
+        json!({"component": "ak-stage-authenticator-validate", "selected_challenge": mfa["device_challenges"][0]});
+    let (status, same) = b.answer(AUTH_FLOW, &query, selected).await;
+    assert_eq!((status, &same), (StatusCode::OK, &mfa));
+    let (status, wrong) =
+        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-authenticator-validate", "code": "000000"})).await;
+    assert_eq!(
+        (status, wrong["response_errors"]["code"][0]["string"].as_str()),
+        (StatusCode::OK, Some("Invalid Token"))
+    );
+    let code = totp::code(TIA_KEY, now(), 6);
+    let (_, done) =
+        b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-authenticator-validate", "code": code})).await;
+    assert_eq!(done["component"], "xak-flow-redirect");
+    let back = b.get(b.url(done["to"].as_str().expect("to"))).await;
+    let code = param(&Url::parse(&location(&back)).expect("url"), "code").expect("code");
+    let (_, tokens) = code_exchange(&b, &code).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().expect("id")).await;
+    assert_eq!(claims["amr"], json!(["pwd", "mfa"]));
+}
+
+#[tokio::test]
+async fn users_outside_the_binding_are_denied() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let done = b.identify(&query, "bob", "bob-password").await;
+    let denied = b.get(b.url(done["to"].as_str().expect("to"))).await;
+    assert_eq!(denied.status(), StatusCode::OK);
+    let body = denied.text().await.expect("body");
+    assert_eq!(card_title(&body), "Permission denied", "{body}");
+    assert!(body.contains(r#"<i class="pf-icon pf-icon-error-circle-o"#), "authentik's icon before the message");
+}
+
+#[tokio::test]
+async fn explicit_consent_is_asked_once_and_remembered() {
+    let explicit = FIXTURE
+        .replace("default-provider-authorization-implicit-consent", "default-provider-authorization-explicit-consent");
+    let server = standin_with(&explicit, &[]).await;
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let done = b.identify(&query, "ann", "ann-password").await;
+    let to_consent = b.get(b.url(done["to"].as_str().expect("to"))).await;
+    let consent_page = location(&to_consent);
+    let slug = "default-provider-authorization-explicit-consent";
+    assert!(consent_page.starts_with(&format!("/if/flow/{slug}/?")), "{consent_page}");
+    let cq = query_of(&consent_page);
+    let consent = b.challenge(slug, &cq).await;
+    assert_eq!(consent["component"], "ak-stage-consent");
+    assert_eq!(consent["header_text"], "You're about to sign into ChatGPT.");
+    assert_eq!(
+        consent["permissions"],
+        json!([{"id": "email", "name": "Email address"}, {"id": "profile", "name": "General Profile Information"}])
+    );
+    let (status, wrong) = b.answer(slug, &cq, json!({"component": "ak-stage-consent", "token": "forged"})).await;
+    assert_eq!((status, wrong["response_errors"]["token"][0]["code"].as_str()), (StatusCode::OK, Some("invalid")));
+    let (_, done) = b.answer(slug, &cq, json!({"component": "ak-stage-consent", "token": consent["token"]})).await;
+    assert!(done["to"].as_str().expect("to").starts_with(REDIRECT), "{done}");
+
+    // Remembered: the next authorization goes straight through the consent flow.
+    let again = b.get(authorize_url(&server, &[])).await;
+    let cq = query_of(&location(&again));
+    let done = b.challenge(slug, &cq).await;
+    assert_eq!(done["component"], "xak-flow-redirect");
+}
+
+#[tokio::test]
+async fn introspection_revocation_and_end_session() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let code = param(&login(&b, authorize_url(&server, &[]), "ann", "ann-password").await, "code").expect("code");
+    let (_, tokens) = code_exchange(&b, &code).await;
+    let access = tokens["access_token"].as_str().expect("at");
+    let introspect = |token: String| {
+        let request = b
+            .http
+            .post(b.url("/application/o/introspect/"))
+            .basic_auth("chatgpt", Some(SECRET))
+            .form(&[("token", token)]);
+        async move { request.send().await.expect("introspect").json::<Value>().await.expect("json") }
+    };
+    let active = introspect(access.to_string()).await;
+    assert_eq!((active["active"].as_bool(), active["client_id"].as_str()), (Some(true), Some("chatgpt")));
+    let revoked = b
+        .http
+        .post(b.url("/application/o/revoke/"))
+        .basic_auth("chatgpt", Some(SECRET))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(introspect(access.to_string()).await, json!({"active": false}));
+    let unauthenticated =
+        b.http.post(b.url("/application/o/revoke/")).form(&[("token", access)]).send().await.expect("revoke");
+    assert_eq!(unauthenticated.status(), StatusCode::BAD_REQUEST);
+
+    let logout = b.get(b.url("/application/o/chatgpt/end-session/")).await;
+    assert!(logout.text().await.expect("body").contains("You&#39;ve logged out of ChatGPT."));
+    let again = b.get(authorize_url(&server, &[])).await;
+    assert!(location(&again).starts_with("/if/flow/default-authentication-flow/"), "signed out: the login flow again");
+}
+
+/// What the flow executor answers to bodies a browser never sends, as authentik 2026.2.2 does
+/// (seen against it): no HTTP error; a flow error for what is not JSON; the stage again with
+/// a `non_field_errors` message for JSON that is not an object.
+#[tokio::test]
+async fn the_executor_answers_bad_bodies_as_authentik_does() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    b.challenge(AUTH_FLOW, "").await;
+    let post = |content_type: &'static str, body: &'static str| {
+        b.http.post(b.executor_url(AUTH_FLOW, "")).header("content-type", content_type).body(body).send()
+    };
+    for (content_type, body) in [("application/json", "{"), ("text/plain", r#"{"uid_field": "x"}"#)] {
+        let response = post(content_type, body).await.expect("post");
+        assert_eq!(response.status(), StatusCode::OK, "{content_type} {body}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer["component"], "ak-stage-flow-error", "{content_type} {body}: {answer}");
+        assert_eq!(answer["request_id"].as_str().map(str::len), Some(32), "{answer}");
+    }
+    for (body, message) in [
+        ("null", "No data provided"),
+        ("[]", "Invalid data. Expected a dictionary, but got list."),
+        (r#""x""#, "Invalid data. Expected a dictionary, but got str."),
+    ] {
+        let response = post("application/json", body).await.expect("post");
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer["component"], "ak-stage-identification", "{body}: {answer}");
+        assert_eq!(answer["response_errors"]["non_field_errors"][0]["string"], message, "{body}: {answer}");
+    }
+}
