@@ -14,7 +14,7 @@ use crate::drive::Position;
 use crate::drive::api::{ApiDriver, Credentials};
 use crate::plan::Plan;
 use crate::result::{Assertion, StepResult};
-use crate::scenario::{ClaimSource, NamedMatcher, StepKind};
+use crate::scenario::{ClaimSource, NamedMatcher, SnapshotOf, StepKind, TokenAnswer};
 
 /// One step: an action of the driver, or an expectation checked against what it recorded.
 #[allow(clippy::too_many_arguments)]
@@ -54,7 +54,7 @@ pub(super) async fn execute(
             expect_landing(driver.position(), landing, result);
             Ok(())
         }
-        StepKind::ExpectSnapshot { of, name } => expect_snapshot(ctx, scenario_file, driver, of, name, result).await,
+        StepKind::ExpectSnapshot { of, name } => expect_snapshot(ctx, scenario_file, driver, *of, name, result).await,
         StepKind::Authorize { set, remove } => {
             let Driver::Api(api) = driver else { return Err(DriveError("`authorize` needs the api driver".into())) };
             let (params, client) = client_request(vars, set, remove);
@@ -141,21 +141,22 @@ async fn expect_snapshot(
     ctx: &Context<'_>,
     scenario_file: &std::path::Path,
     driver: &mut Driver<'_>,
-    of: &str,
+    of: SnapshotOf,
     name: &str,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     use crate::check::snapshot::{Outcome, compare, path};
     let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
     let value = match of {
-        "discovery" => fetch_discovery(ctx.env, ws).await?,
+        SnapshotOf::Discovery => fetch_discovery(ctx.env, ws).await?,
         source => {
             let attempt = driver.attempt();
-            let set = attempt.and_then(|a| if source == "userinfo" { a.userinfo } else { a.id_token_claims });
+            let set = attempt.and_then(|a| if source == SnapshotOf::Userinfo { a.userinfo } else { a.id_token_claims });
             match set {
                 Some(set) => Value::Object(set),
                 None => {
-                    result.error = Some(format!("ChatGPT received no {source} to compare with the snapshot"));
+                    result.error =
+                        Some(format!("ChatGPT received no {} to compare with the snapshot", source.as_str()));
                     return Ok(());
                 }
             }
@@ -176,7 +177,7 @@ async fn expect_snapshot(
         }
     };
     result.assertions.push(Assertion {
-        subject: format!("snapshot `{name}` of the {of}"),
+        subject: format!("snapshot `{name}` of the {}", of.as_str()),
         expected: format!("equal to {shown}"),
         actual,
         passed,
@@ -191,7 +192,7 @@ async fn expect_snapshot(
 async fn exchange_code(
     api: &mut ApiDriver<'_>,
     vars: &BTreeMap<String, String>,
-    expect: &str,
+    expect: &TokenAnswer,
     client_secret: Option<&crate::scenario::Template>,
     code_verifier: Option<&crate::scenario::Template>,
     result: &mut StepResult,
@@ -209,12 +210,12 @@ async fn exchange_code(
         None => format!("HTTP {status}"),
     };
     let (expected, passed) = match expect {
-        "ok" => ("HTTP 200 with tokens".to_string(), status == 200 && body["id_token"].is_string()),
-        _ => (format!("HTTP 400 `{expect}`"), error.as_deref() == Some(expect)),
+        TokenAnswer::Ok => ("HTTP 200 with tokens".to_string(), status == 200 && body["id_token"].is_string()),
+        TokenAnswer::Error(want) => (format!("HTTP 400 `{want}`"), error.as_deref() == Some(want.as_str())),
     };
     let hop = Some(api.hops.len() - 1);
     result.assertions.push(Assertion { subject: "code exchange".into(), expected, actual, passed, hop, span: None });
-    if expect == "ok"
+    if *expect == TokenAnswer::Ok
         && let Some(token) = body["id_token"].as_str()
     {
         let discovery = api.discovery().await?;
@@ -261,7 +262,7 @@ fn client_request(
     let client = crate::drive::api::ClientRequest {
         state: get("state"),
         nonce: get("nonce"),
-        verifier: pkce_intact.then_some(verifier),
+        verifier: pkce_intact.then(|| ak_protocol::secret::Secret::new(verifier)),
         redirect_uri: get("redirect_uri").unwrap_or_default(),
         code: None,
     };

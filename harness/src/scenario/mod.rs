@@ -122,8 +122,8 @@ pub enum StepKind {
     },
     /// Exchange the code of the last `authorize` at the token endpoint (api driver only).
     ExchangeCode {
-        /// `ok`, or the OAuth error expected (`invalid_grant`, `invalid_client`).
-        expect: String,
+        /// Tokens, or the OAuth error expected.
+        expect: TokenAnswer,
         /// A client secret to send instead of the workspace's.
         client_secret: Option<Template>,
         /// A PKCE verifier to send instead of the right one.
@@ -143,11 +143,44 @@ pub enum StepKind {
     /// The claims or the discovery document, volatile values replaced, equal the snapshot file
     /// `snapshots/<name>.json` beside the scenario (`AK_E2E_UPDATE_SNAPSHOTS=1` records it).
     ExpectSnapshot {
-        /// `id_token`, `userinfo` or `discovery`.
-        of: String,
+        /// What is compared with the snapshot.
+        of: SnapshotOf,
         /// The snapshot's name.
         name: String,
     },
+}
+
+/// What `exchange_code` expects from the token endpoint (`expect:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAnswer {
+    /// `ok`: HTTP 200 with tokens (and the ID token's protocol checks).
+    Ok,
+    /// HTTP 400 with this OAuth error (`invalid_grant`, `invalid_client`).
+    Error(String),
+}
+
+/// What `expect_snapshot` compares (`of:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotOf {
+    /// The claims of the ID token ChatGPT received.
+    IdToken,
+    /// The userinfo ChatGPT received.
+    Userinfo,
+    /// The application's discovery document.
+    Discovery,
+}
+
+impl SnapshotOf {
+    /// As written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotOf::IdToken => "id_token",
+            SnapshotOf::Userinfo => "userinfo",
+            SnapshotOf::Discovery => "discovery",
+        }
+    }
 }
 
 /// A named value and how it must match.

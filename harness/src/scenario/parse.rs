@@ -7,7 +7,7 @@ use ak_protocol::yaml::{self, Node, Value};
 
 use super::{
     AuthentikExpectation, ClaimSource, Consent, DriverKind, ExpectedFailure, HopKind, Landing, Matcher, NamedMatcher,
-    Scenario, Step, StepKind, Template,
+    Scenario, SnapshotOf, Step, StepKind, Template, TokenAnswer,
 };
 use crate::diagnostic::{Diagnostic, span_at, suggest};
 
@@ -471,7 +471,10 @@ impl Parser<'_> {
             }
         }
         match expect {
-            Some(expect) => Some(StepKind::ExchangeCode { expect, client_secret, code_verifier }),
+            Some(expect) => {
+                let expect = if expect == "ok" { TokenAnswer::Ok } else { TokenAnswer::Error(expect) };
+                Some(StepKind::ExchangeCode { expect, client_secret, code_verifier })
+            }
             None => {
                 self.error(
                     node,
@@ -490,7 +493,9 @@ impl Parser<'_> {
         for (key, value) in entries {
             match key.as_str() {
                 Some("of") => match value.as_str() {
-                    Some(v @ ("id_token" | "userinfo" | "discovery")) => of = Some(v.to_string()),
+                    Some("id_token") => of = Some(SnapshotOf::IdToken),
+                    Some("userinfo") => of = Some(SnapshotOf::Userinfo),
+                    Some("discovery") => of = Some(SnapshotOf::Discovery),
                     _ => self.error(value, "`of` is `id_token`, `userinfo` or `discovery`", "", None),
                 },
                 Some("name") => match value.as_str() {
