@@ -4,6 +4,26 @@
 
 use serde_json::Value;
 
+/// A stage of authentik's flow as a person sees it: the stage's component
+/// (`ak-stage-password`) and the errors it shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stage {
+    /// The web component that renders it (the challenge's `component`).
+    pub component: String,
+    /// The errors it shows (`response_errors`, an access-denied message), in order.
+    pub errors: Vec<String>,
+}
+
+impl Stage {
+    /// The stage a flow-executor challenge shows.
+    pub fn of(challenge: &Value) -> Self {
+        Self {
+            component: challenge["component"].as_str().unwrap_or_default().to_string(),
+            errors: flow_errors(challenge),
+        }
+    }
+}
+
 /// `response_errors` strings and an access-denied message of a challenge.
 pub fn flow_errors(challenge: &Value) -> Vec<String> {
     let mut out: Vec<String> = challenge["response_errors"]

@@ -1,7 +1,5 @@
 //! `expect_authentik`: the authentik stage or page the login stopped at.
 
-use ak_protocol::authentik::flow_errors;
-
 use crate::drive::Position;
 use crate::result::{Assertion, StepResult};
 use crate::scenario::AuthentikExpectation;
@@ -11,9 +9,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
         AuthentikExpectation::Stage { stage, error } => {
             let want = format!("ak-stage-{}", stage.replace('_', "-"));
             let (component, errors) = match position {
-                Position::Flow { challenge, .. } => {
-                    (challenge["component"].as_str().unwrap_or("?").to_string(), flow_errors(challenge))
-                }
+                Position::Flow { stage, .. } => (stage.component.clone(), stage.errors.clone()),
                 _ => (String::new(), Vec::new()),
             };
             result.assertions.push(Assertion {

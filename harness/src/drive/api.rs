@@ -14,7 +14,9 @@ use super::{DriveError, Position};
 use crate::environment::{Environment, Workspace};
 use crate::result::{Exchange, Hop, Timings};
 use crate::scenario::{Consent, HopKind};
+use ak_protocol::authentik::Stage;
 use ak_protocol::redact::{redact, redact_location};
+use ak_protocol::secret::Secret;
 
 /// Most redirects followed for one navigation, and executor round trips for one sign-in.
 const MAX_REDIRECTS: usize = 20;
@@ -48,6 +50,8 @@ pub struct ApiDriver<'e> {
     pub client: Option<ClientRequest>,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
+    /// The flow executor's last challenge, whole (the consent stage's answer carries its token).
+    challenge: Value,
     /// The discovery document, once fetched (the code exchange and the ID token checks both
     /// need it).
     discovery: Option<Value>,
@@ -61,12 +65,12 @@ pub struct ClientRequest {
     pub state: Option<String>,
     /// `nonce` sent.
     pub nonce: Option<String>,
-    /// The PKCE verifier, when a challenge was sent.
-    pub verifier: Option<String>,
+    /// The PKCE verifier, when a challenge was sent (a secret: never shown).
+    pub verifier: Option<Secret>,
     /// `redirect_uri` sent.
     pub redirect_uri: String,
-    /// The code from the redirect back, once there is one.
-    pub code: Option<String>,
+    /// The code from the redirect back, once there is one (a secret: never shown).
+    pub code: Option<Secret>,
 }
 
 impl<'e> ApiDriver<'e> {
@@ -90,6 +94,7 @@ impl<'e> ApiDriver<'e> {
             authorize_state: None,
             client: None,
             stages: Vec::new(),
+            challenge: Value::Null,
             discovery: None,
         })
     }
@@ -193,7 +198,7 @@ impl<'e> ApiDriver<'e> {
                 // The harness is the client: the redirect back is its answer; ChatGPT never sees it.
                 let param = |name: &str| next.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
                 if let Some(client) = &mut self.client {
-                    client.code = param("code");
+                    client.code = param("code").map(Secret::new);
                 }
                 self.position = Position::AtCallback {
                     code: param("code").is_some(),
@@ -245,7 +250,8 @@ impl<'e> ApiDriver<'e> {
             return Box::pin(self.navigate(Method::GET, next, None)).await;
         }
         self.stages.extend(challenge["component"].as_str().map(String::from));
-        self.position = Position::Flow { slug, query, challenge };
+        self.position = Position::Flow { slug, query, stage: Stage::of(&challenge) };
+        self.challenge = challenge;
         Ok(())
     }
 
@@ -296,11 +302,11 @@ impl<'e> ApiDriver<'e> {
     /// pass (an error shown, access denied, a stage these credentials cannot answer).
     pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
         for _ in 0..MAX_STAGES {
-            let Position::Flow { slug, query, challenge } = self.position.clone() else { return Ok(()) };
-            if !super::flow_errors(&challenge).is_empty() && challenge["component"] != "ak-stage-identification" {
+            let Position::Flow { slug, query, stage } = self.position.clone() else { return Ok(()) };
+            if !stage.errors.is_empty() && stage.component != "ak-stage-identification" {
                 return Ok(());
             }
-            let component = challenge["component"].as_str().unwrap_or_default().to_string();
+            let (component, challenge) = (stage.component, self.challenge.clone());
             let mut turn = None;
             let answer = match component.as_str() {
                 "ak-stage-identification" => json!({"component": component, "uid_field": credentials.uid}),
@@ -320,9 +326,11 @@ impl<'e> ApiDriver<'e> {
             };
             let next = self.executor(&slug, &query, Some(answer)).await?;
             drop(turn);
-            if next["component"] == component && !super::flow_errors(&next).is_empty() {
+            let shown = Stage::of(&next);
+            if shown.component == component && !shown.errors.is_empty() {
                 self.stages.push(component.clone());
-                self.position = Position::Flow { slug, query, challenge: next };
+                self.position = Position::Flow { slug, query, stage: shown };
+                self.challenge = next;
                 return Ok(());
             }
             self.on_challenge(slug, query, next).await?;
@@ -357,10 +365,10 @@ impl<'e> ApiDriver<'e> {
             .ok_or_else(|| DriveError("the discovery document has no token_endpoint".into()))?;
         let mut form = vec![
             ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
+            ("code", code.expose()),
             ("redirect_uri", client.redirect_uri.as_str()),
         ];
-        if let Some(v) = verifier.or(client.verifier.as_deref()) {
+        if let Some(v) = verifier.or(client.verifier.as_ref().map(Secret::expose)) {
             form.push(("code_verifier", v));
         }
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

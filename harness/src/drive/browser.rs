@@ -24,6 +24,7 @@ use crate::environment::{Environment, Workspace};
 use crate::report::Redactor;
 use crate::result::{Exchange, Hop};
 use crate::scenario::HopKind;
+use ak_protocol::authentik::Stage;
 use ak_protocol::redact::redact;
 
 const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
@@ -467,9 +468,9 @@ impl<'e> BrowserDriver<'e> {
     /// a stage these credentials cannot pass.
     pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
         for _ in 0..MAX_STAGES {
-            let Position::Flow { challenge, .. } = self.position.clone() else { return Ok(()) };
-            let component = challenge["component"].as_str().unwrap_or_default().to_string();
-            if challenge.get("response_errors").is_some() && component != "ak-stage-identification" {
+            let Position::Flow { stage, .. } = self.position.clone() else { return Ok(()) };
+            let component = stage.component;
+            if !stage.errors.is_empty() && component != "ak-stage-identification" {
                 return Ok(());
             }
             match component.as_str() {
@@ -578,11 +579,9 @@ impl<'e> BrowserDriver<'e> {
 /// The position on a flow page, from a [`WAIT`]'s stage.
 fn flow_position(url: &Url, stage: &Value) -> Position {
     let slug = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
-    let errors: Vec<Value> =
-        stage["errors"].as_array().cloned().unwrap_or_default().into_iter().map(|e| json!({"string": e})).collect();
-    let mut challenge = json!({"component": stage["component"]});
-    if !errors.is_empty() {
-        challenge["response_errors"] = json!({"page": errors});
-    }
-    Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), challenge }
+    let shown = Stage {
+        component: stage["component"].as_str().unwrap_or_default().to_string(),
+        errors: stage["errors"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(String::from)).collect(),
+    };
+    Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), stage: shown }
 }

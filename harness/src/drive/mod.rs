@@ -9,8 +9,7 @@ pub mod totp;
 
 pub use totp::totp_code;
 
-use ak_protocol::authentik::{between, flow_errors, unescape};
-use serde_json::Value;
+use ak_protocol::authentik::{Stage, between, unescape};
 
 /// A driver failure: what happened and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,14 +21,14 @@ pub struct DriveError(pub String);
 pub enum Position {
     /// Nothing happened yet.
     Start,
-    /// On an authentik flow page, at this challenge.
+    /// On an authentik flow page, at this stage.
     Flow {
         /// The flow's slug.
         slug: String,
         /// The flow page's query string (the executor's `query`).
         query: String,
-        /// The challenge JSON (secrets in it are none: authentik sends no passwords back).
-        challenge: Value,
+        /// The stage shown, and its errors.
+        stage: Stage,
     },
     /// On a plain authentik page (Redirect URI Error, Permission denied, …).
     AuthentikPage {
@@ -72,13 +71,15 @@ impl Position {
     pub fn describe(&self) -> String {
         match self {
             Position::Start => "nothing has happened yet".into(),
-            Position::Flow { slug, challenge, .. } => {
-                let component = challenge["component"].as_str().unwrap_or("?");
-                let errors = flow_errors(challenge);
-                if errors.is_empty() {
+            Position::Flow { slug, stage, .. } => {
+                let component = if stage.component.is_empty() { "?" } else { stage.component.as_str() };
+                if stage.errors.is_empty() {
                     format!("authentik flow `{slug}` at stage `{component}`")
                 } else {
-                    format!("authentik flow `{slug}` at stage `{component}` showing \"{}\"", errors.join("\", \""))
+                    format!(
+                        "authentik flow `{slug}` at stage `{component}` showing \"{}\"",
+                        stage.errors.join("\", \"")
+                    )
                 }
             }
             Position::AuthentikPage { status, title, message } => {
