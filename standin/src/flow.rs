@@ -2,6 +2,7 @@
 //! plans per session, the stages of authentik's default flows, their challenge JSON, the
 //! 302-after-valid-POST rule, `response_errors`, and the CSRF rule for authenticated sessions.
 
+use ak_protocol::authentik::component;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -56,7 +57,7 @@ fn with_errors(mut challenge: Value, field: &str, message: &str) -> Value {
 
 fn access_denied(slug: &str, pending_user: &str, message: Option<&str>) -> Value {
     let mut c = json!({
-        "component": "ak-stage-access-denied",
+        "component": component::ACCESS_DENIED,
         "flow_info": flow_info(slug, None),
         "pending_user": pending_user,
         "pending_user_avatar": AVATAR,
@@ -134,7 +135,7 @@ pub(crate) async fn executor_post(
         Answer::Unreadable => {
             shared.delay(Endpoint::Executor).await;
             let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
-            axum::Json(json!({"component": "ak-stage-flow-error", "request_id": request_id})).into_response()
+            axum::Json(json!({"component": component::FLOW_ERROR, "request_id": request_id})).into_response()
         }
         Answer::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
     }
@@ -215,7 +216,7 @@ async fn execute(
         Outcome::Again => redirect(&uri.to_string()),
         Outcome::Fulfil { params, user, auth_time, amr } => {
             let challenge = match callback_url(shared, &params, user, &session.id, auth_time, amr) {
-                Some(to) => json!({"component": "xak-flow-redirect", "to": to}),
+                Some(to) => json!({"component": component::REDIRECT, "to": to}),
                 None => access_denied(slug, "", Some("Failed to resolve application")),
             };
             axum::Json(challenge).into_response()
@@ -303,7 +304,7 @@ fn identification_stage(
     body: Option<Map<String, Value>>,
 ) -> Outcome {
     let mut challenge = json!({
-        "component": "ak-stage-identification",
+        "component": component::IDENTIFICATION,
         "flow_info": info,
         "user_fields": ["email", "username"],
         "password_fields": false,
@@ -341,7 +342,7 @@ fn password_stage(
     body: Option<Map<String, Value>>,
 ) -> Option<Outcome> {
     let challenge = json!({
-        "component": "ak-stage-password",
+        "component": component::PASSWORD,
         "flow_info": info,
         "pending_user": pending_name,
         "pending_user_avatar": AVATAR,
@@ -380,7 +381,7 @@ fn mfa_stage(
         return Outcome::Again;
     }
     let challenge = json!({
-        "component": "ak-stage-authenticator-validate",
+        "component": component::AUTHENTICATOR_VALIDATE,
         "flow_info": info,
         "pending_user": pending_name,
         "pending_user_avatar": AVATAR,
@@ -420,7 +421,7 @@ fn flow_done(sess: &mut Session, slug: &str, plan: &AuthenticationPlan) -> Outco
     sess.plans.remove(slug);
     sess.application_pre = None;
     let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
-    Outcome::Challenge(json!({"component": "xak-flow-redirect", "to": to}))
+    Outcome::Challenge(json!({"component": component::REDIRECT, "to": to}))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -457,7 +458,7 @@ fn authorization(
                 })
                 .unwrap_or_default();
             let challenge = json!({
-                "component": "ak-stage-consent",
+                "component": component::CONSENT,
                 "flow_info": flow_info(slug, Some(&app_name)),
                 "pending_user": user.username,
                 "pending_user_avatar": AVATAR,

@@ -3,6 +3,7 @@
 //! its `config_url` (`otpauth://totp/authentik%3A<user>?secret=<BASE32>&…`); answering with a
 //! current code confirms the device, and the flow ends with a redirect to `/`.
 
+use ak_protocol::authentik::component;
 use serde_json::{Map, Value, json};
 
 use crate::directory::{Directory, TOTP_SETUP_FLOW, TotpDevice};
@@ -19,7 +20,7 @@ pub(crate) fn step(
 ) -> (Value, Option<TotpDevice>) {
     let Some(user) = sess.user.and_then(|pk| dir.user(pk)) else {
         let denied = json!({
-            "component": "ak-stage-access-denied",
+            "component": component::ACCESS_DENIED,
             "flow_info": info,
             "pending_user": "",
             "pending_user_avatar": "",
@@ -38,7 +39,7 @@ pub(crate) fn step(
     let challenge = |errors: Option<Value>| {
         let mut c = json!({
             "flow_info": info,
-            "component": "ak-stage-authenticator-totp",
+            "component": component::AUTHENTICATOR_TOTP,
             "pending_user": user.username,
             "pending_user_avatar": "",
             "config_url": format!(
@@ -68,5 +69,5 @@ pub(crate) fn step(
         digits: 6,
         last_step: None,
     };
-    (json!({"component": "xak-flow-redirect", "to": "/"}), Some(device))
+    (json!({"component": component::REDIRECT, "to": "/"}), Some(device))
 }

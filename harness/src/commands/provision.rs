@@ -4,6 +4,7 @@
 //! files you cannot reach. `!Env` values are filled in here, from the environment and from the
 //! Login redirect URIs of the configured mock ChatGPT workspaces, so the server needs none.
 
+use ak_protocol::authentik::component;
 use std::collections::{BTreeMap, HashMap};
 
 use url::Url;
@@ -281,11 +282,11 @@ pub async fn enroll_totp(
     })?;
     let step = ak_protocol::totp::current_step();
     let answer = serde_json::json!({
-        "component": "ak-stage-authenticator-totp",
+        "component": component::AUTHENTICATOR_TOTP,
         "code": ak_protocol::totp::code_at_step(&secret, step, 6),
     });
     let done = session.challenge(SETUP, Some(answer)).await?;
-    if done["component"] != "xak-flow-redirect" {
+    if done["component"] != component::REDIRECT {
         let errors = ak_protocol::authentik::flow_errors(&done);
         return Err(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; ")));
     }

@@ -3,6 +3,7 @@
 //! password, TOTP, consent), the redirect back, the landing — recording every hop. Every request
 //! has a deadline.
 
+use ak_protocol::authentik::component;
 use std::sync::Arc;
 
 use reqwest::cookie::{CookieStore, Jar};
@@ -243,7 +244,7 @@ impl<'e> ApiDriver<'e> {
 
     /// Handles a challenge: a redirect is followed, anything else becomes the position.
     async fn on_challenge(&mut self, slug: String, query: String, challenge: Value) -> Result<(), DriveError> {
-        if challenge["component"] == "xak-flow-redirect" {
+        if challenge["component"] == component::REDIRECT {
             let to = challenge["to"].as_str().unwrap_or("/");
             let base = self.env.authentik.clone();
             let next = base.join(to).map_err(|e| DriveError(format!("bad redirect `{to}` from the flow: {e}")))?;
@@ -303,21 +304,21 @@ impl<'e> ApiDriver<'e> {
     pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
         for _ in 0..MAX_STAGES {
             let Position::Flow { slug, query, stage } = self.position.clone() else { return Ok(()) };
-            if !stage.errors.is_empty() && stage.component != "ak-stage-identification" {
+            if !stage.errors.is_empty() && stage.component != component::IDENTIFICATION {
                 return Ok(());
             }
             let (component, challenge) = (stage.component, self.challenge.clone());
             let mut turn = None;
             let answer = match component.as_str() {
-                "ak-stage-identification" => json!({"component": component, "uid_field": credentials.uid}),
-                "ak-stage-password" => json!({"component": component, "password": credentials.password}),
-                "ak-stage-authenticator-validate" => {
+                component::IDENTIFICATION => json!({"component": component, "uid_field": credentials.uid}),
+                component::PASSWORD => json!({"component": component, "password": credentials.password}),
+                component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     let totp = super::totp_code(self.env, secret).await;
                     turn = Some(totp.turn);
                     json!({"component": component, "code": totp.code})
                 }
-                "ak-stage-consent" => match credentials.consent {
+                component::CONSENT => match credentials.consent {
                     Consent::Accept => json!({"component": component, "token": challenge["token"]}),
                     Consent::Forge => json!({"component": component, "token": "forged-by-ak-e2e"}),
                     Consent::Deny => return Ok(()),

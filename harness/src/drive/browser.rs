@@ -5,6 +5,7 @@
 //! on each animation frame) against a deadline; there are no sleeps to synchronise and no round
 //! trip per check.
 
+use ak_protocol::authentik::component;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -439,7 +440,7 @@ impl<'e> BrowserDriver<'e> {
     /// when its executor API failed: that is the server failing, not a stage refusing, and the
     /// diagnosis names the answer it got.
     fn executor_failure(&self, stage: &Value) -> Option<DriveError> {
-        if stage["component"] != "ak-stage-flow-error" {
+        if stage["component"] != component::FLOW_ERROR {
             return None;
         }
         let hop = self.hops.iter().rev().find(|h| h.api && h.url.contains("/api/v3/flows/executor/"))?;
@@ -470,11 +471,11 @@ impl<'e> BrowserDriver<'e> {
         for _ in 0..MAX_STAGES {
             let Position::Flow { stage, .. } = self.position.clone() else { return Ok(()) };
             let component = stage.component;
-            if !stage.errors.is_empty() && component != "ak-stage-identification" {
+            if !stage.errors.is_empty() && component != component::IDENTIFICATION {
                 return Ok(());
             }
             match component.as_str() {
-                "ak-stage-identification" => {
+                component::IDENTIFICATION => {
                     let input = self.find("input[name=uidField]", Some(&component), false).await?;
                     input.clear().await.map_err(|e| Self::err("clearing the identifier", e))?;
                     input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
@@ -482,14 +483,14 @@ impl<'e> BrowserDriver<'e> {
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     button.click().await.map_err(|e| Self::err("clicking Log in", e))?;
                 }
-                "ak-stage-password" => {
+                component::PASSWORD => {
                     let input = self.find("input[name=password]", Some(&component), false).await?;
                     input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
                     self.stage_screenshot("password").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
                 }
-                "ak-stage-authenticator-validate" => {
+                component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     let input = self.find("input[name=code]", Some(&component), false).await?;
                     // Before typing: the code sits in a text field and must not reach a screenshot.
@@ -504,7 +505,7 @@ impl<'e> BrowserDriver<'e> {
                     settled?;
                     continue;
                 }
-                "ak-stage-consent" if credentials.consent == crate::scenario::Consent::Accept => {
+                component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
                     self.stage_screenshot("consent").await;
                     let button = self.find("[type=submit]", Some(&component), true).await?;
                     button.click().await.map_err(|e| Self::err("accepting consent", e))?;

@@ -3,6 +3,7 @@
 //! header once signed in, the executor's redirects to itself followed, every request with the
 //! deadline and every body within the size cap.
 
+use ak_protocol::authentik::component;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,24 +113,24 @@ impl FlowClient {
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<SignIn, String> {
         const FLOW: &str = "default-authentication-flow";
         let first = self.challenge(FLOW, None).await?;
-        if first["component"] != "ak-stage-identification" {
+        if first["component"] != component::IDENTIFICATION {
             return Ok(SignIn::More(first["component"].as_str().unwrap_or("?").to_string()));
         }
-        let id = json!({"component": "ak-stage-identification", "uid_field": username});
+        let id = json!({"component": component::IDENTIFICATION, "uid_field": username});
         let next = self.challenge(FLOW, Some(id)).await?;
-        if next["component"] != "ak-stage-password" {
+        if next["component"] != component::PASSWORD {
             let errors = ak_protocol::authentik::flow_errors(&next);
             if !errors.is_empty() {
                 return Ok(SignIn::Refused(errors.join("; ")));
             }
             return Ok(SignIn::More(next["component"].as_str().unwrap_or("?").to_string()));
         }
-        let pw = json!({"component": "ak-stage-password", "password": password});
+        let pw = json!({"component": component::PASSWORD, "password": password});
         let after = self.challenge(FLOW, Some(pw)).await?;
         let errors = ak_protocol::authentik::flow_errors(&after);
         Ok(match after["component"].as_str() {
-            Some("xak-flow-redirect") => SignIn::Done,
-            Some("ak-stage-password") if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
+            Some(component::REDIRECT) => SignIn::Done,
+            Some(component::PASSWORD) if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
             other => SignIn::More(other.unwrap_or("?").to_string()),
         })
     }
