@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{Alg, Config};
-use crate::oidc::{Fetch, GetError, HttpClient, Pending, Tokens, get_document};
+use crate::provider::{Fetch, GetError, HttpClient, Pending, Tokens, get_document};
 use crate::record::{Attempt, ErrorCode, Failure, now_secs};
 use ak_protocol::jose::{Jwt, at_hash, rsa_public_key_from_jwk};
 

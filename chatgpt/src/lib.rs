@@ -5,6 +5,7 @@ pub mod config;
 mod id_token;
 mod oidc;
 mod pages;
+mod provider;
 pub mod record;
 mod server;
 

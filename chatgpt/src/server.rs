@@ -18,8 +18,9 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use crate::config::Config;
-use crate::oidc::{self, Pending};
+use crate::oidc;
 use crate::pages;
+use crate::provider::{self, Pending};
 use crate::record::{Attempt, ErrorCode, Failure, Mode, Profile, Verdict};
 use ak_protocol::jose::random_token;
 use ak_protocol::serve::Serving;
@@ -60,7 +61,7 @@ struct Shared {
     config: Config,
     public_url: Url,
     redirect_uri: String,
-    http: oidc::HttpClient,
+    http: provider::HttpClient,
     store: Mutex<Store>,
 }
 
@@ -118,7 +119,7 @@ impl MockChatGpt {
         let public_url = ak_protocol::serve::public_url(config.public_url.clone(), local_addr);
         let redirect_uri = format!("{public_url}sso/oidc/{}/callback", config.connection_id);
         let shared = Arc::new(Shared {
-            http: oidc::http_client(config.http_timeout),
+            http: provider::http_client(config.http_timeout),
             config,
             public_url,
             redirect_uri,
