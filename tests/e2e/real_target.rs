@@ -299,6 +299,32 @@ fn config_keeping_the_secret_in(dir: &std::path::Path, secret_file: &std::path::
     config_file
 }
 
+/// `ak-e2e ARGS --config CONFIG` with the test's secrets but tia's TOTP secret unset (so that
+/// it comes from the file `provision` writes), and the mock ChatGPT's public URL on `port`.
+fn without_tia_secret(args: &[&str], config_file: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root())
+        .args(args)
+        .arg("--config")
+        .arg(config_file)
+        .env("CI", "true")
+        .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
+        .env_remove("AK_E2E_TIA_TOTP_SECRET");
+    for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a command on a blocking thread; its exit code and output.
+fn output_of(mut cmd: Command) -> tokio::task::JoinHandle<(i32, String)> {
+    tokio::task::spawn_blocking(move || {
+        let output = cmd.output().expect("run ak-e2e");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap_or(-1), text)
+    })
+}
+
 /// `ak-e2e provision` against `target` with tia's TOTP secret unset, so that it enrolls her
 /// device; the variant workspaces get dummy redirect URIs. Returns the exit code and output.
 fn enroll_with_provision(
@@ -306,25 +332,12 @@ fn enroll_with_provision(
     config_file: std::path::PathBuf,
     port: u16,
 ) -> tokio::task::JoinHandle<(i32, String)> {
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(root())
-            .args(["provision", "--target", &target, "--config"])
-            .arg(&config_file)
-            .env("CI", "true")
-            .env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test")
-            .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
-            .env_remove("AK_E2E_TIA_TOTP_SECRET");
-        for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
-            cmd.env(k, v);
-        }
-        for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
-            cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
-        }
-        let output = cmd.output().expect("provision");
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        (output.status.code().unwrap_or(-1), text)
-    })
+    let mut cmd = without_tia_secret(&["provision", "--target", &target], &config_file, port);
+    cmd.env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test");
+    for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
+        cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
+    }
+    output_of(cmd)
 }
 
 /// `ak-e2e run` of the MFA scenario under the api driver with tia's TOTP secret unset, so that it
@@ -334,20 +347,8 @@ fn run_totp_scenario(
     config_file: std::path::PathBuf,
     port: u16,
 ) -> tokio::task::JoinHandle<(i32, String)> {
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(root())
-            .args(["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target, "--config"])
-            .arg(&config_file)
-            .env("CI", "true")
-            .env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
-            .env_remove("AK_E2E_TIA_TOTP_SECRET");
-        for (k, v) in SECRETS.iter().filter(|(k, _)| *k != "AK_E2E_TIA_TOTP_SECRET") {
-            cmd.env(k, v);
-        }
-        let output = cmd.output().expect("run");
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        (output.status.code().unwrap_or(-1), text)
-    })
+    let args = ["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target];
+    let mut cmd = without_tia_secret(&args, &config_file, port);
+    cmd.env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"));
+    output_of(cmd)
 }
