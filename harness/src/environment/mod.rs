@@ -243,8 +243,7 @@ fn with_totp_devices(mut options: Options, settings: &Settings, secrets: &Secret
         let bytes = ak_protocol::totp::decode_hex(&secret)
             .or_else(|| ak_protocol::totp::decode_base32(&secret))
             .ok_or_else(|| TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username)))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        options = options.totp_device(&user.username, Secret::new(hex));
+        options = options.totp_device(&user.username, Secret::new(ak_protocol::totp::encode_hex(&bytes)));
     }
     Ok(options)
 }

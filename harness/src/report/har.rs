@@ -140,14 +140,14 @@ fn headers(list: &[(String, String)], redactor: &Redactor) -> Vec<Value> {
         .map(|(name, value)| {
             let lower = name.to_ascii_lowercase();
             let value = match lower.as_str() {
-                "cookie" => value
-                    .split(';')
-                    .map(|pair| format!("{}=[redacted]", pair.split('=').next().unwrap_or_default().trim()))
+                "cookie" => cookie_names("cookie", value)
+                    .iter()
+                    .map(|n| format!("{n}=[redacted]"))
                     .collect::<Vec<_>>()
                     .join("; "),
                 "set-cookie" => {
-                    let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
-                    let name = pair.split('=').next().unwrap_or_default().trim();
+                    let attributes = value.split_once(';').map(|(_, a)| a).unwrap_or_default();
+                    let name = cookie_names("set-cookie", value).concat();
                     if attributes.is_empty() {
                         format!("{name}=[redacted]")
                     } else {
@@ -164,17 +164,24 @@ fn headers(list: &[(String, String)], redactor: &Redactor) -> Vec<Value> {
 
 /// The cookies of a `Cookie` or `Set-Cookie` header, by name, values redacted.
 fn cookies(list: &[(String, String)], header: &str) -> Vec<Value> {
-    let values = list.iter().filter(|(n, _)| n.eq_ignore_ascii_case(header)).flat_map(|(_, v)| v.split('\n'));
-    let names: Vec<&str> = if header == "cookie" {
-        values.flat_map(|v| v.split(';')).collect()
-    } else {
-        values.map(|v| v.split(';').next().unwrap_or_default()).collect()
-    };
-    names
-        .into_iter()
-        .filter_map(|pair| pair.split('=').next().map(str::trim).filter(|n| !n.is_empty()))
+    list.iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(header))
+        .flat_map(|(_, v)| v.split('\n'))
+        .flat_map(|v| cookie_names(header, v))
+        .filter(|name| !name.is_empty())
         .map(|name| json!({"name": name, "value": "[redacted]"}))
         .collect()
+}
+
+/// The cookie names in one `Cookie` header value (every pair's) or `Set-Cookie` value (its
+/// first pair's; the rest are attributes).
+fn cookie_names<'v>(header: &str, value: &'v str) -> Vec<&'v str> {
+    let name = |pair: &'v str| pair.split('=').next().unwrap_or_default().trim();
+    if header.eq_ignore_ascii_case("cookie") {
+        value.split(';').map(name).collect()
+    } else {
+        value.split(';').next().map(name).into_iter().collect()
+    }
 }
 
 /// Milliseconds since the epoch as ISO 8601 in UTC, e.g. `2026-11-27T15:42:30.125Z`.
