@@ -339,16 +339,17 @@ async fn run(
     // when it has something to write.
     let artifacts =
         settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()));
-    let ctx = crate::runner::Context {
-        env: &environment,
-        browsers: browsers.as_ref(),
-        artifacts: artifacts.clone(),
-        trace: settings.trace.clone(),
-        redactor: redactor.clone(),
-        update_snapshots: env.contains_key("AK_E2E_UPDATE_SNAPSHOTS"),
-        browser_slots: crate::runner::browser_slots(settings),
-        idle_browsers: Default::default(),
-    };
+    let update_snapshots = env.contains_key("AK_E2E_UPDATE_SNAPSHOTS");
+    let trace = settings.trace.clone();
+    let ctx = crate::runner::Context::new(
+        &environment,
+        browsers.as_ref(),
+        artifacts.clone(),
+        trace,
+        &redactor,
+        settings,
+        update_snapshots,
+    );
     let report = {
         let mut progress = ConsoleProgress::new(out, style, redactor.clone());
         crate::runner::run(plan, &ctx, &mut progress).await
@@ -367,14 +368,7 @@ async fn run(
     if let Some(trace) = settings.trace.as_ref().filter(|t| t.is_dir()) {
         let _ = writeln!(out, "ak-e2e: trace bundles in {}", trace.display());
     }
-    let code = if !report.summary.ok() && (report.summary.failed > 0 || report.summary.unexpected_passes > 0) {
-        exit::FAILED
-    } else if report.summary.errored > 0 {
-        exit::RUNTIME
-    } else {
-        exit::OK
-    };
-    code.max(write_reports(settings, &report, &redactor))
+    exit::of(&report.summary).max(write_reports(settings, &report, &redactor))
 }
 
 /// The JSON, JUnit and HTML reports asked for; `USAGE` when one cannot be written.

@@ -184,16 +184,8 @@ async fn logins_figures(
     };
     let browser = settings_for("browser");
     let mut host = BrowserHost::start(&browser.browser).await;
-    let ctx = Context {
-        env: &environment,
-        browsers: host.as_ref().ok(),
-        artifacts: scratch.join("artifacts"),
-        trace: None,
-        redactor: Redactor::default(),
-        update_snapshots: false,
-        browser_slots: ak_e2e::runner::browser_slots(&api),
-        idle_browsers: Default::default(),
-    };
+    let redactor = Redactor::default();
+    let ctx = Context::new(&environment, host.as_ref().ok(), scratch.join("artifacts"), None, &redactor, &api, false);
     api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, logins, table).await;
 
     let browser_plan = plan(&browser, env).unwrap_or_else(|_| panic!("the login scenario must plan"));

@@ -133,10 +133,7 @@ pub async fn reproduce(
                 username: fixture.username.clone(),
                 deleted: false,
             };
-            let mirrored = with_fixture(&settings, &scenario, &fixture.username, &fixture.email, &fixture.name, false);
-            if let Some(user) = mirrored.users.get(FIXTURE) {
-                environment.set_user(FIXTURE, user);
-            }
+            environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
             let code = login(&settings, &vars, &environment, &api, &fixture, &scenario, &folder, out, style).await;
             match throwaway.delete(&api).await {
                 Ok(()) => {
@@ -166,7 +163,8 @@ fn draft_plan(
         eprintln!("ak-e2e: error: cannot write {}: {e}", folder.display());
         exit::USAGE
     })?;
-    let draft = with_fixture(settings, &scenario, "ak-e2e-repro-pending", "pending@example.invalid", "", false);
+    let draft =
+        with_fixture(settings, &scenario, fixture_user("ak-e2e-repro-pending", "pending@example.invalid", "", false));
     let plan = crate::plan::plan(&draft, vars).map_err(|e| {
         eprintln!("ak-e2e: error: {}", plan_error(e));
         exit::USAGE
@@ -254,24 +252,27 @@ fn write_scenario(folder: &Path, username: &str) -> std::io::Result<PathBuf> {
 }
 
 /// The settings with the fixture as user `reproduced` and the one scenario, under the browser.
-fn with_fixture(settings: &Settings, scenario: &Path, username: &str, email: &str, name: &str, totp: bool) -> Settings {
+fn with_fixture(settings: &Settings, scenario: &Path, user: UserConfig) -> Settings {
     let mut settings = settings.clone();
     settings.paths = vec![scenario.to_path_buf()];
     settings.drivers = Some(vec![DriverKind::Browser]);
     settings.tags.clear();
     settings.skip_tags.clear();
     settings.partition = None;
-    settings.users.insert(
-        FIXTURE.into(),
-        UserConfig {
-            username: username.into(),
-            email: email.into(),
-            name: Some(name.into()).filter(|n: &String| !n.is_empty()),
-            password: SecretRef { env: PASSWORD_VAR.into(), file: None },
-            totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
-        },
-    );
+    settings.users.insert(FIXTURE.into(), user);
     settings
+}
+
+/// The throwaway user as the fixture user `reproduced`: its password (and TOTP secret) handed
+/// over in variables of their own.
+fn fixture_user(username: &str, email: &str, name: &str, totp: bool) -> UserConfig {
+    UserConfig {
+        username: username.into(),
+        email: email.into(),
+        name: Some(name.into()).filter(|n: &String| !n.is_empty()),
+        password: SecretRef { env: PASSWORD_VAR.into(), file: None },
+        totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
+    }
 }
 
 fn plan_error(e: crate::plan::PlanError) -> String {
@@ -378,7 +379,7 @@ async fn login(
         .await
         {
             Ok(secret) => {
-                let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+                let hex = ak_protocol::totp::encode_hex(&secret);
                 secrets.push(hex.clone());
                 vars.insert(TOTP_VAR.into(), hex);
             }
@@ -388,7 +389,8 @@ async fn login(
             }
         }
     }
-    let settings = with_fixture(settings, scenario, &fixture.username, &fixture.email, &fixture.name, fixture.totp);
+    let user = fixture_user(&fixture.username, &fixture.email, &fixture.name, fixture.totp);
+    let settings = with_fixture(settings, scenario, user);
     let plan = match crate::plan::plan(&settings, &vars) {
         Ok(plan) => plan,
         Err(e) => {
@@ -404,16 +406,8 @@ async fn login(
             return exit::RUNTIME;
         }
     };
-    let ctx = crate::runner::Context {
-        env: environment,
-        browsers: Some(&host),
-        artifacts: folder.to_path_buf(),
-        trace: Some(folder.to_path_buf()),
-        redactor: redactor.clone(),
-        update_snapshots: false,
-        browser_slots: crate::runner::browser_slots(&settings),
-        idle_browsers: Default::default(),
-    };
+    let (artifacts, trace) = (folder.to_path_buf(), Some(folder.to_path_buf()));
+    let ctx = crate::runner::Context::new(environment, Some(&host), artifacts, trace, &redactor, &settings, false);
     let report = {
         let mut progress = ConsoleProgress::new(out, style, redactor.clone());
         crate::runner::run(&plan, &ctx, &mut progress).await
@@ -427,9 +421,5 @@ async fn login(
             let _ = writeln!(out, "ak-e2e: trace bundle in {trace}");
         }
     }
-    match (report.summary.failed, report.summary.errored) {
-        (0, 0) => exit::OK,
-        (0, _) => exit::RUNTIME,
-        _ => exit::FAILED,
-    }
+    exit::of(&report.summary)
 }

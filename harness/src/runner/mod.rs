@@ -53,10 +53,10 @@ impl Driver<'_> {
         }
     }
 
-    fn workspace(&self) -> Option<&crate::environment::Workspace> {
+    fn workspace(&self) -> &crate::environment::Workspace {
         match self {
-            Driver::Api(d) => Some(d.workspace()),
-            Driver::Browser(d) => Some(d.workspace()),
+            Driver::Api(d) => d.workspace(),
+            Driver::Browser(d) => d.workspace(),
         }
     }
 
@@ -111,7 +111,30 @@ pub struct Context<'a> {
     pub idle_browsers: std::sync::Mutex<Vec<fantoccini::Client>>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A run's context: artifacts below `artifacts`, every run's trace bundle below `trace` when
+    /// given, browser runs as many at once as [`browser_slots`] allows.
+    pub fn new(
+        env: &'a Environment,
+        browsers: Option<&'a BrowserHost>,
+        artifacts: std::path::PathBuf,
+        trace: Option<std::path::PathBuf>,
+        redactor: &Redactor,
+        settings: &crate::config::Settings,
+        update_snapshots: bool,
+    ) -> Self {
+        Self {
+            env,
+            browsers,
+            artifacts,
+            trace,
+            redactor: redactor.clone(),
+            update_snapshots,
+            browser_slots: browser_slots(settings),
+            idle_browsers: Default::default(),
+        }
+    }
+
     /// Closes the kept browser sessions.
     pub async fn close(&self) {
         let idle = std::mem::take(&mut *self.idle_browsers.lock().unwrap_or_else(|p| p.into_inner()));

@@ -27,10 +27,7 @@ pub(super) async fn execute(
     cursor: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let vars = &match driver.workspace() {
-        Some(ws) => ctx.env.vars_for(ws),
-        None => Default::default(),
-    };
+    let vars = &ctx.env.vars_for(driver.workspace());
     match kind {
         StepKind::StartLogin { email } => {
             let email = email.as_ref().map(|t| t.render(vars));
@@ -49,7 +46,10 @@ pub(super) async fn execute(
             expect_authentik(driver.position(), expectation, result);
             Ok(())
         }
-        StepKind::ExpectClaims { from, claims } => expect_claims(driver, vars, *from, claims, result).await,
+        StepKind::ExpectClaims { from, claims } => {
+            expect_claims(driver, vars, *from, claims, result);
+            Ok(())
+        }
         StepKind::ExpectLanding(landing) => {
             expect_landing(driver.position(), landing, result);
             Ok(())
@@ -99,19 +99,19 @@ async fn sign_in(
 
 /// `expect_claims`: the claims ChatGPT received (ID token or userinfo), from its record of
 /// this session's attempt, against the step's matchers.
-async fn expect_claims(
-    driver: &mut Driver<'_>,
+fn expect_claims(
+    driver: &Driver<'_>,
     vars: &BTreeMap<String, String>,
     from: ClaimSource,
     claims: &[NamedMatcher],
     result: &mut StepResult,
-) -> Result<(), DriveError> {
+) {
     let Some(attempt) = driver.attempt() else {
         result.error = Some(format!(
             "ChatGPT has no record of a login from this session (it never redirected to authentik); the browser is at {}",
             driver.position().describe()
         ));
-        return Ok(());
+        return;
     };
     let (set, source) = match from {
         ClaimSource::IdToken => (attempt.id_token_claims.as_ref(), "ID token"),
@@ -124,7 +124,7 @@ async fn expect_claims(
             .map(|e| format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()))
             .unwrap_or_default();
         result.error = Some(format!("ChatGPT received no {source}{why}"));
-        return Ok(());
+        return;
     };
     for claim in claims {
         let subject = format!("{source} claim `{}`", claim.name);
@@ -132,7 +132,6 @@ async fn expect_claims(
         assertion.span = Some(claim.span.clone());
         result.assertions.push(assertion);
     }
-    Ok(())
 }
 
 /// `expect_snapshot`: the discovery document or ChatGPT's claims, with placeholders, against
@@ -140,13 +139,13 @@ async fn expect_claims(
 async fn expect_snapshot(
     ctx: &Context<'_>,
     scenario_file: &std::path::Path,
-    driver: &mut Driver<'_>,
+    driver: &Driver<'_>,
     of: SnapshotOf,
     name: &str,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     use crate::check::snapshot::{Outcome, compare, path};
-    let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
+    let ws = driver.workspace();
     let value = match of {
         SnapshotOf::Discovery => fetch_discovery(ctx.env, ws).await?,
         source => {
@@ -162,7 +161,6 @@ async fn expect_snapshot(
             }
         }
     };
-    let ws = driver.workspace().ok_or_else(|| DriveError("no workspace".into()))?;
     let normalised = ctx.env.with_placeholders(ws, &value);
     let file = path(scenario_file, name);
     let shown = file.display().to_string();
