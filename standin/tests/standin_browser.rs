@@ -26,27 +26,39 @@ struct Driver {
 }
 
 async fn chromedriver() -> Driver {
-    let mut child = Command::new("chromedriver")
-        .arg("--port=0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start chromedriver ({e}); install it: apt-get install -y chromium chromium-driver")
-        });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let port = tokio::time::timeout(DEADLINE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                return rest.trim_end_matches('.').trim().to_string();
+    // chromedriver binds the kernel's pick on [::1], then the same number on 127.0.0.1, which
+    // another program may hold: it then says "port not available" and exits, and a new start
+    // picks a new port.
+    for _ in 0..5 {
+        let mut child = Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start chromedriver ({e}); install it: apt-get install -y chromium chromium-driver")
+            });
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let announced = tokio::time::timeout(DEADLINE, async {
+            let mut said = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    return Ok(rest.trim_end_matches('.').trim().to_string());
+                }
+                said.push(line);
             }
+            Err(said)
+        })
+        .await
+        .expect("chromedriver announces its port");
+        match announced {
+            Ok(port) => return Driver { _child: child, url: format!("http://127.0.0.1:{port}") },
+            Err(said) if said.iter().any(|l| l.contains("port not available")) => {}
+            Err(said) => panic!("chromedriver exited without announcing its port: {said:?}"),
         }
-        panic!("chromedriver exited without announcing its port")
-    })
-    .await
-    .expect("chromedriver announces its port");
-    Driver { _child: child, url: format!("http://127.0.0.1:{port}") }
+    }
+    panic!("chromedriver found its port taken on 5 starts")
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {

@@ -403,3 +403,67 @@ fn each_scenario_gets_its_own_console() {
     assert!(!consoles[0].contains("403 (Forbidden)"), "an earlier scenario's console: {}", consoles[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A chromedriver that reports its port taken on its first `collisions` starts, the way the real
+/// one does when the kernel's pick on `[::1]` is already held on `127.0.0.1`, then is the real one.
+/// Returns the script and the file counting its starts.
+fn colliding_chromedriver(collisions: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("ak-e2e-colliding-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let counter = dir.join("starts");
+    let script = dir.join("chromedriver");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nn=$(cat '{counter}' 2>/dev/null || echo 0)\necho $((n + 1)) > '{counter}'\n\
+             if [ \"$n\" -lt {collisions} ]; then\n  echo 'Starting ChromeDriver (a stand-in) on port 0'\n  \
+             echo 'IPv4 port not available. Exiting...'\n  exit 1\nfi\nexec chromedriver \"$@\"\n",
+            counter = counter.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, counter)
+}
+
+fn starts(counter: &std::path::Path) -> String {
+    std::fs::read_to_string(counter).unwrap_or_default().trim().to_string()
+}
+
+/// chromedriver's port collision (it binds the kernel's pick on `[::1]`, then the same number on
+/// `127.0.0.1`) is a new start, not a failed run: this flake once failed CI.
+#[test]
+fn a_chromedriver_port_collision_is_retried() {
+    let (script, counter) = colliding_chromedriver(2);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let settings = BrowserSettings { chromedriver: Some(script.clone()), ..BrowserSettings::default() };
+        let mut host = BrowserHost::start(&settings).await.expect("the third start listens");
+        assert_eq!(starts(&counter), "3");
+        let client = host.session().await.expect("a session from the third start");
+        client.goto("about:blank").await.expect("a page");
+        client.close().await.expect("close");
+        host.shutdown();
+    });
+    let _ = std::fs::remove_dir_all(script.parent().expect("folder"));
+}
+
+/// Collisions on every start are reported, with what chromedriver said, after a bounded number
+/// of starts.
+#[test]
+fn a_port_taken_on_every_start_is_named() {
+    let (script, counter) = colliding_chromedriver(u32::MAX);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let error = runtime
+        .block_on(BrowserHost::start(&BrowserSettings {
+            chromedriver: Some(script.clone()),
+            ..BrowserSettings::default()
+        }))
+        .expect_err("no start listens");
+    assert_eq!(starts(&counter), "5");
+    let message = error.to_string();
+    assert!(message.contains("found its port taken on each of 5 starts"), "{message}");
+    assert!(message.contains("IPv4 port not available"), "{message}");
+    let _ = std::fs::remove_dir_all(script.parent().expect("folder"));
+}

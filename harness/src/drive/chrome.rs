@@ -95,9 +95,53 @@ impl Watchdog {
 
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
+/// How many times chromedriver is started before its port collisions count as a failure.
+///
+/// With `--port=0`, chromedriver on Linux lets the kernel pick a free port on `[::1]` and then
+/// binds the same number on `127.0.0.1`, where another program may already hold it (loopback
+/// ports of the two families are separate). It then prints "IPv4 port not available" and exits 1.
+/// A new start picks a new port; with tens of thousands of ports to pick from, a second
+/// collision in a row is already rare, five are not a flake but something to report.
+const PORT_ATTEMPTS: u32 = 5;
+
+/// Why one start of chromedriver gave no WebDriver URL.
+enum StartFailure {
+    /// chromedriver's port was taken on one address family: another start may succeed.
+    PortTaken(String),
+    /// Anything else: reported as is.
+    Other(DriveError),
+}
+
 impl BrowserHost {
     /// Starts chromedriver on a free port, or connects to the given WebDriver URL.
     pub async fn start(settings: &BrowserSettings) -> Result<Self, DriveError> {
+        if let Some(url) = &settings.webdriver_url {
+            return Ok(Self {
+                url: url.clone(),
+                chromedriver_pid: None,
+                chromium: settings.chromium.clone(),
+                profiles: Self::new_profiles()?,
+                watchdog: None,
+            });
+        }
+        let program = settings.chromedriver.clone().unwrap_or_else(|| PathBuf::from("chromedriver"));
+        let mut last_said = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match Self::start_chromedriver(&program, settings).await {
+                Ok(host) => return Ok(host),
+                Err(StartFailure::PortTaken(said)) => last_said = said,
+                Err(StartFailure::Other(e)) => return Err(e),
+            }
+        }
+        Err(DriveError(format!(
+            "{} found its port taken on each of {PORT_ATTEMPTS} starts; it said last: {}",
+            program.display(),
+            last_said
+        )))
+    }
+
+    /// A fresh folder for this host's browser profiles, named so that the watchdog accepts it.
+    fn new_profiles() -> Result<PathBuf, DriveError> {
         let profiles = std::env::temp_dir().join(format!(
             "ak-e2e-browser-{}-{}",
             std::process::id(),
@@ -105,73 +149,71 @@ impl BrowserHost {
         ));
         std::fs::create_dir_all(&profiles)
             .map_err(|e| DriveError(format!("cannot create {}: {e}", profiles.display())))?;
-        if let Some(url) = &settings.webdriver_url {
-            return Ok(Self {
-                url: url.clone(),
-                chromedriver_pid: None,
-                chromium: settings.chromium.clone(),
-                profiles,
-                watchdog: None,
-            });
-        }
-        let program = settings.chromedriver.clone().unwrap_or_else(|| PathBuf::from("chromedriver"));
-        let mut child = tokio::process::Command::new(&program)
+        Ok(profiles)
+    }
+
+    /// One start of chromedriver on a port of the kernel's choosing, with its watchdog; a failed
+    /// start leaves no process or folder behind.
+    async fn start_chromedriver(program: &Path, settings: &BrowserSettings) -> Result<Self, StartFailure> {
+        let profiles = Self::new_profiles().map_err(StartFailure::Other)?;
+        let spawned = tokio::process::Command::new(program)
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::null())
             .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                DriveError(format!(
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&profiles);
+                return Err(StartFailure::Other(DriveError(format!(
                     "cannot start {} ({e}): the browser driver needs chromedriver and Chromium. On Debian or Ubuntu: \
                      `apt-get install -y chromium chromium-driver`; or set AK_E2E_CHROMEDRIVER to its path, or \
                      AK_E2E_WEBDRIVER_URL to a running WebDriver (Selenium Grid)",
                     program.display()
-                ))
-            })?;
-        let pid = child.id();
-        let watchdog = match pid.map(|pgid| Watchdog::start(pgid, &profiles)) {
-            Some(Ok(w)) => Some(w),
-            Some(Err(e)) => {
-                let _ = child.start_kill();
-                return Err(e);
+                ))));
             }
-            None => None,
         };
-        let mut host =
-            Self { url: String::new(), chromedriver_pid: pid, chromium: settings.chromium.clone(), profiles, watchdog };
-        let stdout = child.stdout.take().ok_or_else(|| DriveError("chromedriver has no stdout".into()))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut said = Vec::new();
-        let port = tokio::time::timeout(START_DEADLINE, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    return Some(rest.trim_end_matches('.').trim().to_string());
-                }
-                said.push(line);
-            }
-            None
-        })
-        .await;
+        let pid = child.id();
+        // From here on, dropping `host` kills the group and removes the folder.
+        let mut host = Self {
+            url: String::new(),
+            chromedriver_pid: pid,
+            chromium: settings.chromium.clone(),
+            profiles,
+            watchdog: None,
+        };
+        match pid.map(|pgid| Watchdog::start(pgid, &host.profiles)) {
+            Some(Ok(w)) => host.watchdog = Some(w),
+            Some(Err(e)) => return Err(StartFailure::Other(e)),
+            None => {}
+        }
+        let announced = read_port(&mut child).await;
         let ended = child.try_wait().ok().flatten();
         // The child handle is not needed any more: the process group is killed on shutdown.
         drop(child);
-        match port {
-            Ok(Some(port)) => {
+        let failure = match announced {
+            Ok(Announced::Port(port)) => {
                 host.url = format!("http://127.0.0.1:{port}");
-                Ok(host)
+                return Ok(host);
             }
-            Ok(None) => Err(DriveError(format!(
+            Ok(Announced::Nothing(said)) if said.iter().any(|l| l.contains("port not available")) => {
+                StartFailure::PortTaken(said.join(" | "))
+            }
+            Ok(Announced::Nothing(said)) => StartFailure::Other(DriveError(format!(
                 "{} ended its output without announcing its port ({}); it said: {}",
                 program.display(),
                 ended.map_or_else(|| "still running".to_string(), |s| s.to_string()),
                 if said.is_empty() { "nothing".to_string() } else { said.join(" | ") }
             ))),
-            Err(_) => {
-                Err(DriveError(format!("{} did not announce its port within {START_DEADLINE:?}", program.display())))
-            }
-        }
+            Err(_) => StartFailure::Other(DriveError(format!(
+                "{} did not announce its port within {START_DEADLINE:?}",
+                program.display()
+            ))),
+        };
+        drop(host);
+        Err(failure)
     }
 
     /// A new browser session with a fresh profile.
@@ -293,6 +335,31 @@ pub async fn reset_session(client: &Client) -> bool {
     let _ = client.goto("about:blank").await;
     let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
     cookies
+}
+
+/// What chromedriver printed before its output ended: the port it listens on, or every line.
+enum Announced {
+    Port(String),
+    Nothing(Vec<String>),
+}
+
+/// Reads chromedriver's output until it announces its port, within [`START_DEADLINE`].
+async fn read_port(child: &mut tokio::process::Child) -> Result<Announced, tokio::time::error::Elapsed> {
+    let Some(stdout) = child.stdout.take() else {
+        return Ok(Announced::Nothing(vec!["(no standard output)".into()]));
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    tokio::time::timeout(START_DEADLINE, async {
+        let mut said = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                return Announced::Port(rest.trim_end_matches('.').trim().to_string());
+            }
+            said.push(line);
+        }
+        Announced::Nothing(said)
+    })
+    .await
 }
 
 #[cfg(test)]
