@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::scenario::DriverKind;
+use crate::scenario::{ClaimSource, DriverKind, HopKind, SnapshotOf};
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -172,8 +172,8 @@ impl StepResult {
 /// One check: what, expected, actual.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Assertion {
-    /// What was checked (`claim family_name`, `redirect to chatgpt.callback`).
-    pub subject: String,
+    /// What was checked: the claim, the redirect, the stage a diagnosis names.
+    pub subject: Subject,
     /// Expected, in words.
     pub expected: String,
     /// Actual, in words.
@@ -184,6 +184,135 @@ pub struct Assertion {
     pub hop: Option<usize>,
     /// Where the expectation is written (a claim or parameter name), if narrower than the step.
     pub span: Option<Span>,
+}
+
+/// What an assertion checked, as its diagnosis names it (`ID token claim `email``, `redirect to
+/// chatgpt.callback`). Reports hold it as those words, and read them back into the same value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A claim of an ID token or a userinfo answer: ChatGPT's, or, in `exchange_code`, the
+    /// harness's own.
+    Claim { from: ClaimSource, name: String },
+    /// Whether the ID token the harness received is a JWT at all.
+    IdToken,
+    /// The ID token's `alg`, against the discovery document's.
+    IdTokenAlg,
+    /// The ID token's signature, against the JWKS key its `kid` names.
+    IdTokenSignature,
+    /// Whether the login left authentik with a redirect at all.
+    Redirect,
+    /// Where a redirect went.
+    RedirectTo(HopKind),
+    /// A query parameter of a redirect.
+    RedirectParameter { to: HopKind, name: String },
+    /// The flow stage authentik showed.
+    AuthentikStage,
+    /// The message authentik showed with its stage.
+    AuthentikMessage,
+    /// The title of the plain page authentik showed (*Redirect URI Error*, …).
+    AuthentikPage,
+    /// The HTTP status of that page.
+    AuthentikPageStatus,
+    /// Where the login ended in ChatGPT.
+    Landing,
+    /// A snapshot against its file.
+    Snapshot { name: String, of: SnapshotOf },
+    /// The token endpoint's answer to the code.
+    CodeExchange,
+    /// Words this version does not give a subject (read from another version's report): kept as
+    /// they are so that `compare` can still show them.
+    Other(String),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Claim { from, name } => write!(f, "{} claim `{name}`", from.words()),
+            Subject::IdToken => f.write_str("ID token"),
+            Subject::IdTokenAlg => f.write_str("ID token alg"),
+            Subject::IdTokenSignature => f.write_str("ID token signature"),
+            Subject::Redirect => f.write_str("redirect"),
+            Subject::RedirectTo(to) => write!(f, "redirect to {}", to.as_str()),
+            Subject::RedirectParameter { to, name } => {
+                write!(f, "query parameter `{name}` of the redirect to {}", to.as_str())
+            }
+            Subject::AuthentikStage => f.write_str("authentik stage"),
+            Subject::AuthentikMessage => f.write_str("authentik's message"),
+            Subject::AuthentikPage => f.write_str("authentik page"),
+            Subject::AuthentikPageStatus => f.write_str("HTTP status of the authentik page"),
+            Subject::Landing => f.write_str("landing"),
+            Subject::Snapshot { name, of } => write!(f, "snapshot `{name}` of the {}", of.as_str()),
+            Subject::CodeExchange => f.write_str("code exchange"),
+            Subject::Other(words) => f.write_str(words),
+        }
+    }
+}
+
+impl Subject {
+    /// The subject these words name: the inverse of its `Display`.
+    pub fn parse(words: &str) -> Self {
+        let fixed = [
+            Subject::IdToken,
+            Subject::IdTokenAlg,
+            Subject::IdTokenSignature,
+            Subject::Redirect,
+            Subject::AuthentikStage,
+            Subject::AuthentikMessage,
+            Subject::AuthentikPage,
+            Subject::AuthentikPageStatus,
+            Subject::Landing,
+            Subject::CodeExchange,
+        ];
+        if let Some(subject) = fixed.into_iter().find(|s| s.to_string() == words) {
+            return subject;
+        }
+        Self::parse_named(words).unwrap_or_else(|| Subject::Other(words.to_string()))
+    }
+
+    /// The subjects whose words carry a name or a kind.
+    fn parse_named(words: &str) -> Option<Self> {
+        let hop = |name: &str| HopKind::NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k);
+        for from in [ClaimSource::IdToken, ClaimSource::Userinfo] {
+            if let Some(rest) = words.strip_prefix(from.words()).and_then(|r| r.strip_prefix(" claim "))
+                && let Some((name, "")) = backquoted(rest)
+            {
+                return Some(Subject::Claim { from, name });
+            }
+        }
+        if let Some(to) = words.strip_prefix("redirect to ") {
+            return hop(to).map(Subject::RedirectTo);
+        }
+        if let Some(rest) = words.strip_prefix("query parameter ") {
+            let (name, after) = backquoted(rest)?;
+            let to = hop(after.strip_prefix(" of the redirect to ")?)?;
+            return Some(Subject::RedirectParameter { to, name });
+        }
+        let (name, after) = backquoted(words.strip_prefix("snapshot ")?)?;
+        let of = after.strip_prefix(" of the ")?;
+        let of = [SnapshotOf::IdToken, SnapshotOf::Userinfo, SnapshotOf::Discovery]
+            .into_iter()
+            .find(|o| o.as_str() == of)?;
+        Some(Subject::Snapshot { name, of })
+    }
+}
+
+/// A name in backquotes at the start of `words`, and what follows it.
+fn backquoted(words: &str) -> Option<(String, &str)> {
+    let (name, after) = words.strip_prefix('`')?.split_once('`')?;
+    Some((name.to_string(), after))
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Subject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let words = String::deserialize(deserializer)?;
+        Ok(Subject::parse(&words))
+    }
 }
 
 /// One HTTP exchange the driver made.
@@ -259,4 +388,47 @@ pub trait Progress {
     fn started(&mut self, index: usize, total: usize, run: &crate::plan::Planned);
     /// It finished.
     fn finished(&mut self, index: usize, total: usize, result: &ScenarioResult);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report read back (by `compare`) holds the subjects it was written with.
+    #[test]
+    fn every_subject_reads_back_from_its_words() {
+        let subjects = [
+            Subject::Claim { from: ClaimSource::IdToken, name: "email".into() },
+            Subject::Claim { from: ClaimSource::Userinfo, name: "groups".into() },
+            Subject::IdToken,
+            Subject::IdTokenAlg,
+            Subject::IdTokenSignature,
+            Subject::Redirect,
+            Subject::RedirectTo(HopKind::ChatgptCallback),
+            Subject::RedirectParameter { to: HopKind::AuthentikAuthorize, name: "error".into() },
+            Subject::AuthentikStage,
+            Subject::AuthentikMessage,
+            Subject::AuthentikPage,
+            Subject::AuthentikPageStatus,
+            Subject::Landing,
+            Subject::Snapshot { name: "claims".into(), of: SnapshotOf::Userinfo },
+            Subject::CodeExchange,
+        ];
+        for subject in subjects {
+            let json = serde_json::to_string(&subject).expect("serialise");
+            assert_eq!(json, format!("\"{subject}\""));
+            let back: Subject = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, subject, "{json}");
+        }
+    }
+
+    /// Words of another version's report stay words, shown as they were.
+    #[test]
+    fn unknown_words_are_kept() {
+        for words in ["ID token claim `email", "redirect to somewhere", "snapshot `x` of the moon", "a new check"] {
+            let subject = Subject::parse(words);
+            assert_eq!(subject, Subject::Other(words.to_string()));
+            assert_eq!(subject.to_string(), words);
+        }
+    }
 }

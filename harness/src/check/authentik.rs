@@ -1,7 +1,7 @@
 //! `expect_authentik`: the authentik stage or page the login stopped at.
 
 use crate::drive::Position;
-use crate::result::{Assertion, StepResult};
+use crate::result::{Assertion, StepResult, Subject};
 use crate::scenario::AuthentikExpectation;
 
 pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, result: &mut StepResult) {
@@ -13,7 +13,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 _ => (String::new(), Vec::new()),
             };
             result.assertions.push(Assertion {
-                subject: "authentik stage".into(),
+                subject: Subject::AuthentikStage,
                 expected: want.clone(),
                 actual: position.describe(),
                 passed: component == want,
@@ -22,7 +22,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
             });
             if let Some(error) = error {
                 result.assertions.push(Assertion {
-                    subject: "authentik's message".into(),
+                    subject: Subject::AuthentikMessage,
                     expected: format!("\"{error}\""),
                     actual: if errors.is_empty() {
                         "no message".into()
@@ -41,7 +41,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 _ => (String::new(), None),
             };
             result.assertions.push(Assertion {
-                subject: "authentik page".into(),
+                subject: Subject::AuthentikPage,
                 expected: format!("\"{title}\""),
                 actual: position.describe(),
                 passed: actual_title == *title,
@@ -50,7 +50,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
             });
             if let Some(status) = status {
                 result.assertions.push(Assertion {
-                    subject: "HTTP status of the authentik page".into(),
+                    subject: Subject::AuthentikPageStatus,
                     expected: status.to_string(),
                     actual: actual_status.map(|s| s.to_string()).unwrap_or_else(|| "no authentik page".into()),
                     passed: actual_status == Some(*status),

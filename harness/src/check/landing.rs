@@ -1,7 +1,7 @@
 //! `expect_landing`: where the login ended in ChatGPT.
 
 use crate::drive::{Position, chatgpt_error};
-use crate::result::{Assertion, StepResult};
+use crate::result::{Assertion, StepResult, Subject};
 use crate::scenario::Landing;
 
 pub(crate) fn expect_landing(position: &Position, landing: &Landing, result: &mut StepResult) {
@@ -16,7 +16,7 @@ pub(crate) fn expect_landing(position: &Position, landing: &Landing, result: &mu
         Landing::Error(want) => (format!("ChatGPT error `{want}`"), code.as_deref() == Some(want.as_str())),
     };
     result.assertions.push(Assertion {
-        subject: "landing".into(),
+        subject: Subject::Landing,
         expected,
         actual: position.describe(),
         passed,

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::result::Assertion;
+use crate::result::{Assertion, Subject};
 use crate::scenario::Matcher;
 
 /// Checks one value against a matcher; `actual` shows the value (or its absence).
 pub(crate) fn check_value(
-    subject: &str,
+    subject: Subject,
     value: Option<&Value>,
     matcher: &Matcher,
     vars: &BTreeMap<String, String>,
@@ -54,5 +54,5 @@ pub(crate) fn check_value(
         expected.push(format!("matching /{pattern}/"));
         passed &= regex_lite::Regex::new(pattern).is_ok_and(|re| text.as_deref().is_some_and(|t| re.is_match(t)));
     }
-    Assertion { subject: subject.into(), expected: expected.join(" and "), actual: shown, passed, hop, span: None }
+    Assertion { subject, expected: expected.join(" and "), actual: shown, passed, hop, span: None }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Observation, check_value};
-use crate::result::{Assertion, Hop, StepResult};
+use crate::result::{Assertion, Hop, StepResult, Subject};
 use crate::scenario::{HopKind, NamedMatcher};
 
 /// `expect_redirect`: the first redirect to `to` since the previous expectation, and its query.
@@ -32,7 +32,7 @@ pub(crate) fn expect_redirect(
     };
     if to == HopKind::Nowhere {
         result.assertions.push(Assertion {
-            subject: "redirect".into(),
+            subject: Subject::Redirect,
             expected: "no redirect".into(),
             actual: if redirects.is_empty() {
                 "no redirect".into()
@@ -48,7 +48,7 @@ pub(crate) fn expect_redirect(
     }
     let Some((index, location)) = redirects.iter().find(|(_, u)| (seen_so_far.classify)(u) == Some(to)).cloned() else {
         result.assertions.push(Assertion {
-            subject: format!("redirect to {}", to.as_str()),
+            subject: Subject::RedirectTo(to),
             expected: format!("a redirect to {}", to.as_str()),
             actual: format!("{}; now at {}", seen(), seen_so_far.position.describe()),
             passed: false,
@@ -59,7 +59,7 @@ pub(crate) fn expect_redirect(
     };
     *cursor = index + 1;
     result.assertions.push(Assertion {
-        subject: format!("redirect to {}", to.as_str()),
+        subject: Subject::RedirectTo(to),
         expected: to.as_str().into(),
         actual: hops[index].location.clone().unwrap_or_default(),
         passed: true,
@@ -118,7 +118,7 @@ fn check_query(
         let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
         let shown = if ak_protocol::redact::is_secret_param(&m.name) { None } else { value.clone() };
         let mut assertion = check_value(
-            &format!("query parameter `{}` of the redirect to {}", m.name, to.as_str()),
+            Subject::RedirectParameter { to, name: m.name.clone() },
             value.as_ref(),
             &m.matcher,
             vars,

@@ -13,7 +13,7 @@ use crate::drive::DriveError;
 use crate::drive::Position;
 use crate::drive::api::{ApiDriver, Credentials};
 use crate::plan::Plan;
-use crate::result::{Assertion, StepResult};
+use crate::result::{Assertion, StepResult, Subject};
 use crate::scenario::{ClaimSource, NamedMatcher, SnapshotOf, StepKind, TokenAnswer};
 
 /// One step: an action of the driver, or an expectation checked against what it recorded.
@@ -113,9 +113,9 @@ fn expect_claims(
         ));
         return;
     };
-    let (set, source) = match from {
-        ClaimSource::IdToken => (attempt.id_token_claims.as_ref(), "ID token"),
-        ClaimSource::Userinfo => (attempt.userinfo.as_ref(), "userinfo"),
+    let set = match from {
+        ClaimSource::IdToken => attempt.id_token_claims.as_ref(),
+        ClaimSource::Userinfo => attempt.userinfo.as_ref(),
     };
     let Some(set) = set else {
         let why = attempt
@@ -123,12 +123,12 @@ fn expect_claims(
             .as_ref()
             .map(|e| format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()))
             .unwrap_or_default();
-        result.error = Some(format!("ChatGPT received no {source}{why}"));
+        result.error = Some(format!("ChatGPT received no {}{why}", from.words()));
         return;
     };
     for claim in claims {
-        let subject = format!("{source} claim `{}`", claim.name);
-        let mut assertion = check_value(&subject, set.get(&claim.name), &claim.matcher, vars, None);
+        let subject = Subject::Claim { from, name: claim.name.clone() };
+        let mut assertion = check_value(subject, set.get(&claim.name), &claim.matcher, vars, None);
         assertion.span = Some(claim.span.clone());
         result.assertions.push(assertion);
     }
@@ -175,7 +175,7 @@ async fn expect_snapshot(
         }
     };
     result.assertions.push(Assertion {
-        subject: format!("snapshot `{name}` of the {}", of.as_str()),
+        subject: Subject::Snapshot { name: name.to_string(), of },
         expected: format!("equal to {shown}"),
         actual,
         passed,
@@ -212,7 +212,7 @@ async fn exchange_code(
         TokenAnswer::Error(want) => (format!("HTTP 400 `{want}`"), error.as_deref() == Some(want.as_str())),
     };
     let hop = Some(api.hops.len() - 1);
-    result.assertions.push(Assertion { subject: "code exchange".into(), expected, actual, passed, hop, span: None });
+    result.assertions.push(Assertion { subject: Subject::CodeExchange, expected, actual, passed, hop, span: None });
     if *expect == TokenAnswer::Ok
         && let Some(token) = body["id_token"].as_str()
     {

@@ -288,6 +288,16 @@ pub enum ClaimSource {
     Userinfo,
 }
 
+impl ClaimSource {
+    /// As a diagnosis names it: `ID token`, `userinfo`.
+    pub fn words(self) -> &'static str {
+        match self {
+            ClaimSource::IdToken => "ID token",
+            ClaimSource::Userinfo => "userinfo",
+        }
+    }
+}
+
 /// Where the login ended.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
