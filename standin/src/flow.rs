@@ -2,7 +2,10 @@
 //! plans per session, the stages of authentik's default flows, their challenge JSON, the
 //! 302-after-valid-POST rule, `response_errors`, and the CSRF rule for authenticated sessions.
 
-use ak_protocol::authentik::component;
+use ak_protocol::authentik::flow::{
+    AuthenticatorValidateFields, ConsentFields, DeviceChallenge, IdentificationFields, Permission,
+};
+use ak_protocol::authentik::{Challenge, ChallengeKind, ErrorDetail, FlowInfo};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -31,41 +34,48 @@ const MAX_PASSWORD_ATTEMPTS: u32 = 5;
 /// What one executor step answers.
 enum Outcome {
     /// 200 with a challenge.
-    Challenge(Value),
+    Challenge(Challenge),
     /// 302 back to the executor URL.
     Again,
     /// The authorization is done: issue a code (outside the state lock) and redirect to the RP.
     Fulfil { params: AuthorizeParams, user: u64, auth_time: u64, amr: Vec<String> },
 }
 
-fn flow_info(slug: &str, app_name: Option<&str>) -> Value {
+fn flow_info(slug: &str, app_name: Option<&str>) -> FlowInfo {
     let title = FLOWS.iter().find(|(s, _, _)| *s == slug).map(|f| f.2).unwrap_or("authentik");
-    let title = title.replace("%(app)s", app_name.unwrap_or("application"));
-    json!({
-        "title": title,
-        "background": "/static/dist/assets/images/flow_background.jpg",
-        "background_themed_urls": null,
-        "cancel_url": "/flows/-/cancel/",
-        "layout": "stacked",
-    })
-}
-
-fn with_errors(mut challenge: Value, field: &str, message: &str) -> Value {
-    challenge["response_errors"] = json!({ field: [{"string": message, "code": "invalid"}] });
-    challenge
-}
-
-fn access_denied(slug: &str, pending_user: &str, message: Option<&str>) -> Value {
-    let mut c = json!({
-        "component": component::ACCESS_DENIED,
-        "flow_info": flow_info(slug, None),
-        "pending_user": pending_user,
-        "pending_user_avatar": AVATAR,
-    });
-    if let Some(m) = message {
-        c["error_message"] = json!(m);
+    FlowInfo {
+        title: title.replace("%(app)s", app_name.unwrap_or("application")),
+        background: "/static/dist/assets/images/flow_background.jpg".into(),
+        background_themed_urls: None,
+        cancel_url: "/flows/-/cancel/".into(),
+        layout: "stacked".into(),
     }
-    c
+}
+
+/// A stage shown to `pending_user`, with the stand-in's avatar.
+fn for_user(kind: ChallengeKind, info: FlowInfo, pending_user: &str) -> Challenge {
+    Challenge {
+        flow_info: Some(info),
+        pending_user: Some(pending_user.into()),
+        pending_user_avatar: Some(AVATAR.into()),
+        ..Challenge::new(kind)
+    }
+}
+
+/// The challenge again, showing `message` (of kind `invalid`) on `field`.
+fn with_errors(challenge: Challenge, field: &str, message: &str) -> Challenge {
+    challenge.with_error(field, ErrorDetail::invalid(message))
+}
+
+/// `ak-stage-access-denied` for `pending_user`, saying why when there is a `message`.
+fn access_denied(slug: &str, pending_user: &str, message: Option<&str>) -> Challenge {
+    let denied = for_user(ChallengeKind::AccessDenied, flow_info(slug, None), pending_user);
+    Challenge { error_message: message.map(String::from), ..denied }
+}
+
+/// The flow is done: the browser goes to `to`.
+fn redirect_to(to: String) -> Challenge {
+    Challenge::new(ChallengeKind::Redirect { to })
 }
 
 /// `GET /if/flow/<slug>/`: the flow interface.
@@ -74,8 +84,7 @@ pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, head
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     }
     let session = SessionRef::get(&shared, &headers);
-    let title = flow_info(&slug, None)["title"].as_str().unwrap_or("authentik").to_string();
-    session.attach(pages::flow_page(&slug, &title))
+    session.attach(pages::flow_page(&slug, &flow_info(&slug, None).title))
 }
 
 /// `GET /api/v3/flows/executor/<slug>/`.
@@ -90,10 +99,13 @@ pub(crate) async fn executor_get(
 
 /// What a POST to the executor carries, judged as authentik 2026.2 judges it.
 enum Answer {
-    /// A JSON object: the stage's answer.
+    /// A JSON object: the stage's answer. Stages read it field by field rather than as an
+    /// [`ak_protocol::authentik::Answer`], which would refuse bodies authentik takes: a stage
+    /// takes any object whatever its `component`, and reads a missing or non-string field as
+    /// empty.
     Object(Map<String, Value>),
     /// JSON, but not an object: the stage is shown again with this `non_field_errors` entry.
-    NotObject(Value),
+    NotObject(ErrorDetail),
     /// Not JSON at all (a bad body, or another content type): `ak-stage-flow-error`.
     Unreadable,
 }
@@ -116,7 +128,7 @@ pub(crate) async fn executor_post(
     let answer = match serde_json::from_slice::<Value>(&body) {
         _ if !json => Answer::Unreadable,
         Ok(Value::Object(map)) => Answer::Object(map),
-        Ok(Value::Null) => Answer::NotObject(json!({"string": "No data provided", "code": "null"})),
+        Ok(Value::Null) => Answer::NotObject(ErrorDetail { string: "No data provided".into(), code: "null".into() }),
         Ok(other) => {
             let kind = match other {
                 Value::Array(_) => "list",
@@ -126,7 +138,7 @@ pub(crate) async fn executor_post(
                 _ => "int",
             };
             let message = format!("Invalid data. Expected a dictionary, but got {kind}.");
-            Answer::NotObject(json!({"string": message, "code": "invalid"}))
+            Answer::NotObject(ErrorDetail::invalid(message))
         }
         Err(_) => Answer::Unreadable,
     };
@@ -135,7 +147,7 @@ pub(crate) async fn executor_post(
         Answer::Unreadable => {
             shared.delay(Endpoint::Executor).await;
             let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
-            axum::Json(json!({"component": component::FLOW_ERROR, "request_id": request_id})).into_response()
+            axum::Json(Challenge::new(ChallengeKind::FlowError { request_id })).into_response()
         }
         Answer::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
     }
@@ -149,7 +161,7 @@ async fn execute(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Option<Map<String, Value>>,
-    refused: Option<Value>,
+    refused: Option<ErrorDetail>,
 ) -> Response {
     shared.delay(Endpoint::Executor).await;
     if shared.defects.has(&crate::defects::Defect::Executor502) {
@@ -207,16 +219,17 @@ async fn execute(
         device.last_step = device.last_step.max(Some(step));
     }
     let response = match outcome {
-        Outcome::Challenge(mut c) => {
-            if let Some(error) = refused {
-                c["response_errors"] = json!({"non_field_errors": [error]});
-            }
+        Outcome::Challenge(c) => {
+            let c = match refused {
+                Some(error) => c.with_error("non_field_errors", error),
+                None => c,
+            };
             axum::Json(c).into_response()
         }
         Outcome::Again => redirect(&uri.to_string()),
         Outcome::Fulfil { params, user, auth_time, amr } => {
             let challenge = match callback_url(shared, &params, user, &session.id, auth_time, amr) {
-                Some(to) => json!({"component": component::REDIRECT, "to": to}),
+                Some(to) => redirect_to(to),
                 None => access_denied(slug, "", Some("Failed to resolve application")),
             };
             axum::Json(challenge).into_response()
@@ -299,28 +312,26 @@ fn body_string(body: &Map<String, Value>, key: &str) -> String {
 fn identification_stage(
     dir: &Directory,
     plan: &mut AuthenticationPlan,
-    info: Value,
+    info: FlowInfo,
     app_pre: Option<&str>,
     body: Option<Map<String, Value>>,
 ) -> Outcome {
-    let mut challenge = json!({
-        "component": component::IDENTIFICATION,
-        "flow_info": info,
-        "user_fields": ["email", "username"],
-        "password_fields": false,
-        "allow_show_password": false,
-        "flow_designation": "authentication",
-        "captcha_stage": null,
-        "primary_action": "Log in",
-        "sources": [],
-        "show_source_labels": false,
-        "enable_remember_me": false,
-        "passkey_challenge": null,
-        "pending_user_identifier": null,
-    });
-    if let Some(app) = app_pre {
-        challenge["application_pre"] = json!(app);
-    }
+    let fields = IdentificationFields {
+        user_fields: Some(vec!["email".into(), "username".into()]),
+        password_fields: false,
+        allow_show_password: false,
+        flow_designation: "authentication".into(),
+        captcha_stage: None,
+        primary_action: "Log in".into(),
+        sources: Vec::new(),
+        show_source_labels: false,
+        enable_remember_me: false,
+        passkey_challenge: None,
+        pending_user_identifier: None,
+        application_pre: app_pre.map(String::from),
+    };
+    let challenge =
+        Challenge { flow_info: Some(info), ..Challenge::new(ChallengeKind::Identification(Box::new(fields))) };
     let Some(b) = body else { return Outcome::Challenge(challenge) };
     let uid = body_string(&b, "uid_field");
     if uid.trim().is_empty() {
@@ -337,17 +348,11 @@ fn identification_stage(
 fn password_stage(
     dir: &Directory,
     plan: &mut AuthenticationPlan,
-    info: Value,
+    info: FlowInfo,
     pending_name: &str,
     body: Option<Map<String, Value>>,
 ) -> Option<Outcome> {
-    let challenge = json!({
-        "component": component::PASSWORD,
-        "flow_info": info,
-        "pending_user": pending_name,
-        "pending_user_avatar": AVATAR,
-        "allow_show_password": false,
-    });
+    let challenge = for_user(ChallengeKind::Password { allow_show_password: false }, info, pending_name);
     let Some(b) = body else { return Some(Outcome::Challenge(challenge)) };
     let password = body_string(&b, "password");
     let user = plan.pending_user.and_then(|pk| dir.user(pk));
@@ -369,7 +374,7 @@ fn mfa_stage(
     dir: &Directory,
     sess: &mut Session,
     plan: &mut AuthenticationPlan,
-    info: Value,
+    info: FlowInfo,
     pending_name: &str,
     body: Option<Map<String, Value>>,
 ) -> Outcome {
@@ -380,16 +385,16 @@ fn mfa_stage(
         plan.stage = AuthStage::Login;
         return Outcome::Again;
     }
-    let challenge = json!({
-        "component": component::AUTHENTICATOR_VALIDATE,
-        "flow_info": info,
-        "pending_user": pending_name,
-        "pending_user_avatar": AVATAR,
-        "device_challenges": devices.iter().enumerate().map(|(i, _)| json!({
-            "device_class": "totp", "device_uid": (i + 1).to_string(), "challenge": {}, "last_used": null,
-        })).collect::<Vec<_>>(),
-        "configuration_stages": [],
-    });
+    let device_challenges = (1..=devices.len())
+        .map(|uid| DeviceChallenge {
+            device_class: "totp".into(),
+            device_uid: uid.to_string(),
+            challenge: Map::new(),
+            last_used: None,
+        })
+        .collect();
+    let fields = AuthenticatorValidateFields { device_challenges, configuration_stages: Vec::new() };
+    let challenge = for_user(ChallengeKind::AuthenticatorValidate(fields), info, pending_name);
     match body {
         None => Outcome::Challenge(challenge),
         // The web interface tells which device it shows (it picks the only one by
@@ -421,7 +426,7 @@ fn flow_done(sess: &mut Session, slug: &str, plan: &AuthenticationPlan) -> Outco
     sess.plans.remove(slug);
     sess.application_pre = None;
     let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
-    Outcome::Challenge(json!({"component": component::REDIRECT, "to": to}))
+    Outcome::Challenge(redirect_to(to))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -447,26 +452,23 @@ fn authorization(
                 return (Outcome::Again, None);
             }
             let provider = dir.provider_by_client_id(&plan.params.client_id);
-            let permissions: Vec<Value> = provider
+            let permissions: Vec<Permission> = provider
                 .map(|p| {
                     p.mappings
                         .iter()
                         .filter_map(|m| dir.mapping(m))
                         .filter(|m| plan.params.scopes.contains(&m.scope_name) && !m.description.is_empty())
-                        .map(|m| json!({"id": m.scope_name, "name": m.description}))
+                        .map(|m| Permission { id: m.scope_name.clone(), name: m.description.clone() })
                         .collect()
                 })
                 .unwrap_or_default();
-            let challenge = json!({
-                "component": component::CONSENT,
-                "flow_info": flow_info(slug, Some(&app_name)),
-                "pending_user": user.username,
-                "pending_user_avatar": AVATAR,
-                "header_text": format!("You're about to sign into {app_name}."),
-                "permissions": permissions,
-                "additional_permissions": [],
-                "token": plan.token,
-            });
+            let fields = ConsentFields {
+                header_text: Some(format!("You're about to sign into {app_name}.")),
+                permissions,
+                additional_permissions: Vec::new(),
+                token: plan.token.clone(),
+            };
+            let challenge = for_user(ChallengeKind::Consent(fields), flow_info(slug, Some(&app_name)), &user.username);
             let Some(b) = body else {
                 sess.plans.insert(slug.into(), Plan::Authorization(plan));
                 return (Outcome::Challenge(challenge), None);

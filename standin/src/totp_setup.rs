@@ -3,8 +3,8 @@
 //! its `config_url` (`otpauth://totp/authentik%3A<user>?secret=<BASE32>&…`); answering with a
 //! current code confirms the device, and the flow ends with a redirect to `/`.
 
-use ak_protocol::authentik::component;
-use serde_json::{Map, Value, json};
+use ak_protocol::authentik::{Challenge, ChallengeKind, ErrorDetail, FlowInfo};
+use serde_json::{Map, Value};
 
 use crate::directory::{Directory, TOTP_SETUP_FLOW, TotpDevice};
 use crate::plan::Plan;
@@ -15,18 +15,18 @@ use ak_protocol::secret::Secret;
 pub(crate) fn step(
     dir: &Directory,
     sess: &mut Session,
-    info: Value,
+    info: FlowInfo,
     body: Option<Map<String, Value>>,
-) -> (Value, Option<TotpDevice>) {
+) -> (Challenge, Option<TotpDevice>) {
+    let shown = |kind: ChallengeKind, pending_user: &str| Challenge {
+        flow_info: Some(info.clone()),
+        pending_user: Some(pending_user.into()),
+        pending_user_avatar: Some(String::new()),
+        ..Challenge::new(kind)
+    };
     let Some(user) = sess.user.and_then(|pk| dir.user(pk)) else {
-        let denied = json!({
-            "component": component::ACCESS_DENIED,
-            "flow_info": info,
-            "pending_user": "",
-            "pending_user_avatar": "",
-            "error_message": "Flow does not apply to current user.",
-        });
-        return (denied, None);
+        let denied = shown(ChallengeKind::AccessDenied, "");
+        return (Challenge { error_message: Some("Flow does not apply to current user.".into()), ..denied }, None);
     };
     let secret = match sess.plans.get(TOTP_SETUP_FLOW) {
         Some(Plan::TotpSetup(secret)) => secret.clone(),
@@ -36,28 +36,16 @@ pub(crate) fn step(
             secret
         }
     };
-    let challenge = |errors: Option<Value>| {
-        let mut c = json!({
-            "flow_info": info,
-            "component": component::AUTHENTICATOR_TOTP,
-            "pending_user": user.username,
-            "pending_user_avatar": "",
-            "config_url": format!(
-                "otpauth://totp/authentik%3A{}?secret={}&algorithm=SHA1&digits=6&period=30&issuer=authentik",
-                form_urlencoded::byte_serialize(user.username.as_bytes()).collect::<String>(),
-                ak_protocol::totp::encode_base32(&secret)
-            ),
-        });
-        if let Some(errors) = errors {
-            c["response_errors"] = errors;
-        }
-        c
-    };
-    let Some(body) = body else { return (challenge(None), None) };
+    let config_url = format!(
+        "otpauth://totp/authentik%3A{}?secret={}&algorithm=SHA1&digits=6&period=30&issuer=authentik",
+        form_urlencoded::byte_serialize(user.username.as_bytes()).collect::<String>(),
+        ak_protocol::totp::encode_base32(&secret)
+    );
+    let challenge = shown(ChallengeKind::AuthenticatorTotp { config_url }, &user.username);
+    let Some(body) = body else { return (challenge, None) };
     let code = body.get("code").and_then(Value::as_str).unwrap_or_default();
     if !ak_protocol::totp::verify(&secret, code, ak_protocol::time::now_secs(), 6) {
-        let errors = json!({"code": [{"string": "Code does not match", "code": "invalid"}]});
-        return (challenge(Some(errors)), None);
+        return (challenge.with_error("code", ErrorDetail::invalid("Code does not match")), None);
     }
     sess.plans.remove(TOTP_SETUP_FLOW);
     let device = TotpDevice {
@@ -69,5 +57,5 @@ pub(crate) fn step(
         digits: 6,
         last_step: None,
     };
-    (json!({"component": component::REDIRECT, "to": "/"}), Some(device))
+    (Challenge::new(ChallengeKind::Redirect { to: "/".into() }), Some(device))
 }

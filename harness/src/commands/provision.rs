@@ -4,7 +4,7 @@
 //! files you cannot reach. `!Env` values are filled in here, from the environment and from the
 //! Login redirect URIs of the configured mock ChatGPT workspaces, so the server needs none.
 
-use ak_protocol::authentik::component;
+use ak_protocol::authentik::{Answer, ChallengeKind, component};
 use std::collections::{BTreeMap, HashMap};
 
 use url::Url;
@@ -273,20 +273,18 @@ pub async fn enroll_totp(
     }
     const SETUP: &str = "default-authenticator-totp-setup";
     let challenge = session.challenge(SETUP, None).await?;
-    let uri = challenge["config_url"].as_str().unwrap_or_default();
+    let uri = match &challenge.kind {
+        ChallengeKind::AuthenticatorTotp { config_url } => config_url.as_str(),
+        _ => "",
+    };
     let secret = ak_protocol::totp::secret_of_uri(uri).ok_or_else(|| {
-        format!(
-            "flow `{SETUP}` did not offer a TOTP secret (answered `{}`)",
-            challenge["component"].as_str().unwrap_or("?")
-        )
+        let answered = crate::environment::flow_client::shown_component(&challenge);
+        format!("flow `{SETUP}` did not offer a TOTP secret (answered `{answered}`)")
     })?;
     let step = ak_protocol::totp::current_step();
-    let answer = serde_json::json!({
-        "component": component::AUTHENTICATOR_TOTP,
-        "code": ak_protocol::totp::code_at_step(&secret, step, 6),
-    });
-    let done = session.challenge(SETUP, Some(answer)).await?;
-    if done["component"] != component::REDIRECT {
+    let code = ak_protocol::secret::Secret::new(ak_protocol::totp::code_at_step(&secret, step, 6));
+    let done = session.challenge(SETUP, Some(&Answer::AuthenticatorTotp { code })).await?;
+    if done.component() != component::REDIRECT {
         let errors = ak_protocol::authentik::flow_errors(&done);
         return Err(format!("flow `{SETUP}` did not confirm the device: {}", errors.join("; ")));
     }

@@ -3,12 +3,12 @@
 //! password, TOTP, consent), the redirect back, the landing — recording every hop. Every request
 //! has a deadline.
 
-use ak_protocol::authentik::component;
+use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component};
 use std::sync::Arc;
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Method, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 use super::{DriveError, Position};
@@ -52,7 +52,7 @@ pub struct ApiDriver<'e> {
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
     /// The flow executor's last challenge, whole (the consent stage's answer carries its token).
-    challenge: Value,
+    challenge: Option<Challenge>,
     /// The discovery document, once fetched (the code exchange and the ID token checks both
     /// need it).
     discovery: Option<Value>,
@@ -95,7 +95,7 @@ impl<'e> ApiDriver<'e> {
             authorize_state: None,
             client: None,
             stages: Vec::new(),
-            challenge: Value::Null,
+            challenge: None,
             discovery: None,
         })
     }
@@ -115,7 +115,7 @@ impl<'e> ApiDriver<'e> {
         method: Method,
         url: Url,
         form: Option<&[(&str, &str)]>,
-        json_body: Option<&Value>,
+        json_body: Option<&Answer>,
         api: bool,
     ) -> Result<Response, DriveError> {
         let mut request = self
@@ -243,21 +243,29 @@ impl<'e> ApiDriver<'e> {
     }
 
     /// Handles a challenge: a redirect is followed, anything else becomes the position.
-    async fn on_challenge(&mut self, slug: String, query: String, challenge: Value) -> Result<(), DriveError> {
-        if challenge["component"] == component::REDIRECT {
-            let to = challenge["to"].as_str().unwrap_or("/");
+    async fn on_challenge(&mut self, slug: String, query: String, challenge: Challenge) -> Result<(), DriveError> {
+        let to = match &challenge.kind {
+            ChallengeKind::Redirect { to } => Some(to.as_str()),
+            // A redirect without a usable `to` goes to authentik's root.
+            ChallengeKind::Other { component: name } if name == component::REDIRECT => Some("/"),
+            _ => None,
+        };
+        if let Some(to) = to {
             let base = self.env.authentik.clone();
             let next = base.join(to).map_err(|e| DriveError(format!("bad redirect `{to}` from the flow: {e}")))?;
             return Box::pin(self.navigate(Method::GET, next, None)).await;
         }
-        self.stages.extend(challenge["component"].as_str().map(String::from));
-        self.position = Position::Flow { slug, query, stage: Stage::of(&challenge) };
-        self.challenge = challenge;
+        let stage = Stage::of(&challenge);
+        if !stage.component.is_empty() {
+            self.stages.push(stage.component.clone());
+        }
+        self.position = Position::Flow { slug, query, stage };
+        self.challenge = Some(challenge);
         Ok(())
     }
 
     /// GETs (or POSTs to) the flow executor, following its redirects to itself.
-    async fn executor(&mut self, slug: &str, query: &str, body: Option<Value>) -> Result<Value, DriveError> {
+    async fn executor(&mut self, slug: &str, query: &str, body: Option<Answer>) -> Result<Challenge, DriveError> {
         let mut url = self
             .env
             .authentik
@@ -278,7 +286,7 @@ impl<'e> ApiDriver<'e> {
                         text.chars().take(200).collect::<String>()
                     )));
                 }
-                return serde_json::from_str(&text).map_err(|e| {
+                return serde_json::from_str::<Value>(&text).map(Challenge::from).map_err(|e| {
                     DriveError(format!("authentik's flow executor for `{slug}` answered {status} but not JSON ({e})"))
                 });
             }
@@ -307,20 +315,20 @@ impl<'e> ApiDriver<'e> {
             if !stage.errors.is_empty() && stage.component != component::IDENTIFICATION {
                 return Ok(());
             }
-            let (component, challenge) = (stage.component, self.challenge.clone());
+            let component = stage.component;
             let mut turn = None;
             let answer = match component.as_str() {
-                component::IDENTIFICATION => json!({"component": component, "uid_field": credentials.uid}),
-                component::PASSWORD => json!({"component": component, "password": credentials.password}),
+                component::IDENTIFICATION => Answer::Identification { uid_field: credentials.uid.to_string() },
+                component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     let totp = super::totp_code(self.env, secret).await;
                     turn = Some(totp.turn);
-                    json!({"component": component, "code": totp.code})
+                    Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
                 }
                 component::CONSENT => match credentials.consent {
-                    Consent::Accept => json!({"component": component, "token": challenge["token"]}),
-                    Consent::Forge => json!({"component": component, "token": "forged-by-ak-e2e"}),
+                    Consent::Accept => Answer::Consent { token: self.consent_token() },
+                    Consent::Forge => Answer::Consent { token: "forged-by-ak-e2e".into() },
                     Consent::Deny => return Ok(()),
                 },
                 _ => return Ok(()),
@@ -331,12 +339,20 @@ impl<'e> ApiDriver<'e> {
             if shown.component == component && !shown.errors.is_empty() {
                 self.stages.push(component.clone());
                 self.position = Position::Flow { slug, query, stage: shown };
-                self.challenge = next;
+                self.challenge = Some(next);
                 return Ok(());
             }
             self.on_challenge(slug, query, next).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// The token of the consent stage shown last, to send back with the consent.
+    fn consent_token(&self) -> String {
+        match self.challenge.as_ref().map(|c| &c.kind) {
+            Some(ChallengeKind::Consent(consent)) => consent.token.clone(),
+            _ => String::new(),
+        }
     }
 
     /// Sends the browser to authentik's authorize endpoint with the harness's own request.

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ak_protocol::authentik::Answer;
+use ak_protocol::secret::Secret;
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -205,16 +207,16 @@ impl<'a> Recorder<'a> {
     /// Records the login's challenges in `session`, with a wrong password's before the right one.
     async fn record_challenges(&mut self, session: &FlowClient) -> Result<(), String> {
         const FLOW: &str = "default-authentication-flow";
-        let identification = session.challenge(FLOW, None).await?;
+        let identification = session.challenge_json(FLOW, "", None).await?;
         self.corpus.insert("challenge_identification", shape(&identification, &self.base));
-        let id = json!({"component": "ak-stage-identification", "uid_field": self.subject.username});
-        let password = session.challenge(FLOW, Some(id)).await?;
+        let id = Answer::Identification { uid_field: self.subject.username.clone() };
+        let password = session.challenge_json(FLOW, "", Some(&id)).await?;
         self.corpus.insert("challenge_password", shape(&password, &self.base));
-        let wrong = json!({"component": "ak-stage-password", "password": "ak-e2e-not-the-password"});
-        let refused = session.challenge(FLOW, Some(wrong)).await?;
+        let wrong = Answer::Password { password: Secret::new("ak-e2e-not-the-password") };
+        let refused = session.challenge_json(FLOW, "", Some(&wrong)).await?;
         self.corpus.insert("challenge_password_refused", shape(&refused, &self.base));
-        let right = json!({"component": "ak-stage-password", "password": self.subject.password});
-        let done = session.challenge(FLOW, Some(right)).await?;
+        let right = Answer::Password { password: Secret::new(self.subject.password.clone()) };
+        let done = session.challenge_json(FLOW, "", Some(&right)).await?;
         self.corpus.insert("challenge_done", shape(&done, &self.base));
         Ok(())
     }

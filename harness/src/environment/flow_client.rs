@@ -3,12 +3,13 @@
 //! header once signed in, the executor's redirects to itself followed, every request with the
 //! deadline and every body within the size cap.
 
-use ak_protocol::authentik::component;
+use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, flow_errors};
+use ak_protocol::secret::Secret;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::cookie::{CookieStore, Jar};
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 /// One browser-less session with authentik.
@@ -44,16 +45,17 @@ impl FlowClient {
 
     /// GETs (no answer) or POSTs (an answer) the flow's executor and returns the challenge,
     /// following the executor's redirects to itself.
-    pub async fn challenge(&self, slug: &str, answer: Option<Value>) -> Result<Value, String> {
-        self.challenge_in(slug, "", answer).await
+    pub async fn challenge(&self, slug: &str, answer: Option<&Answer>) -> Result<Challenge, String> {
+        self.challenge_json(slug, "", answer).await.map(Challenge::from)
     }
 
-    /// Like [`Self::challenge`], for a flow page opened with this query (an authorization flow).
-    pub async fn challenge_in(&self, slug: &str, query: &str, answer: Option<Value>) -> Result<Value, String> {
+    /// Like [`Self::challenge`], the challenge as authentik wrote it, every field kept (the
+    /// fidelity corpus records its shape), for a flow page opened with this query.
+    pub async fn challenge_json(&self, slug: &str, query: &str, answer: Option<&Answer>) -> Result<Value, String> {
         let mut url = self.base.join(&format!("api/v3/flows/executor/{slug}/")).map_err(|e| e.to_string())?;
         url.query_pairs_mut().append_pair("query", query);
         let fail = |e: reqwest::Error| format!("{url} failed: {}", ak_protocol::http::describe(&e, self.timeout));
-        let mut request = match &answer {
+        let mut request = match answer {
             None => self.http.get(url.clone()),
             Some(body) => {
                 let mut r = self.http.post(url.clone()).json(body);
@@ -88,10 +90,11 @@ impl FlowClient {
             }
             if let Some(slug) = next.path().strip_prefix(self.base.path()).and_then(|p| p.strip_prefix("if/flow/")) {
                 let slug = slug.trim_end_matches('/').to_string();
-                let challenge = self.challenge_in(&slug, next.query().unwrap_or_default(), None).await?;
-                let to = challenge["to"]
-                    .as_str()
-                    .ok_or_else(|| format!("flow `{slug}` answered {}", challenge["component"]))?;
+                let query = next.query().unwrap_or_default();
+                let challenge = Challenge::from(self.challenge_json(&slug, query, None).await?);
+                let ChallengeKind::Redirect { to } = &challenge.kind else {
+                    return Err(format!("flow `{slug}` answered {:?}", challenge.component()));
+                };
                 next = self.base.join(to).map_err(|e| e.to_string())?;
                 continue;
             }
@@ -113,26 +116,34 @@ impl FlowClient {
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<SignIn, String> {
         const FLOW: &str = "default-authentication-flow";
         let first = self.challenge(FLOW, None).await?;
-        if first["component"] != component::IDENTIFICATION {
-            return Ok(SignIn::More(first["component"].as_str().unwrap_or("?").to_string()));
+        if first.component() != component::IDENTIFICATION {
+            return Ok(SignIn::More(shown_component(&first)));
         }
-        let id = json!({"component": component::IDENTIFICATION, "uid_field": username});
-        let next = self.challenge(FLOW, Some(id)).await?;
-        if next["component"] != component::PASSWORD {
-            let errors = ak_protocol::authentik::flow_errors(&next);
+        let id = Answer::Identification { uid_field: username.to_string() };
+        let next = self.challenge(FLOW, Some(&id)).await?;
+        if next.component() != component::PASSWORD {
+            let errors = flow_errors(&next);
             if !errors.is_empty() {
                 return Ok(SignIn::Refused(errors.join("; ")));
             }
-            return Ok(SignIn::More(next["component"].as_str().unwrap_or("?").to_string()));
+            return Ok(SignIn::More(shown_component(&next)));
         }
-        let pw = json!({"component": component::PASSWORD, "password": password});
-        let after = self.challenge(FLOW, Some(pw)).await?;
-        let errors = ak_protocol::authentik::flow_errors(&after);
-        Ok(match after["component"].as_str() {
-            Some(component::REDIRECT) => SignIn::Done,
-            Some(component::PASSWORD) if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
-            other => SignIn::More(other.unwrap_or("?").to_string()),
+        let pw = Answer::Password { password: Secret::new(password) };
+        let after = self.challenge(FLOW, Some(&pw)).await?;
+        let errors = flow_errors(&after);
+        Ok(match after.component() {
+            component::REDIRECT => SignIn::Done,
+            component::PASSWORD if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
+            _ => SignIn::More(shown_component(&after)),
         })
+    }
+}
+
+/// A challenge's component for a message, `?` when it has none.
+pub(crate) fn shown_component(challenge: &Challenge) -> String {
+    match challenge.component() {
+        "" => "?".into(),
+        name => name.into(),
     }
 }
 

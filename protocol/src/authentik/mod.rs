@@ -1,29 +1,15 @@
-//! Reading authentik's answers as its own interface does: a flow-executor challenge's errors,
-//! and the title and message of its plain pages (*Redirect URI Error*, *Permission denied*, …)
-//! as a person reads them. Shared by the harness's drivers, its pre-run checks and its tools.
+//! Reading and writing authentik's interface as ak-e2e meets it: the flow executor's typed
+//! challenges ([`flow`]) and answers ([`answer`]), a challenge's stage and errors as a person
+//! sees them, and the title and message of authentik's plain pages (*Redirect URI Error*,
+//! *Permission denied*, …). Shared by the harness's drivers, its pre-run checks, its tools and
+//! the stand-in.
 
-use serde_json::Value;
+pub mod answer;
+pub mod component;
+pub mod flow;
 
-/// The `component` of each flow-executor challenge ak-e2e answers or reads: the one place these
-/// names are spelled, for the drivers, the pre-run checks, `provision` and the stand-in.
-pub mod component {
-    /// The identification stage: a username or email.
-    pub const IDENTIFICATION: &str = "ak-stage-identification";
-    /// The password stage.
-    pub const PASSWORD: &str = "ak-stage-password";
-    /// The MFA validation stage (a TOTP code, among others).
-    pub const AUTHENTICATOR_VALIDATE: &str = "ak-stage-authenticator-validate";
-    /// The consent stage of an explicit-consent authorization flow.
-    pub const CONSENT: &str = "ak-stage-consent";
-    /// Access denied: a policy refused the user, or the flow was cancelled.
-    pub const ACCESS_DENIED: &str = "ak-stage-access-denied";
-    /// Not a stage: the flow is done and the browser goes to `to`.
-    pub const REDIRECT: &str = "xak-flow-redirect";
-    /// The flow failed on authentik's side (an exception, a bad request body).
-    pub const FLOW_ERROR: &str = "ak-stage-flow-error";
-    /// The TOTP setup stage: a secret offered as `config_url`, confirmed with a code.
-    pub const AUTHENTICATOR_TOTP: &str = "ak-stage-authenticator-totp";
-}
+pub use answer::Answer;
+pub use flow::{Challenge, ChallengeKind, ErrorDetail, FlowInfo, ResponseErrors};
 
 /// A stage of authentik's flow as a person sees it: the stage's component
 /// (`ak-stage-password`) and the errors it shows.
@@ -37,29 +23,15 @@ pub struct Stage {
 
 impl Stage {
     /// The stage a flow-executor challenge shows.
-    pub fn of(challenge: &Value) -> Self {
-        Self {
-            component: challenge["component"].as_str().unwrap_or_default().to_string(),
-            errors: flow_errors(challenge),
-        }
+    pub fn of(challenge: &Challenge) -> Self {
+        Self { component: challenge.component().to_string(), errors: flow_errors(challenge) }
     }
 }
 
 /// `response_errors` strings and an access-denied message of a challenge.
-pub fn flow_errors(challenge: &Value) -> Vec<String> {
-    let mut out: Vec<String> = challenge["response_errors"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .flat_map(|v| v.as_array().cloned().unwrap_or_default())
-                .filter_map(|e| e["string"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(m) = challenge["error_message"].as_str() {
-        out.push(m.to_string());
-    }
-    out
+pub fn flow_errors(challenge: &Challenge) -> Vec<String> {
+    let shown = challenge.response_errors.iter().flat_map(|fields| fields.values().flatten());
+    shown.map(|e| e.string.clone()).chain(challenge.error_message.clone()).collect()
 }
 
 /// The card title of one of authentik's plain pages (*Redirect URI Error*, *Permission
@@ -116,7 +88,22 @@ pub fn unescape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{page_message, page_title};
+    use super::{Challenge, Stage, page_message, page_title};
+
+    /// A stage shows its `response_errors` in field order, then an access-denied message.
+    #[test]
+    fn a_stage_shows_its_component_and_errors() {
+        let captcha = Challenge::from(serde_json::json!({
+            "component": "ak-stage-captcha",
+            "response_errors": {
+                "token": [{"string": "Invalid captcha response", "code": "invalid"}],
+                "non_field_errors": [{"string": "Try again", "code": "invalid"}],
+            },
+            "error_message": "Denied.",
+        }));
+        let errors = ["Try again", "Invalid captcha response", "Denied."].map(String::from).to_vec();
+        assert_eq!(Stage::of(&captcha), Stage { component: "ak-stage-captcha".into(), errors });
+    }
 
     /// authentik 2026.2 puts whitespace around the title and an icon in the message.
     #[test]
