@@ -160,6 +160,11 @@ impl MockChatGpt {
         self.shared.store().attempts.clone()
     }
 
+    /// The newest attempt that `matches`, the only one copied out of the record.
+    pub fn find_attempt(&self, matches: impl Fn(&Attempt) -> bool) -> Option<Attempt> {
+        self.shared.store().attempts.iter().rev().find(|a| matches(a)).cloned()
+    }
+
     /// The newest attempt.
     pub fn latest_attempt(&self) -> Option<Attempt> {
         self.shared.store().attempts.last().cloned()

@@ -474,7 +474,7 @@ pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
 /// workspace's relying party in this process (real targets too: ChatGPT's side is always ours).
 pub fn find_attempt(ws: &Workspace, state: Option<&str>) -> Option<chatgpt_rp::Attempt> {
     let state = state?;
-    ws.chatgpt.attempts().into_iter().rev().find(|a| {
+    ws.chatgpt.find_attempt(|a| {
         a.authorize_url
             .as_deref()
             .and_then(|u| Url::parse(u).ok())
