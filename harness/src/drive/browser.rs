@@ -28,8 +28,19 @@ use crate::scenario::HopKind;
 use ak_protocol::authentik::Stage;
 use ak_protocol::redact::redact;
 
-const STAGES: &str = "ak-stage-identification, ak-stage-password, ak-stage-authenticator-validate, ak-stage-consent, \
-                      ak-stage-access-denied, ak-stage-flow-error";
+/// The stages the page is waited on for, as one CSS selector of their components.
+fn stage_selector() -> String {
+    use ak_protocol::authentik::component;
+    [
+        component::IDENTIFICATION,
+        component::PASSWORD,
+        component::AUTHENTICATOR_VALIDATE,
+        component::CONSENT,
+        component::ACCESS_DENIED,
+        component::FLOW_ERROR,
+    ]
+    .join(", ")
+}
 /// The key of an element in a script's answer (WebDriver).
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
@@ -390,10 +401,11 @@ impl<'e> BrowserDriver<'e> {
         let mut hops_seen = self.hops.len();
         let flow_prefix = self.env.authentik.join("if/flow/").map(|u| u.to_string()).unwrap_or_default();
         let mut last = Value::Null;
+        let stages = stage_selector();
         while progress_at.elapsed() <= quiet && started.elapsed() <= quiet * SETTLE_CAP {
             let budget = quiet.saturating_sub(progress_at.elapsed()).min(PROGRESS_CHECK);
             let args = vec![
-                json!(STAGES),
+                json!(stages),
                 json!(flow_prefix),
                 json!(next == Next::DocumentOrChallenge),
                 json!(budget.as_millis() as u64),
