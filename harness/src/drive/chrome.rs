@@ -97,11 +97,13 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// How many times chromedriver is started before its port collisions count as a failure.
 ///
-/// With `--port=0`, chromedriver on Linux lets the kernel pick a free port on `[::1]` and then
-/// binds the same number on `127.0.0.1`, where another program may already hold it (loopback
-/// ports of the two families are separate). It then prints "IPv4 port not available" and exits 1.
-/// A new start picks a new port; with tens of thousands of ports to pick from, a second
-/// collision in a row is already rare, five are not a flake but something to report.
+/// chromedriver on Linux binds its port on `[::1]` and then the same number on `127.0.0.1`
+/// (loopback ports of the two families are separate), and exits with "IPv4 port not available"
+/// when the second is taken. Left to pick (`--port=0`), it takes the kernel's pick on `[::1]`,
+/// which collides on `127.0.0.1` as often as that family's ports are in use: 26 of 60 starts
+/// with 7000 of them held. So ak-e2e picks the port itself ([`free_port`]), free on both
+/// families a moment before chromedriver binds it, and starts it again on another port in the
+/// rare case that the moment was enough for someone else to take it.
 const PORT_ATTEMPTS: u32 = 5;
 
 /// Why one start of chromedriver gave no WebDriver URL.
@@ -157,7 +159,7 @@ impl BrowserHost {
     async fn start_chromedriver(program: &Path, settings: &BrowserSettings) -> Result<Self, StartFailure> {
         let profiles = Self::new_profiles().map_err(StartFailure::Other)?;
         let spawned = tokio::process::Command::new(program)
-            .arg("--port=0")
+            .arg(format!("--port={}", free_port().unwrap_or(0)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::null())
@@ -335,6 +337,20 @@ pub async fn reset_session(client: &Client) -> bool {
     let _ = client.goto("about:blank").await;
     let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
     cookies
+}
+
+/// A loopback port free on both `127.0.0.1` and `[::1]` right now (where IPv6 is off, free on
+/// `127.0.0.1`), for chromedriver, which binds both; `None` when none is found in a few tries.
+fn free_port() -> Option<u16> {
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+    (0..8).find_map(|_| {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+        let port = v4.local_addr().ok()?.port();
+        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => None,
+            _ => Some(port),
+        }
+    })
 }
 
 /// What chromedriver printed before its output ended: the port it listens on, or every line.
