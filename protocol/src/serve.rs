@@ -90,6 +90,20 @@ pub fn public_url(configured: Option<Url>, local: std::net::SocketAddr) -> Url {
     url
 }
 
+/// A loopback port free on both `127.0.0.1` and `[::1]` right now (where IPv6 is off, free on
+/// `127.0.0.1`), for a server that binds both, as chromedriver does; `None` when none is found in a few tries.
+pub fn free_port_on_both_loopbacks() -> Option<u16> {
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+    (0..8).find_map(|_| {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+        let port = v4.local_addr().ok()?.port();
+        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => None,
+            _ => Some(port),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};

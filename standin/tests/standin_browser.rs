@@ -26,12 +26,14 @@ struct Driver {
 }
 
 async fn chromedriver() -> Driver {
-    // chromedriver binds the kernel's pick on [::1], then the same number on 127.0.0.1, which
-    // another program may hold: it then says "port not available" and exits, and a new start
-    // picks a new port.
+    // chromedriver binds its port on [::1] and on 127.0.0.1, so it gets one free on both; should
+    // another program take it meanwhile, it says "port not available" and exits, and a new start
+    // takes another port.
+    let mut last_said = Vec::new();
     for _ in 0..5 {
+        let port = ak_protocol::serve::free_port_on_both_loopbacks().unwrap_or(0);
         let mut child = Command::new("chromedriver")
-            .arg("--port=0")
+            .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -54,11 +56,11 @@ async fn chromedriver() -> Driver {
         .expect("chromedriver announces its port");
         match announced {
             Ok(port) => return Driver { _child: child, url: format!("http://127.0.0.1:{port}") },
-            Err(said) if said.iter().any(|l| l.contains("port not available")) => {}
+            Err(said) if said.iter().any(|l| l.contains("port not available")) => last_said = said,
             Err(said) => panic!("chromedriver exited without announcing its port: {said:?}"),
         }
     }
-    panic!("chromedriver found its port taken on 5 starts")
+    panic!("chromedriver found its port taken on 5 starts; it said last: {last_said:?}")
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {

@@ -405,7 +405,8 @@ fn each_scenario_gets_its_own_console() {
 }
 
 /// A chromedriver that reports its port taken on its first `collisions` starts, the way the real
-/// one does when the kernel's pick on `[::1]` is already held on `127.0.0.1`, then is the real one.
+/// one does when another program took the port on `127.0.0.1` after it was picked, then is the
+/// real one.
 /// Returns the script and the file counting its starts.
 fn colliding_chromedriver(collisions: u32) -> (std::path::PathBuf, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt as _;
@@ -431,8 +432,8 @@ fn starts(counter: &std::path::Path) -> String {
     std::fs::read_to_string(counter).unwrap_or_default().trim().to_string()
 }
 
-/// chromedriver's port collision (it binds the kernel's pick on `[::1]`, then the same number on
-/// `127.0.0.1`) is a new start, not a failed run: this flake once failed CI.
+/// chromedriver's port collision (it binds its port on `[::1]` and on `127.0.0.1`, and another
+/// program may hold the second) is a new start, not a failed run: this flake once failed CI.
 #[test]
 fn a_chromedriver_port_collision_is_retried() {
     let (script, counter) = colliding_chromedriver(2);
@@ -465,5 +466,6 @@ fn a_port_taken_on_every_start_is_named() {
     let message = error.to_string();
     assert!(message.contains("found its port taken on each of 5 starts"), "{message}");
     assert!(message.contains("IPv4 port not available"), "{message}");
+    assert_no_leftovers(&script.parent().expect("folder").display().to_string());
     let _ = std::fs::remove_dir_all(script.parent().expect("folder"));
 }

@@ -12,6 +12,8 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use ak_protocol::serve::free_port_on_both_loopbacks;
+
 use super::DriveError;
 use crate::config::BrowserSettings;
 
@@ -101,9 +103,9 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 /// (loopback ports of the two families are separate), and exits with "IPv4 port not available"
 /// when the second is taken. Left to pick (`--port=0`), it takes the kernel's pick on `[::1]`,
 /// which collides on `127.0.0.1` as often as that family's ports are in use: 26 of 60 starts
-/// with 7000 of them held. So ak-e2e picks the port itself ([`free_port`]), free on both
-/// families a moment before chromedriver binds it, and starts it again on another port in the
-/// rare case that the moment was enough for someone else to take it.
+/// with 7000 of them held. So ak-e2e picks a port free on both families a moment before
+/// chromedriver binds it (`free_port_on_both_loopbacks`), and starts it again on another port in
+/// the rare case that the moment was enough for someone else to take it.
 const PORT_ATTEMPTS: u32 = 5;
 
 /// Why one start of chromedriver gave no WebDriver URL.
@@ -154,12 +156,12 @@ impl BrowserHost {
         Ok(profiles)
     }
 
-    /// One start of chromedriver on a port of the kernel's choosing, with its watchdog; a failed
+    /// One start of chromedriver on a port free on both loopbacks, with its watchdog; a failed
     /// start leaves no process or folder behind.
     async fn start_chromedriver(program: &Path, settings: &BrowserSettings) -> Result<Self, StartFailure> {
         let profiles = Self::new_profiles().map_err(StartFailure::Other)?;
         let spawned = tokio::process::Command::new(program)
-            .arg(format!("--port={}", free_port().unwrap_or(0)))
+            .arg(format!("--port={}", free_port_on_both_loopbacks().unwrap_or(0)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::null())
@@ -337,20 +339,6 @@ pub async fn reset_session(client: &Client) -> bool {
     let _ = client.goto("about:blank").await;
     let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
     cookies
-}
-
-/// A loopback port free on both `127.0.0.1` and `[::1]` right now (where IPv6 is off, free on
-/// `127.0.0.1`), for chromedriver, which binds both; `None` when none is found in a few tries.
-fn free_port() -> Option<u16> {
-    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
-    (0..8).find_map(|_| {
-        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
-        let port = v4.local_addr().ok()?.port();
-        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => None,
-            _ => Some(port),
-        }
-    })
 }
 
 /// What chromedriver printed before its output ended: the port it listens on, or every line.
