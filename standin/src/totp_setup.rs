@@ -41,7 +41,7 @@ pub(crate) fn step(
         form_urlencoded::byte_serialize(user.username.as_bytes()).collect::<String>(),
         ak_protocol::totp::encode_base32(&secret)
     );
-    let challenge = shown(ChallengeKind::AuthenticatorTotp { config_url }, &user.username);
+    let challenge = shown(ChallengeKind::AuthenticatorTotp { config_url: Secret::new(config_url) }, &user.username);
     let Some(body) = body else { return (challenge, None) };
     let code = body.get("code").and_then(Value::as_str).unwrap_or_default();
     if !ak_protocol::totp::verify(&secret, code, ak_protocol::time::now_secs(), 6) {

@@ -274,7 +274,7 @@ pub async fn enroll_totp(
     const SETUP: &str = "default-authenticator-totp-setup";
     let challenge = session.challenge(SETUP, None).await?;
     let uri = match &challenge.kind {
-        ChallengeKind::AuthenticatorTotp { config_url } => config_url.as_str(),
+        ChallengeKind::AuthenticatorTotp { config_url } => config_url.expose(),
         _ => "",
     };
     let secret = ak_protocol::totp::secret_of_uri(uri).ok_or_else(|| {

@@ -327,7 +327,7 @@ impl<'e> ApiDriver<'e> {
                     Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
                 }
                 component::CONSENT => match credentials.consent {
-                    Consent::Accept => Answer::Consent { token: self.consent_token() },
+                    Consent::Accept => Answer::Consent { token: self.consent_token()? },
                     Consent::Forge => Answer::Consent { token: "forged-by-ak-e2e".into() },
                     Consent::Deny => return Ok(()),
                 },
@@ -347,11 +347,15 @@ impl<'e> ApiDriver<'e> {
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
     }
 
-    /// The token of the consent stage shown last, to send back with the consent.
-    fn consent_token(&self) -> String {
+    /// The token of the consent stage shown last, to send back with the consent; an error when
+    /// that challenge has none to read (sending none would look like a refused consent).
+    fn consent_token(&self) -> Result<String, DriveError> {
         match self.challenge.as_ref().map(|c| &c.kind) {
-            Some(ChallengeKind::Consent(consent)) => consent.token.clone(),
-            _ => String::new(),
+            Some(ChallengeKind::Consent(consent)) => Ok(consent.token.clone()),
+            _ => Err(DriveError(format!(
+                "authentik's {} challenge has no consent token to send back",
+                component::CONSENT
+            ))),
         }
     }
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::component;
+use crate::secret::Secret;
 
 /// The errors a stage shows about an answer: for each field of the answer (or
 /// `non_field_errors`), what was wrong with it.
@@ -78,8 +79,9 @@ pub enum ChallengeKind {
     Consent(ConsentFields),
     /// `ak-stage-authenticator-totp`: offers a new TOTP secret, to confirm with a code.
     AuthenticatorTotp {
-        /// The secret as an `otpauth://totp/…` URI, the content of the QR code.
-        config_url: String,
+        /// The secret as an `otpauth://totp/…` URI, the content of the QR code (a `Secret`: it
+        /// holds the TOTP seed).
+        config_url: Secret,
     },
     /// `ak-stage-access-denied`: the flow stops here (the reason is in `error_message`).
     AccessDenied,
@@ -204,8 +206,10 @@ pub struct ConsentFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_text: Option<String>,
     /// The scopes asked for, as the user reads them.
+    #[serde(default)]
     pub permissions: Vec<Permission>,
     /// The scopes asked for beyond an earlier consent.
+    #[serde(default)]
     pub additional_permissions: Vec<Permission>,
     /// The token the answer must send back, so an answer is tied to this showing of the stage.
     pub token: String,
@@ -268,7 +272,7 @@ impl ChallengeKind {
             Self::AuthenticatorValidate(fields) => serde_json::to_value(fields)?,
             Self::Consent(fields) => serde_json::to_value(fields)?,
             Self::Password { allow_show_password } => serde_json::json!({ "allow_show_password": allow_show_password }),
-            Self::AuthenticatorTotp { config_url } => serde_json::json!({ "config_url": config_url }),
+            Self::AuthenticatorTotp { config_url } => serde_json::json!({ "config_url": config_url.expose() }),
             Self::Redirect { to } => serde_json::json!({ "to": to }),
             Self::FlowError { request_id } => serde_json::json!({ "request_id": request_id }),
             Self::AccessDenied | Self::Other { .. } => Value::Null,
@@ -424,7 +428,9 @@ mod tests {
                 additional_permissions: Vec::new(),
                 token: "t0k".into(),
             })),
-            shown(ChallengeKind::AuthenticatorTotp { config_url: "otpauth://totp/authentik%3Aann?secret=AB".into() }),
+            shown(ChallengeKind::AuthenticatorTotp {
+                config_url: Secret::new("otpauth://totp/authentik%3Aann?secret=AB"),
+            }),
             Challenge {
                 error_message: Some("Flow does not apply to current user.".into()),
                 ..shown(ChallengeKind::AccessDenied)

@@ -90,7 +90,8 @@ pub fn unescape(text: &str) -> String {
 mod tests {
     use super::{Challenge, Stage, page_message, page_title};
 
-    /// A stage shows its `response_errors` in field order, then an access-denied message.
+    /// A stage shows its `response_errors` by field name (`non_field_errors` before `token`), then an
+    /// access-denied message.
     #[test]
     fn a_stage_shows_its_component_and_errors() {
         let captcha = Challenge::from(serde_json::json!({
