@@ -160,7 +160,8 @@ impl MockChatGpt {
         self.shared.store().attempts.clone()
     }
 
-    /// The newest attempt that `matches`, the only one copied out of the record.
+    /// The newest attempt that `matches`, the only one copied out of the record. `matches` runs
+    /// with the record locked, so it must not call back into this relying party.
     pub fn find_attempt(&self, matches: impl Fn(&Attempt) -> bool) -> Option<Attempt> {
         self.shared.store().attempts.iter().rev().find(|a| matches(a)).cloned()
     }

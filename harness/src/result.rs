@@ -219,8 +219,8 @@ pub enum Subject {
     Snapshot { name: String, of: SnapshotOf },
     /// The token endpoint's answer to the code.
     CodeExchange,
-    /// Words this version does not give a subject (read from another version's report): kept as
-    /// they are so that `compare` can still show them.
+    /// Words this version does not give a subject (read from another version's report, as
+    /// `compare` reads reports): kept as they are, so that such a report still reads.
     Other(String),
 }
 
@@ -415,6 +415,24 @@ mod tests {
             Subject::CodeExchange,
         ];
         for subject in subjects {
+            // A new variant fails to compile here until it is in the list above (and in `parse`).
+            match &subject {
+                Subject::Claim { .. }
+                | Subject::IdToken
+                | Subject::IdTokenAlg
+                | Subject::IdTokenSignature
+                | Subject::Redirect
+                | Subject::RedirectTo(_)
+                | Subject::RedirectParameter { .. }
+                | Subject::AuthentikStage
+                | Subject::AuthentikMessage
+                | Subject::AuthentikPage
+                | Subject::AuthentikPageStatus
+                | Subject::Landing
+                | Subject::Snapshot { .. }
+                | Subject::CodeExchange
+                | Subject::Other(_) => {}
+            }
             let json = serde_json::to_string(&subject).expect("serialise");
             assert_eq!(json, format!("\"{subject}\""));
             let back: Subject = serde_json::from_str(&json).expect("deserialise");

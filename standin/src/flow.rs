@@ -98,11 +98,10 @@ pub(crate) async fn executor_get(
 }
 
 /// What a POST to the executor carries, judged as authentik 2026.2 judges it.
-enum Answer {
-    /// A JSON object: the stage's answer. Stages read it field by field rather than as an
-    /// [`ak_protocol::authentik::Answer`], which would refuse bodies authentik takes: a stage
+enum Body {
+    /// A JSON object: the stage's answer, read field by field as authentik reads it: a stage
     /// takes any object whatever its `component`, and reads a missing or non-string field as
-    /// empty.
+    /// empty. ([`ak_protocol::authentik::Answer`] is what ak-e2e sends; it has no reader.)
     Object(Map<String, Value>),
     /// JSON, but not an object: the stage is shown again with this `non_field_errors` entry.
     NotObject(ErrorDetail),
@@ -126,9 +125,9 @@ pub(crate) async fn executor_post(
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     let answer = match serde_json::from_slice::<Value>(&body) {
-        _ if !json => Answer::Unreadable,
-        Ok(Value::Object(map)) => Answer::Object(map),
-        Ok(Value::Null) => Answer::NotObject(ErrorDetail { string: "No data provided".into(), code: "null".into() }),
+        _ if !json => Body::Unreadable,
+        Ok(Value::Object(map)) => Body::Object(map),
+        Ok(Value::Null) => Body::NotObject(ErrorDetail { string: "No data provided".into(), code: "null".into() }),
         Ok(other) => {
             let kind = match other {
                 Value::Array(_) => "list",
@@ -138,18 +137,18 @@ pub(crate) async fn executor_post(
                 _ => "int",
             };
             let message = format!("Invalid data. Expected a dictionary, but got {kind}.");
-            Answer::NotObject(ErrorDetail::invalid(message))
+            Body::NotObject(ErrorDetail::invalid(message))
         }
-        Err(_) => Answer::Unreadable,
+        Err(_) => Body::Unreadable,
     };
     match answer {
-        Answer::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map), None).await,
-        Answer::Unreadable => {
+        Body::Object(map) => execute(&shared, &slug, &uri, &headers, Some(map), None).await,
+        Body::Unreadable => {
             shared.delay(Endpoint::Executor).await;
             let request_id: String = random_token(16).bytes().take(16).map(|b| format!("{b:02x}")).collect();
             axum::Json(Challenge::new(ChallengeKind::FlowError { request_id })).into_response()
         }
-        Answer::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
+        Body::NotObject(error) => execute(&shared, &slug, &uri, &headers, None, Some(error)).await,
     }
 }
 
