@@ -387,19 +387,21 @@ mod tests {
         }
     }
 
+    /// An identification stage set otherwise than authentik's default one, so that every field
+    /// round-trips with a value of its own.
     fn identification() -> ChallengeKind {
         ChallengeKind::Identification(Box::new(IdentificationFields {
-            user_fields: Some(vec!["email".into(), "username".into()]),
-            password_fields: false,
-            allow_show_password: false,
-            flow_designation: "authentication".into(),
+            user_fields: Some(vec!["username".into()]),
+            password_fields: true,
+            allow_show_password: true,
+            flow_designation: "enrollment".into(),
             captcha_stage: None,
-            primary_action: "Log in".into(),
-            sources: Vec::new(),
-            show_source_labels: false,
-            enable_remember_me: false,
+            primary_action: "Continue".into(),
+            sources: vec![json!({"name": "GitHub"})],
+            show_source_labels: true,
+            enable_remember_me: true,
             passkey_challenge: None,
-            pending_user_identifier: None,
+            pending_user_identifier: Some("ann".into()),
             application_pre: Some("ChatGPT".into()),
         }))
     }
