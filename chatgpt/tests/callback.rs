@@ -6,9 +6,8 @@ mod common;
 use chatgpt_rp::{ErrorCode, Mode, Verdict};
 use reqwest::StatusCode;
 use serde_json::{Map, json};
-use url::Url;
 
-use common::{ACCESS_TOKEN, Ctx, assert_failure, browser, detail, key, param};
+use common::{Ctx, assert_failure, browser, detail, key, param};
 
 #[tokio::test]
 async fn state_checks() {
@@ -110,31 +109,13 @@ async fn workspace_membership_and_email_verified() {
 
 #[tokio::test]
 async fn userinfo_failures() {
+    let good = |ctx: &Ctx, nonce: &str| key().sign_rs256(&ctx.good_claims(nonce), &Map::new());
     let ctx = Ctx::new().await;
-    let state = param(&ctx.begin("ann@example.com").await, "state");
-    let nonce = param(
-        &Url::parse(ctx.rp.latest_attempt().expect("a").authorize_url.as_deref().expect("u")).expect("u"),
-        "nonce",
-    );
-    let id_token = key().sign_rs256(&ctx.good_claims(&nonce), &Map::new());
-    let _token =
-        ctx.mount_token(200, json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": id_token})).await;
-    let _userinfo = ctx.mount_userinfo(200, json!({"sub": "someone-else"})).await;
-    let (status, body) = ctx.callback(&format!("code=c&state={state}")).await;
-    assert_failure(status, &body, &ctx.rp.latest_attempt().expect("attempt"), ErrorCode::UserinfoSubMismatch);
+    let (status, body, attempt) = ctx.login_with_userinfo(good, 200, json!({"sub": "someone-else"})).await;
+    assert_failure(status, &body, &attempt, ErrorCode::UserinfoSubMismatch);
 
     let ctx = Ctx::new().await;
-    let state = param(&ctx.begin("ann@example.com").await, "state");
-    let nonce = param(
-        &Url::parse(ctx.rp.latest_attempt().expect("a").authorize_url.as_deref().expect("u")).expect("u"),
-        "nonce",
-    );
-    let id_token = key().sign_rs256(&ctx.good_claims(&nonce), &Map::new());
-    let _token =
-        ctx.mount_token(200, json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": id_token})).await;
-    let _userinfo = ctx.mount_userinfo(401, json!({"error": "invalid_token"})).await;
-    let (status, body) = ctx.callback(&format!("code=c&state={state}")).await;
-    let attempt = ctx.rp.latest_attempt().expect("attempt");
+    let (status, body, attempt) = ctx.login_with_userinfo(good, 401, json!({"error": "invalid_token"})).await;
     assert_failure(status, &body, &attempt, ErrorCode::UserinfoFailed);
     assert!(detail(&attempt).ends_with("/application/o/userinfo/ answered 401 Unauthorized"), "{}", detail(&attempt));
 }

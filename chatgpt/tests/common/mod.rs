@@ -112,8 +112,22 @@ impl Ctx {
         (response.status(), response.text().await.unwrap_or_default())
     }
 
-    /// A whole login where the IdP issues `id_token` (built from the nonce) and userinfo says `userinfo`.
+    /// A whole login where the IdP issues `id_token` (built from the nonce) and userinfo says
+    /// what a good one says.
     pub(crate) async fn login_with(&self, build: impl FnOnce(&Ctx, &str) -> String) -> (StatusCode, String, Attempt) {
+        let userinfo =
+            json!({"sub": "7f3c0e1d", "email": "ann@example.com", "given_name": "Ann", "family_name": "Lee"});
+        self.login_with_userinfo(build, 200, userinfo).await
+    }
+
+    /// A whole login where the IdP issues `id_token` (built from the nonce) and userinfo answers
+    /// `status` with `userinfo`.
+    pub(crate) async fn login_with_userinfo(
+        &self,
+        build: impl FnOnce(&Ctx, &str) -> String,
+        status: u16,
+        userinfo: Value,
+    ) -> (StatusCode, String, Attempt) {
         let authorize = self.begin("ann@example.com").await;
         let (state, nonce) = (param(&authorize, "state"), param(&authorize, "nonce"));
         let id_token = build(self, &nonce);
@@ -123,9 +137,7 @@ impl Ctx {
                 json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 300, "id_token": id_token}),
             )
             .await;
-        let userinfo =
-            json!({"sub": "7f3c0e1d", "email": "ann@example.com", "given_name": "Ann", "family_name": "Lee"});
-        let _userinfo = self.mount_userinfo(200, userinfo).await;
+        let _userinfo = self.mount_userinfo(status, userinfo).await;
         let (status, body) = self.callback(&format!("code=the-code&state={state}")).await;
         (status, body, self.rp.latest_attempt().expect("attempt"))
     }
