@@ -1,4 +1,4 @@
-//! The command line: `ak-e2e run | validate | list | provision | compare | reproduce`. Thin: it
+//! The command line: `ak-e2e run | validate | list | provision | compare | reproduce | doctor`. Thin: it
 //! folds settings, plans, starts the environment, runs, reports, and maps the outcome to the
 //! exit codes of `exit.rs`; the other commands are in `commands/`.
 
@@ -41,6 +41,31 @@ enum Command {
     /// TOTP), in the browser with a trace bundle; the throwaway user is deleted afterwards, also
     /// on Ctrl-C. A real target needs an API token in AK_E2E_AUTHENTIK_TOKEN.
     Reproduce(ReproduceArgs),
+    /// Check your own ChatGPT application in authentik, read-only: its provider (client type,
+    /// redirect URIs, scopes and mappings, signing key and its expiry, subject and issuer modes,
+    /// token validity), its bindings, and for each --user whether authentik lets them in and the
+    /// claims it would send. Exit 0 with no error, 4 with errors, 3 when authentik cannot be
+    /// reached or refuses the token. A real target needs AK_E2E_AUTHENTIK_TOKEN.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+struct DoctorArgs {
+    /// The slug of the ChatGPT application to check (only read).
+    #[arg(long, value_name = "SLUG")]
+    application: String,
+    /// A user whose access and claims to check (repeatable).
+    #[arg(long = "user", value_name = "USERNAME")]
+    users: Vec<String>,
+    /// Config file (default: ./ak-e2e.yaml), for ChatGPT's verified domains. Env: AK_E2E_CONFIG.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `embedded` (default) or the base URL of a real authentik. Env: AK_E2E_TARGET.
+    #[arg(long)]
+    target: Option<String>,
+    /// Also write the findings as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +91,10 @@ struct ReproduceArgs {
     /// Switch a defect on in the embedded stand-in (repeatable). Env: AK_E2E_DEFECTS.
     #[arg(long = "defect")]
     defects: Vec<String>,
+    /// Sign in through a throwaway twin of this production application (its slug) instead of
+    /// the configured one. Env: AK_E2E_APPLICATION.
+    #[arg(long, value_name = "SLUG")]
+    application: Option<String>,
 }
 
 impl ReproduceArgs {
@@ -77,6 +106,7 @@ impl ReproduceArgs {
             artifacts: self.artifacts.clone(),
             webdriver_url: self.webdriver_url.clone(),
             defects: self.defects.clone(),
+            application: self.application.clone(),
             ..Flags::default()
         }
     }
@@ -174,6 +204,11 @@ struct Common {
     /// Browser screenshots: `failure` (default; with the page and console) or `all` (each stage too). Env: AK_E2E_SCREENSHOTS.
     #[arg(long)]
     screenshots: Option<String>,
+    /// The default application's scenarios sign in to a throwaway twin of this production
+    /// application (its slug): its provider's settings and its bindings, copied for the run and
+    /// deleted afterwards. Needs AK_E2E_AUTHENTIK_TOKEN on a real target. Env: AK_E2E_APPLICATION.
+    #[arg(long, value_name = "SLUG")]
+    application: Option<String>,
 }
 
 impl Common {
@@ -195,6 +230,7 @@ impl Common {
             screenshots: self.screenshots.clone(),
             skip_tags: self.skip_tags.clone(),
             paths: self.paths.clone(),
+            application: self.application.clone(),
         }
     }
 }
@@ -207,7 +243,7 @@ fn resolve(flags: &Flags, env: &HashMap<String, String>) -> Option<Settings> {
 }
 
 /// Runs the command line; returns the exit code.
-pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
+pub async fn main(args: Vec<String>, mut env: HashMap<String, String>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -225,6 +261,17 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
             let mut out = stdout.lock();
             return crate::commands::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
         }
+        Command::Doctor(args) => {
+            let flags = Flags { config: args.config.clone(), target: args.target.clone(), ..Flags::default() };
+            let Some(settings) = resolve(&flags, &env) else { return exit::USAGE };
+            let request = crate::commands::doctor::Request {
+                application: args.application.clone(),
+                users: args.users.clone(),
+                json: args.json.clone(),
+            };
+            let mut out = stdout.lock();
+            return crate::commands::doctor::doctor(&settings, &env, &request, &mut out, style).await;
+        }
         Command::Provision(c) => {
             let Some(settings) = resolve(&c.flags(), &env) else { return exit::USAGE };
             return provision(&settings, &env).await;
@@ -233,7 +280,8 @@ pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> i32 {
         Command::Validate(c) => (c, "validate"),
         Command::List(c) => (c, "list"),
     };
-    let Some(settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
+    let Some(mut settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
+    crate::environment::twin::prepare(&mut settings, &mut env);
     let plan = match plan_or_exit(&settings, &env) {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -334,6 +382,9 @@ async fn run(
         Target::Url(u) => format!("authentik at {u}"),
     };
     let chatgpt = environment.default_chatgpt().map(|c| c.url().to_string()).unwrap_or_default();
+    for note in &environment.notes {
+        let _ = writeln!(out, "ak-e2e: {note}");
+    }
     let _ = writeln!(out, "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {chatgpt}", plan.runs.len());
     // ak-e2e never removes anything there: each run writes into a folder of its own, made only
     // when it has something to write.

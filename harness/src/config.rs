@@ -61,17 +61,31 @@ pub struct SecretRef {
     pub file: Option<PathBuf>,
 }
 
+impl SecretRef {
+    /// No variable: for a setting made by ak-e2e itself (a twin's client secret).
+    fn unset() -> Self {
+        Self { env: String::new(), file: None }
+    }
+}
+
 /// The application in authentik.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationConfig {
-    /// Application slug (part of the issuer and discovery URL).
+    /// Application slug (part of the issuer and discovery URL). With `twin_of`, the twin's.
+    #[serde(default)]
     pub slug: String,
-    /// The provider's client id.
+    /// The provider's client id. With `twin_of`, the twin's.
+    #[serde(default)]
     pub client_id: String,
     /// The client secret the ChatGPT workspace is given (a different variable than the
-    /// provider's makes a "wrong client secret" workspace).
+    /// provider's makes a "wrong client secret" workspace). With `twin_of`, the twin's own.
+    #[serde(default = "SecretRef::unset")]
     pub client_secret: SecretRef,
+    /// A production application (its slug) this workspace signs in to a twin of: for the run,
+    /// ak-e2e makes a throwaway copy of its provider and bindings and deletes it afterwards
+    /// (`--application SLUG` sets it for the default application).
+    pub twin_of: Option<String>,
     /// The variable the blueprint reads this workspace's Login redirect URI from (embedded
     /// target; default `AK_E2E_CHATGPT_REDIRECT_URI`).
     pub redirect_uri_env: Option<String>,
@@ -159,6 +173,8 @@ pub struct Flags {
     pub skip_tags: Vec<String>,
     /// Positional paths.
     pub paths: Vec<PathBuf>,
+    /// `--application SLUG`: the default application is a twin of this production one.
+    pub application: Option<String>,
 }
 
 /// The resolved settings of a run.
@@ -206,6 +222,8 @@ pub struct Settings {
     pub jobs: usize,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
+    /// authentik's admin API token (`AK_E2E_AUTHENTIK_TOKEN`), for twins and copies of users.
+    pub authentik_token: Option<ak_protocol::secret::Secret>,
 }
 
 /// A configuration problem (exit code 1).
@@ -236,12 +254,15 @@ impl Settings {
             Some(other) => return Err(ConfigError(format!("driver `{other}` is not api, browser or both"))),
         };
         let path_or_env = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env.get(var).map(PathBuf::from));
-        let application = file.application.clone().ok_or_else(|| {
+        let mut application = file.application.clone().ok_or_else(|| {
             ConfigError(format!(
                 "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
                 config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
             ))
         })?;
+        if let Some(slug) = pick(&flags.application, "AK_E2E_APPLICATION", &None) {
+            application.twin_of = Some(slug);
+        }
         let defect_names = list(&flags.defects, env, "AK_E2E_DEFECTS");
         if !defect_names.is_empty() && target != Target::Embedded {
             return Err(ConfigError("defects apply to the embedded target only".into()));
@@ -260,11 +281,7 @@ impl Settings {
             } else {
                 flags.paths.clone()
             },
-            applications: {
-                let mut apps = file.applications.clone().unwrap_or_default();
-                apps.insert(DEFAULT_APPLICATION.to_string(), application);
-                apps
-            },
+            applications: applications(&file, application)?,
             chatgpt: chatgpt(env, &file),
             users: file.users.clone().unwrap_or_default(),
             request_timeout: Duration::from_secs(request_timeout(env, &file)?),
@@ -284,8 +301,43 @@ impl Settings {
             browser: browser(flags, env, &file)?,
             defects: authentik_standin::Defects::parse(&defect_names).map_err(|e| ConfigError(e.to_string()))?,
             config_file,
+            authentik_token: env
+                .get("AK_E2E_AUTHENTIK_TOKEN")
+                .filter(|t| !t.is_empty())
+                .map(ak_protocol::secret::Secret::new),
         })
     }
+}
+
+/// The applications by name, `default` being `application:`; each either names its slug,
+/// client id and secret, or is a twin of a production application (`twin_of`).
+fn applications(
+    file: &FileConfig,
+    default: ApplicationConfig,
+) -> Result<BTreeMap<String, ApplicationConfig>, ConfigError> {
+    let mut apps = file.applications.clone().unwrap_or_default();
+    apps.insert(DEFAULT_APPLICATION.to_string(), default);
+    for (name, app) in &apps {
+        let key = if name == DEFAULT_APPLICATION { "application".to_string() } else { format!("applications.{name}") };
+        match &app.twin_of {
+            Some(slug) if slug.is_empty() => return Err(ConfigError(format!("`{key}.twin_of` is empty"))),
+            Some(_) => {}
+            None => {
+                let missing: Vec<&str> = [("slug", app.slug.is_empty()), ("client_id", app.client_id.is_empty())]
+                    .into_iter()
+                    .chain([("client_secret", app.client_secret.env.is_empty())])
+                    .filter_map(|(field, empty)| empty.then_some(field))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(ConfigError(format!(
+                        "`{key}` needs {} (or `twin_of: <production slug>` for a twin of it)",
+                        missing.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(apps)
 }
 
 /// The config file: `--config` or `AK_E2E_CONFIG` if given (it must exist), else

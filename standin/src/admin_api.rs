@@ -31,7 +31,7 @@ pub(crate) fn refuse(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// `answer` over the directory, for a request carrying the API token; otherwise authentik's 403.
-fn with_directory(
+pub(crate) fn with_directory(
     shared: &Shared,
     headers: &HeaderMap,
     answer: impl FnOnce(&mut crate::Directory) -> Response,
@@ -43,7 +43,7 @@ fn with_directory(
 }
 
 /// A page of results, shaped as authentik's paginated lists.
-fn page(results: Vec<Value>) -> Response {
+pub(crate) fn page(results: Vec<Value>) -> Response {
     let count = results.len();
     axum::Json(json!({
         "pagination": {"next": 0, "previous": 0, "count": count, "current": 1, "total_pages": 1,
@@ -56,23 +56,27 @@ fn page(results: Vec<Value>) -> Response {
 
 /// A listing for a request carrying the API token (otherwise authentik's 403): `list` picks
 /// the results from the directory as it is now and the query.
-fn listing(shared: &Shared, headers: &HeaderMap, list: impl FnOnce(&crate::Directory) -> Vec<Value>) -> Response {
+pub(crate) fn listing(
+    shared: &Shared,
+    headers: &HeaderMap,
+    list: impl FnOnce(&crate::Directory) -> Vec<Value>,
+) -> Response {
     with_directory(shared, headers, |dir| page(list(dir)))
 }
 
-fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// A user as the admin API shows one.
-fn user_json(u: &crate::directory::User) -> Value {
+pub(crate) fn user_json(u: &crate::directory::User) -> Value {
     json!({
         "pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active,
         "groups": u.groups, "attributes": u.attributes, "type": "internal", "path": "users", "uuid": u.uuid,
     })
 }
 
-fn not_found(what: &str) -> Response {
+pub(crate) fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(json!({"detail": format!("No {what} matches the given query.")})))
         .into_response()
 }
@@ -172,15 +176,20 @@ pub(crate) async fn all_devices(
     })
 }
 
-/// `GET /api/v3/core/users/?username=…`.
+/// `GET /api/v3/core/users/?username=…&search=…`.
 pub(crate) async fn users(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let wanted = param(query.as_deref(), "username");
+    let search = param(query.as_deref(), "search").unwrap_or_default().to_lowercase();
+    let found = move |u: &&crate::directory::User| {
+        [&u.username, &u.name, &u.email].iter().any(|f| f.to_lowercase().contains(&search))
+    };
     listing(&shared, &headers, |dir| {
-        dir.users.iter().filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username)).map(user_json).collect()
+        let named = dir.users.iter().filter(|u| wanted.as_ref().is_none_or(|w| *w == u.username));
+        named.filter(found).map(user_json).collect()
     })
 }
 

@@ -46,6 +46,9 @@ pub enum Defect {
     ReusableCodes,
     /// `consent-token-ignored`: the consent stage accepts any token.
     ConsentTokenIgnored,
+    /// `certificate-expires=DAYS`: the signing certificate expires in DAYS days (negative: it
+    /// expired that long ago), as the admin API shows it.
+    CertificateExpires(i64),
 }
 
 /// An endpoint a delay applies to.
@@ -99,6 +102,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("malformed-discovery", "the discovery document is not valid JSON"),
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
+    ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
 
 /// A bad `--defect` value.
@@ -129,6 +133,10 @@ impl FromStr for Defect {
                     Ok(Defect::RenameClaim(from.into(), to.into()))
                 }
                 _ => Err(err("write rename-claim=FROM:TO")),
+            },
+            "certificate-expires" => match arg.and_then(|a| a.parse().ok()) {
+                Some(days) => Ok(Defect::CertificateExpires(days)),
+                None => Err(err("write certificate-expires=DAYS (a whole number, negative for expired)")),
             },
             "delay" => {
                 let (endpoint, millis) =
@@ -186,6 +194,7 @@ impl fmt::Display for Defect {
             Defect::MalformedDiscovery => f.write_str("malformed-discovery"),
             Defect::ReusableCodes => f.write_str("reusable-codes"),
             Defect::ConsentTokenIgnored => f.write_str("consent-token-ignored"),
+            Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
 }

@@ -479,6 +479,65 @@ impl Directory {
     }
 }
 
+impl SubMode {
+    /// Every mode with authentik's name for it.
+    pub const NAMES: [(SubMode, &'static str); 6] = [
+        (SubMode::HashedUserId, "hashed_user_id"),
+        (SubMode::UserId, "user_id"),
+        (SubMode::UserUuid, "user_uuid"),
+        (SubMode::UserUsername, "user_username"),
+        (SubMode::UserEmail, "user_email"),
+        (SubMode::UserUpn, "user_upn"),
+    ];
+
+    /// authentik's name of the mode.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES.iter().find(|(m, _)| *m == self).map_or("hashed_user_id", |(_, n)| n)
+    }
+
+    /// The mode authentik names so.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(_, n)| *n == name).map(|(m, _)| *m)
+    }
+}
+
+impl IssuerMode {
+    /// authentik's name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerProvider => "per_provider",
+            Self::Global => "global",
+        }
+    }
+
+    /// The mode authentik names so.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "per_provider" => Some(Self::PerProvider),
+            "global" => Some(Self::Global),
+            _ => None,
+        }
+    }
+}
+
+impl Provider {
+    /// The provider's primary key in the admin API: stable, from its name.
+    pub fn pk(&self) -> u64 {
+        u64::from_str_radix(&hex_sha256(&self.name)[..7], 16).unwrap_or(0) + 1
+    }
+}
+
+/// A duration as authentik writes one (`minutes=5`).
+pub fn timedelta(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s > 0 && s % 86_400 == 0 => format!("days={}", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("hours={}", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("minutes={}", s / 60),
+        s => format!("seconds={s}"),
+    }
+}
+
 /// SHA-256 as lower-case hex.
 pub fn hex_sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()

@@ -3,6 +3,7 @@
 //! defects.
 
 mod admin_api;
+mod admin_objects;
 mod authorize;
 pub mod blueprint;
 pub mod defects;

@@ -280,6 +280,33 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/authenticators/admin/all/", get(crate::admin_api::all_devices))
         .route("/api/v3/authenticators/admin/totp/", get(crate::admin_api::totp_devices))
         .route("/api/v3/authenticators/admin/totp/{pk}/", axum::routing::delete(crate::admin_api::delete_totp_device))
+        .route("/api/v3/core/users/me/", get(crate::admin_objects::me))
+        .route(
+            "/api/v3/core/applications/",
+            get(crate::admin_objects::applications).post(crate::admin_objects::create_application),
+        )
+        .route(
+            "/api/v3/core/applications/{slug}/",
+            get(crate::admin_objects::application).delete(crate::admin_objects::delete_application),
+        )
+        .route("/api/v3/core/applications/{slug}/check_access/", get(crate::admin_objects::check_access))
+        .route(
+            "/api/v3/providers/oauth2/",
+            get(crate::admin_objects::providers).post(crate::admin_objects::create_provider),
+        )
+        .route(
+            "/api/v3/providers/oauth2/{pk}/",
+            get(crate::admin_objects::provider).delete(crate::admin_objects::delete_provider),
+        )
+        .route("/api/v3/providers/oauth2/{pk}/preview_user/", get(crate::admin_objects::preview_user))
+        .route("/api/v3/propertymappings/provider/scope/{pk}/", get(crate::admin_objects::scope_mapping))
+        .route("/api/v3/propertymappings/all/{pk}/test/", post(crate::admin_objects::test_mapping))
+        .route("/api/v3/crypto/certificatekeypairs/{pk}/", get(crate::admin_objects::keypair))
+        .route("/api/v3/flows/instances/", get(crate::admin_objects::flows))
+        .route(
+            "/api/v3/policies/bindings/",
+            get(crate::admin_objects::bindings).post(crate::admin_objects::create_binding),
+        )
         .route("/-/health/live/", get(health))
         .route("/-/health/ready/", get(health))
         .route("/static/flow.js", get(pages::script))

@@ -3,5 +3,6 @@
 //! login through a throwaway copy of them).
 
 pub mod compare;
+pub mod doctor;
 pub mod provision;
 pub mod reproduce;

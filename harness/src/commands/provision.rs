@@ -240,19 +240,17 @@ async fn reenroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
+    use ak_protocol::authentik::admin::{TotpDevice, path};
     let api = crate::environment::admin_api::AdminApi::new(base, ak_protocol::secret::Secret::new(token), timeout)
         .map_err(runtime)?;
-    let user = api.user(username).await.map_err(runtime)?;
-    let pk = user
-        .and_then(|u| u["pk"].as_u64())
-        .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
+    let api_error = |e: crate::environment::admin_api::ApiError| runtime(e.message);
+    let user = api.user(username).await.map_err(api_error)?;
+    let pk = user.map(|u| u.pk).ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
     // The admin list has no user filter (authentik 2026.2 filters by `name` only): read every
     // page and keep this user's devices, never anyone else's.
-    let devices = api.all_pages("api/v3/authenticators/admin/totp/").await.map_err(runtime)?;
-    let theirs = devices.iter().filter(|d| d["user"]["pk"].as_u64() == Some(pk)).filter_map(|d| d["pk"].as_u64());
-    for id in theirs {
-        let path = format!("api/v3/authenticators/admin/totp/{id}/");
-        api.expect(reqwest::Method::DELETE, &path, &[], None).await.map_err(runtime)?;
+    let devices: Vec<TotpDevice> = api.all(path::TOTP_DEVICES, &[]).await.map_err(api_error)?;
+    for device in devices.iter().filter(|d| d.user.as_ref().map(|u| u.pk) == Some(pk)) {
+        api.delete(&path::one(path::TOTP_DEVICES, device.pk)).await.map_err(api_error)?;
     }
     enroll_totp(base, username, password, timeout).await.map_err(runtime)
 }

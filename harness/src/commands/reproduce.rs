@@ -5,8 +5,15 @@
 //! address at the same email domain, same groups and attributes, path `ak-e2e/reproduce`, a
 //! random password, and a TOTP device of its own if they have one), runs the ChatGPT login for
 //! it under the browser driver with a trace bundle, and deletes it afterwards: when the login
-//! passes, fails or errors, and on Ctrl-C or SIGTERM. The user's own password and devices are
+//! passes, fails or errors, and on Ctrl-C or SIGTERM; a copy left by a killed run is swept by
+//! the next (see [`crate::environment::throwaway`]). The user's own password and devices are
 //! only read, never changed.
+//!
+//! With `--application SLUG` the copy signs in to a twin of that production application (its
+//! provider's settings and its bindings, [`crate::environment::twin`]), so the verdict is the one
+//! the user would get there. When the login fails, authentik's own explanation follows: the
+//! copy's access as the application's policies decide it (with their messages), the claims
+//! authentik would send, an inactive user.
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the fixture exists.
@@ -18,12 +25,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use reqwest::Method;
-use serde_json::json;
+use ak_protocol::authentik::admin::{self, path};
 
 use crate::config::{SecretRef, Settings, Target, UserConfig};
 use crate::environment::Environment;
 use crate::environment::admin_api::AdminApi;
+use crate::environment::throwaway::{self, Cleanup, Kind};
 use crate::exit;
 use crate::report::Redactor;
 use crate::report::console::{ConsoleProgress, Style};
@@ -75,7 +82,7 @@ struct Fixture {
 
 /// Runs `reproduce`; returns the exit code (README: "Reproducing a user's login").
 pub async fn reproduce(
-    settings: Settings,
+    mut settings: Settings,
     env: &HashMap<String, String>,
     username: &str,
     out: &mut dyn Write,
@@ -85,9 +92,13 @@ pub async fn reproduce(
         settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()))
     });
     let password = ak_protocol::jose::random_token(24);
-    let redactor = Redactor::new(vec![password.clone()]);
     let mut vars = env.clone();
     vars.insert(PASSWORD_VAR.into(), password.clone());
+    // With `--application`, the copy signs in to a twin of that application.
+    crate::environment::twin::prepare(&mut settings, &mut vars);
+    let mut secrets: Vec<String> = vec![password.clone()];
+    secrets.extend(settings.authentik_token.iter().map(|t| t.expose().to_string()));
+    let redactor = Redactor::new(secrets);
     // The environment starts before the fixture exists: it is made through the API of the
     // authentik the environment reaches (for the embedded target, the one it starts).
     let (scenario, draft, plan) = match draft_plan(&settings, &vars, &folder, username) {
@@ -102,53 +113,77 @@ pub async fn reproduce(
             return exit::RUNTIME;
         }
     };
-    let Some(token) = admin_token(&settings, env, &environment) else {
-        eprintln!(
-            "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
-            crate::commands::provision::TOKEN_ENV
-        );
-        environment.stop().await;
-        return exit::USAGE;
-    };
-    let redactor = Redactor::new(vec![password.clone(), token.expose().to_string()]);
-    let api = match AdminApi::new(&environment.authentik, token.clone(), settings.request_timeout) {
-        Ok(api) => api,
+    for note in &environment.notes {
+        let _ = writeln!(out, "ak-e2e: {note}");
+    }
+    let embedded = matches!(settings.target, Target::Embedded).then_some(environment.api_token.as_ref()).flatten();
+    let api = match crate::environment::admin_api(&settings, &environment.authentik, embedded) {
+        Ok(Some(api)) => api,
+        Ok(None) => {
+            eprintln!(
+                "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
+                crate::commands::provision::TOKEN_ENV
+            );
+            environment.stop().await;
+            return exit::USAGE;
+        }
         Err(e) => {
             eprintln!("ak-e2e: error: {e}");
             environment.stop().await;
             return exit::RUNTIME;
         }
     };
-    let code = match make_fixture(&api, username, password, out).await {
+    let mut cleanup = Cleanup::new(api.clone());
+    let code = match make_fixture(&api, username, password, &mut cleanup, out).await {
         Err(Stop(code, message)) => {
             eprintln!("ak-e2e: error: {}", redactor.apply(&message));
             code
         }
         Ok(fixture) => {
-            let mut throwaway = Throwaway {
-                base: environment.authentik.clone(),
-                token: token.clone(),
-                timeout: settings.request_timeout,
-                pk: fixture.pk,
-                username: fixture.username.clone(),
-                deleted: false,
-            };
             environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
             let code = login(&settings, &vars, &environment, &api, &fixture, &scenario, &folder, out, style).await;
-            match throwaway.delete(&api).await {
-                Ok(()) => {
-                    let _ = writeln!(out, "ak-e2e: deleted the throwaway user {}", fixture.username);
-                    code
-                }
-                Err(e) => {
-                    eprintln!("ak-e2e: error: {}", redactor.apply(&e));
-                    code.max(exit::RUNTIME)
-                }
+            if code == exit::FAILED {
+                explain(&api, &settings, &environment, &fixture, username, out).await;
             }
+            code
         }
     };
+    let (lines, all) = cleanup.run().await;
+    for line in lines {
+        let _ = writeln!(out, "ak-e2e: {}", redactor.apply(&line));
+    }
     environment.stop().await;
-    code
+    if all { code } else { code.max(exit::RUNTIME) }
+}
+
+/// After a failed login: authentik's own explanation for the copy, in the application it signed
+/// in to (inactive, refused by the bindings with the policies' messages, claims ChatGPT refuses).
+async fn explain(
+    api: &AdminApi,
+    settings: &Settings,
+    environment: &Environment,
+    fixture: &Fixture,
+    username: &str,
+    out: &mut dyn Write,
+) {
+    let Some(ws) = environment.workspace(crate::scenario::DEFAULT_APPLICATION) else { return };
+    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
+    let of = settings.applications.get(crate::scenario::DEFAULT_APPLICATION).and_then(|a| a.twin_of.clone());
+    let shown = of.as_deref().unwrap_or(&ws.slug);
+    match crate::commands::doctor::explain(api, &ws.slug, &fixture.username, &domains).await {
+        Ok(findings) if findings.is_empty() => {
+            let _ = writeln!(out, "ak-e2e: authentik finds nothing wrong with {username} in application `{shown}`");
+        }
+        Ok(findings) => {
+            let _ = writeln!(out, "ak-e2e: authentik's own explanation for {username} in application `{shown}`:");
+            for f in findings {
+                let _ = writeln!(out, "  {}: {}: {}", f.level.word(), f.setting, f.message.replace(&fixture.username, username));
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "ak-e2e: note: authentik's explanation could not be read: {e}");
+        }
+    }
 }
 
 /// Writes the scenario and plans it with a placeholder fixture, enough to start the environment
@@ -170,76 +205,6 @@ fn draft_plan(
         exit::USAGE
     })?;
     Ok((scenario, draft, plan))
-}
-
-/// The admin API token: the embedded stand-in's own, else the one exported in
-/// [`crate::commands::provision::TOKEN_ENV`] (empty counts as unset).
-fn admin_token(
-    settings: &Settings,
-    env: &HashMap<String, String>,
-    environment: &Environment,
-) -> Option<ak_protocol::secret::Secret> {
-    match (&settings.target, &environment.api_token) {
-        (Target::Embedded, Some(token)) => Some(token.clone()),
-        _ => env
-            .get(crate::commands::provision::TOKEN_ENV)
-            .filter(|t| !t.is_empty())
-            .map(ak_protocol::secret::Secret::new),
-    }
-}
-
-/// The throwaway user, deleted by [`Throwaway::delete`] after the login, or else when dropped:
-/// when a signal drops the run (the binary drops it on Ctrl-C and SIGTERM) or a panic unwinds.
-struct Throwaway {
-    base: url::Url,
-    token: ak_protocol::secret::Secret,
-    timeout: std::time::Duration,
-    pk: u64,
-    username: String,
-    deleted: bool,
-}
-
-impl Throwaway {
-    fn path(&self) -> String {
-        format!("api/v3/core/users/{}/", self.pk)
-    }
-
-    fn failed(&self, e: &str) -> String {
-        format!(
-            "could not delete the throwaway user {} (delete it in authentik's admin interface, Directory → Users, \
-             path ak-e2e/reproduce): {e}",
-            self.username
-        )
-    }
-
-    async fn delete(&mut self, api: &AdminApi) -> Result<(), String> {
-        self.deleted = true;
-        api.expect(Method::DELETE, &self.path(), &[], None).await.map(drop).map_err(|e| self.failed(&e))
-    }
-}
-
-impl Drop for Throwaway {
-    fn drop(&mut self) {
-        if self.deleted {
-            return;
-        }
-        // The run's runtime is going away: the request gets a thread and a runtime of its own.
-        let (base, token, timeout, path) = (self.base.clone(), self.token.clone(), self.timeout, self.path());
-        let deleted = std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let api = AdminApi::new(&base, token, timeout)?;
-                api.expect(Method::DELETE, &path, &[], None).await.map(drop)
-            })
-        })
-        .join()
-        .unwrap_or_else(|_| Err("the request panicked".into()));
-        match deleted {
-            Ok(()) => eprintln!("ak-e2e: deleted the throwaway user {}", self.username),
-            Err(e) => eprintln!("ak-e2e: error: {}", self.failed(&e)),
-        }
-    }
 }
 
 /// Writes the scenario the fixture runs into the run's folder (it is part of the bundle).
@@ -282,60 +247,58 @@ fn plan_error(e: crate::plan::PlanError) -> String {
     }
 }
 
-/// Reads the user and makes the throwaway copy: same name, groups and attributes, an address
-/// at the same domain, the password given, a TOTP device if they have one.
-async fn make_fixture(api: &AdminApi, username: &str, password: String, out: &mut dyn Write) -> Result<Fixture, Stop> {
-    let runtime = |e: String| Stop(exit::RUNTIME, e);
+/// Reads the user and makes the throwaway copy: same name, groups, attributes, type and
+/// active state, an address at the same domain, the password given, a TOTP device if they have one.
+async fn make_fixture(
+    api: &AdminApi,
+    username: &str,
+    password: String,
+    cleanup: &mut Cleanup,
+    out: &mut dyn Write,
+) -> Result<Fixture, Stop> {
+    let runtime = |e: crate::environment::admin_api::ApiError| Stop(exit::RUNTIME, e.message);
+    for line in throwaway::sweep(api, &[Kind::Copy]).await.map_err(runtime)? {
+        let _ = writeln!(out, "ak-e2e: {line}");
+    }
     let user = api.user(username).await.map_err(runtime)?.ok_or_else(|| {
         Stop(exit::USAGE, format!("authentik has no user `{username}` (GET api/v3/core/users/?username={username})"))
     })?;
-    let pk = user["pk"].as_u64().unwrap_or_default().to_string();
-    let devices = api.get("api/v3/authenticators/admin/all/", &[("user", &pk)]).await.map_err(runtime)?;
-    let kinds: std::collections::BTreeSet<String> = devices
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d["confirmed"] != false)
-        .filter_map(|d| d["type"].as_str().map(String::from))
-        .collect();
+    let pk = user.pk.to_string();
+    let devices: Vec<admin::Device> = api.get(path::ALL_DEVICES, &[("user", &pk)]).await.map_err(runtime)?;
+    let kinds: std::collections::BTreeSet<String> =
+        devices.into_iter().filter(|d| d.confirmed).map(|d| d.kind).filter(|k| !k.is_empty()).collect();
     let totp = kinds.contains(TOTP_DEVICE);
     let others: Vec<&str> =
         kinds.iter().filter(|k| *k != TOTP_DEVICE).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
-    let fixture_name =
-        format!("ak-e2e-repro-{}", ak_protocol::jose::random_token(6).to_ascii_lowercase().replace(['-', '_'], "x"));
-    let domain = user["email"].as_str().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_string());
+    let fixture_name = throwaway::name(Kind::Copy);
+    let domain = user.email.rsplit_once('@').map(|(_, d)| d.to_string());
     let email = format!("{fixture_name}@{}", domain.as_deref().unwrap_or("example.invalid"));
-    let groups = user["groups"].clone();
-    let body = json!({
-        "username": fixture_name,
-        "name": user["name"],
-        "email": email,
-        "is_active": true,
-        "path": "ak-e2e/reproduce",
-        "type": user["type"].as_str().unwrap_or("internal"),
-        "groups": groups,
-        "attributes": user["attributes"].as_object().cloned().unwrap_or_default(),
-    });
-    let created = api.expect(Method::POST, "api/v3/core/users/", &[], Some(&body)).await.map_err(runtime)?;
-    let fixture = Fixture {
-        pk: created["pk"].as_u64().unwrap_or_default(),
-        username: fixture_name,
-        email,
-        name: user["name"].as_str().unwrap_or_default().to_string(),
-        password,
-        totp,
+    let new = admin::NewUser {
+        username: fixture_name.clone(),
+        name: user.name.clone(),
+        email: email.clone(),
+        is_active: user.is_active,
+        path: "ak-e2e/reproduce".into(),
+        kind: user.kind.clone(),
+        groups: user.groups.clone(),
+        attributes: user.attributes.clone(),
     };
-    let group_count = groups.as_array().map_or(0, Vec::len);
-    let attribute_count = user["attributes"].as_object().map_or(0, |a| a.len());
+    let created: admin::User = api.post(path::USERS, &new).await.map_err(runtime)?;
+    cleanup.add(format!("the throwaway user {fixture_name}"), path::one(path::USERS, created.pk));
+    let fixture =
+        Fixture { pk: created.pk, username: fixture_name, email, name: user.name.clone(), password, totp };
     let mfa = match (totp, others.is_empty()) {
         (true, _) => "TOTP".to_string(),
         (false, true) => "none".to_string(),
         (false, false) => "none mirrored".to_string(),
     };
+    let active = if user.is_active { "" } else { ", inactive like them" };
     let _ = writeln!(
         out,
-        "ak-e2e: created the throwaway user {} mirroring {username}: {group_count} group(s), {attribute_count} attribute(s), MFA {mfa}",
-        fixture.username
+        "ak-e2e: created the throwaway user {} mirroring {username}: {} group(s), {} attribute(s), MFA {mfa}{active}",
+        fixture.username,
+        user.groups.len(),
+        user.attributes.len()
     );
     if !others.is_empty() {
         let _ = writeln!(
@@ -361,9 +324,8 @@ async fn login(
     out: &mut dyn Write,
     style: Style,
 ) -> i32 {
-    let set = json!({"password": fixture.password});
-    let path = format!("api/v3/core/users/{}/set_password/", fixture.pk);
-    if let Err(e) = api.expect(Method::POST, &path, &[], Some(&set)).await {
+    let set = admin::SetPassword { password: ak_protocol::secret::Secret::new(fixture.password.clone()) };
+    if let Err(e) = api.act(&path::action(path::USERS, fixture.pk, "set_password"), &set).await {
         eprintln!("ak-e2e: error: {e}");
         return exit::RUNTIME;
     }

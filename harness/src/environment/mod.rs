@@ -5,6 +5,8 @@
 pub mod admin_api;
 pub mod fidelity;
 pub mod flow_client;
+pub mod throwaway;
+pub mod twin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use chatgpt_rp::{Config as ChatgptSettings, MockChatGpt};
 use url::Url;
 
 use crate::config::{ApplicationConfig, Settings, Target};
+use crate::environment::admin_api::AdminApi;
 use crate::plan::Secrets;
 
 /// A target that could not be started or reached (exit code 3).
@@ -50,6 +53,10 @@ pub struct Environment {
     pub request_timeout: Duration,
     /// The admin API token: the embedded stand-in's own (made for the run), else none.
     pub api_token: Option<Secret>,
+    /// What the run made in authentik (twins), deleted when it stops or is dropped.
+    pub cleanup: Option<throwaway::Cleanup>,
+    /// Lines to show before the run: twins made, leftovers swept.
+    pub notes: Vec<String>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -78,17 +85,27 @@ impl Environment {
             Some(listener) => {
                 Some(start_standin(settings, secrets, blueprint_env, embedded_token.clone(), listener).await?)
             }
-            None => {
-                preflight(settings, secrets, &authentik, &workspaces, used_users).await?;
-                None
-            }
+            None => None,
         };
+        let api_token = standin.as_ref().map(|_| embedded_token);
+        let mut notes = Vec::new();
+        let cleanup = make_twins(settings, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes).await?;
+        if standin.is_none() {
+            preflight(settings, secrets, &authentik, &workspaces, used_users).await?;
+        }
 
         let mut vars = BTreeMap::new();
         vars.insert("authentik.url".into(), authentik.to_string());
-        let api_token = standin.as_ref().map(|_| embedded_token);
-        let mut environment =
-            Self { authentik, workspaces, standin, vars, request_timeout: settings.request_timeout, api_token };
+        let mut environment = Self {
+            authentik,
+            workspaces,
+            standin,
+            vars,
+            request_timeout: settings.request_timeout,
+            api_token,
+            cleanup,
+            notes,
+        };
         for (name, user) in &settings.users {
             environment.set_user(name, user);
         }
@@ -137,8 +154,13 @@ impl Environment {
         self.workspaces.get(crate::scenario::DEFAULT_APPLICATION).map(|w| &w.chatgpt)
     }
 
-    /// Stops what was started.
-    pub async fn stop(self) {
+    /// Deletes what the run made in authentik (twins), saying so; then stops what was started.
+    pub async fn stop(mut self) {
+        if let Some(mut cleanup) = self.cleanup.take() {
+            for line in cleanup.run().await.0 {
+                eprintln!("ak-e2e: {line}");
+            }
+        }
         if let Some(s) = self.standin {
             s.shutdown().await;
         }
@@ -146,6 +168,46 @@ impl Environment {
             ws.chatgpt.shutdown().await;
         }
     }
+}
+
+/// The admin API of the target: the stand-in's own token, else `AK_E2E_AUTHENTIK_TOKEN`.
+pub fn admin_api(settings: &Settings, authentik: &Url, embedded: Option<&Secret>) -> Result<Option<AdminApi>, TargetError> {
+    let Some(token) = embedded.or(settings.authentik_token.as_ref()) else { return Ok(None) };
+    AdminApi::new(authentik, token.clone(), settings.request_timeout).map(Some).map_err(TargetError)
+}
+
+/// Makes the twins of the applications that have `twin_of` (after sweeping leftovers of killed
+/// runs); answers the cleanup that deletes them, or none when there is no twin.
+async fn make_twins(
+    settings: &Settings,
+    secrets: &Secrets,
+    authentik: &Url,
+    workspaces: &BTreeMap<String, Workspace>,
+    embedded_token: Option<&Secret>,
+    notes: &mut Vec<String>,
+) -> Result<Option<throwaway::Cleanup>, TargetError> {
+    let twins: Vec<(&String, &ApplicationConfig)> =
+        settings.applications.iter().filter(|(n, a)| a.twin_of.is_some() && workspaces.contains_key(*n)).collect();
+    if twins.is_empty() {
+        return Ok(None);
+    }
+    let api = admin_api(settings, authentik, embedded_token)?.ok_or_else(|| {
+        TargetError(format!(
+            "a twin of application `{}` needs an authentik API token that may read applications and create providers, \
+             applications and bindings: export AK_E2E_AUTHENTIK_TOKEN",
+            twins[0].1.twin_of.as_deref().unwrap_or_default()
+        ))
+    })?;
+    let kinds = [throwaway::Kind::Twin];
+    notes.extend(throwaway::sweep(&api, &kinds).await.map_err(|e| TargetError(e.message))?);
+    let mut cleanup = throwaway::Cleanup::new(api.clone());
+    for (name, app) in twins {
+        let of = app.twin_of.as_deref().unwrap_or_default();
+        let secret = Secret::new(secrets.get(&app.client_secret.env).unwrap_or_default());
+        let redirect = workspaces[name].chatgpt.redirect_uri().to_string();
+        notes.push(twin::make(&api, of, &app.slug, &secret, &redirect, &mut cleanup).await?);
+    }
+    Ok(Some(cleanup))
 }
 
 /// authentik's base URL with a trailing slash; for the embedded target, also the loopback

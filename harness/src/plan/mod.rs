@@ -244,6 +244,16 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The secrets of every application and user: what the embedded target is provisioned with
+/// (unset ones made up), or for a real target what the environment holds.
+pub fn all_secrets(settings: &Settings, env: &HashMap<String, String>) -> Result<Secrets, Vec<String>> {
+    let mut errors = Vec::new();
+    let apps = settings.applications.keys().cloned().collect();
+    let users = settings.users.keys().cloned().collect();
+    let secrets = resolve_secrets(settings, env, &apps, &users, &mut errors);
+    if errors.is_empty() { Ok(secrets) } else { Err(errors) }
+}
+
 /// Resolves secrets: all of them for the embedded target (it is provisioned with them; unset
 /// ones are made up), and for a real target those the planned scenarios need.
 fn resolve_secrets(

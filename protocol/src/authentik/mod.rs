@@ -4,6 +4,7 @@
 //! *Permission denied*, …). Shared by the harness's drivers, its pre-run checks, its tools and
 //! the stand-in.
 
+pub mod admin;
 pub mod answer;
 pub mod component;
 pub mod flow;

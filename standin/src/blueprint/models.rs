@@ -239,21 +239,17 @@ impl Ctx<'_> {
             };
         }
         if let Some(n) = f.get("sub_mode") {
-            p.sub_mode = match self.string(n)?.as_str() {
-                "hashed_user_id" => SubMode::HashedUserId,
-                "user_id" => SubMode::UserId,
-                "user_uuid" => SubMode::UserUuid,
-                "user_username" => SubMode::UserUsername,
-                "user_email" => SubMode::UserEmail,
-                "user_upn" => SubMode::UserUpn,
-                other => return self.err(n.pos, format!("sub_mode `{other}` is not one of authentik's")),
+            let name = self.string(n)?;
+            p.sub_mode = match SubMode::parse(&name) {
+                Some(mode) => mode,
+                None => return self.err(n.pos, format!("sub_mode `{name}` is not one of authentik's")),
             };
         }
         if let Some(n) = f.get("issuer_mode") {
-            p.issuer_mode = match self.string(n)?.as_str() {
-                "per_provider" => IssuerMode::PerProvider,
-                "global" => IssuerMode::Global,
-                other => return self.err(n.pos, format!("issuer_mode `{other}` is not per_provider or global")),
+            let name = self.string(n)?;
+            p.issuer_mode = match IssuerMode::parse(&name) {
+                Some(mode) => mode,
+                None => return self.err(n.pos, format!("issuer_mode `{name}` is not per_provider or global")),
             };
         }
         for (field, slot) in [
