@@ -76,12 +76,13 @@ EXPECTED_ACCESS = {
     "guide-eve": (False, "ChatGPT is not for eve"),
 }
 
+# The expressions end without a newline: authentik strips surrounding whitespace from them
+# (DRF trim_whitespace), so a trailing newline would make every re-run "update" them.
 POLICY_EXPRESSION = """\
 if request.user.username == "guide-eve":
     ak_message("ChatGPT is not for eve")
     return False
-return True
-"""
+return True"""
 
 MAPPING_EXPRESSION = """\
 name = request.user.name or ""
@@ -92,8 +93,7 @@ return {
     "family_name": family_name,
     "preferred_username": request.user.username,
     "nickname": request.user.username,
-}
-"""
+}"""
 
 
 class ApiError(Exception):
@@ -150,7 +150,7 @@ class Client:
         page = 1
         while True:
             params["page"] = page
-            answer = self.get(path, params)
+            answer = self.get(path.rstrip("/") + "/", params)
             yield from answer["results"]
             if not answer.get("pagination", {}).get("next"):
                 return
@@ -278,7 +278,9 @@ def setup(api: Client) -> dict:
 
     mapping_pks = []
     for managed in MANAGED_SCOPES:
-        scope = api.find("/propertymappings/provider/scope", "managed", managed, {"managed": managed})
+        scope = api.find(
+            "/propertymappings/provider/scope", "managed", managed, {"managed": managed}
+        )
         if scope is None:
             raise SystemExit(f"managed scope mapping {managed} not found")
         mapping_pks.append(scope["pk"])

@@ -11,6 +11,7 @@ mod compare;
 mod compose;
 mod defects;
 mod fidelity;
+mod own_application;
 mod real_target;
 mod reproduce;
 mod trace;

@@ -245,7 +245,9 @@ async fn reenroll_totp(
         .map_err(runtime)?;
     let api_error = |e: crate::environment::admin_api::ApiError| runtime(e.message);
     let user = api.user(username).await.map_err(api_error)?;
-    let pk = user.map(|u| u.pk).ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
+    let pk = user
+        .map(|u| u.pk)
+        .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
     // The admin list has no user filter (authentik 2026.2 filters by `name` only): read every
     // page and keep this user's devices, never anyone else's.
     let devices: Vec<TotpDevice> = api.all(path::TOTP_DEVICES, &[]).await.map_err(api_error)?;

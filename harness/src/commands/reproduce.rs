@@ -177,7 +177,13 @@ async fn explain(
         Ok(findings) => {
             let _ = writeln!(out, "ak-e2e: authentik's own explanation for {username} in application `{shown}`:");
             for f in findings {
-                let _ = writeln!(out, "  {}: {}: {}", f.level.word(), f.setting, f.message.replace(&fixture.username, username));
+                let _ = writeln!(
+                    out,
+                    "  {}: {}: {}",
+                    f.level.word(),
+                    f.setting,
+                    f.message.replace(&fixture.username, username)
+                );
             }
         }
         Err(e) => {
@@ -285,8 +291,7 @@ async fn make_fixture(
     };
     let created: admin::User = api.post(path::USERS, &new).await.map_err(runtime)?;
     cleanup.add(format!("the throwaway user {fixture_name}"), path::one(path::USERS, created.pk));
-    let fixture =
-        Fixture { pk: created.pk, username: fixture_name, email, name: user.name.clone(), password, totp };
+    let fixture = Fixture { pk: created.pk, username: fixture_name, email, name: user.name.clone(), password, totp };
     let mfa = match (totp, others.is_empty()) {
         (true, _) => "TOTP".to_string(),
         (false, true) => "none".to_string(),

@@ -70,8 +70,7 @@ impl AdminApi {
 
     /// The URL of an API path (`api/v3/core/users/`) with query pairs.
     pub fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, ApiError> {
-        let mut url =
-            self.base.join(path).map_err(|e| ApiError::new(ApiFailure::Answer, format!("{path}: {e}")))?;
+        let mut url = self.base.join(path).map_err(|e| ApiError::new(ApiFailure::Answer, format!("{path}: {e}")))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }

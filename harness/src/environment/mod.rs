@@ -171,7 +171,11 @@ impl Environment {
 }
 
 /// The admin API of the target: the stand-in's own token, else `AK_E2E_AUTHENTIK_TOKEN`.
-pub fn admin_api(settings: &Settings, authentik: &Url, embedded: Option<&Secret>) -> Result<Option<AdminApi>, TargetError> {
+pub fn admin_api(
+    settings: &Settings,
+    authentik: &Url,
+    embedded: Option<&Secret>,
+) -> Result<Option<AdminApi>, TargetError> {
     let Some(token) = embedded.or(settings.authentik_token.as_ref()) else { return Ok(None) };
     AdminApi::new(authentik, token.clone(), settings.request_timeout).map(Some).map_err(TargetError)
 }
@@ -286,7 +290,8 @@ async fn start_standin(
         .await
         .map_err(|e| TargetError(format!("embedded target: {e}")))?;
     for (name, app) in &settings.applications {
-        if standin.issuer(&app.slug).is_none() && name == crate::scenario::DEFAULT_APPLICATION {
+        if standin.issuer(&app.slug).is_none() && name == crate::scenario::DEFAULT_APPLICATION && app.twin_of.is_none()
+        {
             return Err(TargetError(format!(
                 "embedded target: the blueprints define no application `{}` with a provider",
                 app.slug

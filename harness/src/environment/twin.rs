@@ -53,14 +53,17 @@ async fn read(api: &AdminApi, slug: &str) -> Result<Production, TargetError> {
     let fail = |e: crate::environment::admin_api::ApiError| TargetError(e.message);
     let application: Application = match api.find(&path::one(path::APPLICATIONS, slug)).await.map_err(fail)? {
         Some(app) => app,
-        None => return Err(TargetError(format!("authentik has no application with the slug `{slug}` to make a twin of"))),
+        None => {
+            return Err(TargetError(format!("authentik has no application with the slug `{slug}` to make a twin of")));
+        }
     };
     let pk = application.provider.ok_or_else(|| {
         TargetError(format!("application `{slug}` has no provider: there is nothing to make a twin of"))
     })?;
-    let provider: OAuth2Provider = api.find(&path::one(path::OAUTH2_PROVIDERS, pk)).await.map_err(fail)?.ok_or_else(|| {
-        TargetError(format!("the provider of application `{slug}` is not an OAuth2/OpenID provider"))
-    })?;
+    let provider: OAuth2Provider =
+        api.find(&path::one(path::OAUTH2_PROVIDERS, pk)).await.map_err(fail)?.ok_or_else(|| {
+            TargetError(format!("the provider of application `{slug}` is not an OAuth2/OpenID provider"))
+        })?;
     let bindings = api.all(path::BINDINGS, &[("target", &application.pk)]).await.map_err(fail)?;
     Ok(Production { application, provider, bindings })
 }
@@ -79,7 +82,11 @@ pub async fn make(
     let redirect = vec![RedirectUri { matching_mode: MatchingMode::Strict, url: redirect_uri.to_string() }];
     let body = production.provider.copy_as(twin, twin, secret, redirect);
     let made = |what: &str, e: crate::environment::admin_api::ApiError| {
-        let hint = if e.kind == ApiFailure::Refused { " (the token must be allowed to create providers, applications and bindings)" } else { "" };
+        let hint = if e.kind == ApiFailure::Refused {
+            " (the token must be allowed to create providers, applications and bindings)"
+        } else {
+            ""
+        };
         TargetError(format!("could not make the twin's {what}: {e}{hint}"))
     };
     let provider: OAuth2Provider = api.post(path::OAUTH2_PROVIDERS, &body).await.map_err(|e| made("provider", e))?;

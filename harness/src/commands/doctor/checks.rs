@@ -102,7 +102,10 @@ pub const REQUIRED_CLAIMS: [(&str, &str); 4] = [
 const MANAGED: [(&str, &[&str]); 4] = [
     ("goauthentik.io/providers/oauth2/scope-openid", &[]),
     ("goauthentik.io/providers/oauth2/scope-email", &["email", "email_verified"]),
-    ("goauthentik.io/providers/oauth2/scope-profile", &["name", "given_name", "preferred_username", "nickname", "groups"]),
+    (
+        "goauthentik.io/providers/oauth2/scope-profile",
+        &["name", "given_name", "preferred_username", "nickname", "groups"],
+    ),
     ("goauthentik.io/providers/oauth2/scope-offline_access", &[]),
 ];
 
@@ -234,7 +237,9 @@ fn scopes(facts: &Facts, p: &str) -> Vec<Finding> {
             let effect = match scope {
                 "openid" => "authentik issues no ID token".to_string(),
                 "email" => "the ID token has no `email` (ChatGPT: missing_claim_email)".to_string(),
-                _ => "the ID token has no `given_name` or `family_name` (ChatGPT: missing_claim_given_name)".to_string(),
+                _ => {
+                    "the ID token has no `given_name` or `family_name` (ChatGPT: missing_claim_given_name)".to_string()
+                }
             };
             out.push(finding(
                 Level::Error,
@@ -248,7 +253,8 @@ fn scopes(facts: &Facts, p: &str) -> Vec<Finding> {
     // What the email and profile mappings return, by claim name.
     let mut returned: BTreeSet<String> = BTreeSet::new();
     let mut judged = true;
-    for (mapping, output) in facts.mappings.iter().filter(|(m, _)| ["email", "profile"].contains(&scope_of(m).as_str())) {
+    for (mapping, output) in facts.mappings.iter().filter(|(m, _)| ["email", "profile"].contains(&scope_of(m).as_str()))
+    {
         if let Some(managed) = mapping.managed.as_deref().and_then(|id| MANAGED.iter().find(|(m, _)| *m == id)) {
             returned.extend(managed.1.iter().map(|c| c.to_string()));
             continue;
@@ -275,9 +281,10 @@ fn scopes(facts: &Facts, p: &str) -> Vec<Finding> {
     for (claim, code) in REQUIRED_CLAIMS.iter().skip(1) {
         let scope = if *claim == "email" { "email" } else { "profile" };
         if has_scope(scope) && !returned.contains(*claim) {
-            let default_profile = facts.mappings.iter().any(|(m, _)| {
-                m.managed.as_deref() == Some("goauthentik.io/providers/oauth2/scope-profile")
-            });
+            let default_profile = facts
+                .mappings
+                .iter()
+                .any(|(m, _)| m.managed.as_deref() == Some("goauthentik.io/providers/oauth2/scope-profile"));
             let why = if default_profile && *claim == "family_name" {
                 "authentik's default `profile` mapping returns no `family_name` and puts the full name in `given_name`"
                     .to_string()
@@ -337,7 +344,10 @@ fn signing_key(facts: &Facts, p: &str) -> Vec<Finding> {
                 Level::Error,
                 p,
                 setting,
-                format!("`{}` is a {other} key: authentik would sign with EdDSA, which ChatGPT does not accept", key.name),
+                format!(
+                    "`{}` is a {other} key: authentik would sign with EdDSA, which ChatGPT does not accept",
+                    key.name
+                ),
                 Some("select an RSA certificate (RS256)".into()),
             ));
             return out;
@@ -390,9 +400,16 @@ fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
         "hashed_user_id" => (Level::Info, "based on the user's hashed ID (the default): stable for the user's life"),
         "user_id" => (Level::Info, "based on the user's ID: stable for the user's life"),
         "user_uuid" => (Level::Info, "based on the user's UUID: stable for the user's life"),
-        "user_username" => (Level::Warning, "based on the username: renaming a user gives them a new, empty ChatGPT account"),
-        "user_email" => (Level::Warning, "based on the email: a changed address gives the user a new, empty ChatGPT account"),
-        "user_upn" => (Level::Warning, "based on the UPN attribute (the hashed ID where it is missing): a changed UPN gives a new ChatGPT account"),
+        "user_username" => {
+            (Level::Warning, "based on the username: renaming a user gives them a new, empty ChatGPT account")
+        }
+        "user_email" => {
+            (Level::Warning, "based on the email: a changed address gives the user a new, empty ChatGPT account")
+        }
+        "user_upn" => (
+            Level::Warning,
+            "based on the UPN attribute (the hashed ID where it is missing): a changed UPN gives a new ChatGPT account",
+        ),
         _ => (Level::Info, "a mode this doctor does not know"),
     };
     out.push(finding(
@@ -407,13 +424,18 @@ fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
     ));
     let issuer = match provider.issuer_mode.as_str() {
         "global" => "the same issuer for every provider (authentik's base URL)",
-        _ => "each provider its own issuer, with the application's slug: renaming the slug changes the issuer and breaks ChatGPT's discovery URL",
+        _ => {
+            "each provider its own issuer, with the application's slug: renaming the slug changes the issuer and breaks ChatGPT's discovery URL"
+        }
     };
     out.push(finding(
         Level::Info,
         p,
         "Issuer mode",
-        format!("`{}`: {issuer}. Changing it makes ChatGPT refuse every token until its discovery URL is updated", provider.issuer_mode),
+        format!(
+            "`{}`: {issuer}. Changing it makes ChatGPT refuse every token until its discovery URL is updated",
+            provider.issuer_mode
+        ),
         None,
     ));
     let seconds = |text: &str| authentik_standin::directory::parse_timedelta(text).map(|d| d.as_secs());
@@ -422,7 +444,10 @@ fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
             Level::Warning,
             p,
             "Access token validity",
-            format!("`{}` ({s} s) also bounds the ID token: a clock a little off at ChatGPT rejects it as expired", provider.access_token_validity),
+            format!(
+                "`{}` ({s} s) also bounds the ID token: a clock a little off at ChatGPT rejects it as expired",
+                provider.access_token_validity
+            ),
             Some("use at least `minutes=5` (the default)".into()),
         ));
     }
@@ -431,7 +456,10 @@ fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
             Level::Warning,
             p,
             "Access code validity",
-            format!("`{}` ({s} s): a slow redirect back to ChatGPT finds the code expired (invalid_grant)", provider.access_code_validity),
+            format!(
+                "`{}` ({s} s): a slow redirect back to ChatGPT finds the code expired (invalid_grant)",
+                provider.access_code_validity
+            ),
             Some("use at least `minutes=1` (the default)".into()),
         ));
     }
@@ -473,7 +501,13 @@ fn bindings(facts: &Facts, app: &str) -> Vec<Finding> {
     let enabled: Vec<&PolicyBinding> = facts.bindings.iter().filter(|b| b.enabled).collect();
     let mut out = Vec::new();
     for b in facts.bindings.iter().filter(|b| !b.enabled) {
-        out.push(finding(Level::Info, app, setting, format!("the binding of {} is disabled: it is not evaluated", b.subject()), None));
+        out.push(finding(
+            Level::Info,
+            app,
+            setting,
+            format!("the binding of {} is disabled: it is not evaluated", b.subject()),
+            None,
+        ));
     }
     if enabled.is_empty() {
         out.push(finding(
@@ -514,7 +548,10 @@ pub fn user_findings(u: &UserFacts, facts: &Facts) -> Vec<Finding> {
         let said = if access.messages.is_empty() {
             "no policy gave a message".to_string()
         } else {
-            format!("the policies said: {}", access.messages.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", "))
+            format!(
+                "the policies said: {}",
+                access.messages.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ")
+            )
         };
         out.push(finding(
             Level::Error,
@@ -549,7 +586,9 @@ pub fn claim_findings(object: &str, claims: &Map<String, Value>, verified_domain
                 object,
                 &format!("claim {claim}"),
                 format!("{how} in the claims authentik would send: ChatGPT refuses the login ({code})"),
-                Some(format!("make the scope mapping return a non-empty `{claim}` for this user (or fill in what it reads)")),
+                Some(format!(
+                    "make the scope mapping return a non-empty `{claim}` for this user (or fill in what it reads)"
+                )),
             ));
         }
     }

@@ -71,7 +71,8 @@ pub async fn doctor(
     match run(settings, env, request, out, style).await {
         Ok(code) => code,
         Err(Stop(code, message)) => {
-            let redactor = crate::report::Redactor::new(settings.authentik_token.iter().map(|t| t.expose().to_string()).collect());
+            let redactor =
+                crate::report::Redactor::new(settings.authentik_token.iter().map(|t| t.expose().to_string()).collect());
             eprintln!("ak-e2e: error: {}", redactor.apply(&message));
             code
         }
@@ -147,9 +148,10 @@ async fn connect(
 /// Reads everything the checks judge.
 async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<Facts, Stop> {
     let slug = &request.application;
-    let application: Application = api.find(&path::one(path::APPLICATIONS, slug)).await.map_err(stop)?.ok_or_else(|| {
-        Stop(exit::USAGE, format!("authentik at {} has no application with the slug `{slug}`", api.base()))
-    })?;
+    let application: Application =
+        api.find(&path::one(path::APPLICATIONS, slug)).await.map_err(stop)?.ok_or_else(|| {
+            Stop(exit::USAGE, format!("authentik at {} has no application with the slug `{slug}`", api.base()))
+        })?;
     let provider: Option<OAuth2Provider> = match application.provider {
         Some(pk) => api.find(&path::one(path::OAUTH2_PROVIDERS, pk)).await.map_err(stop)?,
         None => None,
@@ -212,7 +214,11 @@ async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Fa
 }
 
 /// What a mapping returns for `user`, as authentik's own test evaluates it.
-async fn evaluate(api: &AdminApi, mapping: &PropertyMapping, user: u64) -> Result<Result<Map<String, Value>, String>, Stop> {
+async fn evaluate(
+    api: &AdminApi,
+    mapping: &PropertyMapping,
+    user: u64,
+) -> Result<Result<Map<String, Value>, String>, Stop> {
     let path = path::action(path::PROPERTY_MAPPINGS, &mapping.pk, "test") + "?format_result=true";
     let result: TestResult = api.post(&path, &TestFor { user }).await.map_err(stop)?;
     if !result.successful {
@@ -226,7 +232,12 @@ async fn evaluate(api: &AdminApi, mapping: &PropertyMapping, user: u64) -> Resul
 }
 
 /// One user: who they are, whether the application lets them in, and their claims.
-async fn read_user(api: &AdminApi, app: &Application, provider: &OAuth2Provider, username: &str) -> Result<UserFacts, Stop> {
+async fn read_user(
+    api: &AdminApi,
+    app: &Application,
+    provider: &OAuth2Provider,
+    username: &str,
+) -> Result<UserFacts, Stop> {
     let user: Option<User> = api.user(username).await.map_err(stop)?;
     let mut facts = UserFacts { username: username.to_string(), user: None, access: None, preview: None };
     if let Some(user) = user {
@@ -277,14 +288,18 @@ pub fn render(findings: &[Finding], base: &url::Url, slug: &str, out: &mut dyn W
 
 /// authentik's explanation of a copy's login, for `reproduce`: the findings about the user in
 /// the application (inactive, refused by a policy with its message, claims ChatGPT refuses).
-pub async fn explain(api: &AdminApi, slug: &str, username: &str, verified_domains: &[String]) -> Result<Vec<Finding>, ApiError> {
+pub async fn explain(
+    api: &AdminApi,
+    slug: &str,
+    username: &str,
+    verified_domains: &[String],
+) -> Result<Vec<Finding>, ApiError> {
     let application: Application = api.get(&path::one(path::APPLICATIONS, slug), &[]).await?;
     let Some(pk) = application.provider else { return Ok(Vec::new()) };
     let provider: OAuth2Provider = api.get(&path::one(path::OAUTH2_PROVIDERS, pk), &[]).await?;
-    let user = read_user(api, &application, &provider, username).await.map_err(|Stop(_, m)| ApiError {
-        kind: ApiFailure::Answer,
-        message: m,
-    })?;
+    let user = read_user(api, &application, &provider, username)
+        .await
+        .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
     let facts = Facts {
         application,
         provider: None,
