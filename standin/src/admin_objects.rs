@@ -118,7 +118,7 @@ fn keypair_view(shared: &Shared) -> admin::CertificateKeyPair {
         name: SELF_SIGNED_KEY.into(),
         cert_expiry: Some(ak_protocol::time::iso8601(expiry)),
         private_key_available: true,
-        private_key_type: Some("rsa".into()),
+        key_type: Some("rsa".into()),
     }
 }
 
@@ -320,6 +320,12 @@ pub(crate) async fn preview_user(
         preview.insert("iss".into(), json!(shared2.issuer(p, &slug)));
         preview.insert("sub".into(), json!(dir.subject(p, user, &shared2.install_id)));
         preview.insert("aud".into(), json!(p.client_id));
+        let now = ak_protocol::time::now_secs();
+        preview.insert("exp".into(), json!(now + p.access_token_validity.as_secs()));
+        preview.insert("iat".into(), json!(now));
+        preview.insert("auth_time".into(), json!(now));
+        preview.insert("acr".into(), json!("goauthentik.io/providers/oauth2/default"));
+        preview.insert("jti".into(), json!(ak_protocol::jose::random_token(30)));
         preview.extend(dir.scope_claims(p, user, &scopes, &shared2.install_id));
         json(&admin::UserPreview { preview })
     })

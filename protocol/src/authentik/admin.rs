@@ -389,7 +389,7 @@ pub struct CertificateKeyPair {
     pub private_key_available: bool,
     /// `rsa`, `ecdsa`, `ed25519`, `ed448`.
     #[serde(default)]
-    pub private_key_type: Option<String>,
+    pub key_type: Option<String>,
 }
 
 /// A flow.

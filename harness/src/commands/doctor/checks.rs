@@ -336,7 +336,7 @@ fn signing_key(facts: &Facts, p: &str) -> Vec<Finding> {
         }
         Some(Ok(key)) => key,
     };
-    let alg = match key.private_key_type.as_deref() {
+    let alg = match key.key_type.as_deref() {
         Some("rsa") => "RS256",
         Some("ecdsa") => "ES256",
         Some(other) => {

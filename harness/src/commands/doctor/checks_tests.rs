@@ -47,7 +47,7 @@ fn good() -> Facts {
             name: "signing".into(),
             cert_expiry: Some(ak_protocol::time::iso8601(NOW as i64 + 365 * 86_400)),
             private_key_available: true,
-            private_key_type: Some("rsa".into()),
+            key_type: Some("rsa".into()),
         })),
         encryption_key: None,
         authorization_flow: Some(Flow {
@@ -190,9 +190,9 @@ fn signing_keys() {
     let warning = found.iter().find(|f| f.level == Level::Warning).expect("a warning");
     assert!(warning.message.contains("(in 10 days)"), "{}", warning.message);
     assert!(warning.message.contains(&ak_protocol::time::iso8601(NOW as i64 + 10 * 86_400)[..10]));
-    one_error(&key(&|k| k.private_key_type = Some("ed25519".into())), "Signing Key", "EdDSA");
+    one_error(&key(&|k| k.key_type = Some("ed25519".into())), "Signing Key", "EdDSA");
     one_error(&key(&|k| k.private_key_available = false), "Signing Key", "no private key");
-    let mut ec = key(&|k| k.private_key_type = Some("ecdsa".into()));
+    let mut ec = key(&|k| k.key_type = Some("ecdsa".into()));
     assert_eq!(problems(&ec), vec![]);
     ec.encryption_key = Some("jwe".into());
     one_error(&ec, "Encryption Key", "JWE");
