@@ -153,3 +153,83 @@ async fn ctrl_c_deletes_the_throwaway_user() {
     assert_eq!(throwaway_users(&server), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&trace);
 }
+
+fn leftovers(server: &AuthentikStandIn) -> Vec<String> {
+    let dir = server.directory();
+    let apps = dir.applications.iter().map(|a| a.slug.clone());
+    let providers = dir.providers.iter().map(|p| p.name.clone());
+    let users = dir.users.iter().map(|u| u.username.clone());
+    apps.chain(providers)
+        .chain(users)
+        .filter(|n| n.starts_with("ak-e2e-twin-") || n.starts_with("ak-e2e-repro-"))
+        .collect()
+}
+
+/// bob, outside application chatgpt's bindings, reproduced through a twin of it: the verdict
+/// is chatgpt's (refused), authentik's own evaluation explains it, and nothing is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_is_reproduced_through_a_twin_of_the_production_application_with_authentiks_explanation() {
+    let port = free_port();
+    let server = standin(port, &[]).await;
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", ak_protocol::jose::random_token(6)));
+    let mut cmd = command(server.url().as_str(), port, "ak-e2e-bob", &trace, Some(TOKEN));
+    cmd.args(["--application", "chatgpt"]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run ak-e2e")).await.expect("join");
+    let out =
+        normalise(&format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(4), "{out}");
+    assert!(out.contains("a twin of application `chatgpt` (provider `ChatGPT`"), "{out}");
+    assert!(out.contains("now at authentik page \"Permission denied\""), "{out}");
+    assert!(out.contains("ak-e2e: authentik's own explanation for ak-e2e-bob in application `chatgpt`:"), "{out}");
+    assert!(out.contains("authentik's evaluation of application chatgpt denies them"), "{out}");
+    assert!(out.contains("ak-e2e: deleted the twin application"), "{out}");
+    assert_eq!(leftovers(&server), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&trace);
+}
+
+/// A reproduction through a twin is SIGKILLed while authentik holds the login: its copy of the
+/// user and its twin stay, and the next run that makes a throwaway object sweeps both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_and_a_twin_left_by_a_killed_reproduction_are_swept_by_the_next_run() {
+    let port = free_port();
+    let server = standin(port, &["delay=executor:60000"]).await;
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", ak_protocol::jose::random_token(6)));
+    let mut cmd = command(server.url().as_str(), port, "ak-e2e-ann", &trace, Some(TOKEN));
+    let mut child =
+        cmd.args(["--application", "chatgpt"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !leftovers(&server).iter().any(|n| n.starts_with("ak-e2e-repro-")) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let left = leftovers(&server);
+    assert_eq!(left.len(), 3, "a twin application, its provider and the copy: {left:?}");
+    // The next run makes a twin too; ChatGPT refuses its address before any flow.
+    let url = server.url().to_string();
+    let mut next = Command::new(BIN);
+    next.current_dir(root())
+        .args([
+            "run",
+            "--application",
+            "chatgpt",
+            "--target",
+            &url,
+            "--driver",
+            "api",
+            "scenarios/chatgpt/outside-domain.yaml",
+        ])
+        .env("CI", "true")
+        .env("AK_E2E_AUTHENTIK_TOKEN", TOKEN)
+        .envs(SECRETS.iter().copied());
+    let output = tokio::task::spawn_blocking(move || next.output().expect("run")).await.expect("join");
+    let out =
+        normalise(&format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    for name in &left {
+        assert!(out.contains(name.as_str()) && out.contains("which is gone"), "{name} not swept: {out}");
+    }
+    assert!(out.contains("ak-e2e: swept the throwaway user ak-e2e-repro-"), "{out}");
+    assert_eq!(leftovers(&server), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&trace);
+}

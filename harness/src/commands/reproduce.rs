@@ -170,7 +170,7 @@ async fn explain(
     let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
     let of = settings.applications.get(crate::scenario::DEFAULT_APPLICATION).and_then(|a| a.twin_of.clone());
     let shown = of.as_deref().unwrap_or(&ws.slug);
-    match crate::commands::doctor::explain(api, &ws.slug, &fixture.username, &domains).await {
+    match crate::commands::doctor::explain(api, &ws.slug, shown, &fixture.username, &domains).await {
         Ok(findings) if findings.is_empty() => {
             let _ = writeln!(out, "ak-e2e: authentik finds nothing wrong with {username} in application `{shown}`");
         }
@@ -263,7 +263,7 @@ async fn make_fixture(
     out: &mut dyn Write,
 ) -> Result<Fixture, Stop> {
     let runtime = |e: crate::environment::admin_api::ApiError| Stop(exit::RUNTIME, e.message);
-    for line in throwaway::sweep(api, &[Kind::Copy]).await.map_err(runtime)? {
+    for line in throwaway::sweep(api).await.map_err(runtime)? {
         let _ = writeln!(out, "ak-e2e: {line}");
     }
     let user = api.user(username).await.map_err(runtime)?.ok_or_else(|| {

@@ -202,8 +202,7 @@ async fn make_twins(
             twins[0].1.twin_of.as_deref().unwrap_or_default()
         ))
     })?;
-    let kinds = [throwaway::Kind::Twin];
-    notes.extend(throwaway::sweep(&api, &kinds).await.map_err(|e| TargetError(e.message))?);
+    notes.extend(throwaway::sweep(&api).await.map_err(|e| TargetError(e.message))?);
     let mut cleanup = throwaway::Cleanup::new(api.clone());
     for (name, app) in twins {
         let of = app.twin_of.as_deref().unwrap_or_default();

@@ -9,8 +9,6 @@
 //! a day, is deleted, and the run says so. An object of a process that still runs (a run going
 //! on beside this one) is left alone.
 
-use std::io::Write;
-
 use ak_protocol::authentik::admin::{self, path};
 
 use crate::environment::admin_api::{AdminApi, ApiError};
@@ -140,9 +138,9 @@ impl Drop for Cleanup {
     }
 }
 
-/// Deletes the leftovers of earlier runs that were killed: twins (application, then provider)
-/// and copies of users. Answers one line per object swept.
-pub async fn sweep(api: &AdminApi, kinds: &[Kind]) -> Result<Vec<String>, ApiError> {
+/// Deletes the leftovers of earlier runs that were killed, of every kind: twins (application,
+/// then provider) and copies of users. Answers one line per object swept.
+pub async fn sweep(api: &AdminApi) -> Result<Vec<String>, ApiError> {
     let now = ak_protocol::time::now_secs();
     let mut lines = Vec::new();
     let mut sweep_one = async |what: &str, name: &str, path: String, why: String| -> Result<(), ApiError> {
@@ -150,7 +148,7 @@ pub async fn sweep(api: &AdminApi, kinds: &[Kind]) -> Result<Vec<String>, ApiErr
         lines.push(format!("swept {what} {name}, {why}"));
         Ok(())
     };
-    if kinds.contains(&Kind::Twin) {
+    {
         let prefix = Kind::Twin.prefix();
         let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &[("search", prefix)]).await?;
         for app in apps {
@@ -166,7 +164,7 @@ pub async fn sweep(api: &AdminApi, kinds: &[Kind]) -> Result<Vec<String>, ApiErr
             }
         }
     }
-    if kinds.contains(&Kind::Copy) {
+    {
         let users: Vec<admin::User> = api.all(path::USERS, &[("search", Kind::Copy.prefix())]).await?;
         for user in users {
             if let Some(why) = stale(&user.username, Kind::Copy, now) {
@@ -175,14 +173,6 @@ pub async fn sweep(api: &AdminApi, kinds: &[Kind]) -> Result<Vec<String>, ApiErr
         }
     }
     Ok(lines)
-}
-
-/// Sweeps and prints what was swept as `ak-e2e: …` lines.
-pub async fn sweep_and_say(api: &AdminApi, kinds: &[Kind], out: &mut dyn Write) -> Result<(), ApiError> {
-    for line in sweep(api, kinds).await? {
-        let _ = writeln!(out, "ak-e2e: {line}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -287,19 +287,22 @@ pub fn render(findings: &[Finding], base: &url::Url, slug: &str, out: &mut dyn W
 }
 
 /// authentik's explanation of a copy's login, for `reproduce`: the findings about the user in
-/// the application (inactive, refused by a policy with its message, claims ChatGPT refuses).
+/// the application `slug` (inactive, refused by a policy with its message, claims ChatGPT
+/// refuses), naming it `shown` (the production application a twin copies).
 pub async fn explain(
     api: &AdminApi,
     slug: &str,
+    shown: &str,
     username: &str,
     verified_domains: &[String],
 ) -> Result<Vec<Finding>, ApiError> {
-    let application: Application = api.get(&path::one(path::APPLICATIONS, slug), &[]).await?;
+    let mut application: Application = api.get(&path::one(path::APPLICATIONS, slug), &[]).await?;
     let Some(pk) = application.provider else { return Ok(Vec::new()) };
     let provider: OAuth2Provider = api.get(&path::one(path::OAUTH2_PROVIDERS, pk), &[]).await?;
     let user = read_user(api, &application, &provider, username)
         .await
         .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
+    application.slug = shown.to_string();
     let facts = Facts {
         application,
         provider: None,
