@@ -282,6 +282,7 @@ pub async fn main(args: Vec<String>, mut env: HashMap<String, String>) -> i32 {
     };
     let Some(mut settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
     crate::environment::twin::prepare(&mut settings, &mut env);
+    crate::environment::mirror::prepare(&mut settings, &mut env);
     let plan = match plan_or_exit(&settings, &env) {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -359,13 +360,20 @@ async fn run(
     out: &mut dyn Write,
 ) -> i32 {
     let redactor = Redactor::new(plan.secrets.values());
-    let environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
+    let mut environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
             return exit::RUNTIME;
         }
     };
+    // Secrets made at the start (a mirrored user's TOTP device) join the plan's.
+    let mut plan = plan.clone();
+    for (var, value) in std::mem::take(&mut environment.made_secrets) {
+        plan.secrets.set(&var, value);
+    }
+    let plan = &plan;
+    let redactor = Redactor::new(plan.secrets.values());
     let mut browsers = None;
     if plan.runs.iter().any(|r| r.driver == crate::scenario::DriverKind::Browser) {
         match crate::drive::chrome::BrowserHost::start(&settings.browser).await {

@@ -117,16 +117,23 @@ pub struct ChatgptConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
-    /// Username in authentik.
+    /// Username in authentik. With `mirror_of`, the copy's.
+    #[serde(default)]
     pub username: String,
-    /// Email (what ChatGPT's "Log in" is given, and the `email` claim expected).
+    /// Email (what ChatGPT's "Log in" is given, and the `email` claim expected). With
+    /// `mirror_of`, the copy's.
+    #[serde(default)]
     pub email: String,
     /// Full name.
     pub name: Option<String>,
-    /// The variable holding the password.
+    /// The variable holding the password. With `mirror_of`, one ak-e2e fills.
+    #[serde(default = "SecretRef::unset")]
     pub password: SecretRef,
     /// TOTP secret (hex, as authentik stores it, or base32 as apps show it).
     pub totp_secret: Option<SecretRef>,
+    /// A real person (their username) this fixture user is a throwaway copy of, made for the
+    /// run and deleted afterwards: a canary for nightly runs.
+    pub mirror_of: Option<String>,
 }
 
 /// Where the scenarios run.
@@ -283,7 +290,7 @@ impl Settings {
             },
             applications: applications(&file, application)?,
             chatgpt: chatgpt(env, &file),
-            users: file.users.clone().unwrap_or_default(),
+            users: users(&file)?,
             request_timeout: Duration::from_secs(request_timeout(env, &file)?),
             target_wait: Duration::from_secs(match env.get("AK_E2E_WAIT_SECS") {
                 Some(v) => seconds("AK_E2E_WAIT_SECS", v, WAIT_RANGE)?,
@@ -307,6 +314,35 @@ impl Settings {
                 .map(ak_protocol::secret::Secret::new),
         })
     }
+}
+
+/// The fixture users by name; each names its username, email and password, or mirrors a real
+/// person (`mirror_of`).
+fn users(file: &FileConfig) -> Result<BTreeMap<String, UserConfig>, ConfigError> {
+    let users = file.users.clone().unwrap_or_default();
+    for (name, user) in &users {
+        match &user.mirror_of {
+            Some(person) if person.is_empty() => return Err(ConfigError(format!("`users.{name}.mirror_of` is empty"))),
+            Some(_) => {}
+            None => {
+                let missing: Vec<&str> = [
+                    ("username", user.username.is_empty()),
+                    ("email", user.email.is_empty()),
+                    ("password", user.password.env.is_empty()),
+                ]
+                .into_iter()
+                .filter_map(|(field, empty)| empty.then_some(field))
+                .collect();
+                if !missing.is_empty() {
+                    return Err(ConfigError(format!(
+                        "`users.{name}` needs {} (or `mirror_of: <username>` for a throwaway copy of a real person)",
+                        missing.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// The applications by name, `default` being `application:`; each either names its slug,

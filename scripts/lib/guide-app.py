@@ -26,8 +26,22 @@ and the policy would not matter. The script therefore uses policy_engine_mode "a
 the group AND the policy. Result: ann and cid pass, bob is refused (not in the group, no message),
 eve is refused with the policy's message "ChatGPT is not for eve".
 
---delete removes everything the script creates (bindings, application, provider, certificate-key
-pair, scope mapping, policy, users, group), reporting "deleted" or "absent" for each.
+Two more ChatGPT applications, deliberately misconfigured (material for `ak-e2e doctor`):
+  guide-broken  "ChatGPT (broken)", provider guide-broken: public client, redirect URI regex
+                "https://.*", scopes openid + email + authentik's managed default profile
+                mapping, signed by its own key pair guide-broken-signing (RSA, valid 10 days),
+                sub_mode user_email, access_token_validity seconds=30,
+                include_claims_in_id_token false, and no bindings at all (everyone gets in).
+  guide-hs256   "ChatGPT (no signing key)", provider guide-hs256: confidential (same client
+                secret and redirect URI as guide-chatgpt), scopes openid + guide-chatgpt-profile
+                only (no email), no signing key (ID tokens are HS256) but encryption_key
+                guide-chatgpt-signing; one binding: the group guide-chatgpt-users (order 0).
+Each run resets their settings and bindings like those of guide-chatgpt. The access checks cover
+them too: everyone passes guide-broken; ann, cid and eve pass guide-hs256, bob is refused.
+
+--delete removes everything the script creates (bindings, applications, providers,
+certificate-key pairs, scope mapping, policy, users, group), dependents first, reporting
+"deleted" or "absent" for each.
 
 Python 3 standard library only.
 """
@@ -54,10 +68,19 @@ APP_NAME = "ChatGPT (guide)"
 POLICY_ENGINE_MODE = "all"  # see the module docstring: "any" would let guide-eve in
 AUTHORIZATION_FLOW_SLUG = "default-provider-authorization-implicit-consent"
 INVALIDATION_FLOW_SLUG = "default-provider-invalidation-flow"
-MANAGED_SCOPES = [
-    "goauthentik.io/providers/oauth2/scope-openid",
-    "goauthentik.io/providers/oauth2/scope-email",
-]
+MANAGED_OPENID = "goauthentik.io/providers/oauth2/scope-openid"
+MANAGED_EMAIL = "goauthentik.io/providers/oauth2/scope-email"
+MANAGED_PROFILE = "goauthentik.io/providers/oauth2/scope-profile"
+MANAGED_SCOPES = [MANAGED_OPENID, MANAGED_EMAIL]
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:18087/sso/oidc/conn_authentik/callback"
+
+# The deliberately misconfigured variants (see the module docstring).
+BROKEN_SLUG = "guide-broken"  # also the provider's name and client_id
+BROKEN_NAME = "ChatGPT (broken)"
+BROKEN_KEYPAIR_NAME = "guide-broken-signing"
+HS256_SLUG = "guide-hs256"  # also the provider's name and client_id
+HS256_NAME = "ChatGPT (no signing key)"
+VARIANT_POLICY_ENGINE_MODE = "any"  # authentik's default
 
 # username, name, email, in the group, is_active
 USERS = [
@@ -68,12 +91,28 @@ USERS = [
     ("guide-eve", "Eve Other", "eve@other.org", True, True),
 ]
 
-# username -> (passing, a message that must be among the messages, or None)
+# application slug -> username -> (passing, a message that must be among the messages, or None)
 EXPECTED_ACCESS = {
-    "guide-ann": (True, None),
-    "guide-cid": (True, None),
-    "guide-bob": (False, None),
-    "guide-eve": (False, "ChatGPT is not for eve"),
+    APP_SLUG: {
+        "guide-ann": (True, None),
+        "guide-cid": (True, None),
+        "guide-bob": (False, None),
+        "guide-eve": (False, "ChatGPT is not for eve"),
+    },
+    # no bindings: everyone gets in
+    BROKEN_SLUG: {
+        "guide-ann": (True, None),
+        "guide-cid": (True, None),
+        "guide-bob": (True, None),
+        "guide-eve": (True, None),
+    },
+    # the group binding only
+    HS256_SLUG: {
+        "guide-ann": (True, None),
+        "guide-cid": (True, None),
+        "guide-bob": (False, None),
+        "guide-eve": (True, None),
+    },
 }
 
 # The expressions end without a newline: authentik strips surrounding whitespace from them
@@ -202,6 +241,85 @@ def password_for(username: str) -> str:
     return os.environ.get(f"GUIDE_{short.upper()}_PASSWORD", f"guide-{short}-password-1")
 
 
+def ensure_keypair(api: Client, name: str, subject_alt_name: str, validity_days: int) -> dict:
+    """Find the certificate-key pair by name, or have authentik generate it (RSA). An existing
+    pair is reused as it is: a certificate cannot be changed in place."""
+    keypair = api.find("/crypto/certificatekeypairs", "name", name, {"name": name})
+    if keypair is None:
+        keypair = api.post(
+            "/crypto/certificatekeypairs/generate/",
+            {
+                "common_name": name,
+                "subject_alt_name": subject_alt_name,
+                "validity_days": validity_days,
+                "alg": "rsa",
+            },
+        )
+        say("certificate-key-pair", name, keypair["pk"], "created")
+    else:
+        say("certificate-key-pair", name, keypair["pk"], "reused")
+    return keypair
+
+
+def ensure_application(api: Client, wanted: dict) -> dict:
+    """Find the application by its slug (in the path); create it or PATCH the differing fields."""
+    slug = wanted["slug"]
+    try:
+        app = api.get(f"/core/applications/{slug}/")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        app = None
+    if app is None:
+        app = api.post("/core/applications/", wanted)
+        say("application", slug, app["pk"], "created")
+    elif changed(app, wanted):
+        app = api.patch(f"/core/applications/{slug}/", wanted)
+        say("application", slug, app["pk"], "updated")
+    else:
+        say("application", slug, app["pk"], "reused")
+    return app
+
+
+def ensure_bindings(api: Client, app: dict, slug: str, wanted_bindings) -> None:
+    """Exactly `wanted_bindings` [(key, value, order, label)] on the application, nothing else:
+    missing ones are created, differing ones reset, any other binding deleted."""
+    existing = list(api.list_all("/policies/bindings", {"target": app["pk"]}))
+    keep = set()
+    for key, value, order, label in wanted_bindings:
+        hit = next(
+            (
+                b
+                for b in existing
+                if b.get(key) == value and b["order"] == order and b["pk"] not in keep
+            ),
+            None,
+        )
+        body = {
+            "target": app["pk"],
+            key: value,
+            "order": order,
+            "enabled": True,
+            "negate": False,
+            "timeout": 30,
+            "failure_result": False,
+        }
+        if hit is None:
+            hit = api.post("/policies/bindings/", body)
+            state = "created"
+        elif changed(hit, body):
+            hit = api.patch(f"/policies/bindings/{hit['pk']}/", body)
+            state = "updated"
+        else:
+            state = "reused"
+        keep.add(hit["pk"])
+        say("policy-binding", f"{slug}#{order}->{label}", hit["pk"], state)
+    for binding in existing:
+        if binding["pk"] not in keep:
+            api.delete(f"/policies/bindings/{binding['pk']}/")
+            say("policy-binding", f"{slug}#{binding['order']}->stray", binding["pk"], "deleted")
+
+
 def setup(api: Client) -> dict:
     group = ensure(api, "group", "/core/groups", "name", GROUP_NAME, {"name": GROUP_NAME})
     group_pk = group["pk"]
@@ -252,22 +370,7 @@ def setup(api: Client) -> dict:
         },
     )
 
-    keypair = api.find(
-        "/crypto/certificatekeypairs", "name", KEYPAIR_NAME, {"name": KEYPAIR_NAME}
-    )
-    if keypair is None:
-        keypair = api.post(
-            "/crypto/certificatekeypairs/generate/",
-            {
-                "common_name": KEYPAIR_NAME,
-                "subject_alt_name": "guide-chatgpt.example.com",
-                "validity_days": 365,
-                "alg": "rsa",
-            },
-        )
-        say("certificate-key-pair", KEYPAIR_NAME, keypair["pk"], "created")
-    else:
-        say("certificate-key-pair", KEYPAIR_NAME, keypair["pk"], "reused")
+    keypair = ensure_keypair(api, KEYPAIR_NAME, "guide-chatgpt.example.com", 365)
 
     flows = {}
     for slug in (AUTHORIZATION_FLOW_SLUG, INVALIDATION_FLOW_SLUG):
@@ -276,15 +379,17 @@ def setup(api: Client) -> dict:
             raise SystemExit(f"flow {slug} not found (are authentik's default blueprints applied?)")
         flows[slug] = flow["pk"]
 
-    mapping_pks = []
-    for managed in MANAGED_SCOPES:
+    managed_pks = {}
+    for managed in (MANAGED_OPENID, MANAGED_EMAIL, MANAGED_PROFILE):
         scope = api.find(
             "/propertymappings/provider/scope", "managed", managed, {"managed": managed}
         )
         if scope is None:
             raise SystemExit(f"managed scope mapping {managed} not found")
-        mapping_pks.append(scope["pk"])
-    mapping_pks.append(mapping["pk"])
+        managed_pks[managed] = scope["pk"]
+    mapping_pks = [managed_pks[m] for m in MANAGED_SCOPES] + [mapping["pk"]]
+    client_secret = os.environ.get("GUIDE_CLIENT_SECRET", "guide-client-secret-1")
+    redirect_uri = os.environ.get("GUIDE_REDIRECT_URI", DEFAULT_REDIRECT_URI)
 
     provider = ensure(
         api,
@@ -298,117 +403,144 @@ def setup(api: Client) -> dict:
             "invalidation_flow": flows[INVALIDATION_FLOW_SLUG],
             "client_type": "confidential",
             "client_id": CLIENT_ID,
-            "client_secret": os.environ.get("GUIDE_CLIENT_SECRET", "guide-client-secret-1"),
-            "redirect_uris": [
-                {
-                    "matching_mode": "strict",
-                    "url": os.environ.get(
-                        "GUIDE_REDIRECT_URI",
-                        "http://127.0.0.1:18087/sso/oidc/conn_authentik/callback",
-                    ),
-                }
-            ],
+            "client_secret": client_secret,
+            "redirect_uris": [{"matching_mode": "strict", "url": redirect_uri}],
             "signing_key": keypair["pk"],
             "property_mappings": mapping_pks,
         },
     )
 
-    wanted_app = {
-        "name": APP_NAME,
-        "slug": APP_SLUG,
-        "provider": provider["pk"],
-        "policy_engine_mode": POLICY_ENGINE_MODE,
-    }
-    try:
-        app = api.get(f"/core/applications/{APP_SLUG}/")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        app = None
-    if app is None:
-        app = api.post("/core/applications/", wanted_app)
-        say("application", APP_SLUG, app["pk"], "created")
-    elif changed(app, wanted_app):
-        app = api.patch(f"/core/applications/{APP_SLUG}/", wanted_app)
-        say("application", APP_SLUG, app["pk"], "updated")
-    else:
-        say("application", APP_SLUG, app["pk"], "reused")
-
+    app = ensure_application(
+        api,
+        {
+            "name": APP_NAME,
+            "slug": APP_SLUG,
+            "provider": provider["pk"],
+            "policy_engine_mode": POLICY_ENGINE_MODE,
+        },
+    )
     # The bindings: exactly these two on the application, nothing else.
-    wanted_bindings = [
-        ("group", group_pk, 0, f"group:{GROUP_NAME}"),
-        ("policy", policy["pk"], 1, f"policy:{POLICY_NAME}"),
-    ]
-    existing = list(api.list_all("/policies/bindings", {"target": app["pk"]}))
-    keep = set()
-    for key, value, order, label in wanted_bindings:
-        hit = next(
-            (
-                b
-                for b in existing
-                if b.get(key) == value and b["order"] == order and b["pk"] not in keep
-            ),
-            None,
-        )
-        body = {
-            "target": app["pk"],
-            key: value,
-            "order": order,
-            "enabled": True,
-            "negate": False,
-            "timeout": 30,
-            "failure_result": False,
-        }
-        if hit is None:
-            hit = api.post("/policies/bindings/", body)
-            state = "created"
-        elif changed(hit, body):
-            hit = api.patch(f"/policies/bindings/{hit['pk']}/", body)
-            state = "updated"
-        else:
-            state = "reused"
-        keep.add(hit["pk"])
-        say("policy-binding", f"{APP_SLUG}#{order}->{label}", hit["pk"], state)
-    for binding in existing:
-        if binding["pk"] not in keep:
-            api.delete(f"/policies/bindings/{binding['pk']}/")
-            say("policy-binding", f"{APP_SLUG}#{binding['order']}->stray", binding["pk"], "deleted")
+    ensure_bindings(
+        api,
+        app,
+        APP_SLUG,
+        [
+            ("group", group_pk, 0, f"group:{GROUP_NAME}"),
+            ("policy", policy["pk"], 1, f"policy:{POLICY_NAME}"),
+        ],
+    )
+
+    # guide-broken: everything a reviewer should object to, on purpose.
+    broken_keypair = ensure_keypair(api, BROKEN_KEYPAIR_NAME, "guide-broken.example.com", 10)
+    broken_provider = ensure(
+        api,
+        "oauth2-provider",
+        "/providers/oauth2",
+        "name",
+        BROKEN_SLUG,
+        {
+            "name": BROKEN_SLUG,
+            "authorization_flow": flows[AUTHORIZATION_FLOW_SLUG],
+            "invalidation_flow": flows[INVALIDATION_FLOW_SLUG],
+            "client_type": "public",
+            "client_id": BROKEN_SLUG,
+            "redirect_uris": [{"matching_mode": "regex", "url": "https://.*"}],
+            "signing_key": broken_keypair["pk"],
+            "encryption_key": None,
+            "property_mappings": [
+                managed_pks[MANAGED_OPENID],
+                managed_pks[MANAGED_EMAIL],
+                managed_pks[MANAGED_PROFILE],
+            ],
+            "sub_mode": "user_email",
+            "access_token_validity": "seconds=30",
+            "include_claims_in_id_token": False,
+        },
+    )
+    broken_app = ensure_application(
+        api,
+        {
+            "name": BROKEN_NAME,
+            "slug": BROKEN_SLUG,
+            "provider": broken_provider["pk"],
+            "policy_engine_mode": VARIANT_POLICY_ENGINE_MODE,
+        },
+    )
+    ensure_bindings(api, broken_app, BROKEN_SLUG, [])  # none at all
+
+    # guide-hs256: like guide-chatgpt, but no signing key (HS256), an encryption key, no email.
+    hs256_provider = ensure(
+        api,
+        "oauth2-provider",
+        "/providers/oauth2",
+        "name",
+        HS256_SLUG,
+        {
+            "name": HS256_SLUG,
+            "authorization_flow": flows[AUTHORIZATION_FLOW_SLUG],
+            "invalidation_flow": flows[INVALIDATION_FLOW_SLUG],
+            "client_type": "confidential",
+            "client_id": HS256_SLUG,
+            "client_secret": client_secret,
+            "redirect_uris": [{"matching_mode": "strict", "url": redirect_uri}],
+            "signing_key": None,
+            "encryption_key": keypair["pk"],
+            "property_mappings": [managed_pks[MANAGED_OPENID], mapping["pk"]],
+            "sub_mode": "hashed_user_id",
+            "access_token_validity": "hours=1",
+            "include_claims_in_id_token": True,
+        },
+    )
+    hs256_app = ensure_application(
+        api,
+        {
+            "name": HS256_NAME,
+            "slug": HS256_SLUG,
+            "provider": hs256_provider["pk"],
+            "policy_engine_mode": VARIANT_POLICY_ENGINE_MODE,
+        },
+    )
+    ensure_bindings(api, hs256_app, HS256_SLUG, [("group", group_pk, 0, f"group:{GROUP_NAME}")])
 
     return {"app": app, "users": users}
 
 
 def check(api: Client, state: dict) -> bool:
     ok = True
-    for username, (want_pass, want_msg) in EXPECTED_ACCESS.items():
-        user = state["users"][username]
-        answer = api.get(f"/core/applications/{APP_SLUG}/check_access/", {"for_user": user["pk"]})
-        passing = answer.get("passing")
-        messages = answer.get("messages") or []
-        good = passing is want_pass and (want_msg is None or want_msg in messages)
-        ok = ok and good
-        print(
-            f"check-access {username} passing={passing} messages={json.dumps(messages)} "
-            f"{'ok' if good else 'UNEXPECTED (wanted passing=' + str(want_pass) + ')'}",
-            flush=True,
-        )
+    for slug, expected in EXPECTED_ACCESS.items():
+        for username, (want_pass, want_msg) in expected.items():
+            user = state["users"][username]
+            answer = api.get(f"/core/applications/{slug}/check_access/", {"for_user": user["pk"]})
+            passing = answer.get("passing")
+            messages = answer.get("messages") or []
+            good = passing is want_pass and (want_msg is None or want_msg in messages)
+            ok = ok and good
+            print(
+                f"check-access {slug} {username} passing={passing} "
+                f"messages={json.dumps(messages)} "
+                f"{'ok' if good else 'UNEXPECTED (wanted passing=' + str(want_pass) + ')'}",
+                flush=True,
+            )
     return ok
 
 
 def delete(api: Client) -> None:
-    app = None
-    try:
-        app = api.get(f"/core/applications/{APP_SLUG}/")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-    if app is not None:
-        for binding in api.list_all("/policies/bindings", {"target": app["pk"]}):
-            api.delete(f"/policies/bindings/{binding['pk']}/")
-            say("policy-binding", f"{APP_SLUG}#{binding['order']}", binding["pk"], "deleted")
-        api.delete(f"/core/applications/{APP_SLUG}/")
-        say("application", APP_SLUG, app["pk"], "deleted")
-    else:
-        say("application", APP_SLUG, "-", "absent")
+    # Applications first (their bindings, then themselves), then what they use.
+    for slug in (BROKEN_SLUG, HS256_SLUG, APP_SLUG):
+        app = None
+        try:
+            app = api.get(f"/core/applications/{slug}/")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        if app is not None:
+            for binding in api.list_all("/policies/bindings", {"target": app["pk"]}):
+                api.delete(f"/policies/bindings/{binding['pk']}/")
+                say("policy-binding", f"{slug}#{binding['order']}", binding["pk"], "deleted")
+            api.delete(f"/core/applications/{slug}/")
+            say("application", slug, app["pk"], "deleted")
+        else:
+            say("application", slug, "-", "absent")
 
     def drop(kind, path, field, value, params):
         obj = api.find(path, field, value, params)
@@ -418,14 +550,11 @@ def delete(api: Client) -> None:
         gone = api.delete(f"{path}/{obj['pk']}/")
         say(kind, value, obj["pk"], "deleted" if gone else "absent")
 
-    drop("oauth2-provider", "/providers/oauth2", "name", PROVIDER_NAME, {"search": PROVIDER_NAME})
-    drop(
-        "certificate-key-pair",
-        "/crypto/certificatekeypairs",
-        "name",
-        KEYPAIR_NAME,
-        {"name": KEYPAIR_NAME},
-    )
+    # The providers before the key pairs they sign or encrypt with and the mappings they use.
+    for name in (BROKEN_SLUG, HS256_SLUG, PROVIDER_NAME):
+        drop("oauth2-provider", "/providers/oauth2", "name", name, {"search": name})
+    for name in (BROKEN_KEYPAIR_NAME, KEYPAIR_NAME):
+        drop("certificate-key-pair", "/crypto/certificatekeypairs", "name", name, {"name": name})
     drop(
         "scope-mapping",
         "/propertymappings/provider/scope",

@@ -398,9 +398,9 @@ pub(crate) async fn keypair(State(shared): Shared_, headers: HeaderMap, Path(pk)
     with_directory(&shared, &headers, |_| if view.pk == pk { json(&view) } else { not_found("CertificateKeyPair") })
 }
 
-/// `GET /api/v3/flows/instances/?pk=`.
+/// `GET /api/v3/flows/instances/?flow_uuid=` (authentik ignores `pk=` here).
 pub(crate) async fn flows(State(shared): Shared_, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let pk = param(q.as_deref(), "pk");
+    let pk = param(q.as_deref(), "flow_uuid");
     listing(&shared, &headers, |_| {
         FLOWS
             .iter()

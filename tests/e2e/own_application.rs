@@ -191,3 +191,45 @@ async fn a_twin_left_by_a_killed_run_is_swept_by_the_next() {
     assert!(out.contains(&format!("ak-e2e: swept the twin provider {}", providers[0])), "{out}");
     assert_eq!(twins(&server), none());
 }
+
+/// `users.canary.mirror_of: ak-e2e-tia`: a throwaway copy of tia (her group, a TOTP device of
+/// its own) signs in as the fixture user, and is deleted afterwards.
+#[test]
+fn a_fixture_user_mirroring_a_person_signs_in_as_their_copy_and_is_deleted() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-mirror-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let root = root();
+    let config = std::fs::read_to_string(root.join("ak-e2e.yaml"))
+        .expect("config")
+        .replacen("users:\n", "users:\n  canary:\n    mirror_of: ak-e2e-tia\n", 1)
+        .replace("  - blueprints/", &format!("  - {}/blueprints/", root.display()));
+    std::fs::write(dir.join("ak-e2e.yaml"), config).expect("write config");
+    let scenario = dir.join("canary.yaml");
+    std::fs::write(
+        &scenario,
+        r#"name: A copy of a real person signs in like them
+drivers: [api]
+steps:
+  - start_login: { email: "{{ users.canary.email }}" }
+  - sign_in: { user: canary }
+  - expect_claims:
+      from: id_token
+      claims:
+        amr: '["pwd","mfa"]'
+        email: "{{ users.canary.email }}"
+        given_name: Tia
+  - expect_landing: conversation
+"#,
+    )
+    .expect("write scenario");
+    let config = dir.join("ak-e2e.yaml").display().to_string();
+    let file = scenario.display().to_string();
+    let (code, out) = output_of(command(&["run", "--config", &config, &file], &[]).output().expect("run"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("mirroring ak-e2e-tia: 1 group(s), 0 attribute(s), MFA TOTP (fixture user `canary`)"),
+        "{out}"
+    );
+    assert!(out.contains("ak-e2e: deleted the throwaway user ak-e2e-repro-"), "{out}");
+}

@@ -180,7 +180,7 @@ async fn a_user_is_reproduced_through_a_twin_of_the_production_application_with_
     assert_eq!(output.status.code(), Some(4), "{out}");
     assert!(out.contains("a twin of application `chatgpt` (provider `ChatGPT`"), "{out}");
     assert!(out.contains("now at authentik page \"Permission denied\""), "{out}");
-    assert!(out.contains("ak-e2e: authentik's own explanation for ak-e2e-bob in application `chatgpt`:"), "{out}");
+    assert!(out.contains("ak-e2e: authentik's own evaluation of ak-e2e-bob in application `chatgpt`:"), "{out}");
     assert!(out.contains("authentik's evaluation of application chatgpt denies them"), "{out}");
     assert!(out.contains("ak-e2e: deleted the twin application"), "{out}");
     assert_eq!(leftovers(&server), Vec::<String>::new());

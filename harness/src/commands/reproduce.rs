@@ -25,11 +25,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ak_protocol::authentik::admin::{self, path};
+use ak_protocol::secret::Secret;
 
 use crate::config::{SecretRef, Settings, Target, UserConfig};
 use crate::environment::Environment;
 use crate::environment::admin_api::AdminApi;
+use crate::environment::mirror::{self, Copy, CopyError};
 use crate::environment::throwaway::{self, Cleanup, Kind};
 use crate::exit;
 use crate::report::Redactor;
@@ -41,8 +42,6 @@ const FIXTURE: &str = "reproduced";
 /// Where the fixture's password and TOTP secret are handed to the plan.
 const PASSWORD_VAR: &str = "AK_E2E_REPRODUCE_PASSWORD";
 const TOTP_VAR: &str = "AK_E2E_REPRODUCE_TOTP_SECRET";
-/// authentik's model label of a TOTP device.
-const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.TOTPDevice";
 
 /// The login the fixture goes through: ChatGPT's "Log in", authentik, back to ChatGPT with a
 /// code, an ID token for the fixture, a conversation.
@@ -70,16 +69,6 @@ steps:
 /// A failure before the login ran, with its exit code.
 struct Stop(i32, String);
 
-/// The user as read, and the throwaway copy made of them.
-struct Fixture {
-    pk: u64,
-    username: String,
-    email: String,
-    name: String,
-    password: String,
-    totp: bool,
-}
-
 /// Runs `reproduce`; returns the exit code (README: "Reproducing a user's login").
 pub async fn reproduce(
     mut settings: Settings,
@@ -94,8 +83,10 @@ pub async fn reproduce(
     let password = ak_protocol::jose::random_token(24);
     let mut vars = env.clone();
     vars.insert(PASSWORD_VAR.into(), password.clone());
-    // With `--application`, the copy signs in to a twin of that application.
+    // With `--application`, the copy signs in to a twin of that application. Fixture users that
+    // mirror someone are not needed here.
     crate::environment::twin::prepare(&mut settings, &mut vars);
+    settings.users.retain(|_, u| u.mirror_of.is_none());
     let mut secrets: Vec<String> = vec![password.clone()];
     secrets.extend(settings.authentik_token.iter().map(|t| t.expose().to_string()));
     let redactor = Redactor::new(secrets);
@@ -134,18 +125,15 @@ pub async fn reproduce(
         }
     };
     let mut cleanup = Cleanup::new(api.clone());
-    let code = match make_fixture(&api, username, password, &mut cleanup, out).await {
+    let code = match make_fixture(&api, &settings, username, &password, &mut cleanup, out).await {
         Err(Stop(code, message)) => {
             eprintln!("ak-e2e: error: {}", redactor.apply(&message));
             code
         }
         Ok(fixture) => {
             environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
-            let code = login(&settings, &vars, &environment, &api, &fixture, &scenario, &folder, out, style).await;
-            if code == exit::FAILED {
-                explain(&api, &settings, &environment, &fixture, username, out).await;
-            }
-            code
+            let code = login(&settings, &vars, &environment, &fixture, &scenario, &folder, out, style).await;
+            explain(&api, &settings, &environment, code, username, out).await
         }
     };
     let (lines, all) = cleanup.run().await;
@@ -156,40 +144,55 @@ pub async fn reproduce(
     if all { code } else { code.max(exit::RUNTIME) }
 }
 
-/// After a failed login: authentik's own explanation for the copy, in the application it signed
-/// in to (inactive, refused by the bindings with the policies' messages, claims ChatGPT refuses).
+/// authentik's own evaluation of the user themself (read-only: `check_access` and
+/// `preview_user` for them, in the application the copy signed in to, which has the same
+/// bindings and mappings): after a failed login, the explanation; after a passed one, a
+/// difference, which makes the verdict a failure, since the user would not get in. Answers the
+/// exit code.
 async fn explain(
     api: &AdminApi,
     settings: &Settings,
     environment: &Environment,
-    fixture: &Fixture,
+    code: i32,
     username: &str,
     out: &mut dyn Write,
-) {
-    let Some(ws) = environment.workspace(crate::scenario::DEFAULT_APPLICATION) else { return };
+) -> i32 {
+    let Some(ws) = environment.workspace(crate::scenario::DEFAULT_APPLICATION) else { return code };
     let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
     let of = settings.applications.get(crate::scenario::DEFAULT_APPLICATION).and_then(|a| a.twin_of.clone());
     let shown = of.as_deref().unwrap_or(&ws.slug);
-    match crate::commands::doctor::explain(api, &ws.slug, shown, &fixture.username, &domains).await {
-        Ok(findings) if findings.is_empty() => {
-            let _ = writeln!(out, "ak-e2e: authentik finds nothing wrong with {username} in application `{shown}`");
-        }
-        Ok(findings) => {
-            let _ = writeln!(out, "ak-e2e: authentik's own explanation for {username} in application `{shown}`:");
-            for f in findings {
-                let _ = writeln!(
-                    out,
-                    "  {}: {}: {}",
-                    f.level.word(),
-                    f.setting,
-                    f.message.replace(&fixture.username, username)
-                );
-            }
-        }
+    let findings = match crate::commands::doctor::explain(api, &ws.slug, shown, username, &domains).await {
+        Ok(findings) => findings,
         Err(e) => {
-            let _ = writeln!(out, "ak-e2e: note: authentik's explanation could not be read: {e}");
+            let _ = writeln!(out, "ak-e2e: note: authentik's own evaluation of {username} could not be read: {e}");
+            return code;
         }
+    };
+    let errors = findings.iter().any(|f| f.level == crate::commands::doctor::Level::Error);
+    let code = match (code, errors) {
+        (exit::FAILED, false) => {
+            let _ = writeln!(out, "ak-e2e: authentik finds nothing wrong with {username} in application `{shown}`");
+            return code;
+        }
+        (exit::FAILED, true) => {
+            let _ = writeln!(out, "ak-e2e: authentik's own evaluation of {username} in application `{shown}`:");
+            code
+        }
+        (exit::OK, true) => {
+            let _ = writeln!(
+                out,
+                "ak-e2e: the throwaway user signed in, but authentik's own evaluation of {username} themself differs \
+                 (a policy or mapping reads what the copy does not share, such as the username): {username} would \
+                 not get in"
+            );
+            exit::FAILED
+        }
+        _ => return code,
+    };
+    for f in findings {
+        let _ = writeln!(out, "  {}: {}: {}", f.level.word(), f.setting, f.message);
     }
+    code
 }
 
 /// Writes the scenario and plans it with a placeholder fixture, enough to start the environment
@@ -243,6 +246,7 @@ fn fixture_user(username: &str, email: &str, name: &str, totp: bool) -> UserConf
         name: Some(name.into()).filter(|n: &String| !n.is_empty()),
         password: SecretRef { env: PASSWORD_VAR.into(), file: None },
         totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
+        mirror_of: None,
     }
 }
 
@@ -253,67 +257,32 @@ fn plan_error(e: crate::plan::PlanError) -> String {
     }
 }
 
-/// Reads the user and makes the throwaway copy: same name, groups, attributes, type and
-/// active state, an address at the same domain, the password given, a TOTP device if they have one.
+/// Sweeps leftovers of killed runs, then makes the throwaway copy of the user
+/// ([`crate::environment::mirror::copy`]) and says so.
 async fn make_fixture(
     api: &AdminApi,
+    settings: &Settings,
     username: &str,
-    password: String,
+    password: &str,
     cleanup: &mut Cleanup,
     out: &mut dyn Write,
-) -> Result<Fixture, Stop> {
-    let runtime = |e: crate::environment::admin_api::ApiError| Stop(exit::RUNTIME, e.message);
-    for line in throwaway::sweep(api).await.map_err(runtime)? {
+) -> Result<Copy, Stop> {
+    for line in throwaway::sweep(api).await.map_err(|e| Stop(exit::RUNTIME, e.message))? {
         let _ = writeln!(out, "ak-e2e: {line}");
     }
-    let user = api.user(username).await.map_err(runtime)?.ok_or_else(|| {
-        Stop(exit::USAGE, format!("authentik has no user `{username}` (GET api/v3/core/users/?username={username})"))
-    })?;
-    let pk = user.pk.to_string();
-    let devices: Vec<admin::Device> = api.get(path::ALL_DEVICES, &[("user", &pk)]).await.map_err(runtime)?;
-    let kinds: std::collections::BTreeSet<String> =
-        devices.into_iter().filter(|d| d.confirmed).map(|d| d.kind).filter(|k| !k.is_empty()).collect();
-    let totp = kinds.contains(TOTP_DEVICE);
-    let others: Vec<&str> =
-        kinds.iter().filter(|k| *k != TOTP_DEVICE).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
-    let fixture_name = throwaway::name(Kind::Copy);
-    let domain = user.email.rsplit_once('@').map(|(_, d)| d.to_string());
-    let email = format!("{fixture_name}@{}", domain.as_deref().unwrap_or("example.invalid"));
-    let new = admin::NewUser {
-        username: fixture_name.clone(),
-        name: user.name.clone(),
-        email: email.clone(),
-        is_active: user.is_active,
-        path: "ak-e2e/reproduce".into(),
-        kind: user.kind.clone(),
-        groups: user.groups.clone(),
-        attributes: user.attributes.clone(),
-    };
-    let created: admin::User = api.post(path::USERS, &new).await.map_err(runtime)?;
-    cleanup.add(format!("the throwaway user {fixture_name}"), path::one(path::USERS, created.pk));
-    let fixture = Fixture { pk: created.pk, username: fixture_name, email, name: user.name.clone(), password, totp };
-    let mfa = match (totp, others.is_empty()) {
-        (true, _) => "TOTP".to_string(),
-        (false, true) => "none".to_string(),
-        (false, false) => "none mirrored".to_string(),
-    };
-    let active = if user.is_active { "" } else { ", inactive like them" };
-    let _ = writeln!(
-        out,
-        "ak-e2e: created the throwaway user {} mirroring {username}: {} group(s), {} attribute(s), MFA {mfa}{active}",
-        fixture.username,
-        user.groups.len(),
-        user.attributes.len()
-    );
-    if !others.is_empty() {
-        let _ = writeln!(
-            out,
-            "ak-e2e: note: {username} also has {} device(s); the throwaway user has none (they cannot be made \
-             through the API or held by a headless browser), so authentik may ask it for less than it asks them",
-            others.join(", ")
-        );
+    let name = throwaway::name(Kind::Copy);
+    let password = Secret::new(password);
+    let copy =
+        mirror::copy(api, username, &name, &password, settings.request_timeout, cleanup).await.map_err(
+            |e| match e {
+                CopyError::NoSuchUser(m) => Stop(exit::USAGE, m),
+                CopyError::Failed(m) => Stop(exit::RUNTIME, m),
+            },
+        )?;
+    for line in &copy.lines {
+        let _ = writeln!(out, "ak-e2e: {line}");
     }
-    Ok(fixture)
+    Ok(copy)
 }
 
 /// The fixture's password, its TOTP device, and the login under the browser driver.
@@ -322,41 +291,19 @@ async fn login(
     settings: &Settings,
     vars: &HashMap<String, String>,
     environment: &Environment,
-    api: &AdminApi,
-    fixture: &Fixture,
+    fixture: &Copy,
     scenario: &Path,
     folder: &Path,
     out: &mut dyn Write,
     style: Style,
 ) -> i32 {
-    let set = admin::SetPassword { password: ak_protocol::secret::Secret::new(fixture.password.clone()) };
-    if let Err(e) = api.act(&path::action(path::USERS, fixture.pk, "set_password"), &set).await {
-        eprintln!("ak-e2e: error: {e}");
-        return exit::RUNTIME;
-    }
     let mut vars = vars.clone();
-    let mut secrets = vec![fixture.password.clone()];
-    if fixture.totp {
-        match crate::commands::provision::enroll_totp(
-            &environment.authentik,
-            &fixture.username,
-            &fixture.password,
-            settings.request_timeout,
-        )
-        .await
-        {
-            Ok(secret) => {
-                let hex = ak_protocol::totp::encode_hex(&secret);
-                secrets.push(hex.clone());
-                vars.insert(TOTP_VAR.into(), hex);
-            }
-            Err(e) => {
-                eprintln!("ak-e2e: error: cannot give the throwaway user a TOTP device: {e}");
-                return exit::RUNTIME;
-            }
-        }
+    let mut secrets = Vec::new();
+    if let Some(totp) = &fixture.totp {
+        secrets.push(totp.expose().to_string());
+        vars.insert(TOTP_VAR.into(), totp.expose().to_string());
     }
-    let user = fixture_user(&fixture.username, &fixture.email, &fixture.name, fixture.totp);
+    let user = fixture_user(&fixture.username, &fixture.email, &fixture.name, fixture.totp.is_some());
     let settings = with_fixture(settings, scenario, user);
     let plan = match crate::plan::plan(&settings, &vars) {
         Ok(plan) => plan,

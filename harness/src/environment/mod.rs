@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod fidelity;
 pub mod flow_client;
+pub mod mirror;
 pub mod throwaway;
 pub mod twin;
 
@@ -55,8 +56,11 @@ pub struct Environment {
     pub api_token: Option<Secret>,
     /// What the run made in authentik (twins), deleted when it stops or is dropped.
     pub cleanup: Option<throwaway::Cleanup>,
-    /// Lines to show before the run: twins made, leftovers swept.
+    /// Lines to show before the run: twins and copies made, leftovers swept.
     pub notes: Vec<String>,
+    /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
+    /// them to its plan's.
+    pub made_secrets: Vec<(String, Secret)>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -89,9 +93,28 @@ impl Environment {
         };
         let api_token = standin.as_ref().map(|_| embedded_token);
         let mut notes = Vec::new();
-        let cleanup = make_twins(settings, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes).await?;
+        let mut cleanup =
+            make_twins(settings, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes).await?;
+        let copies = make_copies(settings, secrets, &authentik, api_token.as_ref(), &mut cleanup, &mut notes).await?;
+        let mut users = settings.users.clone();
+        let mut made_secrets = Vec::new();
+        for (name, copy) in copies {
+            if let (Some(user), Some(totp)) = (users.get(&name), copy.totp) {
+                made_secrets.extend(user.totp_secret.as_ref().map(|t| (t.env.clone(), totp)));
+            }
+            if let Some(user) = users.get_mut(&name) {
+                user.email = copy.email;
+                user.name = Some(copy.name);
+            }
+        }
         if standin.is_none() {
-            preflight(settings, secrets, &authentik, &workspaces, used_users).await?;
+            let mut checked = settings.clone();
+            checked.users = users.clone();
+            let mut secrets = secrets.clone();
+            for (var, value) in &made_secrets {
+                secrets.set(var, value.clone());
+            }
+            preflight(&checked, &secrets, &authentik, &workspaces, used_users).await?;
         }
 
         let mut vars = BTreeMap::new();
@@ -105,8 +128,9 @@ impl Environment {
             api_token,
             cleanup,
             notes,
+            made_secrets,
         };
-        for (name, user) in &settings.users {
+        for (name, user) in &users {
             environment.set_user(name, user);
         }
         Ok(environment)
@@ -213,6 +237,47 @@ async fn make_twins(
     Ok(Some(cleanup))
 }
 
+/// Makes the copies of the fixture users that mirror a person (`mirror_of`), adding them to
+/// `cleanup` (made here when no twin made one); answers each copy by fixture name.
+async fn make_copies(
+    settings: &Settings,
+    secrets: &Secrets,
+    authentik: &Url,
+    embedded_token: Option<&Secret>,
+    cleanup: &mut Option<throwaway::Cleanup>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, mirror::Copy)>, TargetError> {
+    let mirrored: Vec<_> = settings.users.iter().filter(|(_, u)| u.mirror_of.is_some()).collect();
+    if mirrored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api = admin_api(settings, authentik, embedded_token)?.ok_or_else(|| {
+        TargetError(
+            "a fixture user that mirrors a person (`mirror_of`) needs an authentik API token that may read and \
+             create users: export AK_E2E_AUTHENTIK_TOKEN"
+                .into(),
+        )
+    })?;
+    let cleanup = match cleanup {
+        Some(c) => c,
+        None => {
+            notes.extend(throwaway::sweep(&api).await.map_err(|e| TargetError(e.message))?);
+            cleanup.insert(throwaway::Cleanup::new(api.clone()))
+        }
+    };
+    let mut copies = Vec::new();
+    for (name, user) in mirrored {
+        let person = user.mirror_of.as_deref().unwrap_or_default();
+        let password = Secret::new(secrets.get(&user.password.env).unwrap_or_default());
+        let copy = mirror::copy(&api, person, &user.username, &password, settings.request_timeout, cleanup)
+            .await
+            .map_err(|e| TargetError(format!("fixture user `{name}`: {e}")))?;
+        notes.extend(copy.lines.iter().map(|l| format!("{l} (fixture user `{name}`)")));
+        copies.push((name.clone(), copy));
+    }
+    Ok(copies)
+}
+
 /// authentik's base URL with a trailing slash; for the embedded target, also the loopback
 /// listener the stand-in will serve on (bound now, so that its URL is known before it starts).
 async fn authentik_url(target: &Target) -> Result<(Url, Option<tokio::net::TcpListener>), TargetError> {
@@ -304,7 +369,7 @@ async fn start_standin(
 fn with_totp_devices(mut options: Options, settings: &Settings, secrets: &Secrets) -> Result<Options, TargetError> {
     // authentik's blueprints cannot create TOTP devices: give the stand-in each
     // fixture user's device directly.
-    for user in settings.users.values() {
+    for user in settings.users.values().filter(|u| u.mirror_of.is_none()) {
         let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
         let bytes = ak_protocol::totp::decode_hex(&secret)
             .or_else(|| ak_protocol::totp::decode_base32(&secret))

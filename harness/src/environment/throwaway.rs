@@ -150,7 +150,9 @@ pub async fn sweep(api: &AdminApi) -> Result<Vec<String>, ApiError> {
     };
     {
         let prefix = Kind::Twin.prefix();
-        let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &[("search", prefix)]).await?;
+        // The list shows only what the token's user may open, unless asked for all.
+        let query = [("search", prefix), ("superuser_full_list", "true")];
+        let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &query).await?;
         for app in apps {
             if let Some(why) = stale(&app.slug, Kind::Twin, now) {
                 sweep_one("the twin application", &app.slug, path::one(path::APPLICATIONS, &app.slug), why).await?;

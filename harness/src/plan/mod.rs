@@ -27,6 +27,11 @@ impl Secrets {
         self.0.get(var).map(|s| s.expose().to_string())
     }
 
+    /// Sets a variable's value (a secret made during the run's start).
+    pub fn set(&mut self, var: &str, value: Secret) {
+        self.0.insert(var.to_string(), value);
+    }
+
     /// All of them, for the embedded stand-in's `!Env`.
     pub fn exposed(&self) -> HashMap<String, String> {
         self.0.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect()

@@ -20,7 +20,8 @@ pub mod path {
     pub const ME: &str = "api/v3/core/users/me/";
     /// Groups.
     pub const GROUPS: &str = "api/v3/core/groups/";
-    /// Applications (by slug), `POST` to create one.
+    /// Applications (by slug), `POST` to create one. The list shows only those the token's user
+    /// may open, unless `superuser_full_list=true`.
     pub const APPLICATIONS: &str = "api/v3/core/applications/";
     /// OAuth2/OpenID providers (by pk), `POST` to create one.
     pub const OAUTH2_PROVIDERS: &str = "api/v3/providers/oauth2/";
@@ -32,7 +33,7 @@ pub mod path {
     pub const BINDINGS: &str = "api/v3/policies/bindings/";
     /// Every kind of policy (by pk).
     pub const POLICIES: &str = "api/v3/policies/all/";
-    /// Flows (by slug; `?pk=` finds one by its UUID).
+    /// Flows (by slug; `?flow_uuid=` finds one by its UUID, `?pk=` is ignored).
     pub const FLOWS: &str = "api/v3/flows/instances/";
     /// A user's devices of every kind (`?user=`).
     pub const ALL_DEVICES: &str = "api/v3/authenticators/admin/all/";
@@ -387,7 +388,7 @@ pub struct CertificateKeyPair {
     /// Whether authentik holds the private key (it cannot sign without).
     #[serde(default)]
     pub private_key_available: bool,
-    /// `rsa`, `ecdsa`, `ed25519`, `ed448`.
+    /// `rsa`, `ec`, `ed25519`, `ed448`.
     #[serde(default)]
     pub key_type: Option<String>,
 }

@@ -338,7 +338,7 @@ fn signing_key(facts: &Facts, p: &str) -> Vec<Finding> {
     };
     let alg = match key.key_type.as_deref() {
         Some("rsa") => "RS256",
-        Some("ecdsa") => "ES256",
+        Some("ec" | "ecdsa") => "ES256",
         Some(other) => {
             out.push(finding(
                 Level::Error,

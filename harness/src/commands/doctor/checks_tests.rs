@@ -192,7 +192,7 @@ fn signing_keys() {
     assert!(warning.message.contains(&ak_protocol::time::iso8601(NOW as i64 + 10 * 86_400)[..10]));
     one_error(&key(&|k| k.key_type = Some("ed25519".into())), "Signing Key", "EdDSA");
     one_error(&key(&|k| k.private_key_available = false), "Signing Key", "no private key");
-    let mut ec = key(&|k| k.key_type = Some("ecdsa".into()));
+    let mut ec = key(&|k| k.key_type = Some("ec".into()));
     assert_eq!(problems(&ec), vec![]);
     ec.encryption_key = Some("jwe".into());
     one_error(&ec, "Encryption Key", "JWE");

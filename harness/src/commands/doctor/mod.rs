@@ -133,6 +133,9 @@ async fn connect(
         let api = AdminApi::new(&base, token, settings.request_timeout).map_err(|e| Stop(exit::RUNTIME, e))?;
         return Ok((api, None));
     }
+    let mut settings = settings.clone();
+    settings.users.retain(|_, u| u.mirror_of.is_none());
+    let settings = &settings;
     let secrets = crate::plan::all_secrets(settings, env).map_err(|e| Stop(exit::USAGE, e.join("; ")))?;
     let none = std::collections::BTreeSet::new();
     let environment = crate::environment::Environment::start(settings, &secrets, &none, &none)
@@ -207,7 +210,7 @@ async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Fa
         facts.encryption_key = Some(key.map_or_else(|| pk.clone(), |k| k.name));
     }
     if let Some(pk) = &provider.authorization_flow {
-        let flows: Vec<Flow> = api.all(path::FLOWS, &[("pk", pk)]).await.map_err(stop)?;
+        let flows: Vec<Flow> = api.all(path::FLOWS, &[("flow_uuid", pk)]).await.map_err(stop)?;
         facts.authorization_flow = flows.into_iter().find(|f| &f.pk == pk);
     }
     Ok(())
