@@ -3,11 +3,12 @@
 //! delete it), every device of a user, and the admin view of TOTP devices (list, delete one),
 //! so that provisioning can enroll the MFA fixture user afresh and `reproduce` can mirror a user.
 //!
-//! Groups are named by their name where authentik gives their UUID: callers treat group keys as
-//! opaque values they read and send back, so either serves.
+//! Groups are shown by their UUIDs (made from their names), as authentik shows them, and taken
+//! by UUID or by name.
 
 use std::sync::Arc;
 
+use ak_protocol::authentik::admin;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,12 +69,21 @@ pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// A user as the admin API shows one.
+/// A user as the admin API shows one: groups by their primary keys, as authentik does.
 pub(crate) fn user_json(u: &crate::directory::User) -> Value {
-    json!({
-        "pk": u.pk, "username": u.username, "name": u.name, "email": u.email, "is_active": u.is_active,
-        "groups": u.groups, "attributes": u.attributes, "type": "internal", "path": "users", "uuid": u.uuid,
-    })
+    let shown = admin::User {
+        pk: u.pk,
+        uuid: u.uuid.clone(),
+        username: u.username.clone(),
+        name: u.name.clone(),
+        email: u.email.clone(),
+        is_active: u.is_active,
+        groups: u.groups.iter().map(|g| crate::blueprint::uuid_for(g)).collect(),
+        attributes: u.attributes.clone(),
+        kind: "internal".into(),
+        path: "users".into(),
+    };
+    serde_json::to_value(shown).unwrap_or_default()
 }
 
 pub(crate) fn not_found(what: &str) -> Response {
@@ -97,10 +107,14 @@ pub(crate) async fn create_user(
         if dir.users.iter().any(|u| u.username == username) {
             return bad("username", "This field must be unique.");
         }
-        let groups: Vec<String> =
-            body["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(String::from)).collect();
-        if let Some(unknown) = groups.iter().find(|g| dir.groups.iter().all(|known| known.name != **g)) {
-            return bad("groups", &format!("Invalid pk \"{unknown}\" - object does not exist."));
+        // Groups by primary key, as authentik takes them (their names too, for hand-written calls).
+        let mut groups = Vec::new();
+        for key in body["groups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let known = dir.groups.iter().find(|g| g.name == key || crate::blueprint::uuid_for(&g.name) == key);
+            match known {
+                Some(group) => groups.push(group.name.clone()),
+                None => return bad("groups", &format!("Invalid pk \"{key}\" - object does not exist.")),
+            }
         }
         let user = crate::directory::User {
             pk: dir.users.iter().map(|u| u.pk).max().unwrap_or(0) + 1,
@@ -167,10 +181,13 @@ pub(crate) async fn all_devices(
             .totp_devices
             .iter()
             .filter(|d| user.is_none_or(|u| u.username == d.user))
-            .map(|d| {
-                json!({"pk": d.pk.to_string(), "name": d.name, "type": "authentik_stages_authenticator_totp.TOTPDevice",
-                       "confirmed": d.confirmed})
+            .map(|d| admin::Device {
+                pk: d.pk.to_string(),
+                name: d.name.clone(),
+                kind: "authentik_stages_authenticator_totp.TOTPDevice".into(),
+                confirmed: d.confirmed,
             })
+            .map(|d| serde_json::to_value(d).unwrap_or_default())
             .collect();
         axum::Json(Value::Array(devices)).into_response()
     })
@@ -206,8 +223,9 @@ pub(crate) async fn totp_devices(
             .iter()
             .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
             .map(|d| {
-                let owner = dir.users.iter().find(|u| u.username == d.user);
-                json!({"pk": d.pk, "name": d.name, "user": owner.map(user_json)})
+                let owner = dir.users.iter().find(|u| u.username == d.user).map(|u| admin::UserRefPk { pk: u.pk });
+                serde_json::to_value(admin::TotpDevice { pk: d.pk, name: d.name.clone(), user: owner })
+                    .unwrap_or_default()
             })
             .collect()
     })

@@ -148,30 +148,26 @@ pub async fn sweep(api: &AdminApi) -> Result<Vec<String>, ApiError> {
         lines.push(format!("swept {what} {name}, {why}"));
         Ok(())
     };
-    {
-        let prefix = Kind::Twin.prefix();
-        // The list shows only what the token's user may open, unless asked for all.
-        let query = [("search", prefix), ("superuser_full_list", "true")];
-        let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &query).await?;
-        for app in apps {
-            if let Some(why) = stale(&app.slug, Kind::Twin, now) {
-                sweep_one("the twin application", &app.slug, path::one(path::APPLICATIONS, &app.slug), why).await?;
-            }
-        }
-        let providers: Vec<admin::OAuth2Provider> = api.all(path::OAUTH2_PROVIDERS, &[("search", prefix)]).await?;
-        for provider in providers {
-            if let Some(why) = stale(&provider.name, Kind::Twin, now) {
-                let path = path::one(path::OAUTH2_PROVIDERS, provider.pk);
-                sweep_one("the twin provider", &provider.name, path, why).await?;
-            }
+    let prefix = Kind::Twin.prefix();
+    // The list shows only what the token's user may open, unless asked for all.
+    let query = [("search", prefix), ("superuser_full_list", "true")];
+    let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &query).await?;
+    for app in apps {
+        if let Some(why) = stale(&app.slug, Kind::Twin, now) {
+            sweep_one("the twin application", &app.slug, path::one(path::APPLICATIONS, &app.slug), why).await?;
         }
     }
-    {
-        let users: Vec<admin::User> = api.all(path::USERS, &[("search", Kind::Copy.prefix())]).await?;
-        for user in users {
-            if let Some(why) = stale(&user.username, Kind::Copy, now) {
-                sweep_one("the throwaway user", &user.username, path::one(path::USERS, user.pk), why).await?;
-            }
+    let providers: Vec<admin::OAuth2Provider> = api.all(path::OAUTH2_PROVIDERS, &[("search", prefix)]).await?;
+    for provider in providers {
+        if let Some(why) = stale(&provider.name, Kind::Twin, now) {
+            let path = path::one(path::OAUTH2_PROVIDERS, provider.pk);
+            sweep_one("the twin provider", &provider.name, path, why).await?;
+        }
+    }
+    let users: Vec<admin::User> = api.all(path::USERS, &[("search", Kind::Copy.prefix())]).await?;
+    for user in users {
+        if let Some(why) = stale(&user.username, Kind::Copy, now) {
+            sweep_one("the throwaway user", &user.username, path::one(path::USERS, user.pk), why).await?;
         }
     }
     Ok(lines)

@@ -88,6 +88,9 @@ impl<T> Page<T> {
 pub struct User {
     /// Primary key (what `for_user=` and bindings name).
     pub pk: u64,
+    /// UUID.
+    #[serde(default)]
+    pub uuid: String,
     /// Username.
     pub username: String,
     /// Full name.

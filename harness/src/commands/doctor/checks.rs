@@ -58,7 +58,7 @@ pub struct Facts {
     /// Its provider when it is an OAuth2/OpenID one (`None`: none, or another kind).
     pub provider: Option<OAuth2Provider>,
     /// The provider's scope mappings, each with what it returned for a test user, if evaluated.
-    pub mappings: Vec<(PropertyMapping, Option<Result<Map<String, Value>, String>>)>,
+    pub mappings: Vec<(PropertyMapping, Evaluated)>,
     /// The provider's property mappings that could not be read as scope mappings.
     pub unknown_mappings: Vec<String>,
     /// The signing key, when set: the pair, or why it could not be read.
@@ -76,6 +76,10 @@ pub struct Facts {
     /// Now, in seconds since the epoch.
     pub now: u64,
 }
+
+/// What a mapping returned when authentik evaluated it (its claims, or the error it raised), if
+/// it was evaluated.
+pub type Evaluated = Option<Result<Map<String, Value>, String>>;
 
 /// What the doctor read of one user.
 #[derive(Debug, Clone)]
@@ -250,7 +254,21 @@ fn scopes(facts: &Facts, p: &str) -> Vec<Finding> {
             ));
         }
     }
-    // What the email and profile mappings return, by claim name.
+    let Some(returned) = returned_claims(facts, &mut out) else { return out };
+    let has_scope = |s: &str| facts.mappings.iter().any(|(m, _)| scope_of(m) == s);
+    for (claim, code) in REQUIRED_CLAIMS.iter().skip(1) {
+        let scope = if *claim == "email" { "email" } else { "profile" };
+        if has_scope(scope) && !returned.contains(*claim) {
+            out.push(missing_claim(facts, p, claim, code, scope));
+        }
+    }
+    out
+}
+
+/// What the email and profile mappings return, by claim name; `None` when one could not be
+/// judged (not evaluated, or it raised: that is a finding of its own).
+fn returned_claims(facts: &Facts, out: &mut Vec<Finding>) -> Option<BTreeSet<String>> {
+    let scope_of = |m: &PropertyMapping| m.scope_name.clone().unwrap_or_default();
     let mut returned: BTreeSet<String> = BTreeSet::new();
     let mut judged = true;
     for (mapping, output) in facts.mappings.iter().filter(|(m, _)| ["email", "profile"].contains(&scope_of(m).as_str()))
@@ -274,35 +292,30 @@ fn scopes(facts: &Facts, p: &str) -> Vec<Finding> {
             None => judged = false,
         }
     }
-    if !judged {
-        return out;
-    }
-    let has_scope = |s: &str| facts.mappings.iter().any(|(m, _)| scope_of(m) == s);
-    for (claim, code) in REQUIRED_CLAIMS.iter().skip(1) {
-        let scope = if *claim == "email" { "email" } else { "profile" };
-        if has_scope(scope) && !returned.contains(*claim) {
-            let default_profile = facts
-                .mappings
-                .iter()
-                .any(|(m, _)| m.managed.as_deref() == Some("goauthentik.io/providers/oauth2/scope-profile"));
-            let why = if default_profile && *claim == "family_name" {
-                "authentik's default `profile` mapping returns no `family_name` and puts the full name in `given_name`"
-                    .to_string()
-            } else {
-                format!("no `{scope}` mapping returns it")
-            };
-            out.push(finding(
-                Level::Error,
-                p,
-                setting,
-                format!("the ID token will have no `{claim}`: {why}; ChatGPT refuses the login ({code})"),
-                Some(format!(
-                    "attach a custom `{scope}` scope mapping that returns `{claim}` (README: \"Checking your own ChatGPT application\" has one)"
-                )),
-            ));
-        }
-    }
-    out
+    judged.then_some(returned)
+}
+
+/// The error for a required claim no mapping returns.
+fn missing_claim(facts: &Facts, p: &str, claim: &str, code: &str, scope: &str) -> Finding {
+    let default_profile = facts
+        .mappings
+        .iter()
+        .any(|(m, _)| m.managed.as_deref() == Some("goauthentik.io/providers/oauth2/scope-profile"));
+    let why = if default_profile && claim == "family_name" {
+        "authentik's default `profile` mapping returns no `family_name` and puts the full name in `given_name`"
+            .to_string()
+    } else {
+        format!("no `{scope}` mapping returns it")
+    };
+    finding(
+        Level::Error,
+        p,
+        "Scopes",
+        format!("the ID token will have no `{claim}`: {why}; ChatGPT refuses the login ({code})"),
+        Some(format!(
+            "attach a custom `{scope}` scope mapping that returns `{claim}` (README: \"Checking your own ChatGPT application\" has one)"
+        )),
+    )
 }
 
 fn signing_key(facts: &Facts, p: &str) -> Vec<Finding> {
@@ -363,35 +376,30 @@ fn signing_key(facts: &Facts, p: &str) -> Vec<Finding> {
             Some("select a certificate-key pair that has its private key".into()),
         ));
     }
+    out.push(expiry(key, alg, facts.now, p));
+    out
+}
+
+/// The certificate's expiry: expired (error), within 30 days (warning), or when (info).
+fn expiry(key: &CertificateKeyPair, alg: &str, now: u64, p: &str) -> Finding {
+    let (setting, when) = ("Signing Key", date(key.cert_expiry.as_deref()));
     match key.cert_expiry.as_deref().and_then(unix_time) {
-        Some(expiry) if expiry <= facts.now => out.push(finding(
+        Some(expiry) if expiry <= now => finding(
             Level::Error,
             p,
             setting,
-            format!("the certificate of `{}` expired on {}", key.name, date(key.cert_expiry.as_deref())),
+            format!("the certificate of `{}` expired on {when}", key.name),
             Some("generate a new certificate (System → Certificates → Generate) and select it; ChatGPT reads the new key from the JWKS".into()),
-        )),
-        Some(expiry) if expiry <= facts.now + 30 * 86_400 => out.push(finding(
+        ),
+        Some(expiry) if expiry <= now + 30 * 86_400 => finding(
             Level::Warning,
             p,
             setting,
-            format!(
-                "the certificate of `{}` expires on {} (in {} days)",
-                key.name,
-                date(key.cert_expiry.as_deref()),
-                (expiry - facts.now) / 86_400
-            ),
+            format!("the certificate of `{}` expires on {when} (in {} days)", key.name, (expiry - now) / 86_400),
             Some("generate a new certificate and select it before then".into()),
-        )),
-        _ => out.push(finding(
-            Level::Info,
-            p,
-            setting,
-            format!("`{}`: ID tokens are signed {alg}, valid until {}", key.name, date(key.cert_expiry.as_deref())),
-            None,
-        )),
+        ),
+        _ => finding(Level::Info, p, setting, format!("`{}`: ID tokens are signed {alg}, valid until {when}", key.name), None),
     }
-    out
 }
 
 fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
