@@ -233,3 +233,28 @@ steps:
     );
     assert!(out.contains("ak-e2e: deleted the throwaway user ak-e2e-repro-"), "{out}");
 }
+
+/// Ctrl-C while authentik holds the run's pre-run sign-in: the twin is deleted before ak-e2e
+/// exits with 130.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_deletes_the_twin() {
+    let port = free_port();
+    let slow = authentik_standin::Defects::parse(&["delay=executor:60000".to_string()]).expect("defect");
+    let server = standin_with(port, |o| o.defects(slow)).await;
+    let child = twin_run(&server, port, &["scenarios/chatgpt/login.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ak-e2e");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while twins(&server).0.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(twins(&server).0.len(), 1, "the twin was made");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let (code, out) =
+        output_of(tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait")).await.expect("join"));
+    assert_eq!(code, 130, "{out}");
+    assert!(out.contains("ak-e2e: deleted the twin application ak-e2e-twin-"), "{out}");
+    assert_eq!(twins(&server), none());
+}
