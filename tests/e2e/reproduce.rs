@@ -106,6 +106,10 @@ async fn a_failing_login_is_diagnosed_and_no_user_is_left() {
     let (code, output, _) = reproduce(&server, port, "ak-e2e-nobody", Some(TOKEN)).await;
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("authentik has no user `ak-e2e-nobody`"), "{output}");
+    // A name YAML would read otherwise (a backslash, a quote) reaches authentik as it is.
+    let (code, output, _) = reproduce(&server, port, "DOMAIN\\jane \"j\"", Some(TOKEN)).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("authentik has no user `DOMAIN\\jane \"j\"`"), "{output}");
 
     let (code, output, _) = reproduce(&server, port, "ak-e2e-ann", None).await;
     assert_eq!(code, 1, "{output}");

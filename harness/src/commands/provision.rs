@@ -138,11 +138,12 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
         base.set_path(&format!("{}/", base.path()));
     }
     let endpoint: Url = base.join("api/v3/flows/instances/import/").map_err(|e| config(e.to_string()))?;
-    let client =
-        reqwest::Client::builder().timeout(settings.request_timeout).build().map_err(|e| runtime(e.to_string()))?;
+    // An import is slow on a busy authentik: it gets a write's deadline.
+    let deadline = crate::environment::admin_api::write_deadline(settings.request_timeout);
+    let client = reqwest::Client::builder().timeout(deadline).build().map_err(|e| runtime(e.to_string()))?;
     let mut lines = Vec::new();
     for (path, rendered) in settings.blueprints.iter().zip(rendered_blueprints(settings, env)?) {
-        lines.push(import_blueprint(&client, &endpoint, token, path, rendered, settings.request_timeout).await?);
+        lines.push(import_blueprint(&client, &endpoint, token, path, rendered, deadline).await?);
     }
     enroll_totp_devices(settings, env, &base, token, &mut lines).await?;
     Ok(lines)

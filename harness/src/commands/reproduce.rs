@@ -45,7 +45,7 @@ const TOTP_VAR: &str = "AK_E2E_REPRODUCE_TOTP_SECRET";
 
 /// The login the fixture goes through: ChatGPT's "Log in", authentik, back to ChatGPT with a
 /// code, an ID token for the fixture, a conversation.
-const SCENARIO: &str = r#"name: "{{NAME}}"
+const SCENARIO: &str = r#"name: {{NAME}}
 tags: [reproduce]
 drivers: [browser]
 steps:
@@ -221,7 +221,9 @@ fn write_scenario(folder: &Path, username: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(folder)?;
     let path = folder.join("reproduce.yaml");
     let name = format!("{username}'s ChatGPT login, reproduced by a throwaway user");
-    std::fs::write(&path, SCENARIO.replace("{{NAME}}", &name.replace('"', "'")))?;
+    // A JSON string is a YAML double-quoted scalar: quotes and backslashes (`DOMAIN\jane`) stay as they are.
+    let quoted = serde_json::to_string(&name).unwrap_or_default();
+    std::fs::write(&path, SCENARIO.replace("{{NAME}}", &quoted))?;
     Ok(path)
 }
 

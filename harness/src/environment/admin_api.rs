@@ -47,6 +47,12 @@ impl From<ApiError> for String {
     }
 }
 
+/// The deadline of a write to the admin API (a provider, a user with its groups, a blueprint
+/// import), which takes longer on a busy authentik: three times the run's, at least 30 s.
+pub fn write_deadline(timeout: std::time::Duration) -> std::time::Duration {
+    (timeout * 3).max(std::time::Duration::from_secs(30))
+}
+
 /// A client of one authentik's admin API.
 #[derive(Clone)]
 pub struct AdminApi {
@@ -77,24 +83,52 @@ impl AdminApi {
         Ok(url)
     }
 
+    /// A request's deadline: the run's for reads; writes (a provider, a user with its groups, a
+    /// blueprint) take longer on a busy authentik, so three times that, at least 30 s.
+    pub fn deadline(&self, method: &Method) -> std::time::Duration {
+        if *method == Method::GET { self.timeout } else { write_deadline(self.timeout) }
+    }
+
     /// Sends a request; answers its status and JSON body (`null` when there is none).
     async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
-        let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(self.token.expose());
+        let deadline = self.deadline(&method);
+        let mut request =
+            self.http.request(method.clone(), url.clone()).bearer_auth(self.token.expose()).timeout(deadline);
         if let Some(body) = body {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
-            let why = ak_protocol::http::describe(&e, self.timeout);
+            let why = ak_protocol::http::describe(&e, deadline);
             ApiError::new(ApiFailure::Unreachable, format!("{method} {url} failed: {why}"))
         })?;
         let status = response.status().as_u16();
         if status == 204 {
             return Ok((status, Value::Null));
         }
-        match ak_protocol::http::read_json(response, self.timeout).await {
+        match ak_protocol::http::read_json(response, deadline).await {
             Ok(body) => Ok((status, body)),
             Err(ak_protocol::http::BodyError::NotJson { .. }) => Ok((status, Value::Null)),
             Err(e) => Err(ApiError::new(ApiFailure::Unreachable, format!("{method} {url} answered {status} but {e}"))),
+        }
+    }
+
+    /// Sends a request; a read or a delete (idempotent) is tried up to 3 times while authentik
+    /// does not answer or its proxy answers 502, 503 or 504 (workers restarting), half a second
+    /// more apart each time. Writes are sent once.
+    async fn send_retrying(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
+        let idempotent = matches!(method, Method::GET | Method::DELETE);
+        let mut attempt = 1u32;
+        loop {
+            let result = self.send(method.clone(), url.clone(), body).await;
+            let passing = match &result {
+                Err(e) => e.kind == ApiFailure::Unreachable,
+                Ok((status, _)) => matches!(status, 502..=504),
+            };
+            if !(idempotent && passing && attempt < 3) {
+                return result;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await;
+            attempt += 1;
         }
     }
 
@@ -107,7 +141,7 @@ impl AdminApi {
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
         let url = self.url(path, query)?;
-        let (status, answer) = self.send(method.clone(), url.clone(), body).await?;
+        let (status, answer) = self.send_retrying(method.clone(), url.clone(), body).await?;
         let detail = answer["detail"].as_str().unwrap_or_default().to_string();
         match status {
             200..=299 => Ok(answer),
@@ -183,4 +217,62 @@ impl AdminApi {
 fn read<T: DeserializeOwned>(path: &str, answer: Value) -> Result<T, ApiError> {
     serde_json::from_value(answer)
         .map_err(|e| ApiError::new(ApiFailure::Answer, format!("authentik's answer to {path} did not read: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers 503 to the first `failing` requests, then `{"ok": true}`; counts them.
+    async fn flaky(failing: usize) -> (Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let (status, body) =
+                    if n < failing { ("503 Service Unavailable", "{}") } else { ("200 OK", r#"{"ok":true}"#) };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, count)
+    }
+
+    fn api(url: &Url) -> AdminApi {
+        AdminApi::new(url, Secret::new("t"), std::time::Duration::from_secs(5)).expect("client")
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_through_a_restarting_proxy_and_writes_are_sent_once() {
+        let (url, count) = flaky(2).await;
+        let answer: Value = api(&url).get("api/v3/x/", &[]).await.expect("third try answers");
+        assert_eq!((answer["ok"].as_bool(), count.load(Ordering::SeqCst)), (Some(true), 3));
+
+        let (url, count) = flaky(3).await;
+        let err = api(&url).get::<Value>("api/v3/x/", &[]).await.expect_err("three 503s");
+        assert_eq!((err.kind, count.load(Ordering::SeqCst)), (ApiFailure::Answer, 3));
+        assert!(err.message.contains("answered 503"), "{}", err.message);
+
+        let (url, count) = flaky(1).await;
+        let err = api(&url).post::<_, Value>("api/v3/x/", &serde_json::json!({})).await.expect_err("one 503");
+        assert_eq!((err.kind, count.load(Ordering::SeqCst)), (ApiFailure::Answer, 1));
+    }
+
+    #[test]
+    fn writes_get_a_longer_deadline() {
+        let api = api(&Url::parse("http://127.0.0.1:9/").expect("url"));
+        assert_eq!(api.deadline(&Method::GET), std::time::Duration::from_secs(5));
+        assert_eq!(api.deadline(&Method::POST), std::time::Duration::from_secs(30));
+    }
 }
