@@ -316,6 +316,15 @@ impl Settings {
     }
 }
 
+/// An error naming the fields of `key` that are empty, and what may stand instead of them.
+fn required(key: &str, fields: &[(&str, &String)], instead: &str) -> Result<(), ConfigError> {
+    let missing: Vec<&str> = fields.iter().filter(|(_, v)| v.is_empty()).map(|(f, _)| *f).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError(format!("`{key}` needs {} (or {instead})", missing.join(", "))))
+}
+
 /// The fixture users by name; each names its username, email and password, or mirrors a real
 /// person (`mirror_of`).
 fn users(file: &FileConfig) -> Result<BTreeMap<String, UserConfig>, ConfigError> {
@@ -324,22 +333,11 @@ fn users(file: &FileConfig) -> Result<BTreeMap<String, UserConfig>, ConfigError>
         match &user.mirror_of {
             Some(person) if person.is_empty() => return Err(ConfigError(format!("`users.{name}.mirror_of` is empty"))),
             Some(_) => {}
-            None => {
-                let missing: Vec<&str> = [
-                    ("username", user.username.is_empty()),
-                    ("email", user.email.is_empty()),
-                    ("password", user.password.env.is_empty()),
-                ]
-                .into_iter()
-                .filter_map(|(field, empty)| empty.then_some(field))
-                .collect();
-                if !missing.is_empty() {
-                    return Err(ConfigError(format!(
-                        "`users.{name}` needs {} (or `mirror_of: <username>` for a throwaway copy of a real person)",
-                        missing.join(", ")
-                    )));
-                }
-            }
+            None => required(
+                &format!("users.{name}"),
+                &[("username", &user.username), ("email", &user.email), ("password", &user.password.env)],
+                "`mirror_of: <username>` for a throwaway copy of a real person",
+            )?,
         }
     }
     Ok(users)
@@ -358,19 +356,11 @@ fn applications(
         match &app.twin_of {
             Some(slug) if slug.is_empty() => return Err(ConfigError(format!("`{key}.twin_of` is empty"))),
             Some(_) => {}
-            None => {
-                let missing: Vec<&str> = [("slug", app.slug.is_empty()), ("client_id", app.client_id.is_empty())]
-                    .into_iter()
-                    .chain([("client_secret", app.client_secret.env.is_empty())])
-                    .filter_map(|(field, empty)| empty.then_some(field))
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(ConfigError(format!(
-                        "`{key}` needs {} (or `twin_of: <production slug>` for a twin of it)",
-                        missing.join(", ")
-                    )));
-                }
-            }
+            None => required(
+                &key,
+                &[("slug", &app.slug), ("client_id", &app.client_id), ("client_secret", &app.client_secret.env)],
+                "`twin_of: <production slug>` for a twin of it",
+            )?,
         }
     }
     Ok(apps)
@@ -639,6 +629,29 @@ mod tests {
         let err = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect_err("unknown key").to_string();
         assert!(err.contains(" --> ak-e2e.yaml:1:1") && err.contains("targt"), "{err}");
         assert!(!err.contains("<input>") && !err.starts_with("error"), "{err}");
+    }
+
+    #[test]
+    fn twins_and_mirrors_stand_in_for_what_they_copy() {
+        let resolve = |config: &str, flags: &Flags| Settings::resolve(flags, &HashMap::new(), &dir_with(config));
+        let err = resolve("application:\n  slug: chatgpt\n", &Flags::default()).expect_err("no client id");
+        assert_eq!(
+            err.to_string(),
+            "`application` needs client_id, client_secret (or `twin_of: <production slug>` for a twin of it)"
+        );
+        let twin = resolve("application:\n  twin_of: chatgpt-prod\n", &Flags::default()).expect("a twin");
+        assert_eq!(twin.applications["default"].twin_of.as_deref(), Some("chatgpt-prod"));
+        let flags = Flags { application: Some("prod".into()), ..Flags::default() };
+        let by_flag = resolve(CONFIG, &flags).expect("--application");
+        assert_eq!(by_flag.applications["default"].twin_of.as_deref(), Some("prod"));
+        let user = format!("{CONFIG}users:\n  ann:\n    username: ann\n");
+        let err = resolve(&user, &Flags::default()).expect_err("no email or password").to_string();
+        assert!(err.starts_with("`users.ann` needs email, password (or `mirror_of: <username>`"), "{err}");
+        let mirror = format!("{CONFIG}users:\n  canary:\n    mirror_of: jane\n");
+        assert_eq!(
+            resolve(&mirror, &Flags::default()).expect("a mirror").users["canary"].mirror_of.as_deref(),
+            Some("jane")
+        );
     }
 
     #[test]

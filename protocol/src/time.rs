@@ -35,10 +35,10 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + s - offset)
 }
 
-/// An ISO 8601 UTC time (`2027-01-02T03:04:05Z`) of seconds since the epoch.
-pub fn iso8601(secs: i64) -> String {
+/// Seconds since the epoch as a UTC civil date and time: (year, month, day, hour, minute,
+/// second), by Howard Hinnant's `civil_from_days`.
+pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's `civil_from_days`.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -48,7 +48,13 @@ pub fn iso8601(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// An ISO 8601 UTC time (`2027-01-02T03:04:05Z`) of seconds since the epoch.
+pub fn iso8601(secs: i64) -> String {
+    let (y, m, d, h, min, s) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
 }
 
 #[cfg(test)]

@@ -40,6 +40,18 @@ pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Waits until `done` holds (looking every 20 ms), at most `secs` seconds; answers whether it did.
+pub(crate) async fn wait_until(secs: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    true
+}
+
 pub(crate) fn normalise(text: &str) -> String {
     let ports = regex_lite::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
     let millis = regex_lite::Regex::new(r"\d+ ms\b").expect("regex");

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use authentik_standin::AuthentikStandIn;
 
 use super::real_target::{SECRETS, free_port, standin_with};
-use super::{BIN, normalise, root};
+use super::{BIN, normalise, root, wait_until};
 
 const TOKEN: &str = "bootstrap-token-for-the-test";
 
@@ -168,13 +168,7 @@ async fn a_twin_left_by_a_killed_run_is_swept_by_the_next() {
         .spawn()
         .expect("run ak-e2e");
     // The twin is made before the pre-run checks, which authentik then holds for a minute.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while twins(&server).1.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    while twins(&server).0.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until(20, || !twins(&server).0.is_empty()).await;
     child.kill().expect("SIGKILL");
     child.wait().expect("wait");
     let (pid, seen) = (child.id(), "");
@@ -246,10 +240,7 @@ async fn ctrl_c_deletes_the_twin() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run ak-e2e");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while twins(&server).0.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until(20, || !twins(&server).0.is_empty()).await;
     assert_eq!(twins(&server).0.len(), 1, "the twin was made");
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     let (code, out) =

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use authentik_standin::{AuthentikStandIn, Defects};
 
 use super::real_target::{SECRETS, free_port, standin_with};
-use super::{BIN, normalise, root};
+use super::{BIN, normalise, root, wait_until};
 
 const TOKEN: &str = "bootstrap-token-for-the-test";
 
@@ -201,10 +201,7 @@ async fn a_copy_and_a_twin_left_by_a_killed_reproduction_are_swept_by_the_next_r
     let mut cmd = command(server.url().as_str(), port, "ak-e2e-ann", &trace, Some(TOKEN));
     let mut child =
         cmd.args(["--application", "chatgpt"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !leftovers(&server).iter().any(|n| n.starts_with("ak-e2e-repro-")) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until(30, || leftovers(&server).iter().any(|n| n.starts_with("ak-e2e-repro-"))).await;
     child.kill().expect("SIGKILL");
     child.wait().expect("wait");
     let left = leftovers(&server);

@@ -56,19 +56,11 @@ impl Redactor {
 }
 
 /// Seconds since the Unix epoch as a UTC civil date and time: (year, month, day, hour, minute,
-/// second), by Howard Hinnant's days-to-civil algorithm.
+/// second).
 pub(crate) fn utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rest / 3600, rest % 3600 / 60, rest % 60)
+    let (y, m, d, h, min, s) = ak_protocol::time::civil(i64::try_from(secs).unwrap_or(i64::MAX));
+    let part = |v: i64| u64::try_from(v).unwrap_or(0);
+    (y, m, d, part(h), part(min), part(s))
 }
 
 #[cfg(test)]

@@ -77,6 +77,25 @@ pub struct Facts {
     pub now: u64,
 }
 
+impl Facts {
+    /// What is known of an application before its provider and users are read.
+    pub fn of(application: Application, verified_domains: Vec<String>, now: u64) -> Self {
+        Self {
+            application,
+            provider: None,
+            mappings: Vec::new(),
+            unknown_mappings: Vec::new(),
+            signing_key: None,
+            encryption_key: None,
+            authorization_flow: None,
+            bindings: Vec::new(),
+            users: Vec::new(),
+            verified_domains,
+            now,
+        }
+    }
+}
+
 /// What a mapping returned when authentik evaluated it (its claims, or the error it raised), if
 /// it was evaluated.
 pub type Evaluated = Option<Result<Map<String, Value>, String>>;

@@ -160,19 +160,9 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
         None => None,
     };
     let bindings: Vec<PolicyBinding> = api.all(path::BINDINGS, &[("target", &application.pk)]).await.map_err(stop)?;
-    let mut facts = Facts {
-        application,
-        provider: None,
-        mappings: Vec::new(),
-        unknown_mappings: Vec::new(),
-        signing_key: None,
-        encryption_key: None,
-        authorization_flow: None,
-        bindings,
-        users: Vec::new(),
-        verified_domains: settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]),
-        now: ak_protocol::time::now_secs(),
-    };
+    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
+    let mut facts = Facts::of(application, domains, ak_protocol::time::now_secs());
+    facts.bindings = bindings;
     if let Some(provider) = provider {
         read_provider(api, &provider, &mut facts).await?;
         for username in &request.users {
@@ -306,18 +296,6 @@ pub async fn explain(
         .await
         .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
     application.slug = shown.to_string();
-    let facts = Facts {
-        application,
-        provider: None,
-        mappings: Vec::new(),
-        unknown_mappings: Vec::new(),
-        signing_key: None,
-        encryption_key: None,
-        authorization_flow: None,
-        bindings: Vec::new(),
-        users: Vec::new(),
-        verified_domains: verified_domains.to_vec(),
-        now: 0,
-    };
+    let facts = Facts::of(application, verified_domains.to_vec(), ak_protocol::time::now_secs());
     Ok(checks::user_findings(&user, &facts))
 }
