@@ -469,3 +469,25 @@ fn a_port_taken_on_every_start_is_named() {
     assert_no_leftovers(&script.parent().expect("folder").display().to_string());
     let _ = std::fs::remove_dir_all(script.parent().expect("folder"));
 }
+
+/// A WebDriver that accepts the connection and never answers: the run ends with exit 3 once the
+/// session's deadline passes, naming the WebDriver, instead of waiting forever.
+#[test]
+fn a_webdriver_that_never_answers_ends_the_run_at_its_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection, never answering.
+        let mut sockets = Vec::new();
+        for socket in listener.incoming().take(4).flatten() {
+            sockets.push(socket);
+        }
+        sockets.len()
+    });
+    let started = Instant::now();
+    let (code, output) = run("browser-pass", &[("AK_E2E_WEBDRIVER_URL", url.as_str())]);
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("no browser session from http://127.0.0.1:"), "{output}");
+    assert!(started.elapsed() < Duration::from_secs(60), "ended after {:?}", started.elapsed());
+    drop(held);
+}

@@ -241,11 +241,11 @@ impl BrowserHost {
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
         caps.insert("goog:loggingPrefs".into(), json!({"performance": "ALL", "browser": "ALL"}));
-        let connect = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await;
-        let client = tokio::time::timeout(START_DEADLINE, async { connect })
+        // The whole session request is bounded: a WebDriver that accepts the connection and never
+        // answers must not hold the run.
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps);
+        let client = tokio::time::timeout(START_DEADLINE, builder.connect(&self.url))
             .await
             .map_err(|_| DriveError(format!("no browser session from {} within {START_DEADLINE:?}", self.url)))?
             .map_err(|e| DriveError(format!("no browser session from WebDriver at {}: {e}", self.url)))?;
