@@ -232,7 +232,10 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             return Err(format!("no scenario file or folder at {}", path.display()));
         }
     }
-    out.dedup();
+    // One file named twice (`scenarios` and `scenarios/chatgpt/login.yaml`, `./x.yaml` and
+    // `x.yaml`, a symbolic link) runs once, where it was first named.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
@@ -431,4 +434,19 @@ fn client_step(kind: &StepKind) -> bool {
 
 fn acts_as_client(scenario: &Scenario) -> bool {
     scenario.steps.iter().any(|s| client_step(&s.kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_file_named_twice_runs_once() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let login = root.join("scenarios/chatgpt/login.yaml");
+        let again = root.join("scenarios/./chatgpt/../chatgpt/login.yaml");
+        let files = super::scenario_files(&[login.clone(), root.join("scenarios/chatgpt"), again]).expect("files");
+        assert_eq!(files.iter().filter(|f| f.ends_with("login.yaml")).count(), 1, "{files:?}");
+        assert_eq!(files[0], login, "where it was first named");
+    }
 }
