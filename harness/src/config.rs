@@ -482,14 +482,26 @@ fn origin(flag_given: bool, env: &HashMap<String, String>, flag: &str, var: &str
 
 /// A real target's base URL: http or https with a host.
 fn parse_target(text: &str, origin: &str) -> Result<Url, ConfigError> {
+    // What is shown of the target never holds a password given in it (`https://u:p@host`).
+    let shown = match (text.find("://"), text.rfind('@')) {
+        (Some(start), Some(at)) if at > start => format!("{}[redacted]{}", &text[..start + 3], &text[at..]),
+        _ => text.to_string(),
+    };
     let url = Url::parse(text).map_err(|e| {
         ConfigError(format!(
-            "{origin}: `{text}` is neither `embedded` nor a URL ({e}); e.g. https://authentik.example.com"
+            "{origin}: `{shown}` is neither `embedded` nor a URL ({e}); e.g. https://authentik.example.com"
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError(format!(
-            "{origin}: `{text}` is not an http(s) URL of an authentik; e.g. https://authentik.example.com"
+            "{origin}: `{shown}` is not an http(s) URL of an authentik; e.g. https://authentik.example.com"
+        )));
+    }
+    // Every message names the target; one with credentials in it would print them.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError(format!(
+            "{origin}: `{shown}` carries credentials; ak-e2e reaches authentik without them (a proxy in front that \
+             needs them is not supported), and would show them in its messages"
         )));
     }
     Ok(url)
@@ -629,6 +641,16 @@ mod tests {
         let err = Settings::resolve(&Flags::default(), &HashMap::new(), &dir).expect_err("unknown key").to_string();
         assert!(err.contains(" --> ak-e2e.yaml:1:1") && err.contains("targt"), "{err}");
         assert!(!err.contains("<input>") && !err.starts_with("error"), "{err}");
+    }
+
+    #[test]
+    fn a_target_with_credentials_is_refused_without_showing_them() {
+        for text in ["https://admin:hunter2-secret@authentik.example.com/", "https://admin:hunter2-secret@:bad"] {
+            let err = super::parse_target(text, "--target").expect_err("credentials").to_string();
+            assert!(!err.contains("hunter2-secret") && !err.contains("admin:"), "{err}");
+            assert!(err.contains("https://[redacted]@"), "{err}");
+        }
+        assert!(super::parse_target("https://authentik.example.com/", "--target").is_ok());
     }
 
     #[test]
