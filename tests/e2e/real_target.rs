@@ -224,6 +224,13 @@ async fn every_user_the_scenarios_need_is_checked_not_only_the_first() {
         output,
         "ak-e2e: error: user `bob` (ak-e2e-bob) cannot sign in at http://127.0.0.1:<port>/: authentik says \"Invalid password\". The user is missing or AK_E2E_BOB_PASSWORD is not their password (authentik does not tell which)\n"
     );
+    // Two users with wrong passwords are both named, in one run.
+    let both = vec![("AK_E2E_BOB_PASSWORD", "not-bobs-password"), ("AK_E2E_ANN_PASSWORD", "not-anns-password")];
+    let extra = vec!["scenarios/chatgpt/unbound-user.yaml".to_string()];
+    let (code, output) = run_against(server.url().to_string(), port, both, extra).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("ak-e2e: error: user `ann` (ak-e2e-ann) cannot sign in"), "{output}");
+    assert!(output.contains("\nak-e2e: error: user `bob` (ak-e2e-bob) cannot sign in"), "{output}");
 }
 
 /// `invalid_client` from the token endpoint has two causes; the extra request to the authorize

@@ -477,13 +477,17 @@ async fn preflight(
         }
     }
     refused.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some((name, user, problem)) = refused.into_iter().next() {
-        return Err(TargetError(format!(
-            "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
-            user.username, user.password.env
-        )));
-    }
-    Ok(())
+    // Every user who cannot sign in, in one message: fixing one at a time would take a run each.
+    let lines: Vec<String> = refused
+        .iter()
+        .map(|(name, user, problem)| {
+            format!(
+                "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
+                user.username, user.password.env
+            )
+        })
+        .collect();
+    if lines.is_empty() { Ok(()) } else { Err(TargetError(lines.join("\nak-e2e: error: "))) }
 }
 
 fn preflight_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
