@@ -133,12 +133,12 @@ fn compare(args: &CompareArgs) -> i32 {
     let (base, candidate) = match reports {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ak-e2e: error: {e}");
+            crate::say!("ak-e2e: error: {e}");
             return exit::USAGE;
         }
     };
     let comparison = crate::commands::compare::compare(&base, &candidate);
-    print!("{}", crate::commands::compare::render_text(&comparison));
+    let _ = write!(std::io::stdout(), "{}", crate::commands::compare::render_text(&comparison));
     let mut code = if comparison.regressions > 0 { exit::FAILED } else { exit::OK };
     let outputs: [(&Option<PathBuf>, String); 2] = [
         (&args.json, serde_json::to_string_pretty(&comparison).unwrap_or_default()),
@@ -147,7 +147,7 @@ fn compare(args: &CompareArgs) -> i32 {
     for (path, text) in outputs {
         let Some(path) = path else { continue };
         if let Err(e) = std::fs::write(path, text) {
-            eprintln!("ak-e2e: error: cannot write {}: {e}", path.display());
+            crate::say!("ak-e2e: error: cannot write {}: {e}", path.display());
             code = code.max(exit::USAGE);
         }
     }
@@ -239,7 +239,7 @@ impl Common {
 /// `None` after saying what is wrong.
 fn resolve(flags: &Flags, env: &HashMap<String, String>) -> Option<Settings> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    Settings::resolve(flags, env, &cwd).map_err(|e| eprintln!("ak-e2e: error: {e}")).ok()
+    Settings::resolve(flags, env, &cwd).map_err(|e| crate::say!("ak-e2e: error: {e}")).ok()
 }
 
 /// Runs the command line; returns the exit code.
@@ -307,12 +307,12 @@ async fn provision(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     match crate::commands::provision::provision(settings, env).await {
         Ok(lines) => {
             for line in lines {
-                println!("ak-e2e: {line}");
+                crate::tell!("ak-e2e: {line}");
             }
             exit::OK
         }
         Err(e) => {
-            eprintln!("ak-e2e: error: {}", e.message);
+            crate::say!("ak-e2e: error: {}", e.message);
             e.code
         }
     }
@@ -325,7 +325,7 @@ fn plan_or_exit(settings: &Settings, env: &HashMap<String, String>) -> Result<cr
         Ok(p) => Ok(p),
         Err(PlanError::Config(errors)) => {
             for e in errors {
-                eprintln!("ak-e2e: error: {e}");
+                crate::say!("ak-e2e: error: {e}");
             }
             Err(exit::USAGE)
         }
@@ -363,7 +363,7 @@ async fn run(
     let mut environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
+            crate::say!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
             return exit::RUNTIME;
         }
     };
@@ -379,7 +379,7 @@ async fn run(
         match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
             Ok(host) => browsers = Some(host),
             Err(e) => {
-                eprintln!("ak-e2e: error: {e}");
+                crate::say!("ak-e2e: error: {e}");
                 environment.stop().await;
                 return exit::RUNTIME;
             }
@@ -441,7 +441,7 @@ fn write_reports(settings: &Settings, report: &crate::result::RunReport, redacto
         let Some(path) = path else { continue };
         let result = std::fs::File::create(path).and_then(|mut f| write(report, redactor, &mut f));
         if let Err(e) = result {
-            eprintln!("ak-e2e: error: cannot write the report {}: {e}", path.display());
+            crate::say!("ak-e2e: error: cannot write the report {}: {e}", path.display());
             code = exit::USAGE;
         }
     }

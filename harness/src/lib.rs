@@ -5,6 +5,26 @@
 //! [`drive`] (api, browser) → [`check`] (expectations) → [`result`] → [`report`]; [`runner`]
 //! takes each scenario through drive and check. [`commands`] are the commands besides `run`.
 
+/// `eprintln!` that never panics: with standard error closed or full, the line is lost, not the
+/// run (and its exit code).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics: with standard output closed (`| head`), the line is lost, not
+/// the run.
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -10,7 +10,7 @@ async fn main() {
     let code = tokio::select! {
         code = run => code,
         stopped = signals.wait() => {
-            eprintln!("ak-e2e: stopped by {}; browsers and servers stopped", stopped.name());
+            ak_e2e::say!("ak-e2e: stopped by {}; browsers and servers stopped", stopped.name());
             stopped.exit_code()
         }
     };

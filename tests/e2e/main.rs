@@ -338,3 +338,22 @@ fn input_errors_exit_with_their_documented_code_and_a_location() {
     assert!(output.contains("screenshots `some` is not `failure` or `all`"), "{output}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With standard error (or output) closed, a run still ends with its own exit code: 3 for an
+/// unreachable target, never a panic's 101.
+#[test]
+fn closed_standard_streams_do_not_change_the_exit_code() {
+    for redirect in ["2>&-", ">&- 2>&-"] {
+        let status = Command::new("sh")
+            .current_dir(root())
+            .arg("-c")
+            .arg(format!("exec \"$0\" run --target http://127.0.0.1:9/ scenarios/chatgpt/login.yaml {redirect}"))
+            .arg(BIN)
+            .env("CI", "true")
+            .env("AK_E2E_CLIENT_SECRET", "some-secret")
+            .env("AK_E2E_ANN_PASSWORD", "some-password")
+            .status()
+            .expect("sh");
+        assert_eq!(status.code(), Some(3), "with {redirect}");
+    }
+}

@@ -100,7 +100,7 @@ pub async fn reproduce(
     {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
+            crate::say!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
             return exit::RUNTIME;
         }
     };
@@ -111,7 +111,7 @@ pub async fn reproduce(
     let api = match crate::environment::admin_api(&settings, &environment.authentik, embedded) {
         Ok(Some(api)) => api,
         Ok(None) => {
-            eprintln!(
+            crate::say!(
                 "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
                 crate::commands::provision::TOKEN_ENV
             );
@@ -119,7 +119,7 @@ pub async fn reproduce(
             return exit::USAGE;
         }
         Err(e) => {
-            eprintln!("ak-e2e: error: {e}");
+            crate::say!("ak-e2e: error: {e}");
             environment.stop().await;
             return exit::RUNTIME;
         }
@@ -127,7 +127,7 @@ pub async fn reproduce(
     let mut cleanup = Cleanup::new(api.clone());
     let code = match make_fixture(&api, &settings, username, &password, &mut cleanup, out).await {
         Err(Stop(code, message)) => {
-            eprintln!("ak-e2e: error: {}", redactor.apply(&message));
+            crate::say!("ak-e2e: error: {}", redactor.apply(&message));
             code
         }
         Ok(fixture) => {
@@ -204,13 +204,13 @@ fn draft_plan(
     username: &str,
 ) -> Result<(PathBuf, Settings, crate::plan::Plan), i32> {
     let scenario = write_scenario(folder, username).map_err(|e| {
-        eprintln!("ak-e2e: error: cannot write {}: {e}", folder.display());
+        crate::say!("ak-e2e: error: cannot write {}: {e}", folder.display());
         exit::USAGE
     })?;
     let draft =
         with_fixture(settings, &scenario, fixture_user("ak-e2e-repro-pending", "pending@example.invalid", "", false));
     let plan = crate::plan::plan(&draft, vars).map_err(|e| {
-        eprintln!("ak-e2e: error: {}", plan_error(e));
+        crate::say!("ak-e2e: error: {}", plan_error(e));
         exit::USAGE
     })?;
     Ok((scenario, draft, plan))
@@ -310,7 +310,7 @@ async fn login(
     let plan = match crate::plan::plan(&settings, &vars) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("ak-e2e: error: {}", plan_error(e));
+            crate::say!("ak-e2e: error: {}", plan_error(e));
             return exit::USAGE;
         }
     };
@@ -318,7 +318,7 @@ async fn login(
     let mut host = match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
         Ok(host) => host,
         Err(e) => {
-            eprintln!("ak-e2e: error: {e}");
+            crate::say!("ak-e2e: error: {e}");
             return exit::RUNTIME;
         }
     };

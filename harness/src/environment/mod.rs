@@ -182,7 +182,7 @@ impl Environment {
     pub async fn stop(mut self) {
         if let Some(mut cleanup) = self.cleanup.take() {
             for line in cleanup.run().await.0 {
-                eprintln!("ak-e2e: {line}");
+                crate::say!("ak-e2e: {line}");
             }
         }
         if let Some(s) = self.standin {

@@ -133,7 +133,7 @@ impl Drop for Cleanup {
         .join()
         .unwrap_or_else(|_| vec!["deleting what this run made in authentik panicked".into()]);
         for line in lines {
-            eprintln!("ak-e2e: {line}");
+            crate::say!("ak-e2e: {line}");
         }
     }
 }

@@ -73,7 +73,7 @@ pub async fn doctor(
         Err(Stop(code, message)) => {
             let redactor =
                 crate::report::Redactor::new(settings.authentik_token.iter().map(|t| t.expose().to_string()).collect());
-            eprintln!("ak-e2e: error: {}", redactor.apply(&message));
+            crate::say!("ak-e2e: error: {}", redactor.apply(&message));
             code
         }
     }
