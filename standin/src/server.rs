@@ -273,7 +273,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/application/o/{slug}/end-session/", get(oauth::end_session))
         .route("/if/flow/{slug}/", get(flow::page))
         .route("/api/v3/flows/executor/{slug}/", get(flow::executor_get).post(flow::executor_post))
-        .route("/api/v3/flows/instances/import/", post(import_blueprint))
+        // A blueprint may be as large as any YAML input (1 MiB), plus the multipart envelope.
+        .route(
+            "/api/v3/flows/instances/import/",
+            post(import_blueprint).layer(DefaultBodyLimit::max(ak_protocol::yaml::MAX_BYTES + 16 * 1024)),
+        )
         .route("/api/v3/core/users/", get(crate::admin_api::users).post(crate::admin_api::create_user))
         .route("/api/v3/core/users/{pk}/", axum::routing::delete(crate::admin_api::delete_user))
         .route("/api/v3/core/users/{pk}/set_password/", post(crate::admin_api::set_password))

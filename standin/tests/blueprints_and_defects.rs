@@ -280,4 +280,9 @@ async fn blueprints_import_through_the_api_with_the_token() {
     let ok = upload("tok", FIXTURE).send().await.expect("post");
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     assert_eq!(server.issuer("chatgpt"), Some(format!("{}application/o/chatgpt/", server.url())));
+    // A blueprint up to the 1 MiB every YAML input may have is taken (here 900 KiB of comments).
+    let large = format!("{FIXTURE}\n{}", "# a long comment line of a generated blueprint\n".repeat(19_000));
+    assert!(large.len() > 800 * 1024 && large.len() < 1024 * 1024);
+    let taken = upload("tok", &large).send().await.expect("post");
+    assert_eq!(taken.status(), StatusCode::NO_CONTENT);
 }
