@@ -146,7 +146,7 @@ fn compare(args: &CompareArgs) -> i32 {
     ];
     for (path, text) in outputs {
         let Some(path) = path else { continue };
-        if let Err(e) = std::fs::write(path, text) {
+        if let Err(e) = crate::report::write_whole(path, |f| f.write_all(text.as_bytes())) {
             crate::say!("ak-e2e: error: cannot write {}: {e}", path.display());
             code = code.max(exit::USAGE);
         }
@@ -439,7 +439,7 @@ fn write_reports(settings: &Settings, report: &crate::result::RunReport, redacto
         (&settings.report_html, crate::report::html::write),
     ] {
         let Some(path) = path else { continue };
-        let result = std::fs::File::create(path).and_then(|mut f| write(report, redactor, &mut f));
+        let result = crate::report::write_whole(path, |f| write(report, redactor, f));
         if let Err(e) = result {
             crate::say!("ak-e2e: error: cannot write the report {}: {e}", path.display());
             code = exit::USAGE;

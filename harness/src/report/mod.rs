@@ -55,6 +55,32 @@ impl Redactor {
     }
 }
 
+/// Writes a report whole or not at all: into a new file beside `path` (made with `create_new`,
+/// never through a link), flushed and synced, then renamed over `path`. A write that fails (a
+/// full disk) leaves `path` as it was and no half file.
+pub fn write_whole(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "report".into());
+    let temporary = path.with_file_name(format!(".{name}.{}.partial", ak_protocol::jose::random_token(6)));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
+        {
+            let mut buffered = std::io::BufWriter::new(&mut file);
+            write(&mut buffered)?;
+            buffered.flush()?;
+        }
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 /// Seconds since the Unix epoch as a UTC civil date and time: (year, month, day, hour, minute,
 /// second).
 pub(crate) fn utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
@@ -84,5 +110,26 @@ mod tests {
         assert_eq!(r.apply("#id_token=x.y.z&access_token=t0k"), "#id_token=[redacted]&access_token=[redacted]");
         assert_eq!(r.apply("Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln end"), "Bearer [redacted-jwt] end");
         assert_eq!(r.apply("?state=keep&scope=openid"), "?state=keep&scope=openid");
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    #[test]
+    fn a_report_is_written_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("ak-e2e-whole-{}", ak_protocol::jose::random_token(6)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("report.json");
+        std::fs::write(&path, "the earlier report").expect("write");
+        let failed = super::write_whole(&path, |w: &mut dyn std::io::Write| {
+            w.write_all(b"half a rep")?;
+            Err(std::io::Error::other("No space left on device"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "the earlier report");
+        assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 1, "no partial file is left");
+        super::write_whole(&path, |w: &mut dyn std::io::Write| w.write_all(b"the new report")).expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "the new report");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

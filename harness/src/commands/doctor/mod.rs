@@ -104,7 +104,7 @@ async fn run(
             findings: &findings,
         };
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text + "\n") {
+        if let Err(e) = crate::report::write_whole(path, |f| f.write_all((text + "\n").as_bytes())) {
             return Err(Stop(exit::USAGE, format!("cannot write {}: {e}", path.display())));
         }
     }
