@@ -394,17 +394,17 @@ async fn run(
         let _ = writeln!(out, "ak-e2e: {note}");
     }
     let _ = writeln!(out, "ak-e2e: {} scenario runs against the {where_}; mock ChatGPT at {chatgpt}", plan.runs.len());
-    // ak-e2e never removes anything there: each run writes into a folder of its own, made only
-    // when it has something to write.
-    let artifacts =
-        settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()));
+    // ak-e2e never removes anything there: each run writes into a folder of its own, made new
+    // (never one that was there) when it has something to write: below --trace's folder when
+    // given, else below the artifacts folder.
+    let run_name = crate::runner::run_folder(std::time::SystemTime::now(), std::process::id());
+    let folder = crate::runner::RunFolder::new(settings.trace.as_ref().unwrap_or(&settings.artifacts), &run_name);
     let update_snapshots = env.contains_key("AK_E2E_UPDATE_SNAPSHOTS");
-    let trace = settings.trace.clone();
     let ctx = crate::runner::Context::new(
         &environment,
         browsers.as_ref(),
-        artifacts.clone(),
-        trace,
+        folder,
+        settings.trace.is_some(),
         &redactor,
         settings,
         update_snapshots,
@@ -415,17 +415,16 @@ async fn run(
     };
     // Browsers go first: no Chromium or chromedriver outlives the run.
     ctx.close().await;
+    let made = ctx.folder.if_made().map(std::path::Path::to_path_buf);
     drop(ctx);
     if let Some(mut host) = browsers {
         host.shutdown();
     }
     environment.stop().await;
     let _ = crate::report::console::summary(&report, style, &redactor, out);
-    if artifacts.is_dir() {
-        let _ = writeln!(out, "ak-e2e: artifacts in {}", artifacts.display());
-    }
-    if let Some(trace) = settings.trace.as_ref().filter(|t| t.is_dir()) {
-        let _ = writeln!(out, "ak-e2e: trace bundles in {}", trace.display());
+    if let Some(folder) = made {
+        let what = if settings.trace.is_some() { "trace bundles" } else { "artifacts" };
+        let _ = writeln!(out, "ak-e2e: {what} in {}", folder.display());
     }
     exit::of(&report.summary).max(write_reports(settings, &report, &redactor))
 }

@@ -33,6 +33,7 @@ pub mod diagnostic;
 pub mod drive;
 pub mod environment;
 pub mod exit;
+pub mod files;
 pub mod plan;
 pub mod report;
 pub mod result;

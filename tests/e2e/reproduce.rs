@@ -55,6 +55,13 @@ async fn reproduce(
     (output.status.code().unwrap_or(-1), normalise(&text), trace)
 }
 
+/// The run's own folder below `--trace`'s (there is one per reproduction).
+fn run_folder(trace: &std::path::Path) -> std::path::PathBuf {
+    let runs: Vec<_> = std::fs::read_dir(trace).expect("trace folder").flatten().map(|e| e.path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
 fn throwaway_users(server: &AuthentikStandIn) -> Vec<String> {
     server.directory().users.into_iter().map(|u| u.username).filter(|u| u.starts_with("ak-e2e-repro-")).collect()
 }
@@ -76,13 +83,14 @@ async fn a_users_login_is_reproduced_with_totp_and_no_user_is_left() {
         output.contains("[1/1] PASS  [browser] ak-e2e-tia's ChatGPT login, reproduced by a throwaway user"),
         "{output}"
     );
-    assert!(output.contains(&format!("ak-e2e: trace bundle in {}/01-reproduce-browser", trace.display())), "{output}");
+    let shown = format!("ak-e2e: trace bundle in {}/01-reproduce-browser", run_folder(&trace).display());
+    assert!(output.contains(&shown), "{output}");
     assert!(output.contains("ak-e2e: deleted the throwaway user ak-e2e-repro-"), "{output}");
     assert!(!output.contains(TOKEN), "the token is never shown");
     assert_eq!(throwaway_users(&server), Vec::<String>::new(), "a throwaway user is left");
     assert_eq!(tia(&server.directory()), tia(&before), "tia's password, groups or devices changed");
     // The login went through authentik's TOTP stage, and the bundle has the HAR file.
-    let bundle = trace.join("01-reproduce-browser");
+    let bundle = run_folder(&trace).join("01-reproduce-browser");
     let result = std::fs::read_to_string(bundle.join("result.json")).expect("result");
     assert!(result.contains("ak-stage-authenticator-validate"), "{result}");
     assert!(bundle.join("trace.har").is_file());
@@ -101,7 +109,7 @@ async fn a_failing_login_is_diagnosed_and_no_user_is_left() {
     assert!(output.contains("now at authentik page \"Permission denied\""), "{output}");
     assert!(output.contains("ak-e2e: deleted the throwaway user"), "{output}");
     assert_eq!(throwaway_users(&server), Vec::<String>::new());
-    assert!(trace.join("01-reproduce-browser/trace.har").is_file(), "a failed login has its bundle");
+    assert!(run_folder(&trace).join("01-reproduce-browser/trace.har").is_file(), "a failed login has its bundle");
 
     let (code, output, _) = reproduce(&server, port, "ak-e2e-nobody", Some(TOKEN)).await;
     assert_eq!(code, 1, "{output}");

@@ -155,7 +155,19 @@ fn every_run_gets_a_bundle_whose_har_validates_and_holds_no_secret() {
     let args = ["run", "scenarios/chatgpt/login.yaml", "--driver", "both", "--trace", &trace_arg];
     let (code, output) = run_args(&[&args[..], &["--report-html", &html_arg]].concat(), SECRETS);
     assert_eq!(code, 0, "{output}");
-    assert!(output.contains(&format!("ak-e2e: trace bundles in {trace_arg}")), "{output}");
+    // The run's own folder below --trace's: a second run into the same folder gets another.
+    let runs = || -> Vec<std::path::PathBuf> {
+        let mut runs: Vec<_> = std::fs::read_dir(&trace).expect("trace folder").flatten().map(|e| e.path()).collect();
+        runs.sort();
+        runs
+    };
+    let first = runs();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let run_folder = first[0].clone();
+    let run_arg = run_folder.display().to_string();
+    assert!(run_folder.file_name().is_some_and(|n| n.to_string_lossy().starts_with("run-")), "{run_arg}");
+    assert!(output.contains(&format!("ak-e2e: trace bundles in {run_arg}\n")), "{output}");
+    let trace = run_folder;
 
     for (folder, driver) in [("01-login-api", "api"), ("02-login-browser", "browser")] {
         let bundle = trace.join(folder);
@@ -210,6 +222,14 @@ fn every_run_gets_a_bundle_whose_har_validates_and_holds_no_secret() {
     assert!(names.iter().filter(|n| n.ends_with(".png")).count() >= 3, "{names:?}");
     // The HTML report links each bundle and its HAR file.
     let page = std::fs::read_to_string(&html).expect("html report");
-    assert!(page.contains(&format!("{trace_arg}/01-login-api/trace.har")), "no link in the HTML report");
+    assert!(page.contains(&format!("{run_arg}/01-login-api/trace.har")), "no link in the HTML report");
+
+    // Again into the same folder: a new run folder, the first one's files as they were.
+    let before = std::fs::read(trace.join("01-login-api/trace.har")).expect("first HAR");
+    let (code, output) =
+        run_args(&["run", "scenarios/chatgpt/login.yaml", "--driver", "api", "--trace", &trace_arg], SECRETS);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(runs().len(), 2, "a second run folder");
+    assert_eq!(std::fs::read(trace.join("01-login-api/trace.har")).expect("first HAR"), before);
     let _ = std::fs::remove_dir_all(&dir);
 }

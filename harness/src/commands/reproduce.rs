@@ -77,9 +77,16 @@ pub async fn reproduce(
     out: &mut dyn Write,
     style: Style,
 ) -> i32 {
-    let folder = settings.trace.clone().unwrap_or_else(|| {
-        settings.artifacts.join(crate::runner::run_folder(std::time::SystemTime::now(), std::process::id()))
-    });
+    // The run's own folder, made new below --trace's folder or the artifacts folder: the
+    // scenario and the bundle go there, never into a folder that was there before.
+    let run_name = crate::runner::run_folder(std::time::SystemTime::now(), std::process::id());
+    let folder = match crate::runner::fresh_folder(settings.trace.as_ref().unwrap_or(&settings.artifacts), &run_name) {
+        Ok(folder) => folder,
+        Err(e) => {
+            crate::say!("ak-e2e: error: cannot make a folder for this run: {e}");
+            return exit::USAGE;
+        }
+    };
     let password = ak_protocol::jose::random_token(24);
     let mut vars = env.clone();
     vars.insert(PASSWORD_VAR.into(), password.clone());
@@ -218,12 +225,11 @@ fn draft_plan(
 
 /// Writes the scenario the fixture runs into the run's folder (it is part of the bundle).
 fn write_scenario(folder: &Path, username: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(folder)?;
     let path = folder.join("reproduce.yaml");
     let name = format!("{username}'s ChatGPT login, reproduced by a throwaway user");
     // A JSON string is a YAML double-quoted scalar: quotes and backslashes (`DOMAIN\jane`) stay as they are.
     let quoted = serde_json::to_string(&name).unwrap_or_default();
-    std::fs::write(&path, SCENARIO.replace("{{NAME}}", &quoted))?;
+    crate::files::write_new(&path, SCENARIO.replace("{{NAME}}", &quoted).as_bytes())?;
     Ok(path)
 }
 
@@ -322,8 +328,8 @@ async fn login(
             return exit::RUNTIME;
         }
     };
-    let (artifacts, trace) = (folder.to_path_buf(), Some(folder.to_path_buf()));
-    let ctx = crate::runner::Context::new(environment, Some(&host), artifacts, trace, &redactor, &settings, false);
+    let folder = crate::runner::RunFolder::made(folder.to_path_buf());
+    let ctx = crate::runner::Context::new(environment, Some(&host), folder, true, &redactor, &settings, false);
     let report = {
         let mut progress = ConsoleProgress::new(out, style, redactor.clone());
         crate::runner::run(&plan, &ctx, &mut progress).await

@@ -547,8 +547,8 @@ impl<'e> BrowserDriver<'e> {
     async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
         let png = self.client.screenshot().await.ok()?;
         let path = self.artifacts.join(format!("{:02}-{name}.png", self.written.len() + 1));
-        std::fs::create_dir_all(&self.artifacts).ok()?;
-        std::fs::write(&path, png).ok()?;
+        crate::files::make_dir(&self.artifacts).ok()?;
+        crate::files::write_new(&path, &png).ok()?;
         self.written.push(path.clone());
         Some(path)
     }
@@ -557,7 +557,7 @@ impl<'e> BrowserDriver<'e> {
     /// browser console (`console.log`): on failure, and at the end of a traced run.
     pub async fn page_artifacts(&mut self, label: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        if std::fs::create_dir_all(&self.artifacts).is_err() {
+        if crate::files::make_dir(&self.artifacts).is_err() {
             return out;
         }
         if let Some(shot) = self.screenshot(label).await {
@@ -565,7 +565,7 @@ impl<'e> BrowserDriver<'e> {
         }
         if let Ok(Value::String(html)) = self.client.execute(SERIALIZE, vec![]).await {
             let path = self.artifacts.join(format!("{label}.html"));
-            if std::fs::write(&path, self.redactor.apply(&html)).is_ok() {
+            if crate::files::write_new(&path, self.redactor.apply(&html).as_bytes()).is_ok() {
                 self.written.push(path.clone());
                 out.push(path);
             }
@@ -576,7 +576,7 @@ impl<'e> BrowserDriver<'e> {
             .map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or_default()))
             .collect();
         let path = self.artifacts.join("console.log");
-        if std::fs::write(&path, self.redactor.apply(&console.join("\n"))).is_ok() {
+        if crate::files::write_new(&path, self.redactor.apply(&console.join("\n")).as_bytes()).is_ok() {
             self.written.push(path.clone());
             out.push(path);
         }

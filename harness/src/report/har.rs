@@ -20,19 +20,19 @@ pub const HAR_FILE: &str = "trace.har";
 /// Headers whose whole value is a credential.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-authentik-csrf"];
 
-/// Writes the bundle of one scenario run into `dir` (created if needed; the browser's
-/// screenshots may already be there). Returns what it wrote.
+/// Writes the bundle of one scenario run into `dir` (made if needed inside the run's own
+/// folder; the browser's screenshots may already be there), every file new. Returns what it wrote.
 pub fn write_bundle(
     dir: &Path,
     result: &ScenarioResult,
     scenario_file: &Path,
     redactor: &Redactor,
 ) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+    crate::files::make_dir(dir)?;
     let mut written = Vec::new();
     let mut write = |name: &str, text: String| -> std::io::Result<()> {
         let path = dir.join(name);
-        std::fs::write(&path, text)?;
+        crate::files::write_new(&path, text.as_bytes())?;
         written.push(path);
         Ok(())
     };

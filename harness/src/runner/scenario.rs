@@ -40,22 +40,20 @@ async fn new_driver<'e>(
                 }
                 None => host.session().await?,
             };
-            let shots = match ctx.trace {
-                Some(_) => crate::config::Screenshots::All,
-                None => plan.settings.browser.screenshots,
-            };
+            let shots = if ctx.trace { crate::config::Screenshots::All } else { plan.settings.browser.screenshots };
             let dir = run_dir(ctx, index, planned);
             Ok(Driver::Browser(BrowserDriver::new(ctx.env, ws, client, dir, ctx.redactor.clone(), shots)?))
         }
     }
 }
 
-/// The folder of one run's screenshots and trace bundle: `NN-<file stem>-<driver>` below
-/// `--trace`'s folder, or else below the artifacts folder.
+/// The folder of one scenario run's screenshots and trace bundle: `NN-<file stem>-<driver>` in
+/// the run's own folder (made new when first needed; if it cannot be, the path it would have,
+/// and writing there fails with that said).
 fn run_dir(ctx: &Context<'_>, index: usize, planned: &Planned) -> std::path::PathBuf {
     let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let root = ctx.trace.as_ref().unwrap_or(&ctx.artifacts);
-    root.join(format!("{:02}-{stem}-{}", index + 1, planned.driver.as_str()))
+    let name = format!("{:02}-{stem}-{}", index + 1, planned.driver.as_str());
+    ctx.folder.path().map(std::path::Path::to_path_buf).unwrap_or_else(|_| ctx.folder.intended()).join(name)
 }
 
 fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::environment::Workspace, DriveError> {
@@ -115,7 +113,7 @@ pub(super) async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planne
         trace: None,
     };
     let failed = matches!(status, Status::Failed | Status::Errored | Status::UnexpectedPass);
-    if ctx.trace.is_some() || failed {
+    if ctx.trace || failed {
         let dir = run_dir(ctx, index, planned);
         result.trace = Some(dir.display().to_string());
         if let Err(e) = crate::report::har::write_bundle(&dir, &result, &scenario.file, &ctx.redactor) {
@@ -200,7 +198,7 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
         }));
     }
     if let Driver::Browser(b) = &mut driver
-        && ctx.trace.is_some()
+        && ctx.trace
         && !stopped
     {
         b.page_artifacts("final").await;
