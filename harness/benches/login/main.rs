@@ -185,7 +185,7 @@ async fn logins_figures(
     let browser = settings_for("browser");
     let mut host = BrowserHost::start(&browser.browser).await;
     let redactor = Redactor::default();
-    let folder = ak_e2e::runner::RunFolder::new(&scratch, "artifacts");
+    let folder = ak_e2e::runner::RunFolder::new(scratch, "artifacts");
     let ctx = Context::new(&environment, host.as_ref().ok(), folder, false, &redactor, &api, false);
     api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, logins, table).await;
 
