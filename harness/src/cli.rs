@@ -262,7 +262,14 @@ pub async fn main(args: Vec<String>, mut env: HashMap<String, String>) -> i32 {
             return crate::commands::reproduce::reproduce(settings, &env, &args.user, &mut out, style).await;
         }
         Command::Doctor(args) => {
-            let flags = Flags { config: args.config.clone(), target: args.target.clone(), ..Flags::default() };
+            // The application to check stands as the default one's production: no config file
+            // (and no `application:` in it) is needed.
+            let flags = Flags {
+                config: args.config.clone(),
+                target: args.target.clone(),
+                application: Some(args.application.clone()),
+                ..Flags::default()
+            };
             let Some(settings) = resolve(&flags, &env) else { return exit::USAGE };
             let request = crate::commands::doctor::Request {
                 application: args.application.clone(),
@@ -283,6 +290,10 @@ pub async fn main(args: Vec<String>, mut env: HashMap<String, String>) -> i32 {
     let Some(mut settings) = resolve(&common.flags(), &env) else { return exit::USAGE };
     crate::environment::twin::prepare(&mut settings, &mut env);
     crate::environment::mirror::prepare(&mut settings, &mut env);
+    if let (Some(missing), "run") = (crate::environment::missing_token(&settings), mode) {
+        crate::say!("ak-e2e: error: {missing}");
+        return exit::USAGE;
+    }
     let plan = match plan_or_exit(&settings, &env) {
         Ok(plan) => plan,
         Err(code) => return code,

@@ -261,13 +261,29 @@ impl Settings {
             Some(other) => return Err(ConfigError(format!("driver `{other}` is not api, browser or both"))),
         };
         let path_or_env = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env.get(var).map(PathBuf::from));
-        let mut application = file.application.clone().ok_or_else(|| {
-            ConfigError(format!(
-                "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
-                config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
-            ))
-        })?;
-        if let Some(slug) = pick(&flags.application, "AK_E2E_APPLICATION", &None) {
+        let twin_of = pick(&flags.application, "AK_E2E_APPLICATION", &None);
+        // With --application the default application is a twin: nothing else of it is needed.
+        let twin = || ApplicationConfig {
+            slug: String::new(),
+            client_id: String::new(),
+            client_secret: SecretRef::unset(),
+            twin_of: None,
+            redirect_uri_env: None,
+            connection_id: None,
+            listen: None,
+            public_url: None,
+        };
+        let mut application = match (file.application.clone(), &twin_of) {
+            (Some(app), _) => app,
+            (None, Some(_)) => twin(),
+            (None, None) => {
+                return Err(ConfigError(format!(
+                    "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
+                    config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
+                )));
+            }
+        };
+        if let Some(slug) = twin_of {
             application.twin_of = Some(slug);
         }
         let defect_names = list(&flags.defects, env, "AK_E2E_DEFECTS");

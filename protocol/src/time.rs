@@ -20,6 +20,9 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     let (date, rest) = text.split_once('T').unwrap_or((text, ""));
     let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
     let clock: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == ':').collect();
     let mut t = clock.split(':').map(|p| p.parse::<i64>().unwrap_or(0));
     let (h, min, s) = (t.next().unwrap_or(0), t.next().unwrap_or(0), t.next().unwrap_or(0));
@@ -69,5 +72,6 @@ mod tests {
         assert_eq!(parse_iso8601("2027-01-01T02:00:00.123456+02:00"), Some(1_798_761_600));
         assert_eq!(parse_iso8601("2024-02-29T12:00:00Z").map(iso8601).as_deref(), Some("2024-02-29T12:00:00Z"));
         assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(parse_iso8601("99999999999999-01-01T00:00:00Z"), None, "no overflow");
     }
 }

@@ -78,6 +78,7 @@ pub(crate) fn user_json(u: &crate::directory::User) -> Value {
         name: u.name.clone(),
         email: u.email.clone(),
         is_active: u.is_active,
+        is_superuser: false,
         groups: u.groups.iter().map(|g| crate::blueprint::uuid_for(g)).collect(),
         attributes: u.attributes.clone(),
         kind: "internal".into(),

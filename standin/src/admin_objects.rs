@@ -388,7 +388,10 @@ fn token_user() -> User {
 /// `GET /api/v3/core/users/me/`.
 pub(crate) async fn me(State(shared): Shared_, headers: HeaderMap) -> Response {
     with_directory(&shared, &headers, |_| {
-        axum::Json(json!({"user": crate::admin_api::user_json(&token_user())})).into_response()
+        // The token is the bootstrap admin's: a superuser.
+        let mut user = crate::admin_api::user_json(&token_user());
+        user["is_superuser"] = json!(true);
+        axum::Json(json!({"user": user})).into_response()
     })
 }
 

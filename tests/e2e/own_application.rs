@@ -249,3 +249,20 @@ async fn ctrl_c_deletes_the_twin() {
     assert!(out.contains("ak-e2e: deleted the twin application ak-e2e-twin-"), "{out}");
     assert_eq!(twins(&server), none());
 }
+
+/// A twin or a copy on a real target needs an API token: without one, a usage error before
+/// anything starts.
+#[test]
+fn a_twin_or_a_copy_without_a_token_is_a_usage_error() {
+    let target = [("AK_E2E_TARGET", "http://127.0.0.1:9/")];
+    let (code, out) = output_of(command(&["run", "--application", "chatgpt-prod"], &target).output().expect("run"));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("a twin of `chatgpt-prod` is made through authentik's admin API: export AK_E2E_AUTHENTIK_TOKEN"),
+        "{out}"
+    );
+    let args = ["reproduce", "--user", "jane", "--application", "chatgpt-prod"];
+    let (code, out) = output_of(command(&args, &target).output().expect("run"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("export AK_E2E_AUTHENTIK_TOKEN"), "{out}");
+}

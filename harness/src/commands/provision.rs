@@ -201,7 +201,8 @@ async fn enroll_totp_devices(
     token: &str,
     lines: &mut Vec<String>,
 ) -> Result<(), ProvisionError> {
-    for (name, user) in &settings.users {
+    // A mirrored user is a copy made per run, never provisioned (nor is the person it copies).
+    for (name, user) in settings.users.iter().filter(|(_, u)| u.mirror_of.is_none()) {
         let Some(totp) = &user.totp_secret else { continue };
         if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
             lines.push(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));

@@ -94,6 +94,10 @@ pub async fn reproduce(
     // mirror someone are not needed here.
     crate::environment::twin::prepare(&mut settings, &mut vars);
     settings.users.retain(|_, u| u.mirror_of.is_none());
+    if let Some(missing) = crate::environment::missing_token(&settings) {
+        crate::say!("ak-e2e: error: {missing}");
+        return exit::USAGE;
+    }
     let mut secrets: Vec<String> = vec![password.clone()];
     secrets.extend(settings.authentik_token.iter().map(|t| t.expose().to_string()));
     let redactor = Redactor::new(secrets);
@@ -165,7 +169,7 @@ async fn explain(
     out: &mut dyn Write,
 ) -> i32 {
     let Some(ws) = environment.workspace(crate::scenario::DEFAULT_APPLICATION) else { return code };
-    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
+    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_default();
     let of = settings.applications.get(crate::scenario::DEFAULT_APPLICATION).and_then(|a| a.twin_of.clone());
     let shown = of.as_deref().unwrap_or(&ws.slug);
     let findings = match crate::commands::doctor::explain(api, &ws.slug, shown, username, &domains).await {

@@ -83,10 +83,11 @@ impl AdminApi {
         Ok(url)
     }
 
-    /// A request's deadline: the run's for reads; writes (a provider, a user with its groups, a
-    /// blueprint) take longer on a busy authentik, so three times that, at least 30 s.
+    /// A request's deadline: the run's for reads and deletes (a delete is quick, and cleaning up
+    /// after Ctrl-C must not keep the user waiting); writes that make something (a provider, a
+    /// user with its groups, a blueprint) take longer on a busy authentik: [`write_deadline`].
     pub fn deadline(&self, method: &Method) -> std::time::Duration {
-        if *method == Method::GET { self.timeout } else { write_deadline(self.timeout) }
+        if matches!(*method, Method::GET | Method::DELETE) { self.timeout } else { write_deadline(self.timeout) }
     }
 
     /// Sends a request; answers its status and JSON body (`null` when there is none).
@@ -274,5 +275,6 @@ mod tests {
         let api = api(&Url::parse("http://127.0.0.1:9/").expect("url"));
         assert_eq!(api.deadline(&Method::GET), std::time::Duration::from_secs(5));
         assert_eq!(api.deadline(&Method::POST), std::time::Duration::from_secs(30));
+        assert_eq!(api.deadline(&Method::DELETE), std::time::Duration::from_secs(5));
     }
 }

@@ -96,7 +96,8 @@ pub async fn copy(
     cleanup.add(format!("the throwaway user {name}"), path::one(path::USERS, created.pk));
     let set = admin::SetPassword { password: password.clone() };
     api.act(&path::action(path::USERS, created.pk, "set_password"), &set).await.map_err(failed)?;
-    let secret = if totp {
+    // An inactive person's copy is inactive too: it cannot sign in to enroll a device, nor use one.
+    let secret = if totp && user.is_active {
         let enrolled = crate::commands::provision::enroll_totp(api.base(), name, password.expose(), timeout).await;
         let secret = enrolled.map_err(|e| CopyError::Failed(format!("cannot give {name} a TOTP device: {e}")))?;
         Some(Secret::new(ak_protocol::totp::encode_hex(&secret)))

@@ -42,6 +42,10 @@ pub struct Workspace {
 
 /// The running target.
 pub struct Environment {
+    /// What the run made in authentik (twins, copies), deleted when it stops or is dropped:
+    /// declared first, so that when a signal drops the run it goes before the embedded stand-in
+    /// it was made in.
+    pub cleanup: Option<throwaway::Cleanup>,
     /// authentik's base URL, with a trailing slash.
     pub authentik: Url,
     /// The workspaces, by name.
@@ -54,8 +58,6 @@ pub struct Environment {
     pub request_timeout: Duration,
     /// The admin API token: the embedded stand-in's own (made for the run), else none.
     pub api_token: Option<Secret>,
-    /// What the run made in authentik (twins), deleted when it stops or is dropped.
-    pub cleanup: Option<throwaway::Cleanup>,
     /// Lines to show before the run: twins and copies made, leftovers swept.
     pub notes: Vec<String>,
     /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
@@ -95,7 +97,9 @@ impl Environment {
         let mut notes = Vec::new();
         let mut cleanup =
             make_twins(settings, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes).await?;
-        let copies = make_copies(settings, secrets, &authentik, api_token.as_ref(), &mut cleanup, &mut notes).await?;
+        let copies =
+            make_copies(settings, used_users, secrets, &authentik, api_token.as_ref(), &mut cleanup, &mut notes)
+                .await?;
         let mut users = settings.users.clone();
         let mut made_secrets = Vec::new();
         for (name, copy) in copies {
@@ -204,6 +208,22 @@ pub fn admin_api(
     AdminApi::new(authentik, token.clone(), settings.request_timeout).map(Some).map_err(TargetError)
 }
 
+/// Why a run on a real target cannot start without an API token (a twin or a copy of a person
+/// to make), or `None`: a usage error, found before anything starts.
+pub fn missing_token(settings: &Settings) -> Option<String> {
+    if settings.target == Target::Embedded || settings.authentik_token.is_some() {
+        return None;
+    }
+    let twin = settings.applications.values().find_map(|a| a.twin_of.as_deref()).map(|s| format!("a twin of `{s}`"));
+    let copy = settings.users.values().find_map(|u| u.mirror_of.as_deref()).map(|p| format!("a copy of `{p}`"));
+    twin.or(copy).map(|what| {
+        format!(
+            "{what} is made through authentik's admin API: export AK_E2E_AUTHENTIK_TOKEN with a token that may read \
+             applications and users and create and delete providers, applications, bindings and users"
+        )
+    })
+}
+
 /// Makes the twins of the applications that have `twin_of` (after sweeping leftovers of killed
 /// runs); answers the cleanup that deletes them, or none when there is no twin.
 async fn make_twins(
@@ -241,13 +261,16 @@ async fn make_twins(
 /// `cleanup` (made here when no twin made one); answers each copy by fixture name.
 async fn make_copies(
     settings: &Settings,
+    used_users: &std::collections::BTreeSet<String>,
     secrets: &Secrets,
     authentik: &Url,
     embedded_token: Option<&Secret>,
     cleanup: &mut Option<throwaway::Cleanup>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<(String, mirror::Copy)>, TargetError> {
-    let mirrored: Vec<_> = settings.users.iter().filter(|(_, u)| u.mirror_of.is_some()).collect();
+    // Only the users the selected scenarios sign in as: the others' passwords were never made.
+    let mirrored: Vec<_> =
+        settings.users.iter().filter(|(n, u)| u.mirror_of.is_some() && used_users.contains(*n)).collect();
     if mirrored.is_empty() {
         return Ok(Vec::new());
     }

@@ -35,12 +35,20 @@ impl Kind {
 /// Objects of other hosts older than this are swept (their process cannot be looked at).
 const FOREIGN_AGE_SECS: u64 = 24 * 3600;
 
-/// This machine, as four hex digits of a hash of its name.
+/// Where this process's process ids mean something: four hex digits of a hash of the machine's
+/// name, its boot and the process-id namespace. Two processes with one tag can look each other
+/// up in `/proc`; a container with processes of its own, or another machine, has another tag.
+/// Without `/proc` (not Linux) the tag is `0000`, whose objects are swept by age only.
 fn host_tag() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_default();
-    authentik_standin::directory::hex_sha256(name.trim())[..4].to_string()
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+    let namespace = std::fs::read_link("/proc/self/ns/pid").map(|l| l.display().to_string()).unwrap_or_default();
+    if namespace.is_empty() {
+        return "0000".into();
+    }
+    let identity =
+        format!("{}|{}|{namespace}", read("/proc/sys/kernel/hostname"), read("/proc/sys/kernel/random/boot_id"));
+    let tag = authentik_standin::directory::hex_sha256(&identity)[..4].to_string();
+    if tag == "0000" { "0001".into() } else { tag }
 }
 
 /// A new name of this kind, for this process, now.
@@ -61,7 +69,7 @@ fn parts(name: &str, kind: Kind) -> Option<(&str, u32, u64)> {
 /// or its process may still be using it).
 pub fn stale(name: &str, kind: Kind, now: u64) -> Option<String> {
     let (host, pid, time) = parts(name, kind)?;
-    if host != host_tag() {
+    if host != host_tag() || host == "0000" {
         let age = now.saturating_sub(time);
         return (age > FOREIGN_AGE_SECS).then(|| format!("made on another machine {} h ago", age / 3600));
     }
@@ -96,17 +104,26 @@ impl Cleanup {
 
     /// Deletes everything, newest first; answers one line per object, and whether all went.
     pub async fn run(&mut self) -> (Vec<String>, bool) {
-        let items: Vec<_> = self.items.drain(..).rev().collect();
+        self.run_saying(&mut |_| {}).await
+    }
+
+    /// [`Cleanup::run`], handing each line to `say` as soon as it is known. An object leaves the
+    /// list only once its deletion has been tried, so a run dropped halfway (a second signal)
+    /// still hands the rest to [`Drop`].
+    async fn run_saying(&mut self, say: &mut dyn FnMut(&str)) -> (Vec<String>, bool) {
         let mut lines = Vec::new();
         let mut all = true;
-        for (what, path) in items {
-            match self.api.delete(&path).await {
-                Ok(()) => lines.push(format!("deleted {what}")),
+        while let Some((what, path)) = self.items.last().cloned() {
+            let line = match self.api.delete(&path).await {
+                Ok(()) => format!("deleted {what}"),
                 Err(e) => {
                     all = false;
-                    lines.push(failed(&what, &e));
+                    failed(&what, &e)
                 }
-            }
+            };
+            self.items.pop();
+            say(&line);
+            lines.push(line);
         }
         (lines, all)
     }
@@ -143,31 +160,38 @@ impl Drop for Cleanup {
 pub async fn sweep(api: &AdminApi) -> Result<Vec<String>, ApiError> {
     let now = ak_protocol::time::now_secs();
     let mut lines = Vec::new();
-    let mut sweep_one = async |what: &str, name: &str, path: String, why: String| -> Result<(), ApiError> {
-        api.delete(&path).await?;
-        lines.push(format!("swept {what} {name}, {why}"));
-        Ok(())
+    let mut sweep_one = async |what: &str, name: &str, path: String, why: String| {
+        // One that cannot be deleted is said, and the sweep goes on.
+        match api.delete(&path).await {
+            Ok(()) => lines.push(format!("swept {what} {name}, {why}")),
+            Err(e) => lines.push(format!("could not sweep {what} {name} ({why}): {e}")),
+        }
     };
     let prefix = Kind::Twin.prefix();
-    // The list shows only what the token's user may open, unless asked for all.
+    // Twin applications: those the list shows (all of them for a superuser's token) and those
+    // twin providers name (a token of a role sees only the applications its user may open).
     let query = [("search", prefix), ("superuser_full_list", "true")];
     let apps: Vec<admin::Application> = api.all(path::APPLICATIONS, &query).await?;
-    for app in apps {
-        if let Some(why) = stale(&app.slug, Kind::Twin, now) {
-            sweep_one("the twin application", &app.slug, path::one(path::APPLICATIONS, &app.slug), why).await?;
+    let providers: Vec<admin::OAuth2Provider> = api.all(path::OAUTH2_PROVIDERS, &[("search", prefix)]).await?;
+    let mut slugs: Vec<String> = apps.into_iter().map(|a| a.slug).collect();
+    slugs.extend(providers.iter().filter_map(|p| p.other.get("assigned_application_slug")?.as_str().map(String::from)));
+    slugs.sort();
+    slugs.dedup();
+    for slug in slugs {
+        if let Some(why) = stale(&slug, Kind::Twin, now) {
+            sweep_one("the twin application", &slug, path::one(path::APPLICATIONS, &slug), why).await;
         }
     }
-    let providers: Vec<admin::OAuth2Provider> = api.all(path::OAUTH2_PROVIDERS, &[("search", prefix)]).await?;
     for provider in providers {
         if let Some(why) = stale(&provider.name, Kind::Twin, now) {
             let path = path::one(path::OAUTH2_PROVIDERS, provider.pk);
-            sweep_one("the twin provider", &provider.name, path, why).await?;
+            sweep_one("the twin provider", &provider.name, path, why).await;
         }
     }
     let users: Vec<admin::User> = api.all(path::USERS, &[("search", Kind::Copy.prefix())]).await?;
     for user in users {
         if let Some(why) = stale(&user.username, Kind::Copy, now) {
-            sweep_one("the throwaway user", &user.username, path::one(path::USERS, user.pk), why).await?;
+            sweep_one("the throwaway user", &user.username, path::one(path::USERS, user.pk), why).await;
         }
     }
     Ok(lines)

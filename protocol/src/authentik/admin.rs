@@ -102,6 +102,9 @@ pub struct User {
     /// Whether the user may sign in.
     #[serde(default = "yes")]
     pub is_active: bool,
+    /// Whether the user is a superuser (through a group).
+    #[serde(default)]
+    pub is_superuser: bool,
     /// The groups' primary keys.
     #[serde(default)]
     pub groups: Vec<String>,
@@ -334,6 +337,10 @@ impl OAuth2Provider {
             map.insert("client_id".into(), client_id.into());
             map.insert("client_secret".into(), client_secret.expose().into());
             map.insert("redirect_uris".into(), serde_json::to_value(redirect_uris).unwrap_or_default());
+            // Logging a twin's session out must not call the production relying party's URL.
+            if map.contains_key("logout_uri") {
+                map.insert("logout_uri".into(), "".into());
+            }
         }
         body
     }
@@ -630,7 +637,8 @@ mod tests {
             "pk": 7, "name": "ChatGPT", "client_type": "confidential", "client_id": "prod",
             "client_secret": "prod-secret", "redirect_uris": [{"matching_mode": "strict", "url": "https://x/cb"}],
             "property_mappings": ["m1"], "signing_key": "k1", "sub_mode": "user_email",
-            "assigned_application_slug": "chatgpt", "logout_method": "backchannel", "jwt_federation_sources": []
+            "assigned_application_slug": "chatgpt", "logout_method": "backchannel", "jwt_federation_sources": [],
+            "logout_uri": "https://chatgpt.example/backchannel-logout"
         }))
         .expect("provider");
         assert!(!format!("{provider:?}").contains("prod-secret"));
@@ -644,6 +652,7 @@ mod tests {
         assert_eq!(copy["client_id"], "ak-e2e-twin-x");
         assert_eq!(copy["sub_mode"], "user_email");
         assert_eq!(copy["logout_method"], "backchannel", "unmodelled settings are copied");
+        assert_eq!(copy["logout_uri"], "", "no logout of the production relying party");
         assert_eq!(copy["property_mappings"], json!(["m1"]));
         assert_eq!(copy["redirect_uris"][0]["url"], "http://127.0.0.1:1/cb");
         assert!(copy.get("pk").is_none() && copy.get("assigned_application_slug").is_none());

@@ -65,8 +65,11 @@ pub struct Facts {
     pub signing_key: Option<Result<CertificateKeyPair, String>>,
     /// The encryption key's name, when set.
     pub encryption_key: Option<String>,
-    /// The authorization flow, when it could be read.
-    pub authorization_flow: Option<Flow>,
+    /// The authorization flow.
+    pub authorization_flow: FlowRead,
+    /// Whether the token's user is a superuser: authentik evaluates `check_access` for another
+    /// user only then (for anyone else, silently for the token's own user).
+    pub token_superuser: bool,
     /// The application's policy bindings.
     pub bindings: Vec<PolicyBinding>,
     /// The users asked about.
@@ -87,13 +90,25 @@ impl Facts {
             unknown_mappings: Vec::new(),
             signing_key: None,
             encryption_key: None,
-            authorization_flow: None,
+            authorization_flow: FlowRead::Unset,
+            token_superuser: true,
             bindings: Vec::new(),
             users: Vec::new(),
             verified_domains,
             now,
         }
     }
+}
+
+/// The provider's authorization flow, as read.
+#[derive(Debug, Clone)]
+pub enum FlowRead {
+    /// The provider names none.
+    Unset,
+    /// It names one the token may not view.
+    NotVisible,
+    /// The flow.
+    Flow(Flow),
 }
 
 /// What a mapping returned when authentik evaluated it (its claims, or the error it raised), if
@@ -154,10 +169,41 @@ pub fn check(facts: &Facts) -> Vec<Finding> {
     out.extend(modes_and_validity(provider, &p));
     out.extend(flow(facts, &p));
     out.extend(bindings(facts, &app));
+    out.extend(limits(facts, &app));
     for user in &facts.users {
         out.extend(user_findings(user, facts));
     }
     out.sort_by_key(|f| f.level);
+    out
+}
+
+/// What could not be judged for the users asked about, said once.
+fn limits(facts: &Facts, app: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if facts.users.is_empty() {
+        return out;
+    }
+    if !facts.token_superuser {
+        out.push(finding(
+            Level::Warning,
+            app,
+            "API token",
+            "its user is not a superuser, and authentik evaluates an application's bindings for another user only for \
+             a superuser: the users' access was not checked"
+                .into(),
+            Some("run doctor with a superuser's token (the bootstrap token's user is one)".into()),
+        ));
+    }
+    if facts.verified_domains.is_empty() {
+        out.push(finding(
+            Level::Info,
+            app,
+            "ChatGPT's verified domains",
+            "not configured (`chatgpt.verified_domains` in ak-e2e.yaml): the users' email domains were not checked"
+                .into(),
+            None,
+        ));
+    }
     out
 }
 
@@ -217,16 +263,17 @@ fn redirect_uris(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
 /// accepts, if there is one.
 fn open_redirect(pattern: &str) -> Option<String> {
     let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).ok()?;
-    // The pattern's own host, if it starts with a literal one: a suffix trick (`host.evil`).
-    let literal: String = pattern
-        .split_once("://")
-        .map(|(_, rest)| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect())
-        .unwrap_or_default();
-    let literal = literal.replace("\\.", ".");
+    // The host names the pattern spells (`chatgpt\.com`, escaped or not), each tried with a
+    // host of its own behind it (`chatgpt.com.evil.invalid`) and in a path (`evil.invalid/chatgpt.com`).
+    let spelled = regex_lite::Regex::new(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+").ok()?;
+    let unescaped = pattern.replace("\\.", ".");
     let mut hosts = vec!["evil.invalid".to_string()];
-    if !literal.is_empty() {
-        hosts.push(format!("{}.evil.invalid", literal.trim_end_matches('.')));
-        hosts.push(format!("evil.invalid/{literal}"));
+    for literal in spelled.find_iter(&unescaped).map(|m| m.as_str()) {
+        hosts.extend([
+            format!("{literal}.evil.invalid"),
+            format!("www.{literal}.evil.invalid"),
+            format!("evil.invalid/{literal}"),
+        ]);
     }
     let paths = ["", "/", "/sso/oidc/conn/callback", "/callback"];
     for scheme in ["https", "http"] {
@@ -503,14 +550,26 @@ fn modes_and_validity(provider: &OAuth2Provider, p: &str) -> Vec<Finding> {
 }
 
 fn flow(facts: &Facts, p: &str) -> Option<Finding> {
-    let Some(flow) = &facts.authorization_flow else {
-        return Some(finding(
-            Level::Error,
-            p,
-            "Authorization flow",
-            "cannot be read: authentik cannot authorize the login".into(),
-            Some("select an authorization flow (default-provider-authorization-implicit-consent)".into()),
-        ));
+    let flow = match &facts.authorization_flow {
+        FlowRead::Flow(flow) => flow,
+        FlowRead::Unset => {
+            return Some(finding(
+                Level::Error,
+                p,
+                "Authorization flow",
+                "none: authentik cannot authorize the login".into(),
+                Some("select an authorization flow (default-provider-authorization-implicit-consent)".into()),
+            ));
+        }
+        FlowRead::NotVisible => {
+            return Some(finding(
+                Level::Info,
+                p,
+                "Authorization flow",
+                "set, but the token may not view flows: not checked".into(),
+                None,
+            ));
+        }
     };
     (flow.slug.contains("explicit-consent")).then(|| {
         finding(

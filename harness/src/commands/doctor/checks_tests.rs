@@ -50,12 +50,13 @@ fn good() -> Facts {
             key_type: Some("rsa".into()),
         })),
         encryption_key: None,
-        authorization_flow: Some(Flow {
+        authorization_flow: FlowRead::Flow(Flow {
             pk: "f".into(),
             slug: "default-provider-authorization-implicit-consent".into(),
             name: String::new(),
             designation: "authorization".into(),
         }),
+        token_superuser: true,
         bindings: vec![binding(true)],
         users: vec![user_facts(true, true, claims("Ann", "Lee", "ann@example.com"))],
         verified_domains: vec!["example.com".into()],
@@ -130,7 +131,14 @@ fn redirect_uri_regexes_are_judged_by_what_they_let_through() {
     let regex = |url: &str| {
         with_provider(|p| p.redirect_uris = vec![RedirectUri { matching_mode: MatchingMode::Regex, url: url.into() }])
     };
-    for open in [".*", "https://.*", "https://chatgpt.com.*", "https://[a-z.]+/sso/oidc/conn/callback"] {
+    for open in [
+        ".*",
+        "https://.*",
+        "https://chatgpt.com.*",
+        r"https://chatgpt\.com.*",
+        r"https?://(www\.)?chatgpt\.com.*",
+        "https://[a-z.]+/sso/oidc/conn/callback",
+    ] {
         one_error(&regex(open), "Redirect URIs/Origins", "open redirect");
     }
     let anchored = regex(r"https://external\.auth\.openai\.com/sso/oidc/[a-z_]+/callback");
@@ -210,8 +218,11 @@ fn modes_validity_flow_and_bindings() {
     assert_eq!(settings, ["Access token validity", "Access code validity"]);
 
     let mut no_flow = good();
-    no_flow.authorization_flow = None;
-    one_error(&no_flow, "Authorization flow", "cannot be read");
+    no_flow.authorization_flow = FlowRead::Unset;
+    one_error(&no_flow, "Authorization flow", "none");
+    let mut hidden = good();
+    hidden.authorization_flow = FlowRead::NotVisible;
+    assert_eq!(problems(&hidden), vec![], "a flow the token may not view is not a misconfiguration");
 
     let mut open = good();
     open.bindings = vec![binding(false)];
@@ -250,4 +261,12 @@ fn users_active_allowed_and_their_claims() {
     );
     let unknown = UserFacts { username: "nobody".into(), user: None, access: None, preview: None };
     one_error(&user(unknown), "Username", "no user");
+
+    let mut not_superuser = good();
+    not_superuser.token_superuser = false;
+    assert_eq!(problems(&not_superuser), vec![(Level::Warning, "API token".into(), "application chatgpt".into())]);
+    let mut no_domains = good();
+    no_domains.verified_domains.clear();
+    no_domains.users = vec![user_facts(true, true, claims("Eve", "Other", "eve@other.org"))];
+    assert_eq!(problems(&no_domains), vec![], "without verified domains, no domain is judged");
 }

@@ -25,7 +25,13 @@ use crate::config::{Settings, Target};
 use crate::environment::admin_api::{AdminApi, ApiError, ApiFailure};
 use crate::exit;
 use crate::report::console::Style;
-pub use checks::{Facts, Finding, Level, UserFacts};
+pub use checks::{Facts, Finding, FlowRead, Level, UserFacts};
+
+/// The user the API token belongs to, if authentik says.
+async fn token_user(api: &AdminApi) -> Option<User> {
+    let me: Value = api.get(path::ME, &[]).await.ok()?;
+    serde_json::from_value(me["user"].clone()).ok()
+}
 
 /// Scope mappings, with their scope names (the `all` view has none).
 const SCOPE_MAPPINGS: &str = "api/v3/propertymappings/provider/scope/";
@@ -133,8 +139,15 @@ async fn connect(
         let api = AdminApi::new(&base, token, settings.request_timeout).map_err(|e| Stop(exit::RUNTIME, e))?;
         return Ok((api, None));
     }
+    // Only the blueprints' applications and users: no twin or copy is made to be read.
     let mut settings = settings.clone();
     settings.users.retain(|_, u| u.mirror_of.is_none());
+    // The configured applications as the blueprints define them (the one checked stands in the
+    // flags as a twin: its configured self, if any, is kept, and no twin is made).
+    for app in settings.applications.values_mut() {
+        app.twin_of = None;
+    }
+    settings.applications.retain(|_, a| !a.slug.is_empty());
     let settings = &settings;
     let secrets = crate::plan::all_secrets(settings, env).map_err(|e| Stop(exit::USAGE, e.join("; ")))?;
     let none = std::collections::BTreeSet::new();
@@ -160,13 +173,14 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
         None => None,
     };
     let bindings: Vec<PolicyBinding> = api.all(path::BINDINGS, &[("target", &application.pk)]).await.map_err(stop)?;
-    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_else(|| vec!["example.com".into()]);
+    let domains = settings.chatgpt.verified_domains.clone().unwrap_or_default();
     let mut facts = Facts::of(application, domains, ak_protocol::time::now_secs());
     facts.bindings = bindings;
+    facts.token_superuser = token_user(api).await.is_some_and(|u| u.is_superuser);
     if let Some(provider) = provider {
         read_provider(api, &provider, &mut facts).await?;
         for username in &request.users {
-            facts.users.push(read_user(api, &facts.application, &provider, username).await?);
+            facts.users.push(read_user(api, &facts.application, &provider, username, facts.token_superuser).await?);
         }
         facts.provider = Some(provider);
     }
@@ -175,7 +189,7 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
 
 /// The provider's mappings (custom email and profile ones evaluated), keys and flow.
 async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Facts) -> Result<(), Stop> {
-    let me: Option<u64> = api.get::<Value>(path::ME, &[]).await.ok().and_then(|m| m["user"]["pk"].as_u64());
+    let me: Option<u64> = token_user(api).await.map(|u| u.pk);
     for pk in &provider.property_mappings {
         let Some(mapping) = api.find::<PropertyMapping>(&path::one(SCOPE_MAPPINGS, pk)).await.map_err(stop)? else {
             facts.unknown_mappings.push(pk.clone());
@@ -200,8 +214,9 @@ async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Fa
         facts.encryption_key = Some(key.map_or_else(|| pk.clone(), |k| k.name));
     }
     if let Some(pk) = &provider.authorization_flow {
+        // authentik lists only the flows the token may view.
         let flows: Vec<Flow> = api.all(path::FLOWS, &[("flow_uuid", pk)]).await.map_err(stop)?;
-        facts.authorization_flow = flows.into_iter().find(|f| &f.pk == pk);
+        facts.authorization_flow = flows.into_iter().find(|f| &f.pk == pk).map_or(FlowRead::NotVisible, FlowRead::Flow);
     }
     Ok(())
 }
@@ -225,22 +240,28 @@ async fn evaluate(
 }
 
 /// One user: who they are, whether the application lets them in, and their claims.
+/// `superuser`: whether the token's user is one (else `check_access` would judge them instead).
 async fn read_user(
     api: &AdminApi,
     app: &Application,
     provider: &OAuth2Provider,
     username: &str,
+    superuser: bool,
 ) -> Result<UserFacts, Stop> {
     let user: Option<User> = api.user(username).await.map_err(stop)?;
     let mut facts = UserFacts { username: username.to_string(), user: None, access: None, preview: None };
     if let Some(user) = user {
         let pk = user.pk.to_string();
         let query = [("for_user", pk.as_str())];
-        let access: AccessCheck =
-            api.get(&path::action(path::APPLICATIONS, &app.slug, "check_access"), &query).await.map_err(stop)?;
+        let access: Option<AccessCheck> = match superuser {
+            true => Some(
+                api.get(&path::action(path::APPLICATIONS, &app.slug, "check_access"), &query).await.map_err(stop)?,
+            ),
+            false => None,
+        };
         let preview: UserPreview =
             api.get(&path::action(path::OAUTH2_PROVIDERS, provider.pk, "preview_user"), &query).await.map_err(stop)?;
-        facts.access = Some(access);
+        facts.access = access;
         facts.preview = Some(preview);
         facts.user = Some(user);
     }
@@ -292,7 +313,8 @@ pub async fn explain(
     let mut application: Application = api.get(&path::one(path::APPLICATIONS, slug), &[]).await?;
     let Some(pk) = application.provider else { return Ok(Vec::new()) };
     let provider: OAuth2Provider = api.get(&path::one(path::OAUTH2_PROVIDERS, pk), &[]).await?;
-    let user = read_user(api, &application, &provider, username)
+    let superuser = token_user(api).await.is_some_and(|u| u.is_superuser);
+    let user = read_user(api, &application, &provider, username, superuser)
         .await
         .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
     application.slug = shown.to_string();
