@@ -261,31 +261,8 @@ impl Settings {
             Some(other) => return Err(ConfigError(format!("driver `{other}` is not api, browser or both"))),
         };
         let path_or_env = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env.get(var).map(PathBuf::from));
-        let twin_of = pick(&flags.application, "AK_E2E_APPLICATION", &None);
-        // With --application the default application is a twin: nothing else of it is needed.
-        let twin = || ApplicationConfig {
-            slug: String::new(),
-            client_id: String::new(),
-            client_secret: SecretRef::unset(),
-            twin_of: None,
-            redirect_uri_env: None,
-            connection_id: None,
-            listen: None,
-            public_url: None,
-        };
-        let mut application = match (file.application.clone(), &twin_of) {
-            (Some(app), _) => app,
-            (None, Some(_)) => twin(),
-            (None, None) => {
-                return Err(ConfigError(format!(
-                    "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
-                    config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
-                )));
-            }
-        };
-        if let Some(slug) = twin_of {
-            application.twin_of = Some(slug);
-        }
+        let application =
+            default_application(&file, pick(&flags.application, "AK_E2E_APPLICATION", &None), &config_file)?;
         let defect_names = list(&flags.defects, env, "AK_E2E_DEFECTS");
         if !defect_names.is_empty() && target != Target::Embedded {
             return Err(ConfigError("defects apply to the embedded target only".into()));
@@ -330,6 +307,38 @@ impl Settings {
                 .map(ak_protocol::secret::Secret::new),
         })
     }
+}
+
+/// The default application: `application:` of the file, a twin of `twin_of` when given (then
+/// nothing else of it is needed).
+fn default_application(
+    file: &FileConfig,
+    twin_of: Option<String>,
+    config_file: &Option<PathBuf>,
+) -> Result<ApplicationConfig, ConfigError> {
+    let mut application = match (file.application.clone(), &twin_of) {
+        (Some(app), _) => app,
+        (None, Some(_)) => ApplicationConfig {
+            slug: String::new(),
+            client_id: String::new(),
+            client_secret: SecretRef::unset(),
+            twin_of: None,
+            redirect_uri_env: None,
+            connection_id: None,
+            listen: None,
+            public_url: None,
+        },
+        (None, None) => {
+            return Err(ConfigError(format!(
+                "no `application:` in {}: name the application slug, client_id and client_secret (see README.md)",
+                config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
+            )));
+        }
+    };
+    if twin_of.is_some() {
+        application.twin_of = twin_of;
+    }
+    Ok(application)
 }
 
 /// An error naming the fields of `key` that are empty, and what may stand instead of them.
