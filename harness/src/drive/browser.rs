@@ -7,7 +7,7 @@
 
 use ak_protocol::authentik::component;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
@@ -175,7 +175,7 @@ pub struct BrowserDriver<'e> {
     /// Headers as Chromium sent and received them (cookies included).
     extra: Box<ExtraInfo>,
     last_document_status: u16,
-    artifacts: PathBuf,
+    artifacts: crate::files::ScenarioDir,
     redactor: Redactor,
     screenshots: Screenshots,
     /// Every artifact written so far.
@@ -188,7 +188,7 @@ impl<'e> BrowserDriver<'e> {
         env: &'e Environment,
         ws: &'e Workspace,
         client: Client,
-        artifacts: PathBuf,
+        artifacts: crate::files::ScenarioDir,
         redactor: Redactor,
         screenshots: Screenshots,
     ) -> Result<Self, DriveError> {
@@ -546,8 +546,7 @@ impl<'e> BrowserDriver<'e> {
     /// A screenshot named after what is on screen; returns its path.
     async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
         let png = self.client.screenshot().await.ok()?;
-        let path = self.artifacts.join(format!("{:02}-{name}.png", self.written.len() + 1));
-        crate::files::make_dir(&self.artifacts).ok()?;
+        let path = self.artifacts.make().ok()?.join(format!("{:02}-{name}.png", self.written.len() + 1));
         crate::files::write_new(&path, &png).ok()?;
         self.written.push(path.clone());
         Some(path)
@@ -557,14 +556,12 @@ impl<'e> BrowserDriver<'e> {
     /// browser console (`console.log`): on failure, and at the end of a traced run.
     pub async fn page_artifacts(&mut self, label: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        if crate::files::make_dir(&self.artifacts).is_err() {
-            return out;
-        }
+        let Ok(dir) = self.artifacts.make() else { return out };
         if let Some(shot) = self.screenshot(label).await {
             out.push(shot);
         }
         if let Ok(Value::String(html)) = self.client.execute(SERIALIZE, vec![]).await {
-            let path = self.artifacts.join(format!("{label}.html"));
+            let path = dir.join(format!("{label}.html"));
             if crate::files::write_new(&path, self.redactor.apply(&html).as_bytes()).is_ok() {
                 self.written.push(path.clone());
                 out.push(path);
@@ -575,7 +572,7 @@ impl<'e> BrowserDriver<'e> {
             .iter()
             .map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or_default()))
             .collect();
-        let path = self.artifacts.join("console.log");
+        let path = dir.join("console.log");
         if crate::files::write_new(&path, self.redactor.apply(&console.join("\n")).as_bytes()).is_ok() {
             self.written.push(path.clone());
             out.push(path);
@@ -584,8 +581,8 @@ impl<'e> BrowserDriver<'e> {
     }
 
     /// Where artifacts of this session go.
-    pub fn artifacts_dir(&self) -> &Path {
-        &self.artifacts
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.artifacts.path()
     }
 }
 

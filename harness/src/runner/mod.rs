@@ -97,7 +97,7 @@ pub struct Context<'a> {
     /// Chromium, for browser runs.
     pub browsers: Option<&'a BrowserHost>,
     /// This run's own folder: screenshots, page dumps and trace bundles go below it.
-    pub folder: RunFolder,
+    pub folder: std::sync::Arc<RunFolder>,
     /// `--trace`: every scenario run gets a trace bundle (with stage screenshots).
     pub trace: bool,
     /// Applied to every artifact's text.
@@ -126,7 +126,7 @@ impl<'a> Context<'a> {
         Self {
             env,
             browsers,
-            folder,
+            folder: std::sync::Arc::new(folder),
             trace,
             redactor: redactor.clone(),
             update_snapshots,
@@ -286,64 +286,7 @@ fn chains(plan: &Plan, jobs: usize) -> Vec<Vec<usize>> {
     chains
 }
 
-/// A run's own folder, made new when it is first needed (a run that writes nothing makes
-/// none): `parent/run-…`, or `parent/run-…-2` and so on when that exists. It is never one that
-/// was there before, so two runs never write into one folder, and a link planted at its name is
-/// not followed.
-#[derive(Debug)]
-pub struct RunFolder {
-    parent: std::path::PathBuf,
-    name: String,
-    made: std::sync::OnceLock<Result<std::path::PathBuf, String>>,
-}
-
-impl RunFolder {
-    /// The folder `name` below `parent`, made when first needed.
-    pub fn new(parent: &std::path::Path, name: &str) -> Self {
-        Self { parent: parent.to_path_buf(), name: name.to_string(), made: std::sync::OnceLock::new() }
-    }
-
-    /// A folder already made (by [`fresh_folder`]).
-    pub fn made(path: std::path::PathBuf) -> Self {
-        let made = std::sync::OnceLock::new();
-        let _ = made.set(Ok(path.clone()));
-        Self { parent: path.parent().map(std::path::Path::to_path_buf).unwrap_or_default(), name: String::new(), made }
-    }
-
-    /// The folder, made now if it is not yet; when it cannot be made, the error names it.
-    pub fn path(&self) -> Result<&std::path::Path, String> {
-        let made = self.made.get_or_init(|| {
-            fresh_folder(&self.parent, &self.name)
-                .map_err(|e| format!("cannot make a folder for this run below {}: {e}", self.parent.display()))
-        });
-        made.as_deref().map_err(Clone::clone)
-    }
-
-    /// Where the folder is meant to be (for a message when it could not be made).
-    pub fn intended(&self) -> std::path::PathBuf {
-        self.parent.join(&self.name)
-    }
-
-    /// The folder, if this run made it.
-    pub fn if_made(&self) -> Option<&std::path::Path> {
-        self.made.get().and_then(|m| m.as_deref().ok())
-    }
-}
-
-/// Makes a new folder `parent/name` (its parents as needed), or `name-2`, `name-3`, … when one
-/// exists (a file, a folder or a link); answers its path.
-pub fn fresh_folder(parent: &std::path::Path, name: &str) -> std::io::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(parent)?;
-    for n in 1..=1000u32 {
-        let candidate = if n == 1 { parent.join(name) } else { parent.join(format!("{name}-{n}")) };
-        match std::fs::create_dir(&candidate) {
-            Ok(()) => return Ok(candidate),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other(format!("1000 folders named {name} exist already")))
-}
+pub use crate::files::{RunFolder, fresh_folder};
 
 /// The name of a run's own artifacts folder: its UTC start time and process id, e.g.
 /// `run-20261127-154230-4242`, so that runs sort by time and never share a folder.
@@ -356,21 +299,6 @@ pub fn run_folder(now: std::time::SystemTime, pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn a_run_folder_is_always_new_and_never_a_planted_link() {
-        let parent = std::env::temp_dir().join(format!("ak-e2e-folders-{}", ak_protocol::jose::random_token(6)));
-        let first = super::fresh_folder(&parent, "run-x").expect("first");
-        let second = super::fresh_folder(&parent, "run-x").expect("second");
-        assert_eq!((first.file_name(), second.file_name()), (Some("run-x".as_ref()), Some("run-x-2".as_ref())));
-        let elsewhere = parent.join("elsewhere");
-        std::fs::create_dir_all(&elsewhere).expect("dir");
-        std::os::unix::fs::symlink(&elsewhere, parent.join("run-y")).expect("link");
-        let folder = super::RunFolder::new(&parent, "run-y");
-        assert_eq!(folder.if_made(), None, "made only when needed");
-        assert_eq!(folder.path().expect("made").file_name(), Some("run-y-2".as_ref()), "the link is passed by");
-        let _ = std::fs::remove_dir_all(&parent);
-    }
 
     #[test]
     fn run_folders_are_named_by_utc_time_and_pid() {

@@ -48,12 +48,11 @@ async fn new_driver<'e>(
 }
 
 /// The folder of one scenario run's screenshots and trace bundle: `NN-<file stem>-<driver>` in
-/// the run's own folder (made new when first needed; if it cannot be, the path it would have,
-/// and writing there fails with that said).
-fn run_dir(ctx: &Context<'_>, index: usize, planned: &Planned) -> std::path::PathBuf {
+/// the run's own folder, both made only when something is written there.
+fn run_dir(ctx: &Context<'_>, index: usize, planned: &Planned) -> crate::files::ScenarioDir {
     let stem = planned.scenario.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let name = format!("{:02}-{stem}-{}", index + 1, planned.driver.as_str());
-    ctx.folder.path().map(std::path::Path::to_path_buf).unwrap_or_else(|_| ctx.folder.intended()).join(name)
+    crate::files::ScenarioDir::new(ctx.folder.clone(), name)
 }
 
 fn workspace<'e>(env: &'e Environment, planned: &Planned) -> Result<&'e crate::environment::Workspace, DriveError> {
@@ -115,10 +114,13 @@ pub(super) async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planne
     let failed = matches!(status, Status::Failed | Status::Errored | Status::UnexpectedPass);
     if ctx.trace || failed {
         let dir = run_dir(ctx, index, planned);
-        result.trace = Some(dir.display().to_string());
-        if let Err(e) = crate::report::har::write_bundle(&dir, &result, &scenario.file, &ctx.redactor) {
+        let written = dir.make().and_then(|made| {
+            result.trace = Some(made.display().to_string());
+            crate::report::har::write_bundle(&made, &result, &scenario.file, &ctx.redactor)
+        });
+        if let Err(e) = written {
             result.trace = None;
-            tracing_note(&mut result, &dir, &e);
+            tracing_note(&mut result, &dir.path(), &e);
         }
     }
     result
