@@ -27,10 +27,11 @@ use crate::exit;
 use crate::report::console::Style;
 pub use checks::{Facts, Finding, FlowRead, Level, UserFacts};
 
-/// The user the API token belongs to, if authentik says.
-async fn token_user(api: &AdminApi) -> Option<User> {
+/// The user the API token belongs to (its primary key), and whether they are a superuser, if
+/// authentik says. `users/me` shows groups as objects, not keys: only these two are read.
+async fn token_user(api: &AdminApi) -> Option<(u64, bool)> {
     let me: Value = api.get(path::ME, &[]).await.ok()?;
-    serde_json::from_value(me["user"].clone()).ok()
+    Some((me["user"]["pk"].as_u64()?, me["user"]["is_superuser"].as_bool().unwrap_or(false)))
 }
 
 /// Scope mappings, with their scope names (the `all` view has none).
@@ -176,7 +177,7 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
     let domains = settings.chatgpt.verified_domains.clone().unwrap_or_default();
     let mut facts = Facts::of(application, domains, ak_protocol::time::now_secs());
     facts.bindings = bindings;
-    facts.token_superuser = token_user(api).await.is_some_and(|u| u.is_superuser);
+    facts.token_superuser = token_user(api).await.is_some_and(|(_, superuser)| superuser);
     if let Some(provider) = provider {
         read_provider(api, &provider, &mut facts).await?;
         for username in &request.users {
@@ -189,7 +190,7 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
 
 /// The provider's mappings (custom email and profile ones evaluated), keys and flow.
 async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Facts) -> Result<(), Stop> {
-    let me: Option<u64> = token_user(api).await.map(|u| u.pk);
+    let me: Option<u64> = token_user(api).await.map(|(pk, _)| pk);
     for pk in &provider.property_mappings {
         let Some(mapping) = api.find::<PropertyMapping>(&path::one(SCOPE_MAPPINGS, pk)).await.map_err(stop)? else {
             facts.unknown_mappings.push(pk.clone());
@@ -313,7 +314,7 @@ pub async fn explain(
     let mut application: Application = api.get(&path::one(path::APPLICATIONS, slug), &[]).await?;
     let Some(pk) = application.provider else { return Ok(Vec::new()) };
     let provider: OAuth2Provider = api.get(&path::one(path::OAUTH2_PROVIDERS, pk), &[]).await?;
-    let superuser = token_user(api).await.is_some_and(|u| u.is_superuser);
+    let superuser = token_user(api).await.is_some_and(|(_, superuser)| superuser);
     let user = read_user(api, &application, &provider, username, superuser)
         .await
         .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
