@@ -388,9 +388,11 @@ fn token_user() -> User {
 /// `GET /api/v3/core/users/me/`.
 pub(crate) async fn me(State(shared): Shared_, headers: HeaderMap) -> Response {
     with_directory(&shared, &headers, |_| {
-        // The token is the bootstrap admin's: a superuser.
+        // The token is the bootstrap admin's: a superuser, in `authentik Admins`. Here, as in
+        // authentik, groups are shown as objects, not keys.
         let mut user = crate::admin_api::user_json(&token_user());
         user["is_superuser"] = json!(true);
+        user["groups"] = json!([{"pk": uuid_for("authentik Admins"), "name": "authentik Admins"}]);
         axum::Json(json!({"user": user})).into_response()
     })
 }
