@@ -8,6 +8,10 @@ use crate::scenario::{ClaimSource, DriverKind, HopKind, SnapshotOf};
 /// A whole run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
+    /// The report's version, [`REPORT_SCHEMA`] when written by this ak-e2e; 0 in a report of a
+    /// version before it had one (which had no `stages`).
+    #[serde(default)]
+    pub schema: u32,
     /// `embedded` or the authentik URL.
     pub target: String,
     /// The base URL of the authentik the run used (the stand-in's, for the embedded target).
@@ -25,6 +29,9 @@ pub struct RunReport {
     /// Counts by status.
     pub summary: Summary,
 }
+
+/// The version of the JSON report this ak-e2e writes: 1 has `stages`, `claims` and `discovery`.
+pub const REPORT_SCHEMA: u32 = 1;
 
 /// Counts by status.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]

@@ -88,6 +88,40 @@ fn compare_names_each_change_and_nothing_for_two_clean_runs() {
         "{output}"
     );
 
+    // An older report (no schema, no stages) against a new one: its stages are unknown, not a
+    // change; a claim's new presence in every run is said once, a volatile one by presence.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).expect("base")).expect("JSON");
+    old.as_object_mut().expect("report").remove("schema");
+    for run in old["scenarios"].as_array_mut().expect("runs") {
+        run.as_object_mut().expect("run").remove("stages");
+    }
+    let old_file = dir.join("old.json");
+    std::fs::write(&old_file, old.to_string()).expect("write");
+    let (code, output) = compare(&old_file, &again, &[]);
+    assert_eq!(code, 0, "{output}");
+    let mut doubled: serde_json::Value = old.clone();
+    let runs = doubled["scenarios"].as_array_mut().expect("runs");
+    let mut second = runs[0].clone();
+    second["file"] = serde_json::json!("scenarios/chatgpt/login-again.yaml");
+    runs.push(second);
+    for run in runs.iter_mut() {
+        run["claims"]["id_token"].as_object_mut().expect("claims").remove("jti");
+    }
+    let mut new = doubled.clone();
+    for run in new["scenarios"].as_array_mut().expect("runs") {
+        run["claims"]["id_token"]["jti"] = serde_json::json!("a-random-value-of-this-login");
+    }
+    let (doubled_file, new_file) = (dir.join("doubled.json"), dir.join("new.json"));
+    std::fs::write(&doubled_file, doubled.to_string()).expect("write");
+    std::fs::write(&new_file, new.to_string()).expect("write");
+    let (code, output) = compare(&doubled_file, &new_file, &[]);
+    assert_eq!(code, 4, "{output}");
+    assert_eq!(output.matches("ID token claim `jti`").count(), 1, "said once: {output}");
+    assert!(output.contains("  in 2 runs: [api] "), "{output}");
+    assert!(output.contains("ID token claim `jti`: (absent) → \"<volatile>\""), "{output}");
+    assert!(!output.contains("a-random-value-of-this-login"), "{output}");
+
     let scheme = login_report(&dir, "scheme", None, "issuer-other-scheme");
     let (code, output) = compare(&base, &scheme, &[]);
     assert_eq!(code, 4, "{output}");
@@ -104,4 +138,11 @@ fn compare_says_which_file_it_cannot_read() {
     let (code, output) = compare(&missing, &missing, &[]);
     assert_eq!(code, 1, "{output}");
     assert!(output.starts_with(&format!("ak-e2e: error: cannot read {}", missing.display())), "{output}");
+    // A pipe nobody writes to is refused at once, never waited on.
+    let fifo = std::env::temp_dir().join(format!("ak-e2e-fifo-{}", ak_protocol::jose::random_token(6)));
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let (code, output) = compare(&fifo, &fifo, &[]);
+    let _ = std::fs::remove_file(&fifo);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("is not a file (a JSON report is one)"), "{output}");
 }

@@ -151,10 +151,26 @@ pub struct Comparison {
     pub unchanged: usize,
 }
 
-/// Reads a JSON report, or says which file and why not.
+/// The largest report read: a whole suite under both drivers is well under 10 MiB.
+const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a JSON report, or says which file and why not: only a regular file (a pipe or a device
+/// would block or never end), at most [`MAX_REPORT_BYTES`].
 pub fn read(path: &Path) -> Result<RunReport, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not an ak-e2e JSON report: {e}", path.display()))
+    use std::io::Read as _;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a file (a JSON report is one)"));
+    }
+    if meta.len() > MAX_REPORT_BYTES {
+        return Err(format!("{shown} is larger than {} MiB: not an ak-e2e JSON report", MAX_REPORT_BYTES >> 20));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{shown} is not an ak-e2e JSON report: {e}"))
 }
 
 /// Compares two runs.
@@ -165,8 +181,10 @@ pub fn compare(base: &RunReport, candidate: &RunReport) -> Comparison {
     let mut scenarios = Vec::new();
     let mut unchanged = 0;
     for b in &base.scenarios {
+        // A report of a version without `stages` says nothing about them: not a change.
+        let stages_known = base.schema >= 1 && candidate.schema >= 1;
         let changes = match theirs.get(&key(b)) {
-            Some(c) => scenario_changes(b, c, &base.authentik, &candidate.authentik),
+            Some(c) => scenario_changes(b, c, &base.authentik, &candidate.authentik, stages_known),
             None => vec![Change::Gone],
         };
         if changes.is_empty() {
@@ -190,7 +208,13 @@ pub fn compare(base: &RunReport, candidate: &RunReport) -> Comparison {
     }
 }
 
-fn scenario_changes(b: &ScenarioResult, c: &ScenarioResult, b_url: &str, c_url: &str) -> Vec<Change> {
+fn scenario_changes(
+    b: &ScenarioResult,
+    c: &ScenarioResult,
+    b_url: &str,
+    c_url: &str,
+    stages_known: bool,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     if b.status != c.status {
         changes.push(Change::Verdict { from: b.status, to: c.status });
@@ -200,7 +224,7 @@ fn scenario_changes(b: &ScenarioResult, c: &ScenarioResult, b_url: &str, c_url: 
             claim_changes(&bc[field], &cc[field], source, (b_url, c_url), &mut changes);
         }
     }
-    if b.stages != c.stages {
+    if stages_known && b.stages != c.stages {
         changes.push(Change::Stages { from: b.stages.clone(), to: c.stages.clone() });
     }
     let (bh, ch) = (hop_shape(&b.hops, b_url), hop_shape(&c.hops, c_url));
@@ -228,21 +252,25 @@ fn differing(
         .collect()
 }
 
-/// Claims with the run's authentik URL as a placeholder.
+/// Claims with the run's authentik URL as a placeholder, and those that change on every login
+/// (`jti`, `exp`, …) as `<volatile>`: they are compared, and shown, by presence only.
 fn placeheld(claims: &Map<String, Value>, authentik: &str) -> Map<String, Value> {
     claims
         .iter()
-        .map(|(k, v)| (k.clone(), ak_protocol::placeholders::normalise(v, &[(authentik, "<authentik>/")])))
+        .map(|(k, v)| {
+            let value = if ak_protocol::placeholders::changes_every_login(k) {
+                Value::String("<volatile>".into())
+            } else {
+                ak_protocol::placeholders::normalise(v, &[(authentik, "<authentik>/")])
+            };
+            (k.clone(), value)
+        })
         .collect()
 }
 
 fn claim_changes(b: &Value, c: &Value, source: &str, (b_url, c_url): (&str, &str), out: &mut Vec<Change>) {
     let (Some(b), Some(c)) = (b.as_object(), c.as_object()) else { return };
-    // What changes on every login is compared by presence only.
-    let same = |name: &str, from: Option<&Value>, to: Option<&Value>| {
-        if ak_protocol::placeholders::changes_every_login(name) { from.is_some() == to.is_some() } else { from == to }
-    };
-    for (name, from, to) in differing(&placeheld(b, b_url), &placeheld(c, c_url), same) {
+    for (name, from, to) in differing(&placeheld(b, b_url), &placeheld(c, c_url), |_, from, to| from == to) {
         match (name.as_str(), from, to) {
             ("sub", Some(from), Some(to)) => out.push(Change::Subject { source: source.to_string(), from, to }),
             (_, from, to) => out.push(Change::Claim { source: source.to_string(), claim: name, from, to }),
@@ -281,11 +309,25 @@ fn discovery_changes(b: &BTreeMap<String, Value>, c: &BTreeMap<String, Value>) -
 /// The comparison for the console.
 pub fn render_text(c: &Comparison) -> String {
     let mut out = format!("ak-e2e compare: {} (base) → {} (candidate)\n", c.base, c.candidate);
+    // A change seen in several runs (a new claim in every login) is said once, with how many.
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
     for s in &c.scenarios {
-        out.push_str(&format!("  [{}] {} ({})\n", s.driver, s.name, s.file));
         for change in &s.changes {
             let mark = if change.regression() { "regressed" } else { "note" };
-            out.push_str(&format!("    {mark}: {}\n", change.describe()));
+            let line = format!("{mark}: {}", change.describe());
+            let run = format!("[{}] {} ({})", s.driver, s.name, s.file);
+            match seen.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, runs)) => runs.push(run),
+                None => seen.push((line, vec![run])),
+            }
+        }
+    }
+    for (line, runs) in &seen {
+        match runs.as_slice() {
+            [one] => out.push_str(&format!("  {one}\n    {line}\n")),
+            many => {
+                out.push_str(&format!("  in {} runs: {}\n    {line}\n", many.len(), many.join(", ")));
+            }
         }
     }
     for d in &c.discovery {

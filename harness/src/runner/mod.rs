@@ -203,6 +203,7 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>, progress: &mut dyn Progress) ->
     };
     let discovery = discovery_documents(plan, ctx).await;
     RunReport {
+        schema: crate::result::REPORT_SCHEMA,
         target,
         authentik: ctx.env.authentik.to_string(),
         started_at,
