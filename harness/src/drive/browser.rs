@@ -172,6 +172,12 @@ pub struct BrowserDriver<'e> {
     pub stages: Vec<String>,
     /// Requests sent and not yet answered, by Chromium's request id.
     requests: HashMap<String, Pending>,
+    /// The request last sent that has no answer yet, if any: what a page that does not settle
+    /// waits for.
+    waiting: Option<String>,
+    /// The first request answered past the request deadline (its URL and seconds): as the api
+    /// driver's client gives up on it, so does this driver, after the fact.
+    too_slow: Option<(String, f64)>,
     /// Headers as Chromium sent and received them (cookies included).
     extra: Box<ExtraInfo>,
     last_document_status: u16,
@@ -201,6 +207,8 @@ impl<'e> BrowserDriver<'e> {
             authorize_state: None,
             stages: Vec::new(),
             requests: HashMap::new(),
+            waiting: None,
+            too_slow: None,
             extra: Box::default(),
             last_document_status: 200,
             artifacts,
@@ -223,6 +231,27 @@ impl<'e> BrowserDriver<'e> {
         DriveError(format!("browser: {action} failed: {e}"))
     }
 
+    /// The outcome of an action that navigates (a click, opening a page). A page that did not
+    /// load within the page-load deadline is a timeout, named by the request that had no answer.
+    async fn navigated<T>(
+        &mut self,
+        action: &str,
+        result: Result<T, fantoccini::error::CmdError>,
+    ) -> Result<(), DriveError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("timeout") => {
+                self.drain().await;
+                let what = self.waiting.clone().unwrap_or_else(|| format!("the page {action} led to"));
+                Err(DriveError(format!(
+                    "browser: {what} did not answer (timed out: its page did not load within {:?}, six request deadlines)",
+                    self.deadline() * 6
+                )))
+            }
+            Err(e) => Err(Self::err(action, e)),
+        }
+    }
+
     /// The workspace this session signs in to.
     pub fn workspace(&self) -> &'e Workspace {
         self.ws
@@ -242,12 +271,14 @@ impl<'e> BrowserDriver<'e> {
                 let input = self.find("[data-testid=email-input]", None, false).await?;
                 input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
                 let button = self.find("[data-testid=continue-button]", None, true).await?;
-                button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+                let clicked = button.click().await;
+                self.navigated("clicking Continue", clicked).await?;
             }
             None => {
                 let direct = self.ws.chatgpt.direct_link();
                 let _ = self.client.execute(MARK, vec![]).await;
-                self.client.goto(direct.as_str()).await.map_err(|e| Self::err("opening the direct sign-in link", e))?;
+                let opened = self.client.goto(direct.as_str()).await;
+                self.navigated("opening the direct sign-in link", opened).await?;
             }
         }
         self.settle(Next::Document).await
@@ -328,6 +359,10 @@ impl<'e> BrowserDriver<'e> {
                         self.push_hop(&previous, redirect, api);
                     }
                     let request = &params["request"];
+                    let url = request["url"].as_str().and_then(|u| Url::parse(u).ok()).map(|u| redact(&u));
+                    // Named without its query (the state, nonce and challenge say nothing here).
+                    self.waiting =
+                        url.as_deref().filter(|_| !api).map(|u| u.split('?').next().unwrap_or(u).to_string());
                     let pending = Pending {
                         id: id.clone(),
                         method: request["method"].as_str().unwrap_or("GET").to_string(),
@@ -342,6 +377,9 @@ impl<'e> BrowserDriver<'e> {
                         self.last_document_status = response["status"].as_u64().unwrap_or(0) as u16;
                     }
                     let pending = self.requests.get(&id).cloned().unwrap_or_default();
+                    if !api {
+                        self.waiting = None;
+                    }
                     self.push_hop(&pending, response, api);
                 }
                 _ => {}
@@ -352,6 +390,12 @@ impl<'e> BrowserDriver<'e> {
     /// Records a hop from the request as sent and the response Chromium logged for it.
     fn push_hop(&mut self, request: &Pending, response: &Value, api: bool) {
         let url = response["url"].as_str().unwrap_or_default();
+        // The wait for the answer's headers, by Chromium's own timing of the request: past the
+        // request deadline, it is a timeout (the api driver's client gives up there).
+        let took = chrome_timings(&response["timing"]).wait / 1000.0;
+        if took > self.deadline().as_secs_f64() && self.too_slow.is_none() {
+            self.too_slow = Some((url.split('?').next().unwrap_or(url).to_string(), took));
+        }
         let Ok(parsed) = Url::parse(url) else { return };
         if !matches!(parsed.scheme(), "http" | "https") {
             return;
@@ -415,6 +459,12 @@ impl<'e> BrowserDriver<'e> {
                 Ok(look) if look["settled"] == Value::Bool(true) => {
                     if let Some(url) = look["url"].as_str().and_then(|u| Url::parse(u).ok()) {
                         self.drain().await;
+                        if let Some((slow, took)) = self.too_slow.take() {
+                            return Err(DriveError(format!(
+                                "browser: {slow} answered after {took:.1} s, past the {:?} request deadline (timed out)",
+                                self.deadline()
+                            )));
+                        }
                         self.position = match self.classify(&url) {
                             Some(HopKind::AuthentikFlow) => {
                                 self.stages.extend(look["stage"]["component"].as_str().map(String::from));
@@ -443,6 +493,12 @@ impl<'e> BrowserDriver<'e> {
         let what =
             if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
         let waited = started.elapsed().as_secs();
+        // A page that waits on a request with no answer names it: that is what did not answer.
+        if let Some(url) = &self.waiting {
+            return Err(DriveError(format!(
+                "browser: {url} did not answer (timed out: nothing new for {quiet:?}, waited {waited} s in all); the page stayed at {at}"
+            )));
+        }
         Err(DriveError(format!(
             "browser: the page at {at} {what}: nothing new for {quiet:?} (waited {waited} s in all)"
         )))
@@ -493,14 +549,16 @@ impl<'e> BrowserDriver<'e> {
                     input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
                     self.stage_screenshot("identification").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    button.click().await.map_err(|e| Self::err("clicking Log in", e))?;
+                    let clicked = button.click().await;
+                    self.navigated("clicking Log in", clicked).await?;
                 }
                 component::PASSWORD => {
                     let input = self.find("input[name=password]", Some(&component), false).await?;
                     input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
                     self.stage_screenshot("password").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+                    let clicked = button.click().await;
+                    self.navigated("clicking Continue", clicked).await?;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
@@ -510,7 +568,8 @@ impl<'e> BrowserDriver<'e> {
                     let totp = super::totp_code(self.env, secret).await;
                     input.send_keys(&totp.code).await.map_err(|e| Self::err("typing the TOTP code", e))?;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    button.click().await.map_err(|e| Self::err("clicking Continue", e))?;
+                    let clicked = button.click().await;
+                    self.navigated("clicking Continue", clicked).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
@@ -520,7 +579,8 @@ impl<'e> BrowserDriver<'e> {
                 component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
                     self.stage_screenshot("consent").await;
                     let button = self.find("[type=submit]", Some(&component), true).await?;
-                    button.click().await.map_err(|e| Self::err("accepting consent", e))?;
+                    let clicked = button.click().await;
+                    self.navigated("accepting consent", clicked).await?;
                 }
                 _ => return Ok(()),
             }

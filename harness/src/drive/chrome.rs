@@ -22,6 +22,7 @@ use crate::config::BrowserSettings;
 #[derive(Debug)]
 pub struct BrowserHost {
     url: String,
+    page_load: Option<Duration>,
     chromedriver_pid: Option<u32>,
     chromium: Option<PathBuf>,
     profiles: PathBuf,
@@ -122,6 +123,7 @@ impl BrowserHost {
         if let Some(url) = &settings.webdriver_url {
             return Ok(Self {
                 url: url.clone(),
+                page_load: settings.page_load,
                 chromedriver_pid: None,
                 chromium: settings.chromium.clone(),
                 profiles: Self::new_profiles()?,
@@ -182,6 +184,7 @@ impl BrowserHost {
         let pid = child.id();
         // From here on, dropping `host` kills the group and removes the folder.
         let mut host = Self {
+            page_load: settings.page_load,
             url: String::new(),
             chromedriver_pid: pid,
             chromium: settings.chromium.clone(),
@@ -241,6 +244,11 @@ impl BrowserHost {
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
         caps.insert("goog:loggingPrefs".into(), json!({"performance": "ALL", "browser": "ALL"}));
+        // A page that does not load (authentik or ChatGPT not answering, a body dripping in) is
+        // given up at the run's request deadline, not WebDriver's five minutes.
+        if let Some(page_load) = self.page_load {
+            caps.insert("timeouts".into(), json!({"pageLoad": page_load.as_millis() as u64}));
+        }
         // The whole session request is bounded: a WebDriver that accepts the connection and never
         // answers must not hold the run.
         let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());

@@ -22,6 +22,7 @@ pub(super) fn header(headers: &Value, name: &str) -> Option<String> {
 pub(super) struct Pending {
     pub(super) id: String,
     pub(super) method: String,
+
     pub(super) headers: Vec<(String, String)>,
     pub(super) started_ms: f64,
 }
