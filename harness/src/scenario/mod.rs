@@ -150,6 +150,14 @@ pub enum StepKind {
     },
 }
 
+impl StepKind {
+    /// Whether the step checks something (an expectation, or `exchange_code` with its `expect:`),
+    /// rather than only acting.
+    pub fn checks(&self) -> bool {
+        !matches!(self, Self::StartLogin { .. } | Self::SignIn { .. } | Self::Authorize { .. })
+    }
+}
+
 /// What `exchange_code` expects from the token endpoint (`expect:`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

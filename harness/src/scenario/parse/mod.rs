@@ -287,6 +287,16 @@ impl Parser<'_> {
                 steps.push(Step { name, span: span_at(self.path, key.pos, node_len(key)), kind });
             }
         }
+        // Steps that only act (start a login, sign in) pass whatever happened: one must check.
+        if steps.len() == items.len() && !steps.iter().any(|s| s.kind.checks()) {
+            self.error(
+                node,
+                "`steps` check nothing: the scenario would pass whatever happened",
+                "add an `expect_…` step (or `exchange_code`, which checks the token endpoint's answer)",
+                None,
+            );
+            return None;
+        }
         Some(steps)
     }
 }
@@ -316,6 +326,10 @@ mod tests {
             (
                 "name: x\ndrivers: []\nsteps:\n  - expect_landing: conversation\n",
                 "s.yaml:2:10 `drivers` is empty: the scenario would never run",
+            ),
+            (
+                "name: x\nsteps:\n  - start_login: { email: a@example.com }\n  - sign_in: { user: ann }\n",
+                "s.yaml:3:3 `steps` check nothing: the scenario would pass whatever happened",
             ),
             (
                 "name: x\nsteps:\n  - expect_landing: conversation\n---\nname: y\n",
