@@ -428,6 +428,7 @@ mod tests {
         assert_eq!(config.client_id, "from-file");
         assert_eq!(config.token_auth, ClientAuth::ClientSecretPost);
         assert!(config.pkce);
+        let _ = std::fs::remove_file(&file.0);
     }
 
     #[test]
@@ -459,6 +460,7 @@ mod tests {
         let ConfigError::Parse { message, .. } = &err else { panic!("{err}") };
         assert!(message.contains("client_secert"), "{message}");
         assert!(message.contains("line 2") || message.contains("2:"), "{message}");
+        let _ = std::fs::remove_file(&file.0);
     }
 
     fn tempfile() -> (std::path::PathBuf, std::fs::File) {

@@ -492,18 +492,17 @@ fn a_webdriver_that_never_answers_ends_the_run_at_its_deadline() {
     drop(held);
 }
 
-/// authentik's authorize endpoint never answers: the browser run ends with exit 3 in bounded
-/// time (it waited WebDriver's five minutes before), saying it timed out; where Chromium's log
-/// could be read, naming the URL that did not answer.
+/// authentik's authorize endpoint answers, but after the request deadline: a timeout in the
+/// browser as in the api driver (whose client gives up at the deadline), naming the URL; the
+/// browser run used to pass.
 #[test]
-fn a_stalled_authorize_ends_the_browser_run_in_bounded_time() {
-    let started = Instant::now();
-    let env = [("AK_E2E_DEFECTS", "delay=authorize:300000"), ("AK_E2E_REQUEST_TIMEOUT_SECS", "3")];
+fn an_answer_past_the_request_deadline_is_a_timeout_in_the_browser_too() {
+    let env = [("AK_E2E_DEFECTS", "delay=authorize:4500"), ("AK_E2E_REQUEST_TIMEOUT_SECS", "3")];
     let (code, output) = run("browser-pass", &env);
     assert_eq!(code, 3, "{output}");
     assert!(
-        output.contains("/application/o/authorize/ did not answer (timed out") || output.contains("did not settle"),
+        output.contains("/application/o/authorize/ answered after 4.")
+            || output.contains("/application/o/authorize/ did not answer (timed out"),
         "{output}"
     );
-    assert!(started.elapsed() < Duration::from_secs(100), "took {:?}", started.elapsed());
 }

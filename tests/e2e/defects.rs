@@ -34,16 +34,14 @@ const DOCTOR: &[&str] = &["certificate-expires"];
 /// Runs the whole suite (api driver) with these defects; returns the exit code and the report.
 fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
     let report = std::env::temp_dir().join(format!("ak-e2e-matrix-{}.json", ak_protocol::jose::random_token(6)));
+    let artifacts = std::env::temp_dir().join(format!("ak-e2e-matrix-{}", ak_protocol::jose::random_token(6)));
     let mut cmd = Command::new(BIN);
     cmd.current_dir(root())
         .args(["run", "--driver", "api"])
         .env("CI", "true")
         .env("AK_E2E_REQUEST_TIMEOUT_SECS", "2")
         .env("AK_E2E_REPORT_JSON", &report)
-        .env(
-            "AK_E2E_ARTIFACTS",
-            std::env::temp_dir().join(format!("ak-e2e-matrix-{}", ak_protocol::jose::random_token(6))),
-        );
+        .env("AK_E2E_ARTIFACTS", &artifacts);
     for d in defects {
         cmd.args(["--defect", d]);
     }
@@ -56,6 +54,7 @@ fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
         )
     });
     let _ = std::fs::remove_file(&report);
+    let _ = std::fs::remove_dir_all(&artifacts);
     (output.status.code().unwrap_or(-1), serde_json::from_str(&text).expect("JSON report"))
 }
 
