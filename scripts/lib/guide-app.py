@@ -221,18 +221,20 @@ def changed(current: dict, wanted: dict) -> bool:
     return False
 
 
+def upsert(api: Client, path, found, wanted, pk_key="pk"):
+    """Create `wanted` at `path` when nothing was `found`, PATCH the found object when it differs,
+    else reuse it. Returns the object and what was done: created, updated or reused."""
+    if found is None:
+        return api.post(path + "/", wanted), "created"
+    if changed(found, wanted):
+        return api.patch(f"{path}/{found[pk_key]}/", wanted), "updated"
+    return found, "reused"
+
+
 def ensure(api: Client, kind, path, field, value, wanted, pk_key="pk", search=None, label=None):
     """Find by field=value; create with `wanted` or PATCH the differing fields."""
-    obj = api.find(path, field, value, {"search": search or value})
-    if obj is None:
-        obj = api.post(path + "/", wanted)
-        say(kind, label or value, obj[pk_key], "created")
-        return obj
-    if changed(obj, wanted):
-        obj = api.patch(f"{path}/{obj[pk_key]}/", wanted)
-        say(kind, label or value, obj[pk_key], "updated")
-    else:
-        say(kind, label or value, obj[pk_key], "reused")
+    obj, state = upsert(api, path, api.find(path, field, value, {"search": search or value}), wanted, pk_key)
+    say(kind, label or value, obj[pk_key], state)
     return obj
 
 
@@ -270,14 +272,8 @@ def ensure_application(api: Client, wanted: dict) -> dict:
         if exc.status != 404:
             raise
         app = None
-    if app is None:
-        app = api.post("/core/applications/", wanted)
-        say("application", slug, app["pk"], "created")
-    elif changed(app, wanted):
-        app = api.patch(f"/core/applications/{slug}/", wanted)
-        say("application", slug, app["pk"], "updated")
-    else:
-        say("application", slug, app["pk"], "reused")
+    app, state = upsert(api, "/core/applications", app, wanted, pk_key="slug")
+    say("application", slug, app["pk"], state)
     return app
 
 
@@ -304,14 +300,7 @@ def ensure_bindings(api: Client, app: dict, slug: str, wanted_bindings) -> None:
             "timeout": 30,
             "failure_result": False,
         }
-        if hit is None:
-            hit = api.post("/policies/bindings/", body)
-            state = "created"
-        elif changed(hit, body):
-            hit = api.patch(f"/policies/bindings/{hit['pk']}/", body)
-            state = "updated"
-        else:
-            state = "reused"
+        hit, state = upsert(api, "/policies/bindings", hit, body)
         keep.add(hit["pk"])
         say("policy-binding", f"{slug}#{order}->{label}", hit["pk"], state)
     for binding in existing:
@@ -334,15 +323,8 @@ def setup(api: Client) -> dict:
             "is_active": active,
             "groups": [group_pk] if in_group else [],
         }
-        user = api.find("/core/users", "username", username, {"username": username})
-        if user is None:
-            user = api.post("/core/users/", wanted)
-            state = "created"
-        elif changed(user, wanted):
-            user = api.patch(f"/core/users/{user['pk']}/", wanted)
-            state = "updated"
-        else:
-            state = "reused"
+        found = api.find("/core/users", "username", username, {"username": username})
+        user, state = upsert(api, "/core/users", found, wanted)
         api.post(f"/core/users/{user['pk']}/set_password/", {"password": password_for(username)})
         say("user", username, user["pk"], state + "+password")
         users[username] = user

@@ -133,10 +133,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
     let token = env.get(TOKEN_ENV).filter(|t| !t.is_empty()).ok_or_else(|| {
         config(format!("`provision` needs an authentik API token (e.g. the bootstrap token) in {TOKEN_ENV}"))
     })?;
-    let mut base = target.clone();
-    if !base.path().ends_with('/') {
-        base.set_path(&format!("{}/", base.path()));
-    }
+    let base = crate::environment::with_trailing_slash(target);
     let endpoint: Url = base.join("api/v3/flows/instances/import/").map_err(|e| config(e.to_string()))?;
     // An import is slow on a busy authentik: it gets a write's deadline.
     let deadline = crate::environment::admin_api::write_deadline(settings.request_timeout);

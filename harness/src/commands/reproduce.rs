@@ -136,7 +136,8 @@ pub async fn reproduce(
         }
     };
     let mut cleanup = Cleanup::new(api.clone());
-    let code = match make_fixture(&api, &settings, username, &password, &mut cleanup, out).await {
+    let swept = environment.cleanup.is_some();
+    let code = match make_fixture(&api, &settings, username, &password, swept, &mut cleanup, out).await {
         Err(Stop(code, message)) => {
             crate::say!("ak-e2e: error: {}", redactor.apply(&message));
             code
@@ -269,18 +270,22 @@ fn plan_error(e: crate::plan::PlanError) -> String {
     }
 }
 
-/// Sweeps leftovers of killed runs, then makes the throwaway copy of the user
+/// Sweeps leftovers of killed runs (unless `swept` already), then makes the throwaway copy of the user
 /// ([`crate::environment::mirror::copy`]) and says so.
 async fn make_fixture(
     api: &AdminApi,
     settings: &Settings,
     username: &str,
     password: &str,
+    swept: bool,
     cleanup: &mut Cleanup,
     out: &mut dyn Write,
 ) -> Result<Copy, Stop> {
-    for line in throwaway::sweep(api).await.map_err(|e| Stop(exit::RUNTIME, e.message))? {
-        let _ = writeln!(out, "ak-e2e: {line}");
+    // Once per run: the environment swept already when it made a twin.
+    if !swept {
+        for line in throwaway::sweep(api).await.map_err(|e| Stop(exit::RUNTIME, e.message))? {
+            let _ = writeln!(out, "ak-e2e: {line}");
+        }
     }
     let name = throwaway::name(Kind::Copy);
     let password = Secret::new(password);

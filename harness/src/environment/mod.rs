@@ -95,10 +95,8 @@ impl Environment {
         };
         let api_token = standin.as_ref().map(|_| embedded_token);
         let mut notes = Vec::new();
-        let mut cleanup =
-            make_twins(settings, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes).await?;
-        let copies =
-            make_copies(settings, used_users, secrets, &authentik, api_token.as_ref(), &mut cleanup, &mut notes)
+        let (cleanup, copies) =
+            make_throwaways(settings, used_users, secrets, &authentik, &workspaces, api_token.as_ref(), &mut notes)
                 .await?;
         let mut users = settings.users.clone();
         let mut made_secrets = Vec::new();
@@ -224,27 +222,29 @@ pub fn missing_token(settings: &Settings) -> Option<String> {
     })
 }
 
-/// Makes the twins of the applications that have `twin_of` (after sweeping leftovers of killed
-/// runs); answers the cleanup that deletes them, or none when there is no twin.
-async fn make_twins(
+/// Makes what the run needs in authentik: twins of the applications that have `twin_of`, and
+/// copies of the people the used fixture users mirror (`mirror_of`), after sweeping what killed
+/// runs left; answers the cleanup that deletes them (none when there is nothing to make) and each
+/// copy by fixture name. Whatever was made before a failure is deleted as the cleanup drops.
+async fn make_throwaways(
     settings: &Settings,
+    used_users: &std::collections::BTreeSet<String>,
     secrets: &Secrets,
     authentik: &Url,
     workspaces: &BTreeMap<String, Workspace>,
     embedded_token: Option<&Secret>,
     notes: &mut Vec<String>,
-) -> Result<Option<throwaway::Cleanup>, TargetError> {
+) -> Result<(Option<throwaway::Cleanup>, Vec<(String, mirror::Copy)>), TargetError> {
     let twins: Vec<(&String, &ApplicationConfig)> =
         settings.applications.iter().filter(|(n, a)| a.twin_of.is_some() && workspaces.contains_key(*n)).collect();
-    if twins.is_empty() {
-        return Ok(None);
+    // Only the users the selected scenarios sign in as: the others' passwords were never made.
+    let mirrored: Vec<_> =
+        settings.users.iter().filter(|(n, u)| u.mirror_of.is_some() && used_users.contains(*n)).collect();
+    if twins.is_empty() && mirrored.is_empty() {
+        return Ok((None, Vec::new()));
     }
     let api = admin_api(settings, authentik, embedded_token)?.ok_or_else(|| {
-        TargetError(format!(
-            "a twin of application `{}` needs an authentik API token that may read applications and create providers, \
-             applications and bindings: export AK_E2E_AUTHENTIK_TOKEN",
-            twins[0].1.twin_of.as_deref().unwrap_or_default()
-        ))
+        TargetError(missing_token(settings).unwrap_or_else(|| "twins and copies need an API token".into()))
     })?;
     notes.extend(throwaway::sweep(&api).await.map_err(|e| TargetError(e.message))?);
     let mut cleanup = throwaway::Cleanup::new(api.clone());
@@ -254,51 +254,26 @@ async fn make_twins(
         let redirect = workspaces[name].chatgpt.redirect_uri().to_string();
         notes.push(twin::make(&api, of, &app.slug, &secret, &redirect, &mut cleanup).await?);
     }
-    Ok(Some(cleanup))
-}
-
-/// Makes the copies of the fixture users that mirror a person (`mirror_of`), adding them to
-/// `cleanup` (made here when no twin made one); answers each copy by fixture name.
-async fn make_copies(
-    settings: &Settings,
-    used_users: &std::collections::BTreeSet<String>,
-    secrets: &Secrets,
-    authentik: &Url,
-    embedded_token: Option<&Secret>,
-    cleanup: &mut Option<throwaway::Cleanup>,
-    notes: &mut Vec<String>,
-) -> Result<Vec<(String, mirror::Copy)>, TargetError> {
-    // Only the users the selected scenarios sign in as: the others' passwords were never made.
-    let mirrored: Vec<_> =
-        settings.users.iter().filter(|(n, u)| u.mirror_of.is_some() && used_users.contains(*n)).collect();
-    if mirrored.is_empty() {
-        return Ok(Vec::new());
-    }
-    let api = admin_api(settings, authentik, embedded_token)?.ok_or_else(|| {
-        TargetError(
-            "a fixture user that mirrors a person (`mirror_of`) needs an authentik API token that may read and \
-             create users: export AK_E2E_AUTHENTIK_TOKEN"
-                .into(),
-        )
-    })?;
-    let cleanup = match cleanup {
-        Some(c) => c,
-        None => {
-            notes.extend(throwaway::sweep(&api).await.map_err(|e| TargetError(e.message))?);
-            cleanup.insert(throwaway::Cleanup::new(api.clone()))
-        }
-    };
     let mut copies = Vec::new();
     for (name, user) in mirrored {
         let person = user.mirror_of.as_deref().unwrap_or_default();
         let password = Secret::new(secrets.get(&user.password.env).unwrap_or_default());
-        let copy = mirror::copy(&api, person, &user.username, &password, settings.request_timeout, cleanup)
+        let copy = mirror::copy(&api, person, &user.username, &password, settings.request_timeout, &mut cleanup)
             .await
             .map_err(|e| TargetError(format!("fixture user `{name}`: {e}")))?;
         notes.extend(copy.lines.iter().map(|l| format!("{l} (fixture user `{name}`)")));
         copies.push((name.clone(), copy));
     }
-    Ok(copies)
+    Ok((Some(cleanup), copies))
+}
+
+/// A base URL with a trailing slash, so that API paths join below it.
+pub fn with_trailing_slash(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    url
 }
 
 /// authentik's base URL with a trailing slash; for the embedded target, also the loopback
@@ -312,13 +287,7 @@ async fn authentik_url(target: &Target) -> Result<(Url, Option<tokio::net::TcpLi
             let addr = listener.local_addr().map_err(|e| TargetError(e.to_string()))?;
             Ok((url(&format!("http://{addr}/"))?, Some(listener)))
         }
-        Target::Url(u) => {
-            let mut u = u.clone();
-            if !u.path().ends_with('/') {
-                u.set_path(&format!("{}/", u.path()));
-            }
-            Ok((u, None))
-        }
+        Target::Url(u) => Ok((with_trailing_slash(u), None)),
     }
 }
 

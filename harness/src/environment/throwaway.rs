@@ -97,11 +97,6 @@ impl Cleanup {
         self.items.push((what, path));
     }
 
-    /// Whether there is nothing to delete.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Deletes everything, newest first; answers one line per object, and whether all went.
     pub async fn run(&mut self) -> (Vec<String>, bool) {
         self.run_saying(&mut |_| {}).await

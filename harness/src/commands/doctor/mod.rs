@@ -133,10 +133,7 @@ async fn connect(
                     .into(),
             )
         })?;
-        let mut base = url.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
+        let base = crate::environment::with_trailing_slash(url);
         let api = AdminApi::new(&base, token, settings.request_timeout).map_err(|e| Stop(exit::RUNTIME, e))?;
         return Ok((api, None));
     }
@@ -177,9 +174,10 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
     let domains = settings.chatgpt.verified_domains.clone().unwrap_or_default();
     let mut facts = Facts::of(application, domains, ak_protocol::time::now_secs());
     facts.bindings = bindings;
-    facts.token_superuser = token_user(api).await.is_some_and(|(_, superuser)| superuser);
+    let me = token_user(api).await;
+    facts.token_superuser = me.is_some_and(|(_, superuser)| superuser);
     if let Some(provider) = provider {
-        read_provider(api, &provider, &mut facts).await?;
+        read_provider(api, &provider, me.map(|(pk, _)| pk), &mut facts).await?;
         for username in &request.users {
             facts.users.push(read_user(api, &facts.application, &provider, username, facts.token_superuser).await?);
         }
@@ -188,9 +186,14 @@ async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<
     Ok(facts)
 }
 
-/// The provider's mappings (custom email and profile ones evaluated), keys and flow.
-async fn read_provider(api: &AdminApi, provider: &OAuth2Provider, facts: &mut Facts) -> Result<(), Stop> {
-    let me: Option<u64> = token_user(api).await.map(|(pk, _)| pk);
+/// The provider's mappings (custom email and profile ones evaluated for the token's user `me`),
+/// keys and flow.
+async fn read_provider(
+    api: &AdminApi,
+    provider: &OAuth2Provider,
+    me: Option<u64>,
+    facts: &mut Facts,
+) -> Result<(), Stop> {
     for pk in &provider.property_mappings {
         let Some(mapping) = api.find::<PropertyMapping>(&path::one(SCOPE_MAPPINGS, pk)).await.map_err(stop)? else {
             facts.unknown_mappings.push(pk.clone());
