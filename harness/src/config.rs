@@ -472,9 +472,6 @@ fn browser(flags: &Flags, env: &HashMap<String, String>, file: &FileConfig) -> R
         chromedriver: env.get("AK_E2E_CHROMEDRIVER").map(PathBuf::from).or(file_browser.chromedriver),
         chromium: env.get("AK_E2E_CHROMIUM").map(PathBuf::from).or(file_browser.chromium),
         screenshots,
-        // A click may lead through several redirects, each with a deadline of its own: a page
-        // may load for as long as a settle may last, six deadlines (`drive::browser`'s cap).
-        page_load: Some(Duration::from_secs(request_timeout(env, file)? * 6)),
     })
 }
 
@@ -598,9 +595,6 @@ pub struct BrowserSettings {
     pub chromium: Option<PathBuf>,
     /// Which screenshots browser runs take.
     pub screenshots: Screenshots,
-    /// How long a navigation may take to load its page (six request deadlines): past it,
-    /// WebDriver gives up instead of waiting its own five minutes. `None`: WebDriver's default.
-    pub page_load: Option<Duration>,
 }
 
 /// Which screenshots browser runs take (`--screenshots`). A failure always gets one, with the

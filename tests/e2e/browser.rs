@@ -97,8 +97,16 @@ fn the_html_report_renders_in_chromium() {
         let mut host = BrowserHost::start(&BrowserSettings::default()).await.expect("chromedriver");
         let client = host.session().await.expect("session");
         client.goto(&format!("file://{path}")).await.expect("open the report");
-        let summary =
-            client.find(Locator::Css("[data-testid=summary]")).await.expect("summary").text().await.expect("text");
+        // Sessions do not wait for pages to load (page-load strategy `none`): wait for the report.
+        let summary = client
+            .wait()
+            .at_most(std::time::Duration::from_secs(10))
+            .for_element(Locator::Css("[data-testid=summary]"))
+            .await
+            .expect("summary")
+            .text()
+            .await
+            .expect("text");
         assert!(summary.starts_with("1 scenario runs on embedded: 0 passed, 1 failed"), "{summary}");
         let status =
             client.find(Locator::Css("[data-testid=status]")).await.expect("status").text().await.expect("text");
@@ -160,6 +168,34 @@ fn wait_exit(child: &mut std::process::Child) -> i32 {
     }
 }
 
+/// A stalled authentik ends a browser run within six request deadlines, and the diagnosis names
+/// what did not answer: a page (authorize) or the flow page's own call (the flow executor).
+#[test]
+fn a_stalled_authentik_ends_the_browser_run_naming_what_did_not_answer() {
+    let deadline_secs = 5;
+    for (defect, named) in [
+        ("delay=authorize:600000", "/application/o/authorize/ did not answer (timed out"),
+        ("delay=executor:600000", "/api/v3/flows/executor/default-authentication-flow/ did not answer (timed out"),
+    ] {
+        let report = std::env::temp_dir().join(format!("ak-e2e-stalled-{}.json", ak_protocol::jose::random_token(6)));
+        let (code, output) = run(
+            "browser-pass",
+            &[
+                ("AK_E2E_DEFECTS", defect),
+                ("AK_E2E_REQUEST_TIMEOUT_SECS", &deadline_secs.to_string()),
+                ("AK_E2E_REPORT_JSON", &report.display().to_string()),
+            ],
+        );
+        assert_eq!(code, 3, "{defect}: {output}");
+        assert!(output.contains(named), "{defect}: {output}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        let _ = std::fs::remove_file(&report);
+        let took = json["scenarios"][0]["duration_ms"].as_u64().expect("duration");
+        assert!(took < 6 * 1000 * deadline_secs, "{defect}: the run took {took} ms: {output}");
+    }
+}
+
 #[test]
 fn no_browser_process_survives_a_passing_and_a_failing_run() {
     for case in ["browser-pass", "browser-wrong-password"] {
@@ -170,14 +206,20 @@ fn no_browser_process_survives_a_passing_and_a_failing_run() {
     }
 }
 
-/// Stops a stalled browser run with `signal`; it must exit with `code` and leave nothing behind.
+/// Stops a stalled browser run with `signal`; it must exit with `code` and leave nothing behind:
+/// no process, and nothing in its temporary folder (Chromium's own temporary folders included).
 fn stop_with(signal: &str, code: i32) {
-    let (mut child, marker) = start_stalled(&[]);
+    let tmp = std::env::temp_dir().join(format!("ak-e2e-tmp-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir(&tmp).expect("temporary folder");
+    let (mut child, marker) = start_stalled(&[("TMPDIR", &tmp.display().to_string())]);
     wait_for_browser(&marker);
     let status = Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     assert_eq!(wait_exit(&mut child), code);
     assert_no_leftovers(&marker);
+    let left: Vec<_> = std::fs::read_dir(&tmp).expect("temporary folder").flatten().map(|e| e.file_name()).collect();
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use ak_protocol::authentik::component;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
@@ -55,7 +56,8 @@ const MAX_STAGES: usize = 12;
 /// settled look has seen it: authentik hands each stage a fresh challenge object, and re-renders
 /// the same element for a stage that repeats (a wrong password).
 ///
-/// Settled: a new document that has loaded (on authentik's flow page, once a stage shows), or,
+/// Settled: a new document that has loaded (on authentik's flow page, once a stage shows; never
+/// `about:blank`, where a session starts and is reset), or,
 /// with `acceptChallenge`, the next challenge on the same flow page. The page answers as soon as
 /// that holds (checked on every animation frame, so no round trip per check) or when `budget`
 /// milliseconds have passed, unsettled; a navigation ends the script early, and the caller asks
@@ -64,6 +66,7 @@ const WAIT: &str = r#"
 const [stages, flowPrefix, acceptChallenge, budget] = arguments;
 const done = arguments[arguments.length - 1];
 const until = Date.now() + budget;
+const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
 const look = () => {
   const out = {ready: document.readyState, url: location.href, old: window.__akE2eOld === true, stage: null, settled: false};
   const ex = document.querySelector('ak-flow-executor');
@@ -78,7 +81,7 @@ const look = () => {
       .map(e => e.textContent.trim()).filter(Boolean);
     out.stage = {component: stage.localName, errors, fresh: key.__akE2eSeen !== true};
   }
-  if (out.ready === 'complete') {
+  if (out.ready === 'complete' && out.url !== 'about:blank') {
     out.settled = location.href.startsWith(flowPrefix)
       ? out.stage !== null && (!out.old || (acceptChallenge && out.stage.fresh))
       : !out.old;
@@ -88,7 +91,7 @@ const look = () => {
 };
 const tick = () => {
   const out = look();
-  if (out.settled || Date.now() > until) done(out); else requestAnimationFrame(tick);
+  if (out.settled || Date.now() > until) done(out); else next(tick);
 };
 tick();
 "#;
@@ -96,12 +99,16 @@ tick();
 /// Waits in the page, frame by frame, for `css` in the document (no stage given) or inside the
 /// current stage's shadow root (executor → stage → element, or the stage's nested form
 /// component), and returns it; `null` after `budget` milliseconds. With `mark`, the document is
-/// marked (see [`MARK`]) once the element is there, before anything is done with it.
+/// marked (see [`MARK`]) once the element is there, before anything is done with it. With
+/// `fresh`, a marked document or `about:blank` does not count: a page just opened may not have
+/// replaced the one before yet.
 const FIND: &str = r#"
-const [css, stage, nested, mark, budget] = arguments;
+const [css, stage, nested, mark, fresh, budget] = arguments;
 const done = arguments[arguments.length - 1];
 const until = Date.now() + budget;
+const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
 const find = () => {
+  if (fresh && (window.__akE2eOld === true || location.href === 'about:blank')) return null;
   if (!stage) return document.querySelector(css);
   const ex = document.querySelector('ak-flow-executor');
   const root = ex && ex.shadowRoot && ex.shadowRoot.querySelector(stage);
@@ -114,7 +121,7 @@ const find = () => {
 const tick = () => {
   const found = find();
   if (found && mark) window.__akE2eOld = true;
-  if (found || Date.now() > until) done(found); else requestAnimationFrame(tick);
+  if (found || Date.now() > until) done(found); else next(tick);
 };
 tick();
 "#;
@@ -123,6 +130,9 @@ tick();
 const PROGRESS_CHECK: Duration = Duration::from_secs(2);
 /// The longest a wait for the page to settle lasts, in deadlines, however busy the network.
 const SETTLE_CAP: u32 = 6;
+
+/// How long stopping a navigation through DevTools may take.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The longest one in-page wait runs before it answers (below WebDriver's 30-second script
 /// timeout); a longer deadline asks again.
@@ -170,11 +180,18 @@ pub struct BrowserDriver<'e> {
     pub authorize_state: Option<String>,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
-    /// Requests sent and not yet answered, by Chromium's request id.
+    /// Requests (documents, fetches) sent and not yet finished loading, by Chromium's request
+    /// id: the last one is what a page that does not settle waits for.
     requests: HashMap<String, Pending>,
-    /// The request last sent that has no answer yet, if any: what a page that does not settle
-    /// waits for.
-    waiting: Option<String>,
+    /// A WebDriver command of this session went past [`Self::command_bound`]: chromedriver
+    /// serves a session's commands one at a time, so every later one would queue behind it.
+    /// From then on none is sent, and the session is not reused.
+    wedged: AtomicBool,
+    /// A navigation held the session past [`Self::command_bound`] and was stopped: the next
+    /// look at the page reports the request it waited on.
+    stopped: AtomicBool,
+    /// Chromium's DevTools address, to stop such a navigation beside WebDriver.
+    devtools: Option<String>,
     /// The first request answered past the request deadline (its URL and seconds): as the api
     /// driver's client gives up on it, so does this driver, after the fact.
     too_slow: Option<(String, f64)>,
@@ -201,13 +218,15 @@ impl<'e> BrowserDriver<'e> {
         Ok(Self {
             env,
             ws,
-            client,
             hops: Vec::new(),
             position: Position::Start,
             authorize_state: None,
             stages: Vec::new(),
             requests: HashMap::new(),
-            waiting: None,
+            wedged: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            devtools: super::chrome::devtools_address(&client),
+            client,
             too_slow: None,
             extra: Box::default(),
             last_document_status: 200,
@@ -231,25 +250,63 @@ impl<'e> BrowserDriver<'e> {
         DriveError(format!("browser: {action} failed: {e}"))
     }
 
-    /// The outcome of an action that navigates (a click, opening a page). A page that did not
-    /// load within the page-load deadline is a timeout, named by the request that had no answer.
-    async fn navigated<T>(
-        &mut self,
+    /// The longest one WebDriver command may take. Each asks for at most a deadline of waiting
+    /// in the page (the session never waits for page loads: its page-load strategy is `none`),
+    /// so a command past twice that, or 10 s, has a stuck browser behind it.
+    fn command_bound(&self) -> Duration {
+        (self.deadline() * 2).max(Duration::from_secs(10))
+    }
+
+    /// Sends one WebDriver command, bounded by [`Self::command_bound`]; once one has gone past
+    /// it, none is sent any more (see `wedged`).
+    async fn command<T>(
+        &self,
         action: &str,
-        result: Result<T, fantoccini::error::CmdError>,
-    ) -> Result<(), DriveError> {
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("timeout") => {
-                self.drain().await;
-                let what = self.waiting.clone().unwrap_or_else(|| format!("the page {action} led to"));
-                Err(DriveError(format!(
-                    "browser: {what} did not answer (timed out: its page did not load within {:?}, six request deadlines)",
-                    self.deadline() * 6
-                )))
-            }
-            Err(e) => Err(Self::err(action, e)),
+        command: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) -> Result<T, DriveError> {
+        if self.is_wedged() {
+            return Err(DriveError(format!(
+                "browser: {action}: not sent, an earlier WebDriver command never answered"
+            )));
         }
+        let mut command = std::pin::pin!(command);
+        if let Ok(answer) = tokio::time::timeout(self.command_bound(), &mut command).await {
+            return answer.map_err(|e| Self::err(action, e));
+        }
+        // WebDriver holds the session while a navigation is pending: stop it beside WebDriver,
+        // and the command goes on.
+        if let Some(devtools) = &self.devtools
+            && super::chrome::stop_loading(devtools, STOP_DEADLINE).await.is_ok()
+            && let Ok(answer) = tokio::time::timeout(self.command_bound(), &mut command).await
+        {
+            self.stopped.store(true, Ordering::Relaxed);
+            return answer.map_err(|e| Self::err(action, e));
+        }
+        self.wedged.store(true, Ordering::Relaxed);
+        Err(DriveError(format!(
+            "browser: {action}: WebDriver did not answer within {:?} (timed out; the browser is stuck)",
+            self.command_bound()
+        )))
+    }
+
+    /// After a navigation was stopped (see [`Self::command`]): the error naming the request it
+    /// waited on, from the performance log.
+    async fn stopped_error(&mut self) -> Option<DriveError> {
+        if !self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.drain().await;
+        self.stopped.store(false, Ordering::Relaxed);
+        let what = self.stalled().unwrap_or_else(|| "the page's navigation did not answer".into());
+        Some(DriveError(format!(
+            "browser: {what} (timed out: the browser waited {:?} for it, then ak-e2e stopped it)",
+            self.command_bound()
+        )))
+    }
+
+    /// Whether a WebDriver command of this session never answered (see `wedged`).
+    pub fn is_wedged(&self) -> bool {
+        self.wedged.load(Ordering::Relaxed)
     }
 
     /// The workspace this session signs in to.
@@ -267,18 +324,18 @@ impl<'e> BrowserDriver<'e> {
         match email {
             Some(email) => {
                 let login = self.ws.chatgpt.login_url();
-                self.client.goto(login.as_str()).await.map_err(|e| Self::err("opening ChatGPT's login page", e))?;
-                let input = self.find("[data-testid=email-input]", None, false).await?;
-                input.send_keys(email).await.map_err(|e| Self::err("typing the email", e))?;
+                // The page before is marked, so that the email field is looked for in the new one.
+                let _ = self.command("marking the page", self.client.execute(MARK, vec![])).await;
+                self.command("opening ChatGPT's login page", self.client.goto(login.as_str())).await?;
+                let input = self.find_in("[data-testid=email-input]", None, false, true).await?;
+                self.command("typing the email", input.send_keys(email)).await?;
                 let button = self.find("[data-testid=continue-button]", None, true).await?;
-                let clicked = button.click().await;
-                self.navigated("clicking Continue", clicked).await?;
+                self.command("clicking Continue", button.click()).await?;
             }
             None => {
                 let direct = self.ws.chatgpt.direct_link();
-                let _ = self.client.execute(MARK, vec![]).await;
-                let opened = self.client.goto(direct.as_str()).await;
-                self.navigated("opening the direct sign-in link", opened).await?;
+                let _ = self.command("marking the page", self.client.execute(MARK, vec![])).await;
+                self.command("opening the direct sign-in link", self.client.goto(direct.as_str())).await?;
             }
         }
         self.settle(Next::Document).await
@@ -289,20 +346,42 @@ impl<'e> BrowserDriver<'e> {
     /// `mark`, the document is marked first (see [`MARK`]): the element is about to be clicked,
     /// and [`Self::settle`] must then wait for what the click brings instead of taking the page
     /// it was made on.
-    async fn find(&self, css: &str, stage: Option<&str>, mark: bool) -> Result<Element, DriveError> {
+    async fn find(&mut self, css: &str, stage: Option<&str>, mark: bool) -> Result<Element, DriveError> {
+        self.find_in(css, stage, mark, false).await
+    }
+
+    /// [`Self::find`], in a new document only when `fresh` (see [`FIND`]).
+    async fn find_in(
+        &mut self,
+        css: &str,
+        stage: Option<&str>,
+        mark: bool,
+        fresh: bool,
+    ) -> Result<Element, DriveError> {
         let start = Instant::now();
         let mut last_error = String::from("not there");
         while start.elapsed() <= self.deadline() {
             let budget = self.deadline().saturating_sub(start.elapsed()).min(IN_PAGE_BUDGET);
-            let args =
-                vec![json!(css), json!(stage), json!(NESTED_FORMS), json!(mark), json!(budget.as_millis() as u64)];
-            match self.client.execute_async(FIND, args).await {
+            let args = vec![
+                json!(css),
+                json!(stage),
+                json!(NESTED_FORMS),
+                json!(mark),
+                json!(fresh),
+                json!(budget.as_millis() as u64),
+            ];
+            let found = self.command("looking for an element", self.client.execute_async(FIND, args)).await;
+            if let Some(stopped) = self.stopped_error().await {
+                return Err(stopped);
+            }
+            match found {
                 Ok(found) => match found.get(ELEMENT_KEY).and_then(Value::as_str) {
                     Some(id) => {
                         return Ok(Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string())));
                     }
                     None => last_error = String::from("not there"),
                 },
+                Err(e) if self.is_wedged() => return Err(e),
                 // The page changed under the script: ask the new one.
                 Err(e) => {
                     last_error = e.to_string();
@@ -325,7 +404,10 @@ impl<'e> BrowserDriver<'e> {
 
     /// Reads the performance log into hops.
     async fn drain(&mut self) {
-        for entry in read_log(&self.client, "performance").await {
+        let Ok(entries) = self.command("reading the network log", read_log(&self.client, "performance")).await else {
+            return;
+        };
+        for entry in entries {
             let Some(message) = entry["message"].as_str().and_then(|m| serde_json::from_str::<Value>(m).ok()) else {
                 continue;
             };
@@ -344,6 +426,13 @@ impl<'e> BrowserDriver<'e> {
                     self.extra.arrived(&mut self.hops, id, Side::Received, header_pairs(&params["headers"]));
                     continue;
                 }
+                // Aborted by ak-e2e (see `command`): still what the page waited on.
+                "Network.loadingFailed" if self.stopped.load(Ordering::Relaxed) => continue,
+                // Its body has all come, or it failed (leaving a page cancels the page's requests).
+                "Network.loadingFinished" | "Network.loadingFailed" => {
+                    self.requests.remove(&id);
+                    continue;
+                }
                 _ => {}
             }
             let api = matches!(kind, "Fetch" | "XHR");
@@ -360,14 +449,13 @@ impl<'e> BrowserDriver<'e> {
                     }
                     let request = &params["request"];
                     let url = request["url"].as_str().and_then(|u| Url::parse(u).ok()).map(|u| redact(&u));
-                    // Named without its query (the state, nonce and challenge say nothing here).
-                    self.waiting =
-                        url.as_deref().filter(|_| !api).map(|u| u.split('?').next().unwrap_or(u).to_string());
                     let pending = Pending {
                         id: id.clone(),
                         method: request["method"].as_str().unwrap_or("GET").to_string(),
+                        url: url.as_deref().map(|u| u.split('?').next().unwrap_or(u).to_string()).unwrap_or_default(),
                         headers: header_pairs(&request["headers"]),
                         started_ms: params["wallTime"].as_f64().unwrap_or(0.0) * 1000.0,
+                        answered: false,
                     };
                     self.requests.insert(id, pending);
                 }
@@ -376,10 +464,13 @@ impl<'e> BrowserDriver<'e> {
                     if !api {
                         self.last_document_status = response["status"].as_u64().unwrap_or(0) as u16;
                     }
-                    let pending = self.requests.get(&id).cloned().unwrap_or_default();
-                    if !api {
-                        self.waiting = None;
-                    }
+                    let pending = match self.requests.get_mut(&id) {
+                        Some(pending) => {
+                            pending.answered = true;
+                            pending.clone()
+                        }
+                        None => Pending::default(),
+                    };
                     self.push_hop(&pending, response, api);
                 }
                 _ => {}
@@ -455,7 +546,11 @@ impl<'e> BrowserDriver<'e> {
                 json!(budget.as_millis() as u64),
             ];
             // A navigation ends the script ("document unloaded"): not settled yet, not a failure.
-            match self.client.execute_async(WAIT, args).await {
+            let looked = self.command("waiting for the page", self.client.execute_async(WAIT, args)).await;
+            if let Some(stopped) = self.stopped_error().await {
+                return Err(stopped);
+            }
+            match looked {
                 Ok(look) if look["settled"] == Value::Bool(true) => {
                     if let Some(url) = look["url"].as_str().and_then(|u| Url::parse(u).ok()) {
                         self.drain().await;
@@ -479,6 +574,7 @@ impl<'e> BrowserDriver<'e> {
                     }
                 }
                 Ok(look) => last = look,
+                Err(e) if self.is_wedged() => return Err(e),
                 Err(_) => self.back_off().await,
             }
             self.drain().await;
@@ -488,20 +584,35 @@ impl<'e> BrowserDriver<'e> {
             }
         }
         self.drain().await;
-        let at =
-            last["url"].as_str().and_then(|u| Url::parse(u).ok()).map(|u| redact(&u)).unwrap_or_else(|| "?".into());
+        // Named without its query, as the request it waits on.
+        let at = last["url"]
+            .as_str()
+            .and_then(|u| Url::parse(u).ok())
+            .map(|u| redact(&u).split('?').next().unwrap_or_default().to_string())
+            .unwrap_or_else(|| "?".into());
         let what =
             if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
         let waited = started.elapsed().as_secs();
-        // A page that waits on a request with no answer names it: that is what did not answer.
-        if let Some(url) = &self.waiting {
+        // A page that waits on a request names it: that is what did not answer.
+        if let Some(stalled) = self.stalled() {
             return Err(DriveError(format!(
-                "browser: {url} did not answer (timed out: nothing new for {quiet:?}, waited {waited} s in all); the page stayed at {at}"
+                "browser: {stalled} (timed out: nothing new for {quiet:?}, waited {waited} s in all); the page stayed at {at}"
             )));
         }
         Err(DriveError(format!(
             "browser: the page at {at} {what}: nothing new for {quiet:?} (waited {waited} s in all)"
         )))
+    }
+
+    /// What the page waits on, for a diagnosis: the request last sent (a document or the page's
+    /// own call) that has not finished loading.
+    fn stalled(&self) -> Option<String> {
+        let last = self.requests.values().max_by(|a, b| a.started_ms.total_cmp(&b.started_ms))?;
+        Some(if last.answered {
+            format!("{} {} answered, but its body did not finish coming", last.method, last.url)
+        } else {
+            format!("{} {} did not answer", last.method, last.url)
+        })
     }
 
     /// authentik's flow page shows "Response returned an error code" (`ak-stage-flow-error`)
@@ -521,7 +632,7 @@ impl<'e> BrowserDriver<'e> {
     }
 
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
-        let body = self.client.source().await.map_err(|e| Self::err("reading the page", e))?;
+        let body = self.command("reading the page", self.client.source()).await?;
         let status = self.last_document_status;
         if let Some(title) = ak_protocol::authentik::page_title(&body) {
             let message = ak_protocol::authentik::page_message(&body);
@@ -545,20 +656,18 @@ impl<'e> BrowserDriver<'e> {
             match component.as_str() {
                 component::IDENTIFICATION => {
                     let input = self.find("input[name=uidField]", Some(&component), false).await?;
-                    input.clear().await.map_err(|e| Self::err("clearing the identifier", e))?;
-                    input.send_keys(credentials.uid).await.map_err(|e| Self::err("typing the identifier", e))?;
+                    self.command("clearing the identifier", input.clear()).await?;
+                    self.command("typing the identifier", input.send_keys(credentials.uid)).await?;
                     self.stage_screenshot("identification").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    let clicked = button.click().await;
-                    self.navigated("clicking Log in", clicked).await?;
+                    self.command("clicking Log in", button.click()).await?;
                 }
                 component::PASSWORD => {
                     let input = self.find("input[name=password]", Some(&component), false).await?;
-                    input.send_keys(credentials.password).await.map_err(|e| Self::err("typing the password", e))?;
+                    self.command("typing the password", input.send_keys(credentials.password)).await?;
                     self.stage_screenshot("password").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    let clicked = button.click().await;
-                    self.navigated("clicking Continue", clicked).await?;
+                    self.command("clicking Continue", button.click()).await?;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
@@ -566,10 +675,9 @@ impl<'e> BrowserDriver<'e> {
                     // Before typing: the code sits in a text field and must not reach a screenshot.
                     self.stage_screenshot("authenticator").await;
                     let totp = super::totp_code(self.env, secret).await;
-                    input.send_keys(&totp.code).await.map_err(|e| Self::err("typing the TOTP code", e))?;
+                    self.command("typing the TOTP code", input.send_keys(&totp.code)).await?;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    let clicked = button.click().await;
-                    self.navigated("clicking Continue", clicked).await?;
+                    self.command("clicking Continue", button.click()).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
@@ -579,8 +687,7 @@ impl<'e> BrowserDriver<'e> {
                 component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
                     self.stage_screenshot("consent").await;
                     let button = self.find("[type=submit]", Some(&component), true).await?;
-                    let clicked = button.click().await;
-                    self.navigated("accepting consent", clicked).await?;
+                    self.command("accepting consent", button.click()).await?;
                 }
                 _ => return Ok(()),
             }
@@ -605,7 +712,7 @@ impl<'e> BrowserDriver<'e> {
 
     /// A screenshot named after what is on screen; returns its path.
     async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
-        let png = self.client.screenshot().await.ok()?;
+        let png = self.command("taking a screenshot", self.client.screenshot()).await.ok()?;
         let path = self.artifacts.make().ok()?.join(format!("{:02}-{name}.png", self.written.len() + 1));
         crate::files::write_new(&path, &png).ok()?;
         self.written.push(path.clone());
@@ -620,15 +727,18 @@ impl<'e> BrowserDriver<'e> {
         if let Some(shot) = self.screenshot(label).await {
             out.push(shot);
         }
-        if let Ok(Value::String(html)) = self.client.execute(SERIALIZE, vec![]).await {
+        if let Ok(Value::String(html)) = self.command("reading the page", self.client.execute(SERIALIZE, vec![])).await
+        {
             let path = dir.join(format!("{label}.html"));
             if crate::files::write_new(&path, self.redactor.apply(&html).as_bytes()).is_ok() {
                 self.written.push(path.clone());
                 out.push(path);
             }
         }
-        let console: Vec<String> = read_log(&self.client, "browser")
+        let console: Vec<String> = self
+            .command("reading the console", read_log(&self.client, "browser"))
             .await
+            .unwrap_or_default()
             .iter()
             .map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or_default()))
             .collect();

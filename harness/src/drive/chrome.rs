@@ -22,7 +22,6 @@ use crate::config::BrowserSettings;
 #[derive(Debug)]
 pub struct BrowserHost {
     url: String,
-    page_load: Option<Duration>,
     chromedriver_pid: Option<u32>,
     chromium: Option<PathBuf>,
     profiles: PathBuf,
@@ -123,7 +122,6 @@ impl BrowserHost {
         if let Some(url) = &settings.webdriver_url {
             return Ok(Self {
                 url: url.clone(),
-                page_load: settings.page_load,
                 chromedriver_pid: None,
                 chromium: settings.chromium.clone(),
                 profiles: Self::new_profiles()?,
@@ -164,6 +162,10 @@ impl BrowserHost {
         let profiles = Self::new_profiles().map_err(StartFailure::Other)?;
         let spawned = tokio::process::Command::new(program)
             .arg(format!("--port={}", free_port_on_both_loopbacks().unwrap_or(0)))
+            // chromedriver and Chromium make temporary folders of their own
+            // (`org.chromium.Chromium.*`) that a stopped run would leave: in the profile folder,
+            // they go with it.
+            .env("TMPDIR", &profiles)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::null())
@@ -184,7 +186,6 @@ impl BrowserHost {
         let pid = child.id();
         // From here on, dropping `host` kills the group and removes the folder.
         let mut host = Self {
-            page_load: settings.page_load,
             url: String::new(),
             chromedriver_pid: pid,
             chromium: settings.chromium.clone(),
@@ -244,11 +245,11 @@ impl BrowserHost {
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
         caps.insert("goog:loggingPrefs".into(), json!({"performance": "ALL", "browser": "ALL"}));
-        // A page that does not load (authentik or ChatGPT not answering, a body dripping in) is
-        // given up at the run's request deadline, not WebDriver's five minutes.
-        if let Some(page_load) = self.page_load {
-            caps.insert("timeouts".into(), json!({"pageLoad": page_load.as_millis() as u64}));
-        }
+        // No command waits for a page to load: the driver waits in the page for what it expects
+        // (see `browser.rs`), within its own deadlines. With WebDriver's default (`normal`), a
+        // click whose navigation starts after the click has answered makes the next command
+        // wait for that page, up to the page-load timeout, for each command in turn.
+        caps.insert("pageLoadStrategy".into(), json!("none"));
         // The whole session request is bounded: a WebDriver that accepts the connection and never
         // answers must not hold the run.
         let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
@@ -333,20 +334,143 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// The entries of a Chrome log since the last read.
-pub async fn read_log(client: &Client, kind: &'static str) -> Vec<Value> {
-    match client.issue_cmd(GetLog(kind)).await {
-        Ok(Value::Array(entries)) => entries,
-        _ => Vec::new(),
+/// The entries of a Chrome log since the last read (none when it is not an array).
+pub async fn read_log(client: &Client, kind: &'static str) -> Result<Vec<Value>, fantoccini::error::CmdError> {
+    match client.issue_cmd(GetLog(kind)).await? {
+        Value::Array(entries) => Ok(entries),
+        _ => Ok(Vec::new()),
     }
 }
 
-/// Clears cookies and storage so the session can serve the next scenario as if new.
+/// How long clearing a session for the next scenario may take before the session is closed
+/// instead.
+const RESET_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Clears cookies and storage so the session can serve the next scenario as if new; false when
+/// that failed or took longer than [`RESET_DEADLINE`].
 pub async fn reset_session(client: &Client) -> bool {
-    let cookies = client.issue_cmd(Cdp("Network.clearBrowserCookies", json!({}))).await.is_ok();
-    let _ = client.goto("about:blank").await;
-    let _ = client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
-    cookies
+    let reset = async {
+        let cookies = client.issue_cmd(Cdp("Network.clearBrowserCookies", json!({}))).await.is_ok();
+        let _ = client.goto("about:blank").await;
+        let _ =
+            client.issue_cmd(Cdp("Storage.clearDataForOrigin", json!({"origin": "*", "storageTypes": "all"}))).await;
+        cookies
+    };
+    tokio::time::timeout(RESET_DEADLINE, reset).await.unwrap_or(false)
+}
+
+/// Chromium's DevTools address of a session (`goog:chromeOptions.debuggerAddress`, e.g.
+/// `localhost:39651`), when WebDriver gave one.
+pub fn devtools_address(client: &Client) -> Option<String> {
+    let caps = client.capabilities()?;
+    caps.get("goog:chromeOptions")?.get("debuggerAddress")?.as_str().map(String::from)
+}
+
+/// Stops the loading of the session's page through Chromium's DevTools, beside WebDriver.
+///
+/// chromedriver serves a session's commands one at a time and holds every one, with any
+/// page-load strategy, while the page's navigation is pending: a navigation whose server never
+/// answers holds the session until Chromium gives up, minutes later. DevTools answers
+/// regardless; once the navigation is stopped (the request is aborted, the page stays where it
+/// was), the held commands go on and the performance log still has the request that did not
+/// answer. One message is all it takes, so the WebSocket is spoken here directly: the handshake,
+/// one masked text frame, frames read until the answer with its id.
+pub async fn stop_loading(address: &str, deadline: Duration) -> Result<(), String> {
+    tokio::time::timeout(deadline, stop_loading_now(address))
+        .await
+        .map_err(|_| format!("DevTools at {address} did not answer within {deadline:?}"))?
+}
+
+async fn stop_loading_now(address: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Chromium listens on IPv4 loopback; `localhost` might resolve to `::1` first.
+    let address = address.replacen("localhost:", "127.0.0.1:", 1);
+    let targets: Value = reqwest::get(format!("http://{address}/json/list"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("DevTools at {address}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("DevTools at {address}: {e}"))?;
+    // Each session has a Chromium of its own, with one page.
+    let page = targets
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["type"] == "page")
+        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+        .and_then(|u| url::Url::parse(u).ok())
+        .ok_or_else(|| format!("DevTools at {address} lists no page"))?;
+    let mut stream =
+        tokio::net::TcpStream::connect(&address).await.map_err(|e| format!("DevTools at {address}: {e}"))?;
+    // 16 random bytes in base64 (URL-safe letters made standard, padding added).
+    let key = ak_protocol::jose::random_token(16).replace('-', "+").replace('_', "/") + "==";
+    let handshake = format!(
+        "GET {} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        page.path()
+    );
+    stream.write_all(handshake.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = stream.read_u8().await.map_err(|e| format!("DevTools handshake: {e}"))?;
+        head.push(byte);
+        if head.len() > 8192 {
+            return Err("DevTools handshake: an answer without end".into());
+        }
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(format!(
+            "DevTools refused the WebSocket: {}",
+            String::from_utf8_lossy(&head).lines().next().unwrap_or("")
+        ));
+    }
+    let message = json!({"id": 1, "method": "Page.stopLoading"}).to_string();
+    stream.write_all(&masked_text_frame(message.as_bytes())).await.map_err(|e| e.to_string())?;
+    // Frames until the answer to id 1 (no domain is enabled on this connection: no events come).
+    for _ in 0..16 {
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).await.map_err(|e| format!("DevTools: {e}"))?;
+        let len = match header[1] & 0x7f {
+            126 => u64::from(stream.read_u16().await.map_err(|e| e.to_string())?),
+            127 => stream.read_u64().await.map_err(|e| e.to_string())?,
+            n => u64::from(n),
+        };
+        if len > 1 << 20 {
+            return Err(format!("DevTools sent a frame of {len} bytes"));
+        }
+        let mut payload = vec![0u8; len as usize];
+        stream.read_exact(&mut payload).await.map_err(|e| format!("DevTools: {e}"))?;
+        let answer: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        if answer["id"] == 1 {
+            return match answer.get("error") {
+                Some(error) => Err(format!("DevTools refused Page.stopLoading: {error}")),
+                None => Ok(()),
+            };
+        }
+    }
+    Err("DevTools did not answer Page.stopLoading".into())
+}
+
+/// A client's WebSocket text frame (final, masked, as RFC 6455 requires of clients).
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let random = ak_protocol::jose::random_token(3).into_bytes();
+    let mask = [random[0], random[1], random[2], random[3]];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            frame.push(0x80 | 126);
+            frame.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend((n as u64).to_be_bytes());
+        }
+    }
+    frame.extend(mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
 
 /// What chromedriver printed before its output ended: the port it listens on, or every line.

@@ -17,14 +17,17 @@ pub(super) fn header(headers: &Value, name: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// A request Chromium has sent and not yet logged the answer to.
+/// A request Chromium has sent and not yet finished loading: its answer's headers have not come
+/// (`answered` false) or its body has not all come.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Pending {
     pub(super) id: String,
     pub(super) method: String,
-
+    /// Redacted, without its query (the state, nonce and challenge say nothing of a stall).
+    pub(super) url: String,
     pub(super) headers: Vec<(String, String)>,
     pub(super) started_ms: f64,
+    pub(super) answered: bool,
 }
 
 /// A logged header object as name and value pairs.

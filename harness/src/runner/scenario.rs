@@ -29,15 +29,21 @@ async fn new_driver<'e>(
         DriverKind::Api => Ok(Driver::Api(ApiDriver::new(ctx.env, ws)?)),
         DriverKind::Browser => {
             let host = ctx.browsers.ok_or_else(|| DriveError("no browser was started for this run".into()))?;
-            let reused = ctx.take_idle_browser();
-            let client = match reused {
-                Some(client) => {
-                    // What the logs hold from earlier scenarios and the reset is not this scenario's:
-                    // its console artifact must show its own lines only.
-                    crate::drive::chrome::read_log(&client, "performance").await;
-                    crate::drive::chrome::read_log(&client, "browser").await;
-                    client
-                }
+            // What the logs of a kept session hold from earlier scenarios and the reset is not
+            // this scenario's: its console artifact must show its own lines only.
+            let emptied = |client: fantoccini::Client| async move {
+                let empty = async {
+                    crate::drive::chrome::read_log(&client, "performance").await?;
+                    crate::drive::chrome::read_log(&client, "browser").await
+                };
+                let emptied = tokio::time::timeout(ctx.env.request_timeout, empty).await;
+                emptied.is_ok_and(|read| read.is_ok()).then_some(client)
+            };
+            let client = match ctx.take_idle_browser() {
+                Some(kept) => match emptied(kept).await {
+                    Some(client) => client,
+                    None => host.session().await?,
+                },
                 None => host.session().await?,
             };
             let shots = if ctx.trace { crate::config::Screenshots::All } else { plan.settings.browser.screenshots };
@@ -209,13 +215,18 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
     recorded.stages = driver.stages().to_vec();
     if let Driver::Browser(b) = driver {
         recorded.artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
+        let wedged = b.is_wedged();
         let client = b.into_client();
-        // Reuse the session when its cookies and storage can be cleared (Chrome
-        // DevTools); otherwise close it and start the next scenario afresh.
-        if crate::drive::chrome::reset_session(&client).await {
+        // Reuse the session when its cookies and storage can be cleared (Chrome DevTools);
+        // otherwise close it and start the next scenario afresh. A stuck session is left as it
+        // is (closing it would queue behind the command that never answered): it ends with the
+        // browser at the end of the run.
+        if wedged {
+            drop(client);
+        } else if crate::drive::chrome::reset_session(&client).await {
             ctx.keep_idle_browser(client);
         } else {
-            let _ = client.close().await;
+            let _ = tokio::time::timeout(ctx.env.request_timeout, client.close()).await;
         }
     }
     recorded
