@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{Alg, Config};
-use crate::provider::{Fetch, GetError, HttpClient, Pending, Tokens, get_document};
+use crate::provider::{Fetch, HttpClient, Pending, Tokens, get_document};
 use crate::record::{Attempt, ErrorCode, Failure, now_secs};
 use ak_protocol::jose::{Jwt, at_hash, rsa_public_key_from_jwk};
 
@@ -177,8 +177,9 @@ async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mu
             // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
             Ok((jwks, how)) if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) => fresh = true,
             Ok((jwks, _)) => break jwks,
-            Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
-                return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, d)));
+            Err(e) => {
+                let failure = e.failure(ErrorCode::JwksUnreachable, ErrorCode::JwksUnreachable);
+                return Err(attempt.fail("id_token.signature", failure));
             }
         }
     };

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::config::{ClientAuth, Config};
 use crate::id_token::validate_id_token;
-use crate::provider::{Discovery, Fetch, GetError, HttpClient, Pending, Tokens, get_document, get_json};
+use crate::provider::{Discovery, Fetch, HttpClient, Pending, Tokens, get_document, get_json};
 use crate::record::{Attempt, ErrorCode, Failure, Profile, TokenResponseRecord};
 use ak_protocol::jose::pkce_s256;
 
@@ -29,11 +29,9 @@ pub(crate) async fn discover(http: &HttpClient, config: &Config, attempt: &mut A
     let url = config.discovery_url.as_str();
     let (body, how) = match get_document(http, url, false).await {
         Ok(found) => found,
-        Err(GetError::Unreachable(detail)) => {
-            return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryUnreachable, detail)));
-        }
-        Err(GetError::NotJson(detail)) => {
-            return Err(attempt.fail("discovery.fetch", Failure::new(ErrorCode::DiscoveryMalformed, detail)));
+        Err(e) => {
+            let failure = e.failure(ErrorCode::DiscoveryUnreachable, ErrorCode::DiscoveryMalformed);
+            return Err(attempt.fail("discovery.fetch", failure));
         }
     };
     let how = if how == Fetch::Cached { "fetched earlier (cached)" } else { "answered 200 with JSON" };
@@ -174,15 +172,18 @@ async fn exchange(
         Ok(r) => r,
         Err(e) => {
             let detail = format!("POST {endpoint} failed: {}", ak_protocol::http::describe(&e, http.timeout));
-            return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
+            let failure = Failure::new(ErrorCode::TokenEndpointError, detail);
+            return Err(attempt.fail("token.exchange", if e.is_timeout() { failure.as_timeout() } else { failure }));
         }
     };
     let status = response.status().as_u16();
     let text = match ak_protocol::http::read_text(response, http.timeout).await {
         Ok(text) => text,
         Err(e) => {
-            let detail = format!("POST {endpoint} answered {status} but {e}");
-            return Err(attempt.fail("token.exchange", Failure::new(ErrorCode::TokenEndpointError, detail)));
+            let timed_out = matches!(e, ak_protocol::http::BodyError::TimedOut { .. });
+            let failure =
+                Failure::new(ErrorCode::TokenEndpointError, format!("POST {endpoint} answered {status} but {e}"));
+            return Err(attempt.fail("token.exchange", if timed_out { failure.as_timeout() } else { failure }));
         }
     };
     let json: Option<Map<String, Value>> = serde_json::from_str(&text).ok();
@@ -232,9 +233,7 @@ async fn userinfo(http: &HttpClient, endpoint: &Url, access_token: &str, attempt
             attempt.userinfo = Some(info);
             Ok(())
         }
-        Err(GetError::Unreachable(d) | GetError::NotJson(d)) => {
-            Err(attempt.fail("userinfo.fetch", Failure::new(ErrorCode::UserinfoFailed, d)))
-        }
+        Err(e) => Err(attempt.fail("userinfo.fetch", e.failure(ErrorCode::UserinfoFailed, ErrorCode::UserinfoFailed))),
     }
 }
 

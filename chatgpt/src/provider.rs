@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::record::{ErrorCode, Failure};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -33,10 +34,24 @@ pub(crate) struct Tokens {
     pub(crate) access_token: Option<String>,
 }
 
-/// Why a document could not be had: the provider did not answer 200, or not with a JSON object.
+/// Why a document could not be had: the provider did not answer 200, did not answer within the
+/// deadline, or not with a JSON object.
 pub(crate) enum GetError {
     Unreachable(String),
+    TimedOut(String),
     NotJson(String),
+}
+
+impl GetError {
+    /// As a failure: `unreachable` for no usable answer (marked when the deadline passed),
+    /// `malformed` for an answer that is not a JSON object.
+    pub(crate) fn failure(self, unreachable: ErrorCode, malformed: ErrorCode) -> Failure {
+        match self {
+            Self::Unreachable(detail) => Failure::new(unreachable, detail),
+            Self::TimedOut(detail) => Failure::new(unreachable, detail).as_timeout(),
+            Self::NotJson(detail) => Failure::new(malformed, detail),
+        }
+    }
 }
 
 /// A JSON object from the identity provider, with a bearer token if given.
@@ -50,7 +65,8 @@ pub(crate) async fn get_json(
         request = request.bearer_auth(token);
     }
     let response = request.send().await.map_err(|e| {
-        GetError::Unreachable(format!("GET {url} failed: {}", ak_protocol::http::describe(&e, http.timeout)))
+        let detail = format!("GET {url} failed: {}", ak_protocol::http::describe(&e, http.timeout));
+        if e.is_timeout() { GetError::TimedOut(detail) } else { GetError::Unreachable(detail) }
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -61,6 +77,9 @@ pub(crate) async fn get_json(
         Ok(_) => Err(GetError::NotJson(format!("GET {url} answered {status} but the body is not a JSON object"))),
         Err(e @ ak_protocol::http::BodyError::NotJson { .. }) => {
             Err(GetError::NotJson(format!("GET {url} answered {status} but {e}")))
+        }
+        Err(e @ ak_protocol::http::BodyError::TimedOut { .. }) => {
+            Err(GetError::TimedOut(format!("GET {url} answered {status} but {e}")))
         }
         Err(e) => Err(GetError::Unreachable(format!("GET {url} answered {status} but {e}"))),
     }

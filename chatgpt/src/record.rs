@@ -183,12 +183,21 @@ pub struct Failure {
     pub code: ErrorCode,
     /// What exactly was wrong (expected and actual values; never a secret).
     pub detail: String,
+    /// The identity provider did not answer within the deadline: a slow or stalled server, not
+    /// a setting.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 impl Failure {
     /// A failure with a detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into() }
+        Self { code, detail: detail.into(), timed_out: false }
+    }
+
+    /// The same failure, marked as the deadline passing.
+    pub fn as_timeout(self) -> Self {
+        Self { timed_out: true, ..self }
     }
 }
 

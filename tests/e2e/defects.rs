@@ -95,3 +95,19 @@ fn every_defect_is_caught_by_its_scenario_with_the_right_diagnosis() {
     println!("{table}");
     assert!(missed.is_empty(), "defects not caught as expected:\n{}", missed.join("\n"));
 }
+
+/// authentik's token endpoint does not answer ChatGPT: under both drivers the run is an error
+/// of the target (exit 3) saying it timed out and where, not a verdict on the settings.
+#[test]
+fn a_token_endpoint_that_does_not_answer_chatgpt_is_a_timeout() {
+    for case in ["pass", "browser-pass"] {
+        let env = [("AK_E2E_DEFECTS", "delay=token:600000"), ("AK_E2E_REQUEST_TIMEOUT_SECS", "2")];
+        let (code, output) = super::run(case, &env);
+        assert_eq!(code, 3, "{case}: {output}");
+        // ChatGPT's own deadline is shorter than the run's, so that it answers the callback in time.
+        let said = "authentik did not answer ChatGPT in time (timed out): POST http://127.0.0.1:<port>/application/o/token/ \
+                    failed: timed out after ";
+        assert!(output.contains(said), "{case}: {output}");
+        assert!(output.contains("without an answer (ChatGPT stopped at `token_endpoint_error`)"), "{case}: {output}");
+    }
+}

@@ -28,6 +28,12 @@ pub(super) async fn execute(
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     let vars = &ctx.env.vars_for(driver.workspace());
+    // ChatGPT gave up waiting on authentik: where it landed says nothing of the settings.
+    if matches!(kind, StepKind::ExpectClaims { .. } | StepKind::ExpectLanding(_))
+        && let Some(timeout) = chatgpt_timeout(driver)
+    {
+        return Err(timeout);
+    }
     match kind {
         StepKind::StartLogin { email } => {
             let email = email.as_ref().map(|t| t.render(vars));
@@ -67,6 +73,17 @@ pub(super) async fn execute(
             exchange_code(api, vars, expect, client_secret.as_ref(), code_verifier.as_ref(), result).await
         }
     }
+}
+
+/// ChatGPT's request to authentik that passed its deadline in this session's login, if any, as
+/// the step's error.
+fn chatgpt_timeout(driver: &Driver<'_>) -> Option<DriveError> {
+    let failure = driver.attempt()?.error.filter(|e| e.timed_out)?;
+    Some(DriveError(format!(
+        "authentik did not answer ChatGPT in time (timed out): {} (ChatGPT stopped at `{}`)",
+        failure.detail,
+        failure.code.as_str()
+    )))
 }
 
 /// `sign_in`: the fixture's credentials (or the step's password) typed at authentik's stages;
