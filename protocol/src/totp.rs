@@ -91,6 +91,11 @@ pub fn current_step() -> u64 {
     crate::time::now_secs() / 30
 }
 
+/// A TOTP secret as configured: hex (authentik's `key`) or base32 (an `otpauth://` secret).
+pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
+    decode_hex(text).or_else(|| decode_base32(text))
+}
+
 /// Decodes a hex secret (how authentik stores TOTP keys).
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();

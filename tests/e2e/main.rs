@@ -121,6 +121,11 @@ fn a_member_signs_in_and_lands_in_a_conversation() {
 }
 
 #[test]
+fn no_id_token_at_chatgpt_is_diagnosed_with_where_the_login_stopped() {
+    check("no-id-token");
+}
+
+#[test]
 fn a_wrong_expected_claim_is_diagnosed_at_the_claim() {
     check("wrong-claim");
 }

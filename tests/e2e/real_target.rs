@@ -233,6 +233,37 @@ async fn every_user_the_scenarios_need_is_checked_not_only_the_first() {
     assert!(output.contains("\nak-e2e: error: user `bob` (ak-e2e-bob) cannot sign in"), "{output}");
 }
 
+/// The MFA user's TOTP secret is not their device's: the check before any scenario answers the
+/// MFA stage too, and names the secret (the clocks agree), instead of each TOTP scenario failing
+/// at ChatGPT with no ID token.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_totp_secret_is_named_before_any_scenario() {
+    let port = free_port();
+    let device = ak_protocol::secret::Secret::new("3132333435363738393031323334353637383930");
+    let server = standin_with(port, |options| options.totp_device("ak-e2e-tia", device)).await;
+    let extra = vec!["scenarios/chatgpt/totp.yaml".to_string()];
+    // The right secret passes the check and the scenario.
+    let (code, output) = run_against(server.url().to_string(), port, vec![], extra.clone()).await;
+    assert_eq!(code, 0, "{output}");
+    let wrong = vec![("AK_E2E_TIA_TOTP_SECRET", "4142434445464748494a4b4c4d4e4f5051525354")];
+    let (code, output) = run_against(server.url().to_string(), port, wrong, extra).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.starts_with(
+            "ak-e2e: error: user `tia` (ak-e2e-tia) cannot sign in at http://127.0.0.1:<port>/: authentik refused the \
+             TOTP code at its MFA stage (\""
+        ),
+        "{output}"
+    );
+    assert!(
+        output.ends_with(
+            "The clocks agree, so the secret in AK_E2E_TIA_TOTP_SECRET is not their device's: run `ak-e2e provision` \
+             again, or set AK_E2E_TIA_TOTP_SECRET to the device's secret\n"
+        ),
+        "{output}"
+    );
+}
+
 /// `invalid_client` from the token endpoint has two causes; the extra request to the authorize
 /// endpoint names the one it is: here the redirect URI the provider does not allow.
 #[tokio::test(flavor = "multi_thread")]

@@ -42,9 +42,15 @@ pub struct TotpCode {
 
 /// The next TOTP code for `secret`.
 pub async fn totp_code(env: &Environment, secret: &[u8]) -> TotpCode {
-    let process = TURN.clone().lock_owned().await;
     // The embedded stand-in lives and dies with this process: nothing else used its devices.
-    if env.standin.is_some() {
+    next_code(secret, env.standin.is_none()).await
+}
+
+/// The next TOTP code for `secret`, of a device other processes may use too when `shared` (on
+/// a real target).
+pub async fn next_code(secret: &[u8], shared: bool) -> TotpCode {
+    let process = TURN.clone().lock_owned().await;
+    if !shared {
         let (_, code) = CODES.next(secret, 6, None).await;
         return TotpCode { code, turn: Turn { _process: process, _record: None } };
     }

@@ -18,6 +18,8 @@ pub struct FlowClient {
     jar: Arc<Jar>,
     base: Url,
     timeout: Duration,
+    /// authentik's clock at its last answer (its `Date` header).
+    clock: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 impl FlowClient {
@@ -34,7 +36,7 @@ impl FlowClient {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Self { http, jar, base, timeout })
+        Ok(Self { http, jar, base, timeout, clock: Default::default() })
     }
 
     fn csrf(&self) -> Option<String> {
@@ -67,6 +69,10 @@ impl FlowClient {
         };
         for _ in 0..10 {
             let response = request.header("accept", "application/json").send().await.map_err(fail)?;
+            let date = response.headers().get("date").and_then(|d| d.to_str().ok());
+            if let Some(date) = date.and_then(|d| httpdate::parse_http_date(d).ok()) {
+                *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(date);
+            }
             if !response.status().is_redirection() {
                 let status = response.status();
                 return ak_protocol::http::read_json(response, self.timeout)
@@ -110,6 +116,23 @@ impl FlowClient {
             next = next.join(&location).map_err(|e| e.to_string())?;
         }
         Err("more than 10 redirects".into())
+    }
+
+    /// After [`Self::sign_in`] stopped at `ak-stage-authenticator-validate`: answers it with a
+    /// TOTP code. Refused carries what authentik said and its clock (its `Date` header).
+    pub async fn answer_totp(&self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), String> {
+        let answer = Answer::AuthenticatorValidate { code: Secret::new(code) };
+        let after = self.challenge("default-authentication-flow", Some(&answer)).await?;
+        let clock = *self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        let errors = flow_errors(&after);
+        Ok((
+            match after.component() {
+                component::REDIRECT => SignIn::Done,
+                component::AUTHENTICATOR_VALIDATE if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
+                _ => SignIn::More(shown_component(&after)),
+            },
+            clock,
+        ))
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.

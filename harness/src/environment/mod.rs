@@ -363,8 +363,7 @@ fn with_totp_devices(mut options: Options, settings: &Settings, secrets: &Secret
     // fixture user's device directly.
     for user in settings.users.values().filter(|u| u.mirror_of.is_none()) {
         let Some(secret) = user.totp_secret.as_ref().and_then(|t| secrets.get(&t.env)) else { continue };
-        let bytes = ak_protocol::totp::decode_hex(&secret)
-            .or_else(|| ak_protocol::totp::decode_base32(&secret))
+        let bytes = ak_protocol::totp::decode_secret(&secret)
             .ok_or_else(|| TargetError(format!("the TOTP secret of `{}` is neither hex nor base32", user.username)))?;
         options = options.totp_device(&user.username, Secret::new(ak_protocol::totp::encode_hex(&bytes)));
     }
@@ -452,14 +451,35 @@ async fn preflight(
         let Some(user) = settings.users.get(name) else { continue };
         let (name, user) = (name.clone(), user.clone());
         let password = secrets.get(&user.password.env).unwrap_or_default();
+        let totp = user
+            .totp_secret
+            .as_ref()
+            .and_then(|t| secrets.get(&t.env))
+            .and_then(|s| ak_protocol::totp::decode_secret(&s));
         // Its own session: signed in as one user, authentik would not ask the next one.
         let session = crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
         checks.spawn(async move {
+            use crate::environment::flow_client::SignIn;
             let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError)?;
-            Ok::<_, TargetError>(match outcome {
-                crate::environment::flow_client::SignIn::Refused(problem) => Some((name, user, problem)),
+            let refusal = match (outcome, totp) {
+                (SignIn::Refused(problem), _) => Some(Refusal::Password(problem)),
+                // The TOTP secret too: a wrong one would otherwise fail each scenario at the MFA
+                // stage. The code is one the device has not accepted yet, and recorded as used,
+                // as in the scenarios (`drive::totp`).
+                (SignIn::More(stage), Some(secret))
+                    if stage == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE =>
+                {
+                    let code = crate::drive::totp::next_code(&secret, true).await;
+                    let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError)?;
+                    drop(code.turn);
+                    match answered {
+                        SignIn::Refused(problem) => Some(Refusal::Totp(problem, clock)),
+                        _ => None,
+                    }
+                }
                 _ => None,
-            })
+            };
+            Ok::<_, TargetError>(refusal.map(|r| (name, user, r)))
         });
     }
     let mut refused = Vec::new();
@@ -472,14 +492,53 @@ async fn preflight(
     // Every user who cannot sign in, in one message: fixing one at a time would take a run each.
     let lines: Vec<String> = refused
         .iter()
-        .map(|(name, user, problem)| {
-            format!(
+        .map(|(name, user, refusal)| match refusal {
+            Refusal::Password(problem) => format!(
                 "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
                 user.username, user.password.env
-            )
+            ),
+            Refusal::Totp(problem, clock) => {
+                let env = user.totp_secret.as_ref().map_or("", |t| t.env.as_str());
+                format!(
+                    "user `{name}` ({}) cannot sign in at {authentik}: authentik refused the TOTP code at its MFA stage (\"{problem}\"). {}",
+                    user.username,
+                    totp_cause(*clock, std::time::SystemTime::now(), env)
+                )
+            }
         })
         .collect();
     if lines.is_empty() { Ok(()) } else { Err(TargetError(lines.join("\nak-e2e: error: "))) }
+}
+
+/// Why the pre-run check could not sign a user in.
+enum Refusal {
+    /// At the identification or password stage: what authentik said.
+    Password(String),
+    /// At the MFA stage: what authentik said, and its clock then.
+    Totp(String, Option<std::time::SystemTime>),
+}
+
+/// The one cause of a refused TOTP code: the clocks apart (a code is good for 30 s, and
+/// authentik takes the step before and after), or else a secret that is not the device's.
+fn totp_cause(authentik: Option<std::time::SystemTime>, here: std::time::SystemTime, env: &str) -> String {
+    let apart = authentik.map(|theirs| match here.duration_since(theirs) {
+        Ok(behind) => behind.as_secs() as i64,
+        Err(ahead) => -(ahead.duration().as_secs() as i64),
+    });
+    match apart {
+        Some(secs) if secs.abs() > 60 => format!(
+            "This machine's clock is {} s {} authentik's: TOTP codes hold for 30 s. Set both clocks right (NTP)",
+            secs.abs(),
+            if secs > 0 { "ahead of" } else { "behind" }
+        ),
+        Some(_) => format!(
+            "The clocks agree, so the secret in {env} is not their device's: run `ak-e2e provision` again, or set {env} to the device's secret"
+        ),
+        None => format!(
+            "The secret in {env} is not their device's, or this machine's clock is off (authentik's answer had no date to compare): \
+             run `ak-e2e provision` again, or set {env} to the device's secret"
+        ),
+    }
 }
 
 fn preflight_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
@@ -570,5 +629,28 @@ async fn check_reachable(
             "target unreachable: GET {discovery} failed ({})",
             ak_protocol::http::describe(&e, timeout)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    /// A refused TOTP code has one cause named: the clocks when they are more than two steps
+    /// apart, else the secret; both only when authentik's clock is unknown.
+    #[test]
+    fn a_refused_totp_code_names_the_clocks_or_the_secret() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let cases = [
+            (Some(now - Duration::from_secs(5)), "The clocks agree, so the secret in S is not"),
+            (Some(now + Duration::from_secs(50)), "The clocks agree"),
+            (Some(now - Duration::from_secs(300)), "This machine's clock is 300 s ahead of authentik's"),
+            (Some(now + Duration::from_secs(90)), "This machine's clock is 90 s behind authentik's"),
+            (None, "The secret in S is not their device's, or this machine's clock is off"),
+        ];
+        for (authentik, said) in cases {
+            let cause = super::totp_cause(authentik, now, "S");
+            assert!(cause.starts_with(said), "{authentik:?}: {cause}");
+        }
     }
 }

@@ -269,6 +269,16 @@ fn hint_for(position: &Position) -> Option<String> {
             code.and_then(chatgpt_rp::ErrorCode::hint).map(String::from)
         }
         Position::AuthentikPage { title, .. } => hints::for_authentik_page(title).map(String::from),
+        Position::Flow { stage, .. }
+            if stage.component == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE
+                && !stage.errors.is_empty() =>
+        {
+            Some(
+                "authentik refused the TOTP code: the user's TOTP secret is not their device's (`ak-e2e provision` \
+                 enrolls a device and keeps its secret), or this machine's clock is off"
+                    .into(),
+            )
+        }
         _ => None,
     }
 }

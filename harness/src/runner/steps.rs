@@ -102,7 +102,11 @@ async fn sign_in(
     };
     let real = plan.secrets.get(&fixture.password.env).unwrap_or_default();
     let typed = password.map(|p| p.render(vars)).unwrap_or(real);
-    let totp = fixture.totp_secret.as_ref().and_then(|t| plan.secrets.get(&t.env)).and_then(|s| decode_totp(&s));
+    let totp = fixture
+        .totp_secret
+        .as_ref()
+        .and_then(|t| plan.secrets.get(&t.env))
+        .and_then(|s| ak_protocol::totp::decode_secret(&s));
     if !matches!(driver.position(), Position::Flow { .. }) {
         result.error = Some(format!(
             "there is no authentik login to sign in to: the browser is at {}",
@@ -135,11 +139,12 @@ fn expect_claims(
         ClaimSource::Userinfo => attempt.userinfo.as_ref(),
     };
     let Some(set) = set else {
-        let why = attempt
-            .error
-            .as_ref()
-            .map(|e| format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()))
-            .unwrap_or_default();
+        // Where the login stopped: ChatGPT's own failure, or, when it never got the callback,
+        // where the browser stands (a stage that refused an answer, say).
+        let why = match &attempt.error {
+            Some(e) => format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()),
+            None => format!(": the login never came back to ChatGPT; it is at {}", driver.position().describe()),
+        };
         result.error = Some(format!("ChatGPT received no {}{why}", from.words()));
         return;
     };
@@ -282,8 +287,4 @@ fn client_request(
         code: None,
     };
     (params, client)
-}
-
-fn decode_totp(secret: &str) -> Option<Vec<u8>> {
-    ak_protocol::totp::decode_hex(secret).or_else(|| ak_protocol::totp::decode_base32(secret))
 }
