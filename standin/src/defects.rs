@@ -46,6 +46,9 @@ pub enum Defect {
     ReusableCodes,
     /// `consent-token-ignored`: the consent stage accepts any token.
     ConsentTokenIgnored,
+    /// `drip-flow-page`: the flow page sends its headers, then its body one byte every 100 ms
+    /// (a proxy buffering badly, a server starved of CPU).
+    DripFlowPage,
     /// `certificate-expires=DAYS`: the signing certificate expires in DAYS days (negative: it
     /// expired that long ago), as the admin API shows it.
     CertificateExpires(i64),
@@ -102,6 +105,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("malformed-discovery", "the discovery document is not valid JSON"),
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
+    ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
 
@@ -163,6 +167,7 @@ impl FromStr for Defect {
             "malformed-discovery" => plain(Defect::MalformedDiscovery),
             "reusable-codes" => plain(Defect::ReusableCodes),
             "consent-token-ignored" => plain(Defect::ConsentTokenIgnored),
+            "drip-flow-page" => plain(Defect::DripFlowPage),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -194,6 +199,7 @@ impl fmt::Display for Defect {
             Defect::MalformedDiscovery => f.write_str("malformed-discovery"),
             Defect::ReusableCodes => f.write_str("reusable-codes"),
             Defect::ConsentTokenIgnored => f.write_str("consent-token-ignored"),
+            Defect::DripFlowPage => f.write_str("drip-flow-page"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }

@@ -84,7 +84,31 @@ pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, head
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     }
     let session = SessionRef::get(&shared, &headers);
-    session.attach(pages::flow_page(&slug, &flow_info(&slug, None).title))
+    let page = pages::flow_page(&slug, &flow_info(&slug, None).title);
+    if shared.defects.has(&crate::defects::Defect::DripFlowPage) {
+        return session.attach(drip(page).await);
+    }
+    session.attach(page)
+}
+
+/// The response with its headers now and its body one byte every 100 ms (`drip-flow-page`),
+/// through a channel the body reads from; the writer stops when the client has gone.
+async fn drip(page: Response) -> Response {
+    let (parts, body) = page.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        for byte in bytes.iter() {
+            if tx.send(Ok(axum::body::Bytes::copy_from_slice(&[*byte]))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
 }
 
 /// `GET /api/v3/flows/executor/<slug>/`.

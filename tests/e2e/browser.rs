@@ -196,6 +196,31 @@ fn a_stalled_authentik_ends_the_browser_run_naming_what_did_not_answer() {
     }
 }
 
+/// A flow page that sends its headers and then drips its body: the browser run ends within six
+/// deadlines, naming the page whose body did not finish coming.
+#[test]
+fn a_dripping_flow_page_ends_the_browser_run_naming_it() {
+    let report = std::env::temp_dir().join(format!("ak-e2e-drip-{}.json", ak_protocol::jose::random_token(6)));
+    let env = [
+        ("AK_E2E_DEFECTS", "drip-flow-page"),
+        ("AK_E2E_REQUEST_TIMEOUT_SECS", "3"),
+        ("AK_E2E_REPORT_JSON", &report.display().to_string()),
+    ];
+    let (code, output) = run("browser-pass", &env);
+    assert_eq!(code, 3, "{output}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let _ = std::fs::remove_file(&report);
+    let took = json["scenarios"][0]["duration_ms"].as_u64().expect("duration");
+    assert!(took < 6 * 3000, "the run took {took} ms (its failure screenshot must not wait on the page): {output}");
+    assert!(
+        output.contains(
+            "GET http://127.0.0.1:<port>/if/flow/default-authentication-flow/ answered, but its body did not finish coming (timed out"
+        ),
+        "{output}"
+    );
+}
+
 #[test]
 fn no_browser_process_survives_a_passing_and_a_failing_run() {
     for case in ["browser-pass", "browser-wrong-password"] {

@@ -31,6 +31,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
 /// (`own_application::doctor_finds_each_misconfiguration_of_the_variants_and_none_in_the_corrected_application`).
 const DOCTOR: &[&str] = &["certificate-expires"];
 
+/// Defects of what only a browser loads (the flow page's HTML): the browser driver catches them
+/// (`browser::a_dripping_flow_page_ends_the_browser_run_naming_it`).
+const BROWSER: &[&str] = &["drip-flow-page"];
+
 /// Runs the whole suite (api driver) with these defects; returns the exit code and the report.
 fn suite(defects: &[&str]) -> (i32, serde_json::Value) {
     let report = std::env::temp_dir().join(format!("ak-e2e-matrix-{}.json", ak_protocol::jose::random_token(6)));
@@ -65,7 +69,9 @@ fn every_defect_is_caught_by_its_scenario_with_the_right_diagnosis() {
         authentik_standin::defects::CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
     for name in &names {
         assert!(
-            MATRIX.iter().any(|(d, _, _)| d.split('=').next() == Some(name)) || DOCTOR.contains(name),
+            MATRIX.iter().any(|(d, _, _)| d.split('=').next() == Some(name))
+                || DOCTOR.contains(name)
+                || BROWSER.contains(name),
             "defect `{name}` is in no row of the matrix"
         );
     }

@@ -289,6 +289,26 @@ impl<'e> BrowserDriver<'e> {
         )))
     }
 
+    /// A command for an artifact (a screenshot, the page, the console), which a run can do
+    /// without: within one deadline, or not at all. One that does not answer in time leaves the
+    /// session stuck (see `wedged`): Chromium may draw no frame of a page whose body is still
+    /// coming, stopped or not.
+    async fn artifact_command<T>(
+        &self,
+        command: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) -> Option<T> {
+        if self.is_wedged() {
+            return None;
+        }
+        match tokio::time::timeout(self.deadline(), command).await {
+            Ok(answer) => answer.ok(),
+            Err(_) => {
+                self.wedged.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     /// After a navigation was stopped (see [`Self::command`]): the error naming the request it
     /// waited on, from the performance log.
     async fn stopped_error(&mut self) -> Option<DriveError> {
@@ -593,8 +613,12 @@ impl<'e> BrowserDriver<'e> {
         let what =
             if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
         let waited = started.elapsed().as_secs();
-        // A page that waits on a request names it: that is what did not answer.
+        // A page that waits on a request names it: that is what did not answer. The request is
+        // stopped, so that the failure's screenshot and page do not wait on it too.
         if let Some(stalled) = self.stalled() {
+            if let Some(devtools) = &self.devtools {
+                let _ = super::chrome::stop_loading(devtools, STOP_DEADLINE).await;
+            }
             return Err(DriveError(format!(
                 "browser: {stalled} (timed out: nothing new for {quiet:?}, waited {waited} s in all); the page stayed at {at}"
             )));
@@ -712,7 +736,7 @@ impl<'e> BrowserDriver<'e> {
 
     /// A screenshot named after what is on screen; returns its path.
     async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
-        let png = self.command("taking a screenshot", self.client.screenshot()).await.ok()?;
+        let png = self.artifact_command(self.client.screenshot()).await?;
         let path = self.artifacts.make().ok()?.join(format!("{:02}-{name}.png", self.written.len() + 1));
         crate::files::write_new(&path, &png).ok()?;
         self.written.push(path.clone());
@@ -727,8 +751,7 @@ impl<'e> BrowserDriver<'e> {
         if let Some(shot) = self.screenshot(label).await {
             out.push(shot);
         }
-        if let Ok(Value::String(html)) = self.command("reading the page", self.client.execute(SERIALIZE, vec![])).await
-        {
+        if let Some(Value::String(html)) = self.artifact_command(self.client.execute(SERIALIZE, vec![])).await {
             let path = dir.join(format!("{label}.html"));
             if crate::files::write_new(&path, self.redactor.apply(&html).as_bytes()).is_ok() {
                 self.written.push(path.clone());
@@ -736,7 +759,7 @@ impl<'e> BrowserDriver<'e> {
             }
         }
         let console: Vec<String> = self
-            .command("reading the console", read_log(&self.client, "browser"))
+            .artifact_command(read_log(&self.client, "browser"))
             .await
             .unwrap_or_default()
             .iter()
