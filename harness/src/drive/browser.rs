@@ -252,9 +252,11 @@ impl<'e> BrowserDriver<'e> {
 
     /// The longest one WebDriver command may take. Each asks for at most a deadline of waiting
     /// in the page (the session never waits for page loads: its page-load strategy is `none`),
-    /// so a command past twice that, or 10 s, has a stuck browser behind it.
+    /// but chromedriver holds commands while a navigation is pending, and a click may lead
+    /// through a few redirects, each with a deadline of its own: past three deadlines (at least
+    /// 15 s, for a busy machine), the navigation is taken as stalled.
     fn command_bound(&self) -> Duration {
-        (self.deadline() * 2).max(Duration::from_secs(10))
+        (self.deadline() * 3).max(Duration::from_secs(15))
     }
 
     /// Sends one WebDriver command, bounded by [`Self::command_bound`]; once one has gone past
