@@ -261,11 +261,12 @@ mod tests {
             "consent-token-ignored",
             "executor-502",
             "certificate-expires=-3",
+            "drip-flow-page",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 18);
+        assert_eq!(CATALOGUE.len(), 19);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }
