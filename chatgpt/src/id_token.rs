@@ -9,9 +9,11 @@ use url::Url;
 use crate::config::{Alg, Config};
 use crate::provider::{Fetch, HttpClient, Pending, Tokens, get_document};
 use crate::record::{Attempt, ErrorCode, Failure, now_secs};
-use ak_protocol::jose::{Jwt, at_hash, rsa_public_key_from_jwk};
+use ak_protocol::id_token::{self as rules, Expected, Fault, Finding};
+use ak_protocol::jose::Jwt;
 
-/// Validates the ID token from the token response and returns its claims.
+/// Validates the ID token from the token response and returns its claims, by the shared rules
+/// (`ak_protocol::id_token`), stopping at the first that fails, with its error code.
 pub(crate) async fn validate_id_token(
     http: &HttpClient,
     config: &Config,
@@ -27,154 +29,192 @@ pub(crate) async fn validate_id_token(
     attempt.id_token_claims = Some(jwt.claims.clone());
     attempt.pass("id_token.parse", "three base64url parts, JSON header and payload");
 
-    let accepted = check_alg(config, pending, &jwt, attempt)?;
-    match accepted {
-        Alg::HS256 => {
-            if !jwt.verify_hs256(config.client_secret.expose().as_bytes()) {
-                return Err(attempt.fail(
-                    "id_token.signature",
-                    Failure::new(
-                        ErrorCode::IdTokenBadSignature,
-                        "HS256 signature does not verify with the client secret",
-                    ),
-                ));
-            }
-            attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
-        }
-        Alg::RS256 => verify_rs256(http, &pending.discovery.jwks_uri, &jwt, attempt).await?,
+    let accepted: Vec<&str> = config.allowed_algs.iter().map(|a| a.as_str()).collect();
+    let advertised: Vec<&str> = pending.discovery.signing_algs.iter().map(String::as_str).collect();
+    let mut expected = Expected {
+        issuer: &pending.discovery.issuer,
+        client_id: &config.client_id,
+        nonce: Some(&pending.nonce),
+        accepted_algs: &accepted,
+        advertised_algs: &advertised,
+        jwks: None,
+        client_secret: Some(config.client_secret.expose().as_bytes()),
+        access_token: tokens.access_token.as_deref(),
+        now: now_secs() as i64,
+        leeway: config.clock_skew.as_secs() as i64,
+    };
+    check_alg(&jwt, &expected, attempt)?;
+    let alg = jwt.alg();
+    let jwks;
+    if alg == Alg::RS256.as_str() {
+        jwks = Value::Object(fetch_keys(http, &pending.discovery.jwks_uri, &jwt, attempt).await?);
+        expected.jwks = Some(&jwks);
     }
+    signature(&jwt, &expected, &pending.discovery.jwks_uri, attempt)?;
 
-    let claims = &jwt.claims;
-    check_issuer(claims, pending, attempt)?;
-    check_audience(claims, config, attempt)?;
-    check_times(claims, config, attempt)?;
-    check_nonce(claims, pending, attempt)?;
-    check_at_hash(claims, tokens, attempt)?;
+    check_claims(&jwt.claims, &expected, tokens, attempt)?;
     Ok(jwt.claims)
 }
 
-/// Refuses an unsigned token, and an `alg` the workspace does not accept or discovery does not advertise.
-fn check_alg(config: &Config, pending: &Pending, jwt: &Jwt, attempt: &mut Attempt) -> Result<Alg, Failure> {
+/// Refuses an unsigned token, and an `alg` the workspace does not accept or discovery does not
+/// advertise.
+fn check_alg(jwt: &Jwt, expected: &Expected<'_>, attempt: &mut Attempt) -> Result<(), Failure> {
     let alg = jwt.alg().to_string();
-    if alg.eq_ignore_ascii_case("none") || alg.is_empty() {
-        return Err(attempt.fail(
-            "id_token.alg",
-            Failure::new(ErrorCode::IdTokenAlgNone, format!("alg is `{alg}`: the token is unsigned")),
-        ));
-    }
-    let accepted = config.allowed_algs.iter().find(|a| a.as_str() == alg).copied();
-    let advertised = pending.discovery.signing_algs.contains(&alg);
-    let Some(accepted) = accepted.filter(|_| advertised) else {
-        let allowed: Vec<_> = config.allowed_algs.iter().map(|a| a.as_str()).collect();
-        let detail = if accepted.is_none() {
-            format!("alg is `{alg}`; the workspace accepts {}", allowed.join(", "))
-        } else {
-            format!("alg is `{alg}`; discovery advertises {:?}", pending.discovery.signing_algs)
-        };
-        return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNotAllowed, detail)));
-    };
-    attempt.pass("id_token.alg", format!("alg `{alg}` is accepted and advertised"));
-    Ok(accepted)
-}
-
-/// Compares `iss` with the discovery issuer byte for byte.
-fn check_issuer(claims: &Map<String, Value>, pending: &Pending, attempt: &mut Attempt) -> Result<(), Failure> {
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-    if iss != pending.discovery.issuer {
-        let detail =
-            format!("iss is `{iss}`, discovery issuer is `{}` (compared byte for byte)", pending.discovery.issuer);
-        return Err(attempt.fail("id_token.iss", Failure::new(ErrorCode::IssuerMismatch, detail)));
-    }
-    attempt.pass("id_token.iss", format!("iss `{iss}` equals the discovery issuer"));
-    Ok(())
-}
-
-/// Requires the client id among the audiences, and as `azp` when `azp` is present or there are several audiences.
-fn check_audience(claims: &Map<String, Value>, config: &Config, attempt: &mut Attempt) -> Result<(), Failure> {
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    let azp = claims.get("azp").and_then(Value::as_str);
-    let aud_ok = audiences.contains(&config.client_id.as_str())
-        && (audiences.len() == 1 || azp == Some(config.client_id.as_str()))
-        && azp.is_none_or(|a| a == config.client_id);
-    if !aud_ok {
-        let detail = format!("aud is {:?} (azp {:?}), expected the client id `{}`", audiences, azp, config.client_id);
-        return Err(attempt.fail("id_token.aud", Failure::new(ErrorCode::AudienceMismatch, detail)));
-    }
-    attempt.pass("id_token.aud", format!("aud contains the client id `{}`", config.client_id));
-    Ok(())
-}
-
-/// Checks `exp` is not past and `iat` not ahead, both within the configured clock skew.
-fn check_times(claims: &Map<String, Value>, config: &Config, attempt: &mut Attempt) -> Result<(), Failure> {
-    let now = now_secs() as i64;
-    let skew = config.clock_skew.as_secs() as i64;
-    let time = |name: &'static str, attempt: &mut Attempt| -> Result<i64, Failure> {
-        claims.get(name).and_then(Value::as_i64).ok_or_else(|| {
-            attempt.fail(
-                "id_token.time",
-                Failure::new(ErrorCode::IdTokenMalformed, format!("`{name}` is missing or not a number")),
-            )
-        })
-    };
-    let exp = time("exp", attempt)?;
-    let iat = time("iat", attempt)?;
-    if exp + skew < now {
-        let detail = format!("exp {exp} is {}s in the past (allowed skew {skew}s)", now - exp);
-        return Err(attempt.fail("id_token.exp", Failure::new(ErrorCode::IdTokenExpired, detail)));
-    }
-    attempt.pass("id_token.exp", format!("exp is {}s ahead", exp - now));
-    if iat > now + skew {
-        let detail = format!("iat {iat} is {}s in the future (allowed skew {skew}s)", iat - now);
-        return Err(attempt.fail("id_token.iat", Failure::new(ErrorCode::IdTokenIatInFuture, detail)));
-    }
-    attempt.pass("id_token.iat", format!("iat is {}s ago", now - iat));
-    Ok(())
-}
-
-/// Requires `nonce` to equal the one sent in the authorization request; a missing one fails too.
-fn check_nonce(claims: &Map<String, Value>, pending: &Pending, attempt: &mut Attempt) -> Result<(), Failure> {
-    match claims.get("nonce").and_then(Value::as_str) {
-        Some(nonce) if nonce == pending.nonce => attempt.pass("id_token.nonce", "nonce equals the one sent"),
+    let finding = rules::alg(jwt, expected);
+    match finding.fault {
+        Some(Fault::Unsigned) => {
+            let detail = format!("alg is `{alg}`: the token is unsigned");
+            return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNone, detail)));
+        }
         Some(_) => {
-            return Err(attempt
-                .fail("id_token.nonce", Failure::new(ErrorCode::NonceMismatch, "nonce differs from the one sent")));
-        }
-        None => {
-            return Err(attempt.fail(
-                "id_token.nonce",
-                Failure::new(ErrorCode::NonceMismatch, "nonce is missing; one was sent in the authorization request"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Checks `at_hash` against the access token, only when the token has one (it is optional in the code flow).
-fn check_at_hash(claims: &Map<String, Value>, tokens: &Tokens, attempt: &mut Attempt) -> Result<(), Failure> {
-    if let Some(claimed) = claims.get("at_hash") {
-        let expected = tokens.access_token.as_deref().map(at_hash);
-        if claimed.as_str() != expected.as_deref() {
-            let detail = if expected.is_none() {
-                "at_hash present but the token response has no access_token".to_string()
+            let detail = if expected.accepted_algs.contains(&alg.as_str()) {
+                format!("alg is `{alg}`; discovery advertises {:?}", expected.advertised_algs)
             } else {
-                "at_hash does not match the access token".to_string()
+                format!("alg is `{alg}`; the workspace accepts {}", expected.accepted_algs.join(", "))
             };
-            return Err(attempt.fail("id_token.at_hash", Failure::new(ErrorCode::AtHashMismatch, detail)));
+            return Err(attempt.fail("id_token.alg", Failure::new(ErrorCode::IdTokenAlgNotAllowed, detail)));
         }
-        attempt.pass("id_token.at_hash", "at_hash matches the access token");
+        None => attempt.pass("id_token.alg", format!("alg `{alg}` is accepted and advertised")),
     }
     Ok(())
 }
 
-async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mut Attempt) -> Result<(), Failure> {
+/// `iss`, `aud`, the times, `nonce` and `at_hash`, in that order.
+fn check_claims(
+    claims: &Map<String, Value>,
+    expected: &Expected<'_>,
+    tokens: &Tokens,
+    attempt: &mut Attempt,
+) -> Result<(), Failure> {
+    let skew = expected.leeway;
+    let iss = rules::issuer(claims, expected);
+    outcome(
+        attempt,
+        "id_token.iss",
+        &iss,
+        ErrorCode::IssuerMismatch,
+        || format!("iss is {}, discovery issuer is `{}` (compared byte for byte)", iss.actual, expected.issuer),
+        format!("iss equals the discovery issuer `{}`", expected.issuer),
+    )?;
+    let aud = rules::audience(claims, expected);
+    outcome(
+        attempt,
+        "id_token.aud",
+        &aud,
+        ErrorCode::AudienceMismatch,
+        || {
+            format!(
+                "aud is {}, expected the client id `{}` (the only audience, or `azp` among several)",
+                aud.actual, expected.client_id
+            )
+        },
+        format!("aud contains the client id `{}`", expected.client_id),
+    )?;
+    for time in rules::times(claims, expected) {
+        let name = if time.rule == "exp" { "id_token.exp" } else { "id_token.iat" };
+        let code = match time.fault {
+            Some(Fault::MissingTime) => ErrorCode::IdTokenMalformed,
+            Some(Fault::IssuedInFuture) => ErrorCode::IdTokenIatInFuture,
+            _ => ErrorCode::IdTokenExpired,
+        };
+        let detail = || match time.fault {
+            Some(Fault::MissingTime) => format!("`{}` is missing or not a number", time.rule),
+            _ => format!("{} is {} (allowed skew {skew}s)", time.rule, time.actual),
+        };
+        outcome(attempt, name, &time, code, detail, format!("{} is {}", time.rule, time.actual))?;
+    }
+    if let Some(nonce) = rules::nonce(claims, expected) {
+        outcome(
+            attempt,
+            "id_token.nonce",
+            &nonce,
+            ErrorCode::NonceMismatch,
+            || {
+                if nonce.actual == "absent" {
+                    "nonce is missing; one was sent in the authorization request".into()
+                } else {
+                    "nonce differs from the one sent".into()
+                }
+            },
+            "nonce equals the one sent".into(),
+        )?;
+    }
+    if let Some(hash) = rules::at_hash_of(claims, expected) {
+        outcome(
+            attempt,
+            "id_token.at_hash",
+            &hash,
+            ErrorCode::AtHashMismatch,
+            || {
+                if tokens.access_token.is_none() {
+                    "at_hash present but the token response has no access_token".into()
+                } else {
+                    "at_hash does not match the access token".into()
+                }
+            },
+            "at_hash matches the access token".into(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a rule's finding in the attempt: passed, or failed with `code` and the detail.
+fn outcome(
+    attempt: &mut Attempt,
+    name: &'static str,
+    finding: &Finding,
+    code: ErrorCode,
+    detail: impl FnOnce() -> String,
+    passed: String,
+) -> Result<(), Failure> {
+    if finding.passed() {
+        attempt.pass(name, passed);
+        return Ok(());
+    }
+    Err(attempt.fail(name, Failure::new(code, detail())))
+}
+
+/// The signature by the shared rule: HS256 with the client secret, RS256 with the key of its
+/// `kid` in the key set fetched for it.
+fn signature(jwt: &Jwt, expected: &Expected<'_>, jwks_uri: &Url, attempt: &mut Attempt) -> Result<(), Failure> {
+    let finding = rules::signature(jwt, expected);
+    let kid = jwt.kid();
+    let (code, detail) = match (finding.fault, jwt.alg()) {
+        (None, "HS256") => {
+            attempt.pass("id_token.signature", "HS256 signature verifies with the client secret");
+            return Ok(());
+        }
+        (None, _) => {
+            attempt.pass("id_token.signature", format!("RS256 signature verifies with JWKS key {kid:?}"));
+            return Ok(());
+        }
+        (Some(_), "HS256") => {
+            (ErrorCode::IdTokenBadSignature, "HS256 signature does not verify with the client secret".to_string())
+        }
+        (Some(Fault::UnknownKey), _) => {
+            let keys = expected.jwks.and_then(|k| k["keys"].as_array()).map(Vec::as_slice).unwrap_or_default();
+            let known: Vec<&str> = keys.iter().filter_map(|k| k["kid"].as_str()).collect();
+            (ErrorCode::IdTokenUnknownKid, format!("kid {kid:?} is not in the JWKS at {jwks_uri} (it has {known:?})"))
+        }
+        (Some(_), _) if finding.actual.contains("unusable") => (ErrorCode::JwksUnreachable, finding.actual),
+        (Some(_), _) => {
+            (ErrorCode::IdTokenBadSignature, format!("RS256 signature does not verify with JWKS key {kid:?}"))
+        }
+    };
+    Err(attempt.fail("id_token.signature", Failure::new(code, detail)))
+}
+
+/// The provider's key set for an RS256 token: the cached one, fetched again once when it lacks
+/// the token's key (authentik rotated it).
+async fn fetch_keys(
+    http: &HttpClient,
+    jwks_uri: &Url,
+    jwt: &Jwt,
+    attempt: &mut Attempt,
+) -> Result<Map<String, Value>, Failure> {
     let mut fresh = false;
     let jwks = loop {
         match get_document(http, jwks_uri.as_str(), fresh).await {
-            // A key the cached set lacks may be new (authentik rotated it): fetch the set again, once.
             Ok((jwks, how)) if how == Fetch::Cached && !has_key(&jwks, jwt.kid()) => fresh = true,
             Ok((jwks, _)) => break jwks,
             Err(e) => {
@@ -183,35 +223,11 @@ async fn verify_rs256(http: &HttpClient, jwks_uri: &Url, jwt: &Jwt, attempt: &mu
             }
         }
     };
-    let keys: Vec<&Value> = match jwks.get("keys") {
-        Some(Value::Array(keys)) => {
-            keys.iter().filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA")).collect()
-        }
-        _ => {
-            let detail = format!("JWKS {jwks_uri} has no `keys` list");
-            return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, detail)));
-        }
-    };
-    let key = match jwt.kid() {
-        Some(kid) => keys.iter().find(|k| k.get("kid").and_then(Value::as_str) == Some(kid)),
-        None if keys.len() == 1 => keys.first(),
-        None => None,
-    };
-    let Some(key) = key else {
-        let known: Vec<&str> = keys.iter().filter_map(|k| k.get("kid").and_then(Value::as_str)).collect();
-        let detail = format!("kid {:?} is not in the JWKS at {jwks_uri} (it has {known:?})", jwt.kid());
-        return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::IdTokenUnknownKid, detail)));
-    };
-    let public = match rsa_public_key_from_jwk(key) {
-        Ok(public) => public,
-        Err(e) => return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, e))),
-    };
-    if !jwt.verify_rs256(&public) {
-        let detail = format!("RS256 signature does not verify with JWKS key {:?}", jwt.kid());
-        return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::IdTokenBadSignature, detail)));
+    if !matches!(jwks.get("keys"), Some(Value::Array(_))) {
+        let detail = format!("JWKS {jwks_uri} has no `keys` list");
+        return Err(attempt.fail("id_token.signature", Failure::new(ErrorCode::JwksUnreachable, detail)));
     }
-    attempt.pass("id_token.signature", format!("RS256 signature verifies with JWKS key {:?}", jwt.kid()));
-    Ok(())
+    Ok(jwks)
 }
 
 /// Whether a key set has the key a token names (or, for a token naming none, exactly one key).

@@ -6,6 +6,7 @@
 pub mod authentik;
 pub mod html;
 pub mod http;
+pub mod id_token;
 pub mod jose;
 pub mod placeholders;
 pub mod redact;

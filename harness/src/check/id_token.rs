@@ -4,12 +4,17 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use ak_protocol::id_token::Expected;
+
 use super::Provider;
 use crate::result::{Assertion, StepResult, Subject};
 use crate::scenario::ClaimSource;
 
-/// The protocol checks of an ID token the harness received as the client: signature by the
-/// JWKS key its `kid` names, alg as advertised, `iss`, `aud`, `nonce`, `exp`.
+/// The protocol checks of an ID token the harness received as the client, by the rules the
+/// relying party applies too (`ak_protocol::id_token`), every one reported: the alg as
+/// advertised, the signature (RS256 by the JWKS key its `kid` names, HS256 by the client
+/// secret), `iss`, `aud` (a string, or an array with `azp`), `exp` and `iat`, `nonce` and
+/// `at_hash`.
 pub(crate) fn check_id_token(
     provider: &Provider<'_>,
     vars: &BTreeMap<String, String>,
@@ -26,58 +31,102 @@ pub(crate) fn check_id_token(
             return;
         }
     };
-    let discovery = provider.discovery;
-    let advertised: Vec<String> = discovery["id_token_signing_alg_values_supported"]
+    let advertised: Vec<&str> = provider.discovery["id_token_signing_alg_values_supported"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    check(
-        Subject::IdTokenAlg,
-        format!("one of {advertised:?}, not none"),
-        jwt.alg().to_string(),
-        jwt.alg() != "none" && advertised.iter().any(|a| a == jwt.alg()),
-    );
-    if jwt.alg() == "RS256" {
-        let key =
-            provider.jwks["keys"].as_array().and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == jwt.kid()));
-        let verified =
-            key.and_then(|k| ak_protocol::jose::rsa_public_key_from_jwk(k).ok()).is_some_and(|k| jwt.verify_rs256(&k));
-        let actual = match (key, verified) {
-            (None, _) => format!("no JWKS key with kid {:?}", jwt.kid()),
-            (Some(_), false) => "the signature does not verify".into(),
-            (Some(_), true) => "verified".into(),
+    let issuer = vars.get("authentik.issuer").map(String::as_str).unwrap_or_default();
+    let client_id = vars.get("application.client_id").map(String::as_str).unwrap_or_default();
+    let expected = Expected {
+        issuer,
+        client_id,
+        nonce: provider.nonce,
+        // As a client the harness takes what discovery advertises; ChatGPT's own list is the
+        // relying party's to apply.
+        accepted_algs: &advertised,
+        advertised_algs: &advertised,
+        jwks: Some(provider.jwks),
+        client_secret: provider.client_secret,
+        access_token: provider.access_token,
+        now: ak_protocol::time::now_secs() as i64,
+        leeway: provider.leeway.as_secs() as i64,
+    };
+    for finding in ak_protocol::id_token::check(&jwt, &expected) {
+        let subject = match finding.rule {
+            "alg" => Subject::IdTokenAlg,
+            "signature" => Subject::IdTokenSignature,
+            rule => claim_of_the_token(rule),
         };
-        check(Subject::IdTokenSignature, "verified with the JWKS key of its kid".into(), actual, verified);
+        let passed = finding.passed();
+        check(subject, finding.expected, finding.actual, passed);
     }
-    let claim =
-        |name: &str| jwt.claims.get(name).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
-    let issuer = vars.get("authentik.issuer").cloned().unwrap_or_default();
-    let iss = claim("iss").unwrap_or_else(|| "absent".into());
-    check(claim_of_the_token("iss"), format!("\"{issuer}\""), format!("\"{iss}\""), iss == issuer);
-    let client_id = vars.get("application.client_id").cloned().unwrap_or_default();
-    let aud = claim("aud").unwrap_or_else(|| "absent".into());
-    check(claim_of_the_token("aud"), format!("\"{client_id}\""), format!("\"{aud}\""), aud == client_id);
-    if let Some(nonce) = provider.nonce {
-        let got = claim("nonce");
-        check(
-            claim_of_the_token("nonce"),
-            "the nonce sent".into(),
-            if got.is_some() { "a different nonce".into() } else { "absent".into() },
-            got.as_deref() == Some(nonce),
-        );
-    }
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let exp = jwt.claims.get("exp").and_then(Value::as_i64);
-    check(
-        claim_of_the_token("exp"),
-        "in the future".into(),
-        exp.map(|e| format!("{}s from now", e - now)).unwrap_or("absent".into()),
-        exp.is_some_and(|e| e > now),
-    );
 }
 
 /// A claim of the ID token the harness received.
 fn claim_of_the_token(name: &str) -> Subject {
     Subject::Claim { from: ClaimSource::IdToken, name: name.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use ak_protocol::jose::{RsaKey, sign_hs256};
+    use serde_json::{Value, json};
+
+    use super::check_id_token;
+    use crate::check::Provider;
+    use crate::result::{StepResult, StepStatus};
+
+    fn judge(token: &str, jwks: &Value, secret: &[u8]) -> Vec<(String, bool)> {
+        let discovery = json!({"id_token_signing_alg_values_supported": ["RS256", "HS256"]});
+        let provider = Provider {
+            discovery: &discovery,
+            jwks,
+            nonce: Some("n-1"),
+            client_secret: Some(secret),
+            access_token: None,
+            leeway: Duration::from_secs(60),
+        };
+        let vars: BTreeMap<String, String> = [
+            ("authentik.issuer".to_string(), "https://ak/application/o/chatgpt/".to_string()),
+            ("application.client_id".to_string(), "chatgpt".to_string()),
+        ]
+        .into();
+        let mut result = StepResult {
+            name: "exchange_code".into(),
+            span: crate::diagnostic::Span { file: "t.yaml".into(), line: 1, col: 1, len: 1 },
+            status: StepStatus::Passed,
+            assertions: Vec::new(),
+            error: None,
+            hint: None,
+            duration_ms: 0,
+        };
+        check_id_token(&provider, &vars, token, &mut result);
+        result.assertions.iter().map(|a| (a.subject.to_string(), a.passed)).collect()
+    }
+
+    fn claims(aud: Value) -> Value {
+        let now = ak_protocol::time::now_secs() as i64;
+        json!({"iss": "https://ak/application/o/chatgpt/", "aud": aud, "azp": "chatgpt", "nonce": "n-1",
+            "exp": now + 300, "iat": now, "sub": "u"})
+    }
+
+    /// An array `aud` with `azp` is valid (OIDC Core 3.1.3.7) and passes; HS256 is verified with
+    /// the client secret, and fails with another.
+    #[test]
+    fn an_array_audience_passes_and_hs256_is_verified() {
+        let key = RsaKey::generate("k1").expect("key");
+        let jwks = json!({"keys": [key.public_jwk()]});
+        let token = key.sign_rs256(&claims(json!(["chatgpt", "api"])), &Default::default());
+        let all = judge(&token, &jwks, b"s3cret");
+        assert!(all.iter().all(|(_, passed)| *passed), "{all:?}");
+        assert_eq!(all.len(), 7, "alg, signature, iss, aud, exp, iat, nonce: {all:?}");
+        let hs = sign_hs256(b"s3cret", &claims(json!("chatgpt")));
+        assert!(judge(&hs, &jwks, b"s3cret").iter().all(|(_, passed)| *passed));
+        let failed: Vec<String> =
+            judge(&hs, &jwks, b"other").into_iter().filter(|(_, passed)| !passed).map(|(s, _)| s).collect();
+        assert_eq!(failed, ["ID token signature"]);
+    }
 }

@@ -42,4 +42,10 @@ pub(crate) struct Provider<'a> {
     pub jwks: &'a Value,
     /// The nonce of the authorization request, if one was sent.
     pub nonce: Option<&'a str>,
+    /// The client secret the code was exchanged with (HS256 tokens are signed with it).
+    pub client_secret: Option<&'a [u8]>,
+    /// The access token of the same token response (`at_hash`).
+    pub access_token: Option<&'a str>,
+    /// The clock skew allowed on `exp` and `iat` (the workspace's, as ChatGPT allows it).
+    pub leeway: std::time::Duration,
 }

@@ -244,7 +244,14 @@ async fn exchange_code(
             None => Value::Null,
         };
         let nonce = api.client.as_ref().and_then(|c| c.nonce.clone());
-        let provider = Provider { discovery: &discovery, jwks: &jwks, nonce: nonce.as_deref() };
+        let provider = Provider {
+            discovery: &discovery,
+            jwks: &jwks,
+            nonce: nonce.as_deref(),
+            client_secret: Some(secret.as_bytes()),
+            access_token: body["access_token"].as_str(),
+            leeway: api.workspace().chatgpt.config().clock_skew,
+        };
         check_id_token(&provider, vars, token, result);
     }
     Ok(())
