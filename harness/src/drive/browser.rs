@@ -755,7 +755,7 @@ impl<'e> BrowserDriver<'e> {
         }
         if let Some(Value::String(html)) = self.artifact_command(self.client.execute(SERIALIZE, vec![])).await {
             let path = dir.join(format!("{label}.html"));
-            if crate::files::write_new(&path, self.redactor.apply(&html).as_bytes()).is_ok() {
+            if crate::files::write_new(&path, self.redactor.apply_page(&html).as_bytes()).is_ok() {
                 self.written.push(path.clone());
                 out.push(path);
             }

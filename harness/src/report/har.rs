@@ -36,11 +36,17 @@ pub fn write_bundle(
         written.push(path);
         Ok(())
     };
-    let har = har(result, redactor);
+    let mut har = har(result, redactor);
+    redactor.value(&mut har);
     write(HAR_FILE, serde_json::to_string_pretty(&har).unwrap_or_default())?;
-    write("result.json", redactor.apply(&serde_json::to_string_pretty(result).unwrap_or_default()))?;
+    // Redacted as data, before JSON escapes a secret's characters.
+    let redacted = |mut value: Value| {
+        redactor.value(&mut value);
+        redactor.apply(&serde_json::to_string_pretty(&value).unwrap_or_default())
+    };
+    write("result.json", redacted(serde_json::to_value(result).unwrap_or_default()))?;
     if let Some(claims) = &result.claims {
-        write("claims.json", redactor.apply(&serde_json::to_string_pretty(claims).unwrap_or_default()))?;
+        write("claims.json", redacted(claims.clone()))?;
     }
     if let Ok(text) = std::fs::read_to_string(scenario_file) {
         let name = scenario_file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();

@@ -135,6 +135,8 @@ fn artifacts(r: &ScenarioResult, out: &mut String) {
 
 /// Writes the page.
 pub fn write(report: &RunReport, redactor: &Redactor, out: &mut dyn Write) -> std::io::Result<()> {
+    // Redacted as data, before the text is escaped.
+    let report = &redactor.data(report)?;
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ak-e2e report</title><style>{STYLE}</style></head><body>\
 <h1>ak-e2e report</h1><p data-testid=\"summary\">{} scenario runs on <code>{}</code>: {} · {} ms</p>",

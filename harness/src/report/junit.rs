@@ -25,6 +25,8 @@ fn escape(text: &str) -> String {
 
 /// Writes the report as JUnit XML.
 pub fn write(report: &RunReport, redactor: &Redactor, out: &mut dyn Write) -> std::io::Result<()> {
+    // Redacted as data, before the text is escaped.
+    let report = &redactor.data(report)?;
     let s = &report.summary;
     let tests = report.scenarios.len();
     let failures = s.failed + s.unexpected_passes;

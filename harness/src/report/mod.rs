@@ -53,6 +53,55 @@ impl Redactor {
         let out = self.params.replace_all(&out, "${1}[redacted]");
         self.jwt.replace_all(&out, "[redacted-jwt]").into_owned()
     }
+
+    /// A page dump (the browser's document with its shadow roots, serialised in the page by
+    /// `drive::browser`): each secret replaced as it is there, raw, in text (`&`, `<`, `>`
+    /// escaped) and in an attribute (`"` escaped), then the shapes as in [`Self::apply`]. The
+    /// page is serialised by the browser, so its escaping is known and fixed.
+    pub fn apply_page(&self, page: &str) -> String {
+        let mut out = page.to_string();
+        for secret in &self.secrets {
+            let text = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            let attribute = secret.replace('"', "&quot;");
+            for form in [text, attribute] {
+                if form != *secret && out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), "[redacted]");
+                }
+            }
+        }
+        self.apply(&out)
+    }
+
+    /// Every string in `value` redacted, object keys included. Redaction belongs on the data,
+    /// before an encoder (JSON, XML, HTML) escapes a secret's `"`, `\`, `&`, `<` or `>` out of
+    /// recognition.
+    pub fn value(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => *text = self.apply(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.value(item)),
+            Value::Object(map) => {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, mut item)| {
+                        self.value(&mut item);
+                        (self.apply(&key), item)
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+
+    /// A copy of `data` with every string in it redacted (see [`Self::value`]); an error when it
+    /// does not read back, so that nothing unredacted is written instead. Fields kept out of
+    /// the serialisation (a hop's headers) are not in the copy.
+    pub fn data<T: serde::Serialize + serde::de::DeserializeOwned>(&self, data: &T) -> std::io::Result<T> {
+        let mut value = serde_json::to_value(data).map_err(std::io::Error::other)?;
+        self.value(&mut value);
+        serde_json::from_value(value)
+            .map_err(|e| std::io::Error::other(format!("the redacted report does not read back: {e}")))
+    }
 }
 
 /// Writes a report whole or not at all: into a new file beside `path` (made with `create_new`,
@@ -131,5 +180,106 @@ mod write_tests {
         super::write_whole(&path, |w: &mut dyn std::io::Write| w.write_all(b"the new report")).expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "the new report");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod secret_characters {
+    use super::Redactor;
+    use crate::result::{RunReport, ScenarioResult, Status, StepResult, StepStatus, Summary};
+
+    /// Secrets with every character an encoder escapes, and non-ASCII.
+    const SECRETS: &[&str] = &[r#"pa"ss\wörd"#, "tom&jerry<script>", "ünïcødé-sécret>1"];
+
+    /// A failed run whose diagnosis, error, hint, name and claims carry each secret as an
+    /// authentik page echoing it would.
+    fn report() -> RunReport {
+        let said = SECRETS.join(" | ");
+        let step = StepResult {
+            name: format!("sign_in {said}"),
+            span: crate::diagnostic::Span { file: "s.yaml".into(), line: 1, col: 1, len: 1 },
+            status: StepStatus::Errored,
+            assertions: Vec::new(),
+            error: Some(format!("authentik said: {said}")),
+            hint: Some(format!("check {said}")),
+            duration_ms: 1,
+        };
+        let scenario = ScenarioResult {
+            name: format!("login {said}"),
+            file: "s.yaml".into(),
+            driver: crate::scenario::DriverKind::Api,
+            tags: vec![said.clone()],
+            status: Status::Errored,
+            duration_ms: 1,
+            expected_failure: None,
+            diagnosis: Some(format!("authentik said: {said}")),
+            steps: vec![step],
+            hops: Vec::new(),
+            stages: Vec::new(),
+            artifacts: Vec::new(),
+            claims: Some(serde_json::json!({"id_token": {"name": said, said.clone(): 1}})),
+            trace: None,
+        };
+        RunReport {
+            schema: crate::result::REPORT_SCHEMA,
+            target: "embedded".into(),
+            authentik: "http://127.0.0.1:1/".into(),
+            started_at: 0,
+            duration_ms: 1,
+            discovery: Default::default(),
+            scenarios: vec![scenario],
+            summary: Summary { errored: 1, ..Summary::default() },
+        }
+    }
+
+    /// Each secret, raw and as JSON, XML or HTML would escape it.
+    fn traces(secret: &str) -> Vec<String> {
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let html = crate::report::html::esc(secret);
+        vec![secret.to_string(), json.trim_matches('"').to_string(), html]
+    }
+
+    /// A page dump holds no secret, in a text node or in an attribute, as the browser driver's
+    /// serialiser escapes them.
+    #[test]
+    fn a_page_dump_holds_no_secret_in_text_or_attribute() {
+        let redactor = Redactor::new(SECRETS.iter().map(|s| s.to_string()).collect());
+        for secret in SECRETS {
+            let text = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            let attribute = secret.replace('"', "&quot;");
+            let page = format!("<p>{text}</p><input value=\"{attribute}\"><i>{secret}</i>");
+            let shown = redactor.apply_page(&page);
+            assert_eq!(shown, "<p>[redacted]</p><input value=\"[redacted]\"><i>[redacted]</i>", "{secret}");
+        }
+    }
+
+    /// No output of the JSON, JUnit and HTML reporters, nor of a trace bundle, holds a secret,
+    /// however its characters were escaped.
+    #[test]
+    fn no_reporter_writes_a_secret_with_characters_it_escapes() {
+        let redactor = Redactor::new(SECRETS.iter().map(|s| s.to_string()).collect());
+        let report = report();
+        let mut outputs = Vec::new();
+        for write in [super::json::write, super::junit::write, super::html::write] {
+            let mut out = Vec::new();
+            write(&report, &redactor, &mut out).expect("write");
+            outputs.push(String::from_utf8(out).expect("utf-8"));
+        }
+        let dir = std::env::temp_dir().join(format!("ak-e2e-secret-chars-{}", ak_protocol::jose::random_token(6)));
+        let written =
+            super::har::write_bundle(&dir, &report.scenarios[0], std::path::Path::new("/nonexistent"), &redactor)
+                .expect("bundle");
+        for file in written {
+            outputs.push(std::fs::read_to_string(&file).expect("read"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        for (i, output) in outputs.iter().enumerate() {
+            for secret in SECRETS {
+                for trace in traces(secret) {
+                    assert!(!output.contains(&trace), "output {i} holds {trace:?}:\n{output}");
+                }
+            }
+            assert!(output.contains("[redacted]"), "output {i} shows where a secret was:\n{output}");
+        }
     }
 }
