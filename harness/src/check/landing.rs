@@ -13,7 +13,7 @@ pub(crate) fn expect_landing(position: &Position, landing: &Landing, result: &mu
     };
     let (expected, passed) = match landing {
         Landing::Conversation => ("ChatGPT's conversation page".to_string(), conversation),
-        Landing::Error(want) => (format!("ChatGPT error `{want}`"), code.as_deref() == Some(want.as_str())),
+        Landing::Error(want) => (format!("ChatGPT error `{}`", want.as_str()), code.as_deref() == Some(want.as_str())),
     };
     result.assertions.push(Assertion {
         subject: Subject::Landing,

@@ -312,6 +312,6 @@ impl ClaimSource {
 pub enum Landing {
     /// ChatGPT's conversation page, signed in.
     Conversation,
-    /// ChatGPT's error page with this code.
-    Error(String),
+    /// ChatGPT's error page with this code (checked against ChatGPT's codes when the file is read).
+    Error(chatgpt_rp::ErrorCode),
 }

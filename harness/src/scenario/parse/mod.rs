@@ -358,4 +358,19 @@ mod tests {
             ]
         );
     }
+
+    /// A ChatGPT error code is checked when the file is read, not when the run lands.
+    #[test]
+    fn an_unknown_chatgpt_error_code_is_an_error_of_the_file_with_a_suggestion() {
+        let text = "name: x\nsteps:\n  - expect_landing: { error: misssing_claim_email }\n";
+        let errors = parse(Path::new("s.yaml"), text).expect_err("invalid");
+        let shown: Vec<String> =
+            errors.iter().map(|e| format!("{} {} {}", e.span.location(), e.message, e.label)).collect();
+        assert_eq!(
+            shown,
+            ["s.yaml:3:30 unknown ChatGPT error code `misssing_claim_email` did you mean `missing_claim_email`?"]
+        );
+        let text = "name: x\nsteps:\n  - expect_landing: { error: missing_claim_email }\n";
+        assert!(parse(Path::new("s.yaml"), text).is_ok());
+    }
 }

@@ -153,7 +153,17 @@ impl Parser<'_> {
             && let [(key, value)] = entries
             && key.as_str() == Some("error")
         {
-            return self.string(value, "`error`").map(|c| StepKind::ExpectLanding(Landing::Error(c)));
+            let code = self.string(value, "`error`")?;
+            if let Some(known) = chatgpt_rp::ErrorCode::parse(&code) {
+                return Some(StepKind::ExpectLanding(Landing::Error(known)));
+            }
+            let codes: Vec<&str> = chatgpt_rp::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+            let label = match ak_protocol::suggest::suggest(&code, &codes) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("expected one of: {}", codes.join(", ")),
+            };
+            self.error(value, format!("unknown ChatGPT error code `{code}`"), label, None);
+            return None;
         }
         self.error(node, "`expect_landing` is `conversation` or `{ error: <ChatGPT error code> }`", "", None);
         None
