@@ -12,6 +12,9 @@ pub mod snapshot;
 use serde_json::Value;
 use url::Url;
 
+#[cfg(test)]
+mod tests;
+
 pub(crate) use authentik::expect_authentik;
 pub(crate) use id_token::check_id_token;
 pub(crate) use landing::expect_landing;
