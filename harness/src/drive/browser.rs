@@ -62,39 +62,7 @@ const MAX_STAGES: usize = 12;
 /// that holds (checked on every animation frame, so no round trip per check) or when `budget`
 /// milliseconds have passed, unsettled; a navigation ends the script early, and the caller asks
 /// the new document.
-const WAIT: &str = r#"
-const [stages, flowPrefix, acceptChallenge, budget] = arguments;
-const done = arguments[arguments.length - 1];
-const until = Date.now() + budget;
-const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
-const look = () => {
-  const out = {ready: document.readyState, url: location.href, old: window.__akE2eOld === true, stage: null, settled: false};
-  const ex = document.querySelector('ak-flow-executor');
-  const stage = ex && ex.shadowRoot ? ex.shadowRoot.querySelector(stages) : null;
-  let key = null;
-  if (stage && stage.shadowRoot && stage.shadowRoot.firstElementChild) {
-    key = stage.challenge && typeof stage.challenge === 'object' ? stage.challenge : stage;
-    // The stage's own shadow root and those of the components in it (authentik 2026.2 puts the
-    // TOTP code form in one).
-    const roots = [stage.shadowRoot, ...[...stage.shadowRoot.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
-    const errors = roots.flatMap(r => [...r.querySelectorAll('.pf-m-error, .ak-access-denied-message, .ak-flow-error')])
-      .map(e => e.textContent.trim()).filter(Boolean);
-    out.stage = {component: stage.localName, errors, fresh: key.__akE2eSeen !== true};
-  }
-  if (out.ready === 'complete' && out.url !== 'about:blank') {
-    out.settled = location.href.startsWith(flowPrefix)
-      ? out.stage !== null && (!out.old || (acceptChallenge && out.stage.fresh))
-      : !out.old;
-  }
-  if (out.settled && key) key.__akE2eSeen = true;
-  return out;
-};
-const tick = () => {
-  const out = look();
-  if (out.settled || Date.now() > until) done(out); else next(tick);
-};
-tick();
-"#;
+const WAIT: &str = include_str!("js/wait.js");
 
 /// Waits in the page, frame by frame, for `css` in the document (no stage given) or inside the
 /// current stage's shadow root (executor → stage → element, or the stage's nested form
@@ -102,29 +70,7 @@ tick();
 /// marked (see [`MARK`]) once the element is there, before anything is done with it. With
 /// `fresh`, a marked document or `about:blank` does not count: a page just opened may not have
 /// replaced the one before yet.
-const FIND: &str = r#"
-const [css, stage, nested, mark, fresh, budget] = arguments;
-const done = arguments[arguments.length - 1];
-const until = Date.now() + budget;
-const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
-const find = () => {
-  if (fresh && (window.__akE2eOld === true || location.href === 'about:blank')) return null;
-  if (!stage) return document.querySelector(css);
-  const ex = document.querySelector('ak-flow-executor');
-  const root = ex && ex.shadowRoot && ex.shadowRoot.querySelector(stage);
-  if (!root || !root.shadowRoot) return null;
-  const direct = root.shadowRoot.querySelector(css);
-  if (direct) return direct;
-  const inner = root.shadowRoot.querySelector(nested);
-  return inner && inner.shadowRoot ? inner.shadowRoot.querySelector(css) : null;
-};
-const tick = () => {
-  const found = find();
-  if (found && mark) window.__akE2eOld = true;
-  if (found || Date.now() > until) done(found); else next(tick);
-};
-tick();
-"#;
+const FIND: &str = include_str!("js/find.js");
 
 /// How often a wait for the page to settle looks at the network for progress.
 const PROGRESS_CHECK: Duration = Duration::from_secs(2);
@@ -152,20 +98,7 @@ enum Next {
 }
 
 /// Serialises the document with its open shadow roots as declarative `<template>`s.
-const SERIALIZE: &str = r#"
-const esc = s => s.replace(/&/g,'&amp;').replace(/</g,'&lt;').replace(/>/g,'&gt;');
-const attrs = el => [...el.attributes].map(a => ` ${a.name}="${a.value.replace(/"/g,'&quot;')}"`).join('');
-const walk = n => {
-  if (n.nodeType === 3) return esc(n.textContent);
-  if (n.nodeType !== 1) return '';
-  const tag = n.localName;
-  let out = `<${tag}${attrs(n)}>`;
-  if (n.shadowRoot) out += `<template shadowrootmode="open">${[...n.shadowRoot.childNodes].map(walk).join('')}</template>`;
-  out += [...n.childNodes].map(walk).join('');
-  return out + `</${tag}>`;
-};
-return '<!DOCTYPE html>\n' + walk(document.documentElement);
-"#;
+const SERIALIZE: &str = include_str!("js/serialize.js");
 
 /// One scenario's browser session.
 pub struct BrowserDriver<'e> {
