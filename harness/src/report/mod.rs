@@ -8,6 +8,8 @@ pub mod har;
 pub mod html;
 pub mod json;
 pub mod junit;
+#[cfg(test)]
+mod snapshot_tests;
 
 /// Replaces known secret values (passwords, client secrets, TOTP seeds) with `[redacted]`, and
 /// so are values that are secret by their shape wherever they appear in free text (a browser's
