@@ -23,10 +23,10 @@ use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
 use crate::config::Screenshots;
 use crate::environment::{Environment, Workspace};
-use crate::report::Redactor;
 use crate::result::{Exchange, Hop};
 use crate::scenario::HopKind;
 use ak_protocol::authentik::Stage;
+use ak_protocol::redact::Redactor;
 use ak_protocol::redact::redact;
 
 /// The stages the page is waited on for, as one CSS selector of their components.

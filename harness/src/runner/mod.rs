@@ -20,10 +20,10 @@ use crate::drive::browser::BrowserDriver;
 use crate::drive::chrome::BrowserHost;
 use crate::environment::Environment;
 use crate::plan::Plan;
-use crate::report::Redactor;
 use crate::result::{Hop, Progress};
 use crate::result::{RunReport, Status, Summary};
 use crate::scenario::{HopKind, StepKind};
+use ak_protocol::redact::Redactor;
 
 /// Either driver, behind one set of operations.
 pub(crate) enum Driver<'e> {
