@@ -343,14 +343,17 @@ mod tests {
         }
     }
 
+    /// Each error of an invalid file: its place, message and label.
+    fn errors_of(text: &str) -> Vec<String> {
+        let errors = parse(Path::new("s.yaml"), text).expect_err("invalid");
+        errors.iter().map(|e| format!("{} {} {}", e.span.location(), e.message, e.label)).collect()
+    }
+
     #[test]
     fn every_error_in_a_file_is_reported() {
         let text = "name: x\nstepz: []\nsteps:\n  - expect_redirct: {}\n  - expect_claims: { claims: { email: { equal: a } } }\n";
-        let errors = parse(Path::new("s.yaml"), text).expect_err("invalid");
-        let shown: Vec<String> =
-            errors.iter().map(|e| format!("{} {} {}", e.span.location(), e.message, e.label)).collect();
         assert_eq!(
-            shown,
+            errors_of(text),
             [
                 "s.yaml:2:1 unknown key `stepz` did you mean `steps`?",
                 "s.yaml:4:5 unknown step `expect_redirct` did you mean `expect_redirect`?",
@@ -363,11 +366,8 @@ mod tests {
     #[test]
     fn an_unknown_chatgpt_error_code_is_an_error_of_the_file_with_a_suggestion() {
         let text = "name: x\nsteps:\n  - expect_landing: { error: misssing_claim_email }\n";
-        let errors = parse(Path::new("s.yaml"), text).expect_err("invalid");
-        let shown: Vec<String> =
-            errors.iter().map(|e| format!("{} {} {}", e.span.location(), e.message, e.label)).collect();
         assert_eq!(
-            shown,
+            errors_of(text),
             ["s.yaml:3:30 unknown ChatGPT error code `misssing_claim_email` did you mean `missing_claim_email`?"]
         );
         let text = "name: x\nsteps:\n  - expect_landing: { error: missing_claim_email }\n";
