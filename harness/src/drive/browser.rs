@@ -210,8 +210,7 @@ impl<'e> BrowserDriver<'e> {
         }
         // WebDriver holds the session while a navigation is pending: stop it beside WebDriver,
         // and the command goes on.
-        if let Some(devtools) = &self.devtools
-            && super::chrome::stop_loading(devtools, STOP_DEADLINE).await.is_ok()
+        if self.stop_navigation().await
             && let Ok(answer) = tokio::time::timeout(self.command_bound(), &mut command).await
         {
             self.stopped.store(true, Ordering::Relaxed);
@@ -222,6 +221,15 @@ impl<'e> BrowserDriver<'e> {
             "browser: {action}: WebDriver did not answer within {:?} (timed out; the browser is stuck)",
             self.command_bound()
         )))
+    }
+
+    /// Stops the page's pending navigation or load through Chromium's DevTools, beside WebDriver
+    /// (see `chrome::stop_loading`); false when there is no DevTools address or it did not answer.
+    async fn stop_navigation(&self) -> bool {
+        match &self.devtools {
+            Some(devtools) => super::chrome::stop_loading(devtools, STOP_DEADLINE).await.is_ok(),
+            None => false,
+        }
     }
 
     /// A command for an artifact (a screenshot, the page, the console), which a run can do
@@ -407,7 +415,7 @@ impl<'e> BrowserDriver<'e> {
                     let pending = Pending {
                         id: id.clone(),
                         method: request["method"].as_str().unwrap_or("GET").to_string(),
-                        url: url.as_deref().map(|u| u.split('?').next().unwrap_or(u).to_string()).unwrap_or_default(),
+                        url: url.as_deref().map(without_query).unwrap_or_default().to_string(),
                         headers: header_pairs(&request["headers"]),
                         started_ms: params["wallTime"].as_f64().unwrap_or(0.0) * 1000.0,
                         answered: false,
@@ -440,7 +448,7 @@ impl<'e> BrowserDriver<'e> {
         // request deadline, it is a timeout (the api driver's client gives up there).
         let took = chrome_timings(&response["timing"]).wait / 1000.0;
         if took > self.deadline().as_secs_f64() && self.too_slow.is_none() {
-            self.too_slow = Some((url.split('?').next().unwrap_or(url).to_string(), took));
+            self.too_slow = Some((without_query(url).to_string(), took));
         }
         let Ok(parsed) = Url::parse(url) else { return };
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -543,7 +551,7 @@ impl<'e> BrowserDriver<'e> {
         let at = last["url"]
             .as_str()
             .and_then(|u| Url::parse(u).ok())
-            .map(|u| redact(&u).split('?').next().unwrap_or_default().to_string())
+            .map(|u| without_query(&redact(&u)).to_string())
             .unwrap_or_else(|| "?".into());
         let what =
             if last["old"] == Value::Bool(true) { "did not change after the last action" } else { "did not settle" };
@@ -551,9 +559,7 @@ impl<'e> BrowserDriver<'e> {
         // A page that waits on a request names it: that is what did not answer. The request is
         // stopped, so that the failure's screenshot and page do not wait on it too.
         if let Some(stalled) = self.stalled() {
-            if let Some(devtools) = &self.devtools {
-                let _ = super::chrome::stop_loading(devtools, STOP_DEADLINE).await;
-            }
+            self.stop_navigation().await;
             return Err(DriveError(format!(
                 "browser: {stalled} (timed out: nothing new for {quiet:?}, waited {waited} s in all); the page stayed at {at}"
             )));
@@ -712,6 +718,12 @@ impl<'e> BrowserDriver<'e> {
     pub fn artifacts_dir(&self) -> PathBuf {
         self.artifacts.path()
     }
+}
+
+/// A URL as a diagnosis names it: without its query (the state, nonce and challenge say
+/// nothing of what did not answer).
+fn without_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
 }
 
 /// The position on a flow page, from a [`WAIT`]'s stage.
