@@ -196,7 +196,7 @@ fn signature(jwt: &Jwt, expected: &Expected<'_>, jwks_uri: &Url, attempt: &mut A
             let known: Vec<&str> = keys.iter().filter_map(|k| k["kid"].as_str()).collect();
             (ErrorCode::IdTokenUnknownKid, format!("kid {kid:?} is not in the JWKS at {jwks_uri} (it has {known:?})"))
         }
-        (Some(_), _) if finding.actual.contains("unusable") => (ErrorCode::JwksUnreachable, finding.actual),
+        (Some(Fault::UnusableKey), _) => (ErrorCode::JwksUnreachable, finding.actual),
         (Some(_), _) => {
             (ErrorCode::IdTokenBadSignature, format!("RS256 signature does not verify with JWKS key {kid:?}"))
         }

@@ -41,6 +41,8 @@ pub enum Fault {
     AlgNotAllowed,
     /// No key of the key set has the token's `kid` (or there is no key set).
     UnknownKey,
+    /// The key of the token's `kid` is not a usable RSA public key.
+    UnusableKey,
     /// The signature does not verify.
     BadSignature,
     /// `iss` differs from the issuer.
@@ -138,7 +140,7 @@ pub fn signature(jwt: &Jwt, expected: &Expected<'_>) -> Finding {
             match rsa_public_key_from_jwk(key) {
                 Ok(k) if jwt.verify_rs256(&k) => found(None, "RS256, verified with the key of its kid"),
                 Ok(_) => found(Some(Fault::BadSignature), "RS256, does not verify with the key of its kid"),
-                Err(e) => found(Some(Fault::BadSignature), &format!("RS256, the key of its kid is unusable: {e}")),
+                Err(e) => found(Some(Fault::UnusableKey), &format!("RS256, the key of its kid is unusable: {e}")),
             }
         }
         other => found(Some(Fault::AlgNotAllowed), &format!("{other}, which ak-e2e cannot verify")),
@@ -284,6 +286,9 @@ mod tests {
         for (token, (rule, fault)) in cases {
             assert_eq!(faults(&token, &jwks), vec![(rule, Some(fault))], "{rule}");
         }
+        // The key its kid names, but not a usable RSA key.
+        let broken = json!({"keys": [{"kty": "RSA", "kid": "k1", "n": "!!", "e": "AQAB"}]});
+        assert_eq!(faults(&rs(json!({})), &broken), vec![("signature", Some(Fault::UnusableKey))]);
     }
 
     /// `aud` may be an array (OIDC Core 3.1.3.7): with the client id in it and `azp` the
