@@ -124,15 +124,7 @@ impl FlowClient {
         let answer = Answer::AuthenticatorValidate { code: Secret::new(code) };
         let after = self.challenge("default-authentication-flow", Some(&answer)).await?;
         let clock = *self.clock.lock().unwrap_or_else(|p| p.into_inner());
-        let errors = flow_errors(&after);
-        Ok((
-            match after.component() {
-                component::REDIRECT => SignIn::Done,
-                component::AUTHENTICATOR_VALIDATE if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
-                _ => SignIn::More(shown_component(&after)),
-            },
-            clock,
-        ))
+        Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), clock))
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.
@@ -153,12 +145,18 @@ impl FlowClient {
         }
         let pw = Answer::Password { password: Secret::new(password) };
         let after = self.challenge(FLOW, Some(&pw)).await?;
-        let errors = flow_errors(&after);
-        Ok(match after.component() {
-            component::REDIRECT => SignIn::Done,
-            component::PASSWORD if !errors.is_empty() => SignIn::Refused(errors.join("; ")),
-            _ => SignIn::More(shown_component(&after)),
-        })
+        Ok(answered(&after, component::PASSWORD))
+    }
+}
+
+/// How a stage's answer ended: signed in (the flow's redirect), refused (the same stage shown
+/// again with its errors), or another stage asked for.
+fn answered(after: &Challenge, stage: &str) -> SignIn {
+    let errors = flow_errors(after);
+    match after.component() {
+        component::REDIRECT => SignIn::Done,
+        shown if shown == stage && !errors.is_empty() => SignIn::Refused(errors.join("; ")),
+        _ => SignIn::More(shown_component(after)),
     }
 }
 
