@@ -11,5 +11,6 @@ mod server;
 
 pub use config::{Alg, ClientAuth, Config, ConfigError};
 pub use oidc::REQUIRED_CLAIMS;
+pub use pages::Shown;
 pub use record::{Attempt, Check, ErrorCode, Failure, Mode, Outcome, Profile, Verdict};
 pub use server::{MockChatGpt, StartError};

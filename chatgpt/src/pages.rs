@@ -1,7 +1,7 @@
 //! The HTML a browser sees. Every element a test needs has a stable `data-testid`.
 
 use crate::config::Config;
-use crate::record::{Attempt, Failure, Profile};
+use crate::record::{Attempt, ErrorCode, Failure, Profile};
 use ak_protocol::html::{escape, page};
 
 /// `/` for a visitor without a session.
@@ -132,4 +132,83 @@ pub(crate) fn test_failure(failure: &Failure, attempt_id: u64) -> String {
         "<main>",
         r#"<main><p>Test Single Sign-On: <strong data-testid="sso-test-result">failure</strong></p>"#,
     )
+}
+
+/// What a ChatGPT page shows, read back from its HTML by the `data-testid`s above: the reader a
+/// test (or the harness) uses instead of scraping the markup itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// The conversation page of a signed-in user.
+    Conversation {
+        /// The name in the header.
+        name: String,
+        /// The email in the header.
+        email: String,
+    },
+    /// The error page.
+    Error {
+        /// The machine-readable code, as written (`missing_claim_email`); see [`ErrorCode::parse`].
+        code: String,
+        /// The detail for the admin.
+        detail: String,
+    },
+    /// Any other page (home, login form, admin).
+    Other,
+}
+
+impl Shown {
+    /// Reads one of this relying party's pages.
+    pub fn read(html: &str) -> Shown {
+        use ak_protocol::authentik::{between, unescape};
+        let text = |id: &str, end: &str| between(html, &format!(r#"data-testid="{id}">"#), end).map(|t| unescape(&t));
+        if let Some(code) = text("error-code", "<") {
+            return Shown::Error { code, detail: text("error-detail", "</p>").unwrap_or_default() };
+        }
+        if html.contains(r#"data-testid="conversation""#) {
+            let name = text("user-name", "<").unwrap_or_default();
+            return Shown::Conversation { name, email: text("user-email", "<").unwrap_or_default() };
+        }
+        Shown::Other
+    }
+
+    /// The error code, when this is the error page.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Shown::Error { code, .. } => ErrorCode::parse(code),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+    use crate::record::{ErrorCode, Failure, Profile};
+
+    /// The reader gives back what the writers put in, escaped characters included.
+    #[test]
+    fn each_page_reads_back_as_written() {
+        let failure = Failure::new(ErrorCode::MissingClaimEmail, "no `email` <in> the \"token\" & userinfo");
+        let shown = Shown::read(&super::error(&failure, Some(3)));
+        assert_eq!(
+            shown,
+            Shown::Error {
+                code: "missing_claim_email".into(),
+                detail: "no `email` <in> the \"token\" & userinfo".into()
+            }
+        );
+        assert_eq!(shown.error_code(), Some(ErrorCode::MissingClaimEmail));
+        let profile = Profile {
+            idp_id: "s".into(),
+            email: "o'neil@example.com".into(),
+            first_name: "Ann".into(),
+            last_name: "O'Neil".into(),
+        };
+        assert_eq!(
+            Shown::read(&super::conversation(&profile)),
+            Shown::Conversation { name: "Ann O'Neil".into(), email: "o'neil@example.com".into() }
+        );
+        assert_eq!(Shown::read(&super::logged_out()), Shown::Other);
+        assert_eq!(Shown::read(&super::login_form()), Shown::Other);
+    }
 }

@@ -303,6 +303,9 @@ pub struct Attempt {
     pub issuer: Option<String>,
     /// The authorization request the browser was sent to.
     pub authorize_url: Option<String>,
+    /// The `state` of that request, which the callback must bring back (also in the URL; not a
+    /// secret).
+    pub state: Option<String>,
     /// The callback's query parameters (`code` shown as `[redacted]`).
     pub callback_query: Option<Map<String, Value>>,
     /// The token endpoint's answer.
@@ -324,7 +327,8 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    pub(crate) fn new(id: u64, mode: Mode, discovery_url: String) -> Self {
+    /// A new attempt, pending, with nothing recorded yet.
+    pub fn new(id: u64, mode: Mode, discovery_url: String) -> Self {
         Self {
             id,
             mode,
@@ -333,6 +337,7 @@ impl Attempt {
             discovery_url,
             issuer: None,
             authorize_url: None,
+            state: None,
             callback_query: None,
             token_response: None,
             id_token_header: None,

@@ -371,6 +371,7 @@ async fn start(shared: &Shared, mode: Mode, email: Option<String>) -> Response {
     };
     let url = oidc::authorize_url(&shared.config, &pending.discovery, &shared.redirect_uri, &state, &pending);
     attempt.authorize_url = Some(url.to_string());
+    attempt.state = Some(state.clone());
     shared.store().pending.insert(state.clone(), pending);
     shared.save(attempt);
     let mut response = redirect(url.as_str());

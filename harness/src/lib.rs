@@ -34,6 +34,7 @@ pub mod drive;
 pub mod environment;
 pub mod exit;
 pub mod files;
+pub mod observation;
 pub mod plan;
 pub mod report;
 pub mod result;

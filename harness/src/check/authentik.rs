@@ -1,10 +1,14 @@
 //! `expect_authentik`: the authentik stage or page the login stopped at.
 
-use crate::drive::Position;
-use crate::result::{Assertion, StepResult, Subject};
+use super::{Checked, Observation};
+use crate::observation::Position;
+use crate::result::{Assertion, Subject};
 use crate::scenario::AuthentikExpectation;
 
-pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpectation, result: &mut StepResult) {
+/// `expect_authentik`: the stage (and its message) or the page (and its status) the login is at.
+pub(crate) fn expect_authentik(seen: &Observation<'_>, expectation: &AuthentikExpectation) -> Checked {
+    let position = seen.position;
+    let mut assertions = Vec::new();
     match expectation {
         AuthentikExpectation::Stage { stage, error } => {
             let want = format!("ak-stage-{}", stage.replace('_', "-"));
@@ -12,7 +16,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 Position::Flow { stage, .. } => (stage.component.clone(), stage.errors.clone()),
                 _ => (String::new(), Vec::new()),
             };
-            result.assertions.push(Assertion {
+            assertions.push(Assertion {
                 subject: Subject::AuthentikStage,
                 expected: want.clone(),
                 actual: position.describe(),
@@ -21,7 +25,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 span: None,
             });
             if let Some(error) = error {
-                result.assertions.push(Assertion {
+                assertions.push(Assertion {
                     subject: Subject::AuthentikMessage,
                     expected: format!("\"{error}\""),
                     actual: if errors.is_empty() {
@@ -40,7 +44,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 Position::AuthentikPage { title, status, .. } => (title.clone(), Some(*status)),
                 _ => (String::new(), None),
             };
-            result.assertions.push(Assertion {
+            assertions.push(Assertion {
                 subject: Subject::AuthentikPage,
                 expected: format!("\"{title}\""),
                 actual: position.describe(),
@@ -49,7 +53,7 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
                 span: None,
             });
             if let Some(status) = status {
-                result.assertions.push(Assertion {
+                assertions.push(Assertion {
                     subject: Subject::AuthentikPageStatus,
                     expected: status.to_string(),
                     actual: actual_status.map(|s| s.to_string()).unwrap_or_else(|| "no authentik page".into()),
@@ -60,4 +64,5 @@ pub(crate) fn expect_authentik(position: &Position, expectation: &AuthentikExpec
             }
         }
     }
+    Ok(assertions)
 }

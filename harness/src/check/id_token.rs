@@ -1,45 +1,38 @@
 //! `exchange_code`'s checks of the ID token the harness received as the client.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use ak_protocol::id_token::Expected;
 
 use super::Provider;
-use crate::result::{Assertion, StepResult, Subject};
-use crate::scenario::ClaimSource;
+use crate::result::{Assertion, Subject};
+use crate::scenario::{ApplicationVars, ClaimSource};
 
 /// The protocol checks of an ID token the harness received as the client, by the rules the
 /// relying party applies too (`ak_protocol::id_token`), every one reported: the alg as
 /// advertised, the signature (RS256 by the JWKS key its `kid` names, HS256 by the client
 /// secret), `iss`, `aud` (a string, or an array with `azp`), `exp` and `iat`, `nonce` and
 /// `at_hash`.
-pub(crate) fn check_id_token(
-    provider: &Provider<'_>,
-    vars: &BTreeMap<String, String>,
-    token: &str,
-    result: &mut StepResult,
-) {
-    let mut check = |subject: Subject, expected: String, actual: String, passed: bool| {
-        result.assertions.push(Assertion { subject, expected, actual, passed, hop: None, span: None });
+pub(crate) fn check_id_token(provider: &Provider<'_>, application: &ApplicationVars, token: &str) -> Vec<Assertion> {
+    let check = |subject: Subject, expected: String, actual: String, passed: bool| Assertion {
+        subject,
+        expected,
+        actual,
+        passed,
+        hop: None,
+        span: None,
     };
     let jwt = match ak_protocol::jose::Jwt::parse(token) {
         Ok(j) => j,
-        Err(e) => {
-            check(Subject::IdToken, "a JWT".into(), e, false);
-            return;
-        }
+        Err(e) => return vec![check(Subject::IdToken, "a JWT".into(), e, false)],
     };
     let advertised: Vec<&str> = provider.discovery["id_token_signing_alg_values_supported"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let issuer = vars.get("authentik.issuer").map(String::as_str).unwrap_or_default();
-    let client_id = vars.get("application.client_id").map(String::as_str).unwrap_or_default();
     let expected = Expected {
-        issuer,
-        client_id,
+        issuer: &application.issuer,
+        client_id: &application.client_id,
         nonce: provider.nonce,
         // As a client the harness takes what discovery advertises; ChatGPT's own list is the
         // relying party's to apply.
@@ -51,15 +44,18 @@ pub(crate) fn check_id_token(
         now: ak_protocol::time::now_secs() as i64,
         leeway: provider.leeway.as_secs() as i64,
     };
-    for finding in ak_protocol::id_token::check(&jwt, &expected) {
-        let subject = match finding.rule {
-            "alg" => Subject::IdTokenAlg,
-            "signature" => Subject::IdTokenSignature,
-            rule => claim_of_the_token(rule),
-        };
-        let passed = finding.passed();
-        check(subject, finding.expected, finding.actual, passed);
-    }
+    ak_protocol::id_token::check(&jwt, &expected)
+        .into_iter()
+        .map(|finding| {
+            let subject = match finding.rule {
+                "alg" => Subject::IdTokenAlg,
+                "signature" => Subject::IdTokenSignature,
+                rule => claim_of_the_token(rule),
+            };
+            let passed = finding.passed();
+            check(subject, finding.expected, finding.actual, passed)
+        })
+        .collect()
 }
 
 /// A claim of the ID token the harness received.
@@ -69,7 +65,6 @@ fn claim_of_the_token(name: &str) -> Subject {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use ak_protocol::jose::{RsaKey, sign_hs256};
@@ -77,7 +72,7 @@ mod tests {
 
     use super::check_id_token;
     use crate::check::Provider;
-    use crate::result::{StepResult, StepStatus};
+    use crate::scenario::ApplicationVars;
 
     fn judge(token: &str, jwks: &Value, secret: &[u8]) -> Vec<(String, bool)> {
         let discovery = json!({"id_token_signing_alg_values_supported": ["RS256", "HS256"]});
@@ -89,22 +84,12 @@ mod tests {
             access_token: None,
             leeway: Duration::from_secs(60),
         };
-        let vars: BTreeMap<String, String> = [
-            ("authentik.issuer".to_string(), "https://ak/application/o/chatgpt/".to_string()),
-            ("application.client_id".to_string(), "chatgpt".to_string()),
-        ]
-        .into();
-        let mut result = StepResult {
-            name: "exchange_code".into(),
-            span: crate::diagnostic::Span { file: "t.yaml".into(), line: 1, col: 1, len: 1 },
-            status: StepStatus::Passed,
-            assertions: Vec::new(),
-            error: None,
-            hint: None,
-            duration_ms: 0,
+        let application = ApplicationVars {
+            issuer: "https://ak/application/o/chatgpt/".into(),
+            client_id: "chatgpt".into(),
+            ..Default::default()
         };
-        check_id_token(&provider, &vars, token, &mut result);
-        result.assertions.iter().map(|a| (a.subject.to_string(), a.passed)).collect()
+        check_id_token(&provider, &application, token).iter().map(|a| (a.subject.to_string(), a.passed)).collect()
     }
 
     fn claims(aud: Value) -> Value {

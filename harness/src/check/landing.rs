@@ -1,26 +1,36 @@
 //! `expect_landing`: where the login ended in ChatGPT.
 
-use crate::drive::{Position, chatgpt_error};
-use crate::result::{Assertion, StepResult, Subject};
+use chatgpt_rp::Shown;
+
+use super::{Checked, Observation};
+use crate::observation::Position;
+use crate::result::{Assertion, Subject};
 use crate::scenario::Landing;
 
-pub(crate) fn expect_landing(position: &Position, landing: &Landing, result: &mut StepResult) {
-    let (code, conversation) = match position {
-        Position::Chatgpt { body, .. } => {
-            (chatgpt_error(body).map(|(c, _)| c), body.contains(r#"data-testid="conversation""#))
-        }
-        _ => (None, false),
+/// `expect_landing`: the conversation page, or the error page with its code.
+pub(crate) fn expect_landing(seen: &Observation<'_>, landing: &Landing) -> Checked {
+    let shown = match seen.position {
+        Position::Chatgpt { shown, .. } => Some(shown),
+        _ => None,
     };
     let (expected, passed) = match landing {
-        Landing::Conversation => ("ChatGPT's conversation page".to_string(), conversation),
-        Landing::Error(want) => (format!("ChatGPT error `{}`", want.as_str()), code.as_deref() == Some(want.as_str())),
+        Landing::Conversation => {
+            ("ChatGPT's conversation page".to_string(), matches!(shown, Some(Shown::Conversation { .. })))
+        }
+        Landing::Error(want) => {
+            let code = match shown {
+                Some(Shown::Error { code, .. }) => Some(code.as_str()),
+                _ => None,
+            };
+            (format!("ChatGPT error `{}`", want.as_str()), code == Some(want.as_str()))
+        }
     };
-    result.assertions.push(Assertion {
+    Ok(vec![Assertion {
         subject: Subject::Landing,
         expected,
-        actual: position.describe(),
+        actual: seen.position.describe(),
         passed,
         hop: None,
         span: None,
-    });
+    }])
 }

@@ -1,18 +1,16 @@
 //! A value against a scenario's matcher (`equals`, `present`, `non_empty`, …), as an assertion.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::result::{Assertion, Subject};
-use crate::scenario::Matcher;
+use crate::scenario::{Matcher, Vars};
 
 /// Checks one value against a matcher; `actual` shows the value (or its absence).
 pub(crate) fn check_value(
     subject: Subject,
     value: Option<&Value>,
     matcher: &Matcher,
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
     hop: Option<usize>,
 ) -> Assertion {
     let text = value.map(|v| match v {

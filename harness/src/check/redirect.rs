@@ -1,26 +1,19 @@
 //! `expect_redirect`: where the browser was sent since the previous expectation, and the
 //! query of the redirect.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use url::Url;
 
-use super::{Observation, check_value};
-use crate::result::{Assertion, Hop, StepResult, Subject};
-use crate::scenario::{HopKind, NamedMatcher};
+use super::{Checked, Observation, check_value};
+use crate::result::{Assertion, Hop, Subject};
+use crate::scenario::{HopKind, NamedMatcher, Vars};
 
-/// `expect_redirect`: the first redirect to `to` since the previous expectation, and its query.
-pub(crate) fn expect_redirect(
-    seen_so_far: &Observation<'_>,
-    to: HopKind,
-    query: &[NamedMatcher],
-    vars: &BTreeMap<String, String>,
-    cursor: &mut usize,
-    result: &mut StepResult,
-) {
+/// `expect_redirect`: the first redirect to `to` since the previous expectation (`since`), and
+/// its query.
+pub(crate) fn expect_redirect(seen_so_far: &Observation<'_>, to: HopKind, query: &[NamedMatcher]) -> Checked {
     let hops = seen_so_far.hops;
-    let redirects = redirects_since(hops, *cursor);
+    let redirects = redirects_since(hops, seen_so_far.since);
+    let mut assertions = Vec::new();
     let seen = || {
         let kinds: Vec<String> = redirects
             .iter()
@@ -31,7 +24,7 @@ pub(crate) fn expect_redirect(
         if kinds.is_empty() { "no redirect".to_string() } else { format!("redirects to {}", kinds.join(" → ")) }
     };
     if to == HopKind::Nowhere {
-        result.assertions.push(Assertion {
+        assertions.push(Assertion {
             subject: Subject::Redirect,
             expected: "no redirect".into(),
             actual: if redirects.is_empty() {
@@ -43,11 +36,10 @@ pub(crate) fn expect_redirect(
             hop: redirects.first().map(|(i, _)| *i),
             span: None,
         });
-        *cursor = hops.len();
-        return;
+        return Ok(assertions);
     }
     let Some((index, location)) = redirects.iter().find(|(_, u)| (seen_so_far.classify)(u) == Some(to)).cloned() else {
-        result.assertions.push(Assertion {
+        assertions.push(Assertion {
             subject: Subject::RedirectTo(to),
             expected: format!("a redirect to {}", to.as_str()),
             actual: format!("{}; now at {}", seen(), seen_so_far.position.describe()),
@@ -55,10 +47,9 @@ pub(crate) fn expect_redirect(
             hop: None,
             span: None,
         });
-        return;
+        return Ok(assertions);
     };
-    *cursor = index + 1;
-    result.assertions.push(Assertion {
+    assertions.push(Assertion {
         subject: Subject::RedirectTo(to),
         expected: to.as_str().into(),
         actual: hops[index].location.clone().unwrap_or_default(),
@@ -75,7 +66,18 @@ pub(crate) fn expect_redirect(
             .unwrap_or_default();
         format!("; the redirect carries error=`{v}`{description}")
     });
-    check_query(&location, to, index, query, vars, oauth_error.as_deref(), result);
+    assertions.extend(check_query(&location, to, index, query, seen_so_far.vars, oauth_error.as_deref()));
+    Ok(assertions)
+}
+
+/// Where the next `expect_redirect` starts after this one's assertions: past the redirect it
+/// matched (past every hop for `nowhere`), or where it was when it found none.
+pub(crate) fn next_since(seen: &Observation<'_>, to: HopKind, assertions: &[Assertion]) -> usize {
+    if to == HopKind::Nowhere {
+        return seen.hops.len();
+    }
+    let matched = assertions.iter().find(|a| a.passed && matches!(a.subject, Subject::RedirectTo(_)));
+    matched.and_then(|a| a.hop).map_or(seen.since, |index| index + 1)
 }
 
 /// Where the browser was sent since the previous expectation: the Location of each HTTP
@@ -90,7 +92,7 @@ fn redirects_since(hops: &[Hop], cursor: usize) -> Vec<(usize, Url)> {
             let Ok(here) = Url::parse(&h.url) else { return out };
             // A page opened right after authentik's flow executor answered is its flow redirect
             // (other pages' scripts, like ChatGPT's email lookup, do not redirect).
-            if i > 0 && hops[i - 1].api && hops[i - 1].url.contains("/api/v3/flows/executor/") {
+            if i > 0 && hops[i - 1].api && ak_protocol::authentik::paths::is_executor(&hops[i - 1].url) {
                 out.push((i, here.clone()));
             }
             if (300..400).contains(&h.status)
@@ -110,10 +112,10 @@ fn check_query(
     to: HopKind,
     index: usize,
     query: &[NamedMatcher],
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
     oauth_error: Option<&str>,
-    result: &mut StepResult,
-) {
+) -> Vec<Assertion> {
+    let mut assertions = Vec::new();
     for m in query {
         let value = location.query_pairs().find(|(k, _)| *k == m.name).map(|(_, v)| Value::String(v.into_owned()));
         let shown = if ak_protocol::redact::is_secret_param(&m.name) { None } else { value.clone() };
@@ -133,6 +135,7 @@ fn check_query(
         {
             assertion.actual.push_str(e);
         }
-        result.assertions.push(assertion);
+        assertions.push(assertion);
     }
+    assertions
 }

@@ -7,36 +7,73 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::Observation;
+use crate::result::{Assertion, Subject};
+use crate::scenario::SnapshotOf;
+
 /// The snapshot file of a scenario: `snapshots/<name>.json` beside it.
 pub fn path(scenario_file: &Path, name: &str) -> PathBuf {
     scenario_file.parent().unwrap_or(Path::new(".")).join("snapshots").join(format!("{name}.json"))
 }
 
-/// How a value compares with its snapshot.
-pub enum Outcome {
-    /// Equal to the file.
-    Same,
-    /// Recorded now (update mode).
-    Written,
-    /// No snapshot file yet.
-    Missing,
-    /// Different: the changed lines.
-    Differs(String),
+/// The text a snapshot file holds for a value.
+pub fn text(value: &Value) -> String {
+    format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
-/// Compares (or, with `update`, records) the snapshot.
-pub fn compare(file: &Path, value: &Value, update: bool) -> Outcome {
-    let text = format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default());
-    match std::fs::read_to_string(file) {
-        Ok(old) if old == text => Outcome::Same,
-        Ok(_) | Err(_) if update => {
-            let written =
-                file.parent().map(std::fs::create_dir_all).transpose().is_ok() && std::fs::write(file, &text).is_ok();
-            if written { Outcome::Written } else { Outcome::Missing }
+/// `expect_snapshot`: the value (with placeholders) against the snapshot file's text, `recorded`
+/// (`None`: no such file yet).
+pub(crate) fn expect_snapshot(
+    name: &str,
+    of: SnapshotOf,
+    file: &Path,
+    recorded: Option<&str>,
+    value: &Value,
+) -> Assertion {
+    let shown = file.display().to_string();
+    let new = text(value);
+    let (passed, actual) = match recorded {
+        Some(old) if old == new => (true, "equal".to_string()),
+        Some(old) => {
+            (false, format!("differs from {shown}: {} (review; AK_E2E_UPDATE_SNAPSHOTS=1 accepts it)", diff(old, &new)))
         }
-        Ok(old) => Outcome::Differs(diff(&old, &text)),
-        Err(_) => Outcome::Missing,
+        None => (false, format!("no snapshot at {shown}; record it with AK_E2E_UPDATE_SNAPSHOTS=1 and review it")),
+    };
+    Assertion {
+        subject: subject(name, of),
+        expected: format!("equal to {shown}"),
+        actual,
+        passed,
+        hop: None,
+        span: None,
     }
+}
+
+/// The assertion of a snapshot recorded now (`AK_E2E_UPDATE_SNAPSHOTS`).
+pub(crate) fn recorded_now(name: &str, of: SnapshotOf, file: &Path) -> Assertion {
+    let shown = file.display().to_string();
+    Assertion {
+        subject: subject(name, of),
+        expected: format!("equal to {shown}"),
+        actual: format!("recorded in {shown}"),
+        passed: true,
+        hop: None,
+        span: None,
+    }
+}
+
+fn subject(name: &str, of: SnapshotOf) -> Subject {
+    Subject::Snapshot { name: name.to_string(), of }
+}
+
+/// The claims ChatGPT received that a snapshot of `of` compares (not the discovery document,
+/// which the runner fetches).
+pub(crate) fn claims_of(seen: &Observation<'_>, of: SnapshotOf) -> Result<Value, String> {
+    let attempt = seen.chatgpt;
+    let set =
+        attempt.and_then(|a| if of == SnapshotOf::Userinfo { a.userinfo.as_ref() } else { a.id_token_claims.as_ref() });
+    set.map(|s| Value::Object(s.clone()))
+        .ok_or_else(|| format!("ChatGPT received no {} to compare with the snapshot", of.as_str()))
 }
 
 /// The changed lines, in order: `-` for the snapshot's, `+` for the new value's (a line diff,
@@ -55,7 +92,30 @@ fn diff(old: &str, new: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::diff;
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::{diff, expect_snapshot, text};
+    use crate::scenario::SnapshotOf;
+
+    /// Equal, different (with the changed lines) and missing, each with what it says.
+    #[test]
+    fn a_snapshot_is_equal_differs_or_is_missing() {
+        let file = Path::new("scenarios/snapshots/claims.json");
+        let value = json!({"email": "ann@example.com", "sub": "<hashed>"});
+        let judge = |recorded: Option<&str>| {
+            let a = expect_snapshot("claims", SnapshotOf::IdToken, file, recorded, &value);
+            (a.passed, a.actual)
+        };
+        assert_eq!(judge(Some(&text(&value))), (true, "equal".to_string()));
+        let (passed, actual) = judge(Some("{\n  \"email\": \"bob@example.com\",\n  \"sub\": \"<hashed>\"\n}\n"));
+        assert!(!passed);
+        assert!(actual.contains("-\"email\": \"bob@example.com\", +\"email\": \"ann@example.com\","), "{actual}");
+        let (passed, actual) = judge(None);
+        assert!(!passed);
+        assert!(actual.starts_with("no snapshot at scenarios/snapshots/claims.json"), "{actual}");
+    }
 
     /// A set of lines would see nothing here: the same lines, reordered and one repeated.
     #[test]

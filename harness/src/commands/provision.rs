@@ -265,7 +265,7 @@ pub async fn enroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, String> {
-    let session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
+    let mut session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
     match session.sign_in(username, password).await? {
         crate::environment::flow_client::SignIn::Done => {}
         other => return Err(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")),

@@ -3,25 +3,24 @@
 //! password, TOTP, consent), the redirect back, the landing — recording every hop. Every request
 //! has a deadline.
 
-use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component};
-use std::sync::Arc;
+use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, paths};
 
-use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Method, Response};
 use serde_json::Value;
 use url::Url;
 
-use super::{DriveError, Position};
+use super::DriveError;
+use super::session::{Body, MAX_REDIRECTS, Session};
 use crate::environment::{Environment, Workspace};
-use crate::result::{Exchange, Hop, Timings};
+use crate::observation::Position;
+use crate::result::Hop;
 use crate::scenario::{Consent, HopKind};
 use ak_protocol::authentik::Stage;
-use ak_protocol::redact::{redact, redact_location};
+use ak_protocol::redact::redact;
 use ak_protocol::secret::Secret;
 
-/// Most redirects followed for one navigation, and executor round trips for one sign-in.
-const MAX_REDIRECTS: usize = 20;
-const MAX_STAGES: usize = 12;
+/// Most executor round trips for one sign-in.
+pub(crate) const MAX_STAGES: usize = 12;
 
 /// A user's credentials for one sign-in.
 pub struct Credentials<'a> {
@@ -39,10 +38,8 @@ pub struct Credentials<'a> {
 pub struct ApiDriver<'e> {
     env: &'e Environment,
     ws: &'e Workspace,
-    http: reqwest::Client,
-    jar: Arc<Jar>,
-    /// Every exchange so far.
-    pub hops: Vec<Hop>,
+    /// The session with authentik (and ChatGPT): its cookies and every exchange so far.
+    pub session: Box<Session>,
     /// Where the session stands.
     pub position: Position,
     /// The `state` of the authorization request ChatGPT sent, to find its record.
@@ -77,20 +74,10 @@ pub struct ClientRequest {
 impl<'e> ApiDriver<'e> {
     /// A fresh session (empty cookie jar).
     pub fn new(env: &'e Environment, ws: &'e Workspace) -> Result<Self, DriveError> {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(env.request_timeout)
-            .connect_timeout(env.request_timeout)
-            .build()
-            .map_err(|e| DriveError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             env,
             ws,
-            http,
-            jar,
-            hops: Vec::new(),
+            session: Box::new(Session::new(&env.authentik, env.request_timeout)?),
             position: Position::Start,
             authorize_state: None,
             client: None,
@@ -110,81 +97,20 @@ impl<'e> ApiDriver<'e> {
         classify(self.env, url)
     }
 
-    async fn send(
-        &mut self,
-        method: Method,
-        url: Url,
-        form: Option<&[(&str, &str)]>,
-        json_body: Option<&Answer>,
-        api: bool,
-    ) -> Result<Response, DriveError> {
-        let mut request = self
-            .http
-            .request(method.clone(), url.clone())
-            .header("accept", if api { "application/json" } else { "text/html" });
-        if let Some(form) = form {
-            request = request.form(form);
-        }
-        if let Some(body) = json_body {
-            request = request.json(body);
-            if let Some(csrf) = self.cookie(&url, "authentik_csrf") {
-                request = request.header("X-authentik-CSRF", csrf);
-            }
-        }
-        let (response, exchange) = self.execute(request).await.map_err(|e| {
-            let why = ak_protocol::http::describe(&e, self.env.request_timeout);
-            DriveError(format!("{method} {} failed: {why}", redact(&url)))
-        })?;
-        let location =
-            response.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| redact_location(&url, l));
-        self.hops.push(Hop {
-            method: method.to_string(),
-            url: redact(&url),
-            status: response.status().as_u16(),
-            location,
-            kind: self.classify(&url),
-            api,
-            exchange: Some(exchange),
-        });
-        Ok(response)
+    /// Every exchange so far.
+    pub fn hops(&self) -> &[Hop] {
+        &self.session.hops
     }
 
-    /// Sends a request and records its headers (with the cookies the jar adds) and timing for
-    /// the trace bundle. reqwest tells the time to the answer's headers only: that is `wait`.
-    async fn execute(&self, request: reqwest::RequestBuilder) -> Result<(Response, Exchange), reqwest::Error> {
-        let request = request.build()?;
-        let mut request_headers = header_list(request.headers());
-        if let Some(cookies) = self.jar.cookies(request.url()).and_then(|c| c.to_str().ok().map(String::from)) {
-            request_headers.push(("cookie".into(), cookies));
-        }
-        let started_ms = unix_ms();
-        let clock = std::time::Instant::now();
-        let response = self.http.execute(request).await?;
-        let exchange = Exchange {
-            started_ms,
-            request_headers,
-            response_headers: header_list(response.headers()),
-            http_version: format!("{:?}", response.version()),
-            status_text: response.status().canonical_reason().unwrap_or_default().to_string(),
-            mime_type: response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string(),
-            timings: Timings { wait: clock.elapsed().as_secs_f64() * 1000.0, ..Timings::default() },
-        };
-        Ok((response, exchange))
-    }
-
-    fn cookie(&self, url: &Url, name: &str) -> Option<String> {
-        let header = self.jar.cookies(url)?;
-        ak_protocol::http::cookie_in(header.to_str().ok()?, name).map(String::from)
+    async fn send(&mut self, method: Method, url: Url, body: Body<'_>, api: bool) -> Result<Response, DriveError> {
+        let kind = self.classify(&url);
+        self.session.send(method, url, body, api, kind).await
     }
 
     /// Navigates like a browser: follows redirects, then settles on a page.
     async fn navigate(&mut self, method: Method, url: Url, form: Option<&[(&str, &str)]>) -> Result<(), DriveError> {
-        let mut response = self.send(method, url, form, None, false).await?;
+        let body = form.map_or(Body::None, Body::Form);
+        let mut response = self.send(method, url, body, false).await?;
         for _ in 0..MAX_REDIRECTS {
             if !response.status().is_redirection() {
                 return self.settle(response).await;
@@ -211,7 +137,7 @@ impl<'e> ApiDriver<'e> {
             if self.classify(&next) == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
                 self.authorize_state = next.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
             }
-            response = self.send(Method::GET, next, None, None, false).await?;
+            response = self.send(Method::GET, next, Body::None, false).await?;
         }
         Err(DriveError(format!("more than {MAX_REDIRECTS} redirects in a row")))
     }
@@ -229,16 +155,7 @@ impl<'e> ApiDriver<'e> {
             let challenge = self.executor(&slug, &query, None).await?;
             return self.on_challenge(slug, query, challenge).await;
         }
-        if let Some(title) = ak_protocol::authentik::page_title(&body) {
-            let message = ak_protocol::authentik::page_message(&body);
-            self.position = Position::AuthentikPage { status, title, message };
-            return Ok(());
-        }
-        if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
-            self.position = Position::Chatgpt { status, path: url.path().to_string(), body };
-            return Ok(());
-        }
-        self.position = Position::Elsewhere { url: redact(&url), status };
+        self.position = Position::of_page(&url, status, &body, self.env.is_chatgpt(&url));
         Ok(())
     }
 
@@ -265,34 +182,8 @@ impl<'e> ApiDriver<'e> {
     }
 
     /// GETs (or POSTs to) the flow executor, following its redirects to itself.
-    async fn executor(&mut self, slug: &str, query: &str, body: Option<Answer>) -> Result<Challenge, DriveError> {
-        let mut url = self
-            .env
-            .authentik
-            .join(&format!("api/v3/flows/executor/{slug}/"))
-            .map_err(|e| DriveError(e.to_string()))?;
-        url.query_pairs_mut().append_pair("query", query);
-        let method = if body.is_some() { Method::POST } else { Method::GET };
-        let mut response = self.send(method, url.clone(), None, body.as_ref(), true).await?;
-        for _ in 0..MAX_REDIRECTS {
-            if !response.status().is_redirection() {
-                let status = response.status();
-                let text = ak_protocol::http::read_text(response, self.env.request_timeout).await.map_err(|e| {
-                    DriveError(format!("authentik's flow executor for `{slug}` answered {status} but {e}"))
-                })?;
-                if !status.is_success() {
-                    return Err(DriveError(format!(
-                        "authentik's flow executor answered {status} for flow `{slug}`: {}",
-                        text.chars().take(200).collect::<String>()
-                    )));
-                }
-                return serde_json::from_str::<Value>(&text).map(Challenge::from).map_err(|e| {
-                    DriveError(format!("authentik's flow executor for `{slug}` answered {status} but not JSON ({e})"))
-                });
-            }
-            response = self.send(Method::GET, url.clone(), None, None, true).await?;
-        }
-        Err(DriveError(format!("authentik's flow executor for `{slug}` kept redirecting")))
+    async fn executor(&mut self, slug: &str, query: &str, answer: Option<Answer>) -> Result<Challenge, DriveError> {
+        self.session.executor(slug, query, answer.as_ref()).await.map(Challenge::from)
     }
 
     /// "Log in" at ChatGPT with an email, or the direct sign-in link.
@@ -300,7 +191,7 @@ impl<'e> ApiDriver<'e> {
         match email {
             Some(email) => {
                 let login = self.ws.chatgpt.login_url();
-                self.send(Method::GET, login.clone(), None, None, false).await?;
+                self.send(Method::GET, login.clone(), Body::None, false).await?;
                 self.navigate(Method::POST, login, Some(&[("email", email)])).await
             }
             None => self.navigate(Method::GET, self.ws.chatgpt.direct_link(), None).await,
@@ -361,7 +252,7 @@ impl<'e> ApiDriver<'e> {
 
     /// Sends the browser to authentik's authorize endpoint with the harness's own request.
     pub async fn authorize(&mut self, params: Vec<(String, String)>, client: ClientRequest) -> Result<(), DriveError> {
-        let mut url = self.env.authentik.join("application/o/authorize/").map_err(|e| DriveError(e.to_string()))?;
+        let mut url = self.session.url(paths::AUTHORIZE)?;
         url.query_pairs_mut().extend_pairs(params);
         self.client = Some(client);
         self.navigate(Method::GET, url, None).await
@@ -397,20 +288,15 @@ impl<'e> ApiDriver<'e> {
             &base64::engine::general_purpose::STANDARD,
             format!("{}:{}", encode(&self.ws.client_id), encode(client_secret)),
         );
-        let request = self.http.post(endpoint.clone()).header("authorization", format!("Basic {basic}")).form(&form);
-        let (response, exchange) = self.execute(request).await.map_err(|e| {
+        let request = self
+            .session
+            .request(Method::POST, endpoint.clone())
+            .header("authorization", format!("Basic {basic}"))
+            .form(&form);
+        let response = self.session.record(request, true, None).await.map_err(|e| {
             DriveError(format!("POST {endpoint} failed: {}", ak_protocol::http::describe(&e, self.env.request_timeout)))
         })?;
         let status = response.status().as_u16();
-        self.hops.push(Hop {
-            method: "POST".into(),
-            url: endpoint.to_string(),
-            status,
-            location: None,
-            kind: None,
-            api: true,
-            exchange: Some(exchange),
-        });
         let body = match ak_protocol::http::read_json(response, self.env.request_timeout).await {
             Ok(body) => body,
             Err(ak_protocol::http::BodyError::NotJson { .. }) => Value::Null,
@@ -425,7 +311,7 @@ impl<'e> ApiDriver<'e> {
             return Ok(document.clone());
         }
         let url = self.env.discovery_url(self.ws).map_err(|e| DriveError(e.0))?;
-        let response = self.send(Method::GET, url.clone(), None, None, true).await?;
+        let response = self.send(Method::GET, url.clone(), Body::None, true).await?;
         let document = ak_protocol::http::read_json(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {url}: the discovery document could not be read: {e}")))?;
@@ -435,7 +321,7 @@ impl<'e> ApiDriver<'e> {
 
     /// GETs a JSON document (the JWKS), recording the hop.
     pub async fn get_json(&mut self, url: Url) -> Result<Value, DriveError> {
-        let response = self.send(Method::GET, url.clone(), None, None, true).await?;
+        let response = self.send(Method::GET, url.clone(), Body::None, true).await?;
         ak_protocol::http::read_json(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))
@@ -451,11 +337,11 @@ impl<'e> ApiDriver<'e> {
 pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
     let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
     if same(&env.authentik) {
-        let path = &url.path()[env.authentik.path().len() - 1..];
-        if path == "/application/o/authorize/" {
+        let path = &url.path()[env.authentik.path().len()..];
+        if path == paths::AUTHORIZE {
             return Some(HopKind::AuthentikAuthorize);
         }
-        if path.starts_with("/if/flow/") {
+        if path.starts_with(paths::FLOW_PAGES) {
             return Some(HopKind::AuthentikFlow);
         }
     }
@@ -478,20 +364,5 @@ pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
 /// workspace's relying party in this process (real targets too: ChatGPT's side is always ours).
 pub fn find_attempt(ws: &Workspace, state: Option<&str>) -> Option<chatgpt_rp::Attempt> {
     let state = state?;
-    ws.chatgpt.find_attempt(|a| {
-        a.authorize_url
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == state))
-    })
-}
-
-/// Headers as name and value pairs, in order (values that are not text are left out).
-fn header_list(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
-    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect()
-}
-
-/// Now, in milliseconds since the Unix epoch.
-pub(crate) fn unix_ms() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    ws.chatgpt.find_attempt(|a| a.state.as_deref() == Some(state))
 }

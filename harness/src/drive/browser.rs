@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::DriveError;
-use super::Position;
 use super::api::{Credentials, classify, find_attempt};
 use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
 use crate::config::Screenshots;
 use crate::environment::{Environment, Workspace};
+use crate::observation::Position;
 use crate::result::{Exchange, Hop};
 use crate::scenario::HopKind;
 use ak_protocol::authentik::Stage;
@@ -497,7 +497,12 @@ impl<'e> BrowserDriver<'e> {
         let started = Instant::now();
         let mut progress_at = started;
         let mut hops_seen = self.hops.len();
-        let flow_prefix = self.env.authentik.join("if/flow/").map(|u| u.to_string()).unwrap_or_default();
+        let flow_prefix = self
+            .env
+            .authentik
+            .join(ak_protocol::authentik::paths::FLOW_PAGES)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
         let mut last = Value::Null;
         let stages = stage_selector();
         while progress_at.elapsed() <= quiet && started.elapsed() <= quiet * SETTLE_CAP {
@@ -587,7 +592,7 @@ impl<'e> BrowserDriver<'e> {
         if stage["component"] != component::FLOW_ERROR {
             return None;
         }
-        let hop = self.hops.iter().rev().find(|h| h.api && h.url.contains("/api/v3/flows/executor/"))?;
+        let hop = self.hops.iter().rev().find(|h| h.api && ak_protocol::authentik::paths::is_executor(&h.url))?;
         (hop.status >= 500).then(|| {
             DriveError(format!(
                 "authentik's flow executor answered {}: the server failed, and the flow page shows its error stage ({} {})",
@@ -598,15 +603,7 @@ impl<'e> BrowserDriver<'e> {
 
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
         let body = self.command("reading the page", self.client.source()).await?;
-        let status = self.last_document_status;
-        if let Some(title) = ak_protocol::authentik::page_title(&body) {
-            let message = ak_protocol::authentik::page_message(&body);
-            return Ok(Position::AuthentikPage { status, title, message });
-        }
-        if self.env.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin()) {
-            return Ok(Position::Chatgpt { status, path: url.path().to_string(), body });
-        }
-        Ok(Position::Elsewhere { url: redact(url), status })
+        Ok(Position::of_page(url, self.last_document_status, &body, self.env.is_chatgpt(url)))
     }
 
     /// Answers authentik's stages through the shadow roots until the browser leaves authentik or

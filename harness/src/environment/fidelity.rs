@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ak_protocol::authentik::Answer;
+use ak_protocol::authentik::{Answer, paths};
 use ak_protocol::secret::Secret;
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -118,9 +118,9 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     let mut recorder = Recorder::new(subject)?;
     recorder.record_discovery().await?;
     recorder.record_error_pages().await?;
-    let session = FlowClient::new(&subject.authentik, subject.timeout)?;
-    recorder.record_challenges(&session).await?;
-    recorder.record_code_flow(&session).await?;
+    let mut session = FlowClient::new(&subject.authentik, subject.timeout)?;
+    recorder.record_challenges(&mut session).await?;
+    recorder.record_code_flow(&mut session).await?;
     serde_json::to_value(recorder.corpus).map_err(|e| e.to_string())
 }
 
@@ -165,8 +165,7 @@ impl<'a> Recorder<'a> {
 
     /// Records the discovery document, then the JWKS it points to.
     async fn record_discovery(&mut self) -> Result<(), String> {
-        let discovery_url =
-            self.url(&format!("application/o/{}/.well-known/openid-configuration", self.subject.slug))?;
+        let discovery_url = self.url(&paths::discovery(&self.subject.slug))?;
         let (status, discovery) = self.get_json(discovery_url).await?;
         self.insert_answer("discovery", status, &discovery);
         let jwks_uri = discovery["jwks_uri"].as_str().ok_or("discovery has no jwks_uri")?;
@@ -182,7 +181,7 @@ impl<'a> Recorder<'a> {
             ("page_client_id_error", "ak-e2e-no-such-client", subject.redirect_uri.as_str()),
             ("page_redirect_uri_error", subject.client_id.as_str(), "https://ak-e2e.invalid/callback"),
         ] {
-            let mut u = self.url("application/o/authorize/")?;
+            let mut u = self.url(paths::AUTHORIZE)?;
             u.query_pairs_mut()
                 .append_pair("response_type", "code")
                 .append_pair("client_id", client_id)
@@ -205,7 +204,7 @@ impl<'a> Recorder<'a> {
     }
 
     /// Records the login's challenges in `session`, with a wrong password's before the right one.
-    async fn record_challenges(&mut self, session: &FlowClient) -> Result<(), String> {
+    async fn record_challenges(&mut self, session: &mut FlowClient) -> Result<(), String> {
         const FLOW: &str = "default-authentication-flow";
         let identification = session.challenge_json(FLOW, "", None).await?;
         self.corpus.insert("challenge_identification", shape(&identification, &self.base));
@@ -223,11 +222,11 @@ impl<'a> Recorder<'a> {
 
     /// Records the code flow as ChatGPT runs it, signed in through `session`: the token answer,
     /// the same code's second exchange, the ID token and userinfo.
-    async fn record_code_flow(&mut self, session: &FlowClient) -> Result<(), String> {
+    async fn record_code_flow(&mut self, session: &mut FlowClient) -> Result<(), String> {
         let verifier = ak_protocol::jose::random_token(48);
         let authorize = self.authorize_url(&verifier)?;
         let code = session.follow_to(&authorize, &self.subject.redirect_uri).await?;
-        let token_url = self.url("application/o/token/")?;
+        let token_url = self.url(paths::TOKEN)?;
         let (status, tokens) = self.exchange(&token_url, &code, &verifier).await?;
         self.insert_answer("token", status, &tokens);
         let (status, again) = self.exchange(&token_url, &code, &verifier).await?;
@@ -245,7 +244,7 @@ impl<'a> Recorder<'a> {
     /// The authorize URL ChatGPT sends the browser to: PKCE S256 over `verifier`, fixed state
     /// and nonce.
     fn authorize_url(&self, verifier: &str) -> Result<Url, String> {
-        let mut authorize = self.url("application/o/authorize/")?;
+        let mut authorize = self.url(paths::AUTHORIZE)?;
         authorize
             .query_pairs_mut()
             .append_pair("response_type", "code")
@@ -285,7 +284,7 @@ impl<'a> Recorder<'a> {
     async fn record_userinfo(&mut self, access: &str) -> Result<(), String> {
         let r = self
             .http
-            .get(self.url("application/o/userinfo/")?)
+            .get(self.url(paths::USERINFO)?)
             .bearer_auth(access)
             .send()
             .await

@@ -1,92 +1,43 @@
-//! A client of authentik's flow executor API for the harness's own chores (the pre-run sign-in
-//! check, enrolling the MFA fixture user's TOTP device): its own cookie jar, authentik's CSRF
-//! header once signed in, the executor's redirects to itself followed, every request with the
-//! deadline and every body within the size cap.
+//! The harness's own chores through authentik's flow executor (the pre-run sign-in check,
+//! enrolling the MFA fixture user's TOTP device, the fidelity corpus), on the same
+//! [`Session`] as the api driver: its cookie jar, CSRF header, redirects and deadlines.
 
-use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, flow_errors};
+use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, flow_errors, paths};
 use ak_protocol::secret::Secret;
-use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::cookie::{CookieStore, Jar};
+use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
+use crate::drive::session::{Body, Session};
+
 /// One browser-less session with authentik.
 pub struct FlowClient {
-    http: reqwest::Client,
-    jar: Arc<Jar>,
-    base: Url,
-    timeout: Duration,
-    /// authentik's clock at its last answer (its `Date` header).
-    clock: std::sync::Mutex<Option<std::time::SystemTime>>,
+    session: Session,
 }
 
 impl FlowClient {
     /// A new session (no cookies) with authentik at `base`.
     pub fn new(base: &Url, timeout: Duration) -> Result<Self, String> {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar.clone())
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut base = base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        Ok(Self { http, jar, base, timeout, clock: Default::default() })
-    }
-
-    fn csrf(&self) -> Option<String> {
-        let cookies = self.jar.cookies(&self.base)?;
-        let cookies = cookies.to_str().ok()?;
-        cookies.split("; ").find_map(|c| c.strip_prefix("authentik_csrf=")).map(String::from)
+        Ok(Self { session: Session::new(base, timeout).map_err(|e| e.0)? })
     }
 
     /// GETs (no answer) or POSTs (an answer) the flow's executor and returns the challenge,
     /// following the executor's redirects to itself.
-    pub async fn challenge(&self, slug: &str, answer: Option<&Answer>) -> Result<Challenge, String> {
+    pub async fn challenge(&mut self, slug: &str, answer: Option<&Answer>) -> Result<Challenge, String> {
         self.challenge_json(slug, "", answer).await.map(Challenge::from)
     }
 
     /// Like [`Self::challenge`], the challenge as authentik wrote it, every field kept (the
     /// fidelity corpus records its shape), for a flow page opened with this query.
-    pub async fn challenge_json(&self, slug: &str, query: &str, answer: Option<&Answer>) -> Result<Value, String> {
-        let mut url = self.base.join(&format!("api/v3/flows/executor/{slug}/")).map_err(|e| e.to_string())?;
-        url.query_pairs_mut().append_pair("query", query);
-        let fail = |e: reqwest::Error| format!("{url} failed: {}", ak_protocol::http::describe(&e, self.timeout));
-        let mut request = match answer {
-            None => self.http.get(url.clone()),
-            Some(body) => {
-                let mut r = self.http.post(url.clone()).json(body);
-                if let Some(csrf) = self.csrf() {
-                    r = r.header("X-authentik-CSRF", csrf);
-                }
-                r
-            }
-        };
-        for _ in 0..10 {
-            let response = request.header("accept", "application/json").send().await.map_err(fail)?;
-            let date = response.headers().get("date").and_then(|d| d.to_str().ok());
-            if let Some(date) = date.and_then(|d| httpdate::parse_http_date(d).ok()) {
-                *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(date);
-            }
-            if !response.status().is_redirection() {
-                let status = response.status();
-                return ak_protocol::http::read_json(response, self.timeout)
-                    .await
-                    .map_err(|e| format!("{url} answered {status} but {e}"));
-            }
-            request = self.http.get(url.clone());
-        }
-        Err(format!("{url} kept redirecting"))
+    pub async fn challenge_json(&mut self, slug: &str, query: &str, answer: Option<&Answer>) -> Result<Value, String> {
+        self.session.executor(slug, query, answer).await.map_err(|e| e.0)
     }
 
     /// Opens `start` (an authorization request) signed in, following redirects and the flow
     /// pages' redirects until the browser would be sent to `redirect_uri`; returns the `code`.
-    pub async fn follow_to(&self, start: &Url, redirect_uri: &str) -> Result<String, String> {
+    pub async fn follow_to(&mut self, start: &Url, redirect_uri: &str) -> Result<String, String> {
         let mut next = start.clone();
         for _ in 0..10 {
             if next.as_str().starts_with(redirect_uri) {
@@ -94,17 +45,18 @@ impl FlowClient {
                     format!("back at the redirect URI without a code: {}", ak_protocol::redact::redact(&next))
                 });
             }
-            if let Some(slug) = next.path().strip_prefix(self.base.path()).and_then(|p| p.strip_prefix("if/flow/")) {
-                let slug = slug.trim_end_matches('/').to_string();
-                let query = next.query().unwrap_or_default();
-                let challenge = Challenge::from(self.challenge_json(&slug, query, None).await?);
+            let base = self.session.authentik().path().to_string();
+            if let Some(slug) = paths::flow_slug(&base, next.path()).map(String::from) {
+                let query = next.query().unwrap_or_default().to_string();
+                let challenge = Challenge::from(self.challenge_json(&slug, &query, None).await?);
                 let ChallengeKind::Redirect { to } = &challenge.kind else {
                     return Err(format!("flow `{slug}` answered {:?}", challenge.component()));
                 };
-                next = self.base.join(to).map_err(|e| e.to_string())?;
+                next = self.session.url(to).map_err(|e| e.0)?;
                 continue;
             }
-            let response = self.http.get(next.clone()).send().await.map_err(|e| format!("GET {next}: {e}"))?;
+            let response =
+                self.session.send(Method::GET, next.clone(), Body::None, false, None).await.map_err(|e| e.0)?;
             let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
             let Some(location) = location else {
                 return Err(format!(
@@ -120,15 +72,14 @@ impl FlowClient {
 
     /// After [`Self::sign_in`] stopped at `ak-stage-authenticator-validate`: answers it with a
     /// TOTP code. Refused carries what authentik said and its clock (its `Date` header).
-    pub async fn answer_totp(&self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), String> {
+    pub async fn answer_totp(&mut self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), String> {
         let answer = Answer::AuthenticatorValidate { code: Secret::new(code) };
         let after = self.challenge("default-authentication-flow", Some(&answer)).await?;
-        let clock = *self.clock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), clock))
+        Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), self.session.clock))
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.
-    pub async fn sign_in(&self, username: &str, password: &str) -> Result<SignIn, String> {
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Result<SignIn, String> {
         const FLOW: &str = "default-authentication-flow";
         let first = self.challenge(FLOW, None).await?;
         if first.component() != component::IDENTIFICATION {

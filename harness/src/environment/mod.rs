@@ -152,15 +152,21 @@ impl Environment {
     }
 
     /// The variables a scenario using this workspace sees.
-    pub fn vars_for(&self, ws: &Workspace) -> BTreeMap<String, String> {
-        let mut vars = self.vars.clone();
-        vars.insert("authentik.issuer".into(), format!("{}application/o/{}/", self.authentik, ws.slug));
-        vars.insert("application.slug".into(), ws.slug.clone());
-        vars.insert("application.client_id".into(), ws.client_id.clone());
-        vars.insert("chatgpt.url".into(), ws.chatgpt.url().to_string());
-        vars.insert("chatgpt.redirect_uri".into(), ws.chatgpt.redirect_uri().to_string());
-        vars.insert("chatgpt.connection_id".into(), ws.chatgpt.config().connection_id.clone());
-        vars
+    pub fn vars_for(&self, ws: &Workspace) -> crate::scenario::Vars {
+        let application = crate::scenario::ApplicationVars {
+            issuer: format!("{}{}", self.authentik, ak_protocol::authentik::paths::issuer(&ws.slug)),
+            slug: ws.slug.clone(),
+            client_id: ws.client_id.clone(),
+            chatgpt_url: ws.chatgpt.url().to_string(),
+            redirect_uri: ws.chatgpt.redirect_uri().to_string(),
+            connection_id: ws.chatgpt.config().connection_id.clone(),
+        };
+        crate::scenario::Vars::new(self.vars.clone(), application)
+    }
+
+    /// Whether a URL is one of the workspaces' ChatGPT.
+    pub fn is_chatgpt(&self, url: &Url) -> bool {
+        self.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin())
     }
 
     /// The discovery document's URL of a workspace's application.
@@ -372,7 +378,7 @@ fn with_totp_devices(mut options: Options, settings: &Settings, secrets: &Secret
 
 fn discovery_url(authentik: &Url, slug: &str) -> Result<Url, TargetError> {
     authentik
-        .join(&format!("application/o/{slug}/.well-known/openid-configuration"))
+        .join(&ak_protocol::authentik::paths::discovery(slug))
         .map_err(|e| TargetError(format!("bad application slug `{slug}`: {e}")))
 }
 
@@ -457,7 +463,7 @@ async fn preflight(
             .and_then(|t| secrets.get(&t.env))
             .and_then(|s| ak_protocol::totp::decode_secret(&s));
         // Its own session: signed in as one user, authentik would not ask the next one.
-        let session = crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
+        let mut session = crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
         checks.spawn(async move {
             use crate::environment::flow_client::SignIn;
             let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError)?;

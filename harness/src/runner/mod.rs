@@ -14,11 +14,11 @@ use serde_json::Value;
 use url::Url;
 
 use crate::drive::DriveError;
-use crate::drive::Position;
 use crate::drive::api::{ApiDriver, Credentials};
 use crate::drive::browser::BrowserDriver;
 use crate::drive::chrome::BrowserHost;
 use crate::environment::Environment;
+use crate::observation::Position;
 use crate::plan::Plan;
 use crate::result::{Hop, Progress};
 use crate::result::{RunReport, Status, Summary};
@@ -48,7 +48,7 @@ impl Driver<'_> {
 
     pub(crate) fn hops(&self) -> &[Hop] {
         match self {
-            Driver::Api(d) => &d.hops,
+            Driver::Api(d) => d.hops(),
             Driver::Browser(d) => &d.hops,
         }
     }

@@ -10,8 +10,8 @@ use crate::check::hints;
 use crate::drive::DriveError;
 use crate::drive::api::ApiDriver;
 use crate::drive::browser::BrowserDriver;
-use crate::drive::{Position, chatgpt_error};
 use crate::environment::Environment;
+use crate::observation::Position;
 use crate::plan::{Plan, Planned};
 use crate::result::Hop;
 use crate::result::{ScenarioResult, Status, StepResult, StepStatus};
@@ -264,10 +264,7 @@ fn tracing_note(result: &mut ScenarioResult, dir: &std::path::Path, e: &std::io:
 
 fn hint_for(position: &Position) -> Option<String> {
     match position {
-        Position::Chatgpt { body, .. } => {
-            let code = chatgpt_error(body).and_then(|(code, _)| chatgpt_rp::ErrorCode::parse(&code));
-            code.and_then(chatgpt_rp::ErrorCode::hint).map(String::from)
-        }
+        Position::Chatgpt { shown, .. } => shown.error_code().and_then(chatgpt_rp::ErrorCode::hint).map(String::from),
         Position::AuthentikPage { title, .. } => hints::for_authentik_page(title).map(String::from),
         Position::Flow { stage, .. }
             if stage.component == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE

@@ -1,22 +1,22 @@
 //! One step: the driver's actions and the expectations, each checked by `check`.
 
-use std::collections::BTreeMap;
-
 use super::{Context, Driver, fetch_discovery};
 use serde_json::Value;
 use url::Url;
 
 use crate::check::{
-    Observation, Provider, check_id_token, check_value, expect_authentik, expect_landing, expect_redirect,
+    Checked, Observation, Provider, TokenAnswerSeen, check_id_token, expect_authentik, expect_claims, expect_landing,
+    expect_redirect, expect_token_answer, next_since, snapshot,
 };
 use crate::drive::DriveError;
-use crate::drive::Position;
 use crate::drive::api::{ApiDriver, Credentials};
+use crate::observation::Position;
 use crate::plan::Plan;
-use crate::result::{Assertion, StepResult, Subject};
-use crate::scenario::{ClaimSource, NamedMatcher, SnapshotOf, StepKind, TokenAnswer};
+use crate::result::{Assertion, StepResult};
+use crate::scenario::{SnapshotOf, StepKind, TokenAnswer, Vars};
 
 /// One step: an action of the driver, or an expectation checked against what it recorded.
+/// `since` is where the next `expect_redirect` looks from (moved past what one matched).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn execute(
     plan: &Plan,
@@ -24,7 +24,7 @@ pub(super) async fn execute(
     scenario_file: &std::path::Path,
     driver: &mut Driver<'_>,
     kind: &StepKind,
-    cursor: &mut usize,
+    since: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     let vars = &ctx.env.vars_for(driver.workspace());
@@ -34,44 +34,71 @@ pub(super) async fn execute(
     {
         return Err(timeout);
     }
-    match kind {
+    let checked = match kind {
         StepKind::StartLogin { email } => {
             let email = email.as_ref().map(|t| t.render(vars));
-            driver.start_login(email.as_deref()).await
+            return driver.start_login(email.as_deref()).await;
         }
         StepKind::SignIn { user, password, consent } => {
-            sign_in(plan, driver, vars, user, password.as_ref(), *consent, result).await
+            return sign_in(plan, driver, vars, user, password.as_ref(), *consent, result).await;
         }
-        StepKind::ExpectRedirect { to, query } => {
-            let classify = |url: &Url| driver.classify(url);
-            let seen = Observation { hops: driver.hops(), position: driver.position(), classify: &classify };
-            expect_redirect(&seen, *to, query, vars, cursor, result);
-            Ok(())
-        }
-        StepKind::ExpectAuthentik(expectation) => {
-            expect_authentik(driver.position(), expectation, result);
-            Ok(())
-        }
-        StepKind::ExpectClaims { from, claims } => {
-            expect_claims(driver, vars, *from, claims, result);
-            Ok(())
-        }
-        StepKind::ExpectLanding(landing) => {
-            expect_landing(driver.position(), landing, result);
-            Ok(())
-        }
-        StepKind::ExpectSnapshot { of, name } => expect_snapshot(ctx, scenario_file, driver, *of, name, result).await,
         StepKind::Authorize { set, remove } => {
             let Driver::Api(api) = driver else { return Err(DriveError("`authorize` needs the api driver".into())) };
             let (params, client) = client_request(vars, set, remove);
-            api.authorize(params, client).await
+            return api.authorize(params, client).await;
         }
         StepKind::ExchangeCode { expect, client_secret, code_verifier } => {
             let Driver::Api(api) = driver else {
                 return Err(DriveError("`exchange_code` needs the api driver".into()));
             };
-            exchange_code(api, vars, expect, client_secret.as_ref(), code_verifier.as_ref(), result).await
+            exchange_code(api, vars, expect, client_secret.as_ref(), code_verifier.as_ref()).await?
         }
+        StepKind::ExpectSnapshot { of: SnapshotOf::Discovery, name } => {
+            let value = fetch_discovery(ctx.env, driver.workspace()).await?;
+            Ok(vec![snapshot_of(ctx, scenario_file, driver.workspace(), SnapshotOf::Discovery, name, &value)])
+        }
+        expectation => expect(ctx, scenario_file, driver, vars, expectation, since),
+    };
+    match checked {
+        Ok(assertions) => result.assertions.extend(assertions),
+        Err(nothing_to_judge) => result.error = Some(nothing_to_judge),
+    }
+    Ok(())
+}
+
+/// An expectation, judged by its pure check on what the driver observed.
+fn expect(
+    ctx: &Context<'_>,
+    scenario_file: &std::path::Path,
+    driver: &Driver<'_>,
+    vars: &Vars,
+    kind: &StepKind,
+    since: &mut usize,
+) -> Checked {
+    let attempt = driver.attempt();
+    let classify = |url: &Url| driver.classify(url);
+    let seen = Observation {
+        hops: driver.hops(),
+        since: *since,
+        position: driver.position(),
+        classify: &classify,
+        chatgpt: attempt.as_ref(),
+        vars,
+    };
+    match kind {
+        StepKind::ExpectRedirect { to, query } => {
+            let checked = expect_redirect(&seen, *to, query);
+            if let Ok(assertions) = &checked {
+                *since = next_since(&seen, *to, assertions);
+            }
+            checked
+        }
+        StepKind::ExpectAuthentik(expectation) => expect_authentik(&seen, expectation),
+        StepKind::ExpectClaims { from, claims } => expect_claims(&seen, *from, claims),
+        StepKind::ExpectLanding(landing) => expect_landing(&seen, landing),
+        StepKind::ExpectSnapshot { of, name } => snapshot::claims_of(&seen, *of)
+            .map(|value| vec![snapshot_of(ctx, scenario_file, driver.workspace(), *of, name, &value)]),
+        action => Err(format!("`{action:?}` is an action, not an expectation")),
     }
 }
 
@@ -91,7 +118,7 @@ fn chatgpt_timeout(driver: &Driver<'_>) -> Option<DriveError> {
 async fn sign_in(
     plan: &Plan,
     driver: &mut Driver<'_>,
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
     user: &str,
     password: Option<&crate::scenario::Template>,
     consent: crate::scenario::Consent,
@@ -118,123 +145,48 @@ async fn sign_in(
     driver.sign_in(&credentials).await
 }
 
-/// `expect_claims`: the claims ChatGPT received (ID token or userinfo), from its record of
-/// this session's attempt, against the step's matchers.
-fn expect_claims(
-    driver: &Driver<'_>,
-    vars: &BTreeMap<String, String>,
-    from: ClaimSource,
-    claims: &[NamedMatcher],
-    result: &mut StepResult,
-) {
-    let Some(attempt) = driver.attempt() else {
-        result.error = Some(format!(
-            "ChatGPT has no record of a login from this session (it never redirected to authentik); the browser is at {}",
-            driver.position().describe()
-        ));
-        return;
-    };
-    let set = match from {
-        ClaimSource::IdToken => attempt.id_token_claims.as_ref(),
-        ClaimSource::Userinfo => attempt.userinfo.as_ref(),
-    };
-    let Some(set) = set else {
-        // Where the login stopped: ChatGPT's own failure, or, when it never got the callback,
-        // where the browser stands (a stage that refused an answer, say).
-        let why = match &attempt.error {
-            Some(e) => format!(" (ChatGPT stopped earlier: `{}`)", e.code.as_str()),
-            None => format!(": the login never came back to ChatGPT; it is at {}", driver.position().describe()),
-        };
-        result.error = Some(format!("ChatGPT received no {}{why}", from.words()));
-        return;
-    };
-    for claim in claims {
-        let subject = Subject::Claim { from, name: claim.name.clone() };
-        let mut assertion = check_value(subject, set.get(&claim.name), &claim.matcher, vars, None);
-        assertion.span = Some(claim.span.clone());
-        result.assertions.push(assertion);
-    }
-}
-
-/// `expect_snapshot`: the discovery document or ChatGPT's claims, with placeholders, against
-/// the snapshot file beside the scenario (recorded instead with `AK_E2E_UPDATE_SNAPSHOTS`).
-async fn expect_snapshot(
+/// `expect_snapshot`: the value with placeholders against the snapshot file beside the
+/// scenario, read here; with `AK_E2E_UPDATE_SNAPSHOTS`, a value that differs is recorded instead.
+fn snapshot_of(
     ctx: &Context<'_>,
     scenario_file: &std::path::Path,
-    driver: &Driver<'_>,
+    ws: &crate::environment::Workspace,
     of: SnapshotOf,
     name: &str,
-    result: &mut StepResult,
-) -> Result<(), DriveError> {
-    use crate::check::snapshot::{Outcome, compare, path};
-    let ws = driver.workspace();
-    let value = match of {
-        SnapshotOf::Discovery => fetch_discovery(ctx.env, ws).await?,
-        source => {
-            let attempt = driver.attempt();
-            let set = attempt.and_then(|a| if source == SnapshotOf::Userinfo { a.userinfo } else { a.id_token_claims });
-            match set {
-                Some(set) => Value::Object(set),
-                None => {
-                    result.error =
-                        Some(format!("ChatGPT received no {} to compare with the snapshot", source.as_str()));
-                    return Ok(());
-                }
-            }
+    value: &Value,
+) -> Assertion {
+    let normalised = ctx.env.with_placeholders(ws, value);
+    let file = snapshot::path(scenario_file, name);
+    let recorded = std::fs::read_to_string(&file).ok();
+    let text = snapshot::text(&normalised);
+    if ctx.update_snapshots && recorded.as_deref() != Some(text.as_str()) {
+        let written =
+            file.parent().map(std::fs::create_dir_all).transpose().is_ok() && std::fs::write(&file, &text).is_ok();
+        if written {
+            return snapshot::recorded_now(name, of, &file);
         }
-    };
-    let normalised = ctx.env.with_placeholders(ws, &value);
-    let file = path(scenario_file, name);
-    let shown = file.display().to_string();
-    let (passed, actual) = match compare(&file, &normalised, ctx.update_snapshots) {
-        Outcome::Same => (true, "equal".to_string()),
-        Outcome::Written => (true, format!("recorded in {shown}")),
-        Outcome::Missing => {
-            (false, format!("no snapshot at {shown}; record it with AK_E2E_UPDATE_SNAPSHOTS=1 and review it"))
-        }
-        Outcome::Differs(diff) => {
-            (false, format!("differs from {shown}: {diff} (review; AK_E2E_UPDATE_SNAPSHOTS=1 accepts it)"))
-        }
-    };
-    result.assertions.push(Assertion {
-        subject: Subject::Snapshot { name: name.to_string(), of },
-        expected: format!("equal to {shown}"),
-        actual,
-        passed,
-        hop: None,
-        span: None,
-    });
-    Ok(())
+        return snapshot::expect_snapshot(name, of, &file, None, &normalised);
+    }
+    snapshot::expect_snapshot(name, of, &file, recorded.as_deref(), &normalised)
 }
 
 /// `exchange_code`: the code of the harness's own `authorize` at the token endpoint, the
 /// answer against `expect` (`ok`, or an OAuth error), and an ID token's protocol checks.
 async fn exchange_code(
     api: &mut ApiDriver<'_>,
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
     expect: &TokenAnswer,
     client_secret: Option<&crate::scenario::Template>,
     code_verifier: Option<&crate::scenario::Template>,
-    result: &mut StepResult,
-) -> Result<(), DriveError> {
+) -> Result<Checked, DriveError> {
     let secret = match client_secret {
         Some(t) => t.render(vars),
         None => api.workspace().chatgpt.config().client_secret.expose().to_string(),
     };
     let verifier = code_verifier.map(|t| t.render(vars));
     let (status, body) = api.exchange_code(&secret, verifier.as_deref()).await?;
-    let error = body["error"].as_str().map(String::from);
-    let actual = match &error {
-        Some(e) => format!("HTTP {status} `{e}`"),
-        None if status == 200 => "HTTP 200 with tokens".to_string(),
-        None => format!("HTTP {status}"),
-    };
-    let (expected, passed) = match expect {
-        TokenAnswer::Ok => ("HTTP 200 with tokens".to_string(), status == 200 && body["id_token"].is_string()),
-        TokenAnswer::Error(want) => (format!("HTTP 400 `{want}`"), error.as_deref() == Some(want.as_str())),
-    };
-    let hop = Some(api.hops.len() - 1);
-    result.assertions.push(Assertion { subject: Subject::CodeExchange, expected, actual, passed, hop, span: None });
+    let answer = TokenAnswerSeen { status, body: &body, hop: api.hops().len().checked_sub(1) };
+    let mut assertions = vec![expect_token_answer(&answer, expect)];
     if *expect == TokenAnswer::Ok
         && let Some(token) = body["id_token"].as_str()
     {
@@ -252,23 +204,23 @@ async fn exchange_code(
             access_token: body["access_token"].as_str(),
             leeway: api.workspace().chatgpt.config().clock_skew,
         };
-        check_id_token(&provider, vars, token, result);
+        assertions.extend(check_id_token(&provider, &vars.application, token));
     }
-    Ok(())
+    Ok(Ok(assertions))
 }
 
 /// The harness's own authorization request: ChatGPT's parameters (code flow, PKCE S256, state,
 /// nonce, `openid profile email`) with the step's overrides and removals.
 fn client_request(
-    vars: &BTreeMap<String, String>,
+    vars: &Vars,
     set: &[(String, crate::scenario::Template)],
     remove: &[String],
 ) -> (Vec<(String, String)>, crate::drive::api::ClientRequest) {
     let verifier = ak_protocol::jose::random_token(48);
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
-        ("client_id".into(), vars.get("application.client_id").cloned().unwrap_or_default()),
-        ("redirect_uri".into(), vars.get("chatgpt.redirect_uri").cloned().unwrap_or_default()),
+        ("client_id".into(), vars.application.client_id.clone()),
+        ("redirect_uri".into(), vars.application.redirect_uri.clone()),
         ("scope".into(), "openid profile email".into()),
         ("state".into(), ak_protocol::jose::random_token(16)),
         ("nonce".into(), ak_protocol::jose::random_token(16)),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diagnostic::Span;
-pub use template::Template;
+pub use template::{ApplicationVars, Template, Vars};
 
 /// The name of the application given as `application:`.
 pub const DEFAULT_APPLICATION: &str = "default";

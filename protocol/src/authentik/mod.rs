@@ -8,6 +8,7 @@ pub mod admin;
 pub mod answer;
 pub mod component;
 pub mod flow;
+pub mod paths;
 
 pub use answer::Answer;
 pub use flow::{Challenge, ChallengeKind, ErrorDetail, FlowInfo, ResponseErrors};
