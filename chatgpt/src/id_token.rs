@@ -53,6 +53,10 @@ pub(crate) async fn validate_id_token(
     signature(&jwt, &expected, &pending.discovery.jwks_uri, attempt)?;
 
     check_claims(&jwt.claims, &expected, tokens, attempt)?;
+    match crate::second_opinion::verdict(&tokens.id_token, &expected) {
+        Ok(agreed) => attempt.pass(crate::second_opinion::CHECK, agreed),
+        Err(refused) => attempt.note(crate::second_opinion::CHECK, refused),
+    }
     Ok(jwt.claims)
 }
 

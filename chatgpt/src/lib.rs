@@ -7,6 +7,7 @@ mod oidc;
 mod pages;
 mod provider;
 pub mod record;
+pub mod second_opinion;
 mod server;
 
 pub use config::{Alg, ClientAuth, Config, ConfigError};

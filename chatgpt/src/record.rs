@@ -176,8 +176,15 @@ impl Serialize for ErrorCode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        ErrorCode::parse(&code).ok_or_else(|| serde::de::Error::custom(format!("no ChatGPT error code `{code}`")))
+    }
+}
+
 /// A failure: its code and a detail naming the values involved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Failure {
     /// The machine-readable code.
     pub code: ErrorCode,
@@ -185,7 +192,7 @@ pub struct Failure {
     pub detail: String,
     /// The identity provider did not answer within the deadline: a slow or stalled server, not
     /// a setting.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
 }
 
@@ -239,7 +246,7 @@ pub enum Mode {
 }
 
 /// Where an attempt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Redirected to the identity provider; no callback yet.
@@ -348,6 +355,15 @@ impl Attempt {
             error: None,
             profile: None,
         }
+    }
+
+    /// Why a standard OpenID client (openidconnect's Core verifier) refuses the ID token this
+    /// attempt accepted, if it does (see [`crate::second_opinion`]).
+    pub fn second_opinion_refusal(&self) -> Option<&str> {
+        self.checks
+            .iter()
+            .find(|c| c.name == crate::second_opinion::CHECK && c.outcome == Outcome::Note)
+            .map(|c| c.detail.as_str())
     }
 
     /// Records a passing check.

@@ -223,3 +223,24 @@ async fn discovery_and_keys_are_cached_and_keys_refetched_on_an_unknown_kid() {
     assert_eq!(attempt.verdict, Verdict::Success, "{:#?}", attempt.checks);
     assert_eq!(fetched("/application/o/chatgpt/jwks/").await, 2, "the key set again, once");
 }
+
+/// The second opinion: a plain token gets openidconnect's agreement; a token the shared rules
+/// accept but a standard client refuses (a second audience, with `azp` naming ChatGPT: valid by
+/// OIDC Core 3.1.3.7, but an audience openidconnect does not trust) still signs the user in,
+/// and the attempt notes why the standard client refuses it.
+#[tokio::test]
+async fn a_token_a_standard_client_refuses_is_noted() {
+    let ctx = Ctx::new().await;
+    let (_, _, plain) = ctx.login_with_claims(|_| {}).await;
+    assert_eq!(plain.verdict, Verdict::Success);
+    assert_eq!(plain.second_opinion_refusal(), None, "{:?}", plain.checks);
+    let (_, _, two_audiences) = ctx
+        .login_with_claims(|c| {
+            c.insert("aud".into(), json!([CLIENT_ID, "api"]));
+            c.insert("azp".into(), json!(CLIENT_ID));
+        })
+        .await;
+    assert_eq!(two_audiences.verdict, Verdict::Success);
+    let refusal = two_audiences.second_opinion_refusal().expect("the standard client refuses it");
+    assert!(refusal.contains("Invalid audiences"), "{refusal}");
+}

@@ -108,7 +108,7 @@ pub struct ScenarioResult {
     /// Screenshots, page dumps and console logs (browser driver).
     pub artifacts: Vec<String>,
     /// What ChatGPT received: ID token claims, userinfo, its verdict (no tokens).
-    pub claims: Option<serde_json::Value>,
+    pub claims: Option<ChatgptReceived>,
     /// The folder of this run's trace bundle (`--trace`, or a failed run's under `--artifacts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
@@ -193,9 +193,50 @@ pub struct Assertion {
     pub span: Option<Span>,
 }
 
-/// What an assertion checked, as its diagnosis names it (`ID token claim `email``, `redirect to
-/// chatgpt.callback`). Reports hold it as those words, and read them back into the same value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What ChatGPT received in a scenario's login, from its record of the attempt (never a token).
+/// A report of an earlier version whose verdict or error this version does not know still reads,
+/// without them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ChatgptReceived {
+    /// The ID token's claims.
+    pub id_token: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The userinfo answer.
+    pub userinfo: Option<serde_json::Map<String, serde_json::Value>>,
+    /// ChatGPT's verdict on the attempt.
+    #[serde(default, deserialize_with = "known_or_none")]
+    pub chatgpt_verdict: Option<chatgpt_rp::Verdict>,
+    /// Why it refused, when it did.
+    #[serde(default, deserialize_with = "known_or_none")]
+    pub chatgpt_error: Option<chatgpt_rp::Failure>,
+}
+
+impl From<&chatgpt_rp::Attempt> for ChatgptReceived {
+    fn from(attempt: &chatgpt_rp::Attempt) -> Self {
+        Self {
+            id_token: attempt.id_token_claims.clone(),
+            userinfo: attempt.userinfo.clone(),
+            chatgpt_verdict: Some(attempt.verdict),
+            chatgpt_error: attempt.error.clone(),
+        }
+    }
+}
+
+/// A value this version reads, or none (an earlier or later version's that it does not).
+fn known_or_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = <Option<serde_json::Value> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// What an assertion checked. Diagnoses name it in words (`ID token claim `email``, `redirect to
+/// chatgpt.callback`); JSON reports hold it as a tagged object (`{"kind": "claim", "from":
+/// "id_token", "name": "email"}`), and reports of earlier versions, which held the words, still
+/// read (into the same value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(remote = "Self", tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
     /// A claim of an ID token or a userinfo answer: ChatGPT's, or, in `exchange_code`, the
     /// harness's own.
@@ -206,10 +247,12 @@ pub enum Subject {
     IdTokenAlg,
     /// The ID token's signature, against the JWKS key its `kid` names.
     IdTokenSignature,
+    /// The ID token ChatGPT accepted, by a standard client's verifier (openidconnect's).
+    IdTokenSecondOpinion,
     /// Whether the login left authentik with a redirect at all.
     Redirect,
     /// Where a redirect went.
-    RedirectTo(HopKind),
+    RedirectTo { to: HopKind },
     /// A query parameter of a redirect.
     RedirectParameter { to: HopKind, name: String },
     /// The flow stage authentik showed.
@@ -228,7 +271,7 @@ pub enum Subject {
     CodeExchange,
     /// Words this version does not give a subject (read from another version's report, as
     /// `compare` reads reports): kept as they are, so that such a report still reads.
-    Other(String),
+    Other { words: String },
 }
 
 impl std::fmt::Display for Subject {
@@ -238,8 +281,9 @@ impl std::fmt::Display for Subject {
             Subject::IdToken => f.write_str("ID token"),
             Subject::IdTokenAlg => f.write_str("ID token alg"),
             Subject::IdTokenSignature => f.write_str("ID token signature"),
+            Subject::IdTokenSecondOpinion => f.write_str("ID token, by a standard client"),
             Subject::Redirect => f.write_str("redirect"),
-            Subject::RedirectTo(to) => write!(f, "redirect to {}", to.as_str()),
+            Subject::RedirectTo { to } => write!(f, "redirect to {}", to.as_str()),
             Subject::RedirectParameter { to, name } => {
                 write!(f, "query parameter `{name}` of the redirect to {}", to.as_str())
             }
@@ -250,7 +294,7 @@ impl std::fmt::Display for Subject {
             Subject::Landing => f.write_str("landing"),
             Subject::Snapshot { name, of } => write!(f, "snapshot `{name}` of the {}", of.as_str()),
             Subject::CodeExchange => f.write_str("code exchange"),
-            Subject::Other(words) => f.write_str(words),
+            Subject::Other { words } => f.write_str(words),
         }
     }
 }
@@ -262,6 +306,7 @@ impl Subject {
             Subject::IdToken,
             Subject::IdTokenAlg,
             Subject::IdTokenSignature,
+            Subject::IdTokenSecondOpinion,
             Subject::Redirect,
             Subject::AuthentikStage,
             Subject::AuthentikMessage,
@@ -273,7 +318,7 @@ impl Subject {
         if let Some(subject) = fixed.into_iter().find(|s| s.to_string() == words) {
             return subject;
         }
-        Self::parse_named(words).unwrap_or_else(|| Subject::Other(words.to_string()))
+        Self::parse_named(words).unwrap_or_else(|| Subject::Other { words: words.to_string() })
     }
 
     /// The subjects whose words carry a name or a kind.
@@ -287,7 +332,7 @@ impl Subject {
             }
         }
         if let Some(to) = words.strip_prefix("redirect to ") {
-            return hop(to).map(Subject::RedirectTo);
+            return hop(to).map(|to| Subject::RedirectTo { to });
         }
         if let Some(rest) = words.strip_prefix("query parameter ") {
             let (name, after) = backquoted(rest)?;
@@ -311,14 +356,17 @@ fn backquoted(words: &str) -> Option<(String, &str)> {
 
 impl Serialize for Subject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        Subject::serialize(self, serializer)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Subject {
+    /// The tagged object, or the words an earlier version wrote.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let words = String::deserialize(deserializer)?;
-        Ok(Subject::parse(&words))
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(words) => Ok(Subject::parse(&words)),
+            tagged => Subject::deserialize(tagged).map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -410,8 +458,9 @@ mod tests {
             Subject::IdToken,
             Subject::IdTokenAlg,
             Subject::IdTokenSignature,
+            Subject::IdTokenSecondOpinion,
             Subject::Redirect,
-            Subject::RedirectTo(HopKind::ChatgptCallback),
+            Subject::RedirectTo { to: HopKind::ChatgptCallback },
             Subject::RedirectParameter { to: HopKind::AuthentikAuthorize, name: "error".into() },
             Subject::AuthentikStage,
             Subject::AuthentikMessage,
@@ -428,8 +477,9 @@ mod tests {
                 | Subject::IdToken
                 | Subject::IdTokenAlg
                 | Subject::IdTokenSignature
+                | Subject::IdTokenSecondOpinion
                 | Subject::Redirect
-                | Subject::RedirectTo(_)
+                | Subject::RedirectTo { .. }
                 | Subject::RedirectParameter { .. }
                 | Subject::AuthentikStage
                 | Subject::AuthentikMessage
@@ -438,12 +488,16 @@ mod tests {
                 | Subject::Landing
                 | Subject::Snapshot { .. }
                 | Subject::CodeExchange
-                | Subject::Other(_) => {}
+                | Subject::Other { .. } => {}
             }
             let json = serde_json::to_string(&subject).expect("serialise");
-            assert_eq!(json, format!("\"{subject}\""));
+            assert!(json.starts_with("{\"kind\":"), "a tagged object: {json}");
             let back: Subject = serde_json::from_str(&json).expect("deserialise");
             assert_eq!(back, subject, "{json}");
+            // A report of an earlier version held the words.
+            let words = serde_json::to_string(&subject.to_string()).expect("serialise");
+            let back: Subject = serde_json::from_str(&words).expect("deserialise");
+            assert_eq!(back, subject, "{words}");
         }
     }
 
@@ -452,7 +506,7 @@ mod tests {
     fn unknown_words_are_kept() {
         for words in ["ID token claim `email", "redirect to somewhere", "snapshot `x` of the moon", "a new check"] {
             let subject = Subject::parse(words);
-            assert_eq!(subject, Subject::Other(words.to_string()));
+            assert_eq!(subject, Subject::Other { words: words.to_string() });
             assert_eq!(subject.to_string(), words);
         }
     }

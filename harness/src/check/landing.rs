@@ -25,12 +25,27 @@ pub(crate) fn expect_landing(seen: &Observation<'_>, landing: &Landing) -> Check
             (format!("ChatGPT error `{}`", want.as_str()), code == Some(want.as_str()))
         }
     };
-    Ok(vec![Assertion {
+    let mut assertions = vec![Assertion {
         subject: Subject::Landing,
         expected,
         actual: seen.position.describe(),
         passed,
         hop: None,
         span: None,
-    }])
+    }];
+    // Signed in: the ID token ChatGPT accepted must be one a standard client accepts too.
+    if passed
+        && matches!(landing, Landing::Conversation)
+        && let Some(refusal) = seen.chatgpt.and_then(chatgpt_rp::Attempt::second_opinion_refusal)
+    {
+        assertions.push(Assertion {
+            subject: Subject::IdTokenSecondOpinion,
+            expected: "accepted by a standard OpenID client (openidconnect's Core verifier)".into(),
+            actual: refusal.to_string(),
+            passed: false,
+            hop: None,
+            span: None,
+        });
+    }
+    Ok(assertions)
 }

@@ -40,7 +40,7 @@ pub(crate) fn expect_redirect(seen_so_far: &Observation<'_>, to: HopKind, query:
     }
     let Some((index, location)) = redirects.iter().find(|(_, u)| (seen_so_far.classify)(u) == Some(to)).cloned() else {
         assertions.push(Assertion {
-            subject: Subject::RedirectTo(to),
+            subject: Subject::RedirectTo { to },
             expected: format!("a redirect to {}", to.as_str()),
             actual: format!("{}; now at {}", seen(), seen_so_far.position.describe()),
             passed: false,
@@ -50,7 +50,7 @@ pub(crate) fn expect_redirect(seen_so_far: &Observation<'_>, to: HopKind, query:
         return Ok(assertions);
     };
     assertions.push(Assertion {
-        subject: Subject::RedirectTo(to),
+        subject: Subject::RedirectTo { to },
         expected: to.as_str().into(),
         actual: hops[index].location.clone().unwrap_or_default(),
         passed: true,
@@ -76,7 +76,7 @@ pub(crate) fn next_since(seen: &Observation<'_>, to: HopKind, assertions: &[Asse
     if to == HopKind::Nowhere {
         return seen.hops.len();
     }
-    let matched = assertions.iter().find(|a| a.passed && matches!(a.subject, Subject::RedirectTo(_)));
+    let matched = assertions.iter().find(|a| a.passed && matches!(a.subject, Subject::RedirectTo { .. }));
     matched.and_then(|a| a.hop).map_or(seen.since, |index| index + 1)
 }
 

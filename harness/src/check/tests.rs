@@ -167,6 +167,19 @@ fn each_landing_passes_and_fails_where_it_must() {
         assert_eq!(a.passed, passed, "{landing:?} at {}: {:?}", position.describe(), said(&assertions));
         assert_eq!(a.actual, position.describe());
     }
+    // Signed in with a token a standard client refuses: the landing holds, the second opinion
+    // fails with the refusal.
+    let mut refused = attempt(Some(json!({"sub": "x"})), None);
+    refused.checks.push(chatgpt_rp::Check {
+        name: chatgpt_rp::second_opinion::CHECK,
+        outcome: chatgpt_rp::Outcome::Note,
+        detail: "openidconnect's Core verifier refuses it: Invalid audiences: `api` is not a trusted audience".into(),
+    });
+    let assertions =
+        judged(expect_landing(&observe(&[], 0, &conversation, Some(&refused), &vars), &Landing::Conversation));
+    assert_eq!(said(&assertions).iter().map(|a| a.0).collect::<Vec<_>>(), [true, false]);
+    assert_eq!(assertions[1].subject, Subject::IdTokenSecondOpinion);
+    assert!(assertions[1].actual.contains("Invalid audiences"));
 }
 
 fn hop(url: &str, status: u16, location: Option<&str>, api: bool) -> Hop {

@@ -220,8 +220,11 @@ fn scenario_changes(
         changes.push(Change::Verdict { from: b.status, to: c.status });
     }
     if let (Some(bc), Some(cc)) = (&b.claims, &c.claims) {
-        for (field, source) in [("id_token", "ID token"), ("userinfo", "userinfo")] {
-            claim_changes(&bc[field], &cc[field], source, (b_url, c_url), &mut changes);
+        let set = |claims: &Option<Map<String, Value>>| claims.clone().map_or(Value::Null, Value::Object);
+        for (b_set, c_set, source) in
+            [(&bc.id_token, &cc.id_token, "ID token"), (&bc.userinfo, &cc.userinfo, "userinfo")]
+        {
+            claim_changes(&set(b_set), &set(c_set), source, (b_url, c_url), &mut changes);
         }
     }
     if stages_known && b.stages != c.stages {

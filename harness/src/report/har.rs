@@ -46,7 +46,7 @@ pub fn write_bundle(
     };
     write("result.json", redacted(serde_json::to_value(result).unwrap_or_default()))?;
     if let Some(claims) = &result.claims {
-        write("claims.json", redacted(claims.clone()))?;
+        write("claims.json", redacted(serde_json::to_value(claims).unwrap_or_default()))?;
     }
     if let Ok(text) = std::fs::read_to_string(scenario_file) {
         let name = scenario_file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();

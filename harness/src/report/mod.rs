@@ -102,7 +102,10 @@ mod secret_characters {
             hops: Vec::new(),
             stages: Vec::new(),
             artifacts: Vec::new(),
-            claims: Some(serde_json::json!({"id_token": {"name": said, said.clone(): 1}})),
+            claims: Some(crate::result::ChatgptReceived {
+                id_token: serde_json::json!({"name": said, said.clone(): 1}).as_object().cloned(),
+                ..Default::default()
+            }),
             trace: None,
         };
         RunReport {

@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use super::steps::execute;
 use super::{Context, Driver};
-use serde_json::Value;
 
 use crate::check::hints;
 use crate::drive::DriveError;
@@ -72,7 +71,7 @@ struct Recorded {
     hops: Vec<Hop>,
     stages: Vec<String>,
     artifacts: Vec<String>,
-    claims: Option<Value>,
+    claims: Option<crate::result::ChatgptReceived>,
 }
 
 /// One scenario under one driver: its steps, its verdict, and its trace bundle when asked for
@@ -198,12 +197,7 @@ async fn run_steps(
 async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Recorded {
     let mut recorded = Recorded::default();
     if let Some(attempt) = driver.attempt() {
-        recorded.claims = Some(serde_json::json!({
-            "id_token": attempt.id_token_claims,
-            "userinfo": attempt.userinfo,
-            "chatgpt_verdict": attempt.verdict,
-            "chatgpt_error": attempt.error,
-        }));
+        recorded.claims = Some(crate::result::ChatgptReceived::from(&attempt));
     }
     if let Driver::Browser(b) = &mut driver
         && ctx.trace

@@ -169,7 +169,7 @@ pub enum TokenAnswer {
 }
 
 /// What `expect_snapshot` compares (`of:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotOf {
     /// The claims of the ID token ChatGPT received.
@@ -287,7 +287,7 @@ pub enum AuthentikExpectation {
 }
 
 /// Which claims.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimSource {
     /// The ID token ChatGPT validated.
