@@ -40,7 +40,10 @@ pub struct Workspace {
     pub chatgpt: MockChatGpt,
 }
 
-/// The running target.
+/// The running target. [`Environment::stop`] stops it in order, saying what it deletes; dropped
+/// without it (a panic, a signal), it stops all the same: what the run made in authentik is
+/// deleted on a thread of its own, and the stand-in and the mock ChatGPT workspaces stop
+/// listening.
 pub struct Environment {
     /// What the run made in authentik (twins, copies), deleted when it stops or is dropped:
     /// declared first, so that when a signal drops the run it goes before the embedded stand-in
@@ -657,6 +660,34 @@ mod tests {
         for (authentik, said) in cases {
             let cause = super::totp_cause(authentik, now, "S");
             assert!(cause.starts_with(said), "{authentik:?}: {cause}");
+        }
+    }
+
+    /// Dropped without `stop` (a panic, a signal, an early return), the environment stops what
+    /// it started: the stand-in and every mock ChatGPT stop answering.
+    #[tokio::test]
+    async fn a_dropped_environment_stops_what_it_started() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let no_env = std::collections::HashMap::new();
+        let mut settings =
+            crate::config::Settings::resolve(&Default::default(), &no_env, &root).expect("default settings");
+        // The default blueprints, found from here (the test's working folder is the crate's).
+        settings.blueprints = settings.blueprints.iter().map(|b| root.join(b)).collect();
+        let secrets = crate::plan::all_secrets(&settings, &no_env).expect("embedded secrets");
+        let none = std::collections::BTreeSet::new();
+        let env = super::Environment::start(&settings, &secrets, &none, &none).await.expect("embedded target");
+        let mut started = vec![env.authentik.clone()];
+        started.extend(env.workspaces.values().map(|w| w.chatgpt.url().clone()));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        for url in &started {
+            assert!(http.get(url.clone()).send().await.is_ok(), "{url} answers while the environment lives");
+        }
+        drop(env);
+        // A new client: the old one's kept-alive connections would only say they were closed.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        for url in &started {
+            let answer = http.get(url.clone()).send().await;
+            assert!(answer.as_ref().is_err_and(|e| e.is_connect()), "{url} still answers after the drop: {answer:?}");
         }
     }
 }
