@@ -9,8 +9,8 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use url::Url;
 
-use super::DriveError;
 use super::session::{Body, MAX_REDIRECTS, Session};
+use super::{DriveError, MAX_STAGES};
 use crate::environment::{Environment, Workspace};
 use crate::observation::Position;
 use crate::result::Hop;
@@ -18,9 +18,6 @@ use crate::scenario::{Consent, HopKind};
 use ak_protocol::authentik::Stage;
 use ak_protocol::redact::redact;
 use ak_protocol::secret::Secret;
-
-/// Most executor round trips for one sign-in.
-pub(crate) const MAX_STAGES: usize = 12;
 
 /// A user's credentials for one sign-in.
 pub struct Credentials<'a> {
@@ -92,18 +89,8 @@ impl<'e> ApiDriver<'e> {
         self.ws
     }
 
-    /// What a URL is, by where it points.
-    pub fn classify(&self, url: &Url) -> Option<HopKind> {
-        classify(self.env, url)
-    }
-
-    /// Every exchange so far.
-    pub fn hops(&self) -> &[Hop] {
-        &self.session.hops
-    }
-
     async fn send(&mut self, method: Method, url: Url, body: Body<'_>, api: bool) -> Result<Response, DriveError> {
-        let kind = self.classify(&url);
+        let kind = self.env.classify(&url);
         self.session.send(method, url, body, api, kind).await
     }
 
@@ -121,7 +108,7 @@ impl<'e> ApiDriver<'e> {
             };
             let next =
                 from.join(location).map_err(|e| DriveError(format!("bad Location from {}: {e}", redact(&from))))?;
-            if self.client.is_some() && self.classify(&next) == Some(HopKind::ChatgptCallback) {
+            if self.client.is_some() && self.env.classify(&next) == Some(HopKind::ChatgptCallback) {
                 // The harness is the client: the redirect back is its answer; ChatGPT never sees it.
                 let param = |name: &str| next.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
                 if let Some(client) = &mut self.client {
@@ -134,7 +121,7 @@ impl<'e> ApiDriver<'e> {
                 };
                 return Ok(());
             }
-            if self.classify(&next) == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
+            if self.env.classify(&next) == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
                 self.authorize_state = next.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
             }
             response = self.send(Method::GET, next, Body::None, false).await?;
@@ -145,7 +132,7 @@ impl<'e> ApiDriver<'e> {
     async fn settle(&mut self, response: Response) -> Result<(), DriveError> {
         let url = response.url().clone();
         let status = response.status().as_u16();
-        let kind = self.classify(&url);
+        let kind = self.env.classify(&url);
         let body = ak_protocol::http::read_text(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))?;
@@ -326,38 +313,29 @@ impl<'e> ApiDriver<'e> {
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))
     }
-
-    /// ChatGPT's record of this session's attempt, found by the authorization request's state.
-    pub fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
-        find_attempt(self.ws, self.authorize_state.as_deref())
-    }
 }
 
-/// What a URL is, by where it points.
-pub fn classify(env: &Environment, url: &Url) -> Option<HopKind> {
-    let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
-    if same(&env.authentik) {
-        let path = &url.path()[env.authentik.path().len()..];
-        if path == paths::AUTHORIZE {
-            return Some(HopKind::AuthentikAuthorize);
-        }
-        if path.starts_with(paths::FLOW_PAGES) {
-            return Some(HopKind::AuthentikFlow);
-        }
+impl super::Observed for ApiDriver<'_> {
+    fn position(&self) -> &Position {
+        &self.position
     }
-    for ws in env.workspaces.values() {
-        let chatgpt = ws.chatgpt.url();
-        if same(chatgpt) {
-            let callback = Url::parse(ws.chatgpt.redirect_uri()).ok();
-            if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
-                return Some(HopKind::ChatgptCallback);
-            }
-            if url.path() == chatgpt.path() {
-                return Some(HopKind::ChatgptHome);
-            }
-        }
+
+    fn stages(&self) -> &[String] {
+        &self.stages
     }
-    None
+
+    fn hops(&self) -> &[Hop] {
+        &self.session.hops
+    }
+
+    fn workspace(&self) -> &Workspace {
+        self.ws
+    }
+
+    /// Found by the state of the authorization request ChatGPT sent.
+    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
+        find_attempt(self.ws, self.authorize_state.as_deref())
+    }
 }
 
 /// ChatGPT's record of the attempt whose authorization request carried `state`, read from the

@@ -16,10 +16,10 @@ use fantoccini::elements::{Element, ElementRef};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::DriveError;
-use super::api::{Credentials, classify, find_attempt};
+use super::api::{Credentials, find_attempt};
 use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
+use super::{DriveError, MAX_STAGES};
 use crate::config::Screenshots;
 use crate::environment::{Environment, Workspace};
 use crate::observation::Position;
@@ -46,7 +46,6 @@ fn stage_selector() -> String {
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
 const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
-const MAX_STAGES: usize = 12;
 
 /// Waits in the page, frame by frame, until the last action has led somewhere, then describes
 /// the page in one look, so that its parts describe the same document: its ready state and
@@ -277,11 +276,6 @@ impl<'e> BrowserDriver<'e> {
         self.ws
     }
 
-    /// What a URL is, by where it points.
-    pub fn classify(&self, url: &Url) -> Option<HopKind> {
-        classify(self.env, url)
-    }
-
     /// "Log in" at ChatGPT with an email, or the direct sign-in link.
     pub async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
         match email {
@@ -455,7 +449,7 @@ impl<'e> BrowserDriver<'e> {
             return;
         }
         let status = response["status"].as_u64().unwrap_or(0) as u16;
-        let kind = self.classify(&parsed);
+        let kind = self.env.classify(&parsed);
         if kind == Some(HopKind::AuthentikAuthorize) && self.authorize_state.is_none() {
             self.authorize_state = parsed.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
         }
@@ -528,7 +522,7 @@ impl<'e> BrowserDriver<'e> {
                                 self.deadline()
                             )));
                         }
-                        self.position = match self.classify(&url) {
+                        self.position = match self.env.classify(&url) {
                             Some(HopKind::AuthentikFlow) => {
                                 self.stages.extend(look["stage"]["component"].as_str().map(String::from));
                                 if let Some(failed) = self.executor_failure(&look["stage"]) {
@@ -658,11 +652,6 @@ impl<'e> BrowserDriver<'e> {
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
     }
 
-    /// ChatGPT's record of this session's attempt.
-    pub fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
-        find_attempt(self.ws, self.authorize_state.as_deref())
-    }
-
     /// A screenshot of a stage or step, with `--screenshots all` only: a screenshot costs a
     /// round trip and 50-150 ms of the browser's time, and passing runs do not need them.
     pub async fn stage_screenshot(&mut self, name: &str) -> Option<PathBuf> {
@@ -731,4 +720,27 @@ fn flow_position(url: &Url, stage: &Value) -> Position {
         errors: stage["errors"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(String::from)).collect(),
     };
     Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), stage: shown }
+}
+
+impl super::Observed for BrowserDriver<'_> {
+    fn position(&self) -> &Position {
+        &self.position
+    }
+
+    fn stages(&self) -> &[String] {
+        &self.stages
+    }
+
+    fn hops(&self) -> &[Hop] {
+        &self.hops
+    }
+
+    fn workspace(&self) -> &Workspace {
+        self.ws
+    }
+
+    /// Found by the state of the authorization request ChatGPT sent.
+    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
+        find_attempt(self.ws, self.authorize_state.as_deref())
+    }
 }

@@ -14,3 +14,21 @@ pub use totp::totp_code;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DriveError(pub String);
+
+/// Most stages one sign-in answers before it gives up (a flow that keeps asking).
+pub(crate) const MAX_STAGES: usize = 12;
+
+/// What a driver observed so far, read the same way from either: where it stands, the stages
+/// and requests on the way, and ChatGPT's record of the login.
+pub trait Observed {
+    /// Where the driver stands.
+    fn position(&self) -> &crate::observation::Position;
+    /// The authentik stages shown so far, in order (a stage shown again counts again).
+    fn stages(&self) -> &[String];
+    /// Every request so far, in order.
+    fn hops(&self) -> &[crate::result::Hop];
+    /// The workspace this session signs in to.
+    fn workspace(&self) -> &crate::environment::Workspace;
+    /// ChatGPT's record of this session's login attempt.
+    fn attempt(&self) -> Option<chatgpt_rp::Attempt>;
+}

@@ -167,6 +167,36 @@ impl Environment {
         crate::scenario::Vars::new(self.vars.clone(), application)
     }
 
+    /// What a URL is, by where it points (authentik's authorize endpoint or a flow page, a
+    /// workspace's ChatGPT home or callback).
+    pub fn classify(&self, url: &Url) -> Option<crate::scenario::HopKind> {
+        use crate::scenario::HopKind;
+        use ak_protocol::authentik::paths;
+        let same = |base: &Url| url.origin() == base.origin() && url.path().starts_with(base.path());
+        if same(&self.authentik) {
+            let path = &url.path()[self.authentik.path().len()..];
+            if path == paths::AUTHORIZE {
+                return Some(HopKind::AuthentikAuthorize);
+            }
+            if path.starts_with(paths::FLOW_PAGES) {
+                return Some(HopKind::AuthentikFlow);
+            }
+        }
+        for ws in self.workspaces.values() {
+            let chatgpt = ws.chatgpt.url();
+            if same(chatgpt) {
+                let callback = Url::parse(ws.chatgpt.redirect_uri()).ok();
+                if callback.as_ref().is_some_and(|c| c.path() == url.path()) {
+                    return Some(HopKind::ChatgptCallback);
+                }
+                if url.path() == chatgpt.path() {
+                    return Some(HopKind::ChatgptHome);
+                }
+            }
+        }
+        None
+    }
+
     /// Whether a URL is one of the workspaces' ChatGPT.
     pub fn is_chatgpt(&self, url: &Url) -> bool {
         self.workspaces.values().any(|w| w.chatgpt.url().origin() == url.origin())

@@ -11,18 +11,16 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use url::Url;
 
-use crate::drive::DriveError;
 use crate::drive::api::{ApiDriver, Credentials};
 use crate::drive::browser::BrowserDriver;
 use crate::drive::chrome::BrowserHost;
+use crate::drive::{DriveError, Observed};
 use crate::environment::Environment;
-use crate::observation::Position;
 use crate::plan::Plan;
-use crate::result::{Hop, Progress};
+use crate::result::Progress;
 use crate::result::{RunReport, Status, Summary};
-use crate::scenario::{HopKind, StepKind};
+use crate::scenario::StepKind;
 use ak_protocol::redact::Redactor;
 
 /// Either driver, behind one set of operations.
@@ -32,38 +30,11 @@ pub(crate) enum Driver<'e> {
 }
 
 impl Driver<'_> {
-    pub(crate) fn position(&self) -> &Position {
+    /// What the driver observed so far.
+    pub(crate) fn seen(&self) -> &dyn Observed {
         match self {
-            Driver::Api(d) => &d.position,
-            Driver::Browser(d) => &d.position,
-        }
-    }
-
-    fn stages(&self) -> &[String] {
-        match self {
-            Driver::Api(d) => &d.stages,
-            Driver::Browser(d) => &d.stages,
-        }
-    }
-
-    pub(crate) fn hops(&self) -> &[Hop] {
-        match self {
-            Driver::Api(d) => d.hops(),
-            Driver::Browser(d) => &d.hops,
-        }
-    }
-
-    fn workspace(&self) -> &crate::environment::Workspace {
-        match self {
-            Driver::Api(d) => d.workspace(),
-            Driver::Browser(d) => d.workspace(),
-        }
-    }
-
-    pub(crate) fn classify(&self, url: &Url) -> Option<HopKind> {
-        match self {
-            Driver::Api(d) => d.classify(url),
-            Driver::Browser(d) => d.classify(url),
+            Driver::Api(d) => d,
+            Driver::Browser(d) => d,
         }
     }
 
@@ -78,13 +49,6 @@ impl Driver<'_> {
         match self {
             Driver::Api(d) => d.sign_in(credentials).await,
             Driver::Browser(d) => d.sign_in(credentials).await,
-        }
-    }
-
-    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
-        match self {
-            Driver::Api(d) => d.attempt(),
-            Driver::Browser(d) => d.attempt(),
         }
     }
 }

@@ -180,7 +180,7 @@ async fn run_steps(
         if result.status != StepStatus::Passed {
             stopped = true;
             if result.hint.is_none() {
-                result.hint = hint_for(driver.position());
+                result.hint = hint_for(driver.seen().position());
             }
             if let Driver::Browser(b) = driver {
                 b.page_artifacts("failure").await;
@@ -196,7 +196,7 @@ async fn run_steps(
 /// of a traced browser run, and the browser session kept for the next scenario.
 async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Recorded {
     let mut recorded = Recorded::default();
-    if let Some(attempt) = driver.attempt() {
+    if let Some(attempt) = driver.seen().attempt() {
         recorded.claims = Some(crate::result::ChatgptReceived::from(&attempt));
     }
     if let Driver::Browser(b) = &mut driver
@@ -205,8 +205,8 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
     {
         b.page_artifacts("final").await;
     }
-    recorded.hops = driver.hops().to_vec();
-    recorded.stages = driver.stages().to_vec();
+    recorded.hops = driver.seen().hops().to_vec();
+    recorded.stages = driver.seen().stages().to_vec();
     if let Driver::Browser(b) = driver {
         recorded.artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
         let wedged = b.is_wedged();

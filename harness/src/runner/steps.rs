@@ -27,7 +27,7 @@ pub(super) async fn execute(
     since: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let vars = &ctx.env.vars_for(driver.workspace());
+    let vars = &ctx.env.vars_for(driver.seen().workspace());
     // ChatGPT gave up waiting on authentik: where it landed says nothing of the settings.
     if matches!(kind, StepKind::ExpectClaims { .. } | StepKind::ExpectLanding(_))
         && let Some(timeout) = chatgpt_timeout(driver)
@@ -54,8 +54,8 @@ pub(super) async fn execute(
             exchange_code(api, vars, expect, client_secret.as_ref(), code_verifier.as_ref()).await?
         }
         StepKind::ExpectSnapshot { of: SnapshotOf::Discovery, name } => {
-            let value = fetch_discovery(ctx.env, driver.workspace()).await?;
-            Ok(vec![snapshot_of(ctx, scenario_file, driver.workspace(), SnapshotOf::Discovery, name, &value)])
+            let value = fetch_discovery(ctx.env, driver.seen().workspace()).await?;
+            Ok(vec![snapshot_of(ctx, scenario_file, driver.seen().workspace(), SnapshotOf::Discovery, name, &value)])
         }
         expectation => expect(ctx, scenario_file, driver, vars, expectation, since),
     };
@@ -75,12 +75,12 @@ fn expect(
     kind: &StepKind,
     since: &mut usize,
 ) -> Checked {
-    let attempt = driver.attempt();
-    let classify = |url: &Url| driver.classify(url);
+    let attempt = driver.seen().attempt();
+    let classify = |url: &Url| ctx.env.classify(url);
     let seen = Observation {
-        hops: driver.hops(),
+        hops: driver.seen().hops(),
         since: *since,
-        position: driver.position(),
+        position: driver.seen().position(),
         classify: &classify,
         chatgpt: attempt.as_ref(),
         vars,
@@ -97,7 +97,7 @@ fn expect(
         StepKind::ExpectClaims { from, claims } => expect_claims(&seen, *from, claims),
         StepKind::ExpectLanding(landing) => expect_landing(&seen, landing),
         StepKind::ExpectSnapshot { of, name } => snapshot::claims_of(&seen, *of)
-            .map(|value| vec![snapshot_of(ctx, scenario_file, driver.workspace(), *of, name, &value)]),
+            .map(|value| vec![snapshot_of(ctx, scenario_file, driver.seen().workspace(), *of, name, &value)]),
         action => Err(format!("`{action:?}` is an action, not an expectation")),
     }
 }
@@ -105,7 +105,7 @@ fn expect(
 /// ChatGPT's request to authentik that passed its deadline in this session's login, if any, as
 /// the step's error.
 fn chatgpt_timeout(driver: &Driver<'_>) -> Option<DriveError> {
-    let failure = driver.attempt()?.error.filter(|e| e.timed_out)?;
+    let failure = driver.seen().attempt()?.error.filter(|e| e.timed_out)?;
     Some(DriveError(format!(
         "authentik did not answer ChatGPT in time (timed out): {} (ChatGPT stopped at `{}`)",
         failure.detail,
@@ -134,10 +134,10 @@ async fn sign_in(
         .as_ref()
         .and_then(|t| plan.secrets.get(&t.env))
         .and_then(|s| ak_protocol::totp::decode_secret(&s));
-    if !matches!(driver.position(), Position::Flow { .. }) {
+    if !matches!(driver.seen().position(), Position::Flow { .. }) {
         result.error = Some(format!(
             "there is no authentik login to sign in to: the browser is at {}",
-            driver.position().describe()
+            driver.seen().position().describe()
         ));
         return Ok(());
     }
@@ -185,7 +185,7 @@ async fn exchange_code(
     };
     let verifier = code_verifier.map(|t| t.render(vars));
     let (status, body) = api.exchange_code(&secret, verifier.as_deref()).await?;
-    let answer = TokenAnswerSeen { status, body: &body, hop: api.hops().len().checked_sub(1) };
+    let answer = TokenAnswerSeen { status, body: &body, hop: api.session.hops.len().checked_sub(1) };
     let mut assertions = vec![expect_token_answer(&answer, expect)];
     if *expect == TokenAnswer::Ok
         && let Some(token) = body["id_token"].as_str()
