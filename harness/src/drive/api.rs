@@ -13,7 +13,6 @@ use super::session::{Body, MAX_REDIRECTS, Session};
 use super::{DriveError, MAX_STAGES};
 use crate::environment::{Environment, Workspace};
 use crate::observation::Position;
-use crate::result::Hop;
 use crate::scenario::{Consent, HopKind};
 use ak_protocol::authentik::Stage;
 use ak_protocol::redact::redact;
@@ -312,29 +311,6 @@ impl<'e> ApiDriver<'e> {
         ak_protocol::http::read_json(response, self.env.request_timeout)
             .await
             .map_err(|e| DriveError(format!("GET {}: {e}", redact(&url))))
-    }
-}
-
-impl super::Observed for ApiDriver<'_> {
-    fn position(&self) -> &Position {
-        &self.position
-    }
-
-    fn stages(&self) -> &[String] {
-        &self.stages
-    }
-
-    fn hops(&self) -> &[Hop] {
-        &self.session.hops
-    }
-
-    fn workspace(&self) -> &Workspace {
-        self.ws
-    }
-
-    /// Found by the state of the authorization request ChatGPT sent.
-    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
-        find_attempt(self.ws, self.authorize_state.as_deref())
     }
 }
 

@@ -16,7 +16,7 @@ use fantoccini::elements::{Element, ElementRef};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::api::{Credentials, find_attempt};
+use super::api::Credentials;
 use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
 use super::{DriveError, MAX_STAGES};
@@ -720,27 +720,4 @@ fn flow_position(url: &Url, stage: &Value) -> Position {
         errors: stage["errors"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(String::from)).collect(),
     };
     Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), stage: shown }
-}
-
-impl super::Observed for BrowserDriver<'_> {
-    fn position(&self) -> &Position {
-        &self.position
-    }
-
-    fn stages(&self) -> &[String] {
-        &self.stages
-    }
-
-    fn hops(&self) -> &[Hop] {
-        &self.hops
-    }
-
-    fn workspace(&self) -> &Workspace {
-        self.ws
-    }
-
-    /// Found by the state of the authorization request ChatGPT sent.
-    fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
-        find_attempt(self.ws, self.authorize_state.as_deref())
-    }
 }

@@ -19,16 +19,24 @@ pub struct DriveError(pub String);
 pub(crate) const MAX_STAGES: usize = 12;
 
 /// What a driver observed so far, read the same way from either: where it stands, the stages
-/// and requests on the way, and ChatGPT's record of the login.
-pub trait Observed {
+/// and requests on the way, and (by the state of ChatGPT's authorization request) ChatGPT's
+/// record of the login.
+pub struct Seen<'a> {
     /// Where the driver stands.
-    fn position(&self) -> &crate::observation::Position;
+    pub position: &'a crate::observation::Position,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
-    fn stages(&self) -> &[String];
+    pub stages: &'a [String],
     /// Every request so far, in order.
-    fn hops(&self) -> &[crate::result::Hop];
+    pub hops: &'a [crate::result::Hop],
     /// The workspace this session signs in to.
-    fn workspace(&self) -> &crate::environment::Workspace;
+    pub workspace: &'a crate::environment::Workspace,
+    /// The `state` of the authorization request ChatGPT sent, once it did.
+    pub state: Option<&'a str>,
+}
+
+impl Seen<'_> {
     /// ChatGPT's record of this session's login attempt.
-    fn attempt(&self) -> Option<chatgpt_rp::Attempt>;
+    pub fn attempt(&self) -> Option<chatgpt_rp::Attempt> {
+        api::find_attempt(self.workspace, self.state)
+    }
 }

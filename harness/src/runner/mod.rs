@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::drive::api::{ApiDriver, Credentials};
 use crate::drive::browser::BrowserDriver;
 use crate::drive::chrome::BrowserHost;
-use crate::drive::{DriveError, Observed};
+use crate::drive::{DriveError, Seen};
 use crate::environment::Environment;
 use crate::plan::Plan;
 use crate::result::Progress;
@@ -31,10 +31,22 @@ pub(crate) enum Driver<'e> {
 
 impl Driver<'_> {
     /// What the driver observed so far.
-    pub(crate) fn seen(&self) -> &dyn Observed {
+    pub(crate) fn seen(&self) -> Seen<'_> {
         match self {
-            Driver::Api(d) => d,
-            Driver::Browser(d) => d,
+            Driver::Api(d) => Seen {
+                position: &d.position,
+                stages: &d.stages,
+                hops: &d.session.hops,
+                workspace: d.workspace(),
+                state: d.authorize_state.as_deref(),
+            },
+            Driver::Browser(d) => Seen {
+                position: &d.position,
+                stages: &d.stages,
+                hops: &d.hops,
+                workspace: d.workspace(),
+                state: d.authorize_state.as_deref(),
+            },
         }
     }
 

@@ -180,7 +180,7 @@ async fn run_steps(
         if result.status != StepStatus::Passed {
             stopped = true;
             if result.hint.is_none() {
-                result.hint = hint_for(driver.seen().position());
+                result.hint = hint_for(driver.seen().position);
             }
             if let Driver::Browser(b) = driver {
                 b.page_artifacts("failure").await;
@@ -205,8 +205,8 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
     {
         b.page_artifacts("final").await;
     }
-    recorded.hops = driver.seen().hops().to_vec();
-    recorded.stages = driver.seen().stages().to_vec();
+    recorded.hops = driver.seen().hops.to_vec();
+    recorded.stages = driver.seen().stages.to_vec();
     if let Driver::Browser(b) = driver {
         recorded.artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
         let wedged = b.is_wedged();

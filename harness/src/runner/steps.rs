@@ -27,7 +27,7 @@ pub(super) async fn execute(
     since: &mut usize,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let vars = &ctx.env.vars_for(driver.seen().workspace());
+    let vars = &ctx.env.vars_for(driver.seen().workspace);
     // ChatGPT gave up waiting on authentik: where it landed says nothing of the settings.
     if matches!(kind, StepKind::ExpectClaims { .. } | StepKind::ExpectLanding(_))
         && let Some(timeout) = chatgpt_timeout(driver)
@@ -54,8 +54,8 @@ pub(super) async fn execute(
             exchange_code(api, vars, expect, client_secret.as_ref(), code_verifier.as_ref()).await?
         }
         StepKind::ExpectSnapshot { of: SnapshotOf::Discovery, name } => {
-            let value = fetch_discovery(ctx.env, driver.seen().workspace()).await?;
-            Ok(vec![snapshot_of(ctx, scenario_file, driver.seen().workspace(), SnapshotOf::Discovery, name, &value)])
+            let value = fetch_discovery(ctx.env, driver.seen().workspace).await?;
+            Ok(vec![snapshot_of(ctx, scenario_file, driver.seen().workspace, SnapshotOf::Discovery, name, &value)])
         }
         expectation => expect(ctx, scenario_file, driver, vars, expectation, since),
     };
@@ -78,9 +78,9 @@ fn expect(
     let attempt = driver.seen().attempt();
     let classify = |url: &Url| ctx.env.classify(url);
     let seen = Observation {
-        hops: driver.seen().hops(),
+        hops: driver.seen().hops,
         since: *since,
-        position: driver.seen().position(),
+        position: driver.seen().position,
         classify: &classify,
         chatgpt: attempt.as_ref(),
         vars,
@@ -97,7 +97,7 @@ fn expect(
         StepKind::ExpectClaims { from, claims } => expect_claims(&seen, *from, claims),
         StepKind::ExpectLanding(landing) => expect_landing(&seen, landing),
         StepKind::ExpectSnapshot { of, name } => snapshot::claims_of(&seen, *of)
-            .map(|value| vec![snapshot_of(ctx, scenario_file, driver.seen().workspace(), *of, name, &value)]),
+            .map(|value| vec![snapshot_of(ctx, scenario_file, driver.seen().workspace, *of, name, &value)]),
         action => Err(format!("`{action:?}` is an action, not an expectation")),
     }
 }
@@ -134,10 +134,10 @@ async fn sign_in(
         .as_ref()
         .and_then(|t| plan.secrets.get(&t.env))
         .and_then(|s| ak_protocol::totp::decode_secret(&s));
-    if !matches!(driver.seen().position(), Position::Flow { .. }) {
+    if !matches!(driver.seen().position, Position::Flow { .. }) {
         result.error = Some(format!(
             "there is no authentik login to sign in to: the browser is at {}",
-            driver.seen().position().describe()
+            driver.seen().position.describe()
         ));
         return Ok(());
     }
