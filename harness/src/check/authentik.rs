@@ -11,7 +11,7 @@ pub(crate) fn expect_authentik(seen: &Observation<'_>, expectation: &AuthentikEx
     let mut assertions = Vec::new();
     match expectation {
         AuthentikExpectation::Stage { stage, error } => {
-            let want = format!("ak-stage-{}", stage.replace('_', "-"));
+            let want = stage.as_str().to_string();
             let (component, errors) = match position {
                 Position::Flow { stage, .. } => (stage.component.clone(), stage.errors.clone()),
                 _ => (String::new(), Vec::new()),

@@ -108,7 +108,10 @@ fn page(title: &str, status: u16) -> Position {
 /// status), each where it holds and where the login is elsewhere.
 #[test]
 fn each_authentik_expectation_passes_and_fails_where_it_must() {
-    let stage = |s: &str, e: Option<&str>| AuthentikExpectation::Stage { stage: s.into(), error: e.map(String::from) };
+    let stage = |s: &str, e: Option<&str>| AuthentikExpectation::Stage {
+        stage: ak_protocol::authentik::component::Component::named(s).expect("a stage"),
+        error: e.map(String::from),
+    };
     let page_of = |t: &str, s: Option<u16>| AuthentikExpectation::Page { title: t.into(), status: s };
     let cases: Vec<(AuthentikExpectation, Position, Vec<bool>)> = vec![
         (stage("password", None), flow("ak-stage-password", &[]), vec![true]),

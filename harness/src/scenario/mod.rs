@@ -272,8 +272,8 @@ pub enum AuthentikExpectation {
     /// A flow stage (`password`, `identification`, `authenticator_validate`, `consent`,
     /// `access_denied`), optionally with an error message shown.
     Stage {
-        /// The stage, short name.
-        stage: String,
+        /// The stage.
+        stage: ak_protocol::authentik::component::Component,
         /// Text of a `response_errors` message or the access-denied message.
         error: Option<String>,
     },

@@ -17,3 +17,51 @@ pub const REDIRECT: &str = "xak-flow-redirect";
 pub const FLOW_ERROR: &str = "ak-stage-flow-error";
 /// The TOTP setup stage: a secret offered as `config_url`, confirmed with a code.
 pub const AUTHENTICATOR_TOTP: &str = "ak-stage-authenticator-totp";
+
+/// The stages a scenario can expect the login at (`expect_authentik: { stage: password }`), each
+/// with its name in scenario files and its component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    /// [`IDENTIFICATION`].
+    Identification,
+    /// [`PASSWORD`].
+    Password,
+    /// [`AUTHENTICATOR_VALIDATE`].
+    AuthenticatorValidate,
+    /// [`CONSENT`].
+    Consent,
+    /// [`ACCESS_DENIED`].
+    AccessDenied,
+}
+
+impl Component {
+    /// Every one, with its name in scenario files and its component.
+    pub const ALL: &'static [(Component, &'static str, &'static str)] = &[
+        (Component::Identification, "identification", IDENTIFICATION),
+        (Component::Password, "password", PASSWORD),
+        (Component::AuthenticatorValidate, "authenticator_validate", AUTHENTICATOR_VALIDATE),
+        (Component::Consent, "consent", CONSENT),
+        (Component::AccessDenied, "access_denied", ACCESS_DENIED),
+    ];
+
+    /// The names scenario files use.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|(_, name, _)| *name).collect()
+    }
+
+    /// The stage a scenario file names.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n, _)| *n == name).map(|(c, _, _)| *c)
+    }
+
+    /// Its name in scenario files.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(c, _, _)| *c == self).map_or("?", |(_, name, _)| name)
+    }
+
+    /// The component authentik's challenge carries for it.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(c, _, _)| *c == self).map_or("?", |(_, _, component)| component)
+    }
+}

@@ -24,7 +24,6 @@ pub const STEPS: &[&str] = &[
 ];
 const TOP_KEYS: &[&str] = &["name", "tags", "drivers", "application", "expect_failure", "steps"];
 const MATCHER_KEYS: &[&str] = &["equals", "not_equals", "matches", "present", "non_empty"];
-const STAGES: &[&str] = &["identification", "password", "authenticator_validate", "consent", "access_denied"];
 
 /// Parses one scenario file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, Vec<Diagnostic>> {

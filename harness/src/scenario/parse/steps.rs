@@ -8,7 +8,8 @@ use crate::scenario::{
     Template, TokenAnswer,
 };
 
-use super::{MATCHER_KEYS, Parser, STAGES, node_len};
+use super::{MATCHER_KEYS, Parser, node_len};
+use ak_protocol::authentik::component::Component;
 
 impl Parser<'_> {
     pub(super) fn start_login(&mut self, node: &Node) -> Option<StepKind> {
@@ -94,16 +95,16 @@ impl Parser<'_> {
         for (key, value) in entries {
             match key.as_str() {
                 Some("stage") => {
+                    // Given but unknown: `Some(None)`, an error of its own.
                     let s = self.string(value, "`stage`");
-                    if let Some(s) = &s
-                        && !STAGES.contains(&s.as_str())
-                    {
-                        let label = suggest(s, STAGES)
+                    stage = s.as_deref().map(Component::named);
+                    if let Some(s) = s.filter(|_| stage == Some(None)) {
+                        let names = Component::names();
+                        let label = suggest(&s, &names)
                             .map(|x| format!("did you mean `{x}`?"))
-                            .unwrap_or(format!("expected one of: {}", STAGES.join(", ")));
+                            .unwrap_or(format!("expected one of: {}", names.join(", ")));
                         self.error(value, format!("unknown stage `{s}`"), label, None);
                     }
-                    stage = s;
                 }
                 Some("error") => error = self.string(value, "`error`"),
                 Some("page") => page = self.string(value, "`page`"),
@@ -115,7 +116,8 @@ impl Parser<'_> {
             }
         }
         match (stage, page) {
-            (Some(stage), None) => Some(StepKind::ExpectAuthentik(AuthentikExpectation::Stage { stage, error })),
+            (Some(Some(stage)), None) => Some(StepKind::ExpectAuthentik(AuthentikExpectation::Stage { stage, error })),
+            (Some(None), None) => None,
             (None, Some(title)) => Some(StepKind::ExpectAuthentik(AuthentikExpectation::Page { title, status })),
             _ => {
                 self.error(node, "`expect_authentik` needs exactly one of `stage:` or `page:`", "", None);
