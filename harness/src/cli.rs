@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Flags, Settings, Target};
 use crate::environment::Environment;
+use crate::exit::Stop;
 use crate::plan::{PlanError, plan};
 use crate::report::console::{ConsoleProgress, Style};
 use crate::report::{Redactor, json, junit};
@@ -132,10 +133,7 @@ fn compare(args: &CompareArgs) -> i32 {
         .and_then(|b| Ok((b, crate::commands::compare::read(&args.candidate)?)));
     let (base, candidate) = match reports {
         Ok(r) => r,
-        Err(e) => {
-            crate::say!("ak-e2e: error: {e}");
-            return exit::USAGE;
-        }
+        Err(e) => return Stop::Usage(e.to_string()).say(&Redactor::default()),
     };
     let comparison = crate::commands::compare::compare(&base, &candidate);
     let _ = write!(std::io::stdout(), "{}", crate::commands::compare::render_text(&comparison));
@@ -147,8 +145,7 @@ fn compare(args: &CompareArgs) -> i32 {
     for (path, text) in outputs {
         let Some(path) = path else { continue };
         if let Err(e) = crate::report::write_whole(path, |f| f.write_all(text.as_bytes())) {
-            crate::say!("ak-e2e: error: cannot write {}: {e}", path.display());
-            code = code.max(exit::USAGE);
+            code = code.max(Stop::Usage(format!("cannot write {}: {e}", path.display())).say(&Redactor::default()));
         }
     }
     code
@@ -239,7 +236,7 @@ impl Common {
 /// `None` after saying what is wrong.
 fn resolve(flags: &Flags, env: &HashMap<String, String>) -> Option<Settings> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    Settings::resolve(flags, env, &cwd).map_err(|e| crate::say!("ak-e2e: error: {e}")).ok()
+    Settings::resolve(flags, env, &cwd).map_err(|e| Stop::from(e).say(&Redactor::default())).ok()
 }
 
 /// Runs the command line; returns the exit code.
@@ -291,8 +288,7 @@ pub async fn main(args: Vec<String>, mut env: HashMap<String, String>) -> i32 {
     crate::environment::twin::prepare(&mut settings, &mut env);
     crate::environment::mirror::prepare(&mut settings, &mut env);
     if let (Some(missing), "run") = (crate::environment::missing_token(&settings), mode) {
-        crate::say!("ak-e2e: error: {missing}");
-        return exit::USAGE;
+        return Stop::Usage(missing).say(&Redactor::default());
     }
     let plan = match plan_or_exit(&settings, &env) {
         Ok(plan) => plan,
@@ -322,9 +318,8 @@ async fn provision(settings: &Settings, env: &HashMap<String, String>) -> i32 {
             }
             exit::OK
         }
-        Err(e) => {
-            crate::say!("ak-e2e: error: {}", e.message);
-            e.code
+        Err(stop) => {
+            stop.say(&Redactor::new(settings.authentik_token.iter().map(|t| t.expose().to_string()).collect()))
         }
     }
 }
@@ -335,10 +330,8 @@ fn plan_or_exit(settings: &Settings, env: &HashMap<String, String>) -> Result<cr
     match plan(settings, env) {
         Ok(p) => Ok(p),
         Err(PlanError::Config(errors)) => {
-            for e in errors {
-                crate::say!("ak-e2e: error: {e}");
-            }
-            Err(exit::USAGE)
+            let said = errors.into_iter().map(|e| Stop::Usage(e.to_string()).say(&Redactor::default()));
+            Err(said.max().unwrap_or(exit::USAGE))
         }
         Err(PlanError::Scenario(diagnostics)) => {
             let mut err = std::io::stderr();
@@ -373,10 +366,7 @@ async fn run(
     let redactor = Redactor::new(plan.secrets.values());
     let mut environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
-        Err(e) => {
-            crate::say!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
-            return exit::RUNTIME;
-        }
+        Err(e) => return Stop::from(e).say(&redactor),
     };
     // Secrets made at the start (a mirrored user's TOTP device) join the plan's.
     let mut plan = plan.clone();
@@ -390,9 +380,8 @@ async fn run(
         match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
             Ok(host) => browsers = Some(host),
             Err(e) => {
-                crate::say!("ak-e2e: error: {e}");
                 environment.stop().await;
-                return exit::RUNTIME;
+                return Stop::Runtime(e.to_string()).say(&redactor);
             }
         }
     }
@@ -451,8 +440,7 @@ fn write_reports(settings: &Settings, report: &crate::result::RunReport, redacto
         let Some(path) = path else { continue };
         let result = crate::report::write_whole(path, |f| write(report, redactor, f));
         if let Err(e) = result {
-            crate::say!("ak-e2e: error: cannot write the report {}: {e}", path.display());
-            code = exit::USAGE;
+            code = Stop::Usage(format!("cannot write the report {}: {e}", path.display())).say(redactor);
         }
     }
     code

@@ -16,21 +16,15 @@ use crate::scenario::DEFAULT_APPLICATION;
 /// The variable holding the API token.
 pub const TOKEN_ENV: &str = "AK_E2E_AUTHENTIK_TOKEN";
 
-/// Why provisioning failed, and the exit code for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProvisionError {
-    /// 1 (configuration) or 3 (the target refused or failed).
-    pub code: i32,
-    /// What went wrong.
-    pub message: String,
-}
+/// Why provisioning failed: the configuration (exit 1), or the target refused or failed (exit 3).
+pub type ProvisionError = crate::exit::Stop;
 
 fn config(message: String) -> ProvisionError {
-    ProvisionError { code: 1, message }
+    ProvisionError::Usage(message)
 }
 
 fn runtime(message: String) -> ProvisionError {
-    ProvisionError { code: 3, message }
+    ProvisionError::Runtime(message)
 }
 
 /// The Login redirect URIs the workspaces will have, by the variable the blueprints read them from.

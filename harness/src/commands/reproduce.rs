@@ -32,7 +32,7 @@ use crate::environment::Environment;
 use crate::environment::admin_api::AdminApi;
 use crate::environment::mirror::{self, Copy, CopyError};
 use crate::environment::throwaway::{self, Cleanup, Kind};
-use crate::exit;
+use crate::exit::{self, Stop};
 use crate::report::Redactor;
 use crate::report::console::{ConsoleProgress, Style};
 use crate::scenario::DriverKind;
@@ -66,9 +66,6 @@ steps:
   - expect_landing: conversation
 "#;
 
-/// A failure before the login ran, with its exit code.
-struct Stop(i32, String);
-
 /// Runs `reproduce`; returns the exit code (README: "Reproducing a user's login").
 pub async fn reproduce(
     mut settings: Settings,
@@ -82,10 +79,7 @@ pub async fn reproduce(
     let run_name = crate::runner::run_folder(std::time::SystemTime::now(), std::process::id());
     let folder = match crate::runner::fresh_folder(settings.trace.as_ref().unwrap_or(&settings.artifacts), &run_name) {
         Ok(folder) => folder,
-        Err(e) => {
-            crate::say!("ak-e2e: error: cannot make a folder for this run: {e}");
-            return exit::USAGE;
-        }
+        Err(e) => return Stop::Usage(format!("cannot make a folder for this run: {e}")).say(&Redactor::default()),
     };
     let password = ak_protocol::jose::random_token(24);
     let mut vars = env.clone();
@@ -95,8 +89,7 @@ pub async fn reproduce(
     crate::environment::twin::prepare(&mut settings, &mut vars);
     settings.users.retain(|_, u| u.mirror_of.is_none());
     if let Some(missing) = crate::environment::missing_token(&settings) {
-        crate::say!("ak-e2e: error: {missing}");
-        return exit::USAGE;
+        return Stop::Usage(missing).say(&Redactor::default());
     }
     let mut secrets: Vec<String> = vec![password.clone()];
     secrets.extend(settings.authentik_token.iter().map(|t| t.expose().to_string()));
@@ -110,10 +103,7 @@ pub async fn reproduce(
     let mut environment = match Environment::start(&draft, &plan.secrets, &plan.applications, &Default::default()).await
     {
         Ok(e) => e,
-        Err(e) => {
-            crate::say!("ak-e2e: error: {}", redactor.apply(&e.to_string()));
-            return exit::RUNTIME;
-        }
+        Err(e) => return Stop::from(e).say(&redactor),
     };
     for note in &environment.notes {
         let _ = writeln!(out, "ak-e2e: {note}");
@@ -122,26 +112,22 @@ pub async fn reproduce(
     let api = match crate::environment::admin_api(&settings, &environment.authentik, embedded) {
         Ok(Some(api)) => api,
         Ok(None) => {
-            crate::say!(
-                "ak-e2e: error: `reproduce` needs an authentik API token that may read and create users in {}",
-                crate::commands::provision::TOKEN_ENV
-            );
+            let token = crate::commands::provision::TOKEN_ENV;
             environment.stop().await;
-            return exit::USAGE;
+            return Stop::Usage(format!(
+                "`reproduce` needs an authentik API token that may read and create users in {token}"
+            ))
+            .say(&redactor);
         }
         Err(e) => {
-            crate::say!("ak-e2e: error: {e}");
             environment.stop().await;
-            return exit::RUNTIME;
+            return Stop::from(e).say(&redactor);
         }
     };
     let mut cleanup = Cleanup::new(api.clone());
     let swept = environment.cleanup.is_some();
     let code = match make_fixture(&api, &settings, username, &password, swept, &mut cleanup, out).await {
-        Err(Stop(code, message)) => {
-            crate::say!("ak-e2e: error: {}", redactor.apply(&message));
-            code
-        }
+        Err(stop) => stop.say(&redactor),
         Ok(fixture) => {
             environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
             let code = login(&settings, &vars, &environment, &fixture, &scenario, &folder, out, style).await;
@@ -215,16 +201,11 @@ fn draft_plan(
     folder: &Path,
     username: &str,
 ) -> Result<(PathBuf, Settings, crate::plan::Plan), i32> {
-    let scenario = write_scenario(folder, username).map_err(|e| {
-        crate::say!("ak-e2e: error: cannot write {}: {e}", folder.display());
-        exit::USAGE
-    })?;
+    let scenario = write_scenario(folder, username)
+        .map_err(|e| Stop::Usage(format!("cannot write {}: {e}", folder.display())).say(&Redactor::default()))?;
     let draft =
         with_fixture(settings, &scenario, fixture_user("ak-e2e-repro-pending", "pending@example.invalid", "", false));
-    let plan = crate::plan::plan(&draft, vars).map_err(|e| {
-        crate::say!("ak-e2e: error: {}", plan_error(e));
-        exit::USAGE
-    })?;
+    let plan = crate::plan::plan(&draft, vars).map_err(|e| Stop::Usage(plan_error(e)).say(&Redactor::default()))?;
     Ok((scenario, draft, plan))
 }
 
@@ -283,7 +264,7 @@ async fn make_fixture(
 ) -> Result<Copy, Stop> {
     // Once per run: the environment swept already when it made a twin.
     if !swept {
-        for line in throwaway::sweep(api).await.map_err(|e| Stop(exit::RUNTIME, e.message))? {
+        for line in throwaway::sweep(api).await.map_err(|e| Stop::Runtime(e.message))? {
             let _ = writeln!(out, "ak-e2e: {line}");
         }
     }
@@ -292,8 +273,8 @@ async fn make_fixture(
     let copy =
         mirror::copy(api, username, &name, &password, settings.request_timeout, cleanup).await.map_err(
             |e| match e {
-                CopyError::NoSuchUser(m) => Stop(exit::USAGE, m),
-                CopyError::Failed(m) => Stop(exit::RUNTIME, m),
+                CopyError::NoSuchUser(m) => Stop::Usage(m),
+                CopyError::Failed(m) => Stop::Runtime(m),
             },
         )?;
     for line in &copy.lines {
@@ -324,18 +305,12 @@ async fn login(
     let settings = with_fixture(settings, scenario, user);
     let plan = match crate::plan::plan(&settings, &vars) {
         Ok(plan) => plan,
-        Err(e) => {
-            crate::say!("ak-e2e: error: {}", plan_error(e));
-            return exit::USAGE;
-        }
+        Err(e) => return Stop::Usage(plan_error(e)).say(&Redactor::default()),
     };
     let redactor = Redactor::new([plan.secrets.values(), secrets].concat());
     let mut host = match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
         Ok(host) => host,
-        Err(e) => {
-            crate::say!("ak-e2e: error: {e}");
-            return exit::RUNTIME;
-        }
+        Err(e) => return Stop::Runtime(e.to_string()).say(&redactor),
     };
     let folder = crate::runner::RunFolder::made(folder.to_path_buf());
     let ctx = crate::runner::Context::new(environment, Some(&host), folder, true, &redactor, &settings, false);

@@ -15,6 +15,13 @@ pub use totp::totp_code;
 #[error("{0}")]
 pub struct DriveError(pub String);
 
+/// The harness's own chores (`provision`, the fidelity corpus) say a driver's failure as it is.
+impl From<DriveError> for String {
+    fn from(e: DriveError) -> String {
+        e.0
+    }
+}
+
 /// Most stages one sign-in answers before it gives up (a flow that keeps asking).
 pub(crate) const MAX_STAGES: usize = 12;
 

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
+use crate::drive::DriveError;
 use crate::drive::session::{Body, Session};
 
 /// One browser-less session with authentik.
@@ -19,30 +20,38 @@ pub struct FlowClient {
 
 impl FlowClient {
     /// A new session (no cookies) with authentik at `base`.
-    pub fn new(base: &Url, timeout: Duration) -> Result<Self, String> {
-        Ok(Self { session: Session::new(base, timeout).map_err(|e| e.0)? })
+    pub fn new(base: &Url, timeout: Duration) -> Result<Self, DriveError> {
+        Ok(Self { session: Session::new(base, timeout)? })
     }
 
     /// GETs (no answer) or POSTs (an answer) the flow's executor and returns the challenge,
     /// following the executor's redirects to itself.
-    pub async fn challenge(&mut self, slug: &str, answer: Option<&Answer>) -> Result<Challenge, String> {
+    pub async fn challenge(&mut self, slug: &str, answer: Option<&Answer>) -> Result<Challenge, DriveError> {
         self.challenge_json(slug, "", answer).await.map(Challenge::from)
     }
 
     /// Like [`Self::challenge`], the challenge as authentik wrote it, every field kept (the
     /// fidelity corpus records its shape), for a flow page opened with this query.
-    pub async fn challenge_json(&mut self, slug: &str, query: &str, answer: Option<&Answer>) -> Result<Value, String> {
-        self.session.executor(slug, query, answer).await.map_err(|e| e.0)
+    pub async fn challenge_json(
+        &mut self,
+        slug: &str,
+        query: &str,
+        answer: Option<&Answer>,
+    ) -> Result<Value, DriveError> {
+        self.session.executor(slug, query, answer).await
     }
 
     /// Opens `start` (an authorization request) signed in, following redirects and the flow
     /// pages' redirects until the browser would be sent to `redirect_uri`; returns the `code`.
-    pub async fn follow_to(&mut self, start: &Url, redirect_uri: &str) -> Result<String, String> {
+    pub async fn follow_to(&mut self, start: &Url, redirect_uri: &str) -> Result<String, DriveError> {
         let mut next = start.clone();
         for _ in 0..10 {
             if next.as_str().starts_with(redirect_uri) {
                 return next.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or_else(|| {
-                    format!("back at the redirect URI without a code: {}", ak_protocol::redact::redact(&next))
+                    DriveError(format!(
+                        "back at the redirect URI without a code: {}",
+                        ak_protocol::redact::redact(&next)
+                    ))
                 });
             }
             let base = self.session.authentik().path().to_string();
@@ -50,36 +59,35 @@ impl FlowClient {
                 let query = next.query().unwrap_or_default().to_string();
                 let challenge = Challenge::from(self.challenge_json(&slug, &query, None).await?);
                 let ChallengeKind::Redirect { to } = &challenge.kind else {
-                    return Err(format!("flow `{slug}` answered {:?}", challenge.component()));
+                    return Err(DriveError(format!("flow `{slug}` answered {:?}", challenge.component())));
                 };
-                next = self.session.url(to).map_err(|e| e.0)?;
+                next = self.session.url(to)?;
                 continue;
             }
-            let response =
-                self.session.send(Method::GET, next.clone(), Body::None, false, None).await.map_err(|e| e.0)?;
+            let response = self.session.send(Method::GET, next.clone(), Body::None, false, None).await?;
             let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
             let Some(location) = location else {
-                return Err(format!(
+                return Err(DriveError(format!(
                     "GET {} answered {} without a redirect",
                     ak_protocol::redact::redact(&next),
                     response.status()
-                ));
+                )));
             };
-            next = next.join(&location).map_err(|e| e.to_string())?;
+            next = next.join(&location).map_err(|e| DriveError(format!("bad Location `{location}`: {e}")))?;
         }
-        Err("more than 10 redirects".into())
+        Err(DriveError("more than 10 redirects".into()))
     }
 
     /// After [`Self::sign_in`] stopped at `ak-stage-authenticator-validate`: answers it with a
     /// TOTP code. Refused carries what authentik said and its clock (its `Date` header).
-    pub async fn answer_totp(&mut self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), String> {
+    pub async fn answer_totp(&mut self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), DriveError> {
         let answer = Answer::AuthenticatorValidate { code: Secret::new(code) };
         let after = self.challenge("default-authentication-flow", Some(&answer)).await?;
         Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), self.session.clock))
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.
-    pub async fn sign_in(&mut self, username: &str, password: &str) -> Result<SignIn, String> {
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Result<SignIn, DriveError> {
         const FLOW: &str = "default-authentication-flow";
         let first = self.challenge(FLOW, None).await?;
         if first.component() != component::IDENTIFICATION {

@@ -27,6 +27,12 @@ use crate::plan::Secrets;
 #[error("{0}")]
 pub struct TargetError(pub String);
 
+impl From<crate::drive::DriveError> for TargetError {
+    fn from(e: crate::drive::DriveError) -> Self {
+        TargetError(e.0)
+    }
+}
+
 /// One application and the mock ChatGPT workspace that signs in through it.
 #[derive(Debug)]
 pub struct Workspace {
@@ -496,10 +502,11 @@ async fn preflight(
             .and_then(|t| secrets.get(&t.env))
             .and_then(|s| ak_protocol::totp::decode_secret(&s));
         // Its own session: signed in as one user, authentik would not ask the next one.
-        let mut session = crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError)?;
+        let mut session =
+            crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError::from)?;
         checks.spawn(async move {
             use crate::environment::flow_client::SignIn;
-            let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError)?;
+            let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError::from)?;
             let refusal = match (outcome, totp) {
                 (SignIn::Refused(problem), _) => Some(Refusal::Password(problem)),
                 // The TOTP secret too: a wrong one would otherwise fail each scenario at the MFA
@@ -509,7 +516,7 @@ async fn preflight(
                     if stage == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE =>
                 {
                     let code = crate::drive::totp::next_code(&secret, true).await;
-                    let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError)?;
+                    let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError::from)?;
                     drop(code.turn);
                     match answered {
                         SignIn::Refused(problem) => Some(Refusal::Totp(problem, clock)),

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Settings, Target};
 use crate::environment::admin_api::{AdminApi, ApiError, ApiFailure};
-use crate::exit;
+use crate::exit::{self, Stop};
 use crate::report::console::Style;
 pub use checks::{Facts, Finding, FlowRead, Level, UserFacts};
 
@@ -58,15 +58,6 @@ struct Report<'a> {
     findings: &'a [Finding],
 }
 
-/// A failure before anything was judged, with its exit code.
-struct Stop(i32, String);
-
-/// Any failure to read is authentik's (exit 3): unreachable, the token refused, an answer that
-/// does not read. A missing application is a usage error, found before this.
-fn stop(e: ApiError) -> Stop {
-    Stop(exit::RUNTIME, e.message)
-}
-
 /// Runs `doctor`; returns the exit code.
 pub async fn doctor(
     settings: &Settings,
@@ -77,12 +68,9 @@ pub async fn doctor(
 ) -> i32 {
     match run(settings, env, request, out, style).await {
         Ok(code) => code,
-        Err(Stop(code, message)) => {
-            let redactor =
-                crate::report::Redactor::new(settings.authentik_token.iter().map(|t| t.expose().to_string()).collect());
-            crate::say!("ak-e2e: error: {}", redactor.apply(&message));
-            code
-        }
+        Err(stop) => stop.say(&crate::report::Redactor::new(
+            settings.authentik_token.iter().map(|t| t.expose().to_string()).collect(),
+        )),
     }
 }
 
@@ -112,7 +100,7 @@ async fn run(
         };
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         if let Err(e) = crate::report::write_whole(path, |f| f.write_all((text + "\n").as_bytes())) {
-            return Err(Stop(exit::USAGE, format!("cannot write {}: {e}", path.display())));
+            return Err(Stop::Usage(format!("cannot write {}: {e}", path.display())));
         }
     }
     Ok(if errors > 0 { exit::FAILED } else { exit::OK })
@@ -126,15 +114,14 @@ async fn connect(
 ) -> Result<(AdminApi, Option<crate::environment::Environment>), Stop> {
     if let Target::Url(url) = &settings.target {
         let token = settings.authentik_token.clone().ok_or_else(|| {
-            Stop(
-                exit::USAGE,
+            Stop::Usage(
                 "`doctor` needs an authentik API token that may read applications, providers, mappings, \
                  certificates, bindings and users: export AK_E2E_AUTHENTIK_TOKEN"
                     .into(),
             )
         })?;
         let base = crate::environment::with_trailing_slash(url);
-        let api = AdminApi::new(&base, token, settings.request_timeout).map_err(|e| Stop(exit::RUNTIME, e))?;
+        let api = AdminApi::new(&base, token, settings.request_timeout).map_err(Stop::Runtime)?;
         return Ok((api, None));
     }
     // Only the blueprints' applications and users: no twin or copy is made to be read.
@@ -147,30 +134,30 @@ async fn connect(
     }
     settings.applications.retain(|_, a| !a.slug.is_empty());
     let settings = &settings;
-    let secrets = crate::plan::all_secrets(settings, env).map_err(|e| Stop(exit::USAGE, e.join("; ")))?;
+    let secrets = crate::plan::all_secrets(settings, env).map_err(|e| Stop::Usage(e.join("; ")))?;
     let none = std::collections::BTreeSet::new();
     let environment = crate::environment::Environment::start(settings, &secrets, &none, &none)
         .await
-        .map_err(|e| Stop(exit::RUNTIME, e.to_string()))?;
+        .map_err(|e| Stop::Runtime(e.to_string()))?;
     let token = environment.api_token.clone();
     let api = crate::environment::admin_api(settings, &environment.authentik, token.as_ref())
-        .map_err(|e| Stop(exit::RUNTIME, e.to_string()))?
-        .ok_or_else(|| Stop(exit::RUNTIME, "the embedded stand-in has no API token".into()))?;
+        .map_err(|e| Stop::Runtime(e.to_string()))?
+        .ok_or_else(|| Stop::Runtime("the embedded stand-in has no API token".into()))?;
     Ok((api, Some(environment)))
 }
 
 /// Reads everything the checks judge.
 async fn read(api: &AdminApi, settings: &Settings, request: &Request) -> Result<Facts, Stop> {
     let slug = &request.application;
-    let application: Application =
-        api.find(&path::one(path::APPLICATIONS, slug)).await.map_err(stop)?.ok_or_else(|| {
-            Stop(exit::USAGE, format!("authentik at {} has no application with the slug `{slug}`", api.base()))
-        })?;
+    let application: Application = api
+        .find(&path::one(path::APPLICATIONS, slug))
+        .await?
+        .ok_or_else(|| Stop::Usage(format!("authentik at {} has no application with the slug `{slug}`", api.base())))?;
     let provider: Option<OAuth2Provider> = match application.provider {
-        Some(pk) => api.find(&path::one(path::OAUTH2_PROVIDERS, pk)).await.map_err(stop)?,
+        Some(pk) => api.find(&path::one(path::OAUTH2_PROVIDERS, pk)).await?,
         None => None,
     };
-    let bindings: Vec<PolicyBinding> = api.all(path::BINDINGS, &[("target", &application.pk)]).await.map_err(stop)?;
+    let bindings: Vec<PolicyBinding> = api.all(path::BINDINGS, &[("target", &application.pk)]).await?;
     let domains = settings.chatgpt.verified_domains.clone().unwrap_or_default();
     let mut facts = Facts::of(application, domains, ak_protocol::time::now_secs());
     facts.bindings = bindings;
@@ -195,7 +182,7 @@ async fn read_provider(
     facts: &mut Facts,
 ) -> Result<(), Stop> {
     for pk in &provider.property_mappings {
-        let Some(mapping) = api.find::<PropertyMapping>(&path::one(SCOPE_MAPPINGS, pk)).await.map_err(stop)? else {
+        let Some(mapping) = api.find::<PropertyMapping>(&path::one(SCOPE_MAPPINGS, pk)).await? else {
             facts.unknown_mappings.push(pk.clone());
             continue;
         };
@@ -210,16 +197,16 @@ async fn read_provider(
         facts.signing_key = Some(match api.find::<CertificateKeyPair>(&path::one(path::KEYPAIRS, pk)).await {
             Ok(Some(key)) => Ok(key),
             Ok(None) => Err(format!("authentik has no certificate-key pair {pk}")),
-            Err(e) => return Err(stop(e)),
+            Err(e) => return Err(e.into()),
         });
     }
     if let Some(pk) = &provider.encryption_key {
-        let key = api.find::<CertificateKeyPair>(&path::one(path::KEYPAIRS, pk)).await.map_err(stop)?;
+        let key = api.find::<CertificateKeyPair>(&path::one(path::KEYPAIRS, pk)).await?;
         facts.encryption_key = Some(key.map_or_else(|| pk.clone(), |k| k.name));
     }
     if let Some(pk) = &provider.authorization_flow {
         // authentik lists only the flows the token may view.
-        let flows: Vec<Flow> = api.all(path::FLOWS, &[("flow_uuid", pk)]).await.map_err(stop)?;
+        let flows: Vec<Flow> = api.all(path::FLOWS, &[("flow_uuid", pk)]).await?;
         facts.authorization_flow = flows.into_iter().find(|f| &f.pk == pk).map_or(FlowRead::NotVisible, FlowRead::Flow);
     }
     Ok(())
@@ -232,7 +219,7 @@ async fn evaluate(
     user: u64,
 ) -> Result<Result<Map<String, Value>, String>, Stop> {
     let path = path::action(path::PROPERTY_MAPPINGS, &mapping.pk, "test") + "?format_result=true";
-    let result: TestResult = api.post(&path, &TestFor { user }).await.map_err(stop)?;
+    let result: TestResult = api.post(&path, &TestFor { user }).await?;
     if !result.successful {
         return Ok(Err(result.result.lines().last().unwrap_or_default().to_string()));
     }
@@ -252,19 +239,17 @@ async fn read_user(
     username: &str,
     superuser: bool,
 ) -> Result<UserFacts, Stop> {
-    let user: Option<User> = api.user(username).await.map_err(stop)?;
+    let user: Option<User> = api.user(username).await?;
     let mut facts = UserFacts { username: username.to_string(), user: None, access: None, preview: None };
     if let Some(user) = user {
         let pk = user.pk.to_string();
         let query = [("for_user", pk.as_str())];
         let access: Option<AccessCheck> = match superuser {
-            true => Some(
-                api.get(&path::action(path::APPLICATIONS, &app.slug, "check_access"), &query).await.map_err(stop)?,
-            ),
+            true => Some(api.get(&path::action(path::APPLICATIONS, &app.slug, "check_access"), &query).await?),
             false => None,
         };
         let preview: UserPreview =
-            api.get(&path::action(path::OAUTH2_PROVIDERS, provider.pk, "preview_user"), &query).await.map_err(stop)?;
+            api.get(&path::action(path::OAUTH2_PROVIDERS, provider.pk, "preview_user"), &query).await?;
         facts.access = access;
         facts.preview = Some(preview);
         facts.user = Some(user);
@@ -320,7 +305,7 @@ pub async fn explain(
     let superuser = token_user(api).await.is_some_and(|(_, superuser)| superuser);
     let user = read_user(api, &application, &provider, username, superuser)
         .await
-        .map_err(|Stop(_, m)| ApiError { kind: ApiFailure::Answer, message: m })?;
+        .map_err(|stop| ApiError { kind: ApiFailure::Answer, message: stop.to_string() })?;
     application.slug = shown.to_string();
     let facts = Facts::of(application, verified_domains.to_vec(), ak_protocol::time::now_secs());
     Ok(checks::user_findings(&user, &facts))
