@@ -133,10 +133,19 @@ pub(crate) async fn complete(
     code: &str,
     attempt: &mut Attempt,
 ) -> Result<Profile, Failure> {
-    let tokens = exchange(http, config, pending, redirect_uri, code, attempt).await?;
-    let claims = validate_id_token(http, config, pending, &tokens, attempt).await?;
+    let started = std::time::Instant::now();
+    let tokens = exchange(http, config, pending, redirect_uri, code, attempt).await;
+    attempt.timed("token request", started);
+    let tokens = tokens?;
+    let started = std::time::Instant::now();
+    let claims = validate_id_token(http, config, pending, &tokens, attempt).await;
+    attempt.timed("ID token validation (keys, second opinion)", started);
+    let claims = claims?;
     if let (Some(endpoint), Some(access_token)) = (&pending.discovery.userinfo_endpoint, &tokens.access_token) {
-        userinfo(http, endpoint, access_token, attempt).await?;
+        let started = std::time::Instant::now();
+        let answered = userinfo(http, endpoint, access_token, attempt).await;
+        attempt.timed("userinfo request", started);
+        answered?;
     }
     profile(config, &claims, attempt)
 }

@@ -331,6 +331,9 @@ pub struct Attempt {
     pub error: Option<Failure>,
     /// The profile, when the verdict is `success`.
     pub profile: Option<Profile>,
+    /// How long its parts at the callback took, in order (milliseconds): the token request, the
+    /// ID token's validation, the userinfo request.
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 impl Attempt {
@@ -354,7 +357,13 @@ impl Attempt {
             verdict: Verdict::Pending,
             error: None,
             profile: None,
+            timings: Vec::new(),
         }
+    }
+
+    /// Records how long a part took since `started`.
+    pub(crate) fn timed(&mut self, part: &'static str, started: std::time::Instant) {
+        self.timings.push((part, started.elapsed().as_secs_f64() * 1000.0));
     }
 
     /// Why a standard OpenID client (openidconnect's Core verifier) refuses the ID token this

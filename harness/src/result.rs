@@ -92,8 +92,16 @@ pub struct ScenarioResult {
     pub tags: Vec<String>,
     /// The verdict, `expect_failure` taken into account.
     pub status: Status,
-    /// Wall time.
+    /// Its own wall time, from its start (after any wait for a browser slot) to its end.
     pub duration_ms: u64,
+    /// How long it waited for a browser slot before it started, when runs overlapped (`--jobs`):
+    /// apart from its own time, so that a queue does not read as a slow authentik.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waited_ms: u64,
+    /// Where its own time went, by part, in milliseconds (`runner/breakdown.rs`): the parts add
+    /// up to `duration_ms`, except those starting with `within:`, which are inside another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spent: Vec<(String, f64)>,
     /// `expect_failure.reason`, when documented.
     pub expected_failure: Option<String>,
     /// The first failure's diagnosis, one line.
@@ -191,6 +199,10 @@ pub struct Assertion {
     pub hop: Option<usize>,
     /// Where the expectation is written (a claim or parameter name), if narrower than the step.
     pub span: Option<Span>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What ChatGPT received in a scenario's login, from its record of the attempt (never a token).

@@ -1,6 +1,7 @@
 //! The baseline for the api driver: the same login as a bare, hand-written HTTP chain —
-//! authorize → authentik's flow executor (identification, password) → authorize → token — with
-//! one cookie-keeping reqwest client and nothing checked beyond getting an ID token.
+//! authorize → authentik's flow executor (identification, password) → authorize → token, and,
+//! with `userinfo`, the userinfo request ChatGPT makes too — with one cookie-keeping reqwest
+//! client and nothing checked beyond getting an ID token.
 
 use std::time::Duration;
 
@@ -17,8 +18,9 @@ pub(crate) struct Login<'a> {
     pub(crate) password: &'a str,
 }
 
-/// Signs in and exchanges the code; returns the ID token's length (proof that one came back).
-pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, String> {
+/// Signs in and exchanges the code (then asks userinfo, with `userinfo`); returns the ID token's
+/// length (proof that one came back).
+pub(crate) async fn login(l: &Login<'_>, timeout: Duration, userinfo: bool) -> Result<usize, String> {
     let callback = l.redirect_uri.to_string();
     let http = reqwest::Client::builder()
         .cookie_store(true)
@@ -84,6 +86,12 @@ pub(crate) async fn login(l: &Login<'_>, timeout: Duration) -> Result<usize, Str
         ("code_verifier", &verifier),
     ]))
     .await?;
+    if userinfo {
+        let endpoint = l.authentik.join("application/o/userinfo/").map_err(|e| e.to_string())?;
+        let access_token = tokens["access_token"].as_str().ok_or("no access token")?;
+        let info = json_of(http.get(endpoint).bearer_auth(access_token)).await?;
+        info["sub"].as_str().ok_or_else(|| format!("no sub in userinfo: {info}"))?;
+    }
     tokens["id_token"].as_str().map(str::len).ok_or_else(|| format!("no ID token: {tokens}"))
 }
 

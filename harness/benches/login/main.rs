@@ -8,13 +8,22 @@
 //! ```
 //!
 //! The target is ak-e2e's own: `AK_E2E_TARGET`, `AK_E2E_CONFIG` and the secrets' variables are
-//! read as `ak-e2e run` reads them. Four figures, medians after a warm-up, the two sides of each
-//! comparison interleaved:
-//! 1. the api driver on `scenarios/chatgpt/login.yaml` vs a bare reqwest chain of the same login;
-//! 2. the browser driver on the same scenario (session kept, as in a suite) vs a minimal
-//!    fantoccini script of the same login with a fresh session per login;
+//! read as `ak-e2e run` reads them. Four figures; the logins are compared in several sittings
+//! (`BENCH_SITTINGS`, 3 unless quick), each a warm-up then `BENCH_LOGINS` logins of each side
+//! interleaved, and reported as the median of the sittings' median ratios with their spread:
+//! 1. the api driver on `scenarios/chatgpt/login.yaml` vs a bare reqwest chain of the same login,
+//!    in two variants: the chain alone (authorize, flow executor, authorize, token), and the chain
+//!    with the requests ChatGPT makes to authentik besides the token (userinfo; discovery and the
+//!    key set are cached by both), i.e. the same requests to authentik as the driver's login;
+//! 2. the browser driver on the same scenario vs a minimal fantoccini script of the same login,
+//!    both warm: one browser session each, cleared between logins the same way (cookies and
+//!    storage through DevTools), as a script with a fresh context per login would be;
 //! 3. the suite under both drivers, `--jobs 1` vs `--jobs 4` (the binary, as users run it);
 //! 4. the binary's peak resident memory (browsers excluded) and its start to first verdict.
+//!
+//! For figures 1 and 2 it also prints where the driver's time per login goes (median of each
+//! part over the logins; the run's own `spent` breakdown). `BENCH_FIGURES=logins` stops after
+//! them.
 
 mod bare;
 mod script;
@@ -54,11 +63,59 @@ fn ratio(a: Duration, b: Duration) -> String {
     format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64())
 }
 
-async fn timed(plan: &Plan, ctx: &Context<'_>) -> Duration {
+/// One login through the runner: its time and where it went.
+async fn timed(plan: &Plan, ctx: &Context<'_>) -> (Duration, Vec<(String, f64)>) {
     let t = Instant::now();
     let report = run(plan, ctx, &mut Quiet).await;
     assert!(report.scenarios.iter().all(|s| s.status == Status::Passed), "the login scenario must pass: {report:?}");
-    t.elapsed()
+    (t.elapsed(), report.scenarios.into_iter().flat_map(|s| s.spent).collect())
+}
+
+/// The sittings of one comparison: in each, a warm-up, then `logins` of each side interleaved.
+#[derive(Default)]
+struct Sittings {
+    /// Per sitting, the median of each side.
+    medians: Vec<(Duration, Duration)>,
+    /// Every measured login's breakdown (ours).
+    parts: Vec<Vec<(String, f64)>>,
+}
+
+impl Sittings {
+    /// Adds a sitting's times.
+    fn sitting(&mut self, ours: Vec<Duration>, theirs: Vec<Duration>) {
+        self.medians.push((median(ours), median(theirs)));
+    }
+
+    /// The median of the sittings' medians (ours, theirs), their ratio, and the spread of the
+    /// sittings' ratios.
+    fn summary(&self) -> (Duration, Duration, String) {
+        let ours = median(self.medians.iter().map(|m| m.0).collect());
+        let theirs = median(self.medians.iter().map(|m| m.1).collect());
+        let mut ratios: Vec<f64> = self.medians.iter().map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
+        ratios.sort_by(f64::total_cmp);
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let spread = format!("{} (sittings: {})", ratio(ours, theirs), shown.join(", "));
+        (ours, theirs, spread)
+    }
+
+    /// Where ours went: the median of each part over the logins, in the order first seen.
+    fn print_parts(&self, title: &str) {
+        let mut names: Vec<&str> = Vec::new();
+        for login in &self.parts {
+            for (name, _) in login {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        println!("\n{title}: where a login's time goes (median of {} logins, ms)\n", self.parts.len());
+        for name in names {
+            let mut values: Vec<f64> =
+                self.parts.iter().map(|login| login.iter().filter(|(n, _)| n == name).map(|(_, v)| v).sum()).collect();
+            values.sort_by(f64::total_cmp);
+            println!("  {:>8.1}  {name}", values[values.len() / 2]);
+        }
+    }
 }
 
 /// The rows of the final table, filled as the figures come in.
@@ -94,10 +151,17 @@ fn main() {
     let env: HashMap<String, String> = std::env::vars().collect();
     let quick = env.contains_key("BENCH_QUICK");
     let logins: usize = env.get("BENCH_LOGINS").and_then(|v| v.parse().ok()).unwrap_or(if quick { 3 } else { 7 });
+    let sittings: usize = env.get("BENCH_SITTINGS").and_then(|v| v.parse().ok()).unwrap_or(if quick { 1 } else { 3 });
+    let runs = Runs { logins, sittings: sittings.max(1) };
     let scratch = std::env::temp_dir().join(format!("ak-e2e-bench-{}", std::process::id()));
     let mut table = Table::default();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (target, totp_secrets) = runtime.block_on(logins_figures(&env, &root, logins, &scratch, &mut table));
+    let (target, totp_secrets) = runtime.block_on(logins_figures(&env, &root, runs, &scratch, &mut table));
+    if env.get("BENCH_FIGURES").is_some_and(|f| f == "logins") {
+        println!("\nak-e2e benchmark against {target}: {sittings} sittings of {logins} logins each side\n");
+        table.print();
+        return;
+    }
 
     eprintln!("the suite under both drivers, --jobs 1 then --jobs 4");
     // Each suite starts with the same TOTP clock: both usable codes of every device unspent.
@@ -142,8 +206,15 @@ fn main() {
         "≤ 1 s + the browser's start",
     ]);
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("\nak-e2e benchmark against {target}: medians of {logins} logins after a warm-up\n");
+    println!("\nak-e2e benchmark against {target}: {sittings} sittings of {logins} logins each side\n");
     table.print();
+}
+
+/// How many logins each side, in how many sittings.
+#[derive(Clone, Copy)]
+struct Runs {
+    logins: usize,
+    sittings: usize,
 }
 
 /// Figures 1 and 2, in process against one started environment. Returns the target's name and,
@@ -151,7 +222,7 @@ fn main() {
 async fn logins_figures(
     env: &HashMap<String, String>,
     root: &std::path::Path,
-    logins: usize,
+    runs: Runs,
     scratch: &std::path::Path,
     table: &mut Table,
 ) -> (String, Vec<Vec<u8>>) {
@@ -187,7 +258,7 @@ async fn logins_figures(
     let redactor = Redactor::default();
     let folder = ak_e2e::runner::RunFolder::new(scratch, "artifacts");
     let ctx = Context::new(&environment, host.as_ref().ok(), folder, false, &redactor, &api, false);
-    api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, logins, table).await;
+    api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, runs, table).await;
 
     let browser_plan = plan(&browser, env).unwrap_or_else(|_| panic!("the login scenario must plan"));
     // The secrets the target was started with are the api plan's.
@@ -202,7 +273,7 @@ async fn logins_figures(
                 username: &ann.username,
                 password: &password,
             };
-            browser_figure(&browser_plan, &ctx, host, &script_login, logins, table).await;
+            browser_figure(&browser_plan, &ctx, host, &script_login, runs, table).await;
         }
     }
     ctx.close().await;
@@ -223,61 +294,90 @@ fn describe_target(api: &Settings, env: &HashMap<String, String>, environment: &
     }
 }
 
-/// Figure 1: the api driver's login against the bare reqwest chain, interleaved, `logins` times
-/// after one warm-up each.
+/// Figure 1: the api driver's login against the bare reqwest chain, alone and with ChatGPT's
+/// userinfo request (the same requests to authentik as the driver), in sittings of `logins`
+/// interleaved logins of the three after one warm-up.
 async fn api_figure(
     plan: &Plan,
     ctx: &Context<'_>,
     bare_login: &bare::Login<'_>,
     timeout: Duration,
-    logins: usize,
+    runs: Runs,
     table: &mut Table,
 ) {
-    let bare_timed = || async {
+    let bare_timed = |userinfo: bool| async move {
         let t = Instant::now();
-        bare::login(bare_login, timeout).await.expect("the bare chain logs in");
+        bare::login(bare_login, timeout, userinfo).await.expect("the bare chain logs in");
         t.elapsed()
     };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for i in 0..=logins {
-        let (a, b) = (timed(plan, ctx).await, bare_timed().await);
-        if i > 0 {
-            ours.push(a);
-            theirs.push(b);
+    let (mut alone, mut same) = (Sittings::default(), Sittings::default());
+    for _ in 0..runs.sittings {
+        let (mut ours, mut chain, mut chain_userinfo, mut ours_again) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..=runs.logins {
+            let (a, parts) = timed(plan, ctx).await;
+            let b = bare_timed(false).await;
+            let c = bare_timed(true).await;
+            if i > 0 {
+                ours.push(a);
+                ours_again.push(a);
+                chain.push(b);
+                chain_userinfo.push(c);
+                alone.parts.push(parts);
+            }
         }
+        alone.sitting(ours, chain);
+        same.sitting(ours_again, chain_userinfo);
     }
-    let (a, b) = (median(ours), median(theirs));
-    table.row(["api login (login.yaml) vs a bare reqwest chain", &ms(a), &ms(b), &ratio(a, b), "≤ 1.15×"]);
+    let (a, b, r) = same.summary();
+    table.row([
+        "api login (login.yaml) vs a bare chain making the same requests to authentik (userinfo included)",
+        &ms(a),
+        &ms(b),
+        &r,
+        "≤ 1.10×",
+    ]);
+    let (a, b, r) = alone.summary();
+    table.row(["api login (login.yaml) vs the bare chain alone (no userinfo)", &ms(a), &ms(b), &r, ""]);
+    alone.print_parts("api driver");
 }
 
-/// Figure 2: the browser driver's login (session kept) against the fantoccini script on a fresh
-/// session each time, interleaved, `logins` times after one warm-up each.
+/// Figure 2: the browser driver's login against the fantoccini script, both warm (one session
+/// each, cleared between logins the same way), in sittings of `logins` interleaved logins after
+/// one warm-up.
 async fn browser_figure(
     plan: &Plan,
     ctx: &Context<'_>,
     host: &BrowserHost,
     script_login: &script::Login<'_>,
-    logins: usize,
+    runs: Runs,
     table: &mut Table,
 ) {
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for i in 0..=logins {
-        let a = timed(plan, ctx).await;
-        let t = Instant::now();
-        let client = host.session().await.expect("a browser session");
-        script::login(&client, script_login).await.expect("the script logs in");
-        let _ = client.close().await;
-        if i > 0 {
-            ours.push(a);
-            theirs.push(t.elapsed());
+    let client = host.session().await.expect("a browser session for the script");
+    let mut all = Sittings::default();
+    for _ in 0..runs.sittings {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for i in 0..=runs.logins {
+            let (a, parts) = timed(plan, ctx).await;
+            let t = Instant::now();
+            script::login(&client, script_login).await.expect("the script logs in");
+            assert!(ak_e2e::drive::chrome::reset_session(&client).await, "the script's session clears");
+            if i > 0 {
+                ours.push(a);
+                theirs.push(t.elapsed());
+                all.parts.push(parts);
+            }
         }
+        all.sitting(ours, theirs);
     }
-    let (a, b) = (median(ours), median(theirs));
+    let _ = client.close().await;
+    let (a, b, r) = all.summary();
     table.row([
-        "browser login, warm vs a fantoccini script (fresh session per login)",
+        "browser login vs a fantoccini script, both warm (one session each, cleared per login)",
         &ms(a),
         &ms(b),
-        &ratio(a, b),
+        &r,
         "≤ 0.80×",
     ]);
+    all.print_parts("browser driver");
 }

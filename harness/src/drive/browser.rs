@@ -86,6 +86,9 @@ const IN_PAGE_BUDGET: Duration = Duration::from_secs(20);
 /// Marks the current document before an action, so that a later [`WAIT`] can tell it from the
 /// document the action leads to (right after a click the old page is still there, complete).
 const MARK: &str = "window.__akE2eOld = true;";
+/// Sets a field's value in one round trip and tells the page (`input` and `change` events), as
+/// Playwright's `fill` does, instead of one key event per character (`send_keys`).
+const FILL: &str = include_str!("js/fill.js");
 
 /// What an action may lead to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +122,8 @@ pub struct BrowserDriver<'e> {
     /// serves a session's commands one at a time, so every later one would queue behind it.
     /// From then on none is sent, and the session is not reused.
     wedged: AtomicBool,
+    /// The time its WebDriver commands took, by part (see [`command_part`]).
+    pub spent: std::sync::Mutex<std::collections::BTreeMap<&'static str, Duration>>,
     /// A navigation held the session past [`Self::command_bound`] and was stopped: the next
     /// look at the page reports the request it waited on.
     stopped: AtomicBool,
@@ -156,6 +161,7 @@ impl<'e> BrowserDriver<'e> {
             stages: Vec::new(),
             requests: HashMap::new(),
             wedged: AtomicBool::new(false),
+            spent: Default::default(),
             stopped: AtomicBool::new(false),
             devtools: super::chrome::devtools_address(&client),
             client,
@@ -203,8 +209,12 @@ impl<'e> BrowserDriver<'e> {
                 "browser: {action}: not sent, an earlier WebDriver command never answered"
             )));
         }
+        let started = Instant::now();
         let mut command = std::pin::pin!(command);
-        if let Ok(answer) = tokio::time::timeout(self.command_bound(), &mut command).await {
+        let answered = tokio::time::timeout(self.command_bound(), &mut command).await;
+        *self.spent.lock().unwrap_or_else(|p| p.into_inner()).entry(command_part(action)).or_default() +=
+            started.elapsed();
+        if let Ok(answer) = answered {
             return answer.map_err(|e| Self::err(action, e));
         }
         // WebDriver holds the session while a navigation is pending: stop it beside WebDriver,
@@ -285,7 +295,7 @@ impl<'e> BrowserDriver<'e> {
                 let _ = self.command("marking the page", self.client.execute(MARK, vec![])).await;
                 self.command("opening ChatGPT's login page", self.client.goto(login.as_str())).await?;
                 let input = self.find_in("[data-testid=email-input]", None, false, true).await?;
-                self.command("typing the email", input.send_keys(email)).await?;
+                self.fill("typing the email", &input, email).await?;
                 let button = self.find("[data-testid=continue-button]", None, true).await?;
                 self.command("clicking Continue", button.click()).await?;
             }
@@ -595,6 +605,13 @@ impl<'e> BrowserDriver<'e> {
         })
     }
 
+    /// Sets `field`'s value to `text` ([`FILL`]).
+    async fn fill(&self, action: &str, field: &Element, text: &str) -> Result<(), DriveError> {
+        let args =
+            vec![serde_json::to_value(field).map_err(|e| DriveError(format!("browser: {action}: {e}")))?, json!(text)];
+        self.command(action, self.client.execute(FILL, args)).await.map(drop)
+    }
+
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
         let body = self.command("reading the page", self.client.source()).await?;
         Ok(Position::of_page(url, self.last_document_status, &body, self.env.is_chatgpt(url)))
@@ -612,15 +629,14 @@ impl<'e> BrowserDriver<'e> {
             match component.as_str() {
                 component::IDENTIFICATION => {
                     let input = self.find("input[name=uidField]", Some(&component), false).await?;
-                    self.command("clearing the identifier", input.clear()).await?;
-                    self.command("typing the identifier", input.send_keys(credentials.uid)).await?;
+                    self.fill("typing the identifier", &input, credentials.uid).await?;
                     self.stage_screenshot("identification").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Log in", button.click()).await?;
                 }
                 component::PASSWORD => {
                     let input = self.find("input[name=password]", Some(&component), false).await?;
-                    self.command("typing the password", input.send_keys(credentials.password)).await?;
+                    self.fill("typing the password", &input, credentials.password).await?;
                     self.stage_screenshot("password").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Continue", button.click()).await?;
@@ -631,7 +647,7 @@ impl<'e> BrowserDriver<'e> {
                     // Before typing: the code sits in a text field and must not reach a screenshot.
                     self.stage_screenshot("authenticator").await;
                     let totp = super::totp_code(self.env, secret).await;
-                    self.command("typing the TOTP code", input.send_keys(&totp.code)).await?;
+                    self.fill("typing the TOTP code", &input, &totp.code).await?;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Continue", button.click()).await?;
                     // The turn is released once authentik has answered the code.
@@ -720,4 +736,15 @@ fn flow_position(url: &Url, stage: &Value) -> Position {
         errors: stage["errors"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(String::from)).collect(),
     };
     Position::Flow { slug, query: url.query().unwrap_or_default().to_string(), stage: shown }
+}
+
+/// The part of a login's time a WebDriver command counts towards, by what it does.
+fn command_part(action: &str) -> &'static str {
+    match action {
+        "waiting for the page" => "browser: waiting in the page for what comes next",
+        "looking for an element" => "browser: finding elements",
+        "reading the network log" => "browser: reading the network log",
+        "reading the page" => "browser: reading the page",
+        _ => "browser: opening, typing and clicking",
+    }
 }

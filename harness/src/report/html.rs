@@ -35,11 +35,12 @@ fn scenario(r: &ScenarioResult, out: &mut String) {
     let _ = write!(
         out,
         "<section data-testid=\"scenario\"><h2>{} <span class=\"badge {class}\" data-testid=\"status\">{label}</span></h2>\
-<p><code>{}</code> · driver <b>{}</b> · {} ms</p>",
+<p><code>{}</code> · driver <b>{}</b> · {} ms{}</p>",
         esc(&r.name),
         esc(&r.file),
         r.driver.as_str(),
-        r.duration_ms
+        r.duration_ms,
+        if r.waited_ms > 0 { format!(" (after {} ms waiting for a browser slot)", r.waited_ms) } else { String::new() }
     );
     if let Some(reason) = &r.expected_failure {
         let _ = write!(out, "<p><b>Documented failure:</b> {}</p>", esc(reason));

@@ -96,6 +96,8 @@ mod secret_characters {
             tags: vec![said.clone()],
             status: Status::Errored,
             duration_ms: 1,
+            waited_ms: 0,
+            spent: Vec::new(),
             expected_failure: None,
             diagnosis: Some(format!("authentik said: {said}")),
             steps: vec![step],

@@ -31,6 +31,8 @@ fn scenario(name: &str, driver: DriverKind, status: Status, steps: Vec<StepResul
         tags: vec!["chatgpt".into()],
         status,
         duration_ms: 1234,
+        waited_ms: 0,
+        spent: Vec::new(),
         expected_failure: (status == Status::ExpectedFailure || status == Status::UnexpectedPass)
             .then(|| "the guide's mapping sends no family_name".to_string()),
         diagnosis,

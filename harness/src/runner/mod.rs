@@ -1,6 +1,7 @@
 //! Runs a plan: each scenario under each driver, step by step, checking expectations against
 //! what the driver recorded. The first failing step stops its scenario; the rest are skipped.
 
+mod breakdown;
 mod scenario;
 mod steps;
 

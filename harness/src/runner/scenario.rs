@@ -72,6 +72,7 @@ struct Recorded {
     stages: Vec<String>,
     artifacts: Vec<String>,
     claims: Option<crate::result::ChatgptReceived>,
+    clocked: super::breakdown::Clocked,
 }
 
 /// One scenario under one driver: its steps, its verdict, and its trace bundle when asked for
@@ -79,10 +80,12 @@ struct Recorded {
 pub(super) async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planned: &Planned) -> ScenarioResult {
     let scenario = &planned.scenario;
     // A browser run holds a browser slot from start to end (see `browser_slots`).
+    let queued = Instant::now();
     let _slot = match planned.driver {
         DriverKind::Browser => ctx.browser_slots.acquire().await.ok(),
         DriverKind::Api => None,
     };
+    let waited = queued.elapsed();
     let started = Instant::now();
     let (steps, recorded) = match new_driver(plan, ctx, index, planned).await {
         Err(e) => {
@@ -100,13 +103,18 @@ pub(super) async fn run_one(plan: &Plan, ctx: &Context<'_>, index: usize, planne
         }
     };
     let (status, diagnosis) = verdict(scenario, &steps);
+    let took = started.elapsed();
+    let classify = |url: &url::Url| ctx.env.classify(url);
+    let spent = super::breakdown::parts(took, &recorded.hops, &recorded.clocked, &classify);
     let mut result = ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
         driver: planned.driver,
         tags: scenario.tags.clone(),
         status,
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: took.as_millis() as u64,
+        waited_ms: waited.as_millis() as u64,
+        spent,
         expected_failure: scenario.expect_failure.as_ref().map(|e| e.reason.clone()),
         diagnosis,
         steps,
@@ -198,6 +206,7 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
     let mut recorded = Recorded::default();
     if let Some(attempt) = driver.seen().attempt() {
         recorded.claims = Some(crate::result::ChatgptReceived::from(&attempt));
+        recorded.clocked.chatgpt = attempt.timings;
     }
     if let Driver::Browser(b) = &mut driver
         && ctx.trace
@@ -209,6 +218,7 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
     recorded.stages = driver.seen().stages.to_vec();
     if let Driver::Browser(b) = driver {
         recorded.artifacts = b.written.iter().map(|p| p.display().to_string()).collect();
+        recorded.clocked.commands = std::mem::take(&mut *b.spent.lock().unwrap_or_else(|p| p.into_inner()));
         let wedged = b.is_wedged();
         let client = b.into_client();
         // Reuse the session when its cookies and storage can be cleared (Chrome DevTools);
@@ -217,7 +227,12 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
         // browser at the end of the run.
         if wedged {
             drop(client);
-        } else if crate::drive::chrome::reset_session(&client).await {
+            return recorded;
+        }
+        let started = Instant::now();
+        let reset = crate::drive::chrome::reset_session(&client).await;
+        recorded.clocked.reset = Some(started.elapsed());
+        if reset {
             ctx.keep_idle_browser(client);
         } else {
             let _ = tokio::time::timeout(ctx.env.request_timeout, client.close()).await;
