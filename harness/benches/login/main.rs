@@ -17,7 +17,9 @@
 //!    key set are cached by both), i.e. the same requests to authentik as the driver's login;
 //! 2. the browser driver on the same scenario vs a minimal fantoccini script of the same login,
 //!    both warm: one browser session each, cleared between logins the same way (cookies and
-//!    storage through DevTools), as a script with a fresh context per login would be;
+//!    storage through DevTools), as a script with a fresh context per login would be; and, when
+//!    Node and `playwright-core` are installed, vs a Playwright script of the same login (one
+//!    browser, a new context per login, the system's Chromium; `playwright/login.mjs`);
 //! 3. the suite under both drivers, `--jobs 1` vs `--jobs 4` (the binary, as users run it);
 //! 4. the binary's peak resident memory (browsers excluded) and its start to first verdict.
 //!
@@ -26,6 +28,7 @@
 //! them.
 
 mod bare;
+mod playwright;
 mod script;
 mod suite;
 
@@ -273,7 +276,8 @@ async fn logins_figures(
                 username: &ann.username,
                 password: &password,
             };
-            browser_figure(&browser_plan, &ctx, host, &script_login, runs, table).await;
+            let chromium = browser.browser.chromium.clone().unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+            browser_figure(&browser_plan, &ctx, host, &script_login, &chromium, runs, table).await;
         }
     }
     ctx.close().await;
@@ -343,41 +347,75 @@ async fn api_figure(
 }
 
 /// Figure 2: the browser driver's login against the fantoccini script, both warm (one session
-/// each, cleared between logins the same way), in sittings of `logins` interleaved logins after
-/// one warm-up.
+/// each, cleared between logins the same way), and against the Playwright script when it can
+/// run, in sittings of `logins` interleaved logins after one warm-up.
 async fn browser_figure(
     plan: &Plan,
     ctx: &Context<'_>,
     host: &BrowserHost,
     script_login: &script::Login<'_>,
+    chromium: &std::path::Path,
     runs: Runs,
     table: &mut Table,
 ) {
     let client = host.session().await.expect("a browser session for the script");
-    let mut all = Sittings::default();
+    let mut playwright = match playwright::Playwright::start(script_login, chromium) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("the Playwright anchor is skipped: {e}");
+            None
+        }
+    };
+    let (mut all, mut against_playwright) = (Sittings::default(), Sittings::default());
     for _ in 0..runs.sittings {
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut ours, mut theirs, mut ours_again, mut playwright_times) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..=runs.logins {
             let (a, parts) = timed(plan, ctx).await;
             let t = Instant::now();
             script::login(&client, script_login).await.expect("the script logs in");
             assert!(ak_e2e::drive::chrome::reset_session(&client).await, "the script's session clears");
+            let b = t.elapsed();
+            let c = match &mut playwright {
+                Some(p) => Some(p.login().await.expect("the Playwright script logs in")),
+                None => None,
+            };
             if i > 0 {
                 ours.push(a);
-                theirs.push(t.elapsed());
+                theirs.push(b);
                 all.parts.push(parts);
+                if let Some(c) = c {
+                    ours_again.push(a);
+                    playwright_times.push(c);
+                }
             }
         }
         all.sitting(ours, theirs);
+        if !playwright_times.is_empty() {
+            against_playwright.sitting(ours_again, playwright_times);
+        }
     }
     let _ = client.close().await;
+    if let Some(p) = playwright {
+        p.stop().await;
+    }
+    if !against_playwright.medians.is_empty() {
+        let (a, b, r) = against_playwright.summary();
+        table.row([
+            "browser login vs a Playwright script (one browser, a new context per login)",
+            &ms(a),
+            &ms(b),
+            &r,
+            "≤ 0.80×",
+        ]);
+    }
     let (a, b, r) = all.summary();
     table.row([
         "browser login vs a fantoccini script, both warm (one session each, cleared per login)",
         &ms(a),
         &ms(b),
         &r,
-        "≤ 0.80×",
+        "",
     ]);
     all.print_parts("browser driver");
 }
