@@ -68,7 +68,8 @@ const WAIT: &str = include_str!("js/wait.js");
 /// component), and returns it; `null` after `budget` milliseconds. With `mark`, the document is
 /// marked (see [`MARK`]) once the element is there, before anything is done with it. With
 /// `fresh`, a marked document or `about:blank` does not count: a page just opened may not have
-/// replaced the one before yet.
+/// replaced the one before yet. With `fill` (a string), the field found is filled as [`FILL`]
+/// fills it, in the same round trip.
 const FIND: &str = include_str!("js/find.js");
 
 /// How often a wait for the page to settle looks at the network for progress.
@@ -294,8 +295,7 @@ impl<'e> BrowserDriver<'e> {
                 // The page before is marked, so that the email field is looked for in the new one.
                 let _ = self.command("marking the page", self.client.execute(MARK, vec![])).await;
                 self.command("opening ChatGPT's login page", self.client.goto(login.as_str())).await?;
-                let input = self.find_in("[data-testid=email-input]", None, false, true).await?;
-                self.fill("typing the email", &input, email).await?;
+                self.fill_field("[data-testid=email-input]", None, true, email).await?;
                 let button = self.find("[data-testid=continue-button]", None, true).await?;
                 self.command("clicking Continue", button.click()).await?;
             }
@@ -314,7 +314,12 @@ impl<'e> BrowserDriver<'e> {
     /// and [`Self::settle`] must then wait for what the click brings instead of taking the page
     /// it was made on.
     async fn find(&mut self, css: &str, stage: Option<&str>, mark: bool) -> Result<Element, DriveError> {
-        self.find_in(css, stage, mark, false).await
+        self.find_in(css, stage, mark, false, None).await
+    }
+
+    /// Finds the field `css` (as [`Self::find`]) and fills it with `text`, in one round trip.
+    async fn fill_field(&mut self, css: &str, stage: Option<&str>, fresh: bool, text: &str) -> Result<(), DriveError> {
+        self.find_in(css, stage, false, fresh, Some(text)).await.map(drop)
     }
 
     /// [`Self::find`], in a new document only when `fresh` (see [`FIND`]).
@@ -324,6 +329,7 @@ impl<'e> BrowserDriver<'e> {
         stage: Option<&str>,
         mark: bool,
         fresh: bool,
+        fill: Option<&str>,
     ) -> Result<Element, DriveError> {
         let start = Instant::now();
         let mut last_error = String::from("not there");
@@ -336,6 +342,7 @@ impl<'e> BrowserDriver<'e> {
                 json!(mark),
                 json!(fresh),
                 json!(budget.as_millis() as u64),
+                json!(fill),
             ];
             let found = self.command("looking for an element", self.client.execute_async(FIND, args)).await;
             if let Some(stopped) = self.stopped_error().await {
@@ -628,15 +635,13 @@ impl<'e> BrowserDriver<'e> {
             }
             match component.as_str() {
                 component::IDENTIFICATION => {
-                    let input = self.find("input[name=uidField]", Some(&component), false).await?;
-                    self.fill("typing the identifier", &input, credentials.uid).await?;
+                    self.fill_field("input[name=uidField]", Some(&component), false, credentials.uid).await?;
                     self.stage_screenshot("identification").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Log in", button.click()).await?;
                 }
                 component::PASSWORD => {
-                    let input = self.find("input[name=password]", Some(&component), false).await?;
-                    self.fill("typing the password", &input, credentials.password).await?;
+                    self.fill_field("input[name=password]", Some(&component), false, credentials.password).await?;
                     self.stage_screenshot("password").await;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Continue", button.click()).await?;

@@ -232,6 +232,10 @@ impl BrowserHost {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
                 "--disable-sync", "--disable-extensions", "--window-size=1280,900",
+                // A headless page counts as hidden: its timers and frames would be throttled
+                // while the driver waits in it.
+                "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+                "--disable-renderer-backgrounding",
                 format!("--user-data-dir={}", profile.display()),
             ],
         });

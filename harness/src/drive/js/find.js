@@ -1,5 +1,5 @@
 // Run in the page by drive/browser.rs as `FIND` (see its doc comment there); arguments come from WebDriver.
-const [css, stage, nested, mark, fresh, budget] = arguments;
+const [css, stage, nested, mark, fresh, budget, fill] = arguments;
 const done = arguments[arguments.length - 1];
 const until = Date.now() + budget;
 const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
@@ -14,9 +14,17 @@ const find = () => {
   const inner = root.shadowRoot.querySelector(nested);
   return inner && inner.shadowRoot ? inner.shadowRoot.querySelector(css) : null;
 };
+// With `fill`, the field found is filled at once, as fill.js does: one round trip, not two.
+const filled = (field) => {
+  field.focus();
+  field.value = fill;
+  field.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
+  field.dispatchEvent(new Event('change', { bubbles: true, composed: true }));
+};
 const tick = () => {
   const found = find();
   if (found && mark) window.__akE2eOld = true;
+  if (found && typeof fill === 'string') filled(found);
   if (found || Date.now() > until) done(found); else next(tick);
 };
 tick();
