@@ -747,7 +747,7 @@ fn flow_position(url: &Url, stage: &Value) -> Position {
 fn command_part(action: &str) -> &'static str {
     match action {
         "waiting for the page" => "browser: waiting in the page for what comes next",
-        "looking for an element" => "browser: finding elements",
+        "looking for an element" => "browser: finding elements (and filling fields)",
         "reading the network log" => "browser: reading the network log",
         "reading the page" => "browser: reading the page",
         _ => "browser: opening, typing and clicking",
