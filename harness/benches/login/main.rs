@@ -81,12 +81,25 @@ struct Sittings {
     medians: Vec<(Duration, Duration)>,
     /// Every measured login's breakdown (ours).
     parts: Vec<Vec<(String, f64)>>,
+    /// The sitting going on: each side's times.
+    current: (Vec<Duration>, Vec<Duration>),
 }
 
 impl Sittings {
-    /// Adds a sitting's times.
-    fn sitting(&mut self, ours: Vec<Duration>, theirs: Vec<Duration>) {
-        self.medians.push((median(ours), median(theirs)));
+    /// One measured login of each side (`theirs` none: that anchor could not run).
+    fn login(&mut self, ours: Duration, theirs: Option<Duration>) {
+        if let Some(theirs) = theirs {
+            self.current.0.push(ours);
+            self.current.1.push(theirs);
+        }
+    }
+
+    /// Ends the sitting going on.
+    fn end_sitting(&mut self) {
+        let (ours, theirs) = std::mem::take(&mut self.current);
+        if !ours.is_empty() {
+            self.medians.push((median(ours), median(theirs)));
+        }
     }
 
     /// The median of the sittings' medians (ours, theirs), their ratio, and the spread of the
@@ -316,22 +329,18 @@ async fn api_figure(
     };
     let (mut alone, mut same) = (Sittings::default(), Sittings::default());
     for _ in 0..runs.sittings {
-        let (mut ours, mut chain, mut chain_userinfo, mut ours_again) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..=runs.logins {
             let (a, parts) = timed(plan, ctx).await;
             let b = bare_timed(false).await;
             let c = bare_timed(true).await;
             if i > 0 {
-                ours.push(a);
-                ours_again.push(a);
-                chain.push(b);
-                chain_userinfo.push(c);
+                alone.login(a, Some(b));
+                same.login(a, Some(c));
                 alone.parts.push(parts);
             }
         }
-        alone.sitting(ours, chain);
-        same.sitting(ours_again, chain_userinfo);
+        alone.end_sitting();
+        same.end_sitting();
     }
     let (a, b, r) = same.summary();
     table.row([
@@ -368,8 +377,6 @@ async fn browser_figure(
     };
     let (mut all, mut against_playwright) = (Sittings::default(), Sittings::default());
     for _ in 0..runs.sittings {
-        let (mut ours, mut theirs, mut ours_again, mut playwright_times) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..=runs.logins {
             let (a, parts) = timed(plan, ctx).await;
             let t = Instant::now();
@@ -381,19 +388,13 @@ async fn browser_figure(
                 None => None,
             };
             if i > 0 {
-                ours.push(a);
-                theirs.push(b);
+                all.login(a, Some(b));
+                against_playwright.login(a, c);
                 all.parts.push(parts);
-                if let Some(c) = c {
-                    ours_again.push(a);
-                    playwright_times.push(c);
-                }
             }
         }
-        all.sitting(ours, theirs);
-        if !playwright_times.is_empty() {
-            against_playwright.sitting(ours_again, playwright_times);
-        }
+        all.end_sitting();
+        against_playwright.end_sitting();
     }
     let _ = client.close().await;
     if let Some(p) = playwright {
