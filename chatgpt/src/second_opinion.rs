@@ -1,7 +1,9 @@
 //! A second, independent opinion on every ID token ChatGPT accepted: openidconnect's Core
 //! verifier, as a standard OpenID client would run it. It checks the signature (by `kid`, or
 //! HS256 with the client secret), `iss`, `aud` (no audience besides the client unless trusted,
-//! here none), `azp`, `exp`, the nonce, and that the standard claims have their standard types.
+//! here none), `exp`, the nonce, and that the standard claims have their standard types
+//! (openidconnect 4.0 does not check `azp`; the shared rules do). Its clock is moved back by the
+//! allowed skew, so its "expired" message shows that time as the current one.
 //! Where it refuses a token the shared rules accepted, the attempt records a note
 //! `id_token.second_opinion` naming why; ChatGPT still signs the user in, and the harness
 //! reports the disagreement as a failed assertion of the landing.

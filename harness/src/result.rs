@@ -373,11 +373,14 @@ impl Serialize for Subject {
 }
 
 impl<'de> serde::Deserialize<'de> for Subject {
-    /// The tagged object, or the words an earlier version wrote.
+    /// The tagged object, or the words an earlier version wrote; a subject this version does
+    /// not know (a later version's kind) is kept as its JSON text, so that the report still reads.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::String(words) => Ok(Subject::parse(&words)),
-            tagged => Subject::deserialize(tagged).map_err(serde::de::Error::custom),
+            tagged => {
+                Ok(Subject::deserialize(&tagged).unwrap_or_else(|_| Subject::Other { words: tagged.to_string() }))
+            }
         }
     }
 }
@@ -510,6 +513,16 @@ mod tests {
             let words = serde_json::to_string(&subject.to_string()).expect("serialise");
             let back: Subject = serde_json::from_str(&words).expect("deserialise");
             assert_eq!(back, subject, "{words}");
+        }
+    }
+
+    /// A subject of a later version (a kind, or a claim source, this one does not know) still
+    /// reads, as its JSON text.
+    #[test]
+    fn an_unknown_subject_kind_still_reads() {
+        for json in [r#"{"kind":"passkey_assertion"}"#, r#"{"kind":"claim","from":"introspection","name":"sub"}"#] {
+            let subject: Subject = serde_json::from_str(json).expect("a report still reads");
+            assert!(matches!(&subject, Subject::Other { words } if words.contains("kind")), "{subject:?}");
         }
     }
 

@@ -383,10 +383,16 @@ async fn browser_figure(
             script::login(&client, script_login).await.expect("the script logs in");
             assert!(ak_e2e::drive::chrome::reset_session(&client).await, "the script's session clears");
             let b = t.elapsed();
+            // A Playwright that fails (its browser, its script) is skipped from then on, saying so.
             let c = match &mut playwright {
-                Some(p) => Some(p.login().await.expect("the Playwright script logs in")),
+                Some(p) => p.login().await.map_err(|e| eprintln!("the Playwright anchor is skipped: {e}")).ok(),
                 None => None,
             };
+            if c.is_none()
+                && let Some(p) = playwright.take()
+            {
+                p.stop().await;
+            }
             if i > 0 {
                 all.login(a, Some(b));
                 against_playwright.login(a, c);

@@ -49,6 +49,19 @@ pub(crate) fn expect_snapshot(
     }
 }
 
+/// The assertion of a snapshot that could not be recorded (`AK_E2E_UPDATE_SNAPSHOTS`).
+pub(crate) fn unwritable(name: &str, of: SnapshotOf, file: &Path, error: &std::io::Error) -> Assertion {
+    let shown = file.display().to_string();
+    Assertion {
+        subject: subject(name, of),
+        expected: format!("equal to {shown}"),
+        actual: format!("cannot record it in {shown}: {error}"),
+        passed: false,
+        hop: None,
+        span: None,
+    }
+}
+
 /// The assertion of a snapshot recorded now (`AK_E2E_UPDATE_SNAPSHOTS`).
 pub(crate) fn recorded_now(name: &str, of: SnapshotOf, file: &Path) -> Assertion {
     let shown = file.display().to_string();
@@ -69,9 +82,13 @@ fn subject(name: &str, of: SnapshotOf) -> Subject {
 /// The claims ChatGPT received that a snapshot of `of` compares (not the discovery document,
 /// which the runner fetches).
 pub(crate) fn claims_of(seen: &Observation<'_>, of: SnapshotOf) -> Result<Value, String> {
-    let attempt = seen.chatgpt;
-    let set =
-        attempt.and_then(|a| if of == SnapshotOf::Userinfo { a.userinfo.as_ref() } else { a.id_token_claims.as_ref() });
+    let set = match of {
+        SnapshotOf::IdToken => seen.chatgpt.and_then(|a| a.id_token_claims.as_ref()),
+        SnapshotOf::Userinfo => seen.chatgpt.and_then(|a| a.userinfo.as_ref()),
+        SnapshotOf::Discovery => {
+            return Err("the discovery document is fetched by the runner, not received by ChatGPT".into());
+        }
+    };
     set.map(|s| Value::Object(s.clone()))
         .ok_or_else(|| format!("ChatGPT received no {} to compare with the snapshot", of.as_str()))
 }

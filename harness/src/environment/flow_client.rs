@@ -73,7 +73,10 @@ impl FlowClient {
                     response.status()
                 )));
             };
-            next = next.join(&location).map_err(|e| DriveError(format!("bad Location `{location}`: {e}")))?;
+            next = next.join(&location).map_err(|e| {
+                let shown = ak_protocol::redact::redact_location(&next, &location);
+                DriveError(format!("bad Location `{shown}`: {e}"))
+            })?;
         }
         Err(DriveError("more than 10 redirects".into()))
     }

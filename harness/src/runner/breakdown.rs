@@ -39,7 +39,9 @@ pub(super) fn parts(
     let chatgpt_parts: f64 = clocked.chatgpt.iter().map(|(_, t)| t).sum();
     let browser = !clocked.commands.is_empty();
     let mut counted = 0.0;
-    for hop in hops {
+    // ChatGPT's parts are inside the wait of the callback that made them: the last one.
+    let last_callback = hops.iter().rposition(|h| part_of(h, classify) == CALLBACK);
+    for (index, hop) in hops.iter().enumerate() {
         let wait = hop.exchange.as_ref().map_or(0.0, |e| e.timings.wait);
         let part = part_of(hop, classify);
         if browser {
@@ -48,8 +50,9 @@ pub(super) fn parts(
                 add("within: authentik answering the browser (time to first byte)", wait);
             }
         } else if part == CALLBACK {
-            add("ChatGPT: its callback, besides its requests below", (wait - chatgpt_parts).max(0.0));
-            counted += wait;
+            let own = if Some(index) == last_callback { wait - chatgpt_parts } else { wait };
+            add("ChatGPT: its callback, besides its requests below", own);
+            counted += own;
         } else {
             add(part, wait);
             counted += wait;
@@ -58,6 +61,9 @@ pub(super) fn parts(
     for (part, spent) in &clocked.chatgpt {
         let named = format!("{}ChatGPT at its callback: {part}", if browser { "within: " } else { "" });
         add(&named, *spent);
+        if !browser && last_callback.is_some() {
+            counted += *spent;
+        }
     }
     for (part, spent) in &clocked.commands {
         add(part, ms(*spent));

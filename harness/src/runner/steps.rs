@@ -160,12 +160,14 @@ fn snapshot_of(
     let recorded = std::fs::read_to_string(&file).ok();
     let text = snapshot::text(&normalised);
     if ctx.update_snapshots && recorded.as_deref() != Some(text.as_str()) {
-        let written =
-            file.parent().map(std::fs::create_dir_all).transpose().is_ok() && std::fs::write(&file, &text).is_ok();
-        if written {
-            return snapshot::recorded_now(name, of, &file);
-        }
-        return snapshot::expect_snapshot(name, of, &file, None, &normalised);
+        let written = match file.parent() {
+            Some(dir) => std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &text)),
+            None => std::fs::write(&file, &text),
+        };
+        return match written {
+            Ok(()) => snapshot::recorded_now(name, of, &file),
+            Err(e) => snapshot::unwritable(name, of, &file, &e),
+        };
     }
     snapshot::expect_snapshot(name, of, &file, recorded.as_deref(), &normalised)
 }
