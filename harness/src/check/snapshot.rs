@@ -39,44 +39,23 @@ pub(crate) fn expect_snapshot(
         }
         None => (false, format!("no snapshot at {shown}; record it with AK_E2E_UPDATE_SNAPSHOTS=1 and review it")),
     };
-    Assertion {
-        subject: subject(name, of),
-        expected: format!("equal to {shown}"),
-        actual,
-        passed,
-        hop: None,
-        span: None,
-    }
+    assertion(name, of, &shown, passed, actual)
 }
 
-/// The assertion of a snapshot that could not be recorded (`AK_E2E_UPDATE_SNAPSHOTS`).
-pub(crate) fn unwritable(name: &str, of: SnapshotOf, file: &Path, error: &std::io::Error) -> Assertion {
+/// The assertion of a snapshot recorded now (`AK_E2E_UPDATE_SNAPSHOTS`), or that could not be.
+pub(crate) fn recorded(name: &str, of: SnapshotOf, file: &Path, written: &std::io::Result<()>) -> Assertion {
     let shown = file.display().to_string();
-    Assertion {
-        subject: subject(name, of),
-        expected: format!("equal to {shown}"),
-        actual: format!("cannot record it in {shown}: {error}"),
-        passed: false,
-        hop: None,
-        span: None,
-    }
+    let (passed, actual) = match written {
+        Ok(()) => (true, format!("recorded in {shown}")),
+        Err(e) => (false, format!("cannot record it in {shown}: {e}")),
+    };
+    assertion(name, of, &shown, passed, actual)
 }
 
-/// The assertion of a snapshot recorded now (`AK_E2E_UPDATE_SNAPSHOTS`).
-pub(crate) fn recorded_now(name: &str, of: SnapshotOf, file: &Path) -> Assertion {
-    let shown = file.display().to_string();
-    Assertion {
-        subject: subject(name, of),
-        expected: format!("equal to {shown}"),
-        actual: format!("recorded in {shown}"),
-        passed: true,
-        hop: None,
-        span: None,
-    }
-}
-
-fn subject(name: &str, of: SnapshotOf) -> Subject {
-    Subject::Snapshot { name: name.to_string(), of }
+/// A snapshot's assertion: the file shown as `shown`, what was found.
+fn assertion(name: &str, of: SnapshotOf, shown: &str, passed: bool, actual: String) -> Assertion {
+    let subject = Subject::Snapshot { name: name.to_string(), of };
+    Assertion { subject, expected: format!("equal to {shown}"), actual, passed, hop: None, span: None }
 }
 
 /// The claims ChatGPT received that a snapshot of `of` compares (not the discovery document,

@@ -164,10 +164,7 @@ fn snapshot_of(
             Some(dir) => std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &text)),
             None => std::fs::write(&file, &text),
         };
-        return match written {
-            Ok(()) => snapshot::recorded_now(name, of, &file),
-            Err(e) => snapshot::unwritable(name, of, &file, &e),
-        };
+        return snapshot::recorded(name, of, &file, &written);
     }
     snapshot::expect_snapshot(name, of, &file, recorded.as_deref(), &normalised)
 }
