@@ -68,8 +68,9 @@ const WAIT: &str = include_str!("js/wait.js");
 /// component), and returns it; `null` after `budget` milliseconds. With `mark`, the document is
 /// marked (see [`MARK`]) once the element is there, before anything is done with it. With
 /// `fresh`, a marked document or `about:blank` does not count: a page just opened may not have
-/// replaced the one before yet. With `fill` (a string), the field found is filled as [`FILL`]
-/// fills it, in the same round trip.
+/// replaced the one before yet. With `fill` (a string), the field found is filled in the same
+/// round trip as Playwright's `fill` does (its value set, then `input` and `change` sent), not one
+/// key event per character as `send_keys` would.
 const FIND: &str = include_str!("js/find.js");
 
 /// How often a wait for the page to settle looks at the network for progress.
@@ -87,9 +88,6 @@ const IN_PAGE_BUDGET: Duration = Duration::from_secs(20);
 /// Marks the current document before an action, so that a later [`WAIT`] can tell it from the
 /// document the action leads to (right after a click the old page is still there, complete).
 const MARK: &str = "window.__akE2eOld = true;";
-/// Sets a field's value in one round trip and tells the page (`input` and `change` events), as
-/// Playwright's `fill` does, instead of one key event per character (`send_keys`).
-const FILL: &str = include_str!("js/fill.js");
 
 /// What an action may lead to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -612,13 +610,6 @@ impl<'e> BrowserDriver<'e> {
         })
     }
 
-    /// Sets `field`'s value to `text` ([`FILL`]).
-    async fn fill(&self, action: &str, field: &Element, text: &str) -> Result<(), DriveError> {
-        let args =
-            vec![serde_json::to_value(field).map_err(|e| DriveError(format!("browser: {action}: {e}")))?, json!(text)];
-        self.command(action, self.client.execute(FILL, args)).await.map(drop)
-    }
-
     async fn read_page(&self, url: &Url) -> Result<Position, DriveError> {
         let body = self.command("reading the page", self.client.source()).await?;
         Ok(Position::of_page(url, self.last_document_status, &body, self.env.is_chatgpt(url)))
@@ -648,11 +639,11 @@ impl<'e> BrowserDriver<'e> {
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    let input = self.find("input[name=code]", Some(&component), false).await?;
+                    self.find("input[name=code]", Some(&component), false).await?;
                     // Before typing: the code sits in a text field and must not reach a screenshot.
                     self.stage_screenshot("authenticator").await;
                     let totp = super::totp_code(self.env, secret).await;
-                    self.fill("typing the TOTP code", &input, &totp.code).await?;
+                    self.fill_field("input[name=code]", Some(&component), false, &totp.code).await?;
                     let button = self.find("button[type=submit]", Some(&component), true).await?;
                     self.command("clicking Continue", button.click()).await?;
                     // The turn is released once authentik has answered the code.

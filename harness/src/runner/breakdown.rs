@@ -39,11 +39,11 @@ pub(super) fn parts(
     let chatgpt_parts: f64 = clocked.chatgpt.iter().map(|(_, t)| t).sum();
     let browser = !clocked.commands.is_empty();
     let mut counted = 0.0;
+    let answered: Vec<(&'static str, f64)> =
+        hops.iter().map(|h| (part_of(h, classify), h.exchange.as_ref().map_or(0.0, |e| e.timings.wait))).collect();
     // ChatGPT's parts are inside the wait of the callback that made them: the last one.
-    let last_callback = hops.iter().rposition(|h| part_of(h, classify) == CALLBACK);
-    for (index, hop) in hops.iter().enumerate() {
-        let wait = hop.exchange.as_ref().map_or(0.0, |e| e.timings.wait);
-        let part = part_of(hop, classify);
+    let last_callback = answered.iter().rposition(|(part, _)| *part == CALLBACK);
+    for (index, &(part, wait)) in answered.iter().enumerate() {
         if browser {
             // The browser waits while a page loads: inside its commands, not beside them.
             if part.starts_with("authentik") {

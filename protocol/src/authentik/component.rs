@@ -55,11 +55,6 @@ impl Component {
         Self::ALL.iter().find(|(_, n, _)| *n == name).map(|(c, _, _)| *c)
     }
 
-    /// Its name in scenario files.
-    pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(c, _, _)| *c == self).map_or("?", |(_, name, _)| name)
-    }
-
     /// The component authentik's challenge carries for it.
     pub fn as_str(self) -> &'static str {
         Self::ALL.iter().find(|(c, _, _)| *c == self).map_or("?", |(_, _, component)| component)

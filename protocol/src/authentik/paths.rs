@@ -22,11 +22,6 @@ pub fn discovery(slug: &str) -> String {
     format!("{}.well-known/openid-configuration", issuer(slug))
 }
 
-/// A flow's page.
-pub fn flow_page(slug: &str) -> String {
-    format!("{FLOW_PAGES}{slug}/")
-}
-
 /// A flow's executor API.
 pub fn executor(slug: &str) -> String {
     format!("{EXECUTOR}{slug}/")

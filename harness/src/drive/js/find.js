@@ -14,7 +14,8 @@ const find = () => {
   const inner = root.shadowRoot.querySelector(nested);
   return inner && inner.shadowRoot ? inner.shadowRoot.querySelector(css) : null;
 };
-// With `fill`, the field found is filled at once, as fill.js does: one round trip, not two.
+// With `fill`, the field found is filled at once, as Playwright's `fill` does: its value set, then
+// `input` and `change` sent (crossing shadow roots), instead of one key event per character.
 const filled = (field) => {
   field.focus();
   field.value = fill;
