@@ -113,6 +113,23 @@ mod tests {
         assert!(actual.starts_with("no snapshot at scenarios/snapshots/claims.json"), "{actual}");
     }
 
+    /// Recording: passes when written, fails saying why when the file cannot be written.
+    #[test]
+    fn a_snapshot_that_cannot_be_recorded_says_why() {
+        let file = Path::new("scenarios/snapshots/claims.json");
+        let written = super::recorded("claims", SnapshotOf::IdToken, file, &Ok(()));
+        assert!(written.passed);
+        assert_eq!(written.actual, "recorded in scenarios/snapshots/claims.json");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let failed = super::recorded("claims", SnapshotOf::IdToken, file, &Err(denied));
+        assert!(!failed.passed);
+        assert!(
+            failed.actual.starts_with("cannot record it in scenarios/snapshots/claims.json: permission denied"),
+            "{}",
+            failed.actual
+        );
+    }
+
     /// A set of lines would see nothing here: the same lines, reordered and one repeated.
     #[test]
     fn reordered_and_repeated_lines_are_a_diff() {
