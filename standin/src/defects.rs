@@ -49,6 +49,9 @@ pub enum Defect {
     /// `drip-flow-page`: the flow page sends its headers, then its body one byte every 100 ms
     /// (a proxy buffering badly, a server starved of CPU).
     DripFlowPage,
+    /// `cover-flow`: a layer lies over the flow page's forms, as a brand's custom CSS can lay
+    /// one: the stages show, and nothing on them can be clicked.
+    CoverFlow,
     /// `certificate-expires=DAYS`: the signing certificate expires in DAYS days (negative: it
     /// expired that long ago), as the admin API shows it.
     CertificateExpires(i64),
@@ -106,6 +109,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
     ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
+    ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
 
@@ -168,6 +172,7 @@ impl FromStr for Defect {
             "reusable-codes" => plain(Defect::ReusableCodes),
             "consent-token-ignored" => plain(Defect::ConsentTokenIgnored),
             "drip-flow-page" => plain(Defect::DripFlowPage),
+            "cover-flow" => plain(Defect::CoverFlow),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -200,6 +205,7 @@ impl fmt::Display for Defect {
             Defect::ReusableCodes => f.write_str("reusable-codes"),
             Defect::ConsentTokenIgnored => f.write_str("consent-token-ignored"),
             Defect::DripFlowPage => f.write_str("drip-flow-page"),
+            Defect::CoverFlow => f.write_str("cover-flow"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -262,11 +268,12 @@ mod tests {
             "executor-502",
             "certificate-expires=-3",
             "drip-flow-page",
+            "cover-flow",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 19);
+        assert_eq!(CATALOGUE.len(), 20);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

@@ -84,7 +84,8 @@ pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, head
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     }
     let session = SessionRef::get(&shared, &headers);
-    let page = pages::flow_page(&slug, &flow_info(&slug, None).title);
+    let covered = shared.defects.has(&crate::defects::Defect::CoverFlow);
+    let page = pages::flow_page(&slug, &flow_info(&slug, None).title, covered);
     if shared.defects.has(&crate::defects::Defect::DripFlowPage) {
         return session.attach(drip(page).await);
     }

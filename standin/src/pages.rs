@@ -34,18 +34,23 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Resp
     (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
 
-/// The flow interface: a document with `<ak-flow-executor>`, rendered by the script.
-pub(crate) fn flow_page(slug: &str, title: &str) -> Response {
+/// The flow interface: a document with `<ak-flow-executor>`, rendered by the script; with
+/// `covered`, a layer over all of it (`cover-flow`).
+pub(crate) fn flow_page(slug: &str, title: &str, covered: bool) -> Response {
+    let cover = if covered { COVER } else { "" };
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"en\" data-flow=\"{slug}\"><head><meta charset=\"UTF-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
 <style>{STYLE}</style><script src=\"/static/flow.js\" defer></script></head>\n\
-<body><div class=\"pf-c-background-image\"></div><ak-flow-executor flowSlug=\"{slug}\"></ak-flow-executor></body></html>\n",
+<body><div class=\"pf-c-background-image\"></div><ak-flow-executor flowSlug=\"{slug}\"></ak-flow-executor>{cover}</body></html>\n",
         slug = escape(slug),
         title = escape(title),
     );
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
+
+/// A transparent layer over the whole page, as a brand's custom CSS can make one (`cover-flow`).
+const COVER: &str = "<div class=\"ak-brand-custom\" style=\"position:fixed;inset:0;z-index:1000\"></div>";
 
 /// `GET /static/flow.js`.
 pub(crate) async fn script() -> Response {

@@ -573,3 +573,68 @@ fn an_answer_past_the_request_deadline_is_a_timeout_in_the_browser_too() {
         "{output}"
     );
 }
+
+/// A layer over authentik's flow page (a brand's custom CSS) lets every stage show and nothing
+/// be clicked: the browser run names the button and what lies over it; the api driver, which
+/// clicks nothing, is not the one to catch it.
+#[test]
+fn a_covered_button_is_named_with_what_covers_it() {
+    let env = [("AK_E2E_DEFECTS", "cover-flow"), ("AK_E2E_REQUEST_TIMEOUT_SECS", "2")];
+    let (code, output) = run("browser-pass", &env);
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(
+            "`button[type=submit]` in authentik's ak-stage-identification (through ak-flow-executor's shadow root) \
+             could not be clicked within 2s: covered by <div class=\"ak-brand-custom\">"
+        ),
+        "{output}"
+    );
+}
+
+/// A page on 127.0.0.1:0 that answers every request with `<p id=ready>`, until the test ends.
+fn tiny_site() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<!DOCTYPE html><p id=ready>ready</p>";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// A reused session starts the next scenario as a new one: the cookies and the storage the
+/// last one's pages left are gone.
+#[test]
+fn a_reset_session_keeps_no_cookie_or_storage_of_the_last_scenario() {
+    let site = tiny_site();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut host = BrowserHost::start(&BrowserSettings::default()).await.expect("chromedriver");
+        let client = host.session().await.expect("session");
+        let open = async || {
+            client.goto(&site).await.expect("open the site");
+            client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#ready")).await.expect("the page");
+        };
+        let look = "return [document.cookie, localStorage.getItem('left')]";
+        open().await;
+        let set = "document.cookie = 'left=1; max-age=3600'; localStorage.setItem('left', '1'); return document.cookie";
+        assert_eq!(client.execute(set, vec![]).await.expect("set"), serde_json::json!("left=1"));
+        let origin = ak_e2e::drive::chrome::origin_of(&url::Url::parse(&site).expect("url"));
+        assert!(ak_e2e::drive::chrome::reset_session(&client, &[origin].into()).await, "the session clears");
+        open().await;
+        assert_eq!(client.execute(look, vec![]).await.expect("look"), serde_json::json!(["", null]));
+        let _ = client.close().await;
+        host.shutdown();
+    });
+}

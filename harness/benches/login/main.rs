@@ -25,7 +25,7 @@
 //!
 //! For figures 1 and 2 it also prints where the driver's time per login goes (median of each
 //! part over the logins; the run's own `spent` breakdown). `BENCH_FIGURES=logins` stops after
-//! them.
+//! them; `BENCH_FIGURES=browser` makes figure 2 only.
 
 mod bare;
 mod playwright;
@@ -173,7 +173,7 @@ fn main() {
     let mut table = Table::default();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (target, totp_secrets) = runtime.block_on(logins_figures(&env, &root, runs, &scratch, &mut table));
-    if env.get("BENCH_FIGURES").is_some_and(|f| f == "logins") {
+    if env.get("BENCH_FIGURES").is_some_and(|f| f == "logins" || f == "browser") {
         println!("\nak-e2e benchmark against {target}: {sittings} sittings of {logins} logins each side\n");
         table.print();
         return;
@@ -274,7 +274,9 @@ async fn logins_figures(
     let redactor = Redactor::default();
     let folder = ak_e2e::runner::RunFolder::new(scratch, "artifacts");
     let ctx = Context::new(&environment, host.as_ref().ok(), folder, false, &redactor, &api, false);
-    api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, runs, table).await;
+    if env.get("BENCH_FIGURES").is_none_or(|f| f != "browser") {
+        api_figure(&api_plan, &ctx, &bare_login, api.request_timeout, runs, table).await;
+    }
 
     let browser_plan = plan(&browser, env).unwrap_or_else(|_| panic!("the login scenario must plan"));
     // The secrets the target was started with are the api plan's.
@@ -375,13 +377,18 @@ async fn browser_figure(
             None
         }
     };
+    // The script clears the same origins' storage as the driver does after its login.
+    let origins = [&ctx.env.authentik, ctx.env.workspaces[DEFAULT_APPLICATION].chatgpt.url()]
+        .map(ak_e2e::drive::chrome::origin_of)
+        .into_iter()
+        .collect();
     let (mut all, mut against_playwright) = (Sittings::default(), Sittings::default());
     for _ in 0..runs.sittings {
         for i in 0..=runs.logins {
             let (a, parts) = timed(plan, ctx).await;
             let t = Instant::now();
             script::login(&client, script_login).await.expect("the script logs in");
-            assert!(ak_e2e::drive::chrome::reset_session(&client).await, "the script's session clears");
+            assert!(ak_e2e::drive::chrome::reset_session(&client, &origins).await, "the script's session clears");
             let b = t.elapsed();
             // A Playwright that fails (its browser, its script) is skipped from then on, saying so.
             let c = match &mut playwright {

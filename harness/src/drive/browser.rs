@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
-use fantoccini::elements::{Element, ElementRef};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -42,8 +41,6 @@ fn stage_selector() -> String {
     ]
     .join(", ")
 }
-/// The key of an element in a script's answer (WebDriver).
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
 const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
 
@@ -63,15 +60,22 @@ const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
 /// the new document.
 const WAIT: &str = include_str!("js/wait.js");
 
-/// Waits in the page, frame by frame, for `css` in the document (no stage given) or inside the
-/// current stage's shadow root (executor → stage → element, or the stage's nested form
-/// component), and returns it; `null` after `budget` milliseconds. With `mark`, the document is
-/// marked (see [`MARK`]) once the element is there, before anything is done with it. With
+/// One action in the page, in one round trip, waiting frame by frame (within `budget`
+/// milliseconds) for what it needs: the `field` found in the document (no `stage` given) or inside
+/// the current stage's shadow root (executor → stage → element, or the stage's `nested` form
+/// component) and, with `fill` (a string), filled as Playwright's `fill` does (its value set, then
+/// `input` and `change` sent), not one key event per character as `send_keys` would; then the
+/// `button` found the same way and clicked once it can be, as WebDriver's click would check it:
+/// displayed, scrolled into view, enabled, and the element at its centre (through the shadow
+/// roots) itself or inside it. The document is marked (see [`MARK`]) just before the click. With
 /// `fresh`, a marked document or `about:blank` does not count: a page just opened may not have
-/// replaced the one before yet. With `fill` (a string), the field found is filled in the same
-/// round trip as Playwright's `fill` does (its value set, then `input` and `change` sent), not one
-/// key event per character as `send_keys` would.
-const FIND: &str = include_str!("js/find.js");
+/// replaced the one before yet. Answers `{ok: true}`, or what was wanted and why it could not be
+/// done (`not there`, `disabled`, `covered by <div class="…">`).
+///
+/// The click is the element's own `click()`: the same activation (a form submitted, a link
+/// followed) as a person's click, with an event that is not `isTrusted`, which no page of this
+/// login looks at. WebDriver's click costs a round trip and several DevTools calls for each.
+const ACT: &str = include_str!("js/find.js");
 
 /// How often a wait for the page to settle looks at the network for progress.
 const PROGRESS_CHECK: Duration = Duration::from_secs(2);
@@ -97,6 +101,21 @@ enum Next {
     /// A new document or, on the same flow page, the next challenge.
     DocumentOrChallenge,
 }
+
+/// One action in the page (see [`ACT`]): a field to fill, a button to click, or both in turn.
+#[derive(Debug, Clone, Copy, Default)]
+struct Act<'a> {
+    field: Option<&'a str>,
+    fill: Option<&'a str>,
+    button: Option<&'a str>,
+    /// The authentik stage component the elements are in (none: the document).
+    stage: Option<&'a str>,
+    /// Only in a document opened since the last mark.
+    fresh: bool,
+}
+
+/// A stage's submit button.
+const SUBMIT: &str = "button[type=submit]";
 
 /// Serialises the document with its open shadow roots as declarative `<template>`s.
 const SERIALIZE: &str = include_str!("js/serialize.js");
@@ -293,9 +312,14 @@ impl<'e> BrowserDriver<'e> {
                 // The page before is marked, so that the email field is looked for in the new one.
                 let _ = self.command("marking the page", self.client.execute(MARK, vec![])).await;
                 self.command("opening ChatGPT's login page", self.client.goto(login.as_str())).await?;
-                self.fill_field("[data-testid=email-input]", None, true, email).await?;
-                let button = self.find("[data-testid=continue-button]", None, true).await?;
-                self.command("clicking Continue", button.click()).await?;
+                let action = Act {
+                    field: Some("[data-testid=email-input]"),
+                    fill: Some(email),
+                    button: Some("[data-testid=continue-button]"),
+                    stage: None,
+                    fresh: true,
+                };
+                self.act(action).await?;
             }
             None => {
                 let direct = self.ws.chatgpt.direct_link();
@@ -306,72 +330,62 @@ impl<'e> BrowserDriver<'e> {
         self.settle(Next::Document).await
     }
 
-    /// Finds `css` in the document, or inside `stage`'s shadow root (executor → stage →
-    /// element, or its nested form component), waiting in the page until it appears. With
-    /// `mark`, the document is marked first (see [`MARK`]): the element is about to be clicked,
-    /// and [`Self::settle`] must then wait for what the click brings instead of taking the page
-    /// it was made on.
-    async fn find(&mut self, css: &str, stage: Option<&str>, mark: bool) -> Result<Element, DriveError> {
-        self.find_in(css, stage, mark, false, None).await
-    }
-
-    /// Finds the field `css` (as [`Self::find`]) and fills it with `text`, in one round trip.
-    async fn fill_field(&mut self, css: &str, stage: Option<&str>, fresh: bool, text: &str) -> Result<(), DriveError> {
-        self.find_in(css, stage, false, fresh, Some(text)).await.map(drop)
-    }
-
-    /// [`Self::find`], in a new document only when `fresh` (see [`FIND`]).
-    async fn find_in(
-        &mut self,
-        css: &str,
-        stage: Option<&str>,
-        mark: bool,
-        fresh: bool,
-        fill: Option<&str>,
-    ) -> Result<Element, DriveError> {
+    /// Does `action` in the page (see [`ACT`]), asking again until the deadline when the page
+    /// changed under the script.
+    async fn act(&mut self, action: Act<'_>) -> Result<(), DriveError> {
         let start = Instant::now();
-        let mut last_error = String::from("not there");
+        // What was wanted, why it could not be done, and whether the page said so (rather than
+        // the page changing under the script).
+        let mut last =
+            (action.field.or(action.button).unwrap_or_default().to_string(), String::from("not there"), false);
+        let mut failures = 0;
         while start.elapsed() <= self.deadline() {
             let budget = self.deadline().saturating_sub(start.elapsed()).min(IN_PAGE_BUDGET);
-            let args = vec![
-                json!(css),
-                json!(stage),
-                json!(NESTED_FORMS),
-                json!(mark),
-                json!(fresh),
-                json!(budget.as_millis() as u64),
-                json!(fill),
-            ];
-            let found = self.command("looking for an element", self.client.execute_async(FIND, args)).await;
+            let args = json!({
+                "field": action.field,
+                "fill": action.fill,
+                "button": action.button,
+                "stage": action.stage,
+                "nested": NESTED_FORMS,
+                "fresh": action.fresh,
+                "budget": budget.as_millis() as u64,
+            });
+            let answer = self.command("acting in the page", self.client.execute_async(ACT, vec![args])).await;
             if let Some(stopped) = self.stopped_error().await {
                 return Err(stopped);
             }
-            match found {
-                Ok(found) => match found.get(ELEMENT_KEY).and_then(Value::as_str) {
-                    Some(id) => {
-                        return Ok(Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string())));
-                    }
-                    None => last_error = String::from("not there"),
-                },
+            match answer {
+                Ok(answer) if answer["ok"] == Value::Bool(true) => return Ok(()),
+                Ok(answer) => {
+                    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
+                    last = (text("wanted"), text("why"), true);
+                }
                 Err(e) if self.is_wedged() => return Err(e),
                 // The page changed under the script: ask the new one.
                 Err(e) => {
-                    last_error = e.to_string();
-                    self.back_off().await;
+                    last.1 = e.to_string();
+                    self.back_off(&mut failures).await;
                 }
             }
         }
-        let place = match stage {
+        let place = match action.stage {
             Some(stage) => format!(" in authentik's {stage} (through ak-flow-executor's shadow root)"),
             None => String::new(),
         };
-        Err(DriveError(format!("browser: `{css}`{place} did not appear within {:?}: {last_error}", self.deadline())))
+        let (wanted, why, hindered) = last;
+        let verb = if hindered && why != "not there" { "could not be clicked" } else { "did not appear" };
+        Err(DriveError(format!("browser: `{wanted}`{place} {verb} within {:?}: {why}", self.deadline())))
     }
 
-    /// After a WebDriver error (the page between documents), a pause before asking again, so
-    /// that a browser that keeps failing is not asked in a tight loop.
-    async fn back_off(&self) {
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    /// After a WebDriver error while waiting on an action (counted in `failures`), a pause
+    /// before asking again, so that a browser that keeps failing is not asked in a tight loop.
+    /// The first needs none: it is the navigation the action started ending the script that
+    /// waited in the old document, and the new document is asked at once.
+    async fn back_off(&self, failures: &mut u32) {
+        *failures += 1;
+        if *failures > 1 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Reads the performance log into hops.
@@ -513,6 +527,7 @@ impl<'e> BrowserDriver<'e> {
             .map(|u| u.to_string())
             .unwrap_or_default();
         let mut last = Value::Null;
+        let mut failures = 0;
         let stages = stage_selector();
         while progress_at.elapsed() <= quiet && started.elapsed() <= quiet * SETTLE_CAP {
             let budget = quiet.saturating_sub(progress_at.elapsed()).min(PROGRESS_CHECK);
@@ -552,7 +567,7 @@ impl<'e> BrowserDriver<'e> {
                 }
                 Ok(look) => last = look,
                 Err(e) if self.is_wedged() => return Err(e),
-                Err(_) => self.back_off().await,
+                Err(_) => self.back_off(&mut failures).await,
             }
             self.drain().await;
             if self.hops.len() > hops_seen {
@@ -626,26 +641,28 @@ impl<'e> BrowserDriver<'e> {
             }
             match component.as_str() {
                 component::IDENTIFICATION => {
-                    self.fill_field("input[name=uidField]", Some(&component), false, credentials.uid).await?;
-                    self.stage_screenshot("identification").await;
-                    let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    self.command("clicking Log in", button.click()).await?;
+                    self.submit(&component, "input[name=uidField]", credentials.uid, "identification").await?;
                 }
                 component::PASSWORD => {
-                    self.fill_field("input[name=password]", Some(&component), false, credentials.password).await?;
-                    self.stage_screenshot("password").await;
-                    let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    self.command("clicking Continue", button.click()).await?;
+                    self.submit(&component, "input[name=password]", credentials.password, "password").await?;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    self.find("input[name=code]", Some(&component), false).await?;
-                    // Before typing: the code sits in a text field and must not reach a screenshot.
-                    self.stage_screenshot("authenticator").await;
+                    let code = Some("input[name=code]");
+                    if self.screenshots == Screenshots::All {
+                        // Before typing: the code sits in a text field and must not reach a screenshot.
+                        self.act(Act { field: code, stage: Some(&component), ..Act::default() }).await?;
+                        self.screenshot("authenticator").await;
+                    }
                     let totp = super::totp_code(self.env, secret).await;
-                    self.fill_field("input[name=code]", Some(&component), false, &totp.code).await?;
-                    let button = self.find("button[type=submit]", Some(&component), true).await?;
-                    self.command("clicking Continue", button.click()).await?;
+                    let action = Act {
+                        field: code,
+                        fill: Some(&totp.code),
+                        button: Some(SUBMIT),
+                        stage: Some(&component),
+                        fresh: false,
+                    };
+                    self.act(action).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
@@ -654,14 +671,26 @@ impl<'e> BrowserDriver<'e> {
                 }
                 component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
                     self.stage_screenshot("consent").await;
-                    let button = self.find("[type=submit]", Some(&component), true).await?;
-                    self.command("accepting consent", button.click()).await?;
+                    self.act(Act { button: Some("[type=submit]"), stage: Some(&component), ..Act::default() }).await?;
                 }
                 _ => return Ok(()),
             }
             self.settle(Next::DocumentOrChallenge).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// Fills a stage's `field` with `text` and clicks its submit button, in one round trip; with
+    /// `--screenshots all`, the stage's screenshot `shot` is taken in between.
+    async fn submit(&mut self, stage: &str, field: &str, text: &str, shot: &str) -> Result<(), DriveError> {
+        let mut action =
+            Act { field: Some(field), fill: Some(text), button: Some(SUBMIT), stage: Some(stage), fresh: false };
+        if self.screenshots == Screenshots::All {
+            self.act(Act { button: None, ..action }).await?;
+            self.screenshot(shot).await;
+            action.field = None;
+        }
+        self.act(action).await
     }
 
     /// A screenshot of a stage or step, with `--screenshots all` only: a screenshot costs a
@@ -738,9 +767,9 @@ fn flow_position(url: &Url, stage: &Value) -> Position {
 fn command_part(action: &str) -> &'static str {
     match action {
         "waiting for the page" => "browser: waiting in the page for what comes next",
-        "looking for an element" => "browser: finding elements (and filling fields)",
+        "acting in the page" => "browser: finding, filling and clicking in the page",
         "reading the network log" => "browser: reading the network log",
         "reading the page" => "browser: reading the page",
-        _ => "browser: opening, typing and clicking",
+        _ => "browser: opening pages",
     }
 }

@@ -230,7 +230,7 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
             return recorded;
         }
         let started = Instant::now();
-        let reset = crate::drive::chrome::reset_session(&client).await;
+        let reset = crate::drive::chrome::reset_session(&client, &visited_origins(ctx.env, &recorded.hops)).await;
         recorded.clocked.reset = Some(started.elapsed());
         if reset {
             ctx.keep_idle_browser(client);
@@ -239,6 +239,20 @@ async fn finish(ctx: &Context<'_>, mut driver: Driver<'_>, stopped: bool) -> Rec
         }
     }
     recorded
+}
+
+/// The origins whose storage a browser scenario may have filled: those of its hops (every
+/// document and page request), and authentik's and each ChatGPT workspace's in case the network
+/// log was not read to its end.
+fn visited_origins(
+    env: &crate::environment::Environment,
+    hops: &[crate::result::Hop],
+) -> std::collections::BTreeSet<String> {
+    use crate::drive::chrome::origin_of;
+    let known =
+        std::iter::once(origin_of(&env.authentik)).chain(env.workspaces.values().map(|w| origin_of(w.chatgpt.url())));
+    let seen = hops.iter().filter_map(|h| url::Url::parse(&h.url).ok()).map(|u| origin_of(&u));
+    known.chain(seen).filter(|o| o != "null").collect()
 }
 
 /// The scenario's status from its first step that did not pass, and `expect_failure`.

@@ -1,9 +1,10 @@
-// Run in the page by drive/browser.rs as `FIND` (see its doc comment there); arguments come from WebDriver.
-const [css, stage, nested, mark, fresh, budget, fill] = arguments;
+// Run in the page by drive/browser.rs as `ACT` (see its doc comment there); the one argument is
+// the action ({field, fill, button, stage, nested, fresh, budget}), from WebDriver.
+const [{ field, fill, button, stage, nested, fresh, budget }] = arguments;
 const done = arguments[arguments.length - 1];
 const until = Date.now() + budget;
 const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
-const find = () => {
+const find = (css) => {
   if (fresh && (window.__akE2eOld === true || location.href === 'about:blank')) return null;
   if (!stage) return document.querySelector(css);
   const ex = document.querySelector('ak-flow-executor');
@@ -14,18 +15,57 @@ const find = () => {
   const inner = root.shadowRoot.querySelector(nested);
   return inner && inner.shadowRoot ? inner.shadowRoot.querySelector(css) : null;
 };
-// With `fill`, the field found is filled at once, as Playwright's `fill` does: its value set, then
-// `input` and `change` sent (crossing shadow roots), instead of one key event per character.
-const filled = (field) => {
-  field.focus();
-  field.value = fill;
-  field.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
-  field.dispatchEvent(new Event('change', { bubbles: true, composed: true }));
+// As Playwright's `fill`: the value set, then `input` and `change` sent (crossing shadow roots).
+const filled = (el) => {
+  el.focus();
+  el.value = fill;
+  el.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
+  el.dispatchEvent(new Event('change', { bubbles: true, composed: true }));
 };
+// Whether `node` is `el` or inside it, across shadow roots.
+const within = (node, el) => { for (let n = node; n; n = n.parentNode || n.host) if (n === el) return true; return false; };
+// What keeps `el` from being clicked as a person would: the checks WebDriver's click makes
+// (displayed, in view, enabled, not covered by another element at its centre), or null.
+const hindrance = (el) => {
+  if (el.disabled) return 'disabled';
+  let r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) return 'not displayed';
+  if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
+    el.scrollIntoView({ block: 'center', inline: 'center' });
+    r = el.getBoundingClientRect();
+  }
+  const [x, y] = [r.left + r.width / 2, r.top + r.height / 2];
+  let hit = document.elementFromPoint(x, y);
+  while (hit && hit.shadowRoot) {
+    const inner = hit.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === hit) break;
+    hit = inner;
+  }
+  if (within(hit, el)) return null;
+  if (!hit) return 'outside the page';
+  const classes = typeof hit.className === 'string' && hit.className ? ` class="${hit.className}"` : '';
+  return `covered by <${hit.localName}${classes}>`;
+};
+let filledField = false;
+let why = 'not there';
 const tick = () => {
-  const found = find();
-  if (found && mark) window.__akE2eOld = true;
-  if (found && typeof fill === 'string') filled(found);
-  if (found || Date.now() > until) done(found); else next(tick);
+  if (field && !filledField) {
+    const el = find(field);
+    if (el && typeof fill === 'string') filled(el);
+    filledField = el !== null;
+  }
+  if (filledField || !field) {
+    if (!button) return done({ ok: true });
+    const el = find(button);
+    why = el ? hindrance(el) : 'not there';
+    if (why === null) {
+      // Marked before the click: the wait that follows must not take this document for the next.
+      window.__akE2eOld = true;
+      el.click();
+      return done({ ok: true });
+    }
+  }
+  if (Date.now() > until) return done({ ok: false, wanted: filledField || !field ? button : field, why });
+  next(tick);
 };
 tick();
