@@ -75,7 +75,7 @@ const WAIT: &str = include_str!("js/wait.js");
 /// The click is the element's own `click()`: the same activation (a form submitted, a link
 /// followed) as a person's click, with an event that is not `isTrusted`, which no page of this
 /// login looks at. WebDriver's click costs a round trip and several DevTools calls for each.
-const ACT: &str = include_str!("js/find.js");
+const ACT: &str = include_str!("js/act.js");
 
 /// How often a wait for the page to settle looks at the network for progress.
 const PROGRESS_CHECK: Duration = Duration::from_secs(2);
