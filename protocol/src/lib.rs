@@ -15,6 +15,7 @@ pub mod serve;
 pub mod suggest;
 pub mod time;
 pub mod totp;
+pub mod webauthn;
 pub mod yaml;
 
 /// Resolves on Ctrl-C or SIGTERM: how the binaries know to stop.
