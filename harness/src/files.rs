@@ -109,6 +109,20 @@ impl ScenarioDir {
     }
 }
 
+/// Writes `bytes` to `path`, a file only its owner can read or write (mode 0600, also when it
+/// was there before), making its folder when missing: for secrets `provision` keeps (a TOTP
+/// seed, a passkey).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

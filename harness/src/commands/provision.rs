@@ -213,7 +213,7 @@ async fn enroll_totp_devices(
             ))
         })?;
         let secret = reenroll_totp(base, token, &user.username, password, settings.request_timeout).await?;
-        write_secret(file, &ak_protocol::totp::encode_base32(&secret))
+        crate::files::write_private(file, format!("{}\n", ak_protocol::totp::encode_base32(&secret)).as_bytes())
             .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
         lines.push(format!(
             "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
@@ -284,19 +284,6 @@ pub async fn enroll_totp(
     // The device has accepted this step: the next run starts after it instead of waiting.
     crate::drive::totp::remember(&secret, step);
     Ok(secret)
-}
-
-/// Writes a secret to a file only its owner can read.
-fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")
 }
 
 #[cfg(test)]

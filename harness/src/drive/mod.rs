@@ -5,6 +5,7 @@ pub mod api;
 pub mod browser;
 pub mod chrome;
 mod network_log;
+pub mod passkey;
 pub mod session;
 pub mod totp;
 

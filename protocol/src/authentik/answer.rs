@@ -39,6 +39,18 @@ pub enum Answer {
         /// A current code of that secret.
         code: Secret,
     },
+    /// `ak-stage-authenticator-validate`: an assertion of the user's passkey, as the flow
+    /// interface posts what `navigator.credentials.get` gave it.
+    AuthenticatorValidateWebAuthn {
+        /// The assertion (see `webauthn::Passkey::get`).
+        webauthn: serde_json::Value,
+    },
+    /// `ak-stage-authenticator-webauthn`: the new credential, as the flow interface posts what
+    /// `navigator.credentials.create` gave it.
+    AuthenticatorWebAuthn {
+        /// The credential (see `webauthn::Passkey::create`).
+        response: serde_json::Value,
+    },
 }
 
 impl Answer {
@@ -50,21 +62,26 @@ impl Answer {
             Self::AuthenticatorValidate { .. } => component::AUTHENTICATOR_VALIDATE,
             Self::Consent { .. } => component::CONSENT,
             Self::AuthenticatorTotp { .. } => component::AUTHENTICATOR_TOTP,
+            Self::AuthenticatorValidateWebAuthn { .. } => component::AUTHENTICATOR_VALIDATE,
+            Self::AuthenticatorWebAuthn { .. } => component::AUTHENTICATOR_WEBAUTHN,
         }
     }
 }
 
 impl Serialize for Answer {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = |t: &str| serde_json::Value::String(t.to_string());
         let (key, value) = match self {
-            Self::Identification { uid_field } => ("uid_field", uid_field.as_str()),
-            Self::Password { password } => ("password", password.expose()),
-            Self::AuthenticatorValidate { code } | Self::AuthenticatorTotp { code } => ("code", code.expose()),
-            Self::Consent { token } => ("token", token.as_str()),
+            Self::Identification { uid_field } => ("uid_field", text(uid_field)),
+            Self::Password { password } => ("password", text(password.expose())),
+            Self::AuthenticatorValidate { code } | Self::AuthenticatorTotp { code } => ("code", text(code.expose())),
+            Self::Consent { token } => ("token", text(token)),
+            Self::AuthenticatorValidateWebAuthn { webauthn } => ("webauthn", webauthn.clone()),
+            Self::AuthenticatorWebAuthn { response } => ("response", response.clone()),
         };
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("component", self.component())?;
-        map.serialize_entry(key, value)?;
+        map.serialize_entry(key, &value)?;
         map.end()
     }
 }
@@ -95,6 +112,14 @@ mod tests {
             (
                 Answer::AuthenticatorTotp { code: Secret::new("654321") },
                 json!({"component": "ak-stage-authenticator-totp", "code": "654321"}),
+            ),
+            (
+                Answer::AuthenticatorValidateWebAuthn { webauthn: json!({"id": "Y3JlZA"}) },
+                json!({"component": "ak-stage-authenticator-validate", "webauthn": {"id": "Y3JlZA"}}),
+            ),
+            (
+                Answer::AuthenticatorWebAuthn { response: json!({"id": "Y3JlZA"}) },
+                json!({"component": "ak-stage-authenticator-webauthn", "response": {"id": "Y3JlZA"}}),
             ),
         ];
         for (answer, expected) in cases {

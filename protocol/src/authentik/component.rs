@@ -17,6 +17,8 @@ pub const REDIRECT: &str = "xak-flow-redirect";
 pub const FLOW_ERROR: &str = "ak-stage-flow-error";
 /// The TOTP setup stage: a secret offered as `config_url`, confirmed with a code.
 pub const AUTHENTICATOR_TOTP: &str = "ak-stage-authenticator-totp";
+/// The WebAuthn setup stage: registration options, answered with a new credential.
+pub const AUTHENTICATOR_WEBAUTHN: &str = "ak-stage-authenticator-webauthn";
 
 /// The stages a scenario can expect the login at (`expect_authentik: { stage: password }`), each
 /// with its name in scenario files and its component.

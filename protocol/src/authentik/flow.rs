@@ -83,6 +83,11 @@ pub enum ChallengeKind {
         /// holds the TOTP seed).
         config_url: Secret,
     },
+    /// `ak-stage-authenticator-webauthn`: asks for a new WebAuthn credential.
+    AuthenticatorWebAuthn {
+        /// The `PublicKeyCredentialCreationOptions`, as JSON (base64url binary fields).
+        registration: Value,
+    },
     /// `ak-stage-access-denied`: the flow stops here (the reason is in `error_message`).
     AccessDenied,
     /// `xak-flow-redirect`: the flow is done and the browser goes on.
@@ -258,6 +263,7 @@ impl ChallengeKind {
             Self::AuthenticatorValidate(_) => component::AUTHENTICATOR_VALIDATE,
             Self::Consent(_) => component::CONSENT,
             Self::AuthenticatorTotp { .. } => component::AUTHENTICATOR_TOTP,
+            Self::AuthenticatorWebAuthn { .. } => component::AUTHENTICATOR_WEBAUTHN,
             Self::AccessDenied => component::ACCESS_DENIED,
             Self::Redirect { .. } => component::REDIRECT,
             Self::FlowError { .. } => component::FLOW_ERROR,
@@ -273,6 +279,7 @@ impl ChallengeKind {
             Self::Consent(fields) => serde_json::to_value(fields)?,
             Self::Password { allow_show_password } => serde_json::json!({ "allow_show_password": allow_show_password }),
             Self::AuthenticatorTotp { config_url } => serde_json::json!({ "config_url": config_url.expose() }),
+            Self::AuthenticatorWebAuthn { registration } => serde_json::json!({ "registration": registration }),
             Self::Redirect { to } => serde_json::json!({ "to": to }),
             Self::FlowError { request_id } => serde_json::json!({ "request_id": request_id }),
             Self::AccessDenied | Self::Other { .. } => Value::Null,
@@ -293,6 +300,9 @@ impl ChallengeKind {
             component::AUTHENTICATOR_VALIDATE => Self::AuthenticatorValidate(parsed(challenge)?),
             component::CONSENT => Self::Consent(parsed(challenge)?),
             component::AUTHENTICATOR_TOTP => Self::AuthenticatorTotp { config_url: field(challenge, "config_url")? },
+            component::AUTHENTICATOR_WEBAUTHN => {
+                Self::AuthenticatorWebAuthn { registration: field(challenge, "registration")? }
+            }
             component::ACCESS_DENIED => Self::AccessDenied,
             component::REDIRECT => Self::Redirect { to: field(challenge, "to")? },
             component::FLOW_ERROR => Self::FlowError { request_id: field(challenge, "request_id")? },

@@ -7,12 +7,13 @@
 //! verification asserted, a signature counter that grows by one per assertion. Like a browser, it
 //! refuses an RP ID that is not the origin's host or a parent domain of it, and an assertion
 //! request whose allow-list does not name its credential. What it hands over is the JSON
-//! authentik's flow interface posts: base64url fields, `id`/`rawId`/`type`/`response`.
+//! authentik's flow interface posts (its `transformNewAssertionForServer` and
+//! `transformAssertionForServer`): base64url fields, `id`/`rawId`/`type`/`response`.
 
 pub mod cbor;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::engine::general_purpose::{URL_SAFE as B64_PADDED, URL_SAFE_NO_PAD as B64};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -191,17 +192,16 @@ impl Passkey {
             private_key: b64(private_key.as_bytes()),
             sign_count: 0,
         };
+        // As authentik's flow interface posts it (`transformNewAssertionForServer`).
         let posted = json!({
             "id": passkey.credential_id,
             "rawId": passkey.credential_id,
             "type": "public-key",
+            "registrationClientExtensions": "{}",
             "response": {
                 "clientDataJSON": b64(&client_data("webauthn.create", challenge, origin)),
                 "attestationObject": b64(&cbor::encode(&attestation)),
-                "transports": ["internal"],
             },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
         });
         Ok((passkey, posted))
     }
@@ -235,18 +235,19 @@ impl Passkey {
         let mut signed = auth_data.clone();
         signed.extend(Sha256::digest(&client_data));
         let signature: DerSignature = self.signing_key()?.sign(&signed);
+        // As authentik's flow interface posts it (`transformAssertionForServer`: the response's
+        // fields padded, no user handle).
         Ok(json!({
             "id": self.credential_id,
             "rawId": self.credential_id,
             "type": "public-key",
+            "assertionClientExtensions": "{}",
             "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth_data),
-                "signature": b64(signature.as_bytes()),
-                "userHandle": self.user_handle,
+                "clientDataJSON": B64_PADDED.encode(&client_data),
+                "authenticatorData": B64_PADDED.encode(&auth_data),
+                "signature": B64_PADDED.encode(signature.as_bytes()),
+                "userHandle": null,
             },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
         }))
     }
 }

@@ -45,7 +45,6 @@ fn a_registered_passkey_signs_in_and_its_counter_grows() {
         let count = verify_assertion(&assertion, &expected("c2lnbi1pbg"), &credential).expect("assertion verifies");
         assert_eq!(count, n);
         credential.sign_count = count;
-        assert_eq!(assertion["response"]["userHandle"], json!(b64(b"ak-e2e-pia-uid")));
     }
     // A passkey read back from its file signs the same.
     let kept: Passkey = serde_json::from_str(&serde_json::to_string(&passkey).expect("valid")).expect("valid");

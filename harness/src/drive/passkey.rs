@@ -1,0 +1,122 @@
+//! The fixture users' passkeys: the credential of a software authenticator
+//! (`ak_protocol::webauthn::Passkey`), kept in a file only its owner reads (`passkey: { file: … }`
+//! in ak-e2e.yaml, written by `ak-e2e provision` when it enrolls one through authentik's own
+//! setup flow).
+//!
+//! A passkey is a file, not a variable: each assertion raises its signature counter, and authentik
+//! refuses a counter that does not grow. So a passkey signs under an exclusive lock (a `.lock`
+//! file beside it, held across processes), and the raised counter is written back (to a new file
+//! renamed over the old, so that a crash never leaves half a key) before the lock is released:
+//! runs in parallel, and runs of two processes, never send the same counter twice.
+
+use std::path::{Path, PathBuf};
+
+use ak_protocol::webauthn::Passkey;
+use serde_json::Value;
+
+fn lock_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The passkey kept in `file`.
+pub fn read(file: &Path) -> Result<Passkey, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read the passkey in {}: {e} (`ak-e2e provision` enrolls one and writes it there)",
+            file.display()
+        )
+    })?;
+    // The error says where, never what: the file holds a private key.
+    serde_json::from_str(&text).map_err(|e| {
+        format!("{} is not a passkey ak-e2e wrote (line {}, column {})", file.display(), e.line(), e.column())
+    })
+}
+
+/// Keeps `passkey` in `file` (mode 0600), replacing what was there in one step.
+pub fn write(file: &Path, passkey: &Passkey) -> Result<(), String> {
+    let text = serde_json::to_vec_pretty(passkey).map_err(|e| format!("cannot write a passkey: {e}"))?;
+    let mut fresh = file.as_os_str().to_owned();
+    fresh.push(format!(".new-{}", std::process::id()));
+    let fresh = PathBuf::from(fresh);
+    crate::files::write_private(&fresh, &text)
+        .and_then(|()| std::fs::rename(&fresh, file))
+        .map_err(|e| format!("cannot write the passkey to {}: {e}", file.display()))
+}
+
+/// The assertion the passkey in `file` gives a page at `origin` asking with `options` (a
+/// `PublicKeyCredentialRequestOptions` as JSON), its raised counter kept; under the passkey's
+/// lock (see the module's doc).
+pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Value, String> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(file))
+        .map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
+    lock.lock().map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
+    let mut passkey = read(file)?;
+    let assertion = passkey.get(options, origin).map_err(|e| e.to_string())?;
+    write(file, &passkey)?;
+    drop(lock);
+    Ok(assertion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read, sign, write};
+    use ak_protocol::webauthn::Passkey;
+    use serde_json::json;
+
+    /// Signs from many threads at once: every counter is sent once, the last one is kept, and
+    /// the file stays readable by its owner only.
+    #[test]
+    fn parallel_signatures_never_repeat_a_counter() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("ak-e2e-passkey-{}", ak_protocol::jose::random_token(6)));
+        let file = dir.join("pia.passkey");
+        let options = json!({
+            "rp": {"id": "localhost", "name": "authentik"}, "user": {"id": "dQ", "name": "pia", "displayName": "Pia"},
+            "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        });
+        let (passkey, _) = Passkey::create(&options, "http://localhost:9000").expect("create");
+        write(&file, &passkey).expect("write");
+        let counters: Vec<u32> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let asked = json!({"challenge": "c2lnbg", "rpId": "localhost"});
+                        let assertion = sign(&file, &asked, "http://localhost:9000").expect("sign");
+                        let data = ak_protocol::webauthn::unb64(
+                            assertion["response"]["authenticatorData"].as_str().expect("data"),
+                        )
+                        .expect("base64");
+                        u32::from_be_bytes([data[33], data[34], data[35], data[36]])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let mut sorted = counters.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=8).collect::<Vec<u32>>(), "{counters:?}");
+        assert_eq!(read(&file).expect("read").sign_count, 8);
+        let mode = std::fs::metadata(&file).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_broken_file_is_named_without_its_content() {
+        let dir = std::env::temp_dir().join(format!("ak-e2e-passkey-{}", ak_protocol::jose::random_token(6)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.passkey");
+        std::fs::write(&file, "{\"private_key\": \"TOPSECRET\"").expect("write");
+        let error = read(&file).expect_err("refused");
+        assert!(error.contains("is not a passkey ak-e2e wrote") && !error.contains("TOPSECRET"), "{error}");
+        let missing = read(&dir.join("none.passkey")).expect_err("refused");
+        assert!(missing.contains("`ak-e2e provision` enrolls one"), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
