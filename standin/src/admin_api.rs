@@ -165,6 +165,7 @@ pub(crate) async fn delete_user(
         };
         let user = dir.users.remove(index);
         dir.totp_devices.retain(|d| d.user != user.username);
+        dir.webauthn_devices.retain(|d| d.user != user.username);
         StatusCode::NO_CONTENT.into_response()
     })
 }
@@ -178,18 +179,20 @@ pub(crate) async fn all_devices(
 ) -> Response {
     with_directory(&shared, &headers, |dir| {
         let user = param(query.as_deref(), "user").and_then(|pk| dir.users.iter().find(|u| u.pk.to_string() == pk));
-        let devices: Vec<Value> = dir
-            .totp_devices
-            .iter()
-            .filter(|d| user.is_none_or(|u| u.username == d.user))
-            .map(|d| admin::Device {
-                pk: d.pk.to_string(),
-                name: d.name.clone(),
-                kind: "authentik_stages_authenticator_totp.TOTPDevice".into(),
-                confirmed: d.confirmed,
-            })
-            .map(|d| serde_json::to_value(d).unwrap_or_default())
-            .collect();
+        let owned = |owner: &str| user.is_none_or(|u| u.username == owner);
+        let totp = dir.totp_devices.iter().filter(|d| owned(&d.user)).map(|d| admin::Device {
+            pk: d.pk.to_string(),
+            name: d.name.clone(),
+            kind: "authentik_stages_authenticator_totp.TOTPDevice".into(),
+            confirmed: d.confirmed,
+        });
+        let passkeys = dir.webauthn_devices.iter().filter(|d| owned(&d.user)).map(|d| admin::Device {
+            pk: d.pk.to_string(),
+            name: d.name.clone(),
+            kind: "authentik_stages_authenticator_webauthn.WebAuthnDevice".into(),
+            confirmed: true,
+        });
+        let devices: Vec<Value> = totp.chain(passkeys).map(|d| serde_json::to_value(d).unwrap_or_default()).collect();
         axum::Json(Value::Array(devices)).into_response()
     })
 }
@@ -211,40 +214,89 @@ pub(crate) async fn users(
     })
 }
 
-/// `GET /api/v3/authenticators/admin/totp/`: every user's devices, each with its owner, in one
-/// page. Like authentik 2026.2, it filters by `name` only: a `user` parameter is ignored.
-pub(crate) async fn totp_devices(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// The device kinds the admin API lists and deletes one by one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DeviceKind {
+    Totp,
+    WebAuthn,
+}
+
+impl DeviceKind {
+    /// Every device of this kind: its pk, name and owner's username.
+    fn devices(self, dir: &crate::directory::Directory) -> Vec<(u64, String, String)> {
+        match self {
+            Self::Totp => dir.totp_devices.iter().map(|d| (d.pk, d.name.clone(), d.user.clone())).collect(),
+            Self::WebAuthn => dir.webauthn_devices.iter().map(|d| (d.pk, d.name.clone(), d.user.clone())).collect(),
+        }
+    }
+
+    /// Removes device `pk`; whether there was one.
+    fn remove(self, dir: &mut crate::directory::Directory, pk: u64) -> bool {
+        let before = self.devices(dir).len();
+        match self {
+            Self::Totp => dir.totp_devices.retain(|d| d.pk != pk),
+            Self::WebAuthn => dir.webauthn_devices.retain(|d| d.pk != pk),
+        }
+        self.devices(dir).len() != before
+    }
+
+    /// authentik's model name, in its "not found" message.
+    fn model(self) -> &'static str {
+        match self {
+            Self::Totp => "TOTPDevice",
+            Self::WebAuthn => "WebAuthnDevice",
+        }
+    }
+}
+
+/// `GET /api/v3/authenticators/admin/{totp,webauthn}/`: every user's devices of a kind, each
+/// with its owner, in one page. Like authentik 2026.2, it filters by `name` only: a `user`
+/// parameter is ignored.
+async fn devices(shared: Arc<Shared>, headers: HeaderMap, query: Option<String>, kind: DeviceKind) -> Response {
     let name = param(query.as_deref(), "name");
     listing(&shared, &headers, |dir| {
-        dir.totp_devices
-            .iter()
-            .filter(|d| name.as_ref().is_none_or(|n| *n == d.name))
-            .map(|d| {
-                let owner = dir.users.iter().find(|u| u.username == d.user).map(|u| admin::UserRefPk { pk: u.pk });
-                serde_json::to_value(admin::TotpDevice { pk: d.pk, name: d.name.clone(), user: owner })
-                    .unwrap_or_default()
+        kind.devices(dir)
+            .into_iter()
+            .filter(|(_, n, _)| name.as_ref().is_none_or(|wanted| wanted == n))
+            .map(|(pk, name, user)| {
+                let owner = dir.users.iter().find(|u| u.username == user).map(|u| admin::UserRefPk { pk: u.pk });
+                serde_json::to_value(admin::OwnedDevice { pk, name, user: owner }).unwrap_or_default()
             })
             .collect()
     })
 }
 
-/// `DELETE /api/v3/authenticators/admin/totp/<pk>/`.
-pub(crate) async fn delete_totp_device(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(pk): Path<String>,
-) -> Response {
+/// `DELETE /api/v3/authenticators/admin/{totp,webauthn}/<pk>/`.
+async fn delete_device(shared: Arc<Shared>, headers: HeaderMap, pk: String, kind: DeviceKind) -> Response {
     with_directory(&shared, &headers, |dir| {
-        let before = dir.totp_devices.len();
-        dir.totp_devices.retain(|d| Some(d.pk) != pk.parse().ok());
-        if dir.totp_devices.len() == before {
-            return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No TOTPDevice matches the given query."})))
-                .into_response();
+        if !pk.parse().is_ok_and(|pk| kind.remove(dir, pk)) {
+            let detail = format!("No {} matches the given query.", kind.model());
+            return (StatusCode::NOT_FOUND, axum::Json(json!({ "detail": detail }))).into_response();
         }
         StatusCode::NO_CONTENT.into_response()
     })
+}
+
+/// `GET /api/v3/authenticators/admin/totp/`.
+pub(crate) async fn totp_devices(State(s): State<Arc<Shared>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    devices(s, h, q, DeviceKind::Totp).await
+}
+
+/// `DELETE /api/v3/authenticators/admin/totp/<pk>/`.
+pub(crate) async fn delete_totp_device(State(s): State<Arc<Shared>>, h: HeaderMap, Path(pk): Path<String>) -> Response {
+    delete_device(s, h, pk, DeviceKind::Totp).await
+}
+
+/// `GET /api/v3/authenticators/admin/webauthn/`.
+pub(crate) async fn webauthn_devices(State(s): State<Arc<Shared>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    devices(s, h, q, DeviceKind::WebAuthn).await
+}
+
+/// `DELETE /api/v3/authenticators/admin/webauthn/<pk>/`.
+pub(crate) async fn delete_webauthn_device(
+    State(s): State<Arc<Shared>>,
+    h: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    delete_device(s, h, pk, DeviceKind::WebAuthn).await
 }

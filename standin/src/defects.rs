@@ -49,6 +49,9 @@ pub enum Defect {
     /// `drip-flow-page`: the flow page sends its headers, then its body one byte every 100 ms
     /// (a proxy buffering badly, a server starved of CPU).
     DripFlowPage,
+    /// `passkey-counter-ignored`: the MFA stage accepts a passkey's assertion whose signature
+    /// counter did not grow (a cloned authenticator, a replay, goes unnoticed).
+    PasskeyCounterIgnored,
     /// `cover-flow`: a layer lies over the flow page's forms, as a brand's custom CSS can lay
     /// one: the stages show, and nothing on them can be clicked.
     CoverFlow,
@@ -109,6 +112,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
     ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
+    ("passkey-counter-ignored", "the MFA stage accepts a passkey assertion whose counter did not grow"),
     ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
@@ -173,6 +177,7 @@ impl FromStr for Defect {
             "consent-token-ignored" => plain(Defect::ConsentTokenIgnored),
             "drip-flow-page" => plain(Defect::DripFlowPage),
             "cover-flow" => plain(Defect::CoverFlow),
+            "passkey-counter-ignored" => plain(Defect::PasskeyCounterIgnored),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -206,6 +211,7 @@ impl fmt::Display for Defect {
             Defect::ConsentTokenIgnored => f.write_str("consent-token-ignored"),
             Defect::DripFlowPage => f.write_str("drip-flow-page"),
             Defect::CoverFlow => f.write_str("cover-flow"),
+            Defect::PasskeyCounterIgnored => f.write_str("passkey-counter-ignored"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -269,11 +275,12 @@ mod tests {
             "certificate-expires=-3",
             "drip-flow-page",
             "cover-flow",
+            "passkey-counter-ignored",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 20);
+        assert_eq!(CATALOGUE.len(), 21);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

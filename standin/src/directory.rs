@@ -16,6 +16,7 @@ pub const FLOWS: &[(&str, &str, &str)] = &[
     (EXPLICIT_CONSENT_FLOW, "authorization", "Redirecting to %(app)s"),
     (INVALIDATION_FLOW, "invalidation", "Logout"),
     (TOTP_SETUP_FLOW, "stage_configuration", "Set up Two-Factor authentication"),
+    (WEBAUTHN_SETUP_FLOW, "stage_configuration", "Setup WebAuthn"),
 ];
 /// Whether `slug` is one of the built-in flows.
 pub fn is_flow(slug: &str) -> bool {
@@ -30,6 +31,8 @@ pub const IMPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-implicit
 pub const EXPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-explicit-consent";
 /// `default-authenticator-totp-setup`: enrolls a TOTP device for the signed-in user.
 pub const TOTP_SETUP_FLOW: &str = "default-authenticator-totp-setup";
+/// `default-authenticator-webauthn-setup`: registers a passkey for the signed-in user.
+pub const WEBAUTHN_SETUP_FLOW: &str = "default-authenticator-webauthn-setup";
 /// `default-provider-invalidation-flow`.
 pub const INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 /// The name of authentik's self-signed certificate-key pair, the only signing key here.
@@ -258,7 +261,69 @@ pub struct TotpDevice {
     pub last_step: Option<u64>,
 }
 
+/// A WebAuthn device: a passkey's registered credential (its id, public key and counter).
+#[derive(Debug, Clone)]
+pub struct WebAuthnDevice {
+    /// Primary key (the admin API's id).
+    pub pk: u64,
+    /// Owner's username.
+    pub user: String,
+    /// Device name.
+    pub name: String,
+    /// The credential as registered; its counter is the last one accepted.
+    pub credential: ak_protocol::webauthn::Registered,
+    /// When it last signed the user in (ISO 8601).
+    pub last_used: Option<String>,
+}
+
+/// What one flow-executor step did to the users' devices, recorded once the step is over.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceChanges {
+    /// A TOTP device the setup flow confirmed.
+    pub(crate) totp_enrolled: Option<TotpDevice>,
+    /// A passkey the setup flow registered.
+    pub(crate) passkey_registered: Option<WebAuthnDevice>,
+    /// A TOTP device (pk) and the step whose code it accepted: it will not accept it again.
+    pub(crate) code_used: Option<(u64, u64)>,
+    /// A passkey (pk) and the counter of the assertion it accepted: the device's counter now.
+    pub(crate) passkey_used: Option<(u64, u32)>,
+}
+
+impl DeviceChanges {
+    /// Records the changes in `dir`, at `now` (Unix seconds).
+    pub(crate) fn apply(self, dir: &mut Directory, now: u64) {
+        if let Some(device) = self.totp_enrolled {
+            dir.add_totp_device(device);
+        }
+        if let Some(device) = self.passkey_registered {
+            dir.add_webauthn_device(device);
+        }
+        if let Some((pk, count)) = self.passkey_used
+            && let Some(device) = dir.webauthn_devices.iter_mut().find(|d| d.pk == pk)
+        {
+            device.credential.sign_count = device.credential.sign_count.max(count);
+            device.last_used = Some(ak_protocol::time::iso8601(now as i64));
+        }
+        if let Some((pk, step)) = self.code_used
+            && let Some(device) = dir.totp_devices.iter_mut().find(|d| d.pk == pk)
+        {
+            device.last_step = device.last_step.max(Some(step));
+        }
+    }
+}
+
 impl Directory {
+    /// Adds a passkey, giving it the next primary key.
+    pub fn add_webauthn_device(&mut self, mut device: WebAuthnDevice) {
+        device.pk = self.webauthn_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
+        self.webauthn_devices.push(device);
+    }
+
+    /// A user's passkeys.
+    pub fn webauthn_devices_of(&self, username: &str) -> Vec<&WebAuthnDevice> {
+        self.webauthn_devices.iter().filter(|d| d.user == username).collect()
+    }
+
     /// Adds a device, giving it the next primary key.
     pub fn add_totp_device(&mut self, mut device: TotpDevice) {
         device.pk = self.totp_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
@@ -290,6 +355,8 @@ pub struct Directory {
     pub bindings: Vec<Binding>,
     /// TOTP devices.
     pub totp_devices: Vec<TotpDevice>,
+    /// WebAuthn devices (passkeys).
+    pub webauthn_devices: Vec<WebAuthnDevice>,
 }
 
 /// The managed-id prefix of the default scope mappings.
@@ -321,6 +388,7 @@ impl Default for Directory {
             applications: Vec::new(),
             bindings: Vec::new(),
             totp_devices: Vec::new(),
+            webauthn_devices: Vec::new(),
         }
     }
 }

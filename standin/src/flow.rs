@@ -24,6 +24,7 @@ use crate::state::Session;
 use ak_protocol::jose::random_token;
 use ak_protocol::time::now_secs;
 use ak_protocol::totp;
+use ak_protocol::webauthn::{Expected, Registered, verify_assertion};
 
 type AppState = State<Arc<Shared>>;
 
@@ -199,8 +200,7 @@ async fn execute(
         .query()
         .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()))
         .unwrap_or_default();
-    let mut enrolled = None;
-    let used_code;
+    let mut changes = crate::directory::DeviceChanges::default();
     let outcome = {
         let dir = shared.directory().clone();
         let mut state = shared.state();
@@ -219,9 +219,14 @@ async fn execute(
                 return session.attach((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response());
             }
         }
+        sess.site = crate::webauthn_setup::Site::of(headers);
         let outcome = if slug == crate::directory::TOTP_SETUP_FLOW {
             let (challenge, device) = crate::totp_setup::step(&dir, sess, flow_info(slug, None), body);
-            enrolled = device;
+            changes.totp_enrolled = device;
+            Outcome::Challenge(challenge)
+        } else if slug == crate::directory::WEBAUTHN_SETUP_FLOW {
+            let (challenge, device) = crate::webauthn_setup::step(&dir, sess, flow_info(slug, None), body);
+            changes.passkey_registered = device;
             Outcome::Challenge(challenge)
         } else {
             let result = step(shared, &dir, sess, slug, &query, body, &consents);
@@ -230,18 +235,13 @@ async fn execute(
             }
             result.0
         };
-        // A TOTP code accepted in this step: the device will not accept it again.
-        used_code = state.sessions.get_mut(&session.id).and_then(|s| s.totp_used.take());
+        if let Some(sess) = state.sessions.get_mut(&session.id) {
+            changes.code_used = sess.totp_used.take();
+            changes.passkey_used = sess.webauthn_used.take();
+        }
         outcome
     };
-    if let Some(device) = enrolled {
-        shared.directory().add_totp_device(device);
-    }
-    if let Some((pk, step)) = used_code
-        && let Some(device) = shared.directory().totp_devices.iter_mut().find(|d| d.pk == pk)
-    {
-        device.last_step = device.last_step.max(Some(step));
-    }
+    changes.apply(&mut shared.directory(), now_secs());
     let response = match outcome {
         Outcome::Challenge(c) => {
             let c = match refused {
@@ -283,10 +283,12 @@ fn step(
                 failed_passwords: 0,
                 next,
                 amr: Vec::new(),
+                webauthn_challenge: None,
             };
             sess.plans.insert(slug.into(), Plan::Authentication(plan));
         }
-        return (authentication(dir, sess, slug, body), None);
+        let counted = !shared.defects.has(&Defect::PasskeyCounterIgnored);
+        return (authentication(dir, sess, slug, body, counted), None);
     }
     let Some(Plan::Authorization(plan)) = sess.plans.get(slug).cloned() else {
         let user = sess.user.and_then(|u| dir.user(u)).map(|u| u.username.clone()).unwrap_or_default();
@@ -295,7 +297,15 @@ fn step(
     authorization(shared, dir, sess, slug, plan, body, consents)
 }
 
-fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<Map<String, Value>>) -> Outcome {
+/// The authentication flow's next step; `counted`: passkeys' counters are checked (see
+/// `passkey-counter-ignored`).
+fn authentication(
+    dir: &Directory,
+    sess: &mut Session,
+    slug: &str,
+    body: Option<Map<String, Value>>,
+    counted: bool,
+) -> Outcome {
     let Some(Plan::Authentication(mut plan)) = sess.plans.get(slug).cloned() else {
         unreachable!("the caller created the plan")
     };
@@ -312,7 +322,7 @@ fn authentication(dir: &Directory, sess: &mut Session, slug: &str, body: Option<
                 return Outcome::Challenge(access_denied(slug, &pending_name, None));
             }
         },
-        AuthStage::Mfa => mfa_stage(dir, sess, &mut plan, info, &pending_name, body),
+        AuthStage::Mfa => mfa_stage(dir, sess, &mut plan, (info, &pending_name), body, counted),
         AuthStage::Login => {
             sess.user = plan.pending_user;
             sess.auth_time = now_secs();
@@ -393,23 +403,86 @@ fn password_stage(
     Some(Outcome::Challenge(with_errors(challenge, "password", "Invalid password")))
 }
 
-/// The TOTP stage: skipped for a user without a device, else a code any of their devices accepts.
+/// The MFA validation stage: skipped for a user without a device (`not_configured_action:
+/// skip`), else a code any of their TOTP devices accepts, or an assertion of one of their
+/// passkeys (one `webauthn` device challenge listing them all, with a new challenge each time
+/// the stage is shown, as authentik's).
 fn mfa_stage(
     dir: &Directory,
     sess: &mut Session,
     plan: &mut AuthenticationPlan,
-    info: FlowInfo,
-    pending_name: &str,
+    (info, pending_name): (FlowInfo, &str),
     body: Option<Map<String, Value>>,
+    counted: bool,
 ) -> Outcome {
     let user = plan.pending_user.and_then(|pk| dir.user(pk));
     let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
-    if devices.is_empty() {
+    let passkeys = user.map(|u| dir.webauthn_devices_of(&u.username)).unwrap_or_default();
+    if devices.is_empty() && passkeys.is_empty() {
         // not_configured_action: skip
         plan.stage = AuthStage::Login;
         return Outcome::Again;
     }
-    let device_challenges = (1..=devices.len())
+    let selected = body.as_ref().is_some_and(|b| b.get("selected_challenge").is_some_and(Value::is_object));
+    let sent = plan.webauthn_challenge.clone();
+    // The web interface telling which device it shows keeps the challenge it was shown.
+    if !(selected && sent.is_some()) {
+        plan.webauthn_challenge = (!passkeys.is_empty()).then(crate::webauthn_setup::new_challenge);
+    }
+    let challenge =
+        mfa_challenge(&devices, &passkeys, plan.webauthn_challenge.as_deref(), &sess.site, info, pending_name);
+    let Some(b) = body else { return Outcome::Challenge(challenge) };
+    if selected && b.get("code").is_none() && b.get("webauthn").is_none() {
+        return Outcome::Challenge(challenge);
+    }
+    if let Some(assertion) = b.get("webauthn") {
+        let Some(device) = passkeys.iter().find(|d| assertion["id"].as_str() == Some(&d.credential.credential_id))
+        else {
+            return Outcome::Challenge(with_errors(challenge, "webauthn", "Invalid device"));
+        };
+        let expected = Expected {
+            challenge: sent.as_deref().unwrap_or_default(),
+            origin: &sess.site.origin,
+            rp_id: &sess.site.rp_id,
+        };
+        let stored =
+            if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };
+        return match verify_assertion(assertion, &expected, &stored) {
+            Ok(count) => {
+                sess.webauthn_used = Some((device.pk, count));
+                plan.amr = vec!["pwd".into(), "mfa".into()];
+                plan.stage = AuthStage::Login;
+                Outcome::Again
+            }
+            Err(_) => Outcome::Challenge(with_errors(challenge, "webauthn", "Assertion failed")),
+        };
+    }
+    let code = body_string(&b, "code");
+    let now = now_secs();
+    let accepted = devices
+        .iter()
+        .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
+    if let Some(used) = accepted {
+        sess.totp_used = Some(used);
+        plan.amr = vec!["pwd".into(), "mfa".into()];
+        plan.stage = AuthStage::Login;
+        Outcome::Again
+    } else {
+        Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
+    }
+}
+
+/// The MFA stage's challenge: a `totp` device challenge per TOTP device, and one `webauthn`
+/// device challenge with the request options listing every passkey of the user.
+fn mfa_challenge(
+    devices: &[&crate::directory::TotpDevice],
+    passkeys: &[&crate::directory::WebAuthnDevice],
+    webauthn_challenge: Option<&str>,
+    site: &crate::webauthn_setup::Site,
+    info: FlowInfo,
+    pending_name: &str,
+) -> Challenge {
+    let mut device_challenges: Vec<DeviceChallenge> = (1..=devices.len())
         .map(|uid| DeviceChallenge {
             device_class: "totp".into(),
             device_uid: uid.to_string(),
@@ -417,31 +490,25 @@ fn mfa_stage(
             last_used: None,
         })
         .collect();
-    let fields = AuthenticatorValidateFields { device_challenges, configuration_stages: Vec::new() };
-    let challenge = for_user(ChallengeKind::AuthenticatorValidate(fields), info, pending_name);
-    match body {
-        None => Outcome::Challenge(challenge),
-        // The web interface tells which device it shows (it picks the only one by
-        // itself): the stage stays, and the answer is the same challenge.
-        Some(b) if b.get("selected_challenge").is_some_and(Value::is_object) && b.get("code").is_none() => {
-            Outcome::Challenge(challenge)
-        }
-        Some(b) => {
-            let code = body_string(&b, "code");
-            let now = now_secs();
-            let accepted = devices
-                .iter()
-                .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
-            if let Some(used) = accepted {
-                sess.totp_used = Some(used);
-                plan.amr = vec!["pwd".into(), "mfa".into()];
-                plan.stage = AuthStage::Login;
-                Outcome::Again
-            } else {
-                Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
-            }
-        }
+    if let (Some(first), Some(sent)) = (passkeys.first(), webauthn_challenge) {
+        let allow: Vec<Value> =
+            passkeys.iter().map(|d| json!({"id": d.credential.credential_id, "type": "public-key"})).collect();
+        let options = json!({
+            "challenge": sent,
+            "timeout": 60000,
+            "rpId": site.rp_id,
+            "allowCredentials": allow,
+            "userVerification": "preferred",
+        });
+        device_challenges.push(DeviceChallenge {
+            device_class: "webauthn".into(),
+            device_uid: first.pk.to_string(),
+            challenge: options.as_object().cloned().unwrap_or_default(),
+            last_used: first.last_used.clone(),
+        });
     }
+    let fields = AuthenticatorValidateFields { device_challenges, configuration_stages: Vec::new() };
+    for_user(ChallengeKind::AuthenticatorValidate(fields), info, pending_name)
 }
 
 /// The authentication flow is done: the plan ends and the executor answers with the redirect to

@@ -14,9 +14,11 @@ mod oauth;
 mod pages;
 mod plan;
 mod server;
+mod setup;
 mod shared;
 mod state;
 mod totp_setup;
+mod webauthn_setup;
 
 pub use defects::{Defect, Defects};
 pub use directory::Directory;

@@ -25,6 +25,8 @@ pub(crate) enum Plan {
     Authorization(AuthorizationPlan),
     /// `default-authenticator-totp-setup`, with the secret it offered.
     TotpSetup(Vec<u8>),
+    /// `default-authenticator-webauthn-setup`, with the challenge it sent.
+    WebAuthnSetup(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub(crate) struct AuthenticationPlan {
     pub(crate) failed_passwords: u32,
     pub(crate) next: Option<String>,
     pub(crate) amr: Vec<String>,
+    /// The WebAuthn challenge the MFA stage sent last (base64url).
+    pub(crate) webauthn_challenge: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

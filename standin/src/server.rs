@@ -66,6 +66,7 @@ pub struct Options {
     install_id: Option<String>,
     api_token: Option<Secret>,
     totp_devices: Vec<(String, Secret)>,
+    passkeys: Vec<(String, ak_protocol::webauthn::Registered)>,
 }
 
 impl Options {
@@ -128,6 +129,13 @@ impl Options {
         self
     }
 
+    /// Gives a user a passkey: the credential as a relying party registers it. Devices are not
+    /// in blueprints (see [`Self::totp_device`]).
+    pub fn passkey(mut self, username: impl Into<String>, credential: ak_protocol::webauthn::Registered) -> Self {
+        self.passkeys.push((username.into(), credential));
+        self
+    }
+
     /// The install id that salts hashed `sub` values (default: random per start).
     pub fn install_id(mut self, id: impl Into<String>) -> Self {
         self.install_id = Some(id.into());
@@ -153,6 +161,18 @@ impl Options {
                 confirmed: true,
                 digits: 6,
                 last_step: None,
+            });
+        }
+        for (username, credential) in &self.passkeys {
+            if directory.users.iter().all(|u| u.username != *username) {
+                return Err(StartError::Totp(format!("passkey for `{username}`: no such user in the blueprints")));
+            }
+            directory.add_webauthn_device(crate::directory::WebAuthnDevice {
+                pk: 0,
+                user: username.clone(),
+                name: "WebAuthn Device".into(),
+                credential: credential.clone(),
+                last_used: None,
             });
         }
         Ok(directory)
@@ -284,6 +304,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/authenticators/admin/all/", get(crate::admin_api::all_devices))
         .route("/api/v3/authenticators/admin/totp/", get(crate::admin_api::totp_devices))
         .route("/api/v3/authenticators/admin/totp/{pk}/", axum::routing::delete(crate::admin_api::delete_totp_device))
+        .route("/api/v3/authenticators/admin/webauthn/", get(crate::admin_api::webauthn_devices))
+        .route(
+            "/api/v3/authenticators/admin/webauthn/{pk}/",
+            axum::routing::delete(crate::admin_api::delete_webauthn_device),
+        )
         .route("/api/v3/core/users/me/", get(crate::admin_objects::me))
         .route(
             "/api/v3/core/applications/",

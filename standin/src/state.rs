@@ -26,6 +26,11 @@ pub(crate) struct Session {
     pub(crate) plans: HashMap<String, Plan>,
     /// A TOTP device (pk) and the step whose code it just accepted, to record on the device.
     pub(crate) totp_used: Option<(u64, u64)>,
+    /// A passkey (pk) and the counter of the assertion it just gave, to record on the device.
+    pub(crate) webauthn_used: Option<(u64, u32)>,
+    /// Where the last request reached authentik: its origin and RP ID, as authentik derives them
+    /// from the `Host` header (`http://localhost:9000`, `localhost`).
+    pub(crate) site: crate::webauthn_setup::Site,
 }
 
 /// What a code or token was granted for.

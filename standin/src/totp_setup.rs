@@ -18,16 +18,11 @@ pub(crate) fn step(
     info: FlowInfo,
     body: Option<Map<String, Value>>,
 ) -> (Challenge, Option<TotpDevice>) {
-    let shown = |kind: ChallengeKind, pending_user: &str| Challenge {
-        flow_info: Some(info.clone()),
-        pending_user: Some(pending_user.into()),
-        pending_user_avatar: Some(String::new()),
-        ..Challenge::new(kind)
+    let user = match crate::setup::signed_in_user(dir, sess, &info) {
+        Ok(user) => user,
+        Err(denied) => return (*denied, None),
     };
-    let Some(user) = sess.user.and_then(|pk| dir.user(pk)) else {
-        let denied = shown(ChallengeKind::AccessDenied, "");
-        return (Challenge { error_message: Some("Flow does not apply to current user.".into()), ..denied }, None);
-    };
+    let shown = |kind: ChallengeKind, pending_user: &str| crate::setup::shown(&info, kind, pending_user);
     let secret = match sess.plans.get(TOTP_SETUP_FLOW) {
         Some(Plan::TotpSetup(secret)) => secret.clone(),
         _ => {

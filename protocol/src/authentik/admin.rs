@@ -39,6 +39,8 @@ pub mod path {
     pub const ALL_DEVICES: &str = "api/v3/authenticators/admin/all/";
     /// TOTP devices (admin view).
     pub const TOTP_DEVICES: &str = "api/v3/authenticators/admin/totp/";
+    /// WebAuthn devices, passkeys (admin view).
+    pub const WEBAUTHN_DEVICES: &str = "api/v3/authenticators/admin/webauthn/";
     /// Blueprint import.
     pub const IMPORT: &str = "api/v3/flows/instances/import/";
     /// authentik's version.
@@ -590,9 +592,9 @@ pub struct Device {
     pub confirmed: bool,
 }
 
-/// A TOTP device in the admin view.
+/// A TOTP or WebAuthn device in the admin view of its kind, with its owner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TotpDevice {
+pub struct OwnedDevice {
     /// Primary key.
     pub pk: u64,
     /// Name.

@@ -210,7 +210,6 @@ impl Passkey {
     /// `PublicKeyCredentialRequestOptions` (as JSON): the assertion the page posts. The counter
     /// grows by one (keep the passkey afterwards).
     pub fn get(&mut self, options: &Value, origin: &str) -> Result<Value, WebAuthnError> {
-        let Some(challenge) = str_field(options, &["challenge"]) else { return err("the options have no challenge") };
         let rp_id = rp_id_for(origin, str_field(options, &["rpId"]))?;
         if rp_id != self.rp_id {
             return err(format!(
@@ -218,6 +217,21 @@ impl Passkey {
                 self.rp_id
             ));
         }
+        self.sign(options, origin)
+    }
+
+    /// What a client that lies about where it is would send: an assertion for this passkey's
+    /// own RP ID whose client data claims `claimed_origin`, without the browser's check that the
+    /// page is there. For checks that a relying party refuses it (a tampered origin).
+    pub fn get_claiming(&mut self, options: &Value, claimed_origin: &str) -> Result<Value, WebAuthnError> {
+        self.sign(options, claimed_origin)
+    }
+
+    /// Signs for `options` with the client data's origin `origin` (the RP ID checked by the
+    /// caller): the allow-list checked, the counter raised.
+    fn sign(&mut self, options: &Value, origin: &str) -> Result<Value, WebAuthnError> {
+        let Some(challenge) = str_field(options, &["challenge"]) else { return err("the options have no challenge") };
+        let rp_id = self.rp_id.clone();
         let allowed: Vec<&str> =
             options["allowCredentials"].as_array().into_iter().flatten().filter_map(|c| c["id"].as_str()).collect();
         if !allowed.is_empty() && !allowed.iter().any(|a| a.trim_end_matches('=') == self.credential_id) {

@@ -59,9 +59,12 @@ fn tampered_assertions_are_refused_each_for_its_reason() {
     let refused =
         |assertion: &Value, exp: Expected| verify_assertion(assertion, &exp, &credential).expect_err("refused").0;
 
-    // Another origin (a phishing page relaying the challenge).
+    // Another origin (a phishing page relaying the challenge), by a client that says so.
     let elsewhere = passkey.get(&request("Y2hhbGxlbmdl", &[]), "http://localhost:9001").expect("get");
     assert!(refused(&elsewhere, expected("Y2hhbGxlbmdl")).contains("origin \"http://localhost:9001\" is not"));
+    // ... and by a client that lies about it.
+    let elsewhere = passkey.get_claiming(&request("Y2hhbGxlbmdl", &[]), "https://evil.example").expect("get");
+    assert!(refused(&elsewhere, expected("Y2hhbGxlbmdl")).contains("origin \"https://evil.example\" is not"));
     // Another challenge (an old assertion sent again).
     assert!(refused(&good, expected("b3RoZXI")).contains("challenge is not the one sent"));
     // Replayed: the counter does not grow past what was stored.
