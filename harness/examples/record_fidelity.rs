@@ -1,13 +1,15 @@
 //! Records the fidelity corpus of an authentik (see `ak_e2e::environment::fidelity`) and prints it as JSON:
 //!
 //! ```text
-//! AK_E2E_CLIENT_SECRET=… AK_E2E_ANN_PASSWORD=… cargo run -p ak-e2e --example record_fidelity -- \
+//! AK_E2E_CLIENT_SECRET=… AK_E2E_ANN_PASSWORD=… AK_E2E_PIA_PASSWORD=… \
+//!     cargo run -p ak-e2e --example record_fidelity -- \
 //!     http://127.0.0.1:9000/ http://127.0.0.1:18080/sso/oidc/conn_authentik/callback \
 //!     > tests/fidelity/authentik-2026.2.2.json
 //! ```
 //!
-//! The target must be provisioned with `blueprints/chatgpt.yaml` (application `chatgpt`, user
-//! `ak-e2e-ann`) and allow the given redirect URI.
+//! The target must be provisioned with `blueprints/chatgpt.yaml` (application `chatgpt`, users
+//! `ak-e2e-ann` and `ak-e2e-pia`, whose passkey `ak-e2e provision` keeps in `.ak-e2e/pia.passkey`)
+//! and allow the given redirect URI.
 
 use std::time::Duration;
 
@@ -39,6 +41,12 @@ async fn main() {
         username: "ak-e2e-ann".into(),
         password: secret("AK_E2E_ANN_PASSWORD"),
         timeout: Duration::from_secs(30),
+        // `provision` enrolled it.
+        passkey: Some(ak_e2e::environment::fidelity::PasskeyUser {
+            username: "ak-e2e-pia".into(),
+            password: secret("AK_E2E_PIA_PASSWORD"),
+            file: ".ak-e2e/pia.passkey".into(),
+        }),
     };
     match ak_e2e::environment::fidelity::record(&subject).await {
         Ok(corpus) => println!("{}", serde_json::to_string_pretty(&corpus).unwrap_or_default()),

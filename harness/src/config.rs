@@ -68,6 +68,15 @@ impl SecretRef {
     }
 }
 
+/// Where a fixture user's passkey is kept: a file, not a variable, since each sign-in raises its
+/// signature counter (see `drive::passkey`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRef {
+    /// The file (JSON, mode 0600) `ak-e2e provision` writes when it enrolls the passkey.
+    pub file: PathBuf,
+}
+
 /// The application in authentik.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +140,9 @@ pub struct UserConfig {
     pub password: SecretRef,
     /// TOTP secret (hex, as authentik stores it, or base32 as apps show it).
     pub totp_secret: Option<SecretRef>,
+    /// The user's passkey: where `ak-e2e provision` keeps the one it enrolls (see
+    /// `drive::passkey`).
+    pub passkey: Option<PasskeyRef>,
     /// A real person (their username) this fixture user is a throwaway copy of, made for the
     /// run and deleted afterwards: a canary for nightly runs.
     pub mirror_of: Option<String>,

@@ -19,6 +19,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         ("AK_E2E_ANN_PASSWORD", "fidelity-ann-password"),
         ("AK_E2E_BOB_PASSWORD", "fidelity-bob-password"),
         ("AK_E2E_TIA_PASSWORD", "fidelity-tia-password"),
+        ("AK_E2E_PIA_PASSWORD", "fidelity-pia-password"),
         ("AK_E2E_CHATGPT_REDIRECT_URI", REDIRECT_URI),
     ]
     .into_iter()
@@ -31,6 +32,17 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         .blueprint_file(root().join("blueprints/chatgpt.yaml"))
         .expect("blueprint");
     let server = AuthentikStandIn::start(options).await.expect("stand-in");
+    // Pia's passkey, enrolled through the stand-in's setup flow as `provision` does.
+    let passkey = std::env::temp_dir().join(format!("ak-e2e-fidelity-{}.passkey", ak_protocol::jose::random_token(6)));
+    let made = ak_e2e::commands::provision::enroll_passkey(
+        server.url(),
+        "ak-e2e-pia",
+        "fidelity-pia-password",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("enroll pia's passkey");
+    ak_e2e::drive::passkey::write(&passkey, &made).expect("keep the passkey");
     let subject = ak_e2e::environment::fidelity::Subject {
         authentik: server.url().clone(),
         slug: "chatgpt".into(),
@@ -40,8 +52,14 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         username: "ak-e2e-ann".into(),
         password: "fidelity-ann-password".into(),
         timeout: Duration::from_secs(10),
+        passkey: Some(ak_e2e::environment::fidelity::PasskeyUser {
+            username: "ak-e2e-pia".into(),
+            password: "fidelity-pia-password".into(),
+            file: passkey.clone(),
+        }),
     };
     let actual = ak_e2e::environment::fidelity::record(&subject).await.expect("record the stand-in");
+    let _ = std::fs::remove_file(&passkey);
     let corpus = std::fs::read_to_string(root().join("tests/fidelity/authentik-2026.2.2.json")).expect("corpus");
     let expected: serde_json::Value = serde_json::from_str(&corpus).expect("corpus JSON");
     let known = std::fs::read_to_string(root().join("tests/fidelity/known-differences.txt")).expect("known");
@@ -68,6 +86,11 @@ async fn a_drifted_answer_is_caught_and_named() {
     let found = differences_from_the_corpus(&["rename-claim=email:mail"]).await;
     assert!(found.iter().any(|d| d.starts_with("/id_token/claims/email: missing")), "{found:#?}");
     assert!(found.iter().any(|d| d.starts_with("/userinfo/body/mail: not in real authentik's answer")), "{found:#?}");
+    // A replayed passkey counter taken: the flow goes on where real authentik refuses.
+    let found = differences_from_the_corpus(&["passkey-counter-ignored"]).await;
+    let replay =
+        "/challenge_mfa_webauthn_replayed_counter/component: real authentik \"ak-stage-authenticator-validate\"";
+    assert!(found.iter().any(|d| d.starts_with(replay)), "{found:#?}");
     let found = differences_from_the_corpus(&["issuer-no-trailing-slash"]).await;
     assert!(found.iter().any(|d| d.starts_with("/discovery/body/issuer: real authentik")), "{found:#?}");
 }

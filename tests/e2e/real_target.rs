@@ -14,6 +14,7 @@ pub(crate) const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_ANN_PASSWORD", "real-target-ann-password"),
     ("AK_E2E_BOB_PASSWORD", "real-target-bob-password"),
     ("AK_E2E_TIA_PASSWORD", "real-target-tia-password"),
+    ("AK_E2E_PIA_PASSWORD", "real-target-pia-password"),
     ("AK_E2E_TIA_TOTP_SECRET", "3132333435363738393031323334353637383930"),
 ];
 
@@ -131,6 +132,9 @@ async fn provisioning_through_the_api_then_the_login_passes() {
     let options = Options::new().api_token(ak_protocol::secret::Secret::new("bootstrap-token-for-the-test"));
     let server = AuthentikStandIn::start(options).await.expect("an empty stand-in");
     let target = server.url().to_string();
+    let dir = std::env::temp_dir().join(format!("ak-e2e-provision-{port}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let config = config_keeping_the_secret_in(&dir, &dir.join("tia.totp"));
     // The variants' workspaces are not started here: their redirect URIs are given outright.
     let variants: Vec<(String, String)> = ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"]
         .iter()
@@ -139,10 +143,12 @@ async fn provisioning_through_the_api_then_the_login_passes() {
     let provision = |token: &'static str, with_variants: bool| {
         let target = target.clone();
         let variants = if with_variants { variants.clone() } else { Vec::new() };
+        let config = config.clone();
         tokio::task::spawn_blocking(move || {
             let mut cmd = Command::new(BIN);
             cmd.current_dir(root())
-                .args(["provision", "--target", &target])
+                .args(["provision", "--target", &target, "--config"])
+                .arg(&config)
                 .env("CI", "true")
                 .env("AK_E2E_AUTHENTIK_TOKEN", token)
                 .env("AK_E2E_CHATGPT_PUBLIC_URL", format!("http://127.0.0.1:{port}/"))
@@ -172,12 +178,18 @@ async fn provisioning_through_the_api_then_the_login_passes() {
     assert_eq!(code, 0, "{output}");
     assert_eq!(
         output,
-        "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\nak-e2e: left `tia`'s TOTP devices as they are (AK_E2E_TIA_TOTP_SECRET is set)\n"
+        format!(
+            "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\n\
+             ak-e2e: enrolled a passkey for `pia` (ak-e2e-pia, RP ID 127.0.0.1); it is in {} (mode 0600)\n\
+             ak-e2e: left `tia`'s TOTP devices as they are (AK_E2E_TIA_TOTP_SECRET is set)\n",
+            dir.join("pia.passkey").display()
+        )
     );
     assert!(!output.contains("real-target-client-secret"));
 
     let (code, output) = run_against(target, port, vec![], vec![]).await;
     assert_eq!(code, 0, "provisioned through the API, the login passes: {output}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A target that trickles its discovery document until the deadline: the diagnosis says it
@@ -321,17 +333,33 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     assert_ne!(fresh, secret, "a new device, a new secret");
 
     // The MFA scenario reads the secret from the file (AK_E2E_TIA_TOTP_SECRET is not set).
-    let (code, output) = run_totp_scenario(target, config_file, port).await.expect("join");
+    let (code, output) = run_scenario("totp", target.clone(), config_file.clone(), port).await.expect("join");
     assert_eq!(code, 0, "the enrolled device signs tia in: {output}");
+
+    // Pia's passkey, enrolled through the WebAuthn setup flow, kept beside the secret (0600),
+    // replaced by provisioning again, signs her in.
+    let passkey_file = dir.join("secrets/pia.passkey");
+    let mode = std::fs::metadata(&passkey_file).expect("the passkey file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let passkey = std::fs::read_to_string(&passkey_file).expect("the passkey file");
+    let private_key = serde_json::from_str::<serde_json::Value>(&passkey).expect("JSON")["private_key"].to_string();
+    assert!(!output.contains(private_key.trim_matches('"')), "the key is never printed");
+    let passkeys = |server: &AuthentikStandIn| server.directory().webauthn_devices.len();
+    assert_eq!(passkeys(&server), 1, "one passkey, pia's, after two provisionings");
+    let (code, output) = run_scenario("passkey", target, config_file, port).await.expect("join");
+    assert_eq!(code, 0, "the enrolled passkey signs pia in: {output}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Writes a copy of the repository's ak-e2e.yaml into `dir` whose MFA user keeps its TOTP secret
-/// in `secret_file`; returns the copy's path.
+/// in `secret_file`, and whose passkey user her passkey beside it (`pia.passkey`): a test never
+/// writes the repository's `.ak-e2e/`. Returns the copy's path.
 fn config_keeping_the_secret_in(dir: &std::path::Path, secret_file: &std::path::Path) -> std::path::PathBuf {
+    let passkey = secret_file.with_file_name("pia.passkey");
     let config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
         .expect("config")
-        .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()));
+        .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()))
+        .replace("file: .ak-e2e/pia.passkey", &format!("file: {}", passkey.display()));
     let config_file = dir.join("ak-e2e.yaml");
     std::fs::write(&config_file, config).expect("write");
     config_file
@@ -378,14 +406,16 @@ fn enroll_with_provision(
     output_of(cmd)
 }
 
-/// `ak-e2e run` of the MFA scenario under the api driver with tia's TOTP secret unset, so that it
-/// is read from the file `provision` wrote. Returns the exit code and output.
-fn run_totp_scenario(
+/// `ak-e2e run` of `scenarios/chatgpt/<name>.yaml` under the api driver with tia's TOTP secret
+/// unset, so that it is read from the file `provision` wrote. Returns the exit code and output.
+fn run_scenario(
+    name: &str,
     target: String,
     config_file: std::path::PathBuf,
     port: u16,
 ) -> tokio::task::JoinHandle<(i32, String)> {
-    let args = ["run", "scenarios/chatgpt/totp.yaml", "--driver", "api", "--target", &target];
+    let file = format!("scenarios/chatgpt/{name}.yaml");
+    let args = ["run", &file, "--driver", "api", "--target", &target];
     let mut cmd = without_tia_secret(&args, &config_file, port);
     cmd.env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"));
     output_of(cmd)

@@ -13,6 +13,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_ANN_PASSWORD", "trace-test-ann-password-0451"),
     ("AK_E2E_BOB_PASSWORD", "trace-test-bob-password-0451"),
     ("AK_E2E_TIA_PASSWORD", "trace-test-tia-password-0451"),
+    ("AK_E2E_PIA_PASSWORD", "trace-test-pia-password-0452"),
 ];
 
 /// `v[member]` is of JSON type `kind`, else a problem naming where.

@@ -136,7 +136,7 @@ pub async fn provision(settings: &Settings, env: &HashMap<String, String>) -> Re
     for (path, rendered) in settings.blueprints.iter().zip(rendered_blueprints(settings, env)?) {
         lines.push(import_blueprint(&client, &endpoint, token, path, rendered, deadline).await?);
     }
-    enroll_totp_devices(settings, env, &base, token, &mut lines).await?;
+    enroll_devices(settings, env, &base, token, &mut lines).await?;
     Ok(lines)
 }
 
@@ -183,45 +183,78 @@ async fn import_blueprint(
     }
 }
 
-/// For each fixture user with a `totp_secret`: leaves their devices alone when its variable is
-/// set, else enrolls a fresh one and keeps its secret in the `file:`; appends one line per user.
-async fn enroll_totp_devices(
+/// Fixture user `name`'s password, which enrolling `what` signs in with.
+fn password_to_enroll<'e>(
+    name: &str,
+    user: &crate::config::UserConfig,
+    env: &'e HashMap<String, String>,
+    what: &str,
+) -> Result<&'e String, ProvisionError> {
+    env.get(&user.password.env).filter(|p| !p.is_empty()).ok_or_else(|| {
+        config(format!("user `{name}`'s password is not set: export {} to enroll {what}", user.password.env))
+    })
+}
+
+/// For each fixture user (not a mirrored one: a copy made per run, never provisioned, nor is the
+/// person it copies): their TOTP device ([`enroll_totp_device`]) and passkey
+/// ([`enroll_user_passkey`]); appends one line for each.
+async fn enroll_devices(
     settings: &Settings,
     env: &HashMap<String, String>,
     base: &Url,
     token: &str,
     lines: &mut Vec<String>,
 ) -> Result<(), ProvisionError> {
-    // A mirrored user is a copy made per run, never provisioned (nor is the person it copies).
     for (name, user) in settings.users.iter().filter(|(_, u)| u.mirror_of.is_none()) {
-        let Some(totp) = &user.totp_secret else { continue };
-        if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
-            lines.push(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));
-            continue;
+        if let Some(totp) = &user.totp_secret {
+            lines.push(enroll_totp_device(settings, env, (base, token), (name, user), totp).await?);
         }
-        let file = totp.file.as_ref().ok_or_else(|| {
-            config(format!(
-                "user `{name}` needs a TOTP device: add `file:` to its `totp_secret` (where provision keeps the \
-                 secret of the device it enrolls), or enroll one by hand and export {}",
-                totp.env
-            ))
-        })?;
-        let password = env.get(&user.password.env).filter(|p| !p.is_empty()).ok_or_else(|| {
-            config(format!(
-                "user `{name}`'s password is not set: export {} to enroll their TOTP device",
-                user.password.env
-            ))
-        })?;
-        let secret = reenroll_totp(base, token, &user.username, password, settings.request_timeout).await?;
-        crate::files::write_private(file, format!("{}\n", ak_protocol::totp::encode_base32(&secret)).as_bytes())
-            .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
-        lines.push(format!(
-            "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
-            user.username,
-            file.display()
-        ));
+        if let Some(passkey) = &user.passkey {
+            let password = password_to_enroll(name, user, env, "their passkey")?;
+            let path = ak_protocol::authentik::admin::path::WEBAUTHN_DEVICES;
+            delete_devices(base, token, &user.username, path, settings.request_timeout).await?;
+            let made =
+                enroll_passkey(base, &user.username, password, settings.request_timeout).await.map_err(runtime)?;
+            crate::drive::passkey::write(&passkey.file, &made).map_err(config)?;
+            lines.push(format!(
+                "enrolled a passkey for `{name}` ({}, RP ID {}); it is in {} (mode 0600)",
+                user.username,
+                made.rp_id,
+                passkey.file.display()
+            ));
+        }
     }
     Ok(())
+}
+
+/// A fixture user's TOTP device: left alone when its variable is set, else a fresh one enrolled
+/// and its secret kept in the `file:`. Returns the line saying which.
+async fn enroll_totp_device(
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    (base, token): (&Url, &str),
+    (name, user): (&str, &crate::config::UserConfig),
+    totp: &crate::config::SecretRef,
+) -> Result<String, ProvisionError> {
+    if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
+        return Ok(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));
+    }
+    let file = totp.file.as_ref().ok_or_else(|| {
+        config(format!(
+            "user `{name}` needs a TOTP device: add `file:` to its `totp_secret` (where provision keeps the \
+             secret of the device it enrolls), or enroll one by hand and export {}",
+            totp.env
+        ))
+    })?;
+    let password = password_to_enroll(name, user, env, "their TOTP device")?;
+    let secret = reenroll_totp(base, token, &user.username, password, settings.request_timeout).await?;
+    crate::files::write_private(file, format!("{}\n", ak_protocol::totp::encode_base32(&secret)).as_bytes())
+        .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
+    Ok(format!(
+        "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
+        user.username,
+        file.display()
+    ))
 }
 
 /// Enrolls a TOTP device for `username` afresh: the user's existing TOTP devices are deleted
@@ -233,7 +266,20 @@ async fn reenroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, ProvisionError> {
-    use ak_protocol::authentik::admin::{TotpDevice, path};
+    delete_devices(base, token, username, ak_protocol::authentik::admin::path::TOTP_DEVICES, timeout).await?;
+    enroll_totp(base, username, password, timeout).await.map_err(runtime)
+}
+
+/// Deletes `username`'s devices of one kind (`collection`, an admin device list), never
+/// anyone else's.
+async fn delete_devices(
+    base: &Url,
+    token: &str,
+    username: &str,
+    collection: &str,
+    timeout: std::time::Duration,
+) -> Result<(), ProvisionError> {
+    use ak_protocol::authentik::admin::{OwnedDevice, path};
     let api = crate::environment::admin_api::AdminApi::new(base, ak_protocol::secret::Secret::new(token), timeout)
         .map_err(runtime)?;
     let api_error = |e: crate::environment::admin_api::ApiError| runtime(e.message);
@@ -241,13 +287,45 @@ async fn reenroll_totp(
     let pk = user
         .map(|u| u.pk)
         .ok_or_else(|| runtime(format!("authentik has no user `{username}`: did the blueprint import?")))?;
-    // The admin list has no user filter (authentik 2026.2 filters by `name` only): read every
-    // page and keep this user's devices, never anyone else's.
-    let devices: Vec<TotpDevice> = api.all(path::TOTP_DEVICES, &[]).await.map_err(api_error)?;
+    // The admin lists have no user filter (authentik 2026.2 filters by `name` only): read every
+    // page and keep this user's devices.
+    let devices: Vec<OwnedDevice> = api.all(collection, &[]).await.map_err(api_error)?;
     for device in devices.iter().filter(|d| d.user.as_ref().map(|u| u.pk) == Some(pk)) {
-        api.delete(&path::one(path::TOTP_DEVICES, device.pk)).await.map_err(api_error)?;
+        api.delete(&path::one(collection, device.pk)).await.map_err(api_error)?;
     }
-    enroll_totp(base, username, password, timeout).await.map_err(runtime)
+    Ok(())
+}
+
+/// Enrolls a passkey for `username` as authentik's own setup flow does with a browser: the user
+/// signs in with their password, runs `default-authenticator-webauthn-setup`, and answers its
+/// registration options with a new credential of the software authenticator, at authentik's
+/// origin. Returns the credential.
+pub async fn enroll_passkey(
+    base: &Url,
+    username: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Result<ak_protocol::webauthn::Passkey, String> {
+    let mut session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
+    match session.sign_in(username, password).await? {
+        crate::environment::flow_client::SignIn::Done => {}
+        other => return Err(format!("`{username}` cannot sign in to enroll a passkey: {other:?}")),
+    }
+    const SETUP: &str = "default-authenticator-webauthn-setup";
+    let challenge = session.challenge(SETUP, None).await?;
+    let ChallengeKind::AuthenticatorWebAuthn { registration } = &challenge.kind else {
+        let answered = crate::environment::flow_client::shown_component(&challenge);
+        return Err(format!("flow `{SETUP}` did not ask for a passkey (answered `{answered}`)"));
+    };
+    let origin = base.origin().ascii_serialization();
+    let (passkey, response) = ak_protocol::webauthn::Passkey::create(registration, &origin)
+        .map_err(|e| format!("flow `{SETUP}`: the authenticator cannot register: {e}"))?;
+    let done = session.challenge(SETUP, Some(&Answer::AuthenticatorWebAuthn { response })).await?;
+    if done.component() != component::REDIRECT {
+        let errors = ak_protocol::authentik::flow_errors(&done);
+        return Err(format!("flow `{SETUP}` did not register the passkey: {}", errors.join("; ")));
+    }
+    Ok(passkey)
 }
 
 /// Enrolls a TOTP device for `username` as authentik's own setup flow does: the user signs in

@@ -240,6 +240,7 @@ fn fixture_user(username: &str, email: &str, name: &str, totp: bool) -> UserConf
         name: Some(name.into()).filter(|n: &String| !n.is_empty()),
         password: SecretRef { env: PASSWORD_VAR.into(), file: None },
         totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
+        passkey: None,
         mirror_of: None,
     }
 }

@@ -63,6 +63,23 @@ pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Value, String>
     Ok(assertion)
 }
 
+/// [`sign`] for a page of authentik at `authentik` (its origin), off the async threads (the lock
+/// may wait for another run's signature); the error names the user.
+pub async fn sign_at(
+    file: &Path,
+    options: Value,
+    authentik: &url::Url,
+    user: &str,
+) -> Result<Value, super::DriveError> {
+    let origin = authentik.origin().ascii_serialization();
+    let file = file.to_path_buf();
+    let signed = tokio::task::spawn_blocking(move || sign(&file, &options, &origin)).await;
+    signed
+        .map_err(|e| e.to_string())
+        .and_then(|s| s)
+        .map_err(|e| super::DriveError(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{read, sign, write};

@@ -36,6 +36,20 @@ pub struct Subject {
     pub password: String,
     /// The deadline of each request.
     pub timeout: Duration,
+    /// A fixture user with a passkey as their second factor, when the corpus is to have the
+    /// WebAuthn answers.
+    pub passkey: Option<PasskeyUser>,
+}
+
+/// A user whose second factor is a passkey, and where the passkey is kept.
+#[derive(Debug, Clone)]
+pub struct PasskeyUser {
+    /// The username.
+    pub username: String,
+    /// The password, typed before the MFA stage.
+    pub password: String,
+    /// The passkey's file (see `drive::passkey`).
+    pub file: std::path::PathBuf,
 }
 
 /// Keys whose values change on every request, login or install.
@@ -65,6 +79,11 @@ const VOLATILE: &[&str] = &[
     "uid",
 ];
 
+/// Keys whose string values change on every request or install, but whose objects are kept:
+/// WebAuthn challenges and ids (`challenge` is also the key of a device's options object), the RP
+/// ID (the host authentik was reached at), a device's last use.
+const VOLATILE_TEXT: &[&str] = &["challenge", "id", "rpId", "last_used"];
+
 /// The shape of a JSON value: objects keep their keys, strings are masked where volatile (and
 /// the target's URL becomes `<authentik>`), lists of strings are sorted (authentik orders them
 /// by its database), numbers become `<number>`.
@@ -73,7 +92,9 @@ pub fn shape(value: &Value, base: &str) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, v) in map {
-                let masked = if VOLATILE.contains(&key.as_str()) && !v.is_null() {
+                let volatile =
+                    VOLATILE.contains(&key.as_str()) || (VOLATILE_TEXT.contains(&key.as_str()) && v.is_string());
+                let masked = if volatile && !v.is_null() {
                     json!(format!("<{}>", kind(v)))
                 } else if let (true, Some(scopes)) = (key == "scope", v.as_str()) {
                     // A set of scopes, in the order of authentik's database.
@@ -121,6 +142,9 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     let mut session = FlowClient::new(&subject.authentik, subject.timeout)?;
     recorder.record_challenges(&mut session).await?;
     recorder.record_code_flow(&mut session).await?;
+    if let Some(user) = &subject.passkey {
+        recorder.record_passkey(user).await?;
+    }
     serde_json::to_value(recorder.corpus).map_err(|e| e.to_string())
 }
 
@@ -218,6 +242,66 @@ impl<'a> Recorder<'a> {
         let done = session.challenge_json(FLOW, "", Some(&right)).await?;
         self.corpus.insert("challenge_done", shape(&done, &self.base));
         Ok(())
+    }
+
+    /// Signs `user` in up to the MFA stage in `session`; its challenge.
+    async fn to_mfa(session: &mut FlowClient, user: &PasskeyUser) -> Result<Value, String> {
+        const FLOW: &str = "default-authentication-flow";
+        session.challenge_json(FLOW, "", None).await?;
+        let id = Answer::Identification { uid_field: user.username.clone() };
+        session.challenge_json(FLOW, "", Some(&id)).await?;
+        let password = Answer::Password { password: Secret::new(user.password.clone()) };
+        Ok(session.challenge_json(FLOW, "", Some(&password)).await?)
+    }
+
+    /// Records the passkey answers: the MFA stage offering the user's passkey and its answer to
+    /// an assertion; the WebAuthn setup flow's registration options; then, in a second login,
+    /// the MFA stage's refusals of a tampered assertion (another challenge, another origin, a
+    /// counter that did not grow).
+    async fn record_passkey(&mut self, user: &PasskeyUser) -> Result<(), String> {
+        const FLOW: &str = "default-authentication-flow";
+        let origin = self.subject.authentik.origin().ascii_serialization();
+        let mut passkey = crate::drive::passkey::read(&user.file)?;
+        let options = |challenge: &Value| -> Result<Value, String> {
+            let devices = challenge["device_challenges"].as_array().into_iter().flatten();
+            let mut webauthn = devices.filter(|d| d["device_class"] == "webauthn").map(|d| d["challenge"].clone());
+            webauthn.next().ok_or_else(|| format!("`{}`'s MFA stage offers no passkey", user.username))
+        };
+        let answer = |webauthn: Value| Answer::AuthenticatorValidateWebAuthn { webauthn };
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        let mfa = Self::to_mfa(&mut session, user).await?;
+        self.corpus.insert("challenge_mfa_webauthn", shape(&mfa, &self.base));
+        let assertion = passkey.get(&options(&mfa)?, &origin).map_err(|e| e.to_string())?;
+        let done = session.challenge_json(FLOW, "", Some(&answer(assertion))).await?;
+        crate::drive::passkey::write(&user.file, &passkey)?;
+        self.corpus.insert("challenge_mfa_webauthn_done", shape(&done, &self.base));
+        let setup = session.challenge_json("default-authenticator-webauthn-setup", "", None).await?;
+        self.corpus.insert("challenge_webauthn_setup", shape(&setup, &self.base));
+
+        let accepted = passkey.sign_count;
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        let mut mfa = Self::to_mfa(&mut session, user).await?;
+        for key in [
+            "challenge_mfa_webauthn_wrong_challenge",
+            "challenge_mfa_webauthn_wrong_origin",
+            "challenge_mfa_webauthn_replayed_counter",
+        ] {
+            let mut asked = options(&mfa)?;
+            let tampered = if key.ends_with("wrong_challenge") {
+                asked["challenge"] = json!(ak_protocol::webauthn::b64(b"not the challenge authentik sent"));
+                passkey.get(&asked, &origin)
+            } else if key.ends_with("wrong_origin") {
+                passkey.get_claiming(&asked, "https://ak-e2e.invalid")
+            } else {
+                // The counter of the last assertion authentik accepted, sent again.
+                let stale = accepted.saturating_sub(1);
+                ak_protocol::webauthn::Passkey { sign_count: stale, ..passkey.clone() }.get(&asked, &origin)
+            }
+            .map_err(|e| e.to_string())?;
+            mfa = session.challenge_json(FLOW, "", Some(&answer(tampered))).await?;
+            self.corpus.insert(key, shape(&mfa, &self.base));
+        }
+        crate::drive::passkey::write(&user.file, &passkey)
     }
 
     /// Records the code flow as ChatGPT runs it, signed in through `session`: the token answer,

@@ -72,6 +72,60 @@ pub struct Environment {
     /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
     /// them to its plan's.
     pub made_secrets: Vec<(String, Secret)>,
+    /// The passkeys enrolled for this run (the embedded target), by fixture user: in a folder
+    /// of their own, removed when the environment goes.
+    passkeys: Option<PasskeyFolder>,
+}
+
+/// A folder only its owner reads, holding the passkeys enrolled for one run; removed when dropped.
+struct PasskeyFolder {
+    path: std::path::PathBuf,
+    files: BTreeMap<String, std::path::PathBuf>,
+    /// The credentials as the stand-in registers them, by username.
+    credentials: Vec<(String, ak_protocol::webauthn::Registered)>,
+}
+
+impl Drop for PasskeyFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Makes a passkey for each fixture user with a `passkey`, for the stand-in at `authentik` (its
+/// RP ID, the host): the credential goes to the stand-in as authentik would have registered it
+/// (see `with_devices`), the passkey to a new folder of the run's. authentik's blueprints cannot
+/// make devices; the stand-in's setup flow, which `provision` runs on a real authentik, is
+/// checked against real authentik's by the fidelity corpus.
+fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyFolder>, TargetError> {
+    let users: Vec<_> = settings.users.iter().filter(|(_, u)| u.passkey.is_some() && u.mirror_of.is_none()).collect();
+    if users.is_empty() {
+        return Ok(None);
+    }
+    let path = crate::files::fresh_folder(&std::env::temp_dir(), &format!("ak-e2e-passkeys-{}", std::process::id()))
+        .map_err(|e| TargetError(format!("cannot make a folder for the run's passkeys: {e}")))?;
+    let mut folder = PasskeyFolder { path, files: BTreeMap::new(), credentials: Vec::new() };
+    let origin = authentik.origin().ascii_serialization();
+    for (name, user) in users {
+        let options = serde_json::json!({
+            "rp": {"id": authentik.host_str(), "name": "authentik"},
+            "user": {"id": ak_protocol::webauthn::b64(user.username.as_bytes()), "name": user.username},
+            "challenge": ak_protocol::webauthn::b64(b"embedded"),
+            "pubKeyCredParams": [{"type": "public-key", "alg": ak_protocol::webauthn::ES256}],
+        });
+        let made = ak_protocol::webauthn::Passkey::create(&options, &origin)
+            .map_err(|e| TargetError(format!("embedded target: no passkey for `{name}`: {e}")))?;
+        let public_key = made.0.public_key().map_err(|e| TargetError(e.to_string()))?;
+        let credential = ak_protocol::webauthn::Registered {
+            credential_id: made.0.credential_id.clone(),
+            public_key,
+            sign_count: 0,
+        };
+        let file = folder.path.join(format!("{name}.passkey"));
+        crate::drive::passkey::write(&file, &made.0).map_err(TargetError)?;
+        folder.files.insert(name.clone(), file);
+        folder.credentials.push((user.username.clone(), credential));
+    }
+    Ok(Some(folder))
 }
 
 impl std::fmt::Debug for Environment {
@@ -96,9 +150,15 @@ impl Environment {
         let (authentik, listener) = authentik_url(&settings.target).await?;
         let (workspaces, blueprint_env) = start_workspaces(settings, secrets, used, &authentik).await?;
         let embedded_token = Secret::new(ak_protocol::jose::random_token(24));
+        let passkeys = match listener {
+            Some(_) => make_passkeys(settings, &authentik)?,
+            None => None,
+        };
         let standin = match listener {
             Some(listener) => {
-                Some(start_standin(settings, secrets, blueprint_env, embedded_token.clone(), listener).await?)
+                let credentials = passkeys.as_ref().map(|p| p.credentials.as_slice()).unwrap_or_default();
+                let token = embedded_token.clone();
+                Some(start_standin(settings, secrets, blueprint_env, token, listener, credentials).await?)
             }
             None => None,
         };
@@ -140,6 +200,7 @@ impl Environment {
             cleanup,
             notes,
             made_secrets,
+            passkeys,
         };
         for (name, user) in &users {
             environment.set_user(name, user);
@@ -153,6 +214,17 @@ impl Environment {
         self.vars.insert(format!("users.{name}.username"), user.username.clone());
         self.vars.insert(format!("users.{name}.email"), user.email.clone());
         self.vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
+    }
+
+    /// The file of fixture user `name`'s passkey: the one enrolled for this run, else the one
+    /// its configuration names (`provision` enrolled it).
+    pub fn passkey_file(
+        &self,
+        name: &str,
+        users: &BTreeMap<String, crate::config::UserConfig>,
+    ) -> Option<std::path::PathBuf> {
+        let enrolled = self.passkeys.as_ref().and_then(|f| f.files.get(name)).cloned();
+        enrolled.or_else(|| users.get(name)?.passkey.as_ref().map(|p| p.file.clone()))
     }
 
     /// A workspace by name.
@@ -375,6 +447,7 @@ async fn start_standin(
     blueprint_env: HashMap<String, String>,
     api_token: Secret,
     listener: tokio::net::TcpListener,
+    passkeys: &[(String, ak_protocol::webauthn::Registered)],
 ) -> Result<AuthentikStandIn, TargetError> {
     // One install id for every embedded run: like one authentik install, it gives each
     // user the same hashed subject run after run, so that runs can be compared.
@@ -384,6 +457,9 @@ async fn start_standin(
         .defects(settings.defects.clone())
         .install_id("ak-e2e-embedded-authentik");
     options = with_totp_devices(options, settings, secrets)?;
+    for (username, credential) in passkeys {
+        options = options.passkey(username.clone(), credential.clone());
+    }
     for path in &settings.blueprints {
         options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
     }

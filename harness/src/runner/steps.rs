@@ -40,7 +40,8 @@ pub(super) async fn execute(
             return driver.start_login(email.as_deref()).await;
         }
         StepKind::SignIn { user, password, consent } => {
-            return sign_in(plan, driver, vars, user, password.as_ref(), *consent, result).await;
+            let passkey = ctx.env.passkey_file(user, &plan.settings.users);
+            return sign_in(plan, driver, vars, user, password.as_ref(), *consent, passkey, result).await;
         }
         StepKind::Authorize { set, remove } => {
             let Driver::Api(api) = driver else { return Err(DriveError("`authorize` needs the api driver".into())) };
@@ -115,6 +116,7 @@ fn chatgpt_timeout(driver: &Driver<'_>) -> Option<DriveError> {
 
 /// `sign_in`: the fixture's credentials (or the step's password) typed at authentik's stages;
 /// a failure of the step, not an error, when there is no authentik login to sign in to.
+#[allow(clippy::too_many_arguments)]
 async fn sign_in(
     plan: &Plan,
     driver: &mut Driver<'_>,
@@ -122,6 +124,7 @@ async fn sign_in(
     user: &str,
     password: Option<&crate::scenario::Template>,
     consent: crate::scenario::Consent,
+    passkey: Option<std::path::PathBuf>,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     let Some(fixture) = plan.settings.users.get(user) else {
@@ -141,7 +144,7 @@ async fn sign_in(
         ));
         return Ok(());
     }
-    let credentials = Credentials { uid: &fixture.username, password: &typed, totp, consent };
+    let credentials = Credentials { uid: &fixture.username, password: &typed, totp, passkey, consent };
     driver.sign_in(&credentials).await
 }
 
