@@ -230,6 +230,25 @@ fn partitions_split_the_suite_without_overlap() {
     assert_eq!(parts, expected, "the three parts together are the suite, each run once");
 }
 
+/// `--driver both` runs a passkey user's scenario under the api driver only (the browser driver
+/// holds no passkey yet), and a TOTP user's under both.
+#[test]
+fn a_passkey_scenario_runs_under_the_api_driver_only() {
+    let files = ["scenarios/chatgpt/passkey.yaml", "scenarios/chatgpt/totp.yaml"];
+    let output = Command::new(BIN).current_dir(root()).args(["list", "--driver", "both"]).args(files).output();
+    let listed = String::from_utf8_lossy(&output.expect("list").stdout).into_owned();
+    let runs: Vec<&str> = listed.lines().map(|l| l.split(" A user").next().unwrap_or(l).trim()).collect();
+    assert_eq!(
+        runs,
+        [
+            "scenarios/chatgpt/passkey.yaml  [api]",
+            "scenarios/chatgpt/totp.yaml  [api]",
+            "scenarios/chatgpt/totp.yaml  [browser]"
+        ],
+        "{listed}"
+    );
+}
+
 /// `--jobs` changes how many runs go at once, never what is reported or in which order: the
 /// console lines and the JSON report of the whole suite read the same with 1 and with 4.
 #[test]
