@@ -405,8 +405,8 @@ fn password_stage(
 
 /// The MFA validation stage: skipped for a user without a device (`not_configured_action:
 /// skip`), else a code any of their TOTP devices accepts, or an assertion of one of their
-/// passkeys (one `webauthn` device challenge listing them all, with a new challenge each time
-/// the stage is shown, as authentik's).
+/// passkeys (one `webauthn` device challenge listing them all, with a challenge made when the
+/// stage is fetched, as authentik's).
 fn mfa_stage(
     dir: &Directory,
     sess: &mut Session,
@@ -425,8 +425,9 @@ fn mfa_stage(
     }
     let selected = body.as_ref().is_some_and(|b| b.get("selected_challenge").is_some_and(Value::is_object));
     let sent = plan.webauthn_challenge.clone();
-    // The web interface telling which device it shows keeps the challenge it was shown.
-    if !(selected && sent.is_some()) {
+    // As authentik's: the WebAuthn challenge is made when the stage is fetched (a GET) and kept
+    // while the stage answers POSTs (a refused assertion, the device the page shows).
+    if body.is_none() || sent.is_none() {
         plan.webauthn_challenge = (!passkeys.is_empty()).then(crate::webauthn_setup::new_challenge);
     }
     let challenge =

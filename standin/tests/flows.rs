@@ -194,3 +194,61 @@ async fn the_executor_answers_bad_bodies_as_authentik_does() {
         assert_eq!(answer["response_errors"]["non_field_errors"][0]["string"], message, "{body}: {answer}");
     }
 }
+
+/// A user with a passkey gets the MFA stage's `webauthn` device challenge. Its challenge is made
+/// when the stage is fetched and kept while it answers POSTs (the device the page shows, a
+/// refused assertion), as authentik's; an assertion over it signs the user in, and the same
+/// counter again is refused.
+#[tokio::test]
+async fn passkey_users_answer_the_authenticator_stage_with_an_assertion() {
+    use ak_protocol::webauthn::{Passkey, Registered};
+    use authentik_standin::{AuthentikStandIn, Options};
+    // The stand-in listens on 127.0.0.1: that is the RP ID (authentik's, from the Host header).
+    let options = json!({
+        "rp": {"id": "127.0.0.1", "name": "authentik"}, "user": {"id": "YW5u", "name": "ann"},
+        "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    let (mut passkey, _) = Passkey::create(&options, "http://127.0.0.1").expect("create");
+    let credential = Registered {
+        credential_id: passkey.credential_id.clone(),
+        public_key: passkey.public_key().expect("key"),
+        sign_count: 0,
+    };
+    let server = AuthentikStandIn::start(
+        Options::new().blueprint("chatgpt.yaml", FIXTURE).install_id("test-install").passkey("ann", credential),
+    )
+    .await
+    .expect("start");
+    let origin = server.url().origin().ascii_serialization();
+    let b = Browser::new(&server);
+    let query = b.begin_login(authorize_url(&server, &[])).await;
+    let mfa = b.identify(&query, "ann", "ann-password").await;
+    let device = &mfa["device_challenges"][0];
+    assert_eq!(device["device_class"], "webauthn");
+    assert_eq!(device["challenge"]["allowCredentials"][0]["id"], json!(passkey.credential_id));
+    let selected = json!({"component": "ak-stage-authenticator-validate", "selected_challenge": device});
+    let (_, same) = b.answer(AUTH_FLOW, &query, selected).await;
+    assert_eq!(same["device_challenges"][0]["challenge"]["challenge"], device["challenge"]["challenge"]);
+    let answer = |webauthn: Value| json!({"component": "ak-stage-authenticator-validate", "webauthn": webauthn});
+    let tampered = passkey.get_claiming(&device["challenge"], "https://elsewhere.test").expect("get");
+    let (_, refused) = b.answer(AUTH_FLOW, &query, answer(tampered)).await;
+    assert_eq!(refused["response_errors"]["webauthn"][0]["string"], "Assertion failed");
+    assert_eq!(refused["device_challenges"][0]["challenge"]["challenge"], device["challenge"]["challenge"]);
+    let stale = Passkey { sign_count: passkey.sign_count, ..passkey.clone() };
+    let assertion = passkey.get(&device["challenge"], &origin).expect("get");
+    let (_, done) = b.answer(AUTH_FLOW, &query, answer(assertion)).await;
+    assert_eq!(done["component"], "xak-flow-redirect");
+    let back = b.get(b.url(done["to"].as_str().expect("to"))).await;
+    let code = param(&Url::parse(&location(&back)).expect("url"), "code").expect("code");
+    let (_, tokens) = code_exchange(&b, &code).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().expect("id")).await;
+    assert_eq!(claims["amr"], json!(["pwd", "mfa"]));
+
+    // The same counter from a copy of the key (a clone, a replay) is refused.
+    let again = Browser::new(&server);
+    let query = again.begin_login(authorize_url(&server, &[])).await;
+    let mfa = again.identify(&query, "ann", "ann-password").await;
+    let replay = stale.clone().get(&mfa["device_challenges"][0]["challenge"], &origin).expect("get");
+    let (_, refused) = again.answer(AUTH_FLOW, &query, answer(replay)).await;
+    assert_eq!(refused["response_errors"]["webauthn"][0]["string"], "Assertion failed");
+}
