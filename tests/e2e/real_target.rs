@@ -324,8 +324,8 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
         |server: &AuthentikStandIn| server.directory().totp_devices.iter().filter(|d| d.user == "ak-e2e-tia").count();
     assert_eq!(devices(&server), 1);
 
-    let (code, output) = provision().await.expect("join");
-    assert_eq!(code, 0, "{output}");
+    let (code, provisioned) = provision().await.expect("join");
+    assert_eq!(code, 0, "{provisioned}");
     assert_eq!(devices(&server), 1, "provisioning again replaces the device");
     let others = server.directory().totp_devices.iter().filter(|d| d.user == "ak-e2e-ann").count();
     assert_eq!(others, 1, "another user's device is left alone");
@@ -343,11 +343,14 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     assert_eq!(mode, 0o600);
     let passkey = std::fs::read_to_string(&passkey_file).expect("the passkey file");
     let private_key = serde_json::from_str::<serde_json::Value>(&passkey).expect("JSON")["private_key"].to_string();
-    assert!(!output.contains(private_key.trim_matches('"')), "the key is never printed");
+    let private_key = private_key.trim_matches('"');
+    assert!(provisioned.contains("enrolled a passkey for `pia`"), "{provisioned}");
+    assert!(!provisioned.contains(private_key), "the key is never printed");
     let passkeys = |server: &AuthentikStandIn| server.directory().webauthn_devices.len();
     assert_eq!(passkeys(&server), 1, "one passkey, pia's, after two provisionings");
     let (code, output) = run_scenario("passkey", target, config_file, port).await.expect("join");
     assert_eq!(code, 0, "the enrolled passkey signs pia in: {output}");
+    assert!(!output.contains(private_key), "the key is never printed");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -215,7 +215,7 @@ async fn enroll_devices(
             delete_devices(base, token, &user.username, path, settings.request_timeout).await?;
             let made =
                 enroll_passkey(base, &user.username, password, settings.request_timeout).await.map_err(runtime)?;
-            crate::drive::passkey::write(&passkey.file, &made).map_err(config)?;
+            crate::drive::passkey::keep(&passkey.file, &made).map_err(config)?;
             lines.push(format!(
                 "enrolled a passkey for `{name}` ({}, RP ID {}); it is in {} (mode 0600)",
                 user.username,

@@ -197,14 +197,17 @@ impl<'e> ApiDriver<'e> {
             }
             let component = stage.component;
             let mut turn = None;
+            let mut passkey_turn = None;
             let answer = match component.as_str() {
                 component::IDENTIFICATION => Answer::Identification { uid_field: credentials.uid.to_string() },
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
                 component::AUTHENTICATOR_VALIDATE => match (&credentials.passkey, self.webauthn_options()) {
                     (Some(file), Some(options)) => {
-                        let webauthn =
+                        let signed =
                             super::passkey::sign_at(file, options, &self.env.authentik, credentials.uid).await?;
-                        Answer::AuthenticatorValidateWebAuthn { webauthn }
+                        // Held until authentik has answered: counters reach it in order.
+                        passkey_turn = Some(signed.turn);
+                        Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion }
                     }
                     _ => {
                         let Some(secret) = &credentials.totp else { return Ok(()) };
@@ -222,6 +225,7 @@ impl<'e> ApiDriver<'e> {
             };
             let next = self.executor(&slug, &query, Some(answer)).await?;
             drop(turn);
+            drop(passkey_turn);
             let shown = Stage::of(&next);
             if shown.component == component && !shown.errors.is_empty() {
                 self.stages.push(component.clone());

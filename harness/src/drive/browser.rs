@@ -363,7 +363,7 @@ impl<'e> BrowserDriver<'e> {
                 Err(e) if self.is_wedged() => return Err(e),
                 // The page changed under the script: ask the new one.
                 Err(e) => {
-                    last.1 = e.to_string();
+                    last = (last.0, e.to_string(), false);
                     self.back_off(&mut failures).await;
                 }
             }

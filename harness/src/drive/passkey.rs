@@ -4,10 +4,12 @@
 //! setup flow).
 //!
 //! A passkey is a file, not a variable: each assertion raises its signature counter, and authentik
-//! refuses a counter that does not grow. So a passkey signs under an exclusive lock (a `.lock`
-//! file beside it, held across processes), and the raised counter is written back (to a new file
-//! renamed over the old, so that a crash never leaves half a key) before the lock is released:
-//! runs in parallel, and runs of two processes, never send the same counter twice.
+//! refuses a counter that does not grow past the last one it accepted. So a passkey signs under an
+//! exclusive lock (a `.lock` file beside it, held across processes), the raised counter is written
+//! back (to a new file renamed over the old, so that a crash never leaves half a key), and the
+//! lock is held until authentik has answered the assertion ([`Signed`]): runs in parallel, and
+//! runs of two processes, send their counters to authentik one at a time, in order. Whatever
+//! else writes the file (`provision`, the fidelity recorder) takes the same lock ([`keep`]).
 
 use std::path::{Path, PathBuf};
 
@@ -45,10 +47,15 @@ pub fn write(file: &Path, passkey: &Passkey) -> Result<(), String> {
         .map_err(|e| format!("cannot write the passkey to {}: {e}", file.display()))
 }
 
-/// The assertion the passkey in `file` gives a page at `origin` asking with `options` (a
-/// `PublicKeyCredentialRequestOptions` as JSON), its raised counter kept; under the passkey's
-/// lock (see the module's doc).
-pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Value, String> {
+/// The passkey's lock, held (see the module's doc); released when dropped. The passkey must be
+/// there: a missing one says how to make it, and leaves no lock file behind.
+pub struct Turn(#[allow(dead_code)] std::fs::File);
+
+/// Takes the passkey's lock, waiting for whoever holds it.
+pub fn hold(file: &Path) -> Result<Turn, String> {
+    if !file.exists() {
+        read(file)?;
+    }
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -56,11 +63,33 @@ pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Value, String>
         .open(lock_path(file))
         .map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
     lock.lock().map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
+    Ok(Turn(lock))
+}
+
+/// Keeps `passkey` in `file` under the passkey's lock, when the file is there (a new one needs
+/// none).
+pub fn keep(file: &Path, passkey: &Passkey) -> Result<(), String> {
+    let _turn = if file.exists() { Some(hold(file)?) } else { None };
+    write(file, passkey)
+}
+
+/// An assertion, and the passkey's lock held until authentik has answered it.
+pub struct Signed {
+    /// What the page posts.
+    pub assertion: Value,
+    /// Dropped once authentik has answered.
+    pub turn: Turn,
+}
+
+/// The assertion the passkey in `file` gives a page at `origin` asking with `options` (a
+/// `PublicKeyCredentialRequestOptions` as JSON), its raised counter kept; the lock stays held
+/// in the answer (see the module's doc).
+pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Signed, String> {
+    let turn = hold(file)?;
     let mut passkey = read(file)?;
     let assertion = passkey.get(options, origin).map_err(|e| e.to_string())?;
     write(file, &passkey)?;
-    drop(lock);
-    Ok(assertion)
+    Ok(Signed { assertion, turn })
 }
 
 /// [`sign`] for a page of authentik at `authentik` (its origin), off the async threads (the lock
@@ -70,7 +99,7 @@ pub async fn sign_at(
     options: Value,
     authentik: &url::Url,
     user: &str,
-) -> Result<Value, super::DriveError> {
+) -> Result<Signed, super::DriveError> {
     let origin = authentik.origin().ascii_serialization();
     let file = file.to_path_buf();
     let signed = tokio::task::spawn_blocking(move || sign(&file, &options, &origin)).await;
@@ -104,7 +133,7 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         let asked = json!({"challenge": "c2lnbg", "rpId": "localhost"});
-                        let assertion = sign(&file, &asked, "http://localhost:9000").expect("sign");
+                        let assertion = sign(&file, &asked, "http://localhost:9000").expect("sign").assertion;
                         let data = ak_protocol::webauthn::unb64(
                             assertion["response"]["authenticatorData"].as_str().expect("data"),
                         )
@@ -119,6 +148,13 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, (1..=8).collect::<Vec<u32>>(), "{counters:?}");
         assert_eq!(read(&file).expect("read").sign_count, 8);
+        // The lock stays held while the assertion is on its way to authentik, and only then goes.
+        let signed = sign(&file, &json!({"challenge": "c2lnbg", "rpId": "localhost"}), "http://localhost:9000");
+        let signed = signed.expect("sign");
+        let other = std::fs::OpenOptions::new().write(true).open(super::lock_path(&file)).expect("lock file");
+        assert!(other.try_lock().is_err(), "another signer waits while the assertion is out");
+        drop(signed);
+        assert!(other.try_lock().is_ok(), "and signs once authentik has answered");
         let mode = std::fs::metadata(&file).expect("metadata").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(&dir);
@@ -134,6 +170,10 @@ mod tests {
         assert!(error.contains("is not a passkey ak-e2e wrote") && !error.contains("TOPSECRET"), "{error}");
         let missing = read(&dir.join("none.passkey")).expect_err("refused");
         assert!(missing.contains("`ak-e2e provision` enrolls one"), "{missing}");
+        // Signing with a passkey that is not there says the same, and leaves no lock file.
+        let unsigned = sign(&dir.join("none.passkey"), &json!({"challenge": "eA"}), "http://localhost").err();
+        assert!(unsigned.is_some_and(|e| e.contains("`ak-e2e provision` enrolls one")));
+        assert!(!dir.join("none.passkey.lock").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -261,6 +261,9 @@ impl<'a> Recorder<'a> {
     async fn record_passkey(&mut self, user: &PasskeyUser) -> Result<(), String> {
         const FLOW: &str = "default-authentication-flow";
         let origin = self.subject.authentik.origin().ascii_serialization();
+        // Held for the whole recording: its counters reach authentik in order, and the last is
+        // kept whatever happens in between.
+        let _turn = crate::drive::passkey::hold(&user.file)?;
         let mut passkey = crate::drive::passkey::read(&user.file)?;
         let options = |challenge: &Value| -> Result<Value, String> {
             let devices = challenge["device_challenges"].as_array().into_iter().flatten();

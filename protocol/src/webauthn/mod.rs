@@ -6,7 +6,8 @@
 //! The authenticator: ES256 (P-256) keys, `none` attestation, a zero AAGUID, user presence and
 //! verification asserted, a signature counter that grows by one per assertion. Like a browser, it
 //! refuses an RP ID that is not the origin's host or a parent domain of it, and an assertion
-//! request whose allow-list does not name its credential. What it hands over is the JSON
+//! request whose allow-list does not name its credential (see [`rp_id_for`] for what it takes
+//! that a browser would not). What it hands over is the JSON
 //! authentik's flow interface posts (its `transformNewAssertionForServer` and
 //! `transformAssertionForServer`): base64url fields, `id`/`rawId`/`type`/`response`.
 
@@ -85,9 +86,10 @@ fn origin_host(origin: &str) -> Result<String, WebAuthnError> {
     url.host_str().map(str::to_string).ok_or_else(|| WebAuthnError(format!("origin `{origin}` has no host")))
 }
 
-/// The RP ID a browser at `origin` accepts: the one asked for when it is the origin's host or a
-/// parent domain of it (never an IP address's "parent"), else an error; the host when none is
-/// asked for.
+/// The RP ID for a page at `origin`: the one asked for when it is the origin's host or a parent
+/// domain of it (never an IP address's "parent"), else an error, as a browser refuses it; the
+/// host when none is asked for. Unlike a browser, it takes an IP address, plain `http` and a
+/// public suffix: the api driver signs for authentik wherever the run reaches it.
 pub fn rp_id_for(origin: &str, asked: Option<&str>) -> Result<String, WebAuthnError> {
     let host = origin_host(origin)?;
     let Some(asked) = asked.filter(|a| !a.is_empty()) else { return Ok(host) };
@@ -241,7 +243,9 @@ impl Passkey {
                 allowed.len()
             ));
         }
-        self.sign_count += 1;
+        self.sign_count = self.sign_count.checked_add(1).ok_or_else(|| {
+            WebAuthnError("the signature counter is at its end (2^32 - 1): enroll a new passkey".into())
+        })?;
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(USER_PRESENT | USER_VERIFIED);
         auth_data.extend(self.sign_count.to_be_bytes());
