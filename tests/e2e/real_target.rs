@@ -423,3 +423,43 @@ fn run_scenario(
     cmd.env("AK_E2E_CHATGPT_LISTEN", format!("127.0.0.1:{port}"));
     output_of(cmd)
 }
+
+/// A passkey authentik no longer lists for the user (removed, or replaced by another) is named
+/// before any scenario, with what to do; the key itself is never printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_authentik_no_longer_lists_is_named_before_any_scenario() {
+    use ak_protocol::webauthn::{Passkey, Registered};
+    let port = free_port();
+    let options = serde_json::json!({
+        "rp": {"id": "127.0.0.1", "name": "authentik"}, "user": {"id": "cGlh", "name": "ak-e2e-pia"},
+        "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    let make = || Passkey::create(&options, "http://127.0.0.1").expect("create").0;
+    // authentik lists another passkey for pia than the one kept in her file.
+    let (theirs, ours) = (make(), make());
+    let registered = Registered {
+        credential_id: theirs.credential_id.clone(),
+        public_key: theirs.public_key().expect("key"),
+        sign_count: 0,
+    };
+    let server = standin_with(port, |o| o.passkey("ak-e2e-pia", registered)).await;
+    let dir = std::env::temp_dir().join(format!("ak-e2e-stale-passkey-{port}"));
+    std::fs::create_dir_all(dir.join("secrets")).expect("mkdir");
+    let config_file = config_keeping_the_secret_in(&dir, &dir.join("secrets/tia.totp"));
+    let file = dir.join("secrets/pia.passkey");
+    ak_e2e::drive::passkey::write(&file, &ours).expect("keep the passkey");
+    let (code, output) = run_scenario("passkey", server.url().to_string(), config_file, port).await.expect("join");
+    assert_eq!(code, 3, "{output}");
+    let expected = format!(
+        "ak-e2e: error: user `pia` (ak-e2e-pia) cannot sign in at {} with the passkey in {}: \
+         `ak-e2e-pia`'s passkey cannot answer authentik's WebAuthn challenge: authentik does not list this passkey \
+         ({}) among the user's 1 credential(s): it was removed or belongs to someone else. Run `ak-e2e provision` to \
+         enroll a new one",
+        server.url(),
+        file.display(),
+        ours.credential_id
+    );
+    assert!(output.contains(&expected), "{output}");
+    assert!(!output.contains(&ours.private_key), "the key is never printed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -89,6 +89,32 @@ impl FlowClient {
         Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), self.session.clock))
     }
 
+    /// After [`Self::sign_in`] stopped at `ak-stage-authenticator-validate`: answers it with an
+    /// assertion of the passkey kept in `file` (the stage fetched again for its WebAuthn options).
+    /// Refused carries what authentik (or the authenticator, for options it cannot answer) said.
+    pub async fn answer_passkey(&mut self, file: &std::path::Path, user: &str) -> Result<SignIn, DriveError> {
+        const FLOW: &str = "default-authentication-flow";
+        let mfa = self.challenge(FLOW, None).await?;
+        let options = match &mfa.kind {
+            ak_protocol::authentik::ChallengeKind::AuthenticatorValidate(fields) => {
+                fields.device_challenges.iter().find(|d| d.device_class == "webauthn").map(|d| d.challenge.clone())
+            }
+            _ => None,
+        };
+        let Some(options) = options else {
+            return Ok(SignIn::Refused("authentik's MFA stage offers no passkey".into()));
+        };
+        let base = self.session.authentik().clone();
+        let signed = match crate::drive::passkey::sign_at(file, serde_json::Value::Object(options), &base, user).await {
+            Ok(signed) => signed,
+            Err(e) => return Ok(SignIn::Refused(e.0)),
+        };
+        let answer = Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion };
+        let after = self.challenge(FLOW, Some(&answer)).await?;
+        drop(signed.turn);
+        Ok(answered(&after, component::AUTHENTICATOR_VALIDATE))
+    }
+
     /// Signs in through `default-authentication-flow` with a username and password.
     pub async fn sign_in(&mut self, username: &str, password: &str) -> Result<SignIn, DriveError> {
         const FLOW: &str = "default-authentication-flow";

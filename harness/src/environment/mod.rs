@@ -577,20 +577,29 @@ async fn preflight(
             .as_ref()
             .and_then(|t| secrets.get(&t.env))
             .and_then(|s| ak_protocol::totp::decode_secret(&s));
+        let passkey = user.passkey.as_ref().map(|p| p.file.clone());
         // Its own session: signed in as one user, authentik would not ask the next one.
         let mut session =
             crate::environment::flow_client::FlowClient::new(authentik, timeout).map_err(TargetError::from)?;
         checks.spawn(async move {
             use crate::environment::flow_client::SignIn;
             let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError::from)?;
+            let mfa = ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE;
             let refusal = match (outcome, totp) {
                 (SignIn::Refused(problem), _) => Some(Refusal::Password(problem)),
+                // The passkey: one authentik no longer lists (removed, replaced) would otherwise
+                // fail each scenario at the MFA stage. Its counter is raised, as in a scenario.
+                (SignIn::More(stage), _) if stage == mfa && passkey.is_some() => {
+                    let file = passkey.as_deref().unwrap_or(std::path::Path::new(""));
+                    match session.answer_passkey(file, &user.username).await.map_err(TargetError::from)? {
+                        SignIn::Refused(problem) => Some(Refusal::Passkey(problem)),
+                        _ => None,
+                    }
+                }
                 // The TOTP secret too: a wrong one would otherwise fail each scenario at the MFA
                 // stage. The code is one the device has not accepted yet, and recorded as used,
                 // as in the scenarios (`drive::totp`).
-                (SignIn::More(stage), Some(secret))
-                    if stage == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE =>
-                {
+                (SignIn::More(stage), Some(secret)) if stage == mfa => {
                     let code = crate::drive::totp::next_code(&secret, true).await;
                     let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError::from)?;
                     drop(code.turn);
@@ -612,23 +621,7 @@ async fn preflight(
     }
     refused.sort_by(|a, b| a.0.cmp(&b.0));
     // Every user who cannot sign in, in one message: fixing one at a time would take a run each.
-    let lines: Vec<String> = refused
-        .iter()
-        .map(|(name, user, refusal)| match refusal {
-            Refusal::Password(problem) => format!(
-                "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
-                user.username, user.password.env
-            ),
-            Refusal::Totp(problem, clock) => {
-                let env = user.totp_secret.as_ref().map_or("", |t| t.env.as_str());
-                format!(
-                    "user `{name}` ({}) cannot sign in at {authentik}: authentik refused the TOTP code at its MFA stage (\"{problem}\"). {}",
-                    user.username,
-                    totp_cause(*clock, std::time::SystemTime::now(), env)
-                )
-            }
-        })
-        .collect();
+    let lines: Vec<String> = refused.iter().map(|(name, user, refusal)| refusal.say(name, user, authentik)).collect();
     if lines.is_empty() { Ok(()) } else { Err(TargetError(lines.join("\nak-e2e: error: "))) }
 }
 
@@ -638,6 +631,33 @@ enum Refusal {
     Password(String),
     /// At the MFA stage: what authentik said, and its clock then.
     Totp(String, Option<std::time::SystemTime>),
+    /// At the MFA stage, with the user's passkey: what authentik, or the authenticator, said.
+    Passkey(String),
+}
+
+impl Refusal {
+    /// The error line for fixture user `name`, with its one cause.
+    fn say(&self, name: &str, user: &crate::config::UserConfig, authentik: &Url) -> String {
+        match self {
+            Refusal::Password(problem) => format!(
+                "user `{name}` ({}) cannot sign in at {authentik}: authentik says \"{problem}\". The user is missing or {} is not their password (authentik does not tell which)",
+                user.username, user.password.env
+            ),
+            Refusal::Passkey(problem) => format!(
+                "user `{name}` ({}) cannot sign in at {authentik} with the passkey in {}: {problem}. Run `ak-e2e provision` to enroll a new one",
+                user.username,
+                user.passkey.as_ref().map(|p| p.file.display().to_string()).unwrap_or_default()
+            ),
+            Refusal::Totp(problem, clock) => {
+                let env = user.totp_secret.as_ref().map_or("", |t| t.env.as_str());
+                format!(
+                    "user `{name}` ({}) cannot sign in at {authentik}: authentik refused the TOTP code at its MFA stage (\"{problem}\"). {}",
+                    user.username,
+                    totp_cause(*clock, std::time::SystemTime::now(), env)
+                )
+            }
+        }
+    }
 }
 
 /// The one cause of a refused TOTP code: the clocks apart (a code is good for 30 s, and
