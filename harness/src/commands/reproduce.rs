@@ -17,9 +17,7 @@
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the fixture exists.
-//! MFA kinds other than TOTP (WebAuthn, Duo, SMS, email, static codes) cannot be held by a
-//! headless browser or made through the API: the fixture goes without them, and the output
-//! says so.
+//! MFA kinds other than TOTP go without (see `environment::mirror`), and the output says so.
 
 use std::collections::HashMap;
 use std::io::Write;

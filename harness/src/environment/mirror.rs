@@ -8,8 +8,10 @@
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the copy exists.
-//! MFA kinds other than TOTP (WebAuthn, Duo, SMS, email, static codes) cannot be made through
-//! the API or held by a headless browser: the copy goes without them, and says so.
+//! MFA kinds other than TOTP go without: Duo, SMS and email need the person's phone or mailbox;
+//! a passkey could be enrolled through authentik's setup flow as `provision` does, but the copy
+//! signs in under the browser driver, which holds no passkey yet; static codes are not enrolled
+//! yet. The copy says so.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -117,8 +119,8 @@ pub async fn copy(
     )];
     if !others.is_empty() {
         lines.push(format!(
-            "note: {original} also has {} device(s); the throwaway user has none (they cannot be made through the \
-             API or held by a headless browser), so authentik may ask it for less than it asks them",
+            "note: {original} also has {} device(s); the throwaway user has none (ak-e2e cannot give a copy \
+             these yet), so authentik may ask it for less than it asks them",
             others.join(", ")
         ));
     }

@@ -126,7 +126,7 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
         let mut drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
         // Scenarios that act as the OAuth client run under the api driver only; so do those that
         // sign in a user with a passkey, until the browser driver holds one (a virtual
-        // authenticator: see README, Passkeys).
+        // authenticator: see README, *Pointing it at a real authentik*).
         if acts_as_client(scenario) || signs_in_with_a_passkey(scenario, settings) {
             drivers.retain(|d| *d == DriverKind::Api);
         }
