@@ -24,15 +24,15 @@ pub fn is_flow(slug: &str) -> bool {
 }
 
 /// `default-authentication-flow`: identification → password → authenticator-validate → login.
-pub const AUTHENTICATION_FLOW: &str = "default-authentication-flow";
+pub const AUTHENTICATION_FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
 /// `default-provider-authorization-implicit-consent`: no stages; a silent redirect.
 pub const IMPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-implicit-consent";
 /// `default-provider-authorization-explicit-consent`: a consent stage, remembered.
 pub const EXPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-explicit-consent";
 /// `default-authenticator-totp-setup`: enrolls a TOTP device for the signed-in user.
-pub const TOTP_SETUP_FLOW: &str = "default-authenticator-totp-setup";
+pub const TOTP_SETUP_FLOW: &str = ak_protocol::authentik::flows::TOTP_SETUP;
 /// `default-authenticator-webauthn-setup`: registers a passkey for the signed-in user.
-pub const WEBAUTHN_SETUP_FLOW: &str = "default-authenticator-webauthn-setup";
+pub const WEBAUTHN_SETUP_FLOW: &str = ak_protocol::authentik::flows::WEBAUTHN_SETUP;
 /// `default-provider-invalidation-flow`.
 pub const INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 /// The name of authentik's self-signed certificate-key pair, the only signing key here.

@@ -197,7 +197,7 @@ fn password_to_enroll<'e>(
 
 /// For each fixture user (not a mirrored one: a copy made per run, never provisioned, nor is the
 /// person it copies): their TOTP device ([`enroll_totp_device`]) and passkey
-/// ([`enroll_user_passkey`]); appends one line for each.
+/// ([`enroll_passkey`], kept in its `file:`); appends one line for each.
 async fn enroll_devices(
     settings: &Settings,
     env: &HashMap<String, String>,
@@ -296,6 +296,21 @@ async fn delete_devices(
     Ok(())
 }
 
+/// A session with authentik signed in as `username` with their password, to enroll `what` in it
+/// (a user already asked for a second factor cannot be, and the error says which stage asked).
+async fn signed_in(
+    base: &Url,
+    (username, password): (&str, &str),
+    timeout: std::time::Duration,
+    what: &str,
+) -> Result<crate::environment::flow_client::FlowClient, String> {
+    let mut session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
+    match session.sign_in(username, password).await? {
+        crate::environment::flow_client::SignIn::Done => Ok(session),
+        other => Err(format!("`{username}` cannot sign in to enroll {what}: {other:?}")),
+    }
+}
+
 /// Enrolls a passkey for `username` as authentik's own setup flow does with a browser: the user
 /// signs in with their password, runs `default-authenticator-webauthn-setup`, and answers its
 /// registration options with a new credential of the software authenticator, at authentik's
@@ -306,12 +321,8 @@ pub async fn enroll_passkey(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<ak_protocol::webauthn::Passkey, String> {
-    let mut session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
-    match session.sign_in(username, password).await? {
-        crate::environment::flow_client::SignIn::Done => {}
-        other => return Err(format!("`{username}` cannot sign in to enroll a passkey: {other:?}")),
-    }
-    const SETUP: &str = "default-authenticator-webauthn-setup";
+    let mut session = signed_in(base, (username, password), timeout, "a passkey").await?;
+    const SETUP: &str = ak_protocol::authentik::flows::WEBAUTHN_SETUP;
     let challenge = session.challenge(SETUP, None).await?;
     let ChallengeKind::AuthenticatorWebAuthn { registration } = &challenge.kind else {
         let answered = crate::environment::flow_client::shown_component(&challenge);
@@ -337,12 +348,8 @@ pub async fn enroll_totp(
     password: &str,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, String> {
-    let mut session = crate::environment::flow_client::FlowClient::new(base, timeout)?;
-    match session.sign_in(username, password).await? {
-        crate::environment::flow_client::SignIn::Done => {}
-        other => return Err(format!("`{username}` cannot sign in to enroll a TOTP device: {other:?}")),
-    }
-    const SETUP: &str = "default-authenticator-totp-setup";
+    let mut session = signed_in(base, (username, password), timeout, "a TOTP device").await?;
+    const SETUP: &str = ak_protocol::authentik::flows::TOTP_SETUP;
     let challenge = session.challenge(SETUP, None).await?;
     let uri = match &challenge.kind {
         ChallengeKind::AuthenticatorTotp { config_url } => config_url.expose(),

@@ -201,21 +201,23 @@ impl<'e> ApiDriver<'e> {
             let answer = match component.as_str() {
                 component::IDENTIFICATION => Answer::Identification { uid_field: credentials.uid.to_string() },
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
-                component::AUTHENTICATOR_VALIDATE => match (&credentials.passkey, self.webauthn_options()) {
-                    (Some(file), Some(options)) => {
-                        let signed =
-                            super::passkey::sign_at(file, options, &self.env.authentik, credentials.uid).await?;
-                        // Held until authentik has answered: counters reach it in order.
-                        passkey_turn = Some(signed.turn);
-                        Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion }
+                component::AUTHENTICATOR_VALIDATE => {
+                    match (&credentials.passkey, self.challenge.as_ref().and_then(Challenge::webauthn_options)) {
+                        (Some(file), Some(options)) => {
+                            let signed =
+                                super::passkey::sign_at(file, options, &self.env.authentik, credentials.uid).await?;
+                            // Held until authentik has answered: counters reach it in order.
+                            passkey_turn = Some(signed.turn);
+                            Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion }
+                        }
+                        _ => {
+                            let Some(secret) = &credentials.totp else { return Ok(()) };
+                            let totp = super::totp_code(self.env, secret).await;
+                            turn = Some(totp.turn);
+                            Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
+                        }
                     }
-                    _ => {
-                        let Some(secret) = &credentials.totp else { return Ok(()) };
-                        let totp = super::totp_code(self.env, secret).await;
-                        turn = Some(totp.turn);
-                        Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
-                    }
-                },
+                }
                 component::CONSENT => match credentials.consent {
                     Consent::Accept => Answer::Consent { token: self.consent_token()? },
                     Consent::Forge => Answer::Consent { token: "forged-by-ak-e2e".into() },
@@ -236,18 +238,6 @@ impl<'e> ApiDriver<'e> {
             self.on_challenge(slug, query, next).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
-    }
-
-    /// The WebAuthn options of the MFA stage shown last, when it offers the user's passkeys.
-    fn webauthn_options(&self) -> Option<serde_json::Value> {
-        match self.challenge.as_ref().map(|c| &c.kind) {
-            Some(ChallengeKind::AuthenticatorValidate(fields)) => fields
-                .device_challenges
-                .iter()
-                .find(|d| d.device_class == "webauthn")
-                .map(|d| serde_json::Value::Object(d.challenge.clone())),
-            _ => None,
-        }
     }
 
     /// The token of the consent stage shown last, to send back with the consent; an error when

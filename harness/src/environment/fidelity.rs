@@ -229,7 +229,7 @@ impl<'a> Recorder<'a> {
 
     /// Records the login's challenges in `session`, with a wrong password's before the right one.
     async fn record_challenges(&mut self, session: &mut FlowClient) -> Result<(), String> {
-        const FLOW: &str = "default-authentication-flow";
+        const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
         let identification = session.challenge_json(FLOW, "", None).await?;
         self.corpus.insert("challenge_identification", shape(&identification, &self.base));
         let id = Answer::Identification { uid_field: self.subject.username.clone() };
@@ -246,7 +246,7 @@ impl<'a> Recorder<'a> {
 
     /// Signs `user` in up to the MFA stage in `session`; its challenge.
     async fn to_mfa(session: &mut FlowClient, user: &PasskeyUser) -> Result<Value, String> {
-        const FLOW: &str = "default-authentication-flow";
+        const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
         session.challenge_json(FLOW, "", None).await?;
         let id = Answer::Identification { uid_field: user.username.clone() };
         session.challenge_json(FLOW, "", Some(&id)).await?;
@@ -259,16 +259,15 @@ impl<'a> Recorder<'a> {
     /// the MFA stage's refusals of a tampered assertion (another challenge, another origin, a
     /// counter that did not grow).
     async fn record_passkey(&mut self, user: &PasskeyUser) -> Result<(), String> {
-        const FLOW: &str = "default-authentication-flow";
+        const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
         let origin = self.subject.authentik.origin().ascii_serialization();
         // Held for the whole recording: its counters reach authentik in order, and the last is
         // kept whatever happens in between.
         let _turn = crate::drive::passkey::hold(&user.file)?;
         let mut passkey = crate::drive::passkey::read(&user.file)?;
         let options = |challenge: &Value| -> Result<Value, String> {
-            let devices = challenge["device_challenges"].as_array().into_iter().flatten();
-            let mut webauthn = devices.filter(|d| d["device_class"] == "webauthn").map(|d| d["challenge"].clone());
-            webauthn.next().ok_or_else(|| format!("`{}`'s MFA stage offers no passkey", user.username))
+            let read = ak_protocol::authentik::Challenge::from(challenge.clone()).webauthn_options();
+            read.ok_or_else(|| format!("`{}`'s MFA stage offers no passkey", user.username))
         };
         let answer = |webauthn: Value| Answer::AuthenticatorValidateWebAuthn { webauthn };
         let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
@@ -278,7 +277,7 @@ impl<'a> Recorder<'a> {
         let done = session.challenge_json(FLOW, "", Some(&answer(assertion))).await?;
         crate::drive::passkey::write(&user.file, &passkey)?;
         self.corpus.insert("challenge_mfa_webauthn_done", shape(&done, &self.base));
-        let setup = session.challenge_json("default-authenticator-webauthn-setup", "", None).await?;
+        let setup = session.challenge_json(ak_protocol::authentik::flows::WEBAUTHN_SETUP, "", None).await?;
         self.corpus.insert("challenge_webauthn_setup", shape(&setup, &self.base));
 
         let accepted = passkey.sign_count;

@@ -2,7 +2,7 @@
 //! enrolling the MFA fixture user's TOTP device, the fidelity corpus), on the same
 //! [`Session`] as the api driver: its cookie jar, CSRF header, redirects and deadlines.
 
-use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, flow_errors, paths};
+use ak_protocol::authentik::{Answer, Challenge, ChallengeKind, component, flow_errors, flows, paths};
 use ak_protocol::secret::Secret;
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ impl FlowClient {
     /// TOTP code. Refused carries what authentik said and its clock (its `Date` header).
     pub async fn answer_totp(&mut self, code: &str) -> Result<(SignIn, Option<std::time::SystemTime>), DriveError> {
         let answer = Answer::AuthenticatorValidate { code: Secret::new(code) };
-        let after = self.challenge("default-authentication-flow", Some(&answer)).await?;
+        let after = self.challenge(flows::AUTHENTICATION, Some(&answer)).await?;
         Ok((answered(&after, component::AUTHENTICATOR_VALIDATE), self.session.clock))
     }
 
@@ -93,31 +93,24 @@ impl FlowClient {
     /// assertion of the passkey kept in `file` (the stage fetched again for its WebAuthn options).
     /// Refused carries what authentik (or the authenticator, for options it cannot answer) said.
     pub async fn answer_passkey(&mut self, file: &std::path::Path, user: &str) -> Result<SignIn, DriveError> {
-        const FLOW: &str = "default-authentication-flow";
-        let mfa = self.challenge(FLOW, None).await?;
-        let options = match &mfa.kind {
-            ak_protocol::authentik::ChallengeKind::AuthenticatorValidate(fields) => {
-                fields.device_challenges.iter().find(|d| d.device_class == "webauthn").map(|d| d.challenge.clone())
-            }
-            _ => None,
-        };
-        let Some(options) = options else {
+        let mfa = self.challenge(flows::AUTHENTICATION, None).await?;
+        let Some(options) = mfa.webauthn_options() else {
             return Ok(SignIn::Refused("authentik's MFA stage offers no passkey".into()));
         };
         let base = self.session.authentik().clone();
-        let signed = match crate::drive::passkey::sign_at(file, serde_json::Value::Object(options), &base, user).await {
+        let signed = match crate::drive::passkey::sign_at(file, options, &base, user).await {
             Ok(signed) => signed,
             Err(e) => return Ok(SignIn::Refused(e.0)),
         };
         let answer = Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion };
-        let after = self.challenge(FLOW, Some(&answer)).await?;
+        let after = self.challenge(flows::AUTHENTICATION, Some(&answer)).await?;
         drop(signed.turn);
         Ok(answered(&after, component::AUTHENTICATOR_VALIDATE))
     }
 
     /// Signs in through `default-authentication-flow` with a username and password.
     pub async fn sign_in(&mut self, username: &str, password: &str) -> Result<SignIn, DriveError> {
-        const FLOW: &str = "default-authentication-flow";
+        const FLOW: &str = flows::AUTHENTICATION;
         let first = self.challenge(FLOW, None).await?;
         if first.component() != component::IDENTIFICATION {
             return Ok(SignIn::More(shown_component(&first)));

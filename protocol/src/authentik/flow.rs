@@ -247,6 +247,14 @@ impl Challenge {
         self.kind.component()
     }
 
+    /// The MFA stage's WebAuthn request options (`PublicKeyCredentialRequestOptions` as JSON),
+    /// when it offers the user's passkeys.
+    pub fn webauthn_options(&self) -> Option<Value> {
+        let ChallengeKind::AuthenticatorValidate(fields) = &self.kind else { return None };
+        let device = fields.device_challenges.iter().find(|d| d.device_class == "webauthn")?;
+        Some(Value::Object(device.challenge.clone()))
+    }
+
     /// The same challenge, showing one error on `field` and no other.
     pub fn with_error(mut self, field: &str, error: ErrorDetail) -> Self {
         self.response_errors = Some(BTreeMap::from([(field.to_string(), vec![error])]));

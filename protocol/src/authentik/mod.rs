@@ -10,6 +10,16 @@ pub mod component;
 pub mod flow;
 pub mod paths;
 
+/// The slugs of authentik's built-in flows ak-e2e runs, each written once here.
+pub mod flows {
+    /// The default authentication flow: identification, password, MFA validation.
+    pub const AUTHENTICATION: &str = "default-authentication-flow";
+    /// The TOTP setup flow (a secret offered, confirmed with a code).
+    pub const TOTP_SETUP: &str = "default-authenticator-totp-setup";
+    /// The WebAuthn setup flow (registration options, answered with a new credential).
+    pub const WEBAUTHN_SETUP: &str = "default-authenticator-webauthn-setup";
+}
+
 pub use answer::Answer;
 pub use flow::{Challenge, ChallengeKind, ErrorDetail, FlowInfo, ResponseErrors};
 
