@@ -378,10 +378,7 @@ async fn browser_figure(
         }
     };
     // The script clears the same origins' storage as the driver does after its login.
-    let origins = [&ctx.env.authentik, ctx.env.workspaces[DEFAULT_APPLICATION].chatgpt.url()]
-        .map(ak_e2e::drive::chrome::origin_of)
-        .into_iter()
-        .collect();
+    let origins = ctx.env.origins().collect();
     let (mut all, mut against_playwright) = (Sittings::default(), Sittings::default());
     for _ in 0..runs.sittings {
         for i in 0..=runs.logins {

@@ -72,12 +72,13 @@ pub struct Environment {
     /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
     /// them to its plan's.
     pub made_secrets: Vec<(String, Secret)>,
-    /// The passkeys enrolled for this run (the embedded target), by fixture user: in a folder
-    /// of their own, removed when the environment goes.
+    /// The passkeys made for this run (the embedded target), by fixture user: in a folder of
+    /// their own, removed when the environment goes.
     passkeys: Option<PasskeyFolder>,
 }
 
-/// A folder only its owner reads, holding the passkeys enrolled for one run; removed when dropped.
+/// A folder only its owner reads (0700), holding the passkeys made for one run; removed when
+/// dropped.
 struct PasskeyFolder {
     path: std::path::PathBuf,
     files: BTreeMap<String, std::path::PathBuf>,
@@ -93,7 +94,7 @@ impl Drop for PasskeyFolder {
 
 /// Makes a passkey for each fixture user with a `passkey`, for the stand-in at `authentik` (its
 /// RP ID, the host): the credential goes to the stand-in as authentik would have registered it
-/// (see `with_devices`), the passkey to a new folder of the run's. authentik's blueprints cannot
+/// (see `start_standin`), the passkey to a new folder of the run's. authentik's blueprints cannot
 /// make devices; the stand-in's setup flow, which `provision` runs on a real authentik, is
 /// checked against real authentik's by the fidelity corpus.
 fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyFolder>, TargetError> {
@@ -102,6 +103,10 @@ fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyF
         return Ok(None);
     }
     let path = crate::files::fresh_folder(&std::env::temp_dir(), &format!("ak-e2e-passkeys-{}", std::process::id()))
+        .and_then(|path| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
+        })
         .map_err(|e| TargetError(format!("cannot make a folder for the run's passkeys: {e}")))?;
     let mut folder = PasskeyFolder { path, files: BTreeMap::new(), credentials: Vec::new() };
     let origin = authentik.origin().ascii_serialization();
@@ -225,6 +230,12 @@ impl Environment {
     ) -> Option<std::path::PathBuf> {
         let enrolled = self.passkeys.as_ref().and_then(|f| f.files.get(name)).cloned();
         enrolled.or_else(|| users.get(name)?.passkey.as_ref().map(|p| p.file.clone()))
+    }
+
+    /// The origins a login's pages come from: authentik's and each ChatGPT workspace's.
+    pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
+        let chatgpt = self.workspaces.values().map(|w| crate::drive::chrome::origin_of(w.chatgpt.url()));
+        std::iter::once(crate::drive::chrome::origin_of(&self.authentik)).chain(chatgpt)
     }
 
     /// A workspace by name.
@@ -585,13 +596,12 @@ async fn preflight(
             use crate::environment::flow_client::SignIn;
             let outcome = session.sign_in(&user.username, &password).await.map_err(TargetError::from)?;
             let mfa = ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE;
-            let refusal = match (outcome, totp) {
-                (SignIn::Refused(problem), _) => Some(Refusal::Password(problem)),
+            let refusal = match (outcome, totp, passkey) {
+                (SignIn::Refused(problem), _, _) => Some(Refusal::Password(problem)),
                 // The passkey: one authentik no longer lists (removed, replaced) would otherwise
                 // fail each scenario at the MFA stage. Its counter is raised, as in a scenario.
-                (SignIn::More(stage), _) if stage == mfa && passkey.is_some() => {
-                    let file = passkey.as_deref().unwrap_or(std::path::Path::new(""));
-                    match session.answer_passkey(file, &user.username).await.map_err(TargetError::from)? {
+                (SignIn::More(stage), _, Some(file)) if stage == mfa => {
+                    match session.answer_passkey(&file, &user.username).await.map_err(TargetError::from)? {
                         SignIn::Refused(problem) => Some(Refusal::Passkey(problem)),
                         _ => None,
                     }
@@ -599,7 +609,7 @@ async fn preflight(
                 // The TOTP secret too: a wrong one would otherwise fail each scenario at the MFA
                 // stage. The code is one the device has not accepted yet, and recorded as used,
                 // as in the scenarios (`drive::totp`).
-                (SignIn::More(stage), Some(secret)) if stage == mfa => {
+                (SignIn::More(stage), Some(secret), None) if stage == mfa => {
                     let code = crate::drive::totp::next_code(&secret, true).await;
                     let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError::from)?;
                     drop(code.turn);

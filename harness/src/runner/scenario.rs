@@ -248,11 +248,8 @@ fn visited_origins(
     env: &crate::environment::Environment,
     hops: &[crate::result::Hop],
 ) -> std::collections::BTreeSet<String> {
-    use crate::drive::chrome::origin_of;
-    let known =
-        std::iter::once(origin_of(&env.authentik)).chain(env.workspaces.values().map(|w| origin_of(w.chatgpt.url())));
-    let seen = hops.iter().filter_map(|h| url::Url::parse(&h.url).ok()).map(|u| origin_of(&u));
-    known.chain(seen).filter(|o| o != "null").collect()
+    let seen = hops.iter().filter_map(|h| url::Url::parse(&h.url).ok()).map(|u| crate::drive::chrome::origin_of(&u));
+    env.origins().chain(seen).filter(|o| o != "null").collect()
 }
 
 /// The scenario's status from its first step that did not pass, and `expect_failure`.
