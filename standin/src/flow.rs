@@ -451,9 +451,7 @@ fn mfa_stage(
         return match verify_assertion(assertion, &expected, &stored) {
             Ok(count) => {
                 sess.webauthn_used = Some((device.pk, count));
-                plan.amr = vec!["pwd".into(), "mfa".into()];
-                plan.stage = AuthStage::Login;
-                Outcome::Again
+                mfa_passed(plan)
             }
             Err(_) => Outcome::Challenge(with_errors(challenge, "webauthn", "Assertion failed")),
         };
@@ -465,12 +463,17 @@ fn mfa_stage(
         .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
     if let Some(used) = accepted {
         sess.totp_used = Some(used);
-        plan.amr = vec!["pwd".into(), "mfa".into()];
-        plan.stage = AuthStage::Login;
-        Outcome::Again
+        mfa_passed(plan)
     } else {
         Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
     }
+}
+
+/// The second factor was accepted: the login goes on, with `amr` password and MFA.
+fn mfa_passed(plan: &mut AuthenticationPlan) -> Outcome {
+    plan.amr = vec!["pwd".into(), "mfa".into()];
+    plan.stage = AuthStage::Login;
+    Outcome::Again
 }
 
 /// The MFA stage's challenge: a `totp` device challenge per TOTP device, and one `webauthn`

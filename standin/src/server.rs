@@ -48,9 +48,9 @@ pub enum StartError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// A TOTP device cannot be given.
+    /// A device (a TOTP device, a passkey) cannot be given.
     #[error("{0}")]
-    Totp(String),
+    Device(String),
     /// The signing key could not be generated.
     #[error("cannot generate the signing key: {0}")]
     Key(String),
@@ -147,11 +147,9 @@ impl Options {
     pub fn directory(&self) -> Result<Directory, StartError> {
         let mut directory = blueprint::load(&self.blueprints, &self.env)?;
         for (username, secret) in &self.totp_devices {
-            if directory.users.iter().all(|u| u.username != *username) {
-                return Err(StartError::Totp(format!("TOTP device for `{username}`: no such user in the blueprints")));
-            }
+            owned_by_a_user(&directory, username, "TOTP device")?;
             if ak_protocol::totp::decode_hex(secret.expose()).is_none() {
-                return Err(StartError::Totp(format!("TOTP device for `{username}`: the secret is not hex")));
+                return Err(StartError::Device(format!("TOTP device for `{username}`: the secret is not hex")));
             }
             directory.add_totp_device(crate::directory::TotpDevice {
                 pk: 0,
@@ -164,9 +162,7 @@ impl Options {
             });
         }
         for (username, credential) in &self.passkeys {
-            if directory.users.iter().all(|u| u.username != *username) {
-                return Err(StartError::Totp(format!("passkey for `{username}`: no such user in the blueprints")));
-            }
+            owned_by_a_user(&directory, username, "passkey")?;
             directory.add_webauthn_device(crate::directory::WebAuthnDevice {
                 pk: 0,
                 user: username.clone(),
@@ -177,6 +173,14 @@ impl Options {
         }
         Ok(directory)
     }
+}
+
+/// A device given in the options (`what`) must belong to a user of the blueprints.
+fn owned_by_a_user(directory: &Directory, username: &str, what: &str) -> Result<(), StartError> {
+    if directory.users.iter().any(|u| u.username == username) {
+        return Ok(());
+    }
+    Err(StartError::Device(format!("{what} for `{username}`: no such user in the blueprints")))
 }
 
 /// A running stand-in. Dropping it stops the server.

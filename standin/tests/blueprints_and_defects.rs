@@ -286,3 +286,27 @@ async fn blueprints_import_through_the_api_with_the_token() {
     let taken = upload("tok", &large).send().await.expect("post");
     assert_eq!(taken.status(), StatusCode::NO_CONTENT);
 }
+
+/// A device given in the options (a TOTP device, a passkey) must belong to a user of the
+/// blueprints: one for nobody stops the start, naming the device and the user.
+#[tokio::test]
+async fn a_device_for_no_user_of_the_blueprints_is_refused() {
+    let totp = Options::new()
+        .blueprint("chatgpt.yaml", FIXTURE)
+        .totp_device("nobody", ak_protocol::secret::Secret::new("3132333435363738393031323334353637383930"));
+    let err = AuthentikStandIn::start(totp).await.expect_err("refused");
+    assert_eq!(err.to_string(), "TOTP device for `nobody`: no such user in the blueprints");
+    let options = serde_json::json!({
+        "rp": {"id": "127.0.0.1"}, "user": {"id": "eA", "name": "nobody"},
+        "challenge": "eA", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    let (passkey, _) = ak_protocol::webauthn::Passkey::create(&options, "http://127.0.0.1").expect("create");
+    let credential = ak_protocol::webauthn::Registered {
+        credential_id: passkey.credential_id.clone(),
+        public_key: passkey.public_key().expect("key"),
+        sign_count: 0,
+    };
+    let with_passkey = Options::new().blueprint("chatgpt.yaml", FIXTURE).passkey("nobody", credential);
+    let err = AuthentikStandIn::start(with_passkey).await.expect_err("refused");
+    assert_eq!(err.to_string(), "passkey for `nobody`: no such user in the blueprints");
+}
