@@ -204,8 +204,14 @@ impl<'e> ApiDriver<'e> {
                 component::AUTHENTICATOR_VALIDATE => {
                     match (&credentials.passkey, self.challenge.as_ref().and_then(Challenge::webauthn_options)) {
                         (Some(file), Some(options)) => {
-                            let signed =
-                                super::passkey::sign_at(file, options, &self.env.authentik, credentials.uid).await?;
+                            let signed = super::passkey::sign_at(
+                                file,
+                                options,
+                                &self.env.authentik,
+                                credentials.uid,
+                                self.env.request_timeout,
+                            )
+                            .await?;
                             // Held until authentik has answered: counters reach it in order.
                             passkey_turn = Some(signed.turn);
                             Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion }

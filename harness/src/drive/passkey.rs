@@ -92,19 +92,25 @@ pub fn sign(file: &Path, options: &Value, origin: &str) -> Result<Signed, String
     Ok(Signed { assertion, turn })
 }
 
-/// [`sign`] for a page of authentik at `authentik` (its origin), off the async threads (the lock
-/// may wait for another run's signature); the error names the user.
+/// [`sign`] for a page of authentik at `authentik` (its origin), off the async threads: the lock
+/// may wait for another run's signature, which holds it for one answer of authentik, so the wait
+/// is bounded by twice `request_deadline`; the error names the user.
 pub async fn sign_at(
     file: &Path,
     options: Value,
     authentik: &url::Url,
     user: &str,
+    request_deadline: std::time::Duration,
 ) -> Result<Signed, super::DriveError> {
     let origin = authentik.origin().ascii_serialization();
+    let shown = file.display().to_string();
     let file = file.to_path_buf();
-    let signed = tokio::task::spawn_blocking(move || sign(&file, &options, &origin)).await;
+    let wait = request_deadline * 2;
+    // A signature made after the deadline only raises the counter past one never sent.
+    let signed = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || sign(&file, &options, &origin))).await;
     signed
-        .map_err(|e| e.to_string())
+        .map_err(|_| format!("another run held the passkey in {shown} for over {wait:?} (timed out)"))
+        .and_then(|joined| joined.map_err(|e| e.to_string()))
         .and_then(|s| s)
         .map_err(|e| super::DriveError(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge: {e}")))
 }
@@ -157,6 +163,29 @@ mod tests {
         assert!(other.try_lock().is_ok(), "and signs once authentik has answered");
         let mode = std::fs::metadata(&file).expect("metadata").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A signer waits for the passkey's lock within a deadline, then says who held it.
+    #[test]
+    fn a_lock_held_past_the_deadline_is_a_timeout() {
+        let dir = std::env::temp_dir().join(format!("ak-e2e-passkey-{}", ak_protocol::jose::random_token(6)));
+        let file = dir.join("pia.passkey");
+        let options = json!({
+            "rp": {"id": "localhost"}, "user": {"id": "dQ", "name": "pia"},
+            "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        });
+        write(&file, &Passkey::create(&options, "http://localhost:9000").expect("create").0).expect("write");
+        let held = super::hold(&file).expect("hold");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let authentik = url::Url::parse("http://localhost:9000/").expect("url");
+        let deadline = std::time::Duration::from_millis(50);
+        let asked = json!({"challenge": "c2lnbg", "rpId": "localhost"});
+        let signed = runtime.block_on(super::sign_at(&file, asked, &authentik, "ak-e2e-pia", deadline));
+        let error = signed.err().map(|e| e.0).unwrap_or_default();
+        assert!(error.contains("another run held the passkey in") && error.contains("(timed out)"), "{error}");
+        drop(held);
+        drop(runtime);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -98,7 +98,7 @@ impl FlowClient {
             return Ok(SignIn::Refused("authentik's MFA stage offers no passkey".into()));
         };
         let base = self.session.authentik().clone();
-        let signed = match crate::drive::passkey::sign_at(file, options, &base, user).await {
+        let signed = match crate::drive::passkey::sign_at(file, options, &base, user, self.session.timeout()).await {
             Ok(signed) => signed,
             Err(e) => return Ok(SignIn::Refused(e.0)),
         };
