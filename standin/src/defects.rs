@@ -52,6 +52,11 @@ pub enum Defect {
     /// `passkey-counter-ignored`: the MFA stage accepts a passkey's assertion whose signature
     /// counter did not grow (a cloned authenticator, a replay, goes unnoticed).
     PasskeyCounterIgnored,
+    /// `host-not-forwarded`: a reverse proxy before authentik does not pass the browser's `Host`
+    /// header on, so authentik's WebAuthn stages take the proxy's upstream name for the site
+    /// (origin `http://authentik-server:9000`, RP ID `authentik-server`) and no browser's
+    /// passkey works.
+    HostNotForwarded,
     /// `cover-flow`: a layer lies over the flow page's forms, as a brand's custom CSS can lay
     /// one: the stages show, and nothing on them can be clicked.
     CoverFlow,
@@ -113,6 +118,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("consent-token-ignored", "the consent stage accepts any token"),
     ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
     ("passkey-counter-ignored", "the MFA stage accepts a passkey assertion whose counter did not grow"),
+    ("host-not-forwarded", "a proxy does not pass the Host header on: WebAuthn takes `authentik-server` for the site"),
     ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
@@ -178,6 +184,7 @@ impl FromStr for Defect {
             "drip-flow-page" => plain(Defect::DripFlowPage),
             "cover-flow" => plain(Defect::CoverFlow),
             "passkey-counter-ignored" => plain(Defect::PasskeyCounterIgnored),
+            "host-not-forwarded" => plain(Defect::HostNotForwarded),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -212,6 +219,7 @@ impl fmt::Display for Defect {
             Defect::DripFlowPage => f.write_str("drip-flow-page"),
             Defect::CoverFlow => f.write_str("cover-flow"),
             Defect::PasskeyCounterIgnored => f.write_str("passkey-counter-ignored"),
+            Defect::HostNotForwarded => f.write_str("host-not-forwarded"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -276,11 +284,12 @@ mod tests {
             "drip-flow-page",
             "cover-flow",
             "passkey-counter-ignored",
+            "host-not-forwarded",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 21);
+        assert_eq!(CATALOGUE.len(), 22);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

@@ -137,7 +137,67 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
       }
     }
     html(c) {
-      return `${header(c)}<div class="pf-c-login__main-body"><ak-stage-authenticator-validate-code></ak-stage-authenticator-validate-code></div>`;
+      const devices = c.device_challenges || [];
+      const form = devices.length === 1 && devices[0].device_class === "webauthn" ? "webauthn" : "code";
+      return `${header(c)}<div class="pf-c-login__main-body"><ak-stage-authenticator-validate-${form}></ak-stage-authenticator-validate-${form}></div>`;
+    }
+  }
+
+  // As authentik's: asks the browser for an assertion as soon as it shows (and again for every
+  // new challenge, as each renders anew), posts it, and after a failed attempt shows why and a
+  // "Retry authentication" button; none while an attempt is under way.
+  const fromB64 = (text) => Uint8Array.from(atob(text.replace(/_/g, "/").replace(/-/g, "+")), (c) => c.charCodeAt(0));
+  const toB64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_");
+  class AuthenticatorValidateWebAuthn extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      this.stage = this.getRootNode().host;
+      this.attachShadow({ mode: "open" });
+      this.attempt();
+    }
+    show(message, retry) {
+      const c = this.stage.challenge;
+      const button = retry
+        ? '<fieldset class="pf-c-form__group pf-m-action"><button class="pf-c-button pf-m-primary pf-m-block" type="button">Retry authentication</button></fieldset>'
+        : "";
+      this.shadowRoot.innerHTML = `<form class="pf-c-form"><p class="ak-pending-user">${esc(c.pending_user)}</p>
+<div class="pf-c-empty-state"><span>${esc(message)}</span></div>${errorText(c, "webauthn")}${button}</form>`;
+      const again = this.shadowRoot.querySelector("button");
+      if (again) again.addEventListener("click", () => this.attempt());
+    }
+    async attempt() {
+      const c = this.stage.challenge;
+      const options = c.device_challenges[0].challenge;
+      this.show("Authenticating...", false);
+      let assertion;
+      try {
+        assertion = await navigator.credentials.get({
+          publicKey: {
+            ...options,
+            challenge: fromB64(options.challenge),
+            allowCredentials: (options.allowCredentials || []).map((d) => ({ ...d, id: fromB64(d.id) })),
+          },
+        });
+      } catch (e) {
+        this.show(e && e.name === "NotAllowedError" ? "Authentication was cancelled or timed out" : String(e), true);
+        return;
+      }
+      const r = assertion.response;
+      this.stage.executor.submit({
+        component: c.component,
+        webauthn: {
+          id: assertion.id,
+          rawId: toB64(assertion.rawId).replace(/=/g, ""),
+          type: assertion.type,
+          assertionClientExtensions: JSON.stringify(assertion.getClientExtensionResults()),
+          response: {
+            clientDataJSON: toB64(r.clientDataJSON),
+            signature: toB64(r.signature),
+            authenticatorData: toB64(r.authenticatorData),
+            userHandle: null,
+          },
+        },
+      });
     }
   }
 
@@ -195,6 +255,7 @@ ${errorText(c, "token")}${submitButton("Continue")}</form></div>`;
   customElements.define("ak-stage-identification", Identification);
   customElements.define("ak-stage-password", Password);
   customElements.define("ak-stage-authenticator-validate-code", AuthenticatorValidateCode);
+  customElements.define("ak-stage-authenticator-validate-webauthn", AuthenticatorValidateWebAuthn);
   customElements.define("ak-stage-authenticator-validate", AuthenticatorValidate);
   customElements.define("ak-stage-consent", Consent);
   customElements.define("ak-stage-access-denied", AccessDenied);

@@ -219,7 +219,11 @@ async fn execute(
                 return session.attach((StatusCode::FORBIDDEN, axum::Json(json!({"detail": detail}))).into_response());
             }
         }
-        sess.site = crate::webauthn_setup::Site::of(headers);
+        sess.site = if shared.defects.has(&Defect::HostNotForwarded) {
+            crate::webauthn_setup::Site::of_host("authentik-server:9000")
+        } else {
+            crate::webauthn_setup::Site::of(headers)
+        };
         let outcome = if slug == crate::directory::TOTP_SETUP_FLOW {
             let (challenge, device) = crate::totp_setup::step(&dir, sess, flow_info(slug, None), body);
             changes.totp_enrolled = device;

@@ -24,7 +24,11 @@ impl Site {
     /// As authentik's `get_origin` / `get_rp_id`: `http://` and the `Host` header; the host
     /// without its port.
     pub(crate) fn of(headers: &axum::http::HeaderMap) -> Self {
-        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        Self::of_host(headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
+    }
+
+    /// For a request whose `Host` header is `host`.
+    pub(crate) fn of_host(host: &str) -> Self {
         let rp_id = host.split(':').next().unwrap_or(host);
         Self { origin: format!("http://{host}"), rp_id: rp_id.to_string() }
     }

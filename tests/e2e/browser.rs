@@ -215,7 +215,7 @@ fn a_dripping_flow_page_ends_the_browser_run_naming_it() {
     assert!(took < 6 * 3000, "the run took {took} ms (its failure screenshot must not wait on the page): {output}");
     assert!(
         output.contains(
-            "GET http://127.0.0.1:<port>/if/flow/default-authentication-flow/ answered, but its body did not finish coming (timed out"
+            "GET http://localhost:<port>/if/flow/default-authentication-flow/ answered, but its body did not finish coming (timed out"
         ),
         "{output}"
     );
@@ -386,7 +386,7 @@ fn a_failing_flow_executor_is_named_not_taken_for_a_stage() {
     let (code, output) = run("browser-pass", &[("AK_E2E_DEFECTS", "executor-502")]);
     assert_eq!(code, 3, "{output}");
     assert!(
-        output.contains("authentik's flow executor answered 502: the server failed, and the flow page shows its error stage (GET http://127.0.0.1:<port>/api/v3/flows/executor/default-authentication-flow/"),
+        output.contains("authentik's flow executor answered 502: the server failed, and the flow page shows its error stage (GET http://localhost:<port>/api/v3/flows/executor/default-authentication-flow/"),
         "{output}"
     );
 }
@@ -637,4 +637,39 @@ fn a_reset_session_keeps_no_cookie_or_storage_of_the_last_scenario() {
         let _ = client.close().await;
         host.shutdown();
     });
+}
+
+/// A user with a passkey signs in through the browser's virtual authenticator, under both drivers
+/// alike (the scenario's `amr` says the MFA stage was passed). Behind a proxy that does not pass
+/// the Host header on, authentik asks for passkeys of another site: the browser refuses, and the
+/// diagnosis names the RP ID, as the api driver's does, instead of a post that never came.
+#[test]
+fn a_passkey_signs_in_through_the_browser_and_a_refused_one_is_named() {
+    let passkey = |defects: &str| {
+        let artifacts = std::env::temp_dir().join(format!("ak-e2e-passkey-{}", ak_protocol::jose::random_token(6)));
+        let output = Command::new(BIN)
+            .current_dir(root())
+            .args(["run", "scenarios/chatgpt/passkey.yaml", "--driver", "both"])
+            .env("CI", "true")
+            .env("AK_E2E_DEFECTS", defects)
+            .env("AK_E2E_ARTIFACTS", &artifacts)
+            .output()
+            .expect("run");
+        let _ = std::fs::remove_dir_all(&artifacts);
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let (code, output) = passkey("");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("PASS  [browser] A user with a passkey"), "{output}");
+    let (code, output) = passkey("host-not-forwarded");
+    assert_eq!(code, Some(4), "a failure, not an error: authentik is misconfigured; {output}");
+    let text = output.replace('\n', " ");
+    let why = "authentik asks for RP ID `authentik-server` on a page at localhost; it takes its WebAuthn site from the \
+               Host header it gets: a reverse proxy before it must pass the browser's Host on";
+    let browser =
+        format!("browser: Chromium refused authentik's request for `ak-e2e-pia`'s passkey (SecurityError): {why}");
+    let api =
+        format!("`ak-e2e-pia`'s passkey cannot answer authentik's WebAuthn challenge, which a browser refuses: {why}");
+    assert!(text.contains(&browser), "{output}");
+    assert!(text.contains(&api), "{output}");
 }

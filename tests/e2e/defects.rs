@@ -28,6 +28,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("malformed-discovery", "scenarios/chatgpt/login.yaml", "discovery_malformed"),
     ("reusable-codes", "scenarios/protocol/code-reuse.yaml", "invalid_grant"),
     ("consent-token-ignored", "scenarios/chatgpt/forged-consent.yaml", "expected ak-stage-consent"),
+    ("host-not-forwarded", "scenarios/chatgpt/passkey.yaml", "RP ID `authentik-server`"),
 ];
 
 /// Defects of what the admin API shows, not of the login: `doctor` catches them
@@ -120,7 +121,7 @@ fn a_token_endpoint_that_does_not_answer_chatgpt_is_a_timeout() {
         let (code, output) = super::run(case, &env);
         assert_eq!(code, 3, "{case}: {output}");
         // ChatGPT's own deadline is shorter than the run's, so that it answers the callback in time.
-        let said = "authentik did not answer ChatGPT in time (timed out): POST http://127.0.0.1:<port>/application/o/token/ \
+        let said = "authentik did not answer ChatGPT in time (timed out): POST http://localhost:<port>/application/o/token/ \
                     failed: timed out after ";
         assert!(output.contains(said), "{case}: {output}");
         assert!(output.contains("without an answer (ChatGPT stopped at `token_endpoint_error`)"), "{case}: {output}");

@@ -47,6 +47,8 @@ pub struct ApiDriver<'e> {
     pub client: Option<ClientRequest>,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
+    /// See [`super::Seen::refused`].
+    pub refused: Option<String>,
     /// The flow executor's last challenge, whole (the consent stage's answer carries its token).
     challenge: Option<Challenge>,
     /// The discovery document, once fetched (the code exchange and the ID token checks both
@@ -81,6 +83,7 @@ impl<'e> ApiDriver<'e> {
             authorize_state: None,
             client: None,
             stages: Vec::new(),
+            refused: None,
             challenge: None,
             discovery: None,
         })
@@ -204,6 +207,12 @@ impl<'e> ApiDriver<'e> {
                 component::AUTHENTICATOR_VALIDATE => {
                     match (&credentials.passkey, self.challenge.as_ref().and_then(Challenge::webauthn_options)) {
                         (Some(file), Some(options)) => {
+                            // A browser would refuse this request: so does the passkey.
+                            let refused = super::passkey::refusal(&options, &self.env.authentik, credentials.uid);
+                            if refused.is_some() {
+                                self.refused = refused;
+                                return Ok(());
+                            }
                             let signed = super::passkey::sign_at(
                                 file,
                                 options,

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::api::Credentials;
+use super::authenticator::VirtualAuthenticator;
 use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
 use super::{DriveError, MAX_STAGES};
@@ -42,7 +43,7 @@ fn stage_selector() -> String {
     .join(", ")
 }
 /// Components that hold a stage's form in a shadow root of their own (authentik 2026.2).
-const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code";
+const NESTED_FORMS: &str = "ak-stage-authenticator-validate-code, ak-stage-authenticator-validate-webauthn";
 
 /// Waits in the page, frame by frame, until the last action has led somewhere, then describes
 /// the page in one look, so that its parts describe the same document: its ready state and
@@ -116,6 +117,15 @@ struct Act<'a> {
 
 /// A stage's submit button.
 const SUBMIT: &str = "button[type=submit]";
+/// The WebAuthn challenge's "Retry authentication" button (authentik 2026.2: the only primary
+/// button of `ak-stage-authenticator-validate-webauthn`, there once an attempt has ended).
+const RETRY_PASSKEY: &str = "button.pf-m-primary[type=button]";
+
+/// Watches the page's request for a passkey (`{watch: true}`: the next call of
+/// `navigator.credentials.get` is recorded, its answer to the page unchanged), or waits in the
+/// page, within `{budget}` milliseconds, for how it ended: `signed`, `refused` with the browser's
+/// error, `pending`, or `not asked`; with the RP ID asked for.
+const PASSKEY: &str = include_str!("js/passkey.js");
 
 /// Serialises the document with its open shadow roots as declarative `<template>`s.
 const SERIALIZE: &str = include_str!("js/serialize.js");
@@ -133,6 +143,8 @@ pub struct BrowserDriver<'e> {
     pub authorize_state: Option<String>,
     /// The authentik stages shown so far, in order (a stage shown again counts again).
     pub stages: Vec<String>,
+    /// See [`super::Seen::refused`].
+    pub refused: Option<String>,
     /// Requests (documents, fetches) sent and not yet finished loading, by Chromium's request
     /// id: the last one is what a page that does not settle waits for.
     requests: HashMap<String, Pending>,
@@ -177,6 +189,7 @@ impl<'e> BrowserDriver<'e> {
             position: Position::Start,
             authorize_state: None,
             stages: Vec::new(),
+            refused: None,
             requests: HashMap::new(),
             wedged: AtomicBool::new(false),
             spent: Default::default(),
@@ -631,8 +644,21 @@ impl<'e> BrowserDriver<'e> {
     }
 
     /// Answers authentik's stages through the shadow roots until the browser leaves authentik or
-    /// a stage these credentials cannot pass.
+    /// a stage these credentials cannot pass. A user with a passkey signs in with a virtual
+    /// authenticator of the session's (see `drive::authenticator`), there for this sign-in only.
     pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
+        let Some(file) = &credentials.passkey else { return self.answer_stages(credentials, None).await };
+        let added = self.command("adding a virtual authenticator", VirtualAuthenticator::add(&self.client)).await?;
+        let signed_in = self.answer_stages(credentials, Some((file, &added))).await;
+        let removed = self.command("removing the virtual authenticator", added.remove(&self.client)).await;
+        signed_in.and(removed)
+    }
+
+    async fn answer_stages(
+        &mut self,
+        credentials: &Credentials<'_>,
+        passkey: Option<(&std::path::Path, &VirtualAuthenticator)>,
+    ) -> Result<(), DriveError> {
         for _ in 0..MAX_STAGES {
             let Position::Flow { stage, .. } = self.position.clone() else { return Ok(()) };
             let component = stage.component;
@@ -645,6 +671,17 @@ impl<'e> BrowserDriver<'e> {
                 }
                 component::PASSWORD => {
                     self.submit(&component, "input[name=password]", credentials.password, "password").await?;
+                }
+                component::AUTHENTICATOR_VALIDATE if passkey.is_some() => {
+                    if let Some((file, authenticator)) = passkey {
+                        self.answer_with_passkey(&component, file, authenticator, credentials.uid).await?;
+                    }
+                    // Refused: the page stays at the stage, which the scenario's next expectation
+                    // names; the passkey is not offered again.
+                    if matches!(&self.position, Position::Flow { stage, .. } if stage.component == component) {
+                        return Ok(());
+                    }
+                    continue;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
@@ -678,6 +715,120 @@ impl<'e> BrowserDriver<'e> {
             self.settle(Next::DocumentOrChallenge).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// Answers the MFA stage's WebAuthn challenge as a person with the passkey does, without the
+    /// races authentik's interface has with a passkey that is there from the start: on showing
+    /// the challenge, the page asserts at once, and tells authentik which device it picked in a
+    /// call of its own beside the assertion (two requests saving one flow state), and it asserts
+    /// again on every new challenge, a refused one included (authentik 2026.2,
+    /// `AuthenticatorValidateStageWebAuthn`). So the authenticator holds no credential when the
+    /// stage shows: the page's first attempt ends at once with "no passkey" and offers "Retry
+    /// authentication"; once authentik has answered the page's own calls, the passkey is imported
+    /// under its lock and the button pressed, for one assertion over the challenge shown. The
+    /// counter the authenticator reached is written back, then the credential removed, so that a
+    /// refused assertion is not followed by the page's own retries.
+    async fn answer_with_passkey(
+        &mut self,
+        stage: &str,
+        file: &std::path::Path,
+        authenticator: &VirtualAuthenticator,
+        user: &str,
+    ) -> Result<(), DriveError> {
+        self.act(Act { field: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await?;
+        self.stage_screenshot("authenticator").await;
+        self.until_executor_answered().await?;
+        let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
+        if let Some(why) = super::authenticator::unusable_rp_id(&passkey.rp_id) {
+            return Err(DriveError(format!("browser: `{user}`'s passkey in {} cannot sign in: {why}", file.display())));
+        }
+        self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
+        let watch = self.client.execute_async(PASSKEY, vec![json!({"watch": true})]);
+        self.command("watching the page's passkey request", watch).await?;
+        let pressed = self.act(Act { button: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await;
+        let settled = match pressed {
+            Ok(()) => match self.passkey_outcome(user).await {
+                Ok(None) => self.settle(Next::DocumentOrChallenge).await,
+                Ok(refused) => {
+                    self.refused = refused;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let count = self
+            .command("reading the passkey's counter", authenticator.sign_count(&self.client, &passkey.credential_id));
+        let count = count.await;
+        let forgot = self.command("removing the passkey", authenticator.forget(&self.client)).await;
+        // One more than read: after a refusal the page asserts on its own over the new challenge,
+        // and it may have done so between the read and the removal. A counter may skip, never
+        // repeat.
+        if let Ok(Some(count)) = count
+            && count > passkey.sign_count
+        {
+            let raised = ak_protocol::webauthn::Passkey { sign_count: count.saturating_add(1), ..passkey };
+            super::passkey::write(file, &raised).map_err(DriveError)?;
+        }
+        drop(turn);
+        settled.and(count.map(drop)).and(forgot)
+    }
+
+    /// How the page's request for the passkey ended, in the browser (see [`PASSKEY`]): an
+    /// assertion made goes on to authentik (none); a refusal by the browser (an RP ID that does
+    /// not fit the page, say) is named here, as authentik never hears of it.
+    async fn passkey_outcome(&mut self, user: &str) -> Result<Option<String>, DriveError> {
+        let wait = self.client.execute_async(PASSKEY, vec![json!({"budget": self.deadline().as_millis() as u64})]);
+        // The page leaving (the assertion posted, the flow gone on) ends the script: it signed.
+        let Ok(seen) = self.command("waiting for the passkey", wait).await else { return Ok(None) };
+        let page = self.env.authentik.origin().ascii_serialization();
+        let rp_id = seen["rpId"].as_str().unwrap_or("?");
+        match seen["state"].as_str().unwrap_or_default() {
+            "signed" => Ok(None),
+            "refused" => {
+                // Its name, and its first sentence where the RP ID is not the cause.
+                let error = seen["error"].as_str().unwrap_or("?");
+                let (name, text) = error.split_once(": ").unwrap_or((error, ""));
+                let why = super::authenticator::misfit(rp_id, &self.env.authentik).unwrap_or_else(|| {
+                    let first = text.split_inclusive(". ").next().unwrap_or(text).trim_end();
+                    format!("RP ID `{rp_id}` on a page at {page}: {first}")
+                });
+                Ok(Some(format!(
+                    "browser: Chromium refused authentik's request for `{user}`'s passkey ({name}): {why}"
+                )))
+            }
+            "pending" => Err(DriveError(format!(
+                "browser: the virtual authenticator did not answer authentik's request for `{user}`'s passkey within {:?} (timed out)",
+                self.deadline()
+            ))),
+            _ => Err(DriveError(format!(
+                "browser: authentik's WebAuthn stage did not ask the browser for `{user}`'s passkey after \"Retry authentication\" was pressed"
+            ))),
+        }
+    }
+
+    /// Waits until authentik has answered the calls the flow page made to its executor on its own
+    /// (reading the network log; each look is one round trip), within a deadline.
+    async fn until_executor_answered(&mut self) -> Result<(), DriveError> {
+        let started = Instant::now();
+        loop {
+            self.drain().await;
+            let pending = self
+                .requests
+                .values()
+                .find(|r| !r.answered && ak_protocol::authentik::paths::is_executor(&r.url))
+                .map(|r| format!("{} {}", r.method, r.url));
+            match pending {
+                None => return Ok(()),
+                Some(request) if started.elapsed() > self.deadline() => {
+                    return Err(DriveError(format!(
+                        "browser: {request}, sent by authentik's flow page on its own, did not answer within {:?} (timed out)",
+                        self.deadline()
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
     }
 
     /// Fills a stage's `field` with `text` and clicks its submit button, in one round trip; with

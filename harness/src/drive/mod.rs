@@ -2,6 +2,7 @@
 //! hops and a position; the runner checks expectations against them.
 
 pub mod api;
+pub mod authenticator;
 pub mod browser;
 pub mod chrome;
 mod network_log;
@@ -40,6 +41,9 @@ pub struct Seen<'a> {
     pub workspace: &'a crate::environment::Workspace,
     /// The `state` of the authorization request ChatGPT sent, once it did.
     pub state: Option<&'a str>,
+    /// Why the sign-in stopped at a request of authentik's the user's authenticator refused (a
+    /// passkey for another site): the `sign_in` step fails with it.
+    pub refused: Option<&'a str>,
 }
 
 impl Seen<'_> {

@@ -103,13 +103,47 @@ pub async fn sign_at(
     request_deadline: std::time::Duration,
 ) -> Result<Signed, super::DriveError> {
     let origin = authentik.origin().ascii_serialization();
+    within_deadline(file, user, request_deadline, move |file| sign(file, &options, &origin)).await
+}
+
+/// Why a browser would refuse authentik's request for `user`'s passkey (`options`) on a page of
+/// authentik at `authentik`, when it would: an RP ID that is neither that host nor a parent
+/// domain of it. authentik's fault, not the passkey's: the `sign_in` step fails with it.
+pub fn refusal(options: &Value, authentik: &url::Url, user: &str) -> Option<String> {
+    let asked = options["rpId"].as_str()?;
+    let origin = authentik.origin().ascii_serialization();
+    let refused = ak_protocol::webauthn::rp_id_for(&origin, Some(asked)).err()?;
+    let why = super::authenticator::misfit(asked, authentik).unwrap_or_else(|| refused.to_string());
+    Some(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge, which a browser refuses: {why}"))
+}
+
+/// The passkey in `file` with its lock, for an authenticator that signs itself (the browser's):
+/// the counter it reaches is written back with [`write`] before the lock goes. Bounded as
+/// [`sign_at`].
+pub async fn take(
+    file: &Path,
+    user: &str,
+    request_deadline: std::time::Duration,
+) -> Result<(Passkey, Turn), super::DriveError> {
+    within_deadline(file, user, request_deadline, |file| {
+        let turn = hold(file)?;
+        Ok((read(file)?, turn))
+    })
+    .await
+}
+
+/// Runs `work` on the passkey in `file` off the async threads, within twice `request_deadline`.
+async fn within_deadline<T: Send + 'static>(
+    file: &Path,
+    user: &str,
+    request_deadline: std::time::Duration,
+    work: impl FnOnce(&Path) -> Result<T, String> + Send + 'static,
+) -> Result<T, super::DriveError> {
     let shown = file.display().to_string();
     let file = file.to_path_buf();
     let wait = request_deadline * 2;
-    // A signature made after the deadline only raises the counter past one never sent.
-    let signed = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || sign(&file, &options, &origin))).await;
-    signed
-        .map_err(|_| format!("another run held the passkey in {shown} for over {wait:?} (timed out)"))
+    let done = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || work(&file))).await;
+    done.map_err(|_| format!("another run held the passkey in {shown} for over {wait:?} (timed out)"))
         .and_then(|joined| joined.map_err(|e| e.to_string()))
         .and_then(|s| s)
         .map_err(|e| super::DriveError(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge: {e}")))

@@ -163,7 +163,8 @@ impl Environment {
             Some(listener) => {
                 let credentials = passkeys.as_ref().map(|p| p.credentials.as_slice()).unwrap_or_default();
                 let token = embedded_token.clone();
-                Some(start_standin(settings, secrets, blueprint_env, token, listener, credentials).await?)
+                let at = (listener, authentik.clone());
+                Some(start_standin(settings, secrets, blueprint_env, token, at, credentials).await?)
             }
             None => None,
         };
@@ -413,7 +414,9 @@ async fn authentik_url(target: &Target) -> Result<(Url, Option<tokio::net::TcpLi
                 .await
                 .map_err(|e| TargetError(format!("cannot bind a loopback port for the stand-in: {e}")))?;
             let addr = listener.local_addr().map_err(|e| TargetError(e.to_string()))?;
-            Ok((url(&format!("http://{addr}/"))?, Some(listener)))
+            // By name, as a real authentik must be reached for a browser's passkey: an IP
+            // address is no WebAuthn relying party.
+            Ok((url(&format!("http://localhost:{}/", addr.port()))?, Some(listener)))
         }
         Target::Url(u) => Ok((with_trailing_slash(u), None)),
     }
@@ -457,7 +460,7 @@ async fn start_standin(
     secrets: &Secrets,
     blueprint_env: HashMap<String, String>,
     api_token: Secret,
-    listener: tokio::net::TcpListener,
+    (listener, public_url): (tokio::net::TcpListener, Url),
     passkeys: &[(String, ak_protocol::webauthn::Registered)],
 ) -> Result<AuthentikStandIn, TargetError> {
     // One install id for every embedded run: like one authentik install, it gives each
@@ -466,6 +469,7 @@ async fn start_standin(
         .api_token(api_token)
         .env(blueprint_env)
         .defects(settings.defects.clone())
+        .public_url(public_url)
         .install_id("ak-e2e-embedded-authentik");
     options = with_totp_devices(options, settings, secrets)?;
     for (username, credential) in passkeys {

@@ -124,10 +124,8 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
             continue;
         }
         let mut drivers = settings.drivers.clone().unwrap_or_else(|| scenario.drivers.clone());
-        // Scenarios that act as the OAuth client run under the api driver only; so do those that
-        // sign in a user with a passkey, until the browser driver holds one (a virtual
-        // authenticator: see README, *Pointing it at a real authentik*).
-        if acts_as_client(scenario) || signs_in_with_a_passkey(scenario, settings) {
+        // Scenarios that act as the OAuth client run under the api driver only.
+        if acts_as_client(scenario) {
             drivers.retain(|d| *d == DriverKind::Api);
         }
         for driver in drivers {
@@ -432,14 +430,6 @@ fn check_user(user: &str, span: &crate::diagnostic::Span, settings: &Settings, o
 fn client_step(kind: &StepKind) -> bool {
     matches!(kind, StepKind::Authorize { .. } | StepKind::ExchangeCode { .. })
         || matches!(kind, StepKind::SignIn { consent: crate::scenario::Consent::Forge, .. })
-}
-
-/// Whether a `sign_in` step of `scenario` signs in a fixture user with a passkey.
-fn signs_in_with_a_passkey(scenario: &Scenario, settings: &Settings) -> bool {
-    scenario.steps.iter().any(|s| match &s.kind {
-        StepKind::SignIn { user, .. } => settings.users.get(user).is_some_and(|u| u.passkey.is_some()),
-        _ => false,
-    })
 }
 
 fn acts_as_client(scenario: &Scenario) -> bool {

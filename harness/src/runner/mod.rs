@@ -40,6 +40,7 @@ impl Driver<'_> {
                 hops: &d.session.hops,
                 workspace: d.workspace(),
                 state: d.authorize_state.as_deref(),
+                refused: d.refused.as_deref(),
             },
             Driver::Browser(d) => Seen {
                 position: &d.position,
@@ -47,6 +48,7 @@ impl Driver<'_> {
                 hops: &d.hops,
                 workspace: d.workspace(),
                 state: d.authorize_state.as_deref(),
+                refused: d.refused.as_deref(),
             },
         }
     }

@@ -145,7 +145,9 @@ async fn sign_in(
         return Ok(());
     }
     let credentials = Credentials { uid: &fixture.username, password: &typed, totp, passkey, consent };
-    driver.sign_in(&credentials).await
+    driver.sign_in(&credentials).await?;
+    result.error = driver.seen().refused.map(String::from);
+    Ok(())
 }
 
 /// `expect_snapshot`: the value with placeholders against the snapshot file beside the
