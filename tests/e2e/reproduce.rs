@@ -242,3 +242,74 @@ async fn a_copy_and_a_twin_left_by_a_killed_reproduction_are_swept_by_the_next_r
     assert_eq!(leftovers(&server), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&trace);
 }
+
+/// A person with a passkey: the copy gets a passkey of its own through authentik's setup flow,
+/// signs in with it in the browser (a virtual authenticator; authentik reached by name, as a
+/// passkey needs), and goes with its passkey; the person's passkey is not used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_users_login_is_reproduced_with_a_passkey_of_the_copys_own() {
+    let port = free_port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target = format!("http://localhost:{}/", listener.local_addr().expect("addr").port());
+    let options = serde_json::json!({
+        "rp": {"id": "localhost"}, "user": {"id": "cGlh", "name": "ak-e2e-pia"},
+        "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    let (pias, _) = ak_protocol::webauthn::Passkey::create(&options, &target).expect("passkey");
+    let registered = ak_protocol::webauthn::Registered {
+        credential_id: pias.credential_id.clone(),
+        public_key: pias.public_key().expect("key"),
+        sign_count: 0,
+    };
+    let server = standin_on(port, listener, &target, |o| o.passkey("ak-e2e-pia", registered)).await;
+    let trace = std::env::temp_dir().join(format!("ak-e2e-reproduce-{}", ak_protocol::jose::random_token(6)));
+    let mut cmd = command(&target, port, "ak-e2e-pia", &trace, Some(TOKEN));
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run ak-e2e")).await.expect("join");
+    let output = normalise(&String::from_utf8_lossy(&output.stdout));
+    assert!(output.contains("mirroring ak-e2e-pia: 1 group(s), 0 attribute(s), MFA a passkey"), "{output}");
+    assert!(output.contains("[1/1] PASS  [browser] ak-e2e-pia's ChatGPT login"), "{output}");
+    assert!(output.contains("ak-e2e: deleted the throwaway user ak-e2e-repro-"), "{output}");
+    let directory = server.directory();
+    assert_eq!(throwaway_users(&server), Vec::<String>::new(), "a throwaway user is left");
+    let owners: Vec<&str> = directory.webauthn_devices.iter().map(|d| d.user.as_str()).collect();
+    assert_eq!(owners, ["ak-e2e-pia"], "the copy's passkey is gone with it, and only that");
+    assert_eq!(directory.webauthn_devices[0].credential.sign_count, 0, "pia's own passkey was not used");
+    let bundle = run_folder(&trace).join("01-reproduce-browser");
+    let result = std::fs::read_to_string(bundle.join("result.json")).expect("result");
+    assert!(result.contains("ak-stage-authenticator-validate"), "{result}");
+    let bundled = walk_text(&trace);
+    assert!(!bundled.contains("private_key"), "no passkey in the bundle");
+    let _ = std::fs::remove_dir_all(&trace);
+}
+
+/// The stand-in serving on `listener`, reached at `target`.
+async fn standin_on(
+    mock_port: u16,
+    listener: tokio::net::TcpListener,
+    target: &str,
+    more: impl FnOnce(authentik_standin::Options) -> authentik_standin::Options,
+) -> AuthentikStandIn {
+    let env = SECRETS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([(
+            "AK_E2E_CHATGPT_REDIRECT_URI".to_string(),
+            format!("http://127.0.0.1:{mock_port}/sso/oidc/conn_authentik/callback"),
+        )])
+        .collect();
+    let options = authentik_standin::Options::new()
+        .env(env)
+        .api_token(ak_protocol::secret::Secret::new(TOKEN))
+        .public_url(url::Url::parse(target).expect("url"));
+    let options = more(options).blueprint_file(root().join("blueprints/chatgpt.yaml")).expect("blueprint");
+    AuthentikStandIn::start_on_listener(options, listener).await.expect("stand-in")
+}
+
+/// Every file below `dir`, as text.
+fn walk_text(dir: &std::path::Path) -> String {
+    super::walk(dir)
+        .into_iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}

@@ -298,7 +298,7 @@ async fn delete_devices(
 
 /// A session with authentik signed in as `username` with their password, to enroll `what` in it
 /// (a user already asked for a second factor cannot be, and the error says which stage asked).
-async fn signed_in(
+pub(crate) async fn signed_in(
     base: &Url,
     (username, password): (&str, &str),
     timeout: std::time::Duration,
@@ -322,6 +322,14 @@ pub async fn enroll_passkey(
     timeout: std::time::Duration,
 ) -> Result<ak_protocol::webauthn::Passkey, String> {
     let mut session = signed_in(base, (username, password), timeout, "a passkey").await?;
+    register_passkey(&mut session, base).await
+}
+
+/// [`enroll_passkey`] in a session signed in already, with authentik at `base`.
+pub(crate) async fn register_passkey(
+    session: &mut crate::environment::flow_client::FlowClient,
+    base: &Url,
+) -> Result<ak_protocol::webauthn::Passkey, String> {
     const SETUP: &str = ak_protocol::authentik::flows::WEBAUTHN_SETUP;
     let challenge = session.challenge(SETUP, None).await?;
     let ChallengeKind::AuthenticatorWebAuthn { registration } = &challenge.kind else {
@@ -349,6 +357,11 @@ pub async fn enroll_totp(
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>, String> {
     let mut session = signed_in(base, (username, password), timeout, "a TOTP device").await?;
+    confirm_totp(&mut session).await
+}
+
+/// [`enroll_totp`] in a session signed in already.
+pub(crate) async fn confirm_totp(session: &mut crate::environment::flow_client::FlowClient) -> Result<Vec<u8>, String> {
     const SETUP: &str = ak_protocol::authentik::flows::TOTP_SETUP;
     let challenge = session.challenge(SETUP, None).await?;
     let uri = match &challenge.kind {

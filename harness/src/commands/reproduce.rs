@@ -3,7 +3,8 @@
 //! It reads the user through authentik's admin API (groups, attributes, the kinds of MFA device
 //! they have), makes a throwaway user mirroring them (`ak-e2e-repro-<random>`, same name, an
 //! address at the same email domain, same groups and attributes, path `ak-e2e/reproduce`, a
-//! random password, and a TOTP device of its own if they have one), runs the ChatGPT login for
+//! random password, and a TOTP device and a passkey of its own if they have them, enrolled
+//! through authentik's setup flows), runs the ChatGPT login for
 //! it under the browser driver with a trace bundle, and deletes it afterwards: when the login
 //! passes, fails or errors, and on Ctrl-C or SIGTERM; a copy left by a killed run is swept by
 //! the next (see [`crate::environment::throwaway`]). The user's own password and devices are
@@ -17,7 +18,9 @@
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the fixture exists.
-//! MFA kinds other than TOTP go without (see `environment::mirror`), and the output says so.
+//! Other MFA kinds go without (see `environment::mirror`), and the output says so. The copy's
+//! passkey is kept for the run only, in a folder only its owner reads (never in the bundle), and
+//! goes with the copy: authentik deletes a user's devices with the user.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -128,8 +131,14 @@ pub async fn reproduce(
         Err(stop) => stop.say(&redactor),
         Ok(fixture) => {
             environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
-            let code = login(&settings, &vars, &environment, &fixture, &scenario, &folder, out, style).await;
-            explain(&api, &settings, &environment, code, username, out).await
+            let kept = fixture.passkey.as_ref().map_or(Ok(()), |p| environment.keep_passkey(FIXTURE, p));
+            match kept {
+                Ok(()) => {
+                    let code = login(&settings, &vars, &environment, &fixture, &scenario, &folder, out, style).await;
+                    explain(&api, &settings, &environment, code, username, out).await
+                }
+                Err(e) => Stop::Runtime(e).say(&redactor),
+            }
         }
     };
     let (lines, all) = cleanup.run().await;

@@ -1,17 +1,15 @@
 //! Copies of real users: a throwaway user (`ak-e2e-repro-…`) with the same name, groups,
 //! attributes, type and active state as a real person, an address of its own at the same email
-//! domain, a password ak-e2e chose, and a TOTP device of its own (enrolled through authentik's
-//! setup flow) when the person has one. `reproduce` makes one per run; `users.<name>.mirror_of`
+//! domain, a password ak-e2e chose, and a TOTP device and a passkey of its own (each enrolled
+//! through authentik's own setup flow, as `provision` enrolls them) when the person has one. `reproduce` makes one per run; `users.<name>.mirror_of`
 //! makes fixture users of them (a canary for nightly runs). The person is only read: their
 //! password and devices are never changed. Copies are deleted like every throwaway object
 //! ([`crate::environment::throwaway`]).
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the copy exists.
-//! MFA kinds other than TOTP go without: Duo, SMS and email need the person's phone or mailbox;
-//! a passkey could be enrolled through authentik's setup flow as `provision` does, but the copy
-//! signs in under the browser driver, which holds no passkey yet; static codes are not enrolled
-//! yet. The copy says so.
+//! Other MFA kinds go without: Duo, SMS and email need the person's phone or mailbox; static
+//! codes are not enrolled yet. The copy says so.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,6 +23,8 @@ use crate::environment::throwaway::{self, Cleanup, Kind};
 
 /// authentik's model label of a TOTP device.
 pub const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.TOTPDevice";
+/// authentik's model label of a passkey (a WebAuthn device).
+pub const WEBAUTHN_DEVICE: &str = "authentik_stages_authenticator_webauthn.WebAuthnDevice";
 
 /// A copy made.
 #[derive(Debug)]
@@ -39,6 +39,8 @@ pub struct Copy {
     pub name: String,
     /// The TOTP secret of the copy's device, when the person has TOTP.
     pub totp: Option<Secret>,
+    /// The copy's passkey, when the person has one (its RP ID: the host the API was reached at).
+    pub passkey: Option<ak_protocol::webauthn::Passkey>,
     /// What the line saying so reads: groups, attributes, MFA, other devices not mirrored.
     pub lines: Vec<String>,
 }
@@ -80,8 +82,10 @@ pub async fn copy(
     let kinds: std::collections::BTreeSet<String> =
         devices.into_iter().filter(|d| d.confirmed).map(|d| d.kind).filter(|k| !k.is_empty()).collect();
     let totp = kinds.contains(TOTP_DEVICE);
+    let passkey = kinds.contains(WEBAUTHN_DEVICE);
+    let mirrored = [TOTP_DEVICE, WEBAUTHN_DEVICE];
     let others: Vec<&str> =
-        kinds.iter().filter(|k| *k != TOTP_DEVICE).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
+        kinds.iter().filter(|k| !mirrored.contains(&k.as_str())).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
     let domain = user.email.rsplit_once('@').map_or("example.invalid", |(_, d)| d);
     let email = format!("{name}@{domain}");
     let new = admin::NewUser {
@@ -99,17 +103,37 @@ pub async fn copy(
     let set = admin::SetPassword { password: password.clone() };
     api.act(&path::action(path::USERS, created.pk, "set_password"), &set).await.map_err(failed)?;
     // An inactive person's copy is inactive too: it cannot sign in to enroll a device, nor use one.
-    let secret = if totp && user.is_active {
-        let enrolled = crate::commands::provision::enroll_totp(api.base(), name, password.expose(), timeout).await;
-        let secret = enrolled.map_err(|e| CopyError::Failed(format!("cannot give {name} a TOTP device: {e}")))?;
-        Some(Secret::new(ak_protocol::totp::encode_hex(&secret)))
+    // One sign-in enrolls both: once the first device is there, authentik would ask for it.
+    let (secret, passkey) = if (totp || passkey) && user.is_active {
+        use crate::commands::provision::{confirm_totp, register_passkey, signed_in};
+        let signed = signed_in(api.base(), (name, password.expose()), timeout, "its devices").await;
+        let mut session = signed.map_err(|e| CopyError::Failed(format!("cannot give {name} its devices: {e}")))?;
+        let secret = match totp {
+            true => Some(
+                confirm_totp(&mut session)
+                    .await
+                    .map_err(|e| CopyError::Failed(format!("cannot give {name} a TOTP device: {e}")))?,
+            ),
+            false => None,
+        };
+        let passkey = match passkey {
+            true => Some(
+                register_passkey(&mut session, api.base())
+                    .await
+                    .map_err(|e| CopyError::Failed(format!("cannot give {name} a passkey: {e}")))?,
+            ),
+            false => None,
+        };
+        (secret.map(|s| Secret::new(ak_protocol::totp::encode_hex(&s))), passkey)
     } else {
-        None
+        (None, None)
     };
-    let mfa = match (totp, others.is_empty()) {
-        (true, _) => "TOTP",
-        (false, true) => "none",
-        (false, false) => "none mirrored",
+    let mfa = match (totp, passkey.is_some(), others.is_empty()) {
+        (true, true, _) => "TOTP and a passkey",
+        (true, false, _) => "TOTP",
+        (false, true, _) => "a passkey",
+        (false, false, true) => "none",
+        (false, false, false) => "none mirrored",
     };
     let active = if user.is_active { "" } else { ", inactive like them" };
     let mut lines = vec![format!(
@@ -124,7 +148,7 @@ pub async fn copy(
             others.join(", ")
         ));
     }
-    Ok(Copy { pk: created.pk, username: name.to_string(), email, name: user.name, totp: secret, lines })
+    Ok(Copy { pk: created.pk, username: name.to_string(), email, name: user.name, totp: secret, passkey, lines })
 }
 
 /// The variables holding a mirrored fixture user's password and TOTP secret.

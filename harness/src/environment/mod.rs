@@ -72,8 +72,8 @@ pub struct Environment {
     /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
     /// them to its plan's.
     pub made_secrets: Vec<(String, Secret)>,
-    /// The passkeys made for this run (the embedded target), by fixture user: in a folder of
-    /// their own, removed when the environment goes.
+    /// The passkeys made for this run (the embedded target, copies of people), by fixture user:
+    /// in a folder of their own, removed when the environment goes.
     passkeys: Option<PasskeyFolder>,
 }
 
@@ -92,6 +92,60 @@ impl Drop for PasskeyFolder {
     }
 }
 
+/// Keeps fixture user `name`'s passkey in the run's folder of passkeys, made when first needed.
+fn keep_passkey(
+    folder: &mut Option<PasskeyFolder>,
+    name: &str,
+    passkey: &ak_protocol::webauthn::Passkey,
+) -> Result<(), String> {
+    let folder = match folder {
+        Some(folder) => folder,
+        None => folder.insert(PasskeyFolder::new()?),
+    };
+    folder.keep(name, passkey)
+}
+
+/// The stem of a passkey folder's name; the process id follows.
+const PASSKEY_FOLDER: &str = "ak-e2e-passkeys-";
+
+impl PasskeyFolder {
+    /// A new one below the temporary folder, after removing those of runs that are gone
+    /// (a SIGKILL drops nothing).
+    fn new() -> Result<Self, String> {
+        Self::sweep(&std::env::temp_dir());
+        let path =
+            crate::files::fresh_folder(&std::env::temp_dir(), &format!("{PASSKEY_FOLDER}{}", std::process::id()))
+                .and_then(|path| {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
+                })
+                .map_err(|e| format!("cannot make a folder for the run's passkeys: {e}"))?;
+        Ok(Self { path, files: BTreeMap::new(), credentials: Vec::new() })
+    }
+
+    /// Removes the passkey folders in `parent` whose process (by the id in the name) is gone.
+    fn sweep(parent: &std::path::Path) {
+        let Ok(entries) = std::fs::read_dir(parent) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(PASSKEY_FOLDER) else { continue };
+            let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let gone = !pid.is_empty() && !std::path::Path::new("/proc").join(&pid).exists();
+            if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    /// Keeps fixture user `name`'s passkey in it.
+    fn keep(&mut self, name: &str, passkey: &ak_protocol::webauthn::Passkey) -> Result<(), String> {
+        let file = self.path.join(format!("{name}.passkey"));
+        crate::drive::passkey::write(&file, passkey)?;
+        self.files.insert(name.to_string(), file);
+        Ok(())
+    }
+}
+
 /// Makes a passkey for each fixture user with a `passkey`, for the stand-in at `authentik` (its
 /// RP ID, the host): the credential goes to the stand-in as authentik would have registered it
 /// (see `start_standin`), the passkey to a new folder of the run's. authentik's blueprints cannot
@@ -102,13 +156,7 @@ fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyF
     if users.is_empty() {
         return Ok(None);
     }
-    let path = crate::files::fresh_folder(&std::env::temp_dir(), &format!("ak-e2e-passkeys-{}", std::process::id()))
-        .and_then(|path| {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
-        })
-        .map_err(|e| TargetError(format!("cannot make a folder for the run's passkeys: {e}")))?;
-    let mut folder = PasskeyFolder { path, files: BTreeMap::new(), credentials: Vec::new() };
+    let mut folder = PasskeyFolder::new().map_err(TargetError)?;
     let origin = authentik.origin().ascii_serialization();
     for (name, user) in users {
         let options = serde_json::json!({
@@ -125,9 +173,7 @@ fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyF
             public_key,
             sign_count: 0,
         };
-        let file = folder.path.join(format!("{name}.passkey"));
-        crate::drive::passkey::write(&file, &made.0).map_err(TargetError)?;
-        folder.files.insert(name.clone(), file);
+        folder.keep(name, &made.0).map_err(TargetError)?;
         folder.credentials.push((user.username.clone(), credential));
     }
     Ok(Some(folder))
@@ -155,7 +201,7 @@ impl Environment {
         let (authentik, listener) = authentik_url(&settings.target).await?;
         let (workspaces, blueprint_env) = start_workspaces(settings, secrets, used, &authentik).await?;
         let embedded_token = Secret::new(ak_protocol::jose::random_token(24));
-        let passkeys = match listener {
+        let mut passkeys = match listener {
             Some(_) => make_passkeys(settings, &authentik)?,
             None => None,
         };
@@ -178,6 +224,9 @@ impl Environment {
         for (name, copy) in copies {
             if let (Some(user), Some(totp)) = (users.get(&name), copy.totp) {
                 made_secrets.extend(user.totp_secret.as_ref().map(|t| (t.env.clone(), totp)));
+            }
+            if let Some(passkey) = &copy.passkey {
+                keep_passkey(&mut passkeys, &name, passkey).map_err(TargetError)?;
             }
             if let Some(user) = users.get_mut(&name) {
                 user.email = copy.email;
@@ -220,6 +269,13 @@ impl Environment {
         self.vars.insert(format!("users.{name}.username"), user.username.clone());
         self.vars.insert(format!("users.{name}.email"), user.email.clone());
         self.vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
+    }
+
+    /// Keeps the passkey of fixture user `name` (a copy made during the run) for this run only,
+    /// in a folder only its owner reads that goes with the environment; [`Self::passkey_file`]
+    /// names it from then on.
+    pub fn keep_passkey(&mut self, name: &str, passkey: &ak_protocol::webauthn::Passkey) -> Result<(), String> {
+        keep_passkey(&mut self.passkeys, name, passkey)
     }
 
     /// The file of fixture user `name`'s passkey: the one enrolled for this run, else the one
@@ -791,6 +847,28 @@ async fn check_reachable(
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
+
+    /// A SIGKILLed run leaves its passkey folder: the next one that makes a folder removes it,
+    /// and never the folder of a run still going.
+    #[test]
+    fn passkey_folders_of_runs_gone_are_swept() {
+        let parent = std::env::temp_dir().join(format!("ak-e2e-sweep-{}", ak_protocol::jose::random_token(6)));
+        std::fs::create_dir_all(&parent).expect("mkdir");
+        let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = gone.id();
+        gone.wait().expect("wait");
+        let dead = parent.join(format!("{}{pid}-2", super::PASSKEY_FOLDER));
+        let alive = parent.join(format!("{}{}", super::PASSKEY_FOLDER, std::process::id()));
+        let other = parent.join("unrelated-123");
+        for dir in [&dead, &alive, &other] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+            std::fs::write(dir.join("pia.passkey"), b"{}").expect("write");
+        }
+        super::PasskeyFolder::sweep(&parent);
+        assert!(!dead.exists(), "the folder of a run gone is removed");
+        assert!(alive.exists() && other.exists(), "a running run's folder, and others, stay");
+        let _ = std::fs::remove_dir_all(&parent);
+    }
 
     /// A refused TOTP code has one cause named: the clocks when they are more than two steps
     /// apart, else the secret; both only when authentik's clock is unknown.
