@@ -1,15 +1,16 @@
 //! Records the fidelity corpus of an authentik (see `ak_e2e::environment::fidelity`) and prints it as JSON:
 //!
 //! ```text
-//! AK_E2E_CLIENT_SECRET=… AK_E2E_ANN_PASSWORD=… AK_E2E_PIA_PASSWORD=… \
+//! AK_E2E_CLIENT_SECRET=… AK_E2E_ANN_PASSWORD=… AK_E2E_PIA_PASSWORD=… AK_E2E_REX_PASSWORD=… \
 //!     cargo run -p ak-e2e --example record_fidelity -- \
-//!     http://127.0.0.1:9000/ http://127.0.0.1:18080/sso/oidc/conn_authentik/callback \
+//!     http://localhost:9000/ http://127.0.0.1:18080/sso/oidc/conn_authentik/callback \
 //!     > tests/fidelity/authentik-2026.2.2.json
 //! ```
 //!
 //! The target must be provisioned with `blueprints/chatgpt.yaml` (application `chatgpt`, users
-//! `ak-e2e-ann` and `ak-e2e-pia`, whose passkey `ak-e2e provision` keeps in `.ak-e2e/pia.passkey`)
-//! and allow the given redirect URI.
+//! `ak-e2e-ann`, `ak-e2e-pia`, whose passkey `ak-e2e provision` keeps in `.ak-e2e/pia.passkey`, and
+//! `ak-e2e-rex`, whose recovery codes it keeps in `.ak-e2e/rex.codes`; one is spent) and allow the
+//! given redirect URI. Reached by the name `provision` enrolled the passkey through.
 
 use std::time::Duration;
 
@@ -42,10 +43,15 @@ async fn main() {
         password: secret("AK_E2E_ANN_PASSWORD"),
         timeout: Duration::from_secs(30),
         // `provision` enrolled it.
-        passkey: Some(ak_e2e::environment::fidelity::PasskeyUser {
+        passkey: Some(ak_e2e::environment::fidelity::FactorUser {
             username: "ak-e2e-pia".into(),
             password: secret("AK_E2E_PIA_PASSWORD"),
             file: ".ak-e2e/pia.passkey".into(),
+        }),
+        recovery: Some(ak_e2e::environment::fidelity::FactorUser {
+            username: "ak-e2e-rex".into(),
+            password: secret("AK_E2E_REX_PASSWORD"),
+            file: ".ak-e2e/rex.codes".into(),
         }),
     };
     match ak_e2e::environment::fidelity::record(&subject).await {

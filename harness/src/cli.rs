@@ -364,6 +364,10 @@ async fn run(
     out: &mut dyn Write,
 ) -> i32 {
     let redactor = Redactor::new(plan.secrets.values());
+    let short = crate::plan::codes_short(settings, &plan.runs);
+    if !short.is_empty() {
+        return Stop::Runtime(short.join("; ")).say(&redactor);
+    }
     let mut environment = match Environment::start(settings, &plan.secrets, &plan.applications, &plan.users).await {
         Ok(e) => e,
         Err(e) => return Stop::from(e).say(&redactor),

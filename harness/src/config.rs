@@ -77,6 +77,15 @@ pub struct PasskeyRef {
     pub file: PathBuf,
 }
 
+/// Where a fixture user's recovery codes are kept: a file, not a variable, since each sign-in
+/// spends one (see `drive::recovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodesRef {
+    /// The file (JSON, mode 0600) `ak-e2e provision` writes when it enrolls the codes.
+    pub file: PathBuf,
+}
+
 /// The application in authentik.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +152,9 @@ pub struct UserConfig {
     /// The user's passkey: where `ak-e2e provision` keeps the one it enrolls (see
     /// `drive::passkey`).
     pub passkey: Option<PasskeyRef>,
+    /// The user's recovery codes (authentik's static device): where `ak-e2e provision` keeps the
+    /// ones it enrolls (see `drive::recovery`).
+    pub recovery_codes: Option<RecoveryCodesRef>,
     /// A real person (their username) this fixture user is a throwaway copy of, made for the
     /// run and deleted afterwards: a canary for nightly runs.
     pub mirror_of: Option<String>,

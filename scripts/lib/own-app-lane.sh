@@ -82,6 +82,14 @@ says reproduce-dee "inactive like them" "error: Is active: off"
 expect reproduce-eve 4 reproduce guide-eve
 says reproduce-eve "email_domain_not_verified" 'the policies said: "ChatGPT is not for eve"'
 
+# reproduce of the fixture users with a passkey and with recovery codes (the project's application):
+# each copy gets a device of its own through authentik's setup flow and signs in with it in the
+# browser; copy and devices are gone afterwards.
+expect reproduce-pia 0 "$bin" reproduce --target "$AK_E2E_TARGET" --user ak-e2e-pia
+says reproduce-pia "MFA a passkey" "ak-e2e: deleted the throwaway user ak-e2e-repro-"
+expect reproduce-rex 0 "$bin" reproduce --target "$AK_E2E_TARGET" --user ak-e2e-rex
+says reproduce-rex "MFA recovery codes" "ak-e2e: deleted the throwaway user ak-e2e-repro-"
+
 # SIGKILL mid-run leaves a twin; the next run sweeps it and says so.
 CI=true "$bin" run --application chatgpt --driver browser scenarios/chatgpt/login.yaml >"$out/killed.txt" 2>&1 &
 killed=$!

@@ -166,6 +166,7 @@ pub(crate) async fn delete_user(
         let user = dir.users.remove(index);
         dir.totp_devices.retain(|d| d.user != user.username);
         dir.webauthn_devices.retain(|d| d.user != user.username);
+        dir.static_devices.retain(|d| d.user != user.username);
         StatusCode::NO_CONTENT.into_response()
     })
 }
@@ -192,7 +193,14 @@ pub(crate) async fn all_devices(
             kind: "authentik_stages_authenticator_webauthn.WebAuthnDevice".into(),
             confirmed: true,
         });
-        let devices: Vec<Value> = totp.chain(passkeys).map(|d| serde_json::to_value(d).unwrap_or_default()).collect();
+        let statics = dir.static_devices.iter().filter(|d| owned(&d.user)).map(|d| admin::Device {
+            pk: d.pk.to_string(),
+            name: d.name.clone(),
+            kind: "authentik_stages_authenticator_static.StaticDevice".into(),
+            confirmed: true,
+        });
+        let devices: Vec<Value> =
+            totp.chain(passkeys).chain(statics).map(|d| serde_json::to_value(d).unwrap_or_default()).collect();
         axum::Json(Value::Array(devices)).into_response()
     })
 }
@@ -219,6 +227,7 @@ pub(crate) async fn users(
 pub(crate) enum DeviceKind {
     Totp,
     WebAuthn,
+    Static,
 }
 
 impl DeviceKind {
@@ -227,6 +236,7 @@ impl DeviceKind {
         match self {
             Self::Totp => dir.totp_devices.iter().map(|d| (d.pk, d.name.clone(), d.user.clone())).collect(),
             Self::WebAuthn => dir.webauthn_devices.iter().map(|d| (d.pk, d.name.clone(), d.user.clone())).collect(),
+            Self::Static => dir.static_devices.iter().map(|d| (d.pk, d.name.clone(), d.user.clone())).collect(),
         }
     }
 
@@ -236,6 +246,7 @@ impl DeviceKind {
         match self {
             Self::Totp => dir.totp_devices.retain(|d| d.pk != pk),
             Self::WebAuthn => dir.webauthn_devices.retain(|d| d.pk != pk),
+            Self::Static => dir.static_devices.retain(|d| d.pk != pk),
         }
         self.devices(dir).len() != before
     }
@@ -245,6 +256,7 @@ impl DeviceKind {
         match self {
             Self::Totp => "TOTPDevice",
             Self::WebAuthn => "WebAuthnDevice",
+            Self::Static => "StaticDevice",
         }
     }
 }
@@ -299,4 +311,18 @@ pub(crate) async fn delete_webauthn_device(
     Path(pk): Path<String>,
 ) -> Response {
     delete_device(s, h, pk, DeviceKind::WebAuthn).await
+}
+
+/// `GET /api/v3/authenticators/admin/static/`.
+pub(crate) async fn static_devices(State(s): State<Arc<Shared>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    devices(s, h, q, DeviceKind::Static).await
+}
+
+/// `DELETE /api/v3/authenticators/admin/static/<pk>/`.
+pub(crate) async fn delete_static_device(
+    State(s): State<Arc<Shared>>,
+    h: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    delete_device(s, h, pk, DeviceKind::Static).await
 }

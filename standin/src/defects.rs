@@ -57,6 +57,12 @@ pub enum Defect {
     /// (origin `http://authentik-server:9000`, RP ID `authentik-server`) and no browser's
     /// passkey works.
     HostNotForwarded,
+    /// `reusable-recovery-codes`: the MFA stage accepts a recovery code it accepted before (the
+    /// static device keeps it).
+    ReusableRecoveryCodes,
+    /// `digits-only-codes`: the flow interface's code field takes digits only, a recovery code's
+    /// too (a TOTP code's pattern for a static device): no recovery code can be typed.
+    DigitsOnlyCodes,
     /// `cover-flow`: a layer lies over the flow page's forms, as a brand's custom CSS can lay
     /// one: the stages show, and nothing on them can be clicked.
     CoverFlow,
@@ -119,6 +125,8 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
     ("passkey-counter-ignored", "the MFA stage accepts a passkey assertion whose counter did not grow"),
     ("host-not-forwarded", "a proxy does not pass the Host header on: WebAuthn takes `authentik-server` for the site"),
+    ("reusable-recovery-codes", "the MFA stage accepts a recovery code again"),
+    ("digits-only-codes", "the flow page's code field takes digits only: no recovery code can be typed"),
     ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
 ];
@@ -185,6 +193,8 @@ impl FromStr for Defect {
             "cover-flow" => plain(Defect::CoverFlow),
             "passkey-counter-ignored" => plain(Defect::PasskeyCounterIgnored),
             "host-not-forwarded" => plain(Defect::HostNotForwarded),
+            "digits-only-codes" => plain(Defect::DigitsOnlyCodes),
+            "reusable-recovery-codes" => plain(Defect::ReusableRecoveryCodes),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -220,6 +230,8 @@ impl fmt::Display for Defect {
             Defect::CoverFlow => f.write_str("cover-flow"),
             Defect::PasskeyCounterIgnored => f.write_str("passkey-counter-ignored"),
             Defect::HostNotForwarded => f.write_str("host-not-forwarded"),
+            Defect::DigitsOnlyCodes => f.write_str("digits-only-codes"),
+            Defect::ReusableRecoveryCodes => f.write_str("reusable-recovery-codes"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -285,11 +297,13 @@ mod tests {
             "cover-flow",
             "passkey-counter-ignored",
             "host-not-forwarded",
+            "digits-only-codes",
+            "reusable-recovery-codes",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 22);
+        assert_eq!(CATALOGUE.len(), 24);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

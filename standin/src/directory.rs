@@ -17,6 +17,7 @@ pub const FLOWS: &[(&str, &str, &str)] = &[
     (INVALIDATION_FLOW, "invalidation", "Logout"),
     (TOTP_SETUP_FLOW, "stage_configuration", "Set up Two-Factor authentication"),
     (WEBAUTHN_SETUP_FLOW, "stage_configuration", "Setup WebAuthn"),
+    (STATIC_SETUP_FLOW, "stage_configuration", "Setup Static OTP Tokens"),
 ];
 /// Whether `slug` is one of the built-in flows.
 pub fn is_flow(slug: &str) -> bool {
@@ -33,6 +34,8 @@ pub const EXPLICIT_CONSENT_FLOW: &str = "default-provider-authorization-explicit
 pub const TOTP_SETUP_FLOW: &str = ak_protocol::authentik::flows::TOTP_SETUP;
 /// `default-authenticator-webauthn-setup`: registers a passkey for the signed-in user.
 pub const WEBAUTHN_SETUP_FLOW: &str = ak_protocol::authentik::flows::WEBAUTHN_SETUP;
+/// `default-authenticator-static-setup`: gives the signed-in user recovery codes.
+pub const STATIC_SETUP_FLOW: &str = ak_protocol::authentik::flows::STATIC_SETUP;
 /// `default-provider-invalidation-flow`.
 pub const INVALIDATION_FLOW: &str = "default-provider-invalidation-flow";
 /// The name of authentik's self-signed certificate-key pair, the only signing key here.
@@ -276,6 +279,21 @@ pub struct WebAuthnDevice {
     pub last_used: Option<String>,
 }
 
+/// A static device: recovery codes, each accepted once (authentik deletes a code it accepts).
+#[derive(Debug, Clone)]
+pub struct StaticDevice {
+    /// Primary key (the admin API's id).
+    pub pk: u64,
+    /// Owner's username.
+    pub user: String,
+    /// Device name.
+    pub name: String,
+    /// The codes not used yet.
+    pub tokens: Vec<Secret>,
+    /// When a code of it last signed the user in (ISO 8601).
+    pub last_used: Option<String>,
+}
+
 /// What one flow-executor step did to the users' devices, recorded once the step is over.
 #[derive(Debug, Default)]
 pub(crate) struct DeviceChanges {
@@ -287,9 +305,24 @@ pub(crate) struct DeviceChanges {
     pub(crate) code_used: Option<(u64, u64)>,
     /// A passkey (pk) and the counter of the assertion it accepted: the device's counter now.
     pub(crate) passkey_used: Option<(u64, u32)>,
+    /// Recovery codes the setup flow confirmed.
+    pub(crate) static_enrolled: Option<StaticDevice>,
+    /// A static device (pk) and the code it accepted: gone from it.
+    pub(crate) static_used: Option<(u64, String)>,
 }
 
 impl DeviceChanges {
+    /// The devices the session's last step used (and, with `reusable-recovery-codes`, a recovery
+    /// code kept).
+    pub(crate) fn used_in(&mut self, sess: &mut crate::state::Session, defects: &crate::defects::Defects) {
+        self.code_used = sess.totp_used.take();
+        self.passkey_used = sess.webauthn_used.take();
+        self.static_used = sess.static_used.take();
+        if defects.has(&crate::defects::Defect::ReusableRecoveryCodes) {
+            self.static_used = self.static_used.take().map(|(pk, _)| (pk, String::new()));
+        }
+    }
+
     /// Records the changes in `dir`, at `now` (Unix seconds).
     pub(crate) fn apply(self, dir: &mut Directory, now: u64) {
         if let Some(device) = self.totp_enrolled {
@@ -297,6 +330,15 @@ impl DeviceChanges {
         }
         if let Some(device) = self.passkey_registered {
             dir.add_webauthn_device(device);
+        }
+        if let Some(device) = self.static_enrolled {
+            dir.add_static_device(device);
+        }
+        if let Some((pk, code)) = self.static_used
+            && let Some(device) = dir.static_devices.iter_mut().find(|d| d.pk == pk)
+        {
+            device.tokens.retain(|t| t.expose() != code);
+            device.last_used = Some(ak_protocol::time::iso8601(now as i64));
         }
         if let Some((pk, count)) = self.passkey_used
             && let Some(device) = dir.webauthn_devices.iter_mut().find(|d| d.pk == pk)
@@ -313,6 +355,17 @@ impl DeviceChanges {
 }
 
 impl Directory {
+    /// Adds a static device, giving it the next primary key.
+    pub fn add_static_device(&mut self, mut device: StaticDevice) {
+        device.pk = self.static_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
+        self.static_devices.push(device);
+    }
+
+    /// A user's static devices.
+    pub fn static_devices_of(&self, username: &str) -> Vec<&StaticDevice> {
+        self.static_devices.iter().filter(|d| d.user == username).collect()
+    }
+
     /// Adds a passkey, giving it the next primary key.
     pub fn add_webauthn_device(&mut self, mut device: WebAuthnDevice) {
         device.pk = self.webauthn_devices.iter().map(|d| d.pk).max().unwrap_or(0) + 1;
@@ -357,6 +410,8 @@ pub struct Directory {
     pub totp_devices: Vec<TotpDevice>,
     /// WebAuthn devices (passkeys).
     pub webauthn_devices: Vec<WebAuthnDevice>,
+    /// Static devices (recovery codes).
+    pub static_devices: Vec<StaticDevice>,
 }
 
 /// The managed-id prefix of the default scope mappings.
@@ -389,6 +444,7 @@ impl Default for Directory {
             bindings: Vec::new(),
             totp_devices: Vec::new(),
             webauthn_devices: Vec::new(),
+            static_devices: Vec::new(),
         }
     }
 }

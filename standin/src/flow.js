@@ -125,21 +125,70 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
 
   // As in authentik 2026.2, the code form is not in the stage's own shadow root: the stage renders
   // <ak-stage-authenticator-validate-code>, which has a shadow root of its own.
+  const same = (a, b) => a && b && a.device_class === b.device_class && a.device_uid === b.device_uid;
   class AuthenticatorValidate extends Stage {
     connectedCallback() {
-      super.connectedCallback();
-      // As authentik's interface does, a single device is selected by itself, and the executor
-      // is told so (its answer does not advance the flow); once per page.
+      // As authentik's interface: the device chosen stays chosen across challenges while
+      // offered; else a single device is chosen by itself, or the last used one that is not a
+      // static device; else the person picks one. authentik is told the choice (its answer does
+      // not advance the flow).
       const devices = this.challenge.device_challenges || [];
-      if (devices.length === 1 && !this.executor.selected) {
-        this.executor.selected = true;
-        this.executor.call("POST", { component: this.challenge.component, selected_challenge: devices[0] });
+      if (!devices.some((d) => same(d, this.executor.device))) this.executor.device = null;
+      if (!this.executor.device) {
+        const used = devices
+          .filter((d) => d.last_used && d.device_class !== "static")
+          .sort((a, b) => new Date(b.last_used) - new Date(a.last_used));
+        const chosen = devices.length === 1 ? devices[0] : used[0];
+        if (chosen) this.choose(chosen);
       }
+      super.connectedCallback();
+      this.shadowRoot.querySelectorAll(".authenticator-button").forEach((button, i) =>
+        button.addEventListener("click", () => {
+          this.choose(devices[i]);
+          this.shadowRoot.innerHTML = this.html(this.challenge);
+        }),
+      );
+    }
+    choose(device) {
+      this.executor.device = device;
+      this.executor.call("POST", { component: this.challenge.component, selected_challenge: device });
     }
     html(c) {
-      const devices = c.device_challenges || [];
-      const form = devices.length === 1 && devices[0].device_class === "webauthn" ? "webauthn" : "code";
+      const device = this.executor.device;
+      if (!device) {
+        const labels = { totp: "Traditional authenticator", static: "Recovery keys", webauthn: "Security key" };
+        const buttons = (c.device_challenges || [])
+          .map((d, i) => `<button id="device-challenge-${i}" class="pf-c-button authenticator-button" type="button"><h1 class="pf-c-title pf-m-sm">${esc(labels[d.device_class] || d.device_class)}</h1></button>`)
+          .join("");
+        return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form"><fieldset class="pf-c-form__group pf-m-action" name="device-challenges"><legend class="pf-c-title">Select an authentication method</legend>${buttons}</fieldset></form></div>`;
+      }
+      const form = device.device_class === "webauthn" ? "webauthn" : "code";
       return `${header(c)}<div class="pf-c-login__main-body"><ak-stage-authenticator-validate-${form}></ak-stage-authenticator-validate-${form}></div>`;
+    }
+  }
+
+  class AuthenticatorValidateCode extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      const stage = this.getRootNode().host;
+      const c = stage.challenge;
+      // As authentik's: a static device's codes are letters and digits, a TOTP code digits.
+      const recovery = stage.executor.device.device_class === "static" && !document.documentElement.dataset.digitsOnly;
+      const [label, mode, pattern] = recovery ? ["Static token", "text", "[0-9a-zA-Z]*"] : ["Authentication code", "numeric", "[0-9]*"];
+      this.attachShadow({ mode: "open" });
+      this.shadowRoot.innerHTML = `<form class="pf-c-form">
+<p class="ak-pending-user">${esc(c.pending_user)}</p>
+<input type="hidden" name="username" autocomplete="username" value="${esc(c.pending_user)}">
+<fieldset class="pf-c-form__group"><legend class="sr-only">Authentication code</legend>
+<label class="pf-c-form__label" for="validation-code-input"><span class="pf-c-form__label-text">${label}</span></label>
+<input id="validation-code-input" type="text" name="code" inputmode="${mode}" pattern="${pattern}" placeholder="Type an authentication code" autocomplete="one-time-code" class="pf-c-form-control pf-m-monospace" required${invalid(c, "code")}>
+${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
+      const form = this.shadowRoot.querySelector("form");
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        stage.executor.submit({ component: c.component, code: form.querySelector("input[name=code]").value });
+      });
+      form.querySelector("input[name=code]").focus();
     }
   }
 
@@ -167,7 +216,7 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
     }
     async attempt() {
       const c = this.stage.challenge;
-      const options = c.device_challenges[0].challenge;
+      const options = this.stage.executor.device.challenge;
       this.show("Authenticating...", false);
       let assertion;
       try {
@@ -198,28 +247,6 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
           },
         },
       });
-    }
-  }
-
-  class AuthenticatorValidateCode extends HTMLElement {
-    connectedCallback() {
-      if (this.shadowRoot) return;
-      const stage = this.getRootNode().host;
-      const c = stage.challenge;
-      this.attachShadow({ mode: "open" });
-      this.shadowRoot.innerHTML = `<form class="pf-c-form">
-<p class="ak-pending-user">${esc(c.pending_user)}</p>
-<input type="hidden" name="username" autocomplete="username" value="${esc(c.pending_user)}">
-<fieldset class="pf-c-form__group"><legend class="sr-only">Authentication code</legend>
-<label class="pf-c-form__label" for="validation-code-input"><span class="pf-c-form__label-text">Authentication code</span></label>
-<input id="validation-code-input" type="text" name="code" inputmode="numeric" pattern="[0-9]*" placeholder="Type an authentication code" autocomplete="one-time-code" class="pf-c-form-control pf-m-monospace" required${invalid(c, "code")}>
-${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
-      const form = this.shadowRoot.querySelector("form");
-      form.addEventListener("submit", (event) => {
-        event.preventDefault();
-        stage.executor.submit({ component: c.component, code: form.querySelector("input[name=code]").value });
-      });
-      form.querySelector("input[name=code]").focus();
     }
   }
 

@@ -85,8 +85,11 @@ pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, head
         return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
     }
     let session = SessionRef::get(&shared, &headers);
-    let covered = shared.defects.has(&crate::defects::Defect::CoverFlow);
-    let page = pages::flow_page(&slug, &flow_info(&slug, None).title, covered);
+    let defects = pages::PageDefects {
+        covered: shared.defects.has(&crate::defects::Defect::CoverFlow),
+        digits_only: shared.defects.has(&crate::defects::Defect::DigitsOnlyCodes),
+    };
+    let page = pages::flow_page(&slug, &flow_info(&slug, None).title, defects);
     if shared.defects.has(&crate::defects::Defect::DripFlowPage) {
         return session.attach(drip(page).await);
     }
@@ -224,24 +227,18 @@ async fn execute(
         } else {
             crate::webauthn_setup::Site::of(headers)
         };
-        let outcome = if slug == crate::directory::TOTP_SETUP_FLOW {
-            let (challenge, device) = crate::totp_setup::step(&dir, sess, flow_info(slug, None), body);
-            changes.totp_enrolled = device;
-            Outcome::Challenge(challenge)
-        } else if slug == crate::directory::WEBAUTHN_SETUP_FLOW {
-            let (challenge, device) = crate::webauthn_setup::step(&dir, sess, flow_info(slug, None), body);
-            changes.passkey_registered = device;
-            Outcome::Challenge(challenge)
-        } else {
-            let result = step(shared, &dir, sess, slug, &query, body, &consents);
-            if let Some((user, app)) = result.1 {
-                state.consents.insert((user, app));
+        let outcome = match setup_step(&dir, sess, slug, body, &mut changes) {
+            Ok(outcome) => outcome,
+            Err(body) => {
+                let result = step(shared, &dir, sess, slug, &query, body, &consents);
+                if let Some((user, app)) = result.1 {
+                    state.consents.insert((user, app));
+                }
+                result.0
             }
-            result.0
         };
         if let Some(sess) = state.sessions.get_mut(&session.id) {
-            changes.code_used = sess.totp_used.take();
-            changes.passkey_used = sess.webauthn_used.take();
+            changes.used_in(sess, &shared.defects);
         }
         outcome
     };
@@ -408,9 +405,10 @@ fn password_stage(
 }
 
 /// The MFA validation stage: skipped for a user without a device (`not_configured_action:
-/// skip`), else a code any of their TOTP devices accepts, or an assertion of one of their
-/// passkeys (one `webauthn` device challenge listing them all, with a challenge made when the
-/// stage is fetched, as authentik's).
+/// skip`), else a code any of their TOTP devices accepts or one of their recovery codes (each
+/// once: authentik tries every code-based device, whichever the page showed), or an assertion of
+/// one of their passkeys (one `webauthn` device challenge listing them all, with a challenge made
+/// when the stage is fetched, as authentik's).
 fn mfa_stage(
     dir: &Directory,
     sess: &mut Session,
@@ -422,7 +420,8 @@ fn mfa_stage(
     let user = plan.pending_user.and_then(|pk| dir.user(pk));
     let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
     let passkeys = user.map(|u| dir.webauthn_devices_of(&u.username)).unwrap_or_default();
-    if devices.is_empty() && passkeys.is_empty() {
+    let statics = user.map(|u| dir.static_devices_of(&u.username)).unwrap_or_default();
+    if devices.is_empty() && passkeys.is_empty() && statics.is_empty() {
         // not_configured_action: skip
         plan.stage = AuthStage::Login;
         return Outcome::Again;
@@ -434,8 +433,13 @@ fn mfa_stage(
     if body.is_none() || sent.is_none() {
         plan.webauthn_challenge = (!passkeys.is_empty()).then(crate::webauthn_setup::new_challenge);
     }
-    let challenge =
-        mfa_challenge(&devices, &passkeys, plan.webauthn_challenge.as_deref(), &sess.site, info, pending_name);
+    let challenge = mfa_challenge(
+        (&devices, &passkeys, statics.first().copied()),
+        plan.webauthn_challenge.as_deref(),
+        &sess.site,
+        info,
+        pending_name,
+    );
     let Some(b) = body else { return Outcome::Challenge(challenge) };
     if selected && b.get("code").is_none() && b.get("webauthn").is_none() {
         return Outcome::Challenge(challenge);
@@ -465,12 +469,48 @@ fn mfa_stage(
     let accepted = devices
         .iter()
         .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
+    let recovery = statics.iter().find(|d| d.tokens.iter().any(|t| !code.is_empty() && t.expose() == code));
     if let Some(used) = accepted {
         sess.totp_used = Some(used);
         mfa_passed(plan)
+    } else if let Some(device) = recovery {
+        sess.static_used = Some((device.pk, code));
+        mfa_passed(plan)
     } else {
-        Outcome::Challenge(with_errors(challenge, "code", "Invalid Token"))
+        Outcome::Challenge(with_errors(
+            challenge,
+            "code",
+            "Invalid Token. Please ensure the time on your device is accurate and try again.",
+        ))
     }
+}
+
+/// A step of an authenticator setup flow (TOTP, static, WebAuthn), the device it made recorded
+/// in `changes`; the body back when `slug` is no setup flow.
+fn setup_step(
+    dir: &Directory,
+    sess: &mut Session,
+    slug: &str,
+    body: Option<Map<String, Value>>,
+    changes: &mut crate::directory::DeviceChanges,
+) -> Result<Outcome, Option<Map<String, Value>>> {
+    let info = flow_info(slug, None);
+    let challenge = if slug == crate::directory::TOTP_SETUP_FLOW {
+        let (challenge, device) = crate::totp_setup::step(dir, sess, info, body);
+        changes.totp_enrolled = device;
+        challenge
+    } else if slug == crate::directory::STATIC_SETUP_FLOW {
+        let (challenge, device) = crate::static_setup::step(dir, sess, info, body);
+        changes.static_enrolled = device;
+        challenge
+    } else if slug == crate::directory::WEBAUTHN_SETUP_FLOW {
+        let (challenge, device) = crate::webauthn_setup::step(dir, sess, info, body);
+        changes.passkey_registered = device;
+        challenge
+    } else {
+        return Err(body);
+    };
+    Ok(Outcome::Challenge(challenge))
 }
 
 /// The second factor was accepted: the login goes on, with `amr` password and MFA.
@@ -480,11 +520,15 @@ fn mfa_passed(plan: &mut AuthenticationPlan) -> Outcome {
     Outcome::Again
 }
 
-/// The MFA stage's challenge: a `totp` device challenge per TOTP device, and one `webauthn`
-/// device challenge with the request options listing every passkey of the user.
+/// The MFA stage's challenge: a `totp` device challenge per TOTP device, one `webauthn` device
+/// challenge with the request options listing every passkey of the user, and one `static`
+/// (authentik shows code-based classes once).
 fn mfa_challenge(
-    devices: &[&crate::directory::TotpDevice],
-    passkeys: &[&crate::directory::WebAuthnDevice],
+    (devices, passkeys, statics): (
+        &[&crate::directory::TotpDevice],
+        &[&crate::directory::WebAuthnDevice],
+        Option<&crate::directory::StaticDevice>,
+    ),
     webauthn_challenge: Option<&str>,
     site: &crate::webauthn_setup::Site,
     info: FlowInfo,
@@ -513,6 +557,14 @@ fn mfa_challenge(
             device_uid: first.pk.to_string(),
             challenge: options.as_object().cloned().unwrap_or_default(),
             last_used: first.last_used.clone(),
+        });
+    }
+    if let Some(device) = statics {
+        device_challenges.push(DeviceChallenge {
+            device_class: "static".into(),
+            device_uid: device.pk.to_string(),
+            challenge: Map::new(),
+            last_used: device.last_used.clone(),
         });
     }
     let fields = AuthenticatorValidateFields { device_challenges, configuration_stages: Vec::new() };

@@ -17,6 +17,7 @@ mod server;
 mod setup;
 mod shared;
 mod state;
+mod static_setup;
 mod totp_setup;
 mod webauthn_setup;
 

@@ -34,12 +34,22 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Resp
     (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
 
-/// The flow interface: a document with `<ak-flow-executor>`, rendered by the script; with
-/// `covered`, a layer over all of it (`cover-flow`).
-pub(crate) fn flow_page(slug: &str, title: &str, covered: bool) -> Response {
-    let cover = if covered { COVER } else { "" };
+/// How a defect changes the flow interface.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PageDefects {
+    /// A layer over all of it (`cover-flow`).
+    pub(crate) covered: bool,
+    /// The code field takes digits only, a recovery code too (`digits-only-codes`).
+    pub(crate) digits_only: bool,
+}
+
+/// The flow interface: a document with `<ak-flow-executor>`, rendered by the script, with the
+/// `defects` that change it.
+pub(crate) fn flow_page(slug: &str, title: &str, defects: PageDefects) -> Response {
+    let cover = if defects.covered { COVER } else { "" };
+    let digits = if defects.digits_only { " data-digits-only=\"true\"" } else { "" };
     let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\" data-flow=\"{slug}\"><head><meta charset=\"UTF-8\">\
+        "<!DOCTYPE html>\n<html lang=\"en\" data-flow=\"{slug}\"{digits}><head><meta charset=\"UTF-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
 <style>{STYLE}</style><script src=\"/static/flow.js\" defer></script></head>\n\
 <body><div class=\"pf-c-background-image\"></div><ak-flow-executor flowSlug=\"{slug}\"></ak-flow-executor>{cover}</body></html>\n",

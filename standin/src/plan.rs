@@ -25,6 +25,8 @@ pub(crate) enum Plan {
     Authorization(AuthorizationPlan),
     /// `default-authenticator-totp-setup`, with the secret it offered.
     TotpSetup(Vec<u8>),
+    /// The static setup flow: the codes shown, not confirmed yet.
+    StaticSetup(Vec<String>),
     /// `default-authenticator-webauthn-setup`, with the challenge it sent.
     WebAuthnSetup(String),
 }

@@ -67,6 +67,7 @@ pub struct Options {
     api_token: Option<Secret>,
     totp_devices: Vec<(String, Secret)>,
     passkeys: Vec<(String, ak_protocol::webauthn::Registered)>,
+    recovery_codes: Vec<(String, Vec<Secret>)>,
 }
 
 impl Options {
@@ -136,6 +137,13 @@ impl Options {
         self
     }
 
+    /// Gives a user recovery codes (a static device). Devices are not in blueprints (see
+    /// [`Self::totp_device`]).
+    pub fn recovery_codes(mut self, username: impl Into<String>, codes: Vec<Secret>) -> Self {
+        self.recovery_codes.push((username.into(), codes));
+        self
+    }
+
     /// The install id that salts hashed `sub` values (default: random per start).
     pub fn install_id(mut self, id: impl Into<String>) -> Self {
         self.install_id = Some(id.into());
@@ -168,6 +176,16 @@ impl Options {
                 user: username.clone(),
                 name: "WebAuthn Device".into(),
                 credential: credential.clone(),
+                last_used: None,
+            });
+        }
+        for (username, codes) in &self.recovery_codes {
+            owned_by_a_user(&directory, username, "static device")?;
+            directory.add_static_device(crate::directory::StaticDevice {
+                pk: 0,
+                user: username.clone(),
+                name: "Static Token".into(),
+                tokens: codes.clone(),
                 last_used: None,
             });
         }
@@ -309,6 +327,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/authenticators/admin/totp/", get(crate::admin_api::totp_devices))
         .route("/api/v3/authenticators/admin/totp/{pk}/", axum::routing::delete(crate::admin_api::delete_totp_device))
         .route("/api/v3/authenticators/admin/webauthn/", get(crate::admin_api::webauthn_devices))
+        .route("/api/v3/authenticators/admin/static/", get(crate::admin_api::static_devices))
+        .route(
+            "/api/v3/authenticators/admin/static/{pk}/",
+            axum::routing::delete(crate::admin_api::delete_static_device),
+        )
         .route(
             "/api/v3/authenticators/admin/webauthn/{pk}/",
             axum::routing::delete(crate::admin_api::delete_webauthn_device),

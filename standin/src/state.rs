@@ -28,6 +28,8 @@ pub(crate) struct Session {
     pub(crate) totp_used: Option<(u64, u64)>,
     /// A passkey (pk) and the counter of the assertion it just gave, to record on the device.
     pub(crate) webauthn_used: Option<(u64, u32)>,
+    /// A static device (pk) and the recovery code it just accepted, to remove from the device.
+    pub(crate) static_used: Option<(u64, String)>,
     /// Where the last request reached authentik: its origin and RP ID, as authentik derives them
     /// from the `Host` header (`http://localhost:9000`, `localhost`).
     pub(crate) site: crate::webauthn_setup::Site,

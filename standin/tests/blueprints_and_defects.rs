@@ -69,7 +69,7 @@ async fn blueprint_errors_name_file_line_and_column() {
         ),
         (
             FIXTURE.replace("[slug, default-provider-invalidation-flow]", "[slug, my-flow]"),
-            "chatgpt.yaml:43:26: flow `my-flow` is not one of the stand-in's flows: default-authentication-flow, default-provider-authorization-implicit-consent, default-provider-authorization-explicit-consent, default-provider-invalidation-flow, default-authenticator-totp-setup, default-authenticator-webauthn-setup",
+            "chatgpt.yaml:43:26: flow `my-flow` is not one of the stand-in's flows: default-authentication-flow, default-provider-authorization-implicit-consent, default-provider-authorization-explicit-consent, default-provider-invalidation-flow, default-authenticator-totp-setup, default-authenticator-webauthn-setup, default-authenticator-static-setup",
         ),
         (
             FIXTURE.replace("- !KeyOf chatgpt-users", "- !KeyOf staff"),

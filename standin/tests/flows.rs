@@ -69,7 +69,7 @@ async fn totp_users_get_the_authenticator_stage() {
         b.answer(AUTH_FLOW, &query, json!({"component": "ak-stage-authenticator-validate", "code": "000000"})).await;
     assert_eq!(
         (status, wrong["response_errors"]["code"][0]["string"].as_str()),
-        (StatusCode::OK, Some("Invalid Token"))
+        (StatusCode::OK, Some("Invalid Token. Please ensure the time on your device is accurate and try again."))
     );
     let code = totp::code(TIA_KEY, now(), 6);
     let (_, done) =

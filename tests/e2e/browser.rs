@@ -673,3 +673,25 @@ fn a_passkey_signs_in_through_the_browser_and_a_refused_one_is_named() {
     assert!(text.contains(&browser), "{output}");
     assert!(text.contains(&api), "{output}");
 }
+
+/// A flow page whose code field takes digits only refuses a recovery code before sending it, as
+/// it would a person's: the diagnosis names the field, the page's words and its pattern (a
+/// failure: authentik's page is at fault), never the code.
+#[test]
+fn a_recovery_code_the_page_refuses_is_named_without_the_code() {
+    let artifacts = std::env::temp_dir().join(format!("ak-e2e-codes-{}", ak_protocol::jose::random_token(6)));
+    let output = Command::new(BIN)
+        .current_dir(root())
+        .args(["run", "scenarios/chatgpt/recovery-code.yaml", "--driver", "browser"])
+        .env("CI", "true")
+        .env("AK_E2E_DEFECTS", "digits-only-codes")
+        .env("AK_E2E_ARTIFACTS", &artifacts)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&output.stdout).replace('\n', " ");
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    let said = "browser: `input[name=code]` in authentik's ak-stage-authenticator-validate was not sent: the page refuses \
+                the value before sending it: Please match the requested format. (the field's pattern is `[0-9]*`)";
+    assert!(text.contains(said), "{text}");
+    let _ = std::fs::remove_dir_all(&artifacts);
+}

@@ -61,6 +61,7 @@ fn the_compose_configuration_plans() {
         "AK_E2E_BOB_PASSWORD",
         "AK_E2E_TIA_PASSWORD",
         "AK_E2E_PIA_PASSWORD",
+        "AK_E2E_REX_PASSWORD",
     ] {
         cmd.env(var, "set-by-the-test");
     }
@@ -90,7 +91,12 @@ fn provisioning_with_the_compose_configuration_registers_every_workspace() {
     let env: HashMap<String, String> =
         [("AK_E2E_CLIENT_SECRET", "s1"), ("AK_E2E_WRONG_CLIENT_SECRET", "s2"), ("AK_E2E_ANN_PASSWORD", "p")]
             .into_iter()
-            .chain([("AK_E2E_BOB_PASSWORD", "p"), ("AK_E2E_TIA_PASSWORD", "p"), ("AK_E2E_PIA_PASSWORD", "p")])
+            .chain([
+                ("AK_E2E_BOB_PASSWORD", "p"),
+                ("AK_E2E_TIA_PASSWORD", "p"),
+                ("AK_E2E_PIA_PASSWORD", "p"),
+                ("AK_E2E_REX_PASSWORD", "p"),
+            ])
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
     // Blueprint paths are relative to the repository root, where ak-e2e runs.

@@ -29,6 +29,11 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("reusable-codes", "scenarios/protocol/code-reuse.yaml", "invalid_grant"),
     ("consent-token-ignored", "scenarios/chatgpt/forged-consent.yaml", "expected ak-stage-consent"),
     ("host-not-forwarded", "scenarios/chatgpt/passkey.yaml", "RP ID `authentik-server`"),
+    (
+        "reusable-recovery-codes",
+        "scenarios/chatgpt/recovery-code.yaml",
+        "actual ChatGPT's conversation page, signed in",
+    ),
 ];
 
 /// Defects of what the admin API shows, not of the login: `doctor` catches them
@@ -41,8 +46,9 @@ const FIDELITY: &[&str] = &["passkey-counter-ignored"];
 
 /// Defects of what only a browser loads (the flow page's HTML): the browser driver catches them
 /// (`browser::a_dripping_flow_page_ends_the_browser_run_naming_it`,
-/// `browser::a_covered_button_is_named_with_what_covers_it`).
-const BROWSER: &[&str] = &["drip-flow-page", "cover-flow"];
+/// `browser::a_covered_button_is_named_with_what_covers_it`,
+/// `browser::a_recovery_code_the_page_refuses_is_named_without_the_code`).
+const BROWSER: &[&str] = &["drip-flow-page", "cover-flow", "digits-only-codes"];
 
 /// Runs the whole suite (api driver) with these defects; returns the exit code and the report.
 fn suite(defects: &[&str]) -> (i32, serde_json::Value) {

@@ -20,6 +20,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         ("AK_E2E_BOB_PASSWORD", "fidelity-bob-password"),
         ("AK_E2E_TIA_PASSWORD", "fidelity-tia-password"),
         ("AK_E2E_PIA_PASSWORD", "fidelity-pia-password"),
+        ("AK_E2E_REX_PASSWORD", "fidelity-rex-password"),
         ("AK_E2E_CHATGPT_REDIRECT_URI", REDIRECT_URI),
     ]
     .into_iter()
@@ -43,6 +44,18 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
     .await
     .expect("enroll pia's passkey");
     ak_e2e::drive::passkey::write(&passkey, &made).expect("keep the passkey");
+    // Rex's recovery codes, enrolled through the stand-in's setup flow as `provision` does.
+    let codes = std::env::temp_dir().join(format!("ak-e2e-fidelity-{}.codes", ak_protocol::jose::random_token(6)));
+    let made = ak_e2e::commands::provision::enroll_recovery_codes(
+        server.url(),
+        "ak-e2e-rex",
+        "fidelity-rex-password",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("enroll rex's recovery codes");
+    let kept = ak_e2e::drive::recovery::Codes { codes: made, spent: Vec::new() };
+    ak_e2e::drive::recovery::write(&codes, &kept).expect("keep the codes");
     let subject = ak_e2e::environment::fidelity::Subject {
         authentik: server.url().clone(),
         slug: "chatgpt".into(),
@@ -52,14 +65,20 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         username: "ak-e2e-ann".into(),
         password: "fidelity-ann-password".into(),
         timeout: Duration::from_secs(10),
-        passkey: Some(ak_e2e::environment::fidelity::PasskeyUser {
+        passkey: Some(ak_e2e::environment::fidelity::FactorUser {
             username: "ak-e2e-pia".into(),
             password: "fidelity-pia-password".into(),
             file: passkey.clone(),
         }),
+        recovery: Some(ak_e2e::environment::fidelity::FactorUser {
+            username: "ak-e2e-rex".into(),
+            password: "fidelity-rex-password".into(),
+            file: codes.clone(),
+        }),
     };
     let actual = ak_e2e::environment::fidelity::record(&subject).await.expect("record the stand-in");
     let _ = std::fs::remove_file(&passkey);
+    let _ = std::fs::remove_file(&codes);
     let corpus = std::fs::read_to_string(root().join("tests/fidelity/authentik-2026.2.2.json")).expect("corpus");
     let expected: serde_json::Value = serde_json::from_str(&corpus).expect("corpus JSON");
     let known = std::fs::read_to_string(root().join("tests/fidelity/known-differences.txt")).expect("known");

@@ -15,6 +15,7 @@ pub(crate) const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_BOB_PASSWORD", "real-target-bob-password"),
     ("AK_E2E_TIA_PASSWORD", "real-target-tia-password"),
     ("AK_E2E_PIA_PASSWORD", "real-target-pia-password"),
+    ("AK_E2E_REX_PASSWORD", "real-target-rex-password"),
     ("AK_E2E_TIA_TOTP_SECRET", "3132333435363738393031323334353637383930"),
 ];
 
@@ -181,8 +182,10 @@ async fn provisioning_through_the_api_then_the_login_passes() {
         format!(
             "ak-e2e: imported blueprints/chatgpt.yaml\nak-e2e: imported blueprints/chatgpt-variants.yaml\n\
              ak-e2e: enrolled a passkey for `pia` (ak-e2e-pia, RP ID 127.0.0.1); it is in {} (mode 0600)\n\
+             ak-e2e: enrolled 6 recovery codes for `rex` (ak-e2e-rex); they are in {} (mode 0600)\n\
              ak-e2e: left `tia`'s TOTP devices as they are (AK_E2E_TIA_TOTP_SECRET is set)\n",
-            dir.join("pia.passkey").display()
+            dir.join("pia.passkey").display(),
+            dir.join("rex.codes").display()
         )
     );
     assert!(!output.contains("real-target-client-secret"));
@@ -348,21 +351,49 @@ async fn provision_enrolls_the_mfa_users_totp_device() {
     assert!(!provisioned.contains(private_key), "the key is never printed");
     let passkeys = |server: &AuthentikStandIn| server.directory().webauthn_devices.len();
     assert_eq!(passkeys(&server), 1, "one passkey, pia's, after two provisionings");
-    let (code, output) = run_scenario("passkey", target, config_file, port).await.expect("join");
+    let (code, output) = run_scenario("passkey", target.clone(), config_file.clone(), port).await.expect("join");
     assert_eq!(code, 0, "the enrolled passkey signs pia in: {output}");
     assert!(!output.contains(private_key), "the key is never printed");
+
+    // Rex's recovery codes, shown by the static setup flow, kept beside the secret (0600), never
+    // printed; provisioning again replaces his static device. One signs him in, once.
+    let codes_file = dir.join("secrets/rex.codes");
+    let mode = std::fs::metadata(&codes_file).expect("the codes file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let codes = ak_e2e::drive::recovery::read(&codes_file).expect("codes");
+    assert_eq!((codes.codes.len(), codes.spent.len()), (6, 0));
+    assert!(codes.codes.iter().all(|c| !provisioned.contains(c.as_str())), "a code is never printed");
+    let statics: Vec<usize> = server.directory().static_devices.iter().map(|d| d.tokens.len()).collect();
+    assert_eq!(statics, [6], "one static device, rex's, after two provisionings");
+    let (code, output) = run_scenario("recovery-code", target.clone(), config_file.clone(), port).await.expect("join");
+    assert_eq!(code, 0, "an enrolled code signs rex in, and only once: {output}");
+    let left = ak_e2e::drive::recovery::read(&codes_file).expect("codes");
+    assert_eq!((left.codes.len(), left.spent.len()), (5, 1), "the code typed is recorded as spent");
+    // With no code left, the run stops before any scenario, saying what to do.
+    ak_e2e::drive::recovery::write(&codes_file, &ak_e2e::drive::recovery::Codes::default()).expect("spend them");
+    let (code, output) = run_scenario("recovery-code", target, config_file, port).await.expect("join");
+    assert_eq!(code, 3, "{output}");
+    let said = format!(
+        "ak-e2e: error: fixture user `rex`: {} has 0 recovery code(s) left, and the selected runs type 1: \
+         `ak-e2e provision` enrolls new ones",
+        codes_file.display()
+    );
+    assert!(output.contains(&said), "{output}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Writes a copy of the repository's ak-e2e.yaml into `dir` whose MFA user keeps its TOTP secret
-/// in `secret_file`, and whose passkey user her passkey beside it (`pia.passkey`): a test never
-/// writes the repository's `.ak-e2e/`. Returns the copy's path.
+/// in `secret_file`, whose passkey user her passkey beside it (`pia.passkey`), and whose
+/// recovery-code user his codes there too (`rex.codes`): a test never writes the repository's
+/// `.ak-e2e/`. Returns the copy's path.
 fn config_keeping_the_secret_in(dir: &std::path::Path, secret_file: &std::path::Path) -> std::path::PathBuf {
     let passkey = secret_file.with_file_name("pia.passkey");
+    let codes = secret_file.with_file_name("rex.codes");
     let config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
         .expect("config")
         .replace("file: .ak-e2e/tia.totp", &format!("file: {}", secret_file.display()))
-        .replace("file: .ak-e2e/pia.passkey", &format!("file: {}", passkey.display()));
+        .replace("file: .ak-e2e/pia.passkey", &format!("file: {}", passkey.display()))
+        .replace("file: .ak-e2e/rex.codes", &format!("file: {}", codes.display()));
     let config_file = dir.join("ak-e2e.yaml");
     std::fs::write(&config_file, config).expect("write");
     config_file

@@ -313,3 +313,31 @@ fn walk_text(dir: &std::path::Path) -> String {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .collect()
 }
+
+/// A person with TOTP and recovery codes: the copy gets both (one sign-in enrolls them), so
+/// authentik shows it the device picker, as it would the person on a new browser; the browser
+/// picks the TOTP device there and signs in. Nothing is left, and the person's codes stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_with_totp_and_recovery_codes_is_reproduced_through_the_device_picker() {
+    let port = free_port();
+    let tia = SECRETS.iter().find(|(k, _)| *k == "AK_E2E_TIA_TOTP_SECRET").map(|(_, v)| *v).expect("tia's secret");
+    let codes: Vec<ak_protocol::secret::Secret> =
+        ["tiacode00001", "tiacode00002"].into_iter().map(ak_protocol::secret::Secret::new).collect();
+    let server = standin_with(port, |o| {
+        o.totp_device("ak-e2e-tia", ak_protocol::secret::Secret::new(tia)).recovery_codes("ak-e2e-tia", codes)
+    })
+    .await;
+    let (code, output, trace) = reproduce(&server, port, "ak-e2e-tia", Some(TOKEN)).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("mirroring ak-e2e-tia: 1 group(s), 0 attribute(s), MFA TOTP and recovery codes"),
+        "{output}"
+    );
+    assert!(output.contains("[1/1] PASS  [browser] ak-e2e-tia's ChatGPT login"), "{output}");
+    let directory = server.directory();
+    assert_eq!(throwaway_users(&server), Vec::<String>::new(), "a throwaway user is left");
+    let owners: Vec<(&str, usize)> =
+        directory.static_devices.iter().map(|d| (d.user.as_str(), d.tokens.len())).collect();
+    assert_eq!(owners, [("ak-e2e-tia", 2)], "the copy's codes are gone with it; tia's are all there");
+    let _ = std::fs::remove_dir_all(&trace);
+}

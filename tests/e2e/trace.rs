@@ -14,6 +14,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("AK_E2E_BOB_PASSWORD", "trace-test-bob-password-0451"),
     ("AK_E2E_TIA_PASSWORD", "trace-test-tia-password-0451"),
     ("AK_E2E_PIA_PASSWORD", "trace-test-pia-password-0452"),
+    ("AK_E2E_REX_PASSWORD", "trace-test-rex-password-0453"),
 ];
 
 /// `v[member]` is of JSON type `kind`, else a problem naming where.

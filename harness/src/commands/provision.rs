@@ -196,8 +196,12 @@ fn password_to_enroll<'e>(
 }
 
 /// For each fixture user (not a mirrored one: a copy made per run, never provisioned, nor is the
-/// person it copies): their TOTP device ([`enroll_totp_device`]) and passkey
-/// ([`enroll_passkey`], kept in its `file:`); appends one line for each.
+/// person it copies): their TOTP device (left alone when its variable is set, else a fresh one
+/// with its secret kept in the `file:`), passkey (kept in its `file:`) and recovery codes (kept in
+/// theirs), each enrolled through authentik's own setup flow; appends one line for each.
+///
+/// The kinds enrolled anew are deleted first (admin API; this user's only), then one sign-in with
+/// the password enrolls them all: once one device is there, authentik would ask for it.
 async fn enroll_devices(
     settings: &Settings,
     env: &HashMap<String, String>,
@@ -205,16 +209,48 @@ async fn enroll_devices(
     token: &str,
     lines: &mut Vec<String>,
 ) -> Result<(), ProvisionError> {
+    use ak_protocol::authentik::admin::path;
+    let timeout = settings.request_timeout;
     for (name, user) in settings.users.iter().filter(|(_, u)| u.mirror_of.is_none()) {
-        if let Some(totp) = &user.totp_secret {
-            lines.push(enroll_totp_device(settings, env, (base, token), (name, user), totp).await?);
+        let totp = match &user.totp_secret {
+            Some(totp) if env.get(&totp.env).is_some_and(|v| !v.is_empty()) => {
+                lines.push(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));
+                None
+            }
+            Some(totp) => Some(totp.file.as_ref().ok_or_else(|| {
+                config(format!(
+                    "user `{name}` needs a TOTP device: add `file:` to its `totp_secret` (where provision keeps the \
+                     secret of the device it enrolls), or enroll one by hand and export {}",
+                    totp.env
+                ))
+            })?),
+            None => None,
+        };
+        let kinds = [
+            (totp.is_some(), path::TOTP_DEVICES),
+            (user.passkey.is_some(), path::WEBAUTHN_DEVICES),
+            (user.recovery_codes.is_some(), path::STATIC_DEVICES),
+        ];
+        if !kinds.iter().any(|(wanted, _)| *wanted) {
+            continue;
+        }
+        let password = password_to_enroll(name, user, env, "their devices")?;
+        for (_, collection) in kinds.iter().filter(|(wanted, _)| *wanted) {
+            delete_devices(base, token, &user.username, collection, timeout).await?;
+        }
+        let mut session = signed_in(base, (&user.username, password), timeout, "its devices").await.map_err(runtime)?;
+        if let Some(file) = totp {
+            let secret = confirm_totp(&mut session).await.map_err(runtime)?;
+            crate::files::write_private(file, format!("{}\n", ak_protocol::totp::encode_base32(&secret)).as_bytes())
+                .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
+            lines.push(format!(
+                "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
+                user.username,
+                file.display()
+            ));
         }
         if let Some(passkey) = &user.passkey {
-            let password = password_to_enroll(name, user, env, "their passkey")?;
-            let path = ak_protocol::authentik::admin::path::WEBAUTHN_DEVICES;
-            delete_devices(base, token, &user.username, path, settings.request_timeout).await?;
-            let made =
-                enroll_passkey(base, &user.username, password, settings.request_timeout).await.map_err(runtime)?;
+            let made = register_passkey(&mut session, base).await.map_err(runtime)?;
             crate::drive::passkey::keep(&passkey.file, &made).map_err(config)?;
             lines.push(format!(
                 "enrolled a passkey for `{name}` ({}, RP ID {}); it is in {} (mode 0600)",
@@ -223,51 +259,19 @@ async fn enroll_devices(
                 passkey.file.display()
             ));
         }
+        if let Some(codes) = &user.recovery_codes {
+            let made = confirm_static(&mut session).await.map_err(runtime)?;
+            let count = made.len();
+            let kept = crate::drive::recovery::Codes { codes: made, spent: Vec::new() };
+            crate::drive::recovery::write(&codes.file, &kept).map_err(config)?;
+            lines.push(format!(
+                "enrolled {count} recovery codes for `{name}` ({}); they are in {} (mode 0600)",
+                user.username,
+                codes.file.display()
+            ));
+        }
     }
     Ok(())
-}
-
-/// A fixture user's TOTP device: left alone when its variable is set, else a fresh one enrolled
-/// and its secret kept in the `file:`. Returns the line saying which.
-async fn enroll_totp_device(
-    settings: &Settings,
-    env: &HashMap<String, String>,
-    (base, token): (&Url, &str),
-    (name, user): (&str, &crate::config::UserConfig),
-    totp: &crate::config::SecretRef,
-) -> Result<String, ProvisionError> {
-    if env.get(&totp.env).is_some_and(|v| !v.is_empty()) {
-        return Ok(format!("left `{name}`'s TOTP devices as they are ({} is set)", totp.env));
-    }
-    let file = totp.file.as_ref().ok_or_else(|| {
-        config(format!(
-            "user `{name}` needs a TOTP device: add `file:` to its `totp_secret` (where provision keeps the \
-             secret of the device it enrolls), or enroll one by hand and export {}",
-            totp.env
-        ))
-    })?;
-    let password = password_to_enroll(name, user, env, "their TOTP device")?;
-    let secret = reenroll_totp(base, token, &user.username, password, settings.request_timeout).await?;
-    crate::files::write_private(file, format!("{}\n", ak_protocol::totp::encode_base32(&secret)).as_bytes())
-        .map_err(|e| config(format!("cannot write {}: {e}", file.display())))?;
-    Ok(format!(
-        "enrolled a TOTP device for `{name}` ({}); its secret is in {} (mode 0600)",
-        user.username,
-        file.display()
-    ))
-}
-
-/// Enrolls a TOTP device for `username` afresh: the user's existing TOTP devices are deleted
-/// (admin API), then [`enroll_totp`] enrolls a new one.
-async fn reenroll_totp(
-    base: &Url,
-    token: &str,
-    username: &str,
-    password: &str,
-    timeout: std::time::Duration,
-) -> Result<Vec<u8>, ProvisionError> {
-    delete_devices(base, token, username, ak_protocol::authentik::admin::path::TOTP_DEVICES, timeout).await?;
-    enroll_totp(base, username, password, timeout).await.map_err(runtime)
 }
 
 /// Deletes `username`'s devices of one kind (`collection`, an admin device list), never
@@ -347,20 +351,41 @@ pub(crate) async fn register_passkey(
     Ok(passkey)
 }
 
-/// Enrolls a TOTP device for `username` as authentik's own setup flow does: the user signs in
-/// with their password, runs `default-authenticator-totp-setup`, and confirms the secret it
-/// offers with a current code. Returns the secret.
-pub async fn enroll_totp(
+/// Enrolls recovery codes for `username` as authentik's own setup flow does: the user signs in
+/// with their password, runs `default-authenticator-static-setup`, and confirms the codes it
+/// shows. Returns the codes.
+pub async fn enroll_recovery_codes(
     base: &Url,
     username: &str,
     password: &str,
     timeout: std::time::Duration,
-) -> Result<Vec<u8>, String> {
-    let mut session = signed_in(base, (username, password), timeout, "a TOTP device").await?;
-    confirm_totp(&mut session).await
+) -> Result<Vec<String>, String> {
+    let mut session = signed_in(base, (username, password), timeout, "recovery codes").await?;
+    confirm_static(&mut session).await
 }
 
-/// [`enroll_totp`] in a session signed in already.
+/// [`enroll_recovery_codes`] in a session signed in already.
+pub(crate) async fn confirm_static(
+    session: &mut crate::environment::flow_client::FlowClient,
+) -> Result<Vec<String>, String> {
+    const SETUP: &str = ak_protocol::authentik::flows::STATIC_SETUP;
+    let challenge = session.challenge(SETUP, None).await?;
+    let ChallengeKind::AuthenticatorStatic { codes } = &challenge.kind else {
+        let answered = crate::environment::flow_client::shown_component(&challenge);
+        return Err(format!("flow `{SETUP}` did not show recovery codes (answered `{answered}`)"));
+    };
+    let codes: Vec<String> = codes.iter().map(|c| c.expose().to_string()).collect();
+    let done = session.challenge(SETUP, Some(&Answer::AuthenticatorStatic)).await?;
+    if done.component() != component::REDIRECT {
+        let errors = ak_protocol::authentik::flow_errors(&done);
+        return Err(format!("flow `{SETUP}` did not confirm the recovery codes: {}", errors.join("; ")));
+    }
+    Ok(codes)
+}
+
+/// Enrolls a TOTP device for the user signed in to `session` as authentik's own setup flow does:
+/// `default-authenticator-totp-setup`, its secret confirmed with a current code. Returns the
+/// secret.
 pub(crate) async fn confirm_totp(session: &mut crate::environment::flow_client::FlowClient) -> Result<Vec<u8>, String> {
     const SETUP: &str = ak_protocol::authentik::flows::TOTP_SETUP;
     let challenge = session.challenge(SETUP, None).await?;

@@ -3,8 +3,8 @@
 //! It reads the user through authentik's admin API (groups, attributes, the kinds of MFA device
 //! they have), makes a throwaway user mirroring them (`ak-e2e-repro-<random>`, same name, an
 //! address at the same email domain, same groups and attributes, path `ak-e2e/reproduce`, a
-//! random password, and a TOTP device and a passkey of its own if they have them, enrolled
-//! through authentik's setup flows), runs the ChatGPT login for
+//! random password, and a TOTP device, a passkey and recovery codes of its own if they have
+//! them, enrolled through authentik's setup flows), runs the ChatGPT login for
 //! it under the browser driver with a trace bundle, and deletes it afterwards: when the login
 //! passes, fails or errors, and on Ctrl-C or SIGTERM; a copy left by a killed run is swept by
 //! the next (see [`crate::environment::throwaway`]). The user's own password and devices are
@@ -19,8 +19,8 @@
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the fixture exists.
 //! Other MFA kinds go without (see `environment::mirror`), and the output says so. The copy's
-//! passkey is kept for the run only, in a folder only its owner reads (never in the bundle), and
-//! goes with the copy: authentik deletes a user's devices with the user.
+//! passkey and recovery codes are kept for the run only, in a folder only its owner reads (never
+//! in the bundle), and go with the copy: authentik deletes a user's devices with the user.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -131,7 +131,7 @@ pub async fn reproduce(
         Err(stop) => stop.say(&redactor),
         Ok(fixture) => {
             environment.set_user(FIXTURE, &fixture_user(&fixture.username, &fixture.email, &fixture.name, false));
-            let kept = fixture.passkey.as_ref().map_or(Ok(()), |p| environment.keep_passkey(FIXTURE, p));
+            let kept = environment.keep_devices(FIXTURE, &fixture);
             match kept {
                 Ok(()) => {
                     let code = login(&settings, &vars, &environment, &fixture, &scenario, &folder, out, style).await;
@@ -248,6 +248,7 @@ fn fixture_user(username: &str, email: &str, name: &str, totp: bool) -> UserConf
         password: SecretRef { env: PASSWORD_VAR.into(), file: None },
         totp_secret: totp.then(|| SecretRef { env: TOTP_VAR.into(), file: None }),
         passkey: None,
+        recovery_codes: None,
         mirror_of: None,
     }
 }

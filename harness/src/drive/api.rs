@@ -29,6 +29,8 @@ pub struct Credentials<'a> {
     /// The file of the user's passkey (see `drive::passkey`), if they have one: answers
     /// authentik's WebAuthn challenge, before a TOTP code.
     pub passkey: Option<std::path::PathBuf>,
+    /// A recovery code: typed at the MFA stage instead of the user's other factors.
+    pub code: Option<String>,
     /// What to do at a consent stage.
     pub consent: Consent,
 }
@@ -87,6 +89,16 @@ impl<'e> ApiDriver<'e> {
             challenge: None,
             discovery: None,
         })
+    }
+
+    /// Forgets authentik's and ChatGPT's cookies, as another browser would start; the exchanges
+    /// so far stay.
+    pub fn new_session(&mut self) -> Result<(), DriveError> {
+        self.session.forget_cookies()?;
+        self.authorize_state = None;
+        self.refused = None;
+        self.position = Position::Start;
+        Ok(())
     }
 
     /// The workspace this session signs in to.
@@ -204,6 +216,10 @@ impl<'e> ApiDriver<'e> {
             let answer = match component.as_str() {
                 component::IDENTIFICATION => Answer::Identification { uid_field: credentials.uid.to_string() },
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
+                component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
+                    let code = credentials.code.clone().unwrap_or_default();
+                    Answer::AuthenticatorValidate { code: Secret::new(code) }
+                }
                 component::AUTHENTICATOR_VALIDATE => {
                     match (&credentials.passkey, self.challenge.as_ref().and_then(Challenge::webauthn_options)) {
                         (Some(file), Some(options)) => {

@@ -113,10 +113,19 @@ struct Act<'a> {
     stage: Option<&'a str>,
     /// Only in a document opened since the last mark.
     fresh: bool,
+    /// On authentik's device picker (several devices, none chosen), the button of this device
+    /// class is clicked first (`totp`, `static`, `webauthn`).
+    pick: Option<&'a str>,
 }
 
 /// A stage's submit button.
 const SUBMIT: &str = "button[type=submit]";
+/// The MFA stage's code field (a TOTP or a recovery code).
+const CODE: &str = "input[name=code]";
+/// authentik's device classes, as its device picker offers them.
+const TOTP: &str = "totp";
+const RECOVERY: &str = "static";
+const WEBAUTHN: &str = "webauthn";
 /// The WebAuthn challenge's "Retry authentication" button (authentik 2026.2: the only primary
 /// button of `ak-stage-authenticator-validate-webauthn`, there once an attempt has ended).
 const RETRY_PASSKEY: &str = "button.pf-m-primary[type=button]";
@@ -126,6 +135,11 @@ const RETRY_PASSKEY: &str = "button.pf-m-primary[type=button]";
 /// page, within `{budget}` milliseconds, for how it ended: `signed`, `refused` with the browser's
 /// error, `pending`, or `not asked`; with the RP ID asked for.
 const PASSKEY: &str = include_str!("js/passkey.js");
+
+/// Empties every one-time-code field of the page, through the open shadow roots.
+const SCRUB_CODES: &str = "const scrub = (root) => root.querySelectorAll('*').forEach((el) => { \
+    if (el.localName === 'input' && (el.name === 'code' || el.autocomplete === 'one-time-code')) el.value = ''; \
+    if (el.shadowRoot) scrub(el.shadowRoot); }); scrub(document); return true;";
 
 /// Serialises the document with its open shadow roots as declarative `<template>`s.
 const SERIALIZE: &str = include_str!("js/serialize.js");
@@ -312,6 +326,20 @@ impl<'e> BrowserDriver<'e> {
         self.wedged.load(Ordering::Relaxed)
     }
 
+    /// Forgets the cookies and the storage of `origins`, as another browser would start; the
+    /// exchanges so far stay.
+    pub async fn new_session(&mut self, origins: &std::collections::BTreeSet<String>) -> Result<(), DriveError> {
+        self.drain().await;
+        if !super::chrome::reset_session(&self.client, origins).await {
+            return Err(DriveError("browser: the cookies of the steps before could not be cleared".into()));
+        }
+        self.drain().await;
+        self.authorize_state = None;
+        self.refused = None;
+        self.position = Position::Start;
+        Ok(())
+    }
+
     /// The workspace this session signs in to.
     pub fn workspace(&self) -> &'e Workspace {
         self.ws
@@ -331,6 +359,7 @@ impl<'e> BrowserDriver<'e> {
                     button: Some("[data-testid=continue-button]"),
                     stage: None,
                     fresh: true,
+                    pick: None,
                 };
                 self.act(action).await?;
             }
@@ -361,6 +390,7 @@ impl<'e> BrowserDriver<'e> {
                 "stage": action.stage,
                 "nested": NESTED_FORMS,
                 "fresh": action.fresh,
+                "pick": action.pick,
                 "budget": budget.as_millis() as u64,
             });
             let answer = self.command("acting in the page", self.client.execute_async(ACT, vec![args])).await;
@@ -369,6 +399,16 @@ impl<'e> BrowserDriver<'e> {
             }
             match answer {
                 Ok(answer) if answer["ok"] == Value::Bool(true) => return Ok(()),
+                // The page's own validation refused the value: asking again changes nothing.
+                Ok(answer) if answer["refused"] == Value::Bool(true) => {
+                    let (wanted, why) =
+                        (answer["wanted"].as_str().unwrap_or_default(), answer["why"].as_str().unwrap_or("?"));
+                    let place = action.stage.map(|s| format!(" in authentik's {s}")).unwrap_or_default();
+                    // authentik's page refused what the user would type: a verdict on authentik.
+                    let refused = format!("browser: `{wanted}`{place} was not sent: {why}");
+                    self.refused = Some(refused.clone());
+                    return Err(DriveError(refused));
+                }
                 Ok(answer) => {
                     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
                     last = (text("wanted"), text("why"), true);
@@ -647,7 +687,8 @@ impl<'e> BrowserDriver<'e> {
     /// a stage these credentials cannot pass. A user with a passkey signs in with a virtual
     /// authenticator of the session's (see `drive::authenticator`), there for this sign-in only.
     pub async fn sign_in(&mut self, credentials: &Credentials<'_>) -> Result<(), DriveError> {
-        let Some(file) = &credentials.passkey else { return self.answer_stages(credentials, None).await };
+        let passkey = credentials.passkey.as_ref().filter(|_| credentials.code.is_none());
+        let Some(file) = passkey else { return self.answer_stages(credentials, None).await };
         let added = self.command("adding a virtual authenticator", VirtualAuthenticator::add(&self.client)).await?;
         let signed_in = self.answer_stages(credentials, Some((file, &added))).await;
         let removed = self.command("removing the virtual authenticator", added.remove(&self.client)).await;
@@ -683,23 +724,16 @@ impl<'e> BrowserDriver<'e> {
                     }
                     continue;
                 }
+                component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
+                    let code = credentials.code.as_deref().unwrap_or_default();
+                    self.screenshot_before_code(&component, RECOVERY).await?;
+                    self.type_code(&component, RECOVERY, code).await?;
+                }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
-                    let code = Some("input[name=code]");
-                    if self.screenshots == Screenshots::All {
-                        // Before typing: the code sits in a text field and must not reach a screenshot.
-                        self.act(Act { field: code, stage: Some(&component), ..Act::default() }).await?;
-                        self.screenshot("authenticator").await;
-                    }
+                    self.screenshot_before_code(&component, TOTP).await?;
                     let totp = super::totp_code(self.env, secret).await;
-                    let action = Act {
-                        field: code,
-                        fill: Some(&totp.code),
-                        button: Some(SUBMIT),
-                        stage: Some(&component),
-                        fresh: false,
-                    };
-                    self.act(action).await?;
+                    self.type_code(&component, TOTP, &totp.code).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
@@ -715,6 +749,31 @@ impl<'e> BrowserDriver<'e> {
             self.settle(Next::DocumentOrChallenge).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// With `--screenshots all`, the MFA stage's screenshot, taken before a code is typed (the
+    /// code sits in a text field and must not reach a screenshot), once the device of class
+    /// `device` is chosen.
+    async fn screenshot_before_code(&mut self, stage: &str, device: &str) -> Result<(), DriveError> {
+        if self.screenshots == Screenshots::All {
+            self.act(Act { field: Some(CODE), stage: Some(stage), pick: Some(device), ..Act::default() }).await?;
+            self.screenshot("authenticator").await;
+        }
+        Ok(())
+    }
+
+    /// Types `code` in the MFA stage's code field of the device of class `device` (chosen in
+    /// authentik's device picker when it shows one) and submits it.
+    async fn type_code(&mut self, stage: &str, device: &str, code: &str) -> Result<(), DriveError> {
+        let action = Act {
+            field: Some(CODE),
+            fill: Some(code),
+            button: Some(SUBMIT),
+            stage: Some(stage),
+            fresh: false,
+            pick: Some(device),
+        };
+        self.act(action).await
     }
 
     /// Answers the MFA stage's WebAuthn challenge as a person with the passkey does, without the
@@ -735,7 +794,8 @@ impl<'e> BrowserDriver<'e> {
         authenticator: &VirtualAuthenticator,
         user: &str,
     ) -> Result<(), DriveError> {
-        self.act(Act { field: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await?;
+        let chosen = Act { field: Some(RETRY_PASSKEY), stage: Some(stage), pick: Some(WEBAUTHN), ..Act::default() };
+        self.act(chosen).await?;
         self.stage_screenshot("authenticator").await;
         self.until_executor_answered().await?;
         let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
@@ -835,7 +895,7 @@ impl<'e> BrowserDriver<'e> {
     /// `--screenshots all`, the stage's screenshot `shot` is taken in between.
     async fn submit(&mut self, stage: &str, field: &str, text: &str, shot: &str) -> Result<(), DriveError> {
         let mut action =
-            Act { field: Some(field), fill: Some(text), button: Some(SUBMIT), stage: Some(stage), fresh: false };
+            Act { field: Some(field), fill: Some(text), button: Some(SUBMIT), stage: Some(stage), ..Act::default() };
         if self.screenshots == Screenshots::All {
             self.act(Act { button: None, ..action }).await?;
             self.screenshot(shot).await;
@@ -855,6 +915,8 @@ impl<'e> BrowserDriver<'e> {
 
     /// A screenshot named after what is on screen; returns its path.
     async fn screenshot(&mut self, name: &str) -> Option<PathBuf> {
+        // A code typed (a recovery code authentik refused is still good) never reaches a picture.
+        self.artifact_command(self.client.execute(SCRUB_CODES, vec![])).await?;
         let png = self.artifact_command(self.client.screenshot()).await?;
         let path = self.artifacts.make().ok()?.join(format!("{:02}-{name}.png", self.written.len() + 1));
         crate::files::write_new(&path, &png).ok()?;

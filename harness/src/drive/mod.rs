@@ -7,6 +7,7 @@ pub mod browser;
 pub mod chrome;
 mod network_log;
 pub mod passkey;
+pub mod recovery;
 pub mod session;
 pub mod totp;
 
@@ -42,7 +43,8 @@ pub struct Seen<'a> {
     /// The `state` of the authorization request ChatGPT sent, once it did.
     pub state: Option<&'a str>,
     /// Why the sign-in stopped at a request of authentik's the user's authenticator refused (a
-    /// passkey for another site): the `sign_in` step fails with it.
+    /// passkey for another site), or at a value authentik's page refused to send (a recovery
+    /// code its field does not take): the `sign_in` step fails with it.
     pub refused: Option<&'a str>,
 }
 

@@ -53,16 +53,22 @@ pub struct Turn(#[allow(dead_code)] std::fs::File);
 
 /// Takes the passkey's lock, waiting for whoever holds it.
 pub fn hold(file: &Path) -> Result<Turn, String> {
+    lock_beside(file, "passkey", || read(file).map(drop))
+}
+
+/// Takes the lock of `file` (the `what` in it, for errors): a `.lock` file beside it, waited
+/// for. A missing `file` is `missing`'s error, and leaves no lock file behind.
+pub fn lock_beside(file: &Path, what: &str, missing: impl FnOnce() -> Result<(), String>) -> Result<Turn, String> {
     if !file.exists() {
-        read(file)?;
+        missing()?;
     }
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(lock_path(file))
-        .map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
-    lock.lock().map_err(|e| format!("cannot lock the passkey in {}: {e}", file.display()))?;
+        .map_err(|e| format!("cannot lock the {what} in {}: {e}", file.display()))?;
+    lock.lock().map_err(|e| format!("cannot lock the {what} in {}: {e}", file.display()))?;
     Ok(Turn(lock))
 }
 

@@ -62,6 +62,14 @@ impl Session {
         Ok(Self { http, jar, authentik, timeout, hops: Vec::new(), clock: None })
     }
 
+    /// The same session without its cookies, as another browser would start: its exchanges
+    /// so far stay.
+    pub fn forget_cookies(&mut self) -> Result<(), DriveError> {
+        let fresh = Self::new(&self.authentik, self.timeout)?;
+        (self.http, self.jar) = (fresh.http, fresh.jar);
+        Ok(())
+    }
+
     /// authentik's base URL.
     pub fn authentik(&self) -> &Url {
         &self.authentik

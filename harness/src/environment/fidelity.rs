@@ -38,17 +38,20 @@ pub struct Subject {
     pub timeout: Duration,
     /// A fixture user with a passkey as their second factor, when the corpus is to have the
     /// WebAuthn answers.
-    pub passkey: Option<PasskeyUser>,
+    pub passkey: Option<FactorUser>,
+    /// A fixture user with recovery codes as their only second factor, when the corpus is to
+    /// have the static device's answers.
+    pub recovery: Option<FactorUser>,
 }
 
-/// A user whose second factor is a passkey, and where the passkey is kept.
+/// A user whose second factor is kept in a file (a passkey, recovery codes), and the file.
 #[derive(Debug, Clone)]
-pub struct PasskeyUser {
+pub struct FactorUser {
     /// The username.
     pub username: String,
     /// The password, typed before the MFA stage.
     pub password: String,
-    /// The passkey's file (see `drive::passkey`).
+    /// The file (see `drive::passkey`, `drive::recovery`).
     pub file: std::path::PathBuf,
 }
 
@@ -77,7 +80,11 @@ const VOLATILE: &[&str] = &[
     "background",
     "token",
     "uid",
+    "device_uid",
 ];
+
+/// Keys whose values are lists of secrets: each item is masked (the recovery codes shown).
+const VOLATILE_ITEMS: &[&str] = &["codes"];
 
 /// Keys whose string values change on every request or install, but whose objects are kept:
 /// WebAuthn challenges and ids (`challenge` is also the key of a device's options object), the RP
@@ -96,6 +103,10 @@ pub fn shape(value: &Value, base: &str) -> Value {
                     VOLATILE.contains(&key.as_str()) || (VOLATILE_TEXT.contains(&key.as_str()) && v.is_string());
                 let masked = if volatile && !v.is_null() {
                     json!(format!("<{}>", kind(v)))
+                } else if let (true, Some(items)) = (VOLATILE_ITEMS.contains(&key.as_str()), v.as_array()) {
+                    let mut kinds: Vec<String> = items.iter().map(|i| format!("<{}>", kind(i))).collect();
+                    kinds.dedup();
+                    json!(kinds)
                 } else if let (true, Some(scopes)) = (key == "scope", v.as_str()) {
                     // A set of scopes, in the order of authentik's database.
                     let mut scopes: Vec<&str> = scopes.split_whitespace().collect();
@@ -144,6 +155,9 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     recorder.record_code_flow(&mut session).await?;
     if let Some(user) = &subject.passkey {
         recorder.record_passkey(user).await?;
+    }
+    if let Some(user) = &subject.recovery {
+        recorder.record_recovery(user).await?;
     }
     serde_json::to_value(recorder.corpus).map_err(|e| e.to_string())
 }
@@ -245,7 +259,7 @@ impl<'a> Recorder<'a> {
     }
 
     /// Signs `user` in up to the MFA stage in `session`; its challenge.
-    async fn to_mfa(session: &mut FlowClient, user: &PasskeyUser) -> Result<Value, String> {
+    async fn to_mfa(session: &mut FlowClient, user: &FactorUser) -> Result<Value, String> {
         const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
         session.challenge_json(FLOW, "", None).await?;
         let id = Answer::Identification { uid_field: user.username.clone() };
@@ -258,7 +272,7 @@ impl<'a> Recorder<'a> {
     /// an assertion; the WebAuthn setup flow's registration options; then, in a second login,
     /// the MFA stage's refusals of a tampered assertion (another challenge, another origin, a
     /// counter that did not grow).
-    async fn record_passkey(&mut self, user: &PasskeyUser) -> Result<(), String> {
+    async fn record_passkey(&mut self, user: &FactorUser) -> Result<(), String> {
         const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
         let origin = self.subject.authentik.origin().ascii_serialization();
         // Held for the whole recording: its counters reach authentik in order, and the last is
@@ -304,6 +318,27 @@ impl<'a> Recorder<'a> {
             self.corpus.insert(key, shape(&mfa, &self.base));
         }
         crate::drive::passkey::write(&user.file, &passkey)
+    }
+
+    /// Records the recovery codes' answers: the MFA stage offering the user's static device, its
+    /// answer to a code (one spent from the file), the static setup flow's codes (not
+    /// confirmed: no device is added); then, in a second login, its refusal of the same code.
+    async fn record_recovery(&mut self, user: &FactorUser) -> Result<(), String> {
+        const FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
+        let code = crate::drive::recovery::take(&user.file, &user.username, self.subject.timeout).await?;
+        let answer = || Answer::AuthenticatorValidate { code: Secret::new(code.clone()) };
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        let mfa = Self::to_mfa(&mut session, user).await?;
+        self.corpus.insert("challenge_mfa_static", shape(&mfa, &self.base));
+        let done = session.challenge_json(FLOW, "", Some(&answer())).await?;
+        self.corpus.insert("challenge_mfa_static_done", shape(&done, &self.base));
+        let setup = session.challenge_json(ak_protocol::authentik::flows::STATIC_SETUP, "", None).await?;
+        self.corpus.insert("challenge_static_setup", shape(&setup, &self.base));
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        Self::to_mfa(&mut session, user).await?;
+        let reused = session.challenge_json(FLOW, "", Some(&answer())).await?;
+        self.corpus.insert("challenge_mfa_static_reused", shape(&reused, &self.base));
+        Ok(())
     }
 
     /// Records the code flow as ChatGPT runs it, signed in through `session`: the token answer,

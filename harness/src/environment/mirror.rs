@@ -1,15 +1,16 @@
 //! Copies of real users: a throwaway user (`ak-e2e-repro-…`) with the same name, groups,
 //! attributes, type and active state as a real person, an address of its own at the same email
-//! domain, a password ak-e2e chose, and a TOTP device and a passkey of its own (each enrolled
-//! through authentik's own setup flow, as `provision` enrolls them) when the person has one. `reproduce` makes one per run; `users.<name>.mirror_of`
+//! domain, a password ak-e2e chose, and a TOTP device, a passkey and recovery codes of its own
+//! (each enrolled through authentik's own setup flow, as `provision` enrolls them) when the
+//! person has them. `reproduce` makes one per run; `users.<name>.mirror_of`
 //! makes fixture users of them (a canary for nightly runs). The person is only read: their
 //! password and devices are never changed. Copies are deleted like every throwaway object
 //! ([`crate::environment::throwaway`]).
 //!
 //! Why an address of its own: authentik's identification stage may look users up by email, and
 //! two users with one address would change the real user's sign-in while the copy exists.
-//! Other MFA kinds go without: Duo, SMS and email need the person's phone or mailbox; static
-//! codes are not enrolled yet. The copy says so.
+//! Other MFA kinds go without: Duo, SMS and email need the person's phone or mailbox. The copy
+//! says so.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,6 +26,8 @@ use crate::environment::throwaway::{self, Cleanup, Kind};
 pub const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.TOTPDevice";
 /// authentik's model label of a passkey (a WebAuthn device).
 pub const WEBAUTHN_DEVICE: &str = "authentik_stages_authenticator_webauthn.WebAuthnDevice";
+/// authentik's model label of recovery codes (a static device).
+pub const STATIC_DEVICE: &str = "authentik_stages_authenticator_static.StaticDevice";
 
 /// A copy made.
 #[derive(Debug)]
@@ -41,6 +44,8 @@ pub struct Copy {
     pub totp: Option<Secret>,
     /// The copy's passkey, when the person has one (its RP ID: the host the API was reached at).
     pub passkey: Option<ak_protocol::webauthn::Passkey>,
+    /// The copy's recovery codes, when the person has some.
+    pub recovery_codes: Option<Vec<String>>,
     /// What the line saying so reads: groups, attributes, MFA, other devices not mirrored.
     pub lines: Vec<String>,
 }
@@ -83,7 +88,8 @@ pub async fn copy(
         devices.into_iter().filter(|d| d.confirmed).map(|d| d.kind).filter(|k| !k.is_empty()).collect();
     let totp = kinds.contains(TOTP_DEVICE);
     let passkey = kinds.contains(WEBAUTHN_DEVICE);
-    let mirrored = [TOTP_DEVICE, WEBAUTHN_DEVICE];
+    let codes = kinds.contains(STATIC_DEVICE);
+    let mirrored = [TOTP_DEVICE, WEBAUTHN_DEVICE, STATIC_DEVICE];
     let others: Vec<&str> =
         kinds.iter().filter(|k| !mirrored.contains(&k.as_str())).map(|k| k.rsplit('.').next().unwrap_or(k)).collect();
     let domain = user.email.rsplit_once('@').map_or("example.invalid", |(_, d)| d);
@@ -102,38 +108,19 @@ pub async fn copy(
     cleanup.add(format!("the throwaway user {name}"), path::one(path::USERS, created.pk));
     let set = admin::SetPassword { password: password.clone() };
     api.act(&path::action(path::USERS, created.pk, "set_password"), &set).await.map_err(failed)?;
+    let has = [(totp, "TOTP"), (passkey, "a passkey"), (codes, "recovery codes")];
     // An inactive person's copy is inactive too: it cannot sign in to enroll a device, nor use one.
-    // One sign-in enrolls both: once the first device is there, authentik would ask for it.
-    let (secret, passkey) = if (totp || passkey) && user.is_active {
-        use crate::commands::provision::{confirm_totp, register_passkey, signed_in};
-        let signed = signed_in(api.base(), (name, password.expose()), timeout, "its devices").await;
-        let mut session = signed.map_err(|e| CopyError::Failed(format!("cannot give {name} its devices: {e}")))?;
-        let secret = match totp {
-            true => Some(
-                confirm_totp(&mut session)
-                    .await
-                    .map_err(|e| CopyError::Failed(format!("cannot give {name} a TOTP device: {e}")))?,
-            ),
-            false => None,
-        };
-        let passkey = match passkey {
-            true => Some(
-                register_passkey(&mut session, api.base())
-                    .await
-                    .map_err(|e| CopyError::Failed(format!("cannot give {name} a passkey: {e}")))?,
-            ),
-            false => None,
-        };
-        (secret.map(|s| Secret::new(ak_protocol::totp::encode_hex(&s))), passkey)
-    } else {
-        (None, None)
+    let enrolled = match user.is_active {
+        true => enroll(api, name, password, timeout, (totp, passkey, codes)).await?,
+        false => Enrolled::default(),
     };
-    let mfa = match (totp, passkey.is_some(), others.is_empty()) {
-        (true, true, _) => "TOTP and a passkey",
-        (true, false, _) => "TOTP",
-        (false, true, _) => "a passkey",
-        (false, false, true) => "none",
-        (false, false, false) => "none mirrored",
+    // What the person has (an inactive person's copy gets none: it cannot sign in to enroll).
+    let given: Vec<&str> = has.into_iter().filter_map(|(has, what)| has.then_some(what)).collect();
+    let mfa = match (given.as_slice(), others.is_empty()) {
+        ([], true) => "none".to_string(),
+        ([], false) => "none mirrored".to_string(),
+        ([one], _) => one.to_string(),
+        ([first @ .., last], _) => format!("{} and {last}", first.join(", ")),
     };
     let active = if user.is_active { "" } else { ", inactive like them" };
     let mut lines = vec![format!(
@@ -148,7 +135,55 @@ pub async fn copy(
             others.join(", ")
         ));
     }
-    Ok(Copy { pk: created.pk, username: name.to_string(), email, name: user.name, totp: secret, passkey, lines })
+    Ok(Copy {
+        pk: created.pk,
+        username: name.to_string(),
+        email,
+        name: user.name,
+        totp: enrolled.totp,
+        passkey: enrolled.passkey,
+        recovery_codes: enrolled.codes,
+        lines,
+    })
+}
+
+/// The devices given to a copy.
+#[derive(Default)]
+struct Enrolled {
+    totp: Option<Secret>,
+    passkey: Option<ak_protocol::webauthn::Passkey>,
+    codes: Option<Vec<String>>,
+}
+
+/// Enrolls the wanted kinds (TOTP, a passkey, recovery codes) for copy `name` through
+/// authentik's own setup flows: one sign-in enrolls them all, since once the first device is
+/// there, authentik would ask for it.
+async fn enroll(
+    api: &AdminApi,
+    name: &str,
+    password: &Secret,
+    timeout: Duration,
+    (totp, passkey, codes): (bool, bool, bool),
+) -> Result<Enrolled, CopyError> {
+    use crate::commands::provision::{confirm_static, confirm_totp, register_passkey, signed_in};
+    if !(totp || passkey || codes) {
+        return Ok(Enrolled::default());
+    }
+    let failed = |what: &str, e: String| CopyError::Failed(format!("cannot give {name} {what}: {e}"));
+    let signed = signed_in(api.base(), (name, password.expose()), timeout, "its devices").await;
+    let mut session = signed.map_err(|e| failed("its devices", e))?;
+    let mut enrolled = Enrolled::default();
+    if totp {
+        let secret = confirm_totp(&mut session).await.map_err(|e| failed("a TOTP device", e))?;
+        enrolled.totp = Some(Secret::new(ak_protocol::totp::encode_hex(&secret)));
+    }
+    if passkey {
+        enrolled.passkey = Some(register_passkey(&mut session, api.base()).await.map_err(|e| failed("a passkey", e))?);
+    }
+    if codes {
+        enrolled.codes = Some(confirm_static(&mut session).await.map_err(|e| failed("recovery codes", e))?);
+    }
+    Ok(enrolled)
 }
 
 /// The variables holding a mirrored fixture user's password and TOTP secret.

@@ -72,69 +72,88 @@ pub struct Environment {
     /// Secrets made during the start (a mirrored user's TOTP secret), by variable: the run adds
     /// them to its plan's.
     pub made_secrets: Vec<(String, Secret)>,
-    /// The passkeys made for this run (the embedded target, copies of people), by fixture user:
-    /// in a folder of their own, removed when the environment goes.
-    passkeys: Option<PasskeyFolder>,
+    /// The passkeys and recovery codes made for this run (the embedded target, copies of
+    /// people), by fixture user: in a folder of their own, removed when the environment goes.
+    devices: Option<DeviceFolder>,
 }
 
-/// A folder only its owner reads (0700), holding the passkeys made for one run; removed when
-/// dropped.
-struct PasskeyFolder {
+/// A folder only its owner reads (0700), holding the passkeys and recovery codes made for one
+/// run; removed when dropped.
+struct DeviceFolder {
     path: std::path::PathBuf,
+    /// Passkey files, by fixture user.
     files: BTreeMap<String, std::path::PathBuf>,
+    /// Recovery code files, by fixture user.
+    codes: BTreeMap<String, std::path::PathBuf>,
     /// The credentials as the stand-in registers them, by username.
     credentials: Vec<(String, ak_protocol::webauthn::Registered)>,
+    /// The recovery codes as the stand-in keeps them, by username.
+    recovery: Vec<(String, Vec<Secret>)>,
 }
 
-impl Drop for PasskeyFolder {
+impl Drop for DeviceFolder {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
-/// Keeps fixture user `name`'s passkey in the run's folder of passkeys, made when first needed.
-fn keep_passkey(
-    folder: &mut Option<PasskeyFolder>,
-    name: &str,
-    passkey: &ak_protocol::webauthn::Passkey,
-) -> Result<(), String> {
-    let folder = match folder {
+/// The run's folder of devices, made when first needed.
+fn device_folder(folder: &mut Option<DeviceFolder>) -> Result<&mut DeviceFolder, String> {
+    Ok(match folder {
         Some(folder) => folder,
-        None => folder.insert(PasskeyFolder::new()?),
-    };
-    folder.keep(name, passkey)
+        None => folder.insert(DeviceFolder::new()?),
+    })
 }
 
-/// The stem of a passkey folder's name; the process id follows.
-const PASSKEY_FOLDER: &str = "ak-e2e-passkeys-";
+/// Keeps a copy's devices (see `mirror::Copy`) for fixture user `name` in the run's folder.
+fn keep_devices(folder: &mut Option<DeviceFolder>, name: &str, copy: &mirror::Copy) -> Result<(), String> {
+    if let Some(passkey) = &copy.passkey {
+        device_folder(folder)?.keep(name, passkey)?;
+    }
+    if let Some(codes) = &copy.recovery_codes {
+        device_folder(folder)?.keep_codes(name, codes.clone())?;
+    }
+    Ok(())
+}
 
-impl PasskeyFolder {
+/// The stem of a device folder's name; the process id follows.
+const DEVICE_FOLDER: &str = "ak-e2e-devices-";
+
+impl DeviceFolder {
     /// A new one below the temporary folder, after removing those of runs that are gone
     /// (a SIGKILL drops nothing).
     fn new() -> Result<Self, String> {
         Self::sweep(&std::env::temp_dir());
-        let path =
-            crate::files::fresh_folder(&std::env::temp_dir(), &format!("{PASSKEY_FOLDER}{}", std::process::id()))
-                .and_then(|path| {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
-                })
-                .map_err(|e| format!("cannot make a folder for the run's passkeys: {e}"))?;
-        Ok(Self { path, files: BTreeMap::new(), credentials: Vec::new() })
+        let path = crate::files::fresh_folder(&std::env::temp_dir(), &format!("{DEVICE_FOLDER}{}", std::process::id()))
+            .and_then(|path| {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
+            })
+            .map_err(|e| format!("cannot make a folder for the run's passkeys and codes: {e}"))?;
+        let (files, codes) = (BTreeMap::new(), BTreeMap::new());
+        Ok(Self { path, files, codes, credentials: Vec::new(), recovery: Vec::new() })
     }
 
-    /// Removes the passkey folders in `parent` whose process (by the id in the name) is gone.
+    /// Removes the device folders in `parent` whose process (by the id in the name) is gone.
     fn sweep(parent: &std::path::Path) {
         let Ok(entries) = std::fs::read_dir(parent) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(PASSKEY_FOLDER) else { continue };
+            let Some(rest) = name.strip_prefix(DEVICE_FOLDER) else { continue };
             let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let gone = !pid.is_empty() && !std::path::Path::new("/proc").join(&pid).exists();
             if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
+    }
+
+    /// Keeps fixture user `name`'s recovery codes in it.
+    fn keep_codes(&mut self, name: &str, codes: Vec<String>) -> Result<(), String> {
+        let file = self.path.join(format!("{name}.codes"));
+        crate::drive::recovery::write(&file, &crate::drive::recovery::Codes { codes, spent: Vec::new() })?;
+        self.codes.insert(name.to_string(), file);
+        Ok(())
     }
 
     /// Keeps fixture user `name`'s passkey in it.
@@ -146,19 +165,32 @@ impl PasskeyFolder {
     }
 }
 
+/// How many recovery codes the embedded target gives a user: more than a run spends.
+const EMBEDDED_CODES: usize = 20;
+
 /// Makes a passkey for each fixture user with a `passkey`, for the stand-in at `authentik` (its
-/// RP ID, the host): the credential goes to the stand-in as authentik would have registered it
-/// (see `start_standin`), the passkey to a new folder of the run's. authentik's blueprints cannot
-/// make devices; the stand-in's setup flow, which `provision` runs on a real authentik, is
-/// checked against real authentik's by the fidelity corpus.
-fn make_passkeys(settings: &Settings, authentik: &Url) -> Result<Option<PasskeyFolder>, TargetError> {
-    let users: Vec<_> = settings.users.iter().filter(|(_, u)| u.passkey.is_some() && u.mirror_of.is_none()).collect();
+/// RP ID, the host), and recovery codes for each with `recovery_codes`: the devices go to the
+/// stand-in as authentik would have them (see `start_standin`), the passkey and codes to a new
+/// folder of the run's. authentik's blueprints cannot make devices; the stand-in's setup flows,
+/// which `provision` runs on a real authentik, are checked against real authentik's by the
+/// fidelity corpus.
+fn make_devices(settings: &Settings, authentik: &Url) -> Result<Option<DeviceFolder>, TargetError> {
+    let own = settings.users.iter().filter(|(_, u)| u.mirror_of.is_none());
+    let users: Vec<_> = own.filter(|(_, u)| u.passkey.is_some() || u.recovery_codes.is_some()).collect();
     if users.is_empty() {
         return Ok(None);
     }
-    let mut folder = PasskeyFolder::new().map_err(TargetError)?;
+    let mut folder = DeviceFolder::new().map_err(TargetError)?;
     let origin = authentik.origin().ascii_serialization();
-    for (name, user) in users {
+    for (name, user) in users.iter().filter(|(_, u)| u.recovery_codes.is_some()) {
+        let codes: Vec<String> = (0..EMBEDDED_CODES).map(|_| ak_protocol::jose::random_token(9)).collect();
+        let file = folder.path.join(format!("{name}.codes"));
+        let kept = crate::drive::recovery::Codes { codes: codes.clone(), spent: Vec::new() };
+        crate::drive::recovery::write(&file, &kept).map_err(TargetError)?;
+        folder.codes.insert(name.to_string(), file);
+        folder.recovery.push((user.username.clone(), codes.into_iter().map(Secret::new).collect()));
+    }
+    for (name, user) in users.into_iter().filter(|(_, u)| u.passkey.is_some()) {
         let options = serde_json::json!({
             "rp": {"id": authentik.host_str(), "name": "authentik"},
             "user": {"id": ak_protocol::webauthn::b64(user.username.as_bytes()), "name": user.username},
@@ -201,16 +233,15 @@ impl Environment {
         let (authentik, listener) = authentik_url(&settings.target).await?;
         let (workspaces, blueprint_env) = start_workspaces(settings, secrets, used, &authentik).await?;
         let embedded_token = Secret::new(ak_protocol::jose::random_token(24));
-        let mut passkeys = match listener {
-            Some(_) => make_passkeys(settings, &authentik)?,
+        let mut devices = match listener {
+            Some(_) => make_devices(settings, &authentik)?,
             None => None,
         };
         let standin = match listener {
             Some(listener) => {
-                let credentials = passkeys.as_ref().map(|p| p.credentials.as_slice()).unwrap_or_default();
                 let token = embedded_token.clone();
                 let at = (listener, authentik.clone());
-                Some(start_standin(settings, secrets, blueprint_env, token, at, credentials).await?)
+                Some(start_standin(settings, secrets, blueprint_env, token, at, devices.as_ref()).await?)
             }
             None => None,
         };
@@ -222,12 +253,10 @@ impl Environment {
         let mut users = settings.users.clone();
         let mut made_secrets = Vec::new();
         for (name, copy) in copies {
-            if let (Some(user), Some(totp)) = (users.get(&name), copy.totp) {
+            if let (Some(user), Some(totp)) = (users.get(&name), copy.totp.clone()) {
                 made_secrets.extend(user.totp_secret.as_ref().map(|t| (t.env.clone(), totp)));
             }
-            if let Some(passkey) = &copy.passkey {
-                keep_passkey(&mut passkeys, &name, passkey).map_err(TargetError)?;
-            }
+            keep_devices(&mut devices, &name, &copy).map_err(TargetError)?;
             if let Some(user) = users.get_mut(&name) {
                 user.email = copy.email;
                 user.name = Some(copy.name);
@@ -255,7 +284,7 @@ impl Environment {
             cleanup,
             notes,
             made_secrets,
-            passkeys,
+            devices,
         };
         for (name, user) in &users {
             environment.set_user(name, user);
@@ -271,11 +300,22 @@ impl Environment {
         self.vars.insert(format!("users.{name}.name"), user.name.clone().unwrap_or_default());
     }
 
-    /// Keeps the passkey of fixture user `name` (a copy made during the run) for this run only,
-    /// in a folder only its owner reads that goes with the environment; [`Self::passkey_file`]
-    /// names it from then on.
-    pub fn keep_passkey(&mut self, name: &str, passkey: &ak_protocol::webauthn::Passkey) -> Result<(), String> {
-        keep_passkey(&mut self.passkeys, name, passkey)
+    /// Keeps the passkey and recovery codes of fixture user `name` (a copy made during the run)
+    /// for this run only, in a folder only its owner reads that goes with the environment;
+    /// [`Self::passkey_file`] and [`Self::recovery_codes_file`] name them from then on.
+    pub fn keep_devices(&mut self, name: &str, copy: &mirror::Copy) -> Result<(), String> {
+        keep_devices(&mut self.devices, name, copy)
+    }
+
+    /// The file of fixture user `name`'s recovery codes: the ones made for this run (the
+    /// embedded target), else the one its configuration names (`provision` enrolled them).
+    pub fn recovery_codes_file(
+        &self,
+        name: &str,
+        users: &BTreeMap<String, crate::config::UserConfig>,
+    ) -> Option<std::path::PathBuf> {
+        let made = self.devices.as_ref().and_then(|f| f.codes.get(name)).cloned();
+        made.or_else(|| users.get(name)?.recovery_codes.as_ref().map(|c| c.file.clone()))
     }
 
     /// The file of fixture user `name`'s passkey: the one enrolled for this run, else the one
@@ -285,7 +325,7 @@ impl Environment {
         name: &str,
         users: &BTreeMap<String, crate::config::UserConfig>,
     ) -> Option<std::path::PathBuf> {
-        let enrolled = self.passkeys.as_ref().and_then(|f| f.files.get(name)).cloned();
+        let enrolled = self.devices.as_ref().and_then(|f| f.files.get(name)).cloned();
         enrolled.or_else(|| users.get(name)?.passkey.as_ref().map(|p| p.file.clone()))
     }
 
@@ -517,7 +557,7 @@ async fn start_standin(
     blueprint_env: HashMap<String, String>,
     api_token: Secret,
     (listener, public_url): (tokio::net::TcpListener, Url),
-    passkeys: &[(String, ak_protocol::webauthn::Registered)],
+    devices: Option<&DeviceFolder>,
 ) -> Result<AuthentikStandIn, TargetError> {
     // One install id for every embedded run: like one authentik install, it gives each
     // user the same hashed subject run after run, so that runs can be compared.
@@ -528,8 +568,11 @@ async fn start_standin(
         .public_url(public_url)
         .install_id("ak-e2e-embedded-authentik");
     options = with_totp_devices(options, settings, secrets)?;
-    for (username, credential) in passkeys {
+    for (username, credential) in devices.map(|d| d.credentials.as_slice()).unwrap_or_default() {
         options = options.passkey(username.clone(), credential.clone());
+    }
+    for (username, codes) in devices.map(|d| d.recovery.as_slice()).unwrap_or_default() {
+        options = options.recovery_codes(username.clone(), codes.clone());
     }
     for path in &settings.blueprints {
         options = options.blueprint_file(path).map_err(|e| TargetError(format!("embedded target: {e}")))?;
@@ -857,14 +900,14 @@ mod tests {
         let mut gone = std::process::Command::new("true").spawn().expect("spawn");
         let pid = gone.id();
         gone.wait().expect("wait");
-        let dead = parent.join(format!("{}{pid}-2", super::PASSKEY_FOLDER));
-        let alive = parent.join(format!("{}{}", super::PASSKEY_FOLDER, std::process::id()));
+        let dead = parent.join(format!("{}{pid}-2", super::DEVICE_FOLDER));
+        let alive = parent.join(format!("{}{}", super::DEVICE_FOLDER, std::process::id()));
         let other = parent.join("unrelated-123");
         for dir in [&dead, &alive, &other] {
             std::fs::create_dir_all(dir).expect("mkdir");
             std::fs::write(dir.join("pia.passkey"), b"{}").expect("write");
         }
-        super::PasskeyFolder::sweep(&parent);
+        super::DeviceFolder::sweep(&parent);
         assert!(!dead.exists(), "the folder of a run gone is removed");
         assert!(alive.exists() && other.exists(), "a running run's folder, and others, stay");
         let _ = std::fs::remove_dir_all(&parent);

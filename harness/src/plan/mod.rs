@@ -162,6 +162,48 @@ pub fn plan(settings: &Settings, env: &HashMap<String, String>) -> Result<Plan, 
     Ok(Plan { settings: settings.clone(), runs, secrets, applications: used_apps, users: used_users })
 }
 
+/// For a real target, the fixture users whose recovery code file has fewer codes left than the
+/// runs will type (each `sign_in` with a fresh one spends one: authentik accepts a code once), or
+/// none: checked before a run starts, as the other pre-run checks. The embedded target makes its
+/// own.
+pub fn codes_short(settings: &Settings, runs: &[Planned]) -> Vec<String> {
+    if settings.target == crate::config::Target::Embedded {
+        return Vec::new();
+    }
+    use crate::scenario::RecoveryCode;
+    let mut needed: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for step in runs.iter().flat_map(|r| r.scenario.steps.iter()) {
+        let StepKind::SignIn { user, recovery_code, .. } = &step.kind else { continue };
+        let Some(fixture) = settings.users.get(user).filter(|u| u.recovery_codes.is_some()) else { continue };
+        let only_factor = fixture.totp_secret.is_none() && fixture.passkey.is_none();
+        let fresh = match recovery_code {
+            Some(RecoveryCode::Fresh) => true,
+            Some(RecoveryCode::Spent) => false,
+            None => only_factor,
+        };
+        if fresh {
+            *needed.entry(user.as_str()).or_default() += 1;
+        }
+    }
+    let mut short = Vec::new();
+    for (user, needed) in needed {
+        let Some(file) = settings.users.get(user).and_then(|u| u.recovery_codes.as_ref()).map(|c| &c.file) else {
+            continue;
+        };
+        match crate::drive::recovery::read(file) {
+            Err(e) => short.push(format!("fixture user `{user}`: {e}")),
+            Ok(codes) if codes.codes.len() < needed => short.push(format!(
+                "fixture user `{user}`: {} has {} recovery code(s) left, and the selected runs type {needed}: \
+                 `ak-e2e provision` enrolls new ones",
+                file.display(),
+                codes.codes.len()
+            )),
+            Ok(_) => {}
+        }
+    }
+    short
+}
+
 /// Why a selection runs nothing: a run that tests nothing must not pass.
 fn nothing_selected(settings: &Settings, files: &[PathBuf], scenarios: &[Scenario]) -> String {
     let paths: Vec<String> = settings.paths.iter().map(|p| p.display().to_string()).collect();
@@ -358,14 +400,17 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
             help: Some("declare `drivers: [api]`".into()),
         });
     }
+    // Users whose recovery code an earlier `sign_in` of the scenario spent.
+    let mut spent = std::collections::BTreeSet::new();
     for step in &scenario.steps {
         match &step.kind {
-            StepKind::StartLogin { email: Some(t) } => check_template(t, &step.span, out),
-            StepKind::SignIn { user, password, .. } => {
+            StepKind::StartLogin { email: Some(t), .. } => check_template(t, &step.span, out),
+            StepKind::SignIn { user, password, recovery_code, .. } => {
                 check_user(user, &step.span, settings, out);
                 if let Some(p) = password {
                     check_template(p, &step.span, out);
                 }
+                check_recovery_code(user, *recovery_code, &step.span, settings, &mut spent, out);
             }
             StepKind::Authorize { set, .. } => {
                 for (_, t) in set {
@@ -406,6 +451,49 @@ fn check_application(scenario: &Scenario, settings: &Settings, out: &mut Vec<Dia
         },
         help: Some("applications are `application:` (named `default`) and `applications:` in ak-e2e.yaml".into()),
     });
+}
+
+/// Reports a `recovery_code` a `sign_in` cannot type: the user has no `recovery_codes`, or (for
+/// `spent`) no `sign_in` of theirs before it in the scenario spent one. `spent` collects the users
+/// whose code a `sign_in` spends.
+fn check_recovery_code(
+    user: &str,
+    asked: Option<crate::scenario::RecoveryCode>,
+    span: &crate::diagnostic::Span,
+    settings: &Settings,
+    spent: &mut std::collections::BTreeSet<String>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use crate::scenario::RecoveryCode;
+    let Some(fixture) = settings.users.get(user) else { return };
+    let has_codes = fixture.recovery_codes.is_some();
+    let only_factor = fixture.totp_secret.is_none() && fixture.passkey.is_none();
+    if asked.is_some() && !has_codes {
+        out.push(Diagnostic {
+            message: format!("`recovery_code`: fixture user `{user}` has no recovery codes"),
+            span: span.clone(),
+            label: "this `sign_in` types one".into(),
+            help: Some(format!(
+                "give `{user}` `recovery_codes: {{ file: … }}` in ak-e2e.yaml (`ak-e2e provision` enrolls them)"
+            )),
+        });
+        return;
+    }
+    match asked {
+        Some(RecoveryCode::Spent) if !spent.contains(user) => out.push(Diagnostic {
+            message: format!("`recovery_code: spent`: no `sign_in` of `{user}` before it spends one"),
+            span: span.clone(),
+            label: "the code to type again is the one an earlier `sign_in` of this scenario typed".into(),
+            help: Some(format!("sign `{user}` in with a fresh code first (`recovery_code: fresh`)")),
+        }),
+        Some(RecoveryCode::Fresh) => {
+            spent.insert(user.to_string());
+        }
+        None if has_codes && only_factor => {
+            spent.insert(user.to_string());
+        }
+        _ => {}
+    }
 }
 
 /// Reports a `sign_in` of a user that is not a fixture user, suggesting the nearest name.

@@ -53,6 +53,14 @@ impl Driver<'_> {
         }
     }
 
+    /// Forgets the cookies and storage of the steps so far, as another browser would start.
+    async fn new_session(&mut self, env: &crate::environment::Environment) -> Result<(), DriveError> {
+        match self {
+            Driver::Api(d) => d.new_session(),
+            Driver::Browser(d) => d.new_session(&env.origins().collect()).await,
+        }
+    }
+
     async fn start_login(&mut self, email: Option<&str>) -> Result<(), DriveError> {
         match self {
             Driver::Api(d) => d.start_login(email).await,

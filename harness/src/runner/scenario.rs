@@ -161,7 +161,7 @@ async fn run_steps(
     driver: &mut Driver<'_>,
 ) -> Vec<StepResult> {
     let mut steps = Vec::new();
-    let mut cursor = 0;
+    let mut progress = super::steps::Progress::default();
     let mut stopped = false;
     for step in &scenario.steps {
         if stopped {
@@ -170,7 +170,7 @@ async fn run_steps(
         }
         let t = Instant::now();
         let mut result = step_result(step, StepStatus::Passed);
-        match execute(plan, ctx, &scenario.file, driver, &step.kind, &mut cursor, &mut result).await {
+        match execute(plan, ctx, &scenario.file, driver, &step.kind, &mut progress, &mut result).await {
             Err(e) => {
                 result.status = StepStatus::Errored;
                 result.error = Some(e.to_string());

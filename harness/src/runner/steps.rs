@@ -15,8 +15,17 @@ use crate::plan::Plan;
 use crate::result::{Assertion, StepResult};
 use crate::scenario::{SnapshotOf, StepKind, TokenAnswer, Vars};
 
+/// What a scenario's steps carry from one to the next.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Where the next `expect_redirect` looks from (moved past what one matched, and past the
+    /// steps before a new session).
+    since: usize,
+    /// The recovery code each user's last `sign_in` spent, by fixture user.
+    spent: std::collections::HashMap<String, String>,
+}
+
 /// One step: an action of the driver, or an expectation checked against what it recorded.
-/// `since` is where the next `expect_redirect` looks from (moved past what one matched).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn execute(
     plan: &Plan,
@@ -24,7 +33,7 @@ pub(super) async fn execute(
     scenario_file: &std::path::Path,
     driver: &mut Driver<'_>,
     kind: &StepKind,
-    since: &mut usize,
+    progress: &mut Progress,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
     let vars = &ctx.env.vars_for(driver.seen().workspace);
@@ -35,13 +44,19 @@ pub(super) async fn execute(
         return Err(timeout);
     }
     let checked = match kind {
-        StepKind::StartLogin { email } => {
+        StepKind::StartLogin { email, new_session } => {
+            if *new_session {
+                driver.new_session(ctx.env).await?;
+                progress.since = driver.seen().hops.len();
+            }
             let email = email.as_ref().map(|t| t.render(vars));
             return driver.start_login(email.as_deref()).await;
         }
-        StepKind::SignIn { user, password, consent } => {
+        StepKind::SignIn { user, password, consent, recovery_code } => {
             let passkey = ctx.env.passkey_file(user, &plan.settings.users);
-            return sign_in(plan, driver, vars, user, password.as_ref(), *consent, passkey, result).await;
+            let code = recovery_code_for(ctx, plan, user, *recovery_code, progress).await?;
+            let how = SignInWith { password: password.as_ref(), consent: *consent, passkey, code };
+            return sign_in(plan, driver, vars, user, how, result).await;
         }
         StepKind::Authorize { set, remove } => {
             let Driver::Api(api) = driver else { return Err(DriveError("`authorize` needs the api driver".into())) };
@@ -58,7 +73,7 @@ pub(super) async fn execute(
             let value = fetch_discovery(ctx.env, driver.seen().workspace).await?;
             Ok(vec![snapshot_of(ctx, scenario_file, driver.seen().workspace, SnapshotOf::Discovery, name, &value)])
         }
-        expectation => expect(ctx, scenario_file, driver, vars, expectation, since),
+        expectation => expect(ctx, scenario_file, driver, vars, expectation, &mut progress.since),
     };
     match checked {
         Ok(assertions) => result.assertions.extend(assertions),
@@ -114,19 +129,68 @@ fn chatgpt_timeout(driver: &Driver<'_>) -> Option<DriveError> {
     )))
 }
 
+/// What a `sign_in` gives authentik besides the fixture user's own password and devices.
+struct SignInWith<'a> {
+    /// Typed instead of the user's password.
+    password: Option<&'a crate::scenario::Template>,
+    consent: crate::scenario::Consent,
+    /// The user's passkey file.
+    passkey: Option<std::path::PathBuf>,
+    /// A recovery code, typed at the MFA stage instead of the user's other factors.
+    code: Option<String>,
+}
+
+/// The recovery code a `sign_in` of `user` types: a fresh one (asked for, or the user's only
+/// factor), taken from their file and remembered as spent; the one spent before, asked for.
+async fn recovery_code_for(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    user: &str,
+    asked: Option<crate::scenario::RecoveryCode>,
+    progress: &mut Progress,
+) -> Result<Option<String>, DriveError> {
+    use crate::scenario::RecoveryCode;
+    let Some(fixture) = plan.settings.users.get(user) else { return Ok(None) };
+    let Some(file) = ctx.env.recovery_codes_file(user, &plan.settings.users) else { return Ok(None) };
+    let passkey = ctx.env.passkey_file(user, &plan.settings.users);
+    let only_factor = fixture.totp_secret.is_none() && passkey.is_none();
+    match asked {
+        Some(RecoveryCode::Spent) => match progress.spent.get(user) {
+            Some(code) => Ok(Some(code.clone())),
+            None => Err(DriveError(format!(
+                "`recovery_code: spent`: no `sign_in` of `{user}` before it in this scenario spent a code"
+            ))),
+        },
+        Some(RecoveryCode::Fresh) => fresh_code(ctx, fixture, &file, user, progress).await.map(Some),
+        None if only_factor => fresh_code(ctx, fixture, &file, user, progress).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A code not typed before, remembered as `user`'s spent one.
+async fn fresh_code(
+    ctx: &Context<'_>,
+    fixture: &crate::config::UserConfig,
+    file: &std::path::Path,
+    user: &str,
+    progress: &mut Progress,
+) -> Result<String, DriveError> {
+    let code = crate::drive::recovery::take(file, &fixture.username, ctx.env.request_timeout).await?;
+    progress.spent.insert(user.to_string(), code.clone());
+    Ok(code)
+}
+
 /// `sign_in`: the fixture's credentials (or the step's password) typed at authentik's stages;
 /// a failure of the step, not an error, when there is no authentik login to sign in to.
-#[allow(clippy::too_many_arguments)]
 async fn sign_in(
     plan: &Plan,
     driver: &mut Driver<'_>,
     vars: &Vars,
     user: &str,
-    password: Option<&crate::scenario::Template>,
-    consent: crate::scenario::Consent,
-    passkey: Option<std::path::PathBuf>,
+    with: SignInWith<'_>,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
+    let SignInWith { password, consent, passkey, code } = with;
     let Some(fixture) = plan.settings.users.get(user) else {
         return Err(DriveError(format!("unknown user `{user}`")));
     };
@@ -144,10 +208,14 @@ async fn sign_in(
         ));
         return Ok(());
     }
-    let credentials = Credentials { uid: &fixture.username, password: &typed, totp, passkey, consent };
-    driver.sign_in(&credentials).await?;
-    result.error = driver.seen().refused.map(String::from);
-    Ok(())
+    let credentials = Credentials { uid: &fixture.username, password: &typed, totp, passkey, code, consent };
+    let signed_in = driver.sign_in(&credentials).await;
+    // What authentik's page or the user's authenticator refused is a failure, not an error.
+    if let Some(refused) = driver.seen().refused {
+        result.error = Some(refused.to_string());
+        return Ok(());
+    }
+    signed_in
 }
 
 /// `expect_snapshot`: the value with placeholders against the snapshot file beside the

@@ -95,6 +95,9 @@ pub enum StepKind {
     StartLogin {
         /// The email typed; `None` for the direct link.
         email: Option<Template>,
+        /// Whether the login starts without the cookies and storage of the steps before, as in
+        /// another browser.
+        new_session: bool,
     },
     /// The browser was redirected to a hop (or nowhere) with these query parameters.
     ExpectRedirect {
@@ -111,6 +114,8 @@ pub enum StepKind {
         password: Option<Template>,
         /// What to do at a consent stage, if one comes.
         consent: Consent,
+        /// Which recovery code the MFA stage is given, instead of the user's other factors.
+        recovery_code: Option<RecoveryCode>,
     },
     /// Send the browser to authentik's authorize endpoint with a request the harness builds (as
     /// the OAuth client, api driver only): ChatGPT's parameters, with overrides and removals.
@@ -263,6 +268,16 @@ pub enum Consent {
     Deny,
     /// Answer with a made-up consent token (api driver only), to check authentik refuses it.
     Forge,
+}
+
+/// Which of a fixture user's recovery codes a `sign_in` types at the MFA stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryCode {
+    /// One not typed before (taken from the user's file, and spent).
+    Fresh,
+    /// The one an earlier `sign_in` of the scenario spent, typed again.
+    Spent,
 }
 
 /// What authentik must show.

@@ -41,6 +41,8 @@ pub mod path {
     pub const TOTP_DEVICES: &str = "api/v3/authenticators/admin/totp/";
     /// WebAuthn devices, passkeys (admin view).
     pub const WEBAUTHN_DEVICES: &str = "api/v3/authenticators/admin/webauthn/";
+    /// Every user's static devices (recovery codes).
+    pub const STATIC_DEVICES: &str = "api/v3/authenticators/admin/static/";
     /// Blueprint import.
     pub const IMPORT: &str = "api/v3/flows/instances/import/";
     /// authentik's version.

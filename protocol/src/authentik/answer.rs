@@ -24,11 +24,14 @@ pub enum Answer {
         /// The password typed.
         password: Secret,
     },
-    /// `ak-stage-authenticator-validate`: a code from the user's TOTP device.
+    /// `ak-stage-authenticator-validate`: a code from the user's TOTP device, or one of their
+    /// recovery codes.
     AuthenticatorValidate {
-        /// The current code.
+        /// The code.
         code: Secret,
     },
+    /// `ak-stage-authenticator-static`: confirms the recovery codes shown.
+    AuthenticatorStatic,
     /// `ak-stage-consent`: the user lets the application sign them in.
     Consent {
         /// The consent challenge's `token`, sent back (or another, to check authentik refuses it).
@@ -64,6 +67,7 @@ impl Answer {
             Self::AuthenticatorTotp { .. } => component::AUTHENTICATOR_TOTP,
             Self::AuthenticatorValidateWebAuthn { .. } => component::AUTHENTICATOR_VALIDATE,
             Self::AuthenticatorWebAuthn { .. } => component::AUTHENTICATOR_WEBAUTHN,
+            Self::AuthenticatorStatic => component::AUTHENTICATOR_STATIC,
         }
     }
 }
@@ -71,17 +75,22 @@ impl Answer {
 impl Serialize for Answer {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let text = |t: &str| serde_json::Value::String(t.to_string());
-        let (key, value) = match self {
-            Self::Identification { uid_field } => ("uid_field", text(uid_field)),
-            Self::Password { password } => ("password", text(password.expose())),
-            Self::AuthenticatorValidate { code } | Self::AuthenticatorTotp { code } => ("code", text(code.expose())),
-            Self::Consent { token } => ("token", text(token)),
-            Self::AuthenticatorValidateWebAuthn { webauthn } => ("webauthn", webauthn.clone()),
-            Self::AuthenticatorWebAuthn { response } => ("response", response.clone()),
+        let entry = match self {
+            Self::AuthenticatorStatic => None,
+            Self::Identification { uid_field } => Some(("uid_field", text(uid_field))),
+            Self::Password { password } => Some(("password", text(password.expose()))),
+            Self::AuthenticatorValidate { code } | Self::AuthenticatorTotp { code } => {
+                Some(("code", text(code.expose())))
+            }
+            Self::Consent { token } => Some(("token", text(token))),
+            Self::AuthenticatorValidateWebAuthn { webauthn } => Some(("webauthn", webauthn.clone())),
+            Self::AuthenticatorWebAuthn { response } => Some(("response", response.clone())),
         };
-        let mut map = serializer.serialize_map(Some(2))?;
+        let mut map = serializer.serialize_map(Some(1 + usize::from(entry.is_some())))?;
         map.serialize_entry("component", self.component())?;
-        map.serialize_entry(key, &value)?;
+        if let Some((key, value)) = entry {
+            map.serialize_entry(key, &value)?;
+        }
         map.end()
     }
 }

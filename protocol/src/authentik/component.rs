@@ -19,6 +19,8 @@ pub const FLOW_ERROR: &str = "ak-stage-flow-error";
 pub const AUTHENTICATOR_TOTP: &str = "ak-stage-authenticator-totp";
 /// The WebAuthn setup stage: registration options, answered with a new credential.
 pub const AUTHENTICATOR_WEBAUTHN: &str = "ak-stage-authenticator-webauthn";
+/// The static (recovery) codes setup stage: the new codes shown, confirmed by answering.
+pub const AUTHENTICATOR_STATIC: &str = "ak-stage-authenticator-static";
 
 /// The stages a scenario can expect the login at (`expect_authentik: { stage: password }`), each
 /// with its name in scenario files and its component.

@@ -88,6 +88,11 @@ pub enum ChallengeKind {
         /// The `PublicKeyCredentialCreationOptions`, as JSON (base64url binary fields).
         registration: Value,
     },
+    /// `ak-stage-authenticator-static`: shows new recovery codes, confirmed by answering.
+    AuthenticatorStatic {
+        /// The codes (a `Secret`: each signs the user in once).
+        codes: Vec<Secret>,
+    },
     /// `ak-stage-access-denied`: the flow stops here (the reason is in `error_message`).
     AccessDenied,
     /// `xak-flow-redirect`: the flow is done and the browser goes on.
@@ -272,6 +277,7 @@ impl ChallengeKind {
             Self::Consent(_) => component::CONSENT,
             Self::AuthenticatorTotp { .. } => component::AUTHENTICATOR_TOTP,
             Self::AuthenticatorWebAuthn { .. } => component::AUTHENTICATOR_WEBAUTHN,
+            Self::AuthenticatorStatic { .. } => component::AUTHENTICATOR_STATIC,
             Self::AccessDenied => component::ACCESS_DENIED,
             Self::Redirect { .. } => component::REDIRECT,
             Self::FlowError { .. } => component::FLOW_ERROR,
@@ -288,6 +294,9 @@ impl ChallengeKind {
             Self::Password { allow_show_password } => serde_json::json!({ "allow_show_password": allow_show_password }),
             Self::AuthenticatorTotp { config_url } => serde_json::json!({ "config_url": config_url.expose() }),
             Self::AuthenticatorWebAuthn { registration } => serde_json::json!({ "registration": registration }),
+            Self::AuthenticatorStatic { codes } => {
+                serde_json::json!({ "codes": codes.iter().map(Secret::expose).collect::<Vec<_>>() })
+            }
             Self::Redirect { to } => serde_json::json!({ "to": to }),
             Self::FlowError { request_id } => serde_json::json!({ "request_id": request_id }),
             Self::AccessDenied | Self::Other { .. } => Value::Null,
@@ -310,6 +319,10 @@ impl ChallengeKind {
             component::AUTHENTICATOR_TOTP => Self::AuthenticatorTotp { config_url: field(challenge, "config_url")? },
             component::AUTHENTICATOR_WEBAUTHN => {
                 Self::AuthenticatorWebAuthn { registration: field(challenge, "registration")? }
+            }
+            component::AUTHENTICATOR_STATIC => {
+                let codes: Vec<String> = field(challenge, "codes")?;
+                Self::AuthenticatorStatic { codes: codes.into_iter().map(Secret::new).collect() }
             }
             component::ACCESS_DENIED => Self::AccessDenied,
             component::REDIRECT => Self::Redirect { to: field(challenge, "to")? },

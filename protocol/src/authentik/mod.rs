@@ -18,6 +18,8 @@ pub mod flows {
     pub const TOTP_SETUP: &str = "default-authenticator-totp-setup";
     /// The WebAuthn setup flow (registration options, answered with a new credential).
     pub const WEBAUTHN_SETUP: &str = "default-authenticator-webauthn-setup";
+    /// The static (recovery) codes setup flow (the codes shown, then confirmed).
+    pub const STATIC_SETUP: &str = "default-authenticator-static-setup";
 }
 
 pub use answer::Answer;

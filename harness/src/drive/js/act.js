@@ -1,6 +1,6 @@
 // Run in the page by drive/browser.rs as `ACT` (see its doc comment there); the one argument is
-// the action ({field, fill, button, stage, nested, fresh, budget}), from WebDriver.
-const [{ field, fill, button, stage, nested, fresh, budget }] = arguments;
+// the action ({field, fill, button, stage, nested, fresh, pick, budget}), from WebDriver.
+const [{ field, fill, button, stage, nested, fresh, pick, budget }] = arguments;
 const done = arguments[arguments.length - 1];
 const until = Date.now() + budget;
 const next = f => { let once = false; const go = () => { if (!once) { once = true; f(); } }; requestAnimationFrame(go); setTimeout(go, 50); };
@@ -48,7 +48,34 @@ const hindrance = (el) => {
 };
 let filledField = false;
 let why = 'not there';
+// authentik's device picker (several devices, none chosen): the button of device class `pick`,
+// found by the class's place in the stage's challenge; `absent` when the challenge has none.
+let picked = !pick;
+const pickerButton = () => {
+  const ex = document.querySelector('ak-flow-executor');
+  const root = ex && ex.shadowRoot && ex.shadowRoot.querySelector(stage);
+  if (!root || !root.shadowRoot || !root.shadowRoot.querySelector('[name=device-challenges]')) return null;
+  const c = root.challenge || {};
+  const devices = c.deviceChallenges || c.device_challenges || [];
+  const i = devices.findIndex((d) => (d.deviceClass || d.device_class) === pick);
+  return i < 0 ? 'absent' : root.shadowRoot.querySelector(`#device-challenge-${i}`);
+};
+// Why the page would not send the value filled, as a person's click would find out: the field's
+// own constraints (its pattern, say), in the browser's words; never the value (it may be a code).
+const refusal = (el) => {
+  if (typeof fill !== 'string' || !el || typeof el.checkValidity !== 'function' || el.checkValidity()) return null;
+  const pattern = el.getAttribute('pattern');
+  return `the page refuses the value before sending it: ${el.validationMessage}${pattern ? ` (the field's pattern is \`${pattern}\`)` : ''}`;
+};
 const tick = () => {
+  if (!picked) {
+    const el = pickerButton();
+    if (el === 'absent') return done({ ok: false, wanted: `a \`${pick}\` device in the device picker`, why: 'authentik offers none' });
+    if (el) {
+      why = hindrance(el);
+      if (why === null) { el.click(); picked = true; }
+    }
+  }
   if (field && !filledField) {
     const el = find(field);
     if (el && typeof fill === 'string') filled(el);
@@ -56,6 +83,8 @@ const tick = () => {
   }
   if (filledField || !field) {
     if (!button) return done({ ok: true });
+    const refused = field ? refusal(find(field)) : null;
+    if (refused) return done({ ok: false, wanted: field, why: refused, refused: true });
     const el = find(button);
     why = el ? hindrance(el) : 'not there';
     if (why === null) {

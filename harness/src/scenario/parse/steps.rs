@@ -4,8 +4,8 @@ use ak_protocol::yaml::{Node, Value};
 
 use crate::diagnostic::{span_at, suggest};
 use crate::scenario::{
-    AuthentikExpectation, ClaimSource, Consent, HopKind, Landing, Matcher, NamedMatcher, SnapshotOf, StepKind,
-    Template, TokenAnswer,
+    AuthentikExpectation, ClaimSource, Consent, HopKind, Landing, Matcher, NamedMatcher, RecoveryCode, SnapshotOf,
+    StepKind, Template, TokenAnswer,
 };
 
 use super::{MATCHER_KEYS, Parser, node_len};
@@ -16,18 +16,23 @@ impl Parser<'_> {
         let entries = self.map(node, "`start_login`")?;
         let mut email = None;
         let mut direct = false;
+        let mut new_session = false;
         for (key, value) in entries {
             match key.as_str() {
                 Some("email") => email = self.string(value, "`email`").map(Template),
                 Some("direct_link") => direct = value.as_bool().unwrap_or(false),
-                _ => self.unknown_key(key, "key of `start_login`", &["email", "direct_link"]),
+                Some("new_session") => match value.as_bool() {
+                    Some(b) => new_session = b,
+                    None => self.error(value, "`new_session` is `true` or `false`", "", None),
+                },
+                _ => self.unknown_key(key, "key of `start_login`", &["email", "direct_link", "new_session"]),
             }
         }
         if email.is_none() && !direct {
             self.error(node, "`start_login` needs `email` or `direct_link: true`", "", None);
             return None;
         }
-        Some(StepKind::StartLogin { email })
+        Some(StepKind::StartLogin { email, new_session })
     }
 
     pub(super) fn expect_redirect(&mut self, node: &Node) -> Option<StepKind> {
@@ -66,7 +71,7 @@ impl Parser<'_> {
 
     pub(super) fn sign_in(&mut self, node: &Node) -> Option<StepKind> {
         let entries = self.map(node, "`sign_in`")?;
-        let (mut user, mut password, mut consent) = (None, None, Consent::Accept);
+        let (mut user, mut password, mut consent, mut recovery_code) = (None, None, Consent::Accept, None);
         for (key, value) in entries {
             match key.as_str() {
                 Some("user") => user = self.string(value, "`user`"),
@@ -77,11 +82,16 @@ impl Parser<'_> {
                     Some("forge") => consent = Consent::Forge,
                     _ => self.error(value, "`consent` is `accept`, `deny` or `forge`", "", None),
                 },
-                _ => self.unknown_key(key, "key of `sign_in`", &["user", "password", "consent"]),
+                Some("recovery_code") => match value.as_str() {
+                    Some("fresh") => recovery_code = Some(RecoveryCode::Fresh),
+                    Some("spent") => recovery_code = Some(RecoveryCode::Spent),
+                    _ => self.error(value, "`recovery_code` is `fresh` or `spent`", "", None),
+                },
+                _ => self.unknown_key(key, "key of `sign_in`", &["user", "password", "consent", "recovery_code"]),
             }
         }
         match user {
-            Some(user) => Some(StepKind::SignIn { user, password, consent }),
+            Some(user) => Some(StepKind::SignIn { user, password, consent, recovery_code }),
             None => {
                 self.error(node, "`sign_in` needs `user:` (a fixture user)", "", None);
                 None
