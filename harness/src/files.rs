@@ -123,6 +123,19 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// [`write_private`], replacing what `path` held in one step (written beside it, then renamed
+/// over it): a crash leaves the old content or the new, never half of it.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut fresh = path.as_os_str().to_owned();
+    fresh.push(format!(".new-{}", std::process::id()));
+    let fresh = PathBuf::from(fresh);
+    let replaced = write_private(&fresh, bytes).and_then(|()| std::fs::rename(&fresh, path));
+    if replaced.is_err() {
+        let _ = std::fs::remove_file(&fresh);
+    }
+    replaced
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

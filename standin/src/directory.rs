@@ -262,6 +262,8 @@ pub struct TotpDevice {
     pub digits: u32,
     /// The last step whose code the device accepted (a code is accepted once).
     pub last_step: Option<u64>,
+    /// When it last signed the user in (ISO 8601).
+    pub last_used: Option<String>,
 }
 
 /// A WebAuthn device: a passkey's registered credential (its id, public key and counter).
@@ -350,6 +352,7 @@ impl DeviceChanges {
             && let Some(device) = dir.totp_devices.iter_mut().find(|d| d.pk == pk)
         {
             device.last_step = device.last_step.max(Some(step));
+            device.last_used = Some(ak_protocol::time::iso8601(now as i64));
         }
     }
 }

@@ -142,12 +142,23 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
         if (chosen) this.choose(chosen);
       }
       super.connectedCallback();
+      this.wire();
+    }
+    // The picker's buttons choose a device and show it.
+    wire() {
+      const devices = this.challenge.device_challenges || [];
       this.shadowRoot.querySelectorAll(".authenticator-button").forEach((button, i) =>
         button.addEventListener("click", () => {
           this.choose(devices[i]);
           this.shadowRoot.innerHTML = this.html(this.challenge);
         }),
       );
+    }
+    // "Select another authentication method": back to the picker.
+    unchoose() {
+      this.executor.device = null;
+      this.shadowRoot.innerHTML = this.html(this.challenge);
+      this.wire();
     }
     choose(device) {
       this.executor.device = device;
@@ -167,11 +178,22 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
     }
   }
 
+  // With several devices, a device's form leads back to the picker, as authentik's does.
+  const backButton = (stage) =>
+    (stage.challenge.device_challenges || []).length > 1
+      ? '<button class="pf-c-button pf-m-secondary pf-m-block" type="button">Select another authentication method</button>'
+      : "";
+  const wireBack = (element, stage) => {
+    const back = element.shadowRoot.querySelector("button.pf-m-secondary");
+    if (back) back.addEventListener("click", () => stage.unchoose());
+  };
+
   class AuthenticatorValidateCode extends HTMLElement {
     connectedCallback() {
       if (this.shadowRoot) return;
       const stage = this.getRootNode().host;
       const c = stage.challenge;
+      this.deviceChallenge = stage.executor.device;
       // As authentik's: a static device's codes are letters and digits, a TOTP code digits.
       const recovery = stage.executor.device.device_class === "static" && !document.documentElement.dataset.digitsOnly;
       const [label, mode, pattern] = recovery ? ["Static token", "text", "[0-9a-zA-Z]*"] : ["Authentication code", "numeric", "[0-9]*"];
@@ -182,7 +204,8 @@ ${errorText(c, "password")}</div>${submitButton("Continue", "continue")}</form><
 <fieldset class="pf-c-form__group"><legend class="sr-only">Authentication code</legend>
 <label class="pf-c-form__label" for="validation-code-input"><span class="pf-c-form__label-text">${label}</span></label>
 <input id="validation-code-input" type="text" name="code" inputmode="${mode}" pattern="${pattern}" placeholder="Type an authentication code" autocomplete="one-time-code" class="pf-c-form-control pf-m-monospace" required${invalid(c, "code")}>
-${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
+${errorText(c, "code")}</fieldset>${submitButton("Continue")}${backButton(stage)}</form>`;
+      wireBack(this, stage);
       const form = this.shadowRoot.querySelector("form");
       form.addEventListener("submit", (event) => {
         event.preventDefault();
@@ -201,6 +224,7 @@ ${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
     connectedCallback() {
       if (this.shadowRoot) return;
       this.stage = this.getRootNode().host;
+      this.deviceChallenge = this.stage.executor.device;
       this.attachShadow({ mode: "open" });
       this.attempt();
     }
@@ -210,9 +234,10 @@ ${errorText(c, "code")}</fieldset>${submitButton("Continue")}</form>`;
         ? '<fieldset class="pf-c-form__group pf-m-action"><button class="pf-c-button pf-m-primary pf-m-block" type="button">Retry authentication</button></fieldset>'
         : "";
       this.shadowRoot.innerHTML = `<form class="pf-c-form"><p class="ak-pending-user">${esc(c.pending_user)}</p>
-<div class="pf-c-empty-state"><span>${esc(message)}</span></div>${errorText(c, "webauthn")}${button}</form>`;
-      const again = this.shadowRoot.querySelector("button");
+<div class="pf-c-empty-state"><span>${esc(message)}</span></div>${errorText(c, "webauthn")}${button}${backButton(this.stage)}</form>`;
+      const again = this.shadowRoot.querySelector("button.pf-m-primary");
       if (again) again.addEventListener("click", () => this.attempt());
+      wireBack(this, this.stage);
     }
     async attempt() {
       const c = this.stage.challenge;

@@ -520,9 +520,9 @@ fn mfa_passed(plan: &mut AuthenticationPlan) -> Outcome {
     Outcome::Again
 }
 
-/// The MFA stage's challenge: a `totp` device challenge per TOTP device, one `webauthn` device
-/// challenge with the request options listing every passkey of the user, and one `static`
-/// (authentik shows code-based classes once).
+/// The MFA stage's challenge: one `totp` device challenge, one `webauthn` device challenge with
+/// the request options listing every passkey of the user, and one `static` (authentik offers
+/// each class once).
 fn mfa_challenge(
     (devices, passkeys, statics): (
         &[&crate::directory::TotpDevice],
@@ -534,13 +534,16 @@ fn mfa_challenge(
     info: FlowInfo,
     pending_name: &str,
 ) -> Challenge {
-    let mut device_challenges: Vec<DeviceChallenge> = (1..=devices.len())
-        .map(|uid| DeviceChallenge {
+    // As authentik's: a code-based class is offered once (its code is tried on every device).
+    let mut device_challenges: Vec<DeviceChallenge> = devices
+        .first()
+        .map(|d| DeviceChallenge {
             device_class: "totp".into(),
-            device_uid: uid.to_string(),
+            device_uid: d.pk.to_string(),
             challenge: Map::new(),
-            last_used: None,
+            last_used: d.last_used.clone(),
         })
+        .into_iter()
         .collect();
     if let (Some(first), Some(sent)) = (passkeys.first(), webauthn_challenge) {
         let allow: Vec<Value> =

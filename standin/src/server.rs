@@ -167,6 +167,7 @@ impl Options {
                 confirmed: true,
                 digits: 6,
                 last_step: None,
+                last_used: None,
             });
         }
         for (username, credential) in &self.passkeys {

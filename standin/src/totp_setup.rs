@@ -51,6 +51,7 @@ pub(crate) fn step(
         confirmed: true,
         digits: 6,
         last_step: None,
+        last_used: None,
     };
     (Challenge::new(ChallengeKind::Redirect { to: "/".into() }), Some(device))
 }

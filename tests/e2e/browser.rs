@@ -676,7 +676,7 @@ fn a_passkey_signs_in_through_the_browser_and_a_refused_one_is_named() {
 
 /// A flow page whose code field takes digits only refuses a recovery code before sending it, as
 /// it would a person's: the diagnosis names the field, the page's words and its pattern (a
-/// failure: authentik's page is at fault), never the code.
+/// failure: authentik's page is at fault).
 #[test]
 fn a_recovery_code_the_page_refuses_is_named_without_the_code() {
     let artifacts = std::env::temp_dir().join(format!("ak-e2e-codes-{}", ak_protocol::jose::random_token(6)));
@@ -694,4 +694,47 @@ fn a_recovery_code_the_page_refuses_is_named_without_the_code() {
                 the value before sending it: Please match the requested format. (the field's pattern is `[0-9]*`)";
     assert!(text.contains(said), "{text}");
     let _ = std::fs::remove_dir_all(&artifacts);
+}
+
+/// A user with TOTP and recovery codes: authentik's device picker at the first sign-in (no
+/// device used yet), the TOTP device picked; in another browser, authentik shows the TOTP
+/// device by itself (the last used), and a recovery code is typed after "Select another
+/// authentication method" and the picker, as a person would.
+#[test]
+fn a_device_other_than_the_one_authentik_chose_is_picked_through_its_picker() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-picker-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let config = std::fs::read_to_string(root().join("ak-e2e.yaml")).expect("config").replace(
+        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n",
+        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n    recovery_codes: { file: .ak-e2e/tia.codes }\n",
+    );
+    assert!(config.contains("tia.codes"), "the configuration gives tia recovery codes");
+    std::fs::write(dir.join("ak-e2e.yaml"), config.replace("  - scenarios\n", &format!("  - {}\n", dir.display())))
+        .expect("config");
+    let scenario = r#"name: Tia signs in with TOTP, then with a recovery code
+drivers: [browser]
+steps:
+  - start_login: { email: "{{ users.tia.email }}" }
+  - sign_in: { user: tia }
+  - expect_landing: conversation
+  - start_login: { email: "{{ users.tia.email }}", new_session: true }
+  - sign_in: { user: tia, recovery_code: fresh }
+  - expect_claims: { from: id_token, claims: { amr: '["pwd","mfa"]' } }
+  - expect_landing: conversation
+"#;
+    let file = dir.join("picker.yaml");
+    std::fs::write(&file, scenario).expect("scenario");
+    let output = Command::new(BIN)
+        .current_dir(root())
+        .args(["run", "--config"])
+        .arg(dir.join("ak-e2e.yaml"))
+        .arg(&file)
+        .env("CI", "true")
+        .env("AK_E2E_ARTIFACTS", dir.join("artifacts"))
+        .output()
+        .expect("run");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -277,8 +277,9 @@ async fn a_passkey_users_login_is_reproduced_with_a_passkey_of_the_copys_own() {
     let bundle = run_folder(&trace).join("01-reproduce-browser");
     let result = std::fs::read_to_string(bundle.join("result.json")).expect("result");
     assert!(result.contains("ak-stage-authenticator-validate"), "{result}");
+    // A P-256 key in PKCS#8 (how a passkey keeps it) starts the same in base64 whatever the key.
     let bundled = walk_text(&trace);
-    assert!(!bundled.contains("private_key"), "no passkey in the bundle");
+    assert!(!bundled.contains("MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEH"), "no private key in the bundle");
     let _ = std::fs::remove_dir_all(&trace);
 }
 

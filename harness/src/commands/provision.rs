@@ -263,7 +263,7 @@ async fn enroll_devices(
             let made = confirm_static(&mut session).await.map_err(runtime)?;
             let count = made.len();
             let kept = crate::drive::recovery::Codes { codes: made, spent: Vec::new() };
-            crate::drive::recovery::write(&codes.file, &kept).map_err(config)?;
+            crate::drive::recovery::keep(&codes.file, &kept).map_err(config)?;
             lines.push(format!(
                 "enrolled {count} recovery codes for `{name}` ({}); they are in {} (mode 0600)",
                 user.username,

@@ -20,12 +20,18 @@ use serde_json::{Value, json};
 
 use ak_protocol::webauthn::Passkey;
 
-/// One WebAuthn extension command: `method` on `session/{id}/webauthn/{path}`.
-#[derive(Debug)]
+/// One WebAuthn extension command: `method` on `session/{id}/webauthn/{path}`. Its body may
+/// hold a private key: `Debug` leaves it out.
 struct Command {
     method: Method,
     path: String,
     body: Option<Value>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command").field("method", &self.method).field("path", &self.path).finish_non_exhaustive()
+    }
 }
 
 impl WebDriverCompatibleCommand for Command {

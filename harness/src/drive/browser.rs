@@ -399,6 +399,15 @@ impl<'e> BrowserDriver<'e> {
             }
             match answer {
                 Ok(answer) if answer["ok"] == Value::Bool(true) => return Ok(()),
+                // authentik offers no device of the class wanted: asking again changes nothing.
+                Ok(answer) if answer["final"] == Value::Bool(true) => {
+                    let (wanted, why) =
+                        (answer["wanted"].as_str().unwrap_or_default(), answer["why"].as_str().unwrap_or("?"));
+                    return Err(DriveError(format!(
+                        "browser: {wanted} in authentik's {}: {why}",
+                        action.stage.unwrap_or("page")
+                    )));
+                }
                 // The page's own validation refused the value: asking again changes nothing.
                 Ok(answer) if answer["refused"] == Value::Bool(true) => {
                     let (wanted, why) =
@@ -824,10 +833,13 @@ impl<'e> BrowserDriver<'e> {
         // One more than read: after a refusal the page asserts on its own over the new challenge,
         // and it may have done so between the read and the removal. A counter may skip, never
         // repeat.
-        if let Ok(Some(count)) = count
-            && count > passkey.sign_count
-        {
-            let raised = ak_protocol::webauthn::Passkey { sign_count: count.saturating_add(1), ..passkey };
+        // Unread, the counter may have grown by the assertion and one more of the page's own.
+        let reached = match &count {
+            Ok(Some(count)) => (*count > passkey.sign_count).then(|| count.saturating_add(1)),
+            Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(2)),
+        };
+        if let Some(reached) = reached {
+            let raised = ak_protocol::webauthn::Passkey { sign_count: reached, ..passkey };
             super::passkey::write(file, &raised).map_err(DriveError)?;
         }
         drop(turn);

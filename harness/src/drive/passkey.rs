@@ -39,11 +39,7 @@ pub fn read(file: &Path) -> Result<Passkey, String> {
 /// Keeps `passkey` in `file` (mode 0600), replacing what was there in one step.
 pub fn write(file: &Path, passkey: &Passkey) -> Result<(), String> {
     let text = serde_json::to_vec_pretty(passkey).map_err(|e| format!("cannot write a passkey: {e}"))?;
-    let mut fresh = file.as_os_str().to_owned();
-    fresh.push(format!(".new-{}", std::process::id()));
-    let fresh = PathBuf::from(fresh);
-    crate::files::write_private(&fresh, &text)
-        .and_then(|()| std::fs::rename(&fresh, file))
+    crate::files::replace_private(file, &text)
         .map_err(|e| format!("cannot write the passkey to {}: {e}", file.display()))
 }
 
@@ -109,7 +105,8 @@ pub async fn sign_at(
     request_deadline: std::time::Duration,
 ) -> Result<Signed, super::DriveError> {
     let origin = authentik.origin().ascii_serialization();
-    within_deadline(file, user, request_deadline, move |file| sign(file, &options, &origin)).await
+    let failed = format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge");
+    within_deadline(file, ("passkey", &failed), request_deadline, move |file| sign(file, &options, &origin)).await
 }
 
 /// Why a browser would refuse authentik's request for `user`'s passkey (`options`) on a page of
@@ -131,28 +128,37 @@ pub async fn take(
     user: &str,
     request_deadline: std::time::Duration,
 ) -> Result<(Passkey, Turn), super::DriveError> {
-    within_deadline(file, user, request_deadline, |file| {
+    let failed = format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge");
+    within_deadline(file, ("passkey", &failed), request_deadline, |file| {
         let turn = hold(file)?;
         Ok((read(file)?, turn))
     })
     .await
 }
 
-/// Runs `work` on the passkey in `file` off the async threads, within twice `request_deadline`.
-async fn within_deadline<T: Send + 'static>(
+/// How many request deadlines a wait for a lock lasts: a holder holds it for one assertion and
+/// authentik's answer, in the browser the page's request for it, the click and the page's wait for
+/// what follows (up to the browser's cap of six deadlines), plus a little.
+const HOLD_DEADLINES: u32 = 8;
+
+/// Runs `work` on `file` (holding `what`) off the async threads, within [`HOLD_DEADLINES`]
+/// request deadlines; an error is said after `failed`. The work goes on when the wait gives up
+/// (a thread cannot be stopped), and ends when the lock comes: what it then takes (a recovery
+/// code) is spent for nothing, never typed twice.
+pub(crate) async fn within_deadline<T: Send + 'static>(
     file: &Path,
-    user: &str,
+    (what, failed): (&str, &str),
     request_deadline: std::time::Duration,
     work: impl FnOnce(&Path) -> Result<T, String> + Send + 'static,
 ) -> Result<T, super::DriveError> {
     let shown = file.display().to_string();
     let file = file.to_path_buf();
-    let wait = request_deadline * 2;
+    let wait = request_deadline * HOLD_DEADLINES;
     let done = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || work(&file))).await;
-    done.map_err(|_| format!("another run held the passkey in {shown} for over {wait:?} (timed out)"))
+    done.map_err(|_| format!("another run held the {what} in {shown} for over {wait:?} (timed out)"))
         .and_then(|joined| joined.map_err(|e| e.to_string()))
         .and_then(|s| s)
-        .map_err(|e| super::DriveError(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge: {e}")))
+        .map_err(|e| super::DriveError(format!("{failed}: {e}")))
 }
 
 #[cfg(test)]

@@ -9,14 +9,28 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// The file's content.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The file's content (never printed: its `Debug` counts the codes).
+#[derive(Default, Serialize, Deserialize)]
 pub struct Codes {
     /// Codes not typed yet.
     pub codes: Vec<String>,
     /// Codes typed, oldest first.
     #[serde(default)]
     pub spent: Vec<String>,
+}
+
+impl std::fmt::Debug for Codes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codes").field("codes", &self.codes.len()).field("spent", &self.spent.len()).finish()
+    }
+}
+
+/// Keeps `codes` in `file` under its lock, when the file is there (a new one needs none): a run
+/// taking a code meanwhile never writes the old codes back over new ones.
+pub fn keep(file: &Path, codes: &Codes) -> Result<(), String> {
+    let _turn =
+        if file.exists() { Some(super::passkey::lock_beside(file, "recovery codes", || Ok(()))?) } else { None };
+    write(file, codes)
 }
 
 /// The codes in `file`.
@@ -40,26 +54,15 @@ pub fn read(file: &Path) -> Result<Codes, String> {
 /// Keeps `codes` in `file` (mode 0600), replacing what was there in one step.
 pub fn write(file: &Path, codes: &Codes) -> Result<(), String> {
     let text = serde_json::to_vec_pretty(codes).map_err(|e| format!("cannot write recovery codes: {e}"))?;
-    let mut fresh = file.as_os_str().to_owned();
-    fresh.push(format!(".new-{}", std::process::id()));
-    let fresh = std::path::PathBuf::from(fresh);
-    crate::files::write_private(&fresh, &text)
-        .and_then(|()| std::fs::rename(&fresh, file))
+    crate::files::replace_private(file, &text)
         .map_err(|e| format!("cannot write the recovery codes to {}: {e}", file.display()))
 }
 
 /// Takes the first code of `file` not spent yet, recording it as spent; off the async threads,
-/// the lock waited for within twice `request_deadline` (a holder holds it for one file write).
+/// the lock waited for within a bound (see `passkey::within_deadline`).
 pub async fn take(file: &Path, user: &str, request_deadline: std::time::Duration) -> Result<String, super::DriveError> {
-    let shown = file.display().to_string();
-    let owned = file.to_path_buf();
-    let wait = request_deadline * 2;
-    let taken = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || take_now(&owned))).await;
-    taken
-        .map_err(|_| format!("another run held the recovery codes in {shown} for over {wait:?} (timed out)"))
-        .and_then(|joined| joined.map_err(|e| e.to_string()))
-        .and_then(|t| t)
-        .map_err(|e| super::DriveError(format!("`{user}` has no recovery code to type: {e}")))
+    let failed = format!("`{user}` has no recovery code to type");
+    super::passkey::within_deadline(file, ("recovery codes", &failed), request_deadline, take_now).await
 }
 
 fn take_now(file: &Path) -> Result<String, String> {

@@ -45,7 +45,7 @@ pub struct Copy {
     /// The copy's passkey, when the person has one (its RP ID: the host the API was reached at).
     pub passkey: Option<ak_protocol::webauthn::Passkey>,
     /// The copy's recovery codes, when the person has some.
-    pub recovery_codes: Option<Vec<String>>,
+    pub recovery_codes: Option<Vec<Secret>>,
     /// What the line saying so reads: groups, attributes, MFA, other devices not mirrored.
     pub lines: Vec<String>,
 }
@@ -152,7 +152,7 @@ pub async fn copy(
 struct Enrolled {
     totp: Option<Secret>,
     passkey: Option<ak_protocol::webauthn::Passkey>,
-    codes: Option<Vec<String>>,
+    codes: Option<Vec<Secret>>,
 }
 
 /// Enrolls the wanted kinds (TOTP, a passkey, recovery codes) for copy `name` through
@@ -181,7 +181,8 @@ async fn enroll(
         enrolled.passkey = Some(register_passkey(&mut session, api.base()).await.map_err(|e| failed("a passkey", e))?);
     }
     if codes {
-        enrolled.codes = Some(confirm_static(&mut session).await.map_err(|e| failed("recovery codes", e))?);
+        let codes = confirm_static(&mut session).await.map_err(|e| failed("recovery codes", e))?;
+        enrolled.codes = Some(codes.into_iter().map(Secret::new).collect());
     }
     Ok(enrolled)
 }

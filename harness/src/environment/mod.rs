@@ -111,7 +111,7 @@ fn keep_devices(folder: &mut Option<DeviceFolder>, name: &str, copy: &mirror::Co
         device_folder(folder)?.keep(name, passkey)?;
     }
     if let Some(codes) = &copy.recovery_codes {
-        device_folder(folder)?.keep_codes(name, codes.clone())?;
+        device_folder(folder)?.keep_codes(name, codes.iter().map(|c| c.expose().to_string()).collect())?;
     }
     Ok(())
 }
@@ -168,6 +168,17 @@ impl DeviceFolder {
 /// How many recovery codes the embedded target gives a user: more than a run spends.
 const EMBEDDED_CODES: usize = 20;
 
+/// A recovery code as authentik makes one: twelve letters and digits (its code field takes no
+/// other character).
+fn recovery_code() -> String {
+    let mut code = String::new();
+    while code.len() < 12 {
+        code.extend(ak_protocol::jose::random_token(24).chars().filter(char::is_ascii_alphanumeric));
+    }
+    code.truncate(12);
+    code
+}
+
 /// Makes a passkey for each fixture user with a `passkey`, for the stand-in at `authentik` (its
 /// RP ID, the host), and recovery codes for each with `recovery_codes`: the devices go to the
 /// stand-in as authentik would have them (see `start_standin`), the passkey and codes to a new
@@ -183,7 +194,7 @@ fn make_devices(settings: &Settings, authentik: &Url) -> Result<Option<DeviceFol
     let mut folder = DeviceFolder::new().map_err(TargetError)?;
     let origin = authentik.origin().ascii_serialization();
     for (name, user) in users.iter().filter(|(_, u)| u.recovery_codes.is_some()) {
-        let codes: Vec<String> = (0..EMBEDDED_CODES).map(|_| ak_protocol::jose::random_token(9)).collect();
+        let codes: Vec<String> = (0..EMBEDDED_CODES).map(|_| recovery_code()).collect();
         let file = folder.path.join(format!("{name}.codes"));
         let kept = crate::drive::recovery::Codes { codes: codes.clone(), spent: Vec::new() };
         crate::drive::recovery::write(&file, &kept).map_err(TargetError)?;
@@ -890,6 +901,17 @@ async fn check_reachable(
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
+
+    /// The embedded target's recovery codes are what authentik's code field takes (letters and
+    /// digits, `[0-9a-zA-Z]*`), as authentik makes them.
+    #[test]
+    fn embedded_recovery_codes_are_letters_and_digits() {
+        for _ in 0..500 {
+            let code = super::recovery_code();
+            assert_eq!(code.len(), 12, "{code}");
+            assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+        }
+    }
 
     /// A SIGKILLed run leaves its passkey folder: the next one that makes a folder removes it,
     /// and never the folder of a run still going.

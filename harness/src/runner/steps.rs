@@ -22,7 +22,7 @@ pub(super) struct Progress {
     /// steps before a new session).
     since: usize,
     /// The recovery code each user's last `sign_in` spent, by fixture user.
-    spent: std::collections::HashMap<String, String>,
+    spent: std::collections::HashMap<String, ak_protocol::secret::Secret>,
 }
 
 /// One step: an action of the driver, or an expectation checked against what it recorded.
@@ -156,7 +156,7 @@ async fn recovery_code_for(
     let only_factor = fixture.totp_secret.is_none() && passkey.is_none();
     match asked {
         Some(RecoveryCode::Spent) => match progress.spent.get(user) {
-            Some(code) => Ok(Some(code.clone())),
+            Some(code) => Ok(Some(code.expose().to_string())),
             None => Err(DriveError(format!(
                 "`recovery_code: spent`: no `sign_in` of `{user}` before it in this scenario spent a code"
             ))),
@@ -176,7 +176,7 @@ async fn fresh_code(
     progress: &mut Progress,
 ) -> Result<String, DriveError> {
     let code = crate::drive::recovery::take(file, &fixture.username, ctx.env.request_timeout).await?;
-    progress.spent.insert(user.to_string(), code.clone());
+    progress.spent.insert(user.to_string(), ak_protocol::secret::Secret::new(code.clone()));
     Ok(code)
 }
 

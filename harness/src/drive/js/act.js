@@ -50,11 +50,26 @@ let filledField = false;
 let why = 'not there';
 // authentik's device picker (several devices, none chosen): the button of device class `pick`,
 // found by the class's place in the stage's challenge; `absent` when the challenge has none.
+// When the stage shows another device (authentik chooses the last used one by itself), its
+// "Select another authentication method" button leads back to the picker.
 let picked = !pick;
-const pickerButton = () => {
+const stageRoot = () => {
   const ex = document.querySelector('ak-flow-executor');
   const root = ex && ex.shadowRoot && ex.shadowRoot.querySelector(stage);
-  if (!root || !root.shadowRoot || !root.shadowRoot.querySelector('[name=device-challenges]')) return null;
+  return root && root.shadowRoot ? root : null;
+};
+const pickerButton = () => {
+  const root = stageRoot();
+  if (!root) return null;
+  if (!root.shadowRoot.querySelector('[name=device-challenges]')) {
+    const inner = root.shadowRoot.querySelector('ak-stage-authenticator-validate-code, ak-stage-authenticator-validate-webauthn');
+    if (!inner) return null;
+    const shown = inner.deviceChallenge;
+    const back = inner.shadowRoot && inner.shadowRoot.querySelector('button.pf-m-secondary');
+    // The device wanted, or one that cannot be told or left: go on with what is shown.
+    if (!shown || (shown.deviceClass || shown.device_class) === pick || !back) { picked = true; return null; }
+    return back;
+  }
   const c = root.challenge || {};
   const devices = c.deviceChallenges || c.device_challenges || [];
   const i = devices.findIndex((d) => (d.deviceClass || d.device_class) === pick);
@@ -70,10 +85,15 @@ const refusal = (el) => {
 const tick = () => {
   if (!picked) {
     const el = pickerButton();
-    if (el === 'absent') return done({ ok: false, wanted: `a \`${pick}\` device in the device picker`, why: 'authentik offers none' });
+    if (el === 'absent') return done({ ok: false, final: true, wanted: `a \`${pick}\` device`, why: "authentik's device picker offers none" });
     if (el) {
       why = hindrance(el);
-      if (why === null) { el.click(); picked = true; }
+      // A picker button chooses; the back button leads to the picker, looked at next frame.
+      if (why === null) { el.click(); picked = el.id.startsWith('device-challenge-'); }
+    }
+    if (!picked) {
+      if (Date.now() > until) return done({ ok: false, wanted: `a \`${pick}\` device`, why });
+      return next(tick);
     }
   }
   if (field && !filledField) {
