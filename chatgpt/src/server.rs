@@ -115,6 +115,13 @@ impl MockChatGpt {
     pub async fn start_on(config: Config, addr: SocketAddr) -> Result<Self, StartError> {
         config.validate()?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::start_on_listener(config, listener).await
+    }
+
+    /// Starts on a bound `listener` (its port known before, for a public URL that names it).
+    pub async fn start_on_listener(config: Config, listener: TcpListener) -> Result<Self, StartError> {
+        config.validate()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let public_url = ak_protocol::serve::public_url(config.public_url.clone(), local_addr);
         let redirect_uri = format!("{public_url}sso/oidc/{}/callback", config.connection_id);

@@ -655,10 +655,20 @@ async fn start_workspace(
     if let Some(id) = app.connection_id.as_ref().or(settings.chatgpt.connection_id.as_ref()) {
         config.connection_id = id.clone();
     }
+    let failed = |e: chatgpt_rp::StartError| TargetError(format!("mock ChatGPT `{name}`: {e}"));
     if let Some(public) = public_cfg {
         config.public_url = Some(url(public)?);
+    } else if settings.target == Target::Embedded && listen_cfg.is_none() {
+        // By name, as the stand-in is: ChatGPT and authentik stay one site, so the browser keeps
+        // one renderer process through the login (see README, Benchmarks).
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| TargetError(format!("mock ChatGPT `{name}`: cannot bind a loopback port: {e}")))?;
+        let port = listener.local_addr().map_err(|e| TargetError(e.to_string()))?.port();
+        config.public_url = Some(url(&format!("http://localhost:{port}/"))?);
+        return MockChatGpt::start_on_listener(config, listener).await.map_err(failed);
     }
-    MockChatGpt::start_on(config, listen).await.map_err(|e| TargetError(format!("mock ChatGPT `{name}`: {e}")))
+    MockChatGpt::start_on(config, listen).await.map_err(failed)
 }
 
 fn url(text: &str) -> Result<Url, TargetError> {
