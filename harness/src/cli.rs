@@ -382,7 +382,10 @@ async fn run(
     let mut browsers = None;
     if plan.runs.iter().any(|r| r.driver == crate::scenario::DriverKind::Browser) {
         match crate::drive::chrome::BrowserHost::start(&settings.browser).await {
-            Ok(host) => browsers = Some(host),
+            Ok(mut host) => {
+                host.treat_as_secure(environment.origins());
+                browsers = Some(host);
+            }
             Err(e) => {
                 environment.stop().await;
                 return Stop::Runtime(e.to_string()).say(&redactor);

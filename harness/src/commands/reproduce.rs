@@ -321,6 +321,7 @@ async fn login(
         Ok(host) => host,
         Err(e) => return Stop::Runtime(e.to_string()).say(&redactor),
     };
+    host.treat_as_secure(environment.origins());
     let folder = crate::runner::RunFolder::made(folder.to_path_buf());
     let ctx = crate::runner::Context::new(environment, Some(&host), folder, true, &redactor, &settings, false);
     let report = {

@@ -813,7 +813,15 @@ impl<'e> BrowserDriver<'e> {
         }
         self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
         let watch = self.client.execute_async(PASSKEY, vec![json!({"watch": true})]);
-        self.command("watching the page's passkey request", watch).await?;
+        let watched = self.command("watching the page's passkey request", watch).await?;
+        if watched["insecure"] == Value::Bool(true) {
+            let page = self.env.authentik.origin().ascii_serialization();
+            return Err(DriveError(format!(
+                "browser: authentik's page at {page} is not a secure context, so it has no WebAuthn: reach authentik over \
+                 https, or at http://localhost (the browser of a remote WebDriver may not take the switch that trusts \
+                 {page})"
+            )));
+        }
         let pressed = self.act(Act { button: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await;
         let settled = match pressed {
             Ok(()) => match self.passkey_outcome(user).await {

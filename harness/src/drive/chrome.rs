@@ -27,6 +27,9 @@ pub struct BrowserHost {
     chromium: Option<PathBuf>,
     profiles: PathBuf,
     watchdog: Option<Watchdog>,
+    /// Plain-http origins reached by a name other than `localhost`, which the sessions treat as
+    /// secure contexts (see [`Self::treat_as_secure`]).
+    secure_origins: Vec<String>,
 }
 
 /// What cleans up when ak-e2e cannot: a small `sh` in its own process group, deaf to Ctrl-C and
@@ -127,6 +130,7 @@ impl BrowserHost {
                 chromium: settings.chromium.clone(),
                 profiles: Self::new_profiles()?,
                 watchdog: None,
+                secure_origins: Vec::new(),
             });
         }
         let program = settings.chromedriver.clone().unwrap_or_else(|| PathBuf::from("chromedriver"));
@@ -192,6 +196,7 @@ impl BrowserHost {
             chromium: settings.chromium.clone(),
             profiles,
             watchdog: None,
+            secure_origins: Vec::new(),
         };
         match pid.map(|pgid| Watchdog::start(pgid, &host.profiles)) {
             Some(Ok(w)) => host.watchdog = Some(w),
@@ -225,6 +230,15 @@ impl BrowserHost {
         Err(failure)
     }
 
+    /// Has the sessions treat the `http://` ones of `origins` as secure contexts, as browsers
+    /// treat `http://localhost`: a page elsewhere over plain http (authentik at
+    /// `http://server:9000` beside the harness in docker compose) has no WebAuthn, and the flow
+    /// interface says "WebAuthn requires this page to be accessed via HTTPS". A person's browser
+    /// would need https there; a test browser is told to trust the test's own origins.
+    pub fn treat_as_secure(&mut self, origins: impl IntoIterator<Item = String>) {
+        self.secure_origins = origins.into_iter().filter(|o| !secure_already(o)).collect();
+    }
+
     /// A new browser session with a fresh profile.
     pub async fn session(&self) -> Result<Client, DriveError> {
         let profile = self.profiles.join(ak_protocol::jose::random_token(6));
@@ -246,6 +260,11 @@ impl BrowserHost {
                 format!("--user-data-dir={}", profile.display()),
             ],
         });
+        if !self.secure_origins.is_empty()
+            && let Some(args) = options["args"].as_array_mut()
+        {
+            args.push(json!(format!("--unsafely-treat-insecure-origin-as-secure={}", self.secure_origins.join(","))));
+        }
         // The hop chain needs the network events only: the page domain's events would be
         // recorded, serialised and parsed on every page for nothing.
         options["perfLoggingPrefs"] = json!({"enableNetwork": true, "enablePage": false});
@@ -343,6 +362,19 @@ impl WebDriverCompatibleCommand for Cdp {
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(json!({"cmd": self.0, "params": self.1}).to_string()))
     }
+}
+
+/// Whether browsers take `origin` for a secure context by themselves: https, or a loopback host
+/// (`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`).
+fn secure_already(origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else { return true };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "https" || loopback
 }
 
 /// The entries of a Chrome log since the last read (none when it is not an array).
@@ -522,6 +554,24 @@ async fn read_port(child: &mut tokio::process::Child) -> Result<Announced, tokio
 
 #[cfg(test)]
 mod tests {
+
+    /// Only plain-http origins elsewhere than the loopback get the switch that trusts them.
+    #[test]
+    fn only_insecure_origins_are_trusted_by_switch() {
+        for secure in [
+            "https://auth.example.com",
+            "http://localhost:9000",
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000",
+            "http://ak.localhost",
+        ] {
+            assert!(super::secure_already(secure), "{secure}");
+        }
+        for insecure in ["http://server:9000", "http://auth.example.com", "http://10.0.0.5:9000"] {
+            assert!(!super::secure_already(insecure), "{insecure}");
+        }
+    }
+
     use std::process::{Command, Stdio};
 
     /// The watchdog kills by pattern: it must refuse arguments that would match what is not its.

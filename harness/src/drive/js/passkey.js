@@ -3,6 +3,8 @@
 const [{ watch, budget }] = arguments;
 const done = arguments[arguments.length - 1];
 if (watch) {
+  // A page over plain http, elsewhere than localhost, has no WebAuthn at all.
+  if (!window.isSecureContext || !navigator.credentials) return done({ ok: false, insecure: true });
   // Records the outcome of the page's next `navigator.credentials.get`, leaving what the page
   // gets and sees as it was.
   if (!window.__akE2eGet) {
