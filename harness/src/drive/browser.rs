@@ -839,9 +839,8 @@ impl<'e> BrowserDriver<'e> {
         let count = count.await;
         let forgot = self.command("removing the passkey", authenticator.forget(&self.client)).await;
         // One more than read: after a refusal the page asserts on its own over the new challenge,
-        // and it may have done so between the read and the removal. A counter may skip, never
-        // repeat.
-        // Unread, the counter may have grown by the assertion and one more of the page's own.
+        // and it may have done so between the read and the removal; two more than before when
+        // unread (the assertion, and one of the page's own). A counter may skip, never repeat.
         let reached = match &count {
             Ok(Some(count)) => (*count > passkey.sign_count).then(|| count.saturating_add(1)),
             Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(2)),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod authenticator;
 pub mod browser;
 pub mod chrome;
+pub mod lock;
 mod network_log;
 pub mod passkey;
 pub mod recovery;

@@ -11,16 +11,10 @@
 //! runs of two processes, send their counters to authentik one at a time, in order. Whatever
 //! else writes the file (`provision`, the fidelity recorder) takes the same lock ([`keep`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ak_protocol::webauthn::Passkey;
 use serde_json::Value;
-
-fn lock_path(file: &Path) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
 
 /// The passkey kept in `file`.
 pub fn read(file: &Path) -> Result<Passkey, String> {
@@ -43,36 +37,19 @@ pub fn write(file: &Path, passkey: &Passkey) -> Result<(), String> {
         .map_err(|e| format!("cannot write the passkey to {}: {e}", file.display()))
 }
 
-/// The passkey's lock, held (see the module's doc); released when dropped. The passkey must be
-/// there: a missing one says how to make it, and leaves no lock file behind.
-pub struct Turn(#[allow(dead_code)] std::fs::File);
+/// The passkey's lock (see the module's doc); released when dropped.
+pub use super::lock::Turn;
 
-/// Takes the passkey's lock, waiting for whoever holds it.
+/// Takes the passkey's lock, waiting for whoever holds it. The passkey must be there: a missing
+/// one says how to make it, and leaves no lock file behind.
 pub fn hold(file: &Path) -> Result<Turn, String> {
-    lock_beside(file, "passkey", || read(file).map(drop))
-}
-
-/// Takes the lock of `file` (the `what` in it, for errors): a `.lock` file beside it, waited
-/// for. A missing `file` is `missing`'s error, and leaves no lock file behind.
-pub fn lock_beside(file: &Path, what: &str, missing: impl FnOnce() -> Result<(), String>) -> Result<Turn, String> {
-    if !file.exists() {
-        missing()?;
-    }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path(file))
-        .map_err(|e| format!("cannot lock the {what} in {}: {e}", file.display()))?;
-    lock.lock().map_err(|e| format!("cannot lock the {what} in {}: {e}", file.display()))?;
-    Ok(Turn(lock))
+    super::lock::hold(file, "passkey", || read(file).map(drop))
 }
 
 /// Keeps `passkey` in `file` under the passkey's lock, when the file is there (a new one needs
 /// none).
 pub fn keep(file: &Path, passkey: &Passkey) -> Result<(), String> {
-    let _turn = if file.exists() { Some(hold(file)?) } else { None };
-    write(file, passkey)
+    super::lock::replace(file, "passkey", || write(file, passkey))
 }
 
 /// An assertion, and the passkey's lock held until authentik has answered it.
@@ -105,8 +82,11 @@ pub async fn sign_at(
     request_deadline: std::time::Duration,
 ) -> Result<Signed, super::DriveError> {
     let origin = authentik.origin().ascii_serialization();
-    let failed = format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge");
-    within_deadline(file, ("passkey", &failed), request_deadline, move |file| sign(file, &options, &origin)).await
+    let failed = cannot_answer(user);
+    super::lock::within_deadline(file, ("passkey", &failed), request_deadline, move |file| {
+        sign(file, &options, &origin)
+    })
+    .await
 }
 
 /// Why a browser would refuse authentik's request for `user`'s passkey (`options`) on a page of
@@ -117,7 +97,7 @@ pub fn refusal(options: &Value, authentik: &url::Url, user: &str) -> Option<Stri
     let origin = authentik.origin().ascii_serialization();
     let refused = ak_protocol::webauthn::rp_id_for(&origin, Some(asked)).err()?;
     let why = super::authenticator::misfit(asked, authentik).unwrap_or_else(|| refused.to_string());
-    Some(format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge, which a browser refuses: {why}"))
+    Some(format!("{}, which a browser refuses: {why}", cannot_answer(user)))
 }
 
 /// The passkey in `file` with its lock, for an authenticator that signs itself (the browser's):
@@ -128,37 +108,17 @@ pub async fn take(
     user: &str,
     request_deadline: std::time::Duration,
 ) -> Result<(Passkey, Turn), super::DriveError> {
-    let failed = format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge");
-    within_deadline(file, ("passkey", &failed), request_deadline, |file| {
+    let failed = cannot_answer(user);
+    super::lock::within_deadline(file, ("passkey", &failed), request_deadline, |file| {
         let turn = hold(file)?;
         Ok((read(file)?, turn))
     })
     .await
 }
 
-/// How many request deadlines a wait for a lock lasts: a holder holds it for one assertion and
-/// authentik's answer, in the browser the page's request for it, the click and the page's wait for
-/// what follows (up to the browser's cap of six deadlines), plus a little.
-const HOLD_DEADLINES: u32 = 8;
-
-/// Runs `work` on `file` (holding `what`) off the async threads, within [`HOLD_DEADLINES`]
-/// request deadlines; an error is said after `failed`. The work goes on when the wait gives up
-/// (a thread cannot be stopped), and ends when the lock comes: what it then takes (a recovery
-/// code) is spent for nothing, never typed twice.
-pub(crate) async fn within_deadline<T: Send + 'static>(
-    file: &Path,
-    (what, failed): (&str, &str),
-    request_deadline: std::time::Duration,
-    work: impl FnOnce(&Path) -> Result<T, String> + Send + 'static,
-) -> Result<T, super::DriveError> {
-    let shown = file.display().to_string();
-    let file = file.to_path_buf();
-    let wait = request_deadline * HOLD_DEADLINES;
-    let done = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || work(&file))).await;
-    done.map_err(|_| format!("another run held the {what} in {shown} for over {wait:?} (timed out)"))
-        .and_then(|joined| joined.map_err(|e| e.to_string()))
-        .and_then(|s| s)
-        .map_err(|e| super::DriveError(format!("{failed}: {e}")))
+/// How an error about `user`'s passkey at the MFA stage begins.
+fn cannot_answer(user: &str) -> String {
+    format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge")
 }
 
 #[cfg(test)]
@@ -203,7 +163,8 @@ mod tests {
         // The lock stays held while the assertion is on its way to authentik, and only then goes.
         let signed = sign(&file, &json!({"challenge": "c2lnbg", "rpId": "localhost"}), "http://localhost:9000");
         let signed = signed.expect("sign");
-        let other = std::fs::OpenOptions::new().write(true).open(super::lock_path(&file)).expect("lock file");
+        let other =
+            std::fs::OpenOptions::new().write(true).open(crate::drive::lock::lock_path(&file)).expect("lock file");
         assert!(other.try_lock().is_err(), "another signer waits while the assertion is out");
         drop(signed);
         assert!(other.try_lock().is_ok(), "and signs once authentik has answered");

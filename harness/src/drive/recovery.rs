@@ -1,9 +1,9 @@
 //! Recovery codes (authentik's static device): a fixture user's, kept in a file (mode 0600) that
 //! `ak-e2e provision` writes with the codes authentik's `default-authenticator-static-setup` flow
 //! gave. authentik accepts each code once and then deletes it, so a sign-in takes the first code
-//! not spent yet and moves it to `spent`, under the passkey files' kind of lock (a file beside
-//! it), before typing it: two runs never type the same code. The spent codes stay in the file,
-//! for a scenario that checks authentik refuses one used before.
+//! not spent yet and moves it to `spent`, under a lock beside the file (`drive::lock`), before
+//! typing it: two runs never type the same code. The spent codes stay in the file, for a
+//! scenario that checks authentik refuses one used before.
 
 use std::path::Path;
 
@@ -28,9 +28,7 @@ impl std::fmt::Debug for Codes {
 /// Keeps `codes` in `file` under its lock, when the file is there (a new one needs none): a run
 /// taking a code meanwhile never writes the old codes back over new ones.
 pub fn keep(file: &Path, codes: &Codes) -> Result<(), String> {
-    let _turn =
-        if file.exists() { Some(super::passkey::lock_beside(file, "recovery codes", || Ok(()))?) } else { None };
-    write(file, codes)
+    super::lock::replace(file, "recovery codes", || write(file, codes))
 }
 
 /// The codes in `file`.
@@ -59,14 +57,14 @@ pub fn write(file: &Path, codes: &Codes) -> Result<(), String> {
 }
 
 /// Takes the first code of `file` not spent yet, recording it as spent; off the async threads,
-/// the lock waited for within a bound (see `passkey::within_deadline`).
+/// the lock waited for within a bound (see `lock::within_deadline`).
 pub async fn take(file: &Path, user: &str, request_deadline: std::time::Duration) -> Result<String, super::DriveError> {
     let failed = format!("`{user}` has no recovery code to type");
-    super::passkey::within_deadline(file, ("recovery codes", &failed), request_deadline, take_now).await
+    super::lock::within_deadline(file, ("recovery codes", &failed), request_deadline, take_now).await
 }
 
 fn take_now(file: &Path) -> Result<String, String> {
-    let _turn = super::passkey::lock_beside(file, "recovery codes", || read(file).map(drop))?;
+    let _turn = super::lock::hold(file, "recovery codes", || read(file).map(drop))?;
     let mut codes = read(file)?;
     if codes.codes.is_empty() {
         return Err(format!("every code in {} is spent: `ak-e2e provision` enrolls new ones", file.display()));

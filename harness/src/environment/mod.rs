@@ -82,7 +82,7 @@ pub struct Environment {
 struct DeviceFolder {
     path: std::path::PathBuf,
     /// Passkey files, by fixture user.
-    files: BTreeMap<String, std::path::PathBuf>,
+    passkeys: BTreeMap<String, std::path::PathBuf>,
     /// Recovery code files, by fixture user.
     codes: BTreeMap<String, std::path::PathBuf>,
     /// The credentials as the stand-in registers them, by username.
@@ -108,7 +108,7 @@ fn device_folder(folder: &mut Option<DeviceFolder>) -> Result<&mut DeviceFolder,
 /// Keeps a copy's devices (see `mirror::Copy`) for fixture user `name` in the run's folder.
 fn keep_devices(folder: &mut Option<DeviceFolder>, name: &str, copy: &mirror::Copy) -> Result<(), String> {
     if let Some(passkey) = &copy.passkey {
-        device_folder(folder)?.keep(name, passkey)?;
+        device_folder(folder)?.keep_passkey(name, passkey)?;
     }
     if let Some(codes) = &copy.recovery_codes {
         device_folder(folder)?.keep_codes(name, codes.iter().map(|c| c.expose().to_string()).collect())?;
@@ -130,8 +130,8 @@ impl DeviceFolder {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map(|()| path)
             })
             .map_err(|e| format!("cannot make a folder for the run's passkeys and codes: {e}"))?;
-        let (files, codes) = (BTreeMap::new(), BTreeMap::new());
-        Ok(Self { path, files, codes, credentials: Vec::new(), recovery: Vec::new() })
+        let (passkeys, codes) = (BTreeMap::new(), BTreeMap::new());
+        Ok(Self { path, passkeys, codes, credentials: Vec::new(), recovery: Vec::new() })
     }
 
     /// Removes the device folders in `parent` whose process (by the id in the name) is gone.
@@ -157,10 +157,10 @@ impl DeviceFolder {
     }
 
     /// Keeps fixture user `name`'s passkey in it.
-    fn keep(&mut self, name: &str, passkey: &ak_protocol::webauthn::Passkey) -> Result<(), String> {
+    fn keep_passkey(&mut self, name: &str, passkey: &ak_protocol::webauthn::Passkey) -> Result<(), String> {
         let file = self.path.join(format!("{name}.passkey"));
         crate::drive::passkey::write(&file, passkey)?;
-        self.files.insert(name.to_string(), file);
+        self.passkeys.insert(name.to_string(), file);
         Ok(())
     }
 }
@@ -195,10 +195,7 @@ fn make_devices(settings: &Settings, authentik: &Url) -> Result<Option<DeviceFol
     let origin = authentik.origin().ascii_serialization();
     for (name, user) in users.iter().filter(|(_, u)| u.recovery_codes.is_some()) {
         let codes: Vec<String> = (0..EMBEDDED_CODES).map(|_| recovery_code()).collect();
-        let file = folder.path.join(format!("{name}.codes"));
-        let kept = crate::drive::recovery::Codes { codes: codes.clone(), spent: Vec::new() };
-        crate::drive::recovery::write(&file, &kept).map_err(TargetError)?;
-        folder.codes.insert(name.to_string(), file);
+        folder.keep_codes(name, codes.clone()).map_err(TargetError)?;
         folder.recovery.push((user.username.clone(), codes.into_iter().map(Secret::new).collect()));
     }
     for (name, user) in users.into_iter().filter(|(_, u)| u.passkey.is_some()) {
@@ -216,7 +213,7 @@ fn make_devices(settings: &Settings, authentik: &Url) -> Result<Option<DeviceFol
             public_key,
             sign_count: 0,
         };
-        folder.keep(name, &made.0).map_err(TargetError)?;
+        folder.keep_passkey(name, &made.0).map_err(TargetError)?;
         folder.credentials.push((user.username.clone(), credential));
     }
     Ok(Some(folder))
@@ -336,7 +333,7 @@ impl Environment {
         name: &str,
         users: &BTreeMap<String, crate::config::UserConfig>,
     ) -> Option<std::path::PathBuf> {
-        let enrolled = self.devices.as_ref().and_then(|f| f.files.get(name)).cloned();
+        let enrolled = self.devices.as_ref().and_then(|f| f.passkeys.get(name)).cloned();
         enrolled.or_else(|| users.get(name)?.passkey.as_ref().map(|p| p.file.clone()))
     }
 
@@ -655,20 +652,22 @@ async fn start_workspace(
     if let Some(id) = app.connection_id.as_ref().or(settings.chatgpt.connection_id.as_ref()) {
         config.connection_id = id.clone();
     }
-    let failed = |e: chatgpt_rp::StartError| TargetError(format!("mock ChatGPT `{name}`: {e}"));
-    if let Some(public) = public_cfg {
-        config.public_url = Some(url(public)?);
-    } else if settings.target == Target::Embedded && listen_cfg.is_none() {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| TargetError(format!("mock ChatGPT `{name}`: cannot listen on {listen}: {e}")))?;
+    match public_cfg {
+        Some(public) => config.public_url = Some(url(public)?),
         // By name, as the stand-in is: ChatGPT and authentik stay one site, so the browser keeps
         // one renderer process through the login (see README, Benchmarks).
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| TargetError(format!("mock ChatGPT `{name}`: cannot bind a loopback port: {e}")))?;
-        let port = listener.local_addr().map_err(|e| TargetError(e.to_string()))?.port();
-        config.public_url = Some(url(&format!("http://localhost:{port}/"))?);
-        return MockChatGpt::start_on_listener(config, listener).await.map_err(failed);
+        None if settings.target == Target::Embedded && listen_cfg.is_none() => {
+            let port = listener.local_addr().map_err(|e| TargetError(e.to_string()))?.port();
+            config.public_url = Some(url(&format!("http://localhost:{port}/"))?);
+        }
+        None => {}
     }
-    MockChatGpt::start_on(config, listen).await.map_err(failed)
+    MockChatGpt::start_on_listener(config, listener)
+        .await
+        .map_err(|e| TargetError(format!("mock ChatGPT `{name}`: {e}")))
 }
 
 fn url(text: &str) -> Result<Url, TargetError> {

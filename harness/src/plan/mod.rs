@@ -175,13 +175,7 @@ pub fn codes_short(settings: &Settings, runs: &[Planned]) -> Vec<String> {
     for step in runs.iter().flat_map(|r| r.scenario.steps.iter()) {
         let StepKind::SignIn { user, recovery_code, .. } = &step.kind else { continue };
         let Some(fixture) = settings.users.get(user).filter(|u| u.recovery_codes.is_some()) else { continue };
-        let only_factor = fixture.totp_secret.is_none() && fixture.passkey.is_none();
-        let fresh = match recovery_code {
-            Some(RecoveryCode::Fresh) => true,
-            Some(RecoveryCode::Spent) => false,
-            None => only_factor,
-        };
-        if fresh {
+        if RecoveryCode::takes_fresh(*recovery_code, fixture.totp_secret.is_some(), fixture.passkey.is_some()) {
             *needed.entry(user.as_str()).or_default() += 1;
         }
     }
@@ -467,7 +461,6 @@ fn check_recovery_code(
     use crate::scenario::RecoveryCode;
     let Some(fixture) = settings.users.get(user) else { return };
     let has_codes = fixture.recovery_codes.is_some();
-    let only_factor = fixture.totp_secret.is_none() && fixture.passkey.is_none();
     if asked.is_some() && !has_codes {
         out.push(Diagnostic {
             message: format!("`recovery_code`: fixture user `{user}` has no recovery codes"),
@@ -486,10 +479,9 @@ fn check_recovery_code(
             label: "the code to type again is the one an earlier `sign_in` of this scenario typed".into(),
             help: Some(format!("sign `{user}` in with a fresh code first (`recovery_code: fresh`)")),
         }),
-        Some(RecoveryCode::Fresh) => {
-            spent.insert(user.to_string());
-        }
-        None if has_codes && only_factor => {
+        _ if has_codes
+            && RecoveryCode::takes_fresh(asked, fixture.totp_secret.is_some(), fixture.passkey.is_some()) =>
+        {
             spent.insert(user.to_string());
         }
         _ => {}

@@ -152,8 +152,11 @@ async fn recovery_code_for(
     use crate::scenario::RecoveryCode;
     let Some(fixture) = plan.settings.users.get(user) else { return Ok(None) };
     let Some(file) = ctx.env.recovery_codes_file(user, &plan.settings.users) else { return Ok(None) };
-    let passkey = ctx.env.passkey_file(user, &plan.settings.users);
-    let only_factor = fixture.totp_secret.is_none() && passkey.is_none();
+    // A copy's passkey is the run's, not in its configuration.
+    let has_passkey = ctx.env.passkey_file(user, &plan.settings.users).is_some();
+    if RecoveryCode::takes_fresh(asked, fixture.totp_secret.is_some(), has_passkey) {
+        return fresh_code(ctx, fixture, &file, user, progress).await.map(Some);
+    }
     match asked {
         Some(RecoveryCode::Spent) => match progress.spent.get(user) {
             Some(code) => Ok(Some(code.expose().to_string())),
@@ -161,9 +164,7 @@ async fn recovery_code_for(
                 "`recovery_code: spent`: no `sign_in` of `{user}` before it in this scenario spent a code"
             ))),
         },
-        Some(RecoveryCode::Fresh) => fresh_code(ctx, fixture, &file, user, progress).await.map(Some),
-        None if only_factor => fresh_code(ctx, fixture, &file, user, progress).await.map(Some),
-        None => Ok(None),
+        _ => Ok(None),
     }
 }
 

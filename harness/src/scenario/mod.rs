@@ -280,6 +280,19 @@ pub enum RecoveryCode {
     Spent,
 }
 
+impl RecoveryCode {
+    /// Whether a `sign_in` of a user with recovery codes that asks for `asked` takes a fresh one:
+    /// asked so, or asked nothing when the codes are the user's only second factor (no TOTP
+    /// secret, no passkey).
+    pub fn takes_fresh(asked: Option<RecoveryCode>, has_totp: bool, has_passkey: bool) -> bool {
+        match asked {
+            Some(RecoveryCode::Fresh) => true,
+            Some(RecoveryCode::Spent) => false,
+            None => !has_totp && !has_passkey,
+        }
+    }
+}
+
 /// What authentik must show.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
