@@ -382,3 +382,28 @@ fn closed_standard_streams_do_not_change_the_exit_code() {
         assert_eq!(status.code(), Some(3), "with {redirect}");
     }
 }
+
+/// A `recovery_code` a `sign_in` cannot type is named at its file:line:col before anything runs:
+/// `spent` with no code spent before it in the scenario, and any for a user without codes.
+#[test]
+fn a_recovery_code_that_cannot_be_typed_is_named_where_it_is_asked() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-codes-plan-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("codes.yaml");
+    let scenario = r#"name: Codes that cannot be typed
+steps:
+  - start_login: { email: "{{ users.rex.email }}" }
+  - sign_in: { user: rex, recovery_code: spent }
+  - sign_in: { user: ann, recovery_code: fresh }
+  - expect_landing: conversation
+"#;
+    std::fs::write(&file, scenario).expect("scenario");
+    let (code, output) = run_args(&["validate", &file.display().to_string()], &[]);
+    assert_ne!(code, 0, "{output}");
+    let shown = file.display().to_string();
+    assert!(output.contains("`recovery_code: spent`: no `sign_in` of `rex` before it spends one"), "{output}");
+    assert!(output.contains(&format!("{shown}:4:5")), "{output}");
+    assert!(output.contains("`recovery_code`: fixture user `ann` has no recovery codes"), "{output}");
+    assert!(output.contains(&format!("{shown}:5:5")), "{output}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
