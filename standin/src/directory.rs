@@ -24,6 +24,23 @@ pub fn is_flow(slug: &str) -> bool {
     FLOWS.iter().any(|(s, _, _)| *s == slug)
 }
 
+impl Directory {
+    /// Whether `slug` is a built-in flow or one a blueprint made.
+    pub fn has_flow(&self, slug: &str) -> bool {
+        is_flow(slug) || self.login_flow(slug).is_some()
+    }
+
+    /// The authentication flow a blueprint made with this slug.
+    pub fn login_flow(&self, slug: &str) -> Option<&LoginFlow> {
+        self.login_flows.iter().find(|f| f.slug == slug)
+    }
+
+    /// The stage a blueprint made with this name.
+    pub fn stage(&self, name: &str) -> Option<&StageDef> {
+        self.stages.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
 /// `default-authentication-flow`: identification → password → authenticator-validate → login.
 pub const AUTHENTICATION_FLOW: &str = ak_protocol::authentik::flows::AUTHENTICATION;
 /// `default-provider-authorization-implicit-consent`: no stages; a silent redirect.
@@ -169,6 +186,9 @@ pub struct Provider {
     pub authorization_flow: String,
     /// The invalidation flow's slug.
     pub invalidation_flow: Option<String>,
+    /// The flow a visitor who is not signed in goes through (`authentication_flow`); none:
+    /// `default-authentication-flow`.
+    pub authentication_flow: Option<String>,
     /// `sub` mode.
     pub sub_mode: SubMode,
     /// Issuer mode.
@@ -196,6 +216,7 @@ impl Provider {
             signing_key: None,
             authorization_flow: IMPLICIT_CONSENT_FLOW.into(),
             invalidation_flow: Some(INVALIDATION_FLOW.into()),
+            authentication_flow: None,
             sub_mode: SubMode::HashedUserId,
             issuer_mode: IssuerMode::PerProvider,
             access_code_validity: Duration::from_secs(60),
@@ -243,6 +264,81 @@ pub struct Binding {
     pub negate: bool,
     /// Disabled bindings are ignored.
     pub enabled: bool,
+}
+
+/// An authentication flow a blueprint made (`authentik_flows.flow`), run by
+/// [`crate::login_flow`]: its stages in the order of their bindings.
+#[derive(Debug, Clone)]
+pub struct LoginFlow {
+    /// Slug (`/if/flow/<slug>/`).
+    pub slug: String,
+    /// The title its pages show.
+    pub title: String,
+    /// Its stage bindings, lowest `order` first.
+    pub bindings: Vec<StageBinding>,
+}
+
+/// A stage bound to a [`LoginFlow`] (`authentik_flows.flowstagebinding`).
+#[derive(Debug, Clone)]
+pub struct StageBinding {
+    /// Order in the flow.
+    pub order: i64,
+    /// The stage's name.
+    pub stage: String,
+    /// The policies bound to the binding, judged when the stage comes (`re_evaluate_policies`)
+    /// about the pending user; none: the stage always runs.
+    pub policies: Vec<StagePolicy>,
+    /// `true`: every policy must pass ("all"); `false`: any ("any", the default).
+    pub mode_all: bool,
+}
+
+/// A policy binding on a [`StageBinding`].
+#[derive(Debug, Clone)]
+pub struct StagePolicy {
+    /// Order among the binding's policies.
+    pub order: i64,
+    /// What it tests.
+    pub test: StageTest,
+    /// Inverts the result.
+    pub negate: bool,
+}
+
+/// What a [`StagePolicy`] tests.
+#[derive(Debug, Clone)]
+pub enum StageTest {
+    /// The pending user is this user, or in this group.
+    Subject(BindingSubject),
+    /// An expression policy (see [`crate::expr::FlowTest`]).
+    Expression(expr::FlowTest),
+}
+
+/// A stage a blueprint made, by kind, with the fields the stand-in runs.
+#[derive(Debug, Clone)]
+pub enum StageDef {
+    /// `authentik_stages_identification.identificationstage`.
+    Identification {
+        /// What a typed identifier is matched against (`email`, `username`), case-insensitively.
+        user_fields: Vec<String>,
+        /// An unknown identifier goes on as if it were someone (`true`, authentik's default), or
+        /// is refused with "Failed to authenticate.".
+        pretend_user_exists: bool,
+        /// The authenticator validation stage whose settings a passkey sign-in on this stage
+        /// follows (`webauthn_stage`); none: the stage offers no passkey.
+        webauthn_stage: Option<String>,
+    },
+    /// `authentik_stages_authenticator_validate.authenticatorvalidatestage`, as an
+    /// identification stage's `webauthn_stage`.
+    AuthenticatorValidate {
+        /// `webauthn_user_verification`: `required`, `preferred` or `discouraged`.
+        user_verification: String,
+    },
+    /// `authentik_stages_deny.denystage`: access denied, with its message.
+    Deny {
+        /// `deny_message`.
+        message: Option<String>,
+    },
+    /// `authentik_stages_user_login.userloginstage`: the pending user is signed in.
+    UserLogin,
 }
 
 /// A TOTP device.
@@ -415,6 +511,12 @@ pub struct Directory {
     pub webauthn_devices: Vec<WebAuthnDevice>,
     /// Static devices (recovery codes).
     pub static_devices: Vec<StaticDevice>,
+    /// Authentication flows from the blueprints.
+    pub login_flows: Vec<LoginFlow>,
+    /// Stages from the blueprints, by name.
+    pub stages: Vec<(String, StageDef)>,
+    /// Expression policies from the blueprints, by name.
+    pub policies: Vec<(String, expr::FlowTest)>,
 }
 
 /// The managed-id prefix of the default scope mappings.
@@ -448,6 +550,9 @@ impl Default for Directory {
             totp_devices: Vec::new(),
             webauthn_devices: Vec::new(),
             static_devices: Vec::new(),
+            login_flows: Vec::new(),
+            stages: Vec::new(),
+            policies: Vec::new(),
         }
     }
 }

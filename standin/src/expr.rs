@@ -444,6 +444,83 @@ fn title_case(s: &str) -> String {
     out
 }
 
+/// An expression policy bound in a flow. The stand-in recognises one test, written as
+/// authentik's default authentication flow writes it: whether the login so far used a passkey as
+/// its first factor (`auth_method` `auth_webauthn_pwl`, set by an identification stage's passkey
+/// sign-in):
+///
+/// ```python
+/// flow_plan = request.context.get("flow_plan")
+/// if not flow_plan:
+///     return True
+/// return flow_plan.context.get("auth_method") != "auth_webauthn_pwl"
+/// ```
+///
+/// with `!=` ([`FlowTest::PasskeyNotUsed`]), `==` ([`FlowTest::PasskeyUsed`]), or authentik's own
+/// `return not (flow_plan.context.get("auth_method") == "auth_webauthn_pwl")`. Comments, blank
+/// lines, indentation and the kind of quotes do not matter; anything else is refused at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowTest {
+    /// Passes when the login did not use a passkey as its first factor.
+    PasskeyNotUsed,
+    /// Passes when it did.
+    PasskeyUsed,
+}
+
+impl FlowTest {
+    /// Recognises `text`, or says which line is outside the form.
+    pub fn parse(text: &str) -> Result<Self, ExprError> {
+        let lines: Vec<(usize, String)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>().join(" ").replace('\'', "\"")))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        const PREAMBLE: [&str; 3] =
+            ["flow_plan = request.context.get(\"flow_plan\")", "if not flow_plan:", "return True"];
+        const METHOD: &str = "flow_plan.context.get(\"auth_method\")";
+        for (i, want) in PREAMBLE.iter().enumerate() {
+            match lines.get(i) {
+                Some((_, got)) if got == want => {}
+                Some((line, _)) => return Err(ExprError { line: *line, message: format!("expected `{want}` here") }),
+                None => {
+                    return Err(ExprError { line: text.lines().count().max(1), message: format!("expected `{want}`") });
+                }
+            }
+        }
+        let Some((line, last)) = lines.get(3) else {
+            return Err(ExprError {
+                line: text.lines().count().max(1),
+                message: "expected the `return` of the test".into(),
+            });
+        };
+        if let Some((extra, _)) = lines.get(4) {
+            return Err(ExprError { line: *extra, message: "nothing may follow the test's `return`".into() });
+        }
+        let test = last.replace(' ', "");
+        let pwl = "\"auth_webauthn_pwl\"";
+        let compact = METHOD.replace(' ', "");
+        if test == format!("return{compact}!={pwl}") || test == format!("returnnot({compact}=={pwl})") {
+            Ok(Self::PasskeyNotUsed)
+        } else if test == format!("return{compact}=={pwl}") {
+            Ok(Self::PasskeyUsed)
+        } else {
+            Err(ExprError {
+                line: *line,
+                message: format!("expected `return {METHOD} != \"auth_webauthn_pwl\"` (or `==`)"),
+            })
+        }
+    }
+
+    /// Whether the test passes for a login that did (`passkey`) or did not use a passkey first.
+    pub fn passes(self, passkey: bool) -> bool {
+        match self {
+            Self::PasskeyNotUsed => !passkey,
+            Self::PasskeyUsed => passkey,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

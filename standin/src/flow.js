@@ -34,6 +34,31 @@
     document.body.appendChild(form);
   };
 
+  // WebAuthn request options as authentik sends them, for the browser; an assertion as
+  // authentik's `transformAssertionForServer` posts it (padded fields, no user handle).
+  const fromB64 = (text) => Uint8Array.from(atob(text.replace(/_/g, "/").replace(/-/g, "+")), (c) => c.charCodeAt(0));
+  const toB64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_");
+  const publicKey = (options) => ({
+    ...options,
+    challenge: fromB64(options.challenge),
+    allowCredentials: (options.allowCredentials || []).map((d) => ({ ...d, id: fromB64(d.id) })),
+  });
+  const forServer = (assertion) => {
+    const r = assertion.response;
+    return {
+      id: assertion.id,
+      rawId: toB64(assertion.rawId).replace(/=/g, ""),
+      type: assertion.type,
+      assertionClientExtensions: JSON.stringify(assertion.getClientExtensionResults()),
+      response: {
+        clientDataJSON: toB64(r.clientDataJSON),
+        signature: toB64(r.signature),
+        authenticatorData: toB64(r.authenticatorData),
+        userHandle: null,
+      },
+    };
+  };
+
   class Executor extends HTMLElement {
     connectedCallback() {
       if (this.shadowRoot) return;
@@ -92,20 +117,44 @@
     }
   }
 
+  // As authentik's: the field's label names the stage's `user_fields`; with a passkey challenge
+  // the field offers passkeys (`autocomplete="username webauthn"`) and the page asks the browser
+  // for one by conditional mediation as soon as it shows, posting what the browser gives; the
+  // request is aborted when the stage goes.
   class Identification extends Stage {
     connectedCallback() {
       decoy();
       super.connectedCallback();
+      this.conditional();
+    }
+    disconnectedCallback() {
+      if (this.abort) this.abort.abort();
     }
     html(c) {
       const pre = c.application_pre ? `<p>Login to continue to ${esc(c.application_pre)}.</p>` : "";
+      const names = { email: "Email", username: "Username" };
+      const label = (c.user_fields || []).slice().sort().map((f) => names[f] || f).join(" or ");
+      const autocomplete = c.passkey_challenge ? "username webauthn" : "username";
       return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">${pre}
-<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-identifier-input"><span class="pf-c-form__label-text">Email or Username</span></label>
-<input type="text" name="uidField" id="ak-identifier-input" placeholder="Email or Username" autocomplete="username" spellcheck="false" class="pf-c-form-control" required${invalid(c, "uid_field")}>
+<div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-identifier-input"><span class="pf-c-form__label-text">${esc(label)}</span></label>
+<input type="text" name="uidField" id="ak-identifier-input" placeholder="${esc(label)}" autocomplete="${autocomplete}" spellcheck="false" class="pf-c-form-control" required${invalid(c, "uid_field")}>
 ${errorText(c, "uid_field")}${errorText(c, "non_field_errors")}</div>${submitButton(c.primary_action)}</form></div>`;
     }
     response(form) {
       return { uid_field: form.querySelector("input[name=uidField]").value };
+    }
+    async conditional() {
+      const options = this.challenge.passkey_challenge;
+      const available = window.PublicKeyCredential && PublicKeyCredential.isConditionalMediationAvailable;
+      if (!options || !available || !(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+      this.abort = new AbortController();
+      let assertion;
+      try {
+        assertion = await navigator.credentials.get({ publicKey: publicKey(options), mediation: "conditional", signal: this.abort.signal });
+      } catch (e) {
+        return;
+      }
+      if (assertion) this.executor.submit({ component: this.challenge.component, passkey: forServer(assertion) });
     }
   }
 
@@ -218,8 +267,6 @@ ${errorText(c, "code")}</fieldset>${submitButton("Continue")}${backButton(stage)
   // As authentik's: asks the browser for an assertion as soon as it shows (and again for every
   // new challenge, as each renders anew), posts it, and after a failed attempt shows why and a
   // "Retry authentication" button; none while an attempt is under way.
-  const fromB64 = (text) => Uint8Array.from(atob(text.replace(/_/g, "/").replace(/-/g, "+")), (c) => c.charCodeAt(0));
-  const toB64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_");
   class AuthenticatorValidateWebAuthn extends HTMLElement {
     connectedCallback() {
       if (this.shadowRoot) return;
@@ -245,33 +292,12 @@ ${errorText(c, "code")}</fieldset>${submitButton("Continue")}${backButton(stage)
       this.show("Authenticating...", false);
       let assertion;
       try {
-        assertion = await navigator.credentials.get({
-          publicKey: {
-            ...options,
-            challenge: fromB64(options.challenge),
-            allowCredentials: (options.allowCredentials || []).map((d) => ({ ...d, id: fromB64(d.id) })),
-          },
-        });
+        assertion = await navigator.credentials.get({ publicKey: publicKey(options) });
       } catch (e) {
         this.show(e && e.name === "NotAllowedError" ? "Authentication was cancelled or timed out" : String(e), true);
         return;
       }
-      const r = assertion.response;
-      this.stage.executor.submit({
-        component: c.component,
-        webauthn: {
-          id: assertion.id,
-          rawId: toB64(assertion.rawId).replace(/=/g, ""),
-          type: assertion.type,
-          assertionClientExtensions: JSON.stringify(assertion.getClientExtensionResults()),
-          response: {
-            clientDataJSON: toB64(r.clientDataJSON),
-            signature: toB64(r.signature),
-            authenticatorData: toB64(r.authenticatorData),
-            userHandle: null,
-          },
-        },
-      });
+      this.stage.executor.submit({ component: c.component, webauthn: forServer(assertion) });
     }
   }
 

@@ -26,6 +26,8 @@ use ak_protocol::time::now_secs;
 use ak_protocol::totp;
 use ak_protocol::webauthn::{Expected, Registered, verify_assertion};
 
+mod login;
+
 type AppState = State<Arc<Shared>>;
 
 const AVATAR: &str = "/static/dist/assets/images/user_default.png";
@@ -81,15 +83,19 @@ fn redirect_to(to: String) -> Challenge {
 
 /// `GET /if/flow/<slug>/`: the flow interface.
 pub(crate) async fn page(State(shared): AppState, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    if !crate::directory::is_flow(&slug) {
-        return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
-    }
+    let title = {
+        let dir = shared.directory();
+        if !dir.has_flow(&slug) {
+            return pages::error_page(StatusCode::NOT_FOUND, "Not found", "The requested page could not be found.");
+        }
+        dir.login_flow(&slug).map(|f| f.title.clone()).unwrap_or_else(|| flow_info(&slug, None).title)
+    };
     let session = SessionRef::get(&shared, &headers);
     let defects = pages::PageDefects {
         covered: shared.defects.has(&crate::defects::Defect::CoverFlow),
         digits_only: shared.defects.has(&crate::defects::Defect::DigitsOnlyCodes),
     };
-    let page = pages::flow_page(&slug, &flow_info(&slug, None).title, defects);
+    let page = pages::flow_page(&slug, &title, defects);
     if shared.defects.has(&crate::defects::Defect::DripFlowPage) {
         return session.attach(drip(page).await);
     }
@@ -195,7 +201,7 @@ async fn execute(
     if shared.defects.has(&crate::defects::Defect::Executor502) {
         return (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
     }
-    if !crate::directory::is_flow(slug) {
+    if !shared.directory().has_flow(slug) {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "Not found."}))).into_response();
     }
     let session = SessionRef::get(shared, headers);
@@ -274,6 +280,10 @@ fn step(
     body: Option<Map<String, Value>>,
     consents: &std::collections::HashSet<(u64, String)>,
 ) -> (Outcome, Option<(u64, String)>) {
+    if let Some(flow) = dir.login_flow(slug) {
+        let counted = !shared.defects.has(&Defect::PasskeyCounterIgnored);
+        return (login::step(dir, sess, flow, query, body, counted), None);
+    }
     if slug == AUTHENTICATION_FLOW {
         if !matches!(sess.plans.get(slug), Some(Plan::Authentication(_))) {
             let next = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned());

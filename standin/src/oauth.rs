@@ -198,19 +198,19 @@ fn authorize_session(
             return error_redirect(redirect_uri, "login_required", state);
         }
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(&authorize.raw);
+        return login_redirect(provider, &authorize.raw);
     };
     if let Some(max_age) = max_age
         && now.saturating_sub(sess.auth_time) > max_age
     {
         sess.last_login_uid = Some(sess.login_uid);
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(&authorize.raw);
+        return login_redirect(provider, &authorize.raw);
     }
     if prompt_has("login") && (sess.last_login_uid.is_none() || sess.last_login_uid == Some(sess.login_uid)) {
         sess.last_login_uid = Some(sess.login_uid);
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(&authorize.raw);
+        return login_redirect(provider, &authorize.raw);
     }
     if !dir.has_access(&user, &app) {
         return pages::error_page(StatusCode::OK, "Permission denied", "Request has been denied.");
@@ -237,11 +237,13 @@ fn authorize_session(
     redirect(&format!("/if/flow/{}/?{}", provider.authorization_flow, authorize.raw))
 }
 
-/// authentik's redirect to the login flow: the same query plus `next` = the authorize URL.
-fn login_redirect(raw: &str) -> Response {
+/// authentik's redirect to the login flow (the provider's `authentication_flow`, else the
+/// default one): the same query plus `next` = the authorize URL.
+fn login_redirect(provider: &Provider, raw: &str) -> Response {
+    let flow = provider.authentication_flow.as_deref().unwrap_or(AUTHENTICATION_FLOW);
     let next: String = form_urlencoded::byte_serialize(format!("/application/o/authorize/?{raw}").as_bytes()).collect();
     let sep = if raw.is_empty() { "" } else { "&" };
-    redirect(&format!("/if/flow/{AUTHENTICATION_FLOW}/?{raw}{sep}next={next}"))
+    redirect(&format!("/if/flow/{flow}/?{raw}{sep}next={next}"))
 }
 
 fn token_error(error: &str) -> Response {
@@ -413,7 +415,10 @@ fn id_token(
     claims.insert("iat".into(), json!(iat));
     claims.insert("auth_time".into(), json!(grant.auth_time));
     claims.insert("acr".into(), json!("goauthentik.io/providers/oauth2/default"));
-    claims.insert("amr".into(), json!(grant.amr));
+    // As authentik's: no `amr` when the login recorded no method it names.
+    if !grant.amr.is_empty() {
+        claims.insert("amr".into(), json!(grant.amr));
+    }
     if let Some(nonce) = grant.nonce.as_ref().filter(|_| !shared.defects.has(&Defect::NoNonce)) {
         claims.insert("nonce".into(), json!(nonce));
     }

@@ -29,6 +29,25 @@ pub(crate) enum Plan {
     StaticSetup(Vec<String>),
     /// `default-authenticator-webauthn-setup`, with the challenge it sent.
     WebAuthnSetup(String),
+    /// An authentication flow a blueprint made.
+    Login(LoginPlan),
+}
+
+/// The progress of an authentication flow a blueprint made (`crate::directory::LoginFlow`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoginPlan {
+    /// The index of the stage binding reached.
+    pub(crate) at: usize,
+    /// What was typed at identification (or the passkey's owner).
+    pub(crate) pending_uid: String,
+    /// The user identified, if any (`pretend_user_exists` goes on without one).
+    pub(crate) pending_user: Option<u64>,
+    /// The user was identified by a passkey (`auth_method` `auth_webauthn_pwl`).
+    pub(crate) passkey: bool,
+    /// Where the flow goes when it is done.
+    pub(crate) next: Option<String>,
+    /// The passkey challenge the identification stage sent last (base64url).
+    pub(crate) webauthn_challenge: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

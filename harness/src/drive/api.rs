@@ -29,6 +29,9 @@ pub struct Credentials<'a> {
     /// The file of the user's passkey (see `drive::passkey`), if they have one: answers
     /// authentik's WebAuthn challenge, before a TOTP code.
     pub passkey: Option<std::path::PathBuf>,
+    /// The passkey is the first factor: given at identification (which must offer it), with no
+    /// name typed; a password or MFA stage after it is left unanswered.
+    pub passkey_first: bool,
     /// A recovery code: typed at the MFA stage instead of the user's other factors.
     pub code: Option<String>,
     /// What to do at a consent stage.
@@ -214,7 +217,21 @@ impl<'e> ApiDriver<'e> {
             let mut turn = None;
             let mut passkey_turn = None;
             let answer = match component.as_str() {
+                component::IDENTIFICATION if credentials.passkey_first => {
+                    let options = self.challenge.as_ref().and_then(Challenge::passkey_options);
+                    let (Some(file), Some(options)) = (&credentials.passkey, options) else {
+                        self.refused = Some(super::passkey::not_offered(credentials.uid));
+                        return Ok(());
+                    };
+                    let signed = self.sign_passkey(file, options, credentials.uid).await?;
+                    let Some(signed) = signed else { return Ok(()) };
+                    passkey_turn = Some(signed.turn);
+                    Answer::IdentificationPasskey { passkey: signed.assertion }
+                }
                 component::IDENTIFICATION => Answer::Identification { uid_field: credentials.uid.to_string() },
+                // After a passkey, a password or second factor asked is the flow's doing: left
+                // for the scenario's expectations to name.
+                component::PASSWORD | component::AUTHENTICATOR_VALIDATE if credentials.passkey_first => return Ok(()),
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
                 component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
                     let code = credentials.code.clone().unwrap_or_default();
@@ -223,20 +240,9 @@ impl<'e> ApiDriver<'e> {
                 component::AUTHENTICATOR_VALIDATE => {
                     match (&credentials.passkey, self.challenge.as_ref().and_then(Challenge::webauthn_options)) {
                         (Some(file), Some(options)) => {
-                            // A browser would refuse this request: so does the passkey.
-                            let refused = super::passkey::refusal(&options, &self.env.authentik, credentials.uid);
-                            if refused.is_some() {
-                                self.refused = refused;
+                            let Some(signed) = self.sign_passkey(file, options, credentials.uid).await? else {
                                 return Ok(());
-                            }
-                            let signed = super::passkey::sign_at(
-                                file,
-                                options,
-                                &self.env.authentik,
-                                credentials.uid,
-                                self.env.request_timeout,
-                            )
-                            .await?;
+                            };
                             // Held until authentik has answered: counters reach it in order.
                             passkey_turn = Some(signed.turn);
                             Answer::AuthenticatorValidateWebAuthn { webauthn: signed.assertion }
@@ -269,6 +275,23 @@ impl<'e> ApiDriver<'e> {
             self.on_challenge(slug, query, next).await?;
         }
         Err(DriveError(format!("authentik asked for more than {MAX_STAGES} stages")))
+    }
+
+    /// `user`'s passkey's assertion for authentik's request `options`, with its turn; none (and
+    /// [`Self::refused`] set) when a browser would refuse the request.
+    async fn sign_passkey(
+        &mut self,
+        file: &std::path::Path,
+        options: Value,
+        user: &str,
+    ) -> Result<Option<super::passkey::Signed>, DriveError> {
+        // A browser would refuse this request: so does the passkey.
+        let refused = super::passkey::refusal(&options, &self.env.authentik, user);
+        if refused.is_some() {
+            self.refused = refused;
+            return Ok(None);
+        }
+        super::passkey::sign_at(file, options, &self.env.authentik, user, self.env.request_timeout).await.map(Some)
     }
 
     /// The token of the consent stage shown last, to send back with the consent; an error when

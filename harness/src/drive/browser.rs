@@ -130,11 +130,16 @@ const WEBAUTHN: &str = "webauthn";
 /// button of `ak-stage-authenticator-validate-webauthn`, there once an attempt has ended).
 const RETRY_PASSKEY: &str = "button.pf-m-primary[type=button]";
 
-/// Watches the page's request for a passkey (`{watch: true}`: the next call of
-/// `navigator.credentials.get` is recorded, its answer to the page unchanged), or waits in the
-/// page, within `{budget}` milliseconds, for how it ended: `signed`, `refused` with the browser's
+/// Says whether the identification stage offers a passkey (`{offered: true}`), watches the
+/// page's request for a passkey (`{watch: true}`: the next call of `navigator.credentials.get`
+/// is recorded by [`PASSKEY_HOOK`], its answer to the page unchanged), or waits in the page,
+/// within `{budget}` milliseconds, for how it ended: `signed`, `refused` with the browser's
 /// error, `pending`, or `not asked`; with the RP ID asked for.
-const PASSKEY: &str = include_str!("js/passkey.js");
+const PASSKEY: &str = concat!(include_str!("js/passkey_hook.js"), include_str!("js/passkey.js"));
+
+/// The hook that records the page's requests for a passkey, alone: run on every new document
+/// while a sign-in with a passkey first reloads the page.
+const PASSKEY_HOOK: &str = include_str!("js/passkey_hook.js");
 
 /// Empties every one-time-code field of the page, through the open shadow roots.
 const SCRUB_CODES: &str = "const scrub = (root) => root.querySelectorAll('*').forEach((el) => { \
@@ -716,9 +721,23 @@ impl<'e> BrowserDriver<'e> {
                 return Ok(());
             }
             match component.as_str() {
+                component::IDENTIFICATION if credentials.passkey_first => {
+                    let Some((file, authenticator)) = passkey else {
+                        self.refused = Some(super::passkey::not_offered(credentials.uid));
+                        return Ok(());
+                    };
+                    self.passkey_first(file, authenticator, credentials.uid).await?;
+                    if matches!(&self.position, Position::Flow { stage, .. } if stage.component == component) {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 component::IDENTIFICATION => {
                     self.submit(&component, "input[name=uidField]", credentials.uid, "identification").await?;
                 }
+                // After a passkey, a password or second factor asked is the flow's doing: left
+                // for the scenario's expectations to name.
+                component::PASSWORD | component::AUTHENTICATOR_VALIDATE if credentials.passkey_first => return Ok(()),
                 component::PASSWORD => {
                     self.submit(&component, "input[name=password]", credentials.password, "password").await?;
                 }
@@ -815,16 +834,11 @@ impl<'e> BrowserDriver<'e> {
         let watch = self.client.execute_async(PASSKEY, vec![json!({"watch": true})]);
         let watched = self.command("watching the page's passkey request", watch).await?;
         if watched["insecure"] == Value::Bool(true) {
-            let page = self.env.authentik.origin().ascii_serialization();
-            return Err(DriveError(format!(
-                "browser: authentik's page at {page} is not a secure context, so it has no WebAuthn: reach authentik over \
-                 https, or at http://localhost (the browser of a remote WebDriver may not take the switch that trusts \
-                 {page})"
-            )));
+            return Err(self.insecure_page());
         }
         let pressed = self.act(Act { button: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await;
         let settled = match pressed {
-            Ok(()) => match self.passkey_outcome(user).await {
+            Ok(()) => match self.passkey_outcome(user, "after \"Retry authentication\" was pressed").await {
                 Ok(None) => self.settle(Next::DocumentOrChallenge).await,
                 Ok(refused) => {
                     self.refused = refused;
@@ -853,10 +867,82 @@ impl<'e> BrowserDriver<'e> {
         settled.and(count.map(drop)).and(forgot)
     }
 
+    /// Signs in at the identification stage with the passkey as the first factor, as a person
+    /// whose device holds it: authentik's page asks the browser for a passkey by conditional
+    /// mediation (autofill) as soon as the stage shows, and the virtual authenticator, once it
+    /// holds the passkey (resident, with its user handle), answers that request by itself; the
+    /// page posts the assertion and the flow goes on. The counter is written back as in
+    /// [`Self::answer_with_passkey`].
+    async fn passkey_first(
+        &mut self,
+        file: &std::path::Path,
+        authenticator: &VirtualAuthenticator,
+        user: &str,
+    ) -> Result<(), DriveError> {
+        let look = self.client.execute_async(PASSKEY, vec![json!({"offered": true})]);
+        let look = self.command("reading the identification stage", look).await?;
+        if look["insecure"] == Value::Bool(true) {
+            return Err(self.insecure_page());
+        }
+        if look["offered"] != Value::Bool(true) {
+            self.refused = Some(super::passkey::not_offered(user));
+            return Ok(());
+        }
+        self.stage_screenshot("identification").await;
+        let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
+        if let Some(why) = super::authenticator::unusable_rp_id(&passkey.rp_id) {
+            return Err(DriveError(format!("browser: `{user}`'s passkey in {} cannot sign in: {why}", file.display())));
+        }
+        self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
+        // The page asked for a passkey as it showed, when the authenticator held none: it asks
+        // again, and the authenticator answers, once the page is loaded anew. The hook records
+        // how that request ends (a browser without DevTools goes on without it).
+        let hook = super::chrome::on_new_documents(&self.client, PASSKEY_HOOK).await.ok();
+        let reloaded = self.command("reloading authentik's page", self.client.refresh()).await;
+        let settled = match reloaded {
+            Ok(()) => match self.passkey_outcome(user, "as its identification stage showed").await {
+                Ok(None) => self.settle(Next::DocumentOrChallenge).await,
+                Ok(refused) => {
+                    self.refused = refused;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if let Some(hook) = hook {
+            let _ = super::chrome::off_new_documents(&self.client, hook).await;
+        }
+        let count = self
+            .command("reading the passkey's counter", authenticator.sign_count(&self.client, &passkey.credential_id));
+        let count = count.await;
+        let forgot = self.command("removing the passkey", authenticator.forget(&self.client)).await;
+        let reached = match &count {
+            Ok(Some(count)) => (*count > passkey.sign_count).then_some(*count),
+            Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(1)),
+        };
+        if let Some(reached) = reached {
+            let raised = ak_protocol::webauthn::Passkey { sign_count: reached, ..passkey };
+            super::passkey::write(file, &raised).map_err(DriveError)?;
+        }
+        drop(turn);
+        settled.and(count.map(drop)).and(forgot)
+    }
+
+    /// The error for a page of authentik that has no WebAuthn, not being a secure context.
+    fn insecure_page(&self) -> DriveError {
+        let page = self.env.authentik.origin().ascii_serialization();
+        DriveError(format!(
+            "browser: authentik's page at {page} is not a secure context, so it has no WebAuthn: reach authentik over \
+             https, or at http://localhost (the browser of a remote WebDriver may not take the switch that trusts \
+             {page})"
+        ))
+    }
+
     /// How the page's request for the passkey ended, in the browser (see [`PASSKEY`]): an
     /// assertion made goes on to authentik (none); a refusal by the browser (an RP ID that does
     /// not fit the page, say) is named here, as authentik never hears of it.
-    async fn passkey_outcome(&mut self, user: &str) -> Result<Option<String>, DriveError> {
+    async fn passkey_outcome(&mut self, user: &str, when: &str) -> Result<Option<String>, DriveError> {
         let wait = self.client.execute_async(PASSKEY, vec![json!({"budget": self.deadline().as_millis() as u64})]);
         // The page leaving (the assertion posted, the flow gone on) ends the script: it signed.
         let Ok(seen) = self.command("waiting for the passkey", wait).await else { return Ok(None) };
@@ -881,7 +967,7 @@ impl<'e> BrowserDriver<'e> {
                 self.deadline()
             ))),
             _ => Err(DriveError(format!(
-                "browser: authentik's WebAuthn stage did not ask the browser for `{user}`'s passkey after \"Retry authentication\" was pressed"
+                "browser: authentik's page did not ask the browser for `{user}`'s passkey {when}"
             ))),
         }
     }

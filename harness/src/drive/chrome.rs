@@ -364,6 +364,19 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
+/// Runs `source` in every document the session loads from now on, before the page's own scripts
+/// (DevTools' `Page.addScriptToEvaluateOnNewDocument`); the identifier to stop it with.
+pub async fn on_new_documents(client: &Client, source: &str) -> Result<String, fantoccini::error::CmdError> {
+    let added = client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({"source": source}))).await?;
+    Ok(added["identifier"].as_str().unwrap_or_default().to_string())
+}
+
+/// Stops a script [`on_new_documents`] started.
+pub async fn off_new_documents(client: &Client, identifier: String) -> Result<(), fantoccini::error::CmdError> {
+    let removed = json!({"identifier": identifier});
+    client.issue_cmd(Cdp("Page.removeScriptToEvaluateOnNewDocument", removed)).await.map(drop)
+}
+
 /// Whether browsers take `origin` for a secure context by themselves: https, or a loopback host
 /// (`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`).
 fn secure_already(origin: &str) -> bool {

@@ -116,6 +116,16 @@ pub async fn take(
     .await
 }
 
+/// Why a `sign_in` with `user`'s passkey as the first factor cannot begin: authentik's
+/// identification stage does not offer one. A failure of the step (authentik's setup).
+pub fn not_offered(user: &str) -> String {
+    format!(
+        "authentik's identification stage offers no passkey sign-in, so `{user}` cannot sign in with a passkey first: \
+         the flow's identification stage has no \"WebAuthn Authenticator Validation Stage\" (Passkey settings; \
+         `webauthn_stage`)"
+    )
+}
+
 /// How an error about `user`'s passkey at the MFA stage begins.
 fn cannot_answer(user: &str) -> String {
     format!("`{user}`'s passkey cannot answer authentik's WebAuthn challenge")

@@ -399,12 +399,20 @@ fn check_scenario(scenario: &Scenario, settings: &Settings, known: &[String], ou
     for step in &scenario.steps {
         match &step.kind {
             StepKind::StartLogin { email: Some(t), .. } => check_template(t, &step.span, out),
-            StepKind::SignIn { user, password, recovery_code, .. } => {
+            StepKind::SignIn { user, password, recovery_code, first_factor, .. } => {
                 check_user(user, &step.span, settings, out);
                 if let Some(p) = password {
                     check_template(p, &step.span, out);
                 }
                 check_recovery_code(user, *recovery_code, &step.span, settings, &mut spent, out);
+                check_first_factor(
+                    user,
+                    *first_factor,
+                    (password.is_some(), recovery_code.is_some()),
+                    &step.span,
+                    settings,
+                    out,
+                );
             }
             StepKind::Authorize { set, .. } => {
                 for (_, t) in set {
@@ -485,6 +493,41 @@ fn check_recovery_code(
             spent.insert(user.to_string());
         }
         _ => {}
+    }
+}
+
+/// Reports a `first_factor: passkey` a `sign_in` cannot give: the user has no passkey, or the
+/// step also asks for a password or recovery code, which a passkey sign-in never types.
+fn check_first_factor(
+    user: &str,
+    first_factor: crate::scenario::FirstFactor,
+    (password, recovery_code): (bool, bool),
+    span: &crate::diagnostic::Span,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) {
+    if first_factor != crate::scenario::FirstFactor::Passkey {
+        return;
+    }
+    let Some(fixture) = settings.users.get(user) else { return };
+    if fixture.passkey.is_none() {
+        out.push(Diagnostic {
+            message: format!("`first_factor: passkey`: fixture user `{user}` has no passkey"),
+            span: span.clone(),
+            label: "this `sign_in` signs in with one".into(),
+            help: Some(format!(
+                "give `{user}` `passkey: {{ file: … }}` in ak-e2e.yaml (`ak-e2e provision` enrolls it)"
+            )),
+        });
+    }
+    if password || recovery_code {
+        let what = if password { "`password`" } else { "`recovery_code`" };
+        out.push(Diagnostic {
+            message: format!("`first_factor: passkey` with {what}: a passkey sign-in types neither"),
+            span: span.clone(),
+            label: "remove one of them".into(),
+            help: None,
+        });
     }
 }
 

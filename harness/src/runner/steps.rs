@@ -52,10 +52,15 @@ pub(super) async fn execute(
             let email = email.as_ref().map(|t| t.render(vars));
             return driver.start_login(email.as_deref()).await;
         }
-        StepKind::SignIn { user, password, consent, recovery_code } => {
+        StepKind::SignIn { user, password, consent, recovery_code, first_factor } => {
             let passkey = ctx.env.passkey_file(user, &plan.settings.users);
-            let code = recovery_code_for(ctx, plan, user, *recovery_code, progress).await?;
-            let how = SignInWith { password: password.as_ref(), consent: *consent, passkey, code };
+            let passkey_first = *first_factor == crate::scenario::FirstFactor::Passkey;
+            // A passkey sign-in types no code.
+            let code = match passkey_first {
+                true => None,
+                false => recovery_code_for(ctx, plan, user, *recovery_code, progress).await?,
+            };
+            let how = SignInWith { password: password.as_ref(), consent: *consent, passkey, passkey_first, code };
             return sign_in(plan, driver, vars, user, how, result).await;
         }
         StepKind::Authorize { set, remove } => {
@@ -136,6 +141,8 @@ struct SignInWith<'a> {
     consent: crate::scenario::Consent,
     /// The user's passkey file.
     passkey: Option<std::path::PathBuf>,
+    /// The passkey is the first factor, given at identification.
+    passkey_first: bool,
     /// A recovery code, typed at the MFA stage instead of the user's other factors.
     code: Option<String>,
 }
@@ -191,7 +198,7 @@ async fn sign_in(
     with: SignInWith<'_>,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let SignInWith { password, consent, passkey, code } = with;
+    let SignInWith { password, consent, passkey, passkey_first, code } = with;
     let Some(fixture) = plan.settings.users.get(user) else {
         return Err(DriveError(format!("unknown user `{user}`")));
     };
@@ -209,7 +216,8 @@ async fn sign_in(
         ));
         return Ok(());
     }
-    let credentials = Credentials { uid: &fixture.username, password: &typed, totp, passkey, code, consent };
+    let credentials =
+        Credentials { uid: &fixture.username, password: &typed, totp, passkey, passkey_first, code, consent };
     let signed_in = driver.sign_in(&credentials).await;
     // What authentik's page or the user's authenticator refused is a failure, not an error.
     if let Some(refused) = driver.seen().refused {

@@ -116,6 +116,8 @@ pub enum StepKind {
         consent: Consent,
         /// Which recovery code the MFA stage is given, instead of the user's other factors.
         recovery_code: Option<RecoveryCode>,
+        /// How the user proves who they are at identification.
+        first_factor: FirstFactor,
     },
     /// Send the browser to authentik's authorize endpoint with a request the harness builds (as
     /// the OAuth client, api driver only): ChatGPT's parameters, with overrides and removals.
@@ -268,6 +270,18 @@ pub enum Consent {
     Deny,
     /// Answer with a made-up consent token (api driver only), to check authentik refuses it.
     Forge,
+}
+
+/// How a `sign_in` begins at authentik's identification stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstFactor {
+    /// The user's name typed, then the password at the password stage (the default).
+    #[default]
+    Password,
+    /// The user's passkey, offered by the identification stage (its `webauthn_stage`), with no
+    /// name or password typed; a password or MFA stage after it is not answered.
+    Passkey,
 }
 
 /// Which of a fixture user's recovery codes a `sign_in` types at the MFA stage.

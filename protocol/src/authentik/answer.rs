@@ -19,6 +19,12 @@ pub enum Answer {
         /// The username or email typed.
         uid_field: String,
     },
+    /// `ak-stage-identification` answered with a passkey instead of an identifier (the first
+    /// factor), as the flow interface posts what its conditional `navigator.credentials.get` gave.
+    IdentificationPasskey {
+        /// The assertion (see `webauthn::Passkey::get`).
+        passkey: serde_json::Value,
+    },
     /// `ak-stage-password`.
     Password {
         /// The password typed.
@@ -60,7 +66,7 @@ impl Answer {
     /// The `component` of the stage this answers.
     pub fn component(&self) -> &'static str {
         match self {
-            Self::Identification { .. } => component::IDENTIFICATION,
+            Self::Identification { .. } | Self::IdentificationPasskey { .. } => component::IDENTIFICATION,
             Self::Password { .. } => component::PASSWORD,
             Self::AuthenticatorValidate { .. } => component::AUTHENTICATOR_VALIDATE,
             Self::Consent { .. } => component::CONSENT,
@@ -84,6 +90,7 @@ impl Serialize for Answer {
             }
             Self::Consent { token } => Some(("token", text(token))),
             Self::AuthenticatorValidateWebAuthn { webauthn } => Some(("webauthn", webauthn.clone())),
+            Self::IdentificationPasskey { passkey } => Some(("passkey", passkey.clone())),
             Self::AuthenticatorWebAuthn { response } => Some(("response", response.clone())),
         };
         let mut map = serializer.serialize_map(Some(1 + usize::from(entry.is_some())))?;
@@ -118,6 +125,10 @@ mod tests {
                 json!({"component": "ak-stage-authenticator-validate", "code": "123456"}),
             ),
             (Answer::Consent { token: "t0k".into() }, json!({"component": "ak-stage-consent", "token": "t0k"})),
+            (
+                Answer::IdentificationPasskey { passkey: json!({"id": "cred"}) },
+                json!({"component": "ak-stage-identification", "passkey": {"id": "cred"}}),
+            ),
             (
                 Answer::AuthenticatorTotp { code: Secret::new("654321") },
                 json!({"component": "ak-stage-authenticator-totp", "code": "654321"}),

@@ -260,6 +260,13 @@ impl Challenge {
         Some(Value::Object(device.challenge.clone()))
     }
 
+    /// The identification stage's WebAuthn request options for signing in with a passkey as the
+    /// first factor, when it offers that (its `webauthn_stage` is set).
+    pub fn passkey_options(&self) -> Option<Value> {
+        let ChallengeKind::Identification(fields) = &self.kind else { return None };
+        fields.passkey_challenge.clone().filter(Value::is_object)
+    }
+
     /// The same challenge, showing one error on `field` and no other.
     pub fn with_error(mut self, field: &str, error: ErrorDetail) -> Self {
         self.response_errors = Some(BTreeMap::from([(field.to_string(), vec![error])]));

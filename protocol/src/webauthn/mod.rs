@@ -378,5 +378,12 @@ pub fn verify_assertion(response: &Value, expected: &Expected, credential: &Regi
     Ok(count)
 }
 
+/// Whether an assertion's authenticator data says the user was verified (its UV flag), which a
+/// relying party that requires user verification checks beside [`verify_assertion`].
+pub fn user_verified(response: &Value) -> bool {
+    let data = unb64(str_field(response, &["response", "authenticatorData"]).unwrap_or_default());
+    data.ok().and_then(|d| d.get(32).copied()).is_some_and(|flags| flags & USER_VERIFIED != 0)
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use crate::directory::{Directory, FLOWS};
 use ak_protocol::suggest::suggest;
 use ak_protocol::yaml::{self, Node, Pos};
 
+mod flows;
 mod models;
 
 pub(crate) use models::uuid_for;
@@ -37,7 +38,27 @@ const BINDING: &str = "authentik_policies.policybinding";
 const TOTP_DEVICE: &str = "authentik_stages_authenticator_totp.totpdevice";
 const FLOW: &str = "authentik_flows.flow";
 const KEYPAIR: &str = "authentik_crypto.certificatekeypair";
-const MODELS: &[&str] = &[USER, GROUP, APPLICATION, PROVIDER, SCOPE_MAPPING, BINDING];
+const IDENTIFICATION_STAGE: &str = "authentik_stages_identification.identificationstage";
+const VALIDATE_STAGE: &str = "authentik_stages_authenticator_validate.authenticatorvalidatestage";
+const DENY_STAGE: &str = "authentik_stages_deny.denystage";
+const USER_LOGIN_STAGE: &str = "authentik_stages_user_login.userloginstage";
+const EXPRESSION_POLICY: &str = "authentik_policies_expression.expressionpolicy";
+const STAGE_BINDING: &str = "authentik_flows.flowstagebinding";
+const MODELS: &[&str] = &[
+    USER,
+    GROUP,
+    APPLICATION,
+    PROVIDER,
+    SCOPE_MAPPING,
+    BINDING,
+    FLOW,
+    IDENTIFICATION_STAGE,
+    VALIDATE_STAGE,
+    DENY_STAGE,
+    USER_LOGIN_STAGE,
+    EXPRESSION_POLICY,
+    STAGE_BINDING,
+];
 
 /// Applies blueprint files in order to a directory that starts with authentik's defaults.
 pub fn load(files: &[(String, String)], env: &HashMap<String, String>) -> Result<Directory, BlueprintError> {
@@ -200,20 +221,31 @@ impl Ctx<'_> {
         if entry.get("identifiers").is_none() {
             return self.err(entry.pos, "the entry has no `identifiers`");
         }
-        let key = match model {
-            USER => self.user(&fields, state, entry.pos)?,
-            GROUP => self.group(&fields, state, entry.pos)?,
-            SCOPE_MAPPING => self.scope_mapping(&fields, state, entry.pos)?,
-            PROVIDER => self.provider(&fields, state, entry.pos)?,
-            APPLICATION => self.application(&fields, state, entry.pos)?,
-            BINDING => self.binding(&fields, state, entry.pos)?,
-            _ => unreachable!("MODELS lists only handled models"),
-        };
+        let key = self.model(model, &fields, state, entry.pos)?;
         if let Some(id) = entry.get("id") {
             let id = self.string(id)?;
             self.ids.insert(id, (model, key));
         }
         Ok(())
+    }
+
+    /// Creates, updates or deletes the object of one entry; its key.
+    fn model(&mut self, model: &str, fields: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
+        Ok(match model {
+            USER => self.user(fields, state, at)?,
+            GROUP => self.group(fields, state, at)?,
+            SCOPE_MAPPING => self.scope_mapping(fields, state, at)?,
+            PROVIDER => self.provider(fields, state, at)?,
+            APPLICATION => self.application(fields, state, at)?,
+            BINDING => self.binding(fields, state, at)?,
+            FLOW => self.flow(fields, state, at)?,
+            IDENTIFICATION_STAGE | VALIDATE_STAGE | DENY_STAGE | USER_LOGIN_STAGE => {
+                self.stage(model, fields, state, at)?
+            }
+            EXPRESSION_POLICY => self.expression_policy(fields, state, at)?,
+            STAGE_BINDING => self.stage_binding(fields, state, at)?,
+            _ => unreachable!("MODELS lists only handled models"),
+        })
     }
 
     fn check_fields(
@@ -338,7 +370,7 @@ impl Ctx<'_> {
 
     fn flow_ref(&self, node: &Node) -> Result<String, BlueprintError> {
         let (_, slug) = self.reference(node, FLOW, &["slug"])?;
-        if !crate::directory::is_flow(&slug) {
+        if !self.dir.has_flow(&slug) {
             let known: Vec<&str> = FLOWS.iter().map(|f| f.0).collect();
             return self
                 .err(node.pos, format!("flow `{slug}` is not one of the stand-in's flows: {}", known.join(", ")));

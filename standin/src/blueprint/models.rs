@@ -9,7 +9,10 @@ use crate::expr::Mapping;
 use ak_protocol::secret::Secret;
 use ak_protocol::yaml::{Node, Pos};
 
-use super::{APPLICATION, BINDING, BlueprintError, Ctx, Fields, GROUP, KEYPAIR, PROVIDER, SCOPE_MAPPING, State, USER};
+use super::{
+    APPLICATION, BINDING, BlueprintError, Ctx, Fields, GROUP, KEYPAIR, PROVIDER, SCOPE_MAPPING, STAGE_BINDING, State,
+    USER,
+};
 
 impl Ctx<'_> {
     pub(super) fn user(&mut self, f: &Fields<'_>, state: State, at: Pos) -> Result<String, BlueprintError> {
@@ -73,7 +76,14 @@ impl Ctx<'_> {
     }
 
     /// Whether to create or update, per `state`; errors for `must_created` on an existing object.
-    fn proceed(&self, state: State, exists: bool, at: Pos, model: &str, key: &str) -> Result<bool, BlueprintError> {
+    pub(super) fn proceed(
+        &self,
+        state: State,
+        exists: bool,
+        at: Pos,
+        model: &str,
+        key: &str,
+    ) -> Result<bool, BlueprintError> {
         match (state, exists) {
             (State::Absent, _) => Ok(false),
             (State::Created, true) => Ok(false),
@@ -161,8 +171,9 @@ impl Ctx<'_> {
             "access_token_validity",
             "refresh_token_validity",
             "include_claims_in_id_token",
+            "authentication_flow",
         ];
-        self.check_fields(PROVIDER, f, KNOWN, &["authentication_flow", "logout_method", "backchannel_logout_uri"])?;
+        self.check_fields(PROVIDER, f, KNOWN, &["logout_method", "backchannel_logout_uri"])?;
         let name = self.string(self.required(f, "name", at, PROVIDER)?)?;
         let existing = self.dir.providers.iter().position(|p| p.name == name);
         if !self.proceed(state, existing.is_some(), at, PROVIDER, &name)? {
@@ -195,12 +206,21 @@ impl Ctx<'_> {
     fn provider_client_fields(&self, f: &Fields<'_>, p: &mut Provider) -> Result<(), BlueprintError> {
         if let Some(n) = f.get("authorization_flow") {
             p.authorization_flow = self.flow_ref(n)?;
-            if p.authorization_flow == crate::directory::AUTHENTICATION_FLOW {
+            if p.authorization_flow == crate::directory::AUTHENTICATION_FLOW
+                || self.dir.login_flow(&p.authorization_flow).is_some()
+            {
                 return self.err(n.pos, "`authorization_flow` must be an authorization flow");
             }
         }
         if let Some(n) = f.get("invalidation_flow") {
             p.invalidation_flow = Some(self.flow_ref(n)?);
+        }
+        if let Some(n) = f.get("authentication_flow") {
+            p.authentication_flow = if n.is_null() { None } else { Some(self.flow_ref(n)?) };
+            let slug = p.authentication_flow.as_deref().unwrap_or(crate::directory::AUTHENTICATION_FLOW);
+            if slug != crate::directory::AUTHENTICATION_FLOW && self.dir.login_flow(slug).is_none() {
+                return self.err(n.pos, "`authentication_flow` must be an authentication flow");
+            }
         }
         if let Some(n) = f.get("client_type") {
             p.confidential = match self.string(n)?.as_str() {
@@ -367,16 +387,24 @@ impl Ctx<'_> {
         self.check_fields(
             BINDING,
             f,
-            &["target", "order", "user", "group", "negate", "enabled"],
+            &["target", "order", "user", "group", "policy", "negate", "enabled"],
             &["timeout", "failure_result"],
         )?;
+        let target_node = self.required(f, "target", at, BINDING)?;
+        if let Some((STAGE_BINDING, target)) = target_node
+            .as_str()
+            .filter(|_| target_node.tag.as_deref() == Some("!KeyOf"))
+            .and_then(|id| self.ids.get(id))
+            .map(|(m, k)| (*m, k.clone()))
+        {
+            return self.stage_policy(f, state, at, &target);
+        }
         if let Some(policy) = f.get("policy") {
             return self.err(
                 policy.pos,
-                "policy bindings to policies are not supported by the stand-in; bind a user or group",
+                "the stand-in binds a policy to a flow's stage binding only; bind a user or group to an application",
             );
         }
-        let target_node = self.required(f, "target", at, BINDING)?;
         let (_, target) = self.reference(target_node, APPLICATION, &["slug"])?;
         if self.dir.application(&target).is_none() {
             return self.err(target_node.pos, format!("no application `{target}`"));

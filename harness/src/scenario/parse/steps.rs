@@ -4,8 +4,8 @@ use ak_protocol::yaml::{Node, Value};
 
 use crate::diagnostic::{span_at, suggest};
 use crate::scenario::{
-    AuthentikExpectation, ClaimSource, Consent, HopKind, Landing, Matcher, NamedMatcher, RecoveryCode, SnapshotOf,
-    StepKind, Template, TokenAnswer,
+    AuthentikExpectation, ClaimSource, Consent, FirstFactor, HopKind, Landing, Matcher, NamedMatcher, RecoveryCode,
+    SnapshotOf, StepKind, Template, TokenAnswer,
 };
 
 use super::{MATCHER_KEYS, Parser, node_len};
@@ -72,6 +72,7 @@ impl Parser<'_> {
     pub(super) fn sign_in(&mut self, node: &Node) -> Option<StepKind> {
         let entries = self.map(node, "`sign_in`")?;
         let (mut user, mut password, mut consent, mut recovery_code) = (None, None, Consent::Accept, None);
+        let mut first_factor = FirstFactor::Password;
         for (key, value) in entries {
             match key.as_str() {
                 Some("user") => user = self.string(value, "`user`"),
@@ -87,11 +88,20 @@ impl Parser<'_> {
                     Some("spent") => recovery_code = Some(RecoveryCode::Spent),
                     _ => self.error(value, "`recovery_code` is `fresh` or `spent`", "", None),
                 },
-                _ => self.unknown_key(key, "key of `sign_in`", &["user", "password", "consent", "recovery_code"]),
+                Some("first_factor") => match value.as_str() {
+                    Some("password") => first_factor = FirstFactor::Password,
+                    Some("passkey") => first_factor = FirstFactor::Passkey,
+                    _ => self.error(value, "`first_factor` is `password` or `passkey`", "", None),
+                },
+                _ => self.unknown_key(
+                    key,
+                    "key of `sign_in`",
+                    &["user", "password", "consent", "recovery_code", "first_factor"],
+                ),
             }
         }
         match user {
-            Some(user) => Some(StepKind::SignIn { user, password, consent, recovery_code }),
+            Some(user) => Some(StepKind::SignIn { user, password, consent, recovery_code, first_factor }),
             None => {
                 self.error(node, "`sign_in` needs `user:` (a fixture user)", "", None);
                 None

@@ -1,0 +1,219 @@
+//! The authentication flows a blueprint makes ([`LoginFlow`]), run as authentik's flow executor
+//! runs them: each bound stage in order, a binding whose policies fail skipped when its stage
+//! comes (`re_evaluate_policies`, about the pending user). The stages: identification (a typed
+//! identifier, or a passkey as the first factor when it has a `webauthn_stage`), deny, user login.
+
+use ak_protocol::authentik::flow::IdentificationFields;
+use ak_protocol::authentik::{Challenge, ChallengeKind, FlowInfo};
+use ak_protocol::time::now_secs;
+use ak_protocol::webauthn::{Expected, Registered, user_verified, verify_assertion};
+use serde_json::{Map, Value, json};
+
+use super::{Outcome, body_string, for_user, redirect_to, with_errors};
+use crate::directory::{BindingSubject, Directory, LoginFlow, StageBinding, StageDef, StageTest};
+use crate::plan::{LoginPlan, Plan};
+use crate::state::Session;
+
+/// The `auth_method` of a passkey sign-in at identification, and what authentik's ID token says
+/// of it: `amr` `user` (authentik's `AMR_WEBAUTHN`).
+const PASSKEY_AMR: &str = "user";
+
+/// One executor request on `flow`; `counted`: passkeys' counters are checked.
+pub(super) fn step(
+    dir: &Directory,
+    sess: &mut Session,
+    flow: &LoginFlow,
+    query: &str,
+    body: Option<Map<String, Value>>,
+    counted: bool,
+) -> Outcome {
+    let slug = flow.slug.as_str();
+    let mut plan = match sess.plans.get(slug) {
+        Some(Plan::Login(plan)) => plan.clone(),
+        _ => LoginPlan {
+            next: form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned()),
+            ..LoginPlan::default()
+        },
+    };
+    let info = FlowInfo { title: flow.title.clone(), ..super::flow_info(slug, None) };
+    // The next stage whose binding's policies pass.
+    let binding = loop {
+        let Some(binding) = flow.bindings.get(plan.at) else {
+            // No stage left: the flow is done, with no one signed in unless a stage did.
+            sess.plans.remove(slug);
+            return done(sess, &plan);
+        };
+        if passes(dir, binding, &plan) {
+            break binding;
+        }
+        plan.at += 1;
+    };
+    let pending_name = plan.pending_name(dir);
+    let outcome = match dir.stage(&binding.stage) {
+        Some(StageDef::Identification { user_fields, pretend_user_exists, webauthn_stage }) => {
+            let uv = webauthn_stage.as_deref().and_then(|s| match dir.stage(s) {
+                Some(StageDef::AuthenticatorValidate { user_verification }) => Some(user_verification.as_str()),
+                _ => None,
+            });
+            let stage = Identification { user_fields, pretend_user_exists: *pretend_user_exists, passkey: uv };
+            identification(dir, sess, &mut plan, stage, info, body, counted)
+        }
+        Some(StageDef::Deny { message }) => {
+            sess.plans.remove(slug);
+            let denied = for_user(ChallengeKind::AccessDenied, info, &pending_name);
+            return Outcome::Challenge(Challenge { error_message: message.clone(), ..denied });
+        }
+        Some(StageDef::UserLogin) => {
+            sess.plans.remove(slug);
+            let Some(user) = plan.pending_user else {
+                let denied = for_user(ChallengeKind::AccessDenied, info, &pending_name);
+                return Outcome::Challenge(Challenge {
+                    error_message: Some("No Pending user to login.".into()),
+                    ..denied
+                });
+            };
+            sess.user = Some(user);
+            sess.auth_time = now_secs();
+            sess.amr = if plan.passkey { vec![PASSKEY_AMR.into()] } else { Vec::new() };
+            sess.login_uid += 1;
+            return done(sess, &plan);
+        }
+        // The loader binds no other stage.
+        Some(StageDef::AuthenticatorValidate { .. }) | None => {
+            sess.plans.remove(slug);
+            return Outcome::Challenge(for_user(ChallengeKind::AccessDenied, info, &pending_name));
+        }
+    };
+    sess.plans.insert(slug.into(), Plan::Login(plan));
+    outcome
+}
+
+/// Whether a binding's stage runs for this plan: its policies about the pending user (a user or
+/// group binding, an expression policy), any or all of them.
+fn passes(dir: &Directory, binding: &StageBinding, plan: &LoginPlan) -> bool {
+    if binding.policies.is_empty() {
+        return true;
+    }
+    let user = plan.pending_user.and_then(|pk| dir.user(pk));
+    let result = |policy: &crate::directory::StagePolicy| {
+        let hit = match &policy.test {
+            StageTest::Subject(BindingSubject::User(name)) => user.is_some_and(|u| u.username == *name),
+            StageTest::Subject(BindingSubject::Group(name)) => user.is_some_and(|u| u.groups.contains(name)),
+            StageTest::Expression(test) => test.passes(plan.passkey),
+        };
+        hit != policy.negate
+    };
+    if binding.mode_all { binding.policies.iter().all(result) } else { binding.policies.iter().any(result) }
+}
+
+/// An identification stage as it runs.
+struct Identification<'d> {
+    user_fields: &'d [String],
+    pretend_user_exists: bool,
+    /// The user verification its passkey sign-in asks for; none: no passkey sign-in.
+    passkey: Option<&'d str>,
+}
+
+/// The identification stage: a typed identifier matched against its user fields, or a passkey's
+/// assertion for the challenge it sent (any user's passkey: the credential says who it is).
+fn identification(
+    dir: &Directory,
+    sess: &mut Session,
+    plan: &mut LoginPlan,
+    stage: Identification<'_>,
+    info: FlowInfo,
+    body: Option<Map<String, Value>>,
+    counted: bool,
+) -> Outcome {
+    let sent = plan.webauthn_challenge.take();
+    // As authentik's: every challenge shown carries a new passkey challenge, kept for the answer.
+    let challenge_for = |plan: &mut LoginPlan, sess: &Session| {
+        plan.webauthn_challenge = stage.passkey.map(|_| crate::webauthn_setup::new_challenge());
+        let passkey_challenge = plan.webauthn_challenge.as_ref().zip(stage.passkey).map(|(challenge, uv)| {
+            json!({
+                "challenge": challenge,
+                "timeout": 60000,
+                "rpId": sess.site.rp_id,
+                "allowCredentials": [],
+                "userVerification": uv,
+            })
+        });
+        let fields = IdentificationFields {
+            user_fields: Some(stage.user_fields.to_vec()),
+            password_fields: false,
+            allow_show_password: false,
+            flow_designation: "authentication".into(),
+            captcha_stage: None,
+            primary_action: "Log in".into(),
+            sources: Vec::new(),
+            show_source_labels: false,
+            enable_remember_me: false,
+            passkey_challenge,
+            pending_user_identifier: None,
+            application_pre: sess.application_pre.clone(),
+        };
+        Challenge { flow_info: Some(info.clone()), ..Challenge::new(ChallengeKind::Identification(Box::new(fields))) }
+    };
+    let Some(b) = body else { return Outcome::Challenge(challenge_for(plan, sess)) };
+    if let Some(assertion) = b.get("passkey").filter(|p| p.is_object()) {
+        let refused = |plan: &mut LoginPlan, sess: &Session, message: &str| {
+            Outcome::Challenge(with_errors(challenge_for(plan, sess), "non_field_errors", message))
+        };
+        let (Some(uv), Some(sent)) = (stage.passkey, sent) else {
+            return refused(plan, sess, "Invalid device");
+        };
+        let id = assertion["id"].as_str().unwrap_or_default().trim_end_matches('=');
+        let Some(device) = dir.webauthn_devices.iter().find(|d| d.credential.credential_id == id) else {
+            return refused(plan, sess, "Invalid device");
+        };
+        let expected = Expected { challenge: &sent, origin: &sess.site.origin, rp_id: &sess.site.rp_id };
+        let stored =
+            if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };
+        let verified = verify_assertion(assertion, &expected, &stored);
+        return match verified {
+            Ok(count) if uv != "required" || user_verified(assertion) => {
+                sess.webauthn_used = Some((device.pk, count));
+                plan.pending_user = dir.users.iter().find(|u| u.username == device.user).map(|u| u.pk);
+                plan.pending_uid = device.user.clone();
+                plan.passkey = true;
+                plan.at += 1;
+                Outcome::Again
+            }
+            _ => refused(plan, sess, "Assertion failed"),
+        };
+    }
+    let uid = body_string(&b, "uid_field");
+    let uid = uid.trim();
+    if uid.is_empty() {
+        let shown = challenge_for(plan, sess);
+        return Outcome::Challenge(with_errors(shown, "non_field_errors", "No identification data provided."));
+    }
+    let user = dir.users.iter().find(|u| {
+        stage.user_fields.iter().any(|f| match f.as_str() {
+            "email" => u.email.eq_ignore_ascii_case(uid),
+            _ => u.username.eq_ignore_ascii_case(uid),
+        })
+    });
+    if user.is_none() && !stage.pretend_user_exists {
+        let shown = challenge_for(plan, sess);
+        return Outcome::Challenge(with_errors(shown, "non_field_errors", "Failed to authenticate."));
+    }
+    plan.pending_user = user.map(|u| u.pk);
+    plan.pending_uid = uid.to_string();
+    plan.at += 1;
+    Outcome::Again
+}
+
+/// The flow is done: the executor answers with the redirect to where it was started from.
+fn done(sess: &mut Session, plan: &LoginPlan) -> Outcome {
+    sess.application_pre = None;
+    let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
+    Outcome::Challenge(redirect_to(to))
+}
+
+impl LoginPlan {
+    /// The pending user's name as stages show it: the user's, else what was typed.
+    fn pending_name(&self, dir: &Directory) -> String {
+        self.pending_user.and_then(|pk| dir.user(pk)).map(|u| u.username.clone()).unwrap_or(self.pending_uid.clone())
+    }
+}
