@@ -7,7 +7,8 @@
 //!     > tests/fidelity/authentik-2026.2.2.json
 //! ```
 //!
-//! The target must be provisioned with `blueprints/chatgpt.yaml` (application `chatgpt`, users
+//! The target must be provisioned with `blueprints/chatgpt.yaml` and `blueprints/chatgpt-variants.yaml`
+//! (the flow `ak-e2e-passkey-login`; application `chatgpt`, users
 //! `ak-e2e-ann`, `ak-e2e-pia`, whose passkey `ak-e2e provision` keeps in `.ak-e2e/pia.passkey`, and
 //! `ak-e2e-rex`, whose recovery codes it keeps in `.ak-e2e/rex.codes`; one is spent) and allow the
 //! given redirect URI. Reached by the name `provision` enrolled the passkey through.

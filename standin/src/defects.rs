@@ -60,6 +60,9 @@ pub enum Defect {
     /// `reusable-recovery-codes`: the MFA stage accepts a recovery code it accepted before (the
     /// static device keeps it).
     ReusableRecoveryCodes,
+    /// `no-passkey-login`: the identification stages of a blueprint's flows offer no passkey sign-in
+    /// (as if their `webauthn_stage` were unset, or gone after an upgrade).
+    NoPasskeyLogin,
     /// `digits-only-codes`: the flow interface's code field takes digits only, a recovery code's
     /// too (a TOTP code's pattern for a static device): no recovery code can be typed.
     DigitsOnlyCodes,
@@ -126,6 +129,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("passkey-counter-ignored", "the MFA stage accepts a passkey assertion whose counter did not grow"),
     ("host-not-forwarded", "a proxy does not pass the Host header on: WebAuthn takes `authentik-server` for the site"),
     ("reusable-recovery-codes", "the MFA stage accepts a recovery code again"),
+    ("no-passkey-login", "the identification stage of a blueprint's flow offers no passkey sign-in"),
     ("digits-only-codes", "the flow page's code field takes digits only: no recovery code can be typed"),
     ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
@@ -195,6 +199,7 @@ impl FromStr for Defect {
             "host-not-forwarded" => plain(Defect::HostNotForwarded),
             "digits-only-codes" => plain(Defect::DigitsOnlyCodes),
             "reusable-recovery-codes" => plain(Defect::ReusableRecoveryCodes),
+            "no-passkey-login" => plain(Defect::NoPasskeyLogin),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -232,6 +237,7 @@ impl fmt::Display for Defect {
             Defect::HostNotForwarded => f.write_str("host-not-forwarded"),
             Defect::DigitsOnlyCodes => f.write_str("digits-only-codes"),
             Defect::ReusableRecoveryCodes => f.write_str("reusable-recovery-codes"),
+            Defect::NoPasskeyLogin => f.write_str("no-passkey-login"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -299,11 +305,12 @@ mod tests {
             "host-not-forwarded",
             "digits-only-codes",
             "reusable-recovery-codes",
+            "no-passkey-login",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 24);
+        assert_eq!(CATALOGUE.len(), 25);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

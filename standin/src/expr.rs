@@ -578,4 +578,47 @@ return {
         let err = Mapping::parse("return {\"a\": os.environ}").expect_err("refused");
         assert!(err.message.starts_with("`os` is not known here"), "{err}");
     }
+
+    /// The flow test in authentik's own words and in ak-e2e's, with either quotes and comments;
+    /// anything else is refused naming its line.
+    #[test]
+    fn the_flow_test_is_recognised_in_its_forms_only() {
+        use super::FlowTest;
+        let preamble = "flow_plan = request.context.get(\"flow_plan\")\nif not flow_plan:\n    return True\n";
+        let form = |last: &str| format!("{preamble}{last}\n");
+        let cases = [
+            (form("return flow_plan.context.get(\"auth_method\") != \"auth_webauthn_pwl\""), FlowTest::PasskeyNotUsed),
+            (
+                form("return not (flow_plan.context.get(\"auth_method\") == \"auth_webauthn_pwl\")"),
+                FlowTest::PasskeyNotUsed,
+            ),
+            (form("return flow_plan.context.get('auth_method') == 'auth_webauthn_pwl'"), FlowTest::PasskeyUsed),
+            (
+                format!(
+                    "# skip after a passkey\n\n{}",
+                    form("return flow_plan.context.get(\"auth_method\")!=\"auth_webauthn_pwl\"")
+                ),
+                FlowTest::PasskeyNotUsed,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(FlowTest::parse(&text), Ok(expected), "{text}");
+        }
+        assert!(FlowTest::PasskeyNotUsed.passes(false) && !FlowTest::PasskeyNotUsed.passes(true));
+        assert!(FlowTest::PasskeyUsed.passes(true) && !FlowTest::PasskeyUsed.passes(false));
+        let err =
+            FlowTest::parse(&form("return flow_plan.context.get(\"auth_method\") != \"password\"")).expect_err("other");
+        assert_eq!(err.line, 4);
+        let err = FlowTest::parse("return ak_is_group_member(request.user, name=\"x\")").expect_err("other");
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (1, "expected `flow_plan = request.context.get(\"flow_plan\")` here")
+        );
+        let err = FlowTest::parse(&format!(
+            "{}x = 1\n",
+            form("return flow_plan.context.get(\"auth_method\") == \"auth_webauthn_pwl\"")
+        ))
+        .expect_err("extra");
+        assert_eq!(err.line, 5);
+    }
 }

@@ -281,8 +281,7 @@ fn step(
     consents: &std::collections::HashSet<(u64, String)>,
 ) -> (Outcome, Option<(u64, String)>) {
     if let Some(flow) = dir.login_flow(slug) {
-        let counted = !shared.defects.has(&Defect::PasskeyCounterIgnored);
-        return (login::step(dir, sess, flow, query, body, counted), None);
+        return (login::step(dir, sess, flow, query, body, &shared.defects), None);
     }
     if slug == AUTHENTICATION_FLOW {
         if !matches!(sess.plans.get(slug), Some(Plan::Authentication(_))) {

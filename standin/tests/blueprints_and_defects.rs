@@ -53,7 +53,7 @@ async fn blueprint_errors_name_file_line_and_column() {
     let cases = [
         (
             FIXTURE.replace("authentik_core.application", "authentik_core.applicaton"),
-            "chatgpt.yaml:56:12: model `authentik_core.applicaton` is not supported by the stand-in (did you mean `authentik_core.application`?); supported: authentik_core.user, authentik_core.group, authentik_core.application, authentik_providers_oauth2.oauth2provider, authentik_providers_oauth2.scopemapping, authentik_policies.policybinding",
+            "chatgpt.yaml:56:12: model `authentik_core.applicaton` is not supported by the stand-in (did you mean `authentik_core.application`?); supported: authentik_core.user, authentik_core.group, authentik_core.application, authentik_providers_oauth2.oauth2provider, authentik_providers_oauth2.scopemapping, authentik_policies.policybinding, authentik_flows.flow, authentik_stages_identification.identificationstage, authentik_stages_authenticator_validate.authenticatorvalidatestage, authentik_stages_deny.denystage, authentik_stages_user_login.userloginstage, authentik_policies_expression.expressionpolicy, authentik_flows.flowstagebinding",
         ),
         (
             FIXTURE.replace("      meta_launch_url:", "      meta_launch_uri:"),

@@ -251,3 +251,197 @@ async fn passkey_users_answer_the_authenticator_stage_with_an_assertion() {
     let (_, refused) = again.answer(AUTH_FLOW, &query, answer(replay)).await;
     assert_eq!(refused["response_errors"]["webauthn"][0]["string"], "Assertion failed");
 }
+
+/// A flow of a blueprint's own, bound as the provider's `authentication_flow`: identification
+/// with a passkey (user verification required), a deny stage for anyone but ann or without her
+/// passkey (a user binding and an expression policy, any of them), user login.
+const PASSKEY_FLOW: &str = r#"version: 1
+entries:
+  - model: authentik_stages_authenticator_validate.authenticatorvalidatestage
+    id: validation
+    identifiers:
+      name: passkey-validation
+    attrs:
+      device_classes: [webauthn]
+      webauthn_user_verification: required
+  - model: authentik_stages_identification.identificationstage
+    id: identification
+    identifiers:
+      name: passkey-identification
+    attrs:
+      user_fields: [username]
+      webauthn_stage: !KeyOf validation
+  - model: authentik_stages_deny.denystage
+    id: outsider
+    identifiers:
+      name: passkey-outsider
+    attrs:
+      deny_message: Only ann, with her passkey.
+  - model: authentik_stages_user_login.userloginstage
+    id: login
+    identifiers:
+      name: passkey-login
+  - model: authentik_policies_expression.expressionpolicy
+    id: not-used
+    identifiers:
+      name: passkey-not-used
+    attrs:
+      expression: |
+        flow_plan = request.context.get("flow_plan")
+        if not flow_plan:
+            return True
+        return flow_plan.context.get("auth_method") != "auth_webauthn_pwl"
+  - model: authentik_flows.flow
+    id: flow
+    identifiers:
+      slug: passkey-login
+    attrs:
+      name: Passkey sign-in
+      title: Sign in with a passkey
+      designation: authentication
+  - model: authentik_flows.flowstagebinding
+    identifiers:
+      target: !KeyOf flow
+      stage: !KeyOf identification
+      order: 10
+  - model: authentik_flows.flowstagebinding
+    id: outsider-binding
+    identifiers:
+      target: !KeyOf flow
+      stage: !KeyOf outsider
+      order: 20
+    attrs:
+      re_evaluate_policies: true
+  - model: authentik_policies.policybinding
+    identifiers:
+      target: !KeyOf outsider-binding
+      order: 0
+    attrs:
+      user: !Find [authentik_core.user, [username, ann]]
+      negate: true
+  - model: authentik_policies.policybinding
+    identifiers:
+      target: !KeyOf outsider-binding
+      order: 1
+    attrs:
+      policy: !KeyOf not-used
+  - model: authentik_flows.flowstagebinding
+    identifiers:
+      target: !KeyOf flow
+      stage: !KeyOf login
+      order: 100
+  - model: authentik_providers_oauth2.oauth2provider
+    identifiers:
+      name: ChatGPT
+    attrs:
+      authentication_flow: !KeyOf flow
+"#;
+
+/// A passkey as the first factor, in a blueprint's flow: the provider sends a visitor there;
+/// its identification stage offers a discoverable request (no allowCredentials, a new challenge
+/// each time it shows); a tampered or unknown assertion is refused; ann's signs her in with
+/// `amr` `user` (authentik's `auth_webauthn_pwl`), skipping the deny stage; the same counter again
+/// is refused; a typed name, ann's too, is denied with the stage's message.
+#[tokio::test]
+async fn a_blueprint_flow_signs_in_with_a_passkey_first_and_denies_the_rest() {
+    use ak_protocol::webauthn::{Passkey, Registered};
+    use authentik_standin::{AuthentikStandIn, Options};
+    const FLOW: &str = "passkey-login";
+    let options = json!({
+        "rp": {"id": "127.0.0.1", "name": "authentik"}, "user": {"id": "YW5u", "name": "ann"},
+        "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+    });
+    let (mut passkey, _) = Passkey::create(&options, "http://127.0.0.1").expect("create");
+    let credential = Registered {
+        credential_id: passkey.credential_id.clone(),
+        public_key: passkey.public_key().expect("key"),
+        sign_count: 0,
+    };
+    let server = AuthentikStandIn::start(
+        Options::new()
+            .blueprint("chatgpt.yaml", FIXTURE)
+            .blueprint("passkey.yaml", PASSKEY_FLOW)
+            .install_id("test-install")
+            .passkey("ann", credential),
+    )
+    .await
+    .expect("start");
+    let origin = server.url().origin().ascii_serialization();
+    let b = Browser::new(&server);
+    let to_flow = location(&b.get(authorize_url(&server, &[])).await);
+    assert!(to_flow.starts_with(&format!("/if/flow/{FLOW}/?")), "{to_flow}");
+    let query = query_of(&to_flow);
+    let shown = b.challenge(FLOW, &query).await;
+    assert_eq!(shown["component"], "ak-stage-identification");
+    assert_eq!(shown["flow_info"]["title"], "Sign in with a passkey");
+    assert_eq!(shown["user_fields"], json!(["username"]));
+    let request = shown["passkey_challenge"].clone();
+    assert_eq!(request["allowCredentials"], json!([]), "{shown}");
+    assert_eq!(request["userVerification"], "required");
+    assert_eq!(request["rpId"], "127.0.0.1");
+    let again = b.challenge(FLOW, &query).await;
+    assert_ne!(again["passkey_challenge"]["challenge"], request["challenge"], "a new challenge each time it shows");
+
+    let answer = |passkey: Value| json!({"component": "ak-stage-identification", "passkey": passkey});
+    let tampered = passkey.get_claiming(&again["passkey_challenge"], "https://elsewhere.test").expect("get");
+    let (status, refused) = b.answer(FLOW, &query, answer(tampered)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Assertion failed", "{refused}");
+    let unknown = json!({"id": "bm90LWEta2V5", "rawId": "bm90LWEta2V5", "type": "public-key", "response": {}});
+    let (_, refused) = b.answer(FLOW, &query, answer(unknown)).await;
+    assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Invalid device");
+    let stale = Passkey { sign_count: passkey.sign_count, ..passkey.clone() };
+    let assertion = passkey.get(&refused["passkey_challenge"], &origin).expect("get");
+    let (status, done) = b.answer(FLOW, &query, answer(assertion)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(amr_of_the_login(&b, &done).await, json!(["user"]));
+
+    // The same counter from a copy of the key is refused.
+    let replayed = Browser::new(&server);
+    let query = query_of(&location(&replayed.get(authorize_url(&server, &[])).await));
+    let shown = replayed.challenge(FLOW, &query).await;
+    let replay = stale.clone().get(&shown["passkey_challenge"], &origin).expect("get");
+    let (_, refused) = replayed.answer(FLOW, &query, answer(replay)).await;
+    assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Assertion failed");
+
+    // A typed name goes on to the deny stage: ann's, as no passkey was given, and anyone's.
+    for name in ["ann", "nobody"] {
+        let typed = Browser::new(&server);
+        let query = query_of(&location(&typed.get(authorize_url(&server, &[])).await));
+        typed.challenge(FLOW, &query).await;
+        let (_, denied) =
+            typed.answer(FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": name})).await;
+        assert_eq!(denied["component"], "ak-stage-access-denied", "{denied}");
+        assert_eq!(denied["error_message"], "Only ann, with her passkey.");
+        assert_eq!(denied["pending_user"], name);
+    }
+}
+
+/// What the stand-in does not run in a blueprint's flow is refused at load, naming the line.
+#[tokio::test]
+async fn a_blueprint_flow_the_standin_cannot_run_is_refused_where_it_is_written() {
+    use authentik_standin::{AuthentikStandIn, Options};
+    let cases = [
+        (
+            PASSKEY_FLOW.replace(r#"!= "auth_webauthn_pwl""#, r#"!= "auth_mfa""#),
+            "passkey.yaml:36:9: expression policy `passkey-not-used`: expected `return flow_plan.context.get(\"auth_method\") != \"auth_webauthn_pwl\"` (or `==`); see the recognised form in standin/README.md",
+        ),
+        (
+            PASSKEY_FLOW.replace("user_fields: [username]", "user_fields: []"),
+            "passkey.yaml:15:20: `user_fields` is empty: authentik then needs a source, which the stand-in has none of",
+        ),
+        (
+            PASSKEY_FLOW.replace("      designation: authentication", "      designation: enrollment"),
+            "passkey.yaml:44:20: the stand-in runs a blueprint's flows of designation `authentication` only, not `enrollment`",
+        ),
+        (
+            PASSKEY_FLOW.replace("      re_evaluate_policies: true", "      evaluate_on_plan: true"),
+            "passkey.yaml:57:25: the stand-in judges a binding's policies when its stage comes (`re_evaluate_policies`), not at planning",
+        ),
+    ];
+    for (text, expected) in cases {
+        let options = Options::new().blueprint("chatgpt.yaml", FIXTURE).blueprint("passkey.yaml", text);
+        let err = AuthentikStandIn::start(options).await.expect_err("must fail");
+        assert_eq!(err.to_string(), expected);
+    }
+}

@@ -738,3 +738,25 @@ steps:
     assert!(text.contains("1 passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An identification stage that offers no passkey (`no-passkey-login`): under both drivers the
+/// `sign_in` with a passkey first fails naming the setting, before any passkey is taken.
+#[test]
+fn an_identification_stage_without_passkey_sign_in_is_named_under_both_drivers() {
+    let artifacts = std::env::temp_dir().join(format!("ak-e2e-nopwl-{}", ak_protocol::jose::random_token(6)));
+    let output = Command::new(BIN)
+        .current_dir(root())
+        .args(["run", "scenarios/chatgpt/passkey-first-factor.yaml"])
+        .env("CI", "true")
+        .env("AK_E2E_DEFECTS", "no-passkey-login")
+        .env("AK_E2E_ARTIFACTS", &artifacts)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&output.stdout).replace('\n', " ");
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    let said = "authentik's identification stage offers no passkey sign-in, so `ak-e2e-pia` cannot sign in with a \
+                passkey first: the flow's identification stage has no \"WebAuthn Authenticator Validation Stage\"";
+    assert_eq!(text.matches(said).count(), 2, "once per driver: {text}");
+    assert!(text.contains("0 passed, 2 failed"), "{text}");
+    let _ = std::fs::remove_dir_all(&artifacts);
+}

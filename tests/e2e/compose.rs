@@ -45,7 +45,7 @@ fn compose_redirect_uris_are_the_workspaces_login_redirect_uris() {
         assert_eq!(registered, format!("{public_url}sso/oidc/{connection}/callback"), "{var}");
         checked += 1;
     }
-    assert_eq!(checked, 7);
+    assert_eq!(checked, 8);
 }
 
 #[test]
@@ -132,5 +132,5 @@ fn provisioning_with_the_compose_configuration_registers_every_workspace() {
         assert!(!uris.iter().any(|u| u.contains("external.auth.openai.com")), "`{name}` keeps a placeholder: {uris:?}");
         checked += 1;
     }
-    assert_eq!(checked, 7, "the default workspace and six variants");
+    assert_eq!(checked, 8, "the default workspace and seven variants");
 }

@@ -29,6 +29,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("reusable-codes", "scenarios/protocol/code-reuse.yaml", "invalid_grant"),
     ("consent-token-ignored", "scenarios/chatgpt/forged-consent.yaml", "expected ak-stage-consent"),
     ("host-not-forwarded", "scenarios/chatgpt/passkey.yaml", "RP ID `authentik-server`"),
+    ("no-passkey-login", "scenarios/chatgpt/passkey-first-factor.yaml", "offers no passkey sign-in"),
     (
         "reusable-recovery-codes",
         "scenarios/chatgpt/recovery-code.yaml",

@@ -31,6 +31,7 @@ async fn differences_from_the_corpus(defects: &[&str]) -> Vec<String> {
         .env(env)
         .defects(defects)
         .blueprint_file(root().join("blueprints/chatgpt.yaml"))
+        .and_then(|o| o.blueprint_file(root().join("blueprints/chatgpt-variants.yaml")))
         .expect("blueprint");
     let server = AuthentikStandIn::start(options).await.expect("stand-in");
     // Pia's passkey, enrolled through the stand-in's setup flow as `provision` does.

@@ -137,7 +137,7 @@ async fn provisioning_through_the_api_then_the_login_passes() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     let config = config_keeping_the_secret_in(&dir, &dir.join("tia.totp"));
     // The variants' workspaces are not started here: their redirect URIs are given outright.
-    let variants: Vec<(String, String)> = ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"]
+    let variants: Vec<(String, String)> = ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET", "PASSKEY"]
         .iter()
         .map(|v| (format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback")))
         .collect();
@@ -434,7 +434,7 @@ fn enroll_with_provision(
 ) -> tokio::task::JoinHandle<(i32, String)> {
     let mut cmd = without_tia_secret(&["provision", "--target", &target], &config_file, port);
     cmd.env("AK_E2E_AUTHENTIK_TOKEN", "bootstrap-token-for-the-test");
-    for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET"] {
+    for v in ["GUIDE", "CONSENT", "NOKEY", "NOEMAIL", "NOPROFILE", "SECRET", "PASSKEY"] {
         cmd.env(format!("AK_E2E_CHATGPT_{v}_REDIRECT_URI"), format!("http://127.0.0.1:1/{v}/callback"));
     }
     output_of(cmd)

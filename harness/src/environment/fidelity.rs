@@ -155,6 +155,7 @@ pub async fn record(subject: &Subject) -> Result<Value, String> {
     recorder.record_code_flow(&mut session).await?;
     if let Some(user) = &subject.passkey {
         recorder.record_passkey(user).await?;
+        recorder.record_passkey_login(user).await?;
     }
     if let Some(user) = &subject.recovery {
         recorder.record_recovery(user).await?;
@@ -318,6 +319,39 @@ impl<'a> Recorder<'a> {
             self.corpus.insert(key, shape(&mfa, &self.base));
         }
         crate::drive::passkey::write(&user.file, &passkey)
+    }
+
+    /// Records the passkey sign-in as the first factor, in ak-e2e's flow `ak-e2e-passkey-login`
+    /// (blueprints/chatgpt-variants.yaml): the identification stage offering a passkey, its
+    /// refusal of an assertion for another origin, its answer to the user's passkey; then, in a
+    /// second session, the deny stage after a typed name.
+    async fn record_passkey_login(&mut self, user: &FactorUser) -> Result<(), String> {
+        const FLOW: &str = "ak-e2e-passkey-login";
+        let origin = self.subject.authentik.origin().ascii_serialization();
+        let _turn = crate::drive::passkey::hold(&user.file)?;
+        let mut passkey = crate::drive::passkey::read(&user.file)?;
+        let options = |challenge: &Value| -> Result<Value, String> {
+            let read = ak_protocol::authentik::Challenge::from(challenge.clone()).passkey_options();
+            read.ok_or_else(|| format!("the identification stage of `{FLOW}` offers no passkey"))
+        };
+        let answer = |passkey: Value| Answer::IdentificationPasskey { passkey };
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        let shown = session.challenge_json(FLOW, "", None).await?;
+        self.corpus.insert("challenge_passkey_login", shape(&shown, &self.base));
+        let tampered = passkey.get_claiming(&options(&shown)?, "https://ak-e2e.invalid").map_err(|e| e.to_string())?;
+        let refused = session.challenge_json(FLOW, "", Some(&answer(tampered))).await?;
+        self.corpus.insert("challenge_passkey_login_wrong_origin", shape(&refused, &self.base));
+        let assertion = passkey.get(&options(&refused)?, &origin).map_err(|e| e.to_string())?;
+        let done = session.challenge_json(FLOW, "", Some(&answer(assertion))).await;
+        crate::drive::passkey::write(&user.file, &passkey)?;
+        self.corpus.insert("challenge_passkey_login_done", shape(&done?, &self.base));
+
+        let mut session = FlowClient::new(&self.subject.authentik, self.subject.timeout)?;
+        session.challenge_json(FLOW, "", None).await?;
+        let typed = Answer::Identification { uid_field: user.username.clone() };
+        let denied = session.challenge_json(FLOW, "", Some(&typed)).await?;
+        self.corpus.insert("challenge_passkey_login_denied", shape(&denied, &self.base));
+        Ok(())
     }
 
     /// Records the recovery codes' answers: the MFA stage offering the user's static device, its

@@ -10,6 +10,7 @@ use ak_protocol::webauthn::{Expected, Registered, user_verified, verify_assertio
 use serde_json::{Map, Value, json};
 
 use super::{Outcome, body_string, for_user, redirect_to, with_errors};
+use crate::defects::{Defect, Defects};
 use crate::directory::{BindingSubject, Directory, LoginFlow, StageBinding, StageDef, StageTest};
 use crate::plan::{LoginPlan, Plan};
 use crate::state::Session;
@@ -18,15 +19,16 @@ use crate::state::Session;
 /// of it: `amr` `user` (authentik's `AMR_WEBAUTHN`).
 const PASSKEY_AMR: &str = "user";
 
-/// One executor request on `flow`; `counted`: passkeys' counters are checked.
+/// One executor request on `flow`, with the stand-in's `defects`.
 pub(super) fn step(
     dir: &Directory,
     sess: &mut Session,
     flow: &LoginFlow,
     query: &str,
     body: Option<Map<String, Value>>,
-    counted: bool,
+    defects: &Defects,
 ) -> Outcome {
+    let counted = !defects.has(&Defect::PasskeyCounterIgnored);
     let slug = flow.slug.as_str();
     let mut plan = match sess.plans.get(slug) {
         Some(Plan::Login(plan)) => plan.clone(),
@@ -51,7 +53,8 @@ pub(super) fn step(
     let pending_name = plan.pending_name(dir);
     let outcome = match dir.stage(&binding.stage) {
         Some(StageDef::Identification { user_fields, pretend_user_exists, webauthn_stage }) => {
-            let uv = webauthn_stage.as_deref().and_then(|s| match dir.stage(s) {
+            let webauthn_stage = webauthn_stage.as_deref().filter(|_| !defects.has(&Defect::NoPasskeyLogin));
+            let uv = webauthn_stage.and_then(|s| match dir.stage(s) {
                 Some(StageDef::AuthenticatorValidate { user_verification }) => Some(user_verification.as_str()),
                 _ => None,
             });
