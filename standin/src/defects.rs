@@ -49,8 +49,8 @@ pub enum Defect {
     /// `drip-flow-page`: the flow page sends its headers, then its body one byte every 100 ms
     /// (a proxy buffering badly, a server starved of CPU).
     DripFlowPage,
-    /// `passkey-counter-ignored`: the MFA stage accepts a passkey's assertion whose signature
-    /// counter did not grow (a cloned authenticator, a replay, goes unnoticed).
+    /// `passkey-counter-ignored`: a passkey stage (MFA, or identification) accepts an assertion
+    /// whose signature counter did not grow (a cloned authenticator, a replay, goes unnoticed).
     PasskeyCounterIgnored,
     /// `host-not-forwarded`: a reverse proxy before authentik does not pass the browser's `Host`
     /// header on, so authentik's WebAuthn stages take the proxy's upstream name for the site
@@ -126,7 +126,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("reusable-codes", "authorization codes can be exchanged more than once"),
     ("consent-token-ignored", "the consent stage accepts any token"),
     ("drip-flow-page", "the flow page's body comes one byte every 100 ms after its headers"),
-    ("passkey-counter-ignored", "the MFA stage accepts a passkey assertion whose counter did not grow"),
+    (
+        "passkey-counter-ignored",
+        "a passkey stage (MFA, or identification) accepts an assertion whose counter did not grow",
+    ),
     ("host-not-forwarded", "a proxy does not pass the Host header on: WebAuthn takes `authentik-server` for the site"),
     ("reusable-recovery-codes", "the MFA stage accepts a recovery code again"),
     ("no-passkey-login", "the identification stage of a blueprint's flow offers no passkey sign-in"),

@@ -301,6 +301,8 @@ pub struct StagePolicy {
     pub test: StageTest,
     /// Inverts the result.
     pub negate: bool,
+    /// Disabled bindings are ignored.
+    pub enabled: bool,
 }
 
 /// What a [`StagePolicy`] tests.

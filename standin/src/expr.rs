@@ -470,31 +470,53 @@ pub enum FlowTest {
 impl FlowTest {
     /// Recognises `text`, or says which line is outside the form.
     pub fn parse(text: &str) -> Result<Self, ExprError> {
-        let lines: Vec<(usize, String)> = text
+        // (line number, indentation, the line with its inner spaces collapsed and `"` quotes)
+        let lines: Vec<(usize, usize, String)> = text
             .lines()
             .enumerate()
-            .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>().join(" ").replace('\'', "\"")))
-            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .map(|(i, l)| {
+                let indent = l.len() - l.trim_start().len();
+                (i + 1, indent, l.split_whitespace().collect::<Vec<_>>().join(" ").replace('\'', "\""))
+            })
+            .filter(|(_, _, l)| !l.is_empty() && !l.starts_with('#'))
             .collect();
         const PREAMBLE: [&str; 3] =
             ["flow_plan = request.context.get(\"flow_plan\")", "if not flow_plan:", "return True"];
         const METHOD: &str = "flow_plan.context.get(\"auth_method\")";
         for (i, want) in PREAMBLE.iter().enumerate() {
             match lines.get(i) {
-                Some((_, got)) if got == want => {}
-                Some((line, _)) => return Err(ExprError { line: *line, message: format!("expected `{want}` here") }),
+                Some((_, _, got)) if got == want => {}
+                Some((line, _, _)) => {
+                    return Err(ExprError { line: *line, message: format!("expected `{want}` here") });
+                }
                 None => {
                     return Err(ExprError { line: text.lines().count().max(1), message: format!("expected `{want}`") });
                 }
             }
         }
-        let Some((line, last)) = lines.get(3) else {
+        // As Python reads it: `return True` inside the `if`, the test after it, at the top.
+        let top = lines[0].1;
+        if lines[1].1 != top || lines[2].1 <= top {
+            return Err(ExprError {
+                line: lines[2].0,
+                message: "`return True` belongs inside `if not flow_plan:`".into(),
+            });
+        }
+        if let Some((line, indent, _)) = lines.get(3)
+            && *indent != top
+        {
+            return Err(ExprError {
+                line: *line,
+                message: "the test's `return` must be outside the `if`, where the expression starts".into(),
+            });
+        }
+        let Some((line, _, last)) = lines.get(3) else {
             return Err(ExprError {
                 line: text.lines().count().max(1),
                 message: "expected the `return` of the test".into(),
             });
         };
-        if let Some((extra, _)) = lines.get(4) {
+        if let Some((extra, _, _)) = lines.get(4) {
             return Err(ExprError { line: *extra, message: "nothing may follow the test's `return`".into() });
         }
         let test = last.replace(' ', "");
@@ -620,5 +642,17 @@ return {
         ))
         .expect_err("extra");
         assert_eq!(err.line, 5);
+        // Under the `if`, the test is dead code in Python (the policy returns None, a failure):
+        // refused, as is a `return True` outside it.
+        let dead = format!("{preamble}    return flow_plan.context.get(\"auth_method\") != \"auth_webauthn_pwl\"\n");
+        assert_eq!(FlowTest::parse(&dead).expect_err("inside the if").line, 4);
+        let flat = preamble.replace("    return True", "return True");
+        let flat = format!("{flat}return flow_plan.context.get(\"auth_method\") != \"auth_webauthn_pwl\"\n");
+        assert_eq!(FlowTest::parse(&flat).expect_err("flat").line, 3);
+        let indented: String = form("return flow_plan.context.get(\"auth_method\") != \"auth_webauthn_pwl\"")
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect();
+        assert_eq!(FlowTest::parse(&indented), Ok(FlowTest::PasskeyNotUsed), "a block indented as a whole");
     }
 }

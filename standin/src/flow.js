@@ -135,9 +135,10 @@
       const names = { email: "Email", username: "Username" };
       const label = (c.user_fields || []).slice().sort().map((f) => names[f] || f).join(" or ");
       const autocomplete = c.passkey_challenge ? "username webauthn" : "username";
+      const type = (c.user_fields || []).join() === "email" ? "email" : "text";
       return `${header(c)}<div class="pf-c-login__main-body"><form class="pf-c-form">${pre}
 <div class="pf-c-form__group"><label class="pf-c-form__label" for="ak-identifier-input"><span class="pf-c-form__label-text">${esc(label)}</span></label>
-<input type="text" name="uidField" id="ak-identifier-input" placeholder="${esc(label)}" autocomplete="${autocomplete}" spellcheck="false" class="pf-c-form-control" required${invalid(c, "uid_field")}>
+<input type="${type}" name="uidField" id="ak-identifier-input" placeholder="${esc(label)}" autocomplete="${autocomplete}" spellcheck="false" class="pf-c-form-control" required${invalid(c, "uid_field")}>
 ${errorText(c, "uid_field")}${errorText(c, "non_field_errors")}</div>${submitButton(c.primary_action)}</form></div>`;
     }
     response(form) {

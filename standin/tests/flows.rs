@@ -254,7 +254,8 @@ async fn passkey_users_answer_the_authenticator_stage_with_an_assertion() {
 
 /// A flow of a blueprint's own, bound as the provider's `authentication_flow`: identification
 /// with a passkey (user verification required), a deny stage for anyone but ann or without her
-/// passkey (a user binding and an expression policy, any of them), user login.
+/// passkey (a user binding and an expression policy, any of them), user login for ann with her
+/// passkey only (both, all of them).
 const PASSKEY_FLOW: &str = r#"version: 1
 entries:
   - model: authentik_stages_authenticator_validate.authenticatorvalidatestage
@@ -291,6 +292,16 @@ entries:
         if not flow_plan:
             return True
         return flow_plan.context.get("auth_method") != "auth_webauthn_pwl"
+  - model: authentik_policies_expression.expressionpolicy
+    id: used
+    identifiers:
+      name: passkey-used
+    attrs:
+      expression: |
+        flow_plan = request.context.get("flow_plan")
+        if not flow_plan:
+            return True
+        return flow_plan.context.get("auth_method") == "auth_webauthn_pwl"
   - model: authentik_flows.flow
     id: flow
     identifiers:
@@ -325,11 +336,27 @@ entries:
       order: 1
     attrs:
       policy: !KeyOf not-used
+      failure_result: true
   - model: authentik_flows.flowstagebinding
+    id: login-binding
     identifiers:
       target: !KeyOf flow
       stage: !KeyOf login
       order: 100
+    attrs:
+      policy_engine_mode: all
+  - model: authentik_policies.policybinding
+    identifiers:
+      target: !KeyOf login-binding
+      order: 0
+    attrs:
+      user: !Find [authentik_core.user, [username, ann]]
+  - model: authentik_policies.policybinding
+    identifiers:
+      target: !KeyOf login-binding
+      order: 1
+    attrs:
+      policy: !KeyOf used
   - model: authentik_providers_oauth2.oauth2provider
     identifiers:
       name: ChatGPT
@@ -337,41 +364,65 @@ entries:
       authentication_flow: !KeyOf flow
 "#;
 
-/// A passkey as the first factor, in a blueprint's flow: the provider sends a visitor there;
-/// its identification stage offers a discoverable request (no allowCredentials, a new challenge
-/// each time it shows); a tampered or unknown assertion is refused; ann's signs her in with
-/// `amr` `user` (authentik's `auth_webauthn_pwl`), skipping the deny stage; the same counter again
-/// is refused; a typed name, ann's too, is denied with the stage's message.
-#[tokio::test]
-async fn a_blueprint_flow_signs_in_with_a_passkey_first_and_denies_the_rest() {
+/// The stand-in with [`PASSKEY_FLOW`], ann and tia each with a passkey (RP ID 127.0.0.1, where
+/// it listens); their passkeys and the stand-in's origin.
+async fn passkey_standin()
+-> (authentik_standin::AuthentikStandIn, ak_protocol::webauthn::Passkey, ak_protocol::webauthn::Passkey, String) {
     use ak_protocol::webauthn::{Passkey, Registered};
     use authentik_standin::{AuthentikStandIn, Options};
-    const FLOW: &str = "passkey-login";
-    let options = json!({
-        "rp": {"id": "127.0.0.1", "name": "authentik"}, "user": {"id": "YW5u", "name": "ann"},
-        "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
-    });
-    let (mut passkey, _) = Passkey::create(&options, "http://127.0.0.1").expect("create");
-    let credential = Registered {
-        credential_id: passkey.credential_id.clone(),
-        public_key: passkey.public_key().expect("key"),
-        sign_count: 0,
+    let make = |name: &str| {
+        let options = json!({
+            "rp": {"id": "127.0.0.1", "name": "authentik"}, "user": {"id": "dXNlcg", "name": name},
+            "challenge": "cmVn", "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        });
+        let (passkey, _) = Passkey::create(&options, "http://127.0.0.1").expect("create");
+        let credential = Registered {
+            credential_id: passkey.credential_id.clone(),
+            public_key: passkey.public_key().expect("key"),
+            sign_count: 0,
+        };
+        (passkey, credential)
     };
+    let ((ann, ann_credential), (tia, tia_credential)) = (make("ann"), make("tia"));
     let server = AuthentikStandIn::start(
         Options::new()
             .blueprint("chatgpt.yaml", FIXTURE)
             .blueprint("passkey.yaml", PASSKEY_FLOW)
             .install_id("test-install")
-            .passkey("ann", credential),
+            .passkey("ann", ann_credential)
+            .passkey("tia", tia_credential),
     )
     .await
     .expect("start");
     let origin = server.url().origin().ascii_serialization();
-    let b = Browser::new(&server);
-    let to_flow = location(&b.get(authorize_url(&server, &[])).await);
-    assert!(to_flow.starts_with(&format!("/if/flow/{FLOW}/?")), "{to_flow}");
+    (server, ann, tia, origin)
+}
+
+const PASSKEY_LOGIN: &str = "passkey-login";
+
+/// Opens a login at the stand-in in a new session, which the provider sends to
+/// [`PASSKEY_LOGIN`]; the session, the flow page's query and the stage shown.
+async fn open_passkey_login(server: &authentik_standin::AuthentikStandIn) -> (Browser, String, Value) {
+    let b = Browser::new(server);
+    let to_flow = location(&b.get(authorize_url(server, &[])).await);
+    assert!(to_flow.starts_with(&format!("/if/flow/{PASSKEY_LOGIN}/?")), "{to_flow}");
     let query = query_of(&to_flow);
-    let shown = b.challenge(FLOW, &query).await;
+    let shown = b.challenge(PASSKEY_LOGIN, &query).await;
+    (b, query, shown)
+}
+
+fn passkey_answer(passkey: Value) -> Value {
+    json!({"component": "ak-stage-identification", "passkey": passkey})
+}
+
+/// A passkey as the first factor, in a blueprint's flow: the provider sends a visitor there; its
+/// identification stage offers a discoverable request (no allowCredentials, user verification
+/// required, a new challenge each time it shows); ann's passkey signs her in with `amr` `user`
+/// (authentik's `auth_webauthn_pwl`), past the deny stage; the same counter again is refused.
+#[tokio::test]
+async fn a_passkey_at_identification_signs_its_owner_in() {
+    let (server, mut ann, _, origin) = passkey_standin().await;
+    let (b, query, shown) = open_passkey_login(&server).await;
     assert_eq!(shown["component"], "ak-stage-identification");
     assert_eq!(shown["flow_info"]["title"], "Sign in with a passkey");
     assert_eq!(shown["user_fields"], json!(["username"]));
@@ -379,38 +430,62 @@ async fn a_blueprint_flow_signs_in_with_a_passkey_first_and_denies_the_rest() {
     assert_eq!(request["allowCredentials"], json!([]), "{shown}");
     assert_eq!(request["userVerification"], "required");
     assert_eq!(request["rpId"], "127.0.0.1");
-    let again = b.challenge(FLOW, &query).await;
+    let again = b.challenge(PASSKEY_LOGIN, &query).await;
     assert_ne!(again["passkey_challenge"]["challenge"], request["challenge"], "a new challenge each time it shows");
-
-    let answer = |passkey: Value| json!({"component": "ak-stage-identification", "passkey": passkey});
-    let tampered = passkey.get_claiming(&again["passkey_challenge"], "https://elsewhere.test").expect("get");
-    let (status, refused) = b.answer(FLOW, &query, answer(tampered)).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Assertion failed", "{refused}");
-    let unknown = json!({"id": "bm90LWEta2V5", "rawId": "bm90LWEta2V5", "type": "public-key", "response": {}});
-    let (_, refused) = b.answer(FLOW, &query, answer(unknown)).await;
-    assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Invalid device");
-    let stale = Passkey { sign_count: passkey.sign_count, ..passkey.clone() };
-    let assertion = passkey.get(&refused["passkey_challenge"], &origin).expect("get");
-    let (status, done) = b.answer(FLOW, &query, answer(assertion)).await;
+    let stale = ak_protocol::webauthn::Passkey { sign_count: ann.sign_count, ..ann.clone() };
+    let assertion = ann.get(&again["passkey_challenge"], &origin).expect("get");
+    let (status, done) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(assertion)).await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(amr_of_the_login(&b, &done).await, json!(["user"]));
 
     // The same counter from a copy of the key is refused.
-    let replayed = Browser::new(&server);
-    let query = query_of(&location(&replayed.get(authorize_url(&server, &[])).await));
-    let shown = replayed.challenge(FLOW, &query).await;
+    let (replayed, query, shown) = open_passkey_login(&server).await;
     let replay = stale.clone().get(&shown["passkey_challenge"], &origin).expect("get");
-    let (_, refused) = replayed.answer(FLOW, &query, answer(replay)).await;
+    let (_, refused) = replayed.answer(PASSKEY_LOGIN, &query, passkey_answer(replay)).await;
     assert_eq!(refused["response_errors"]["non_field_errors"][0]["string"], "Assertion failed");
+}
 
-    // A typed name goes on to the deny stage: ann's, as no passkey was given, and anyone's.
+/// At identification, an assertion for another origin, by an unknown credential, without user
+/// verification, or over a challenge shown before is refused as authentik refuses it.
+#[tokio::test]
+async fn a_tampered_passkey_at_identification_is_refused() {
+    let (server, mut ann, _, origin) = passkey_standin().await;
+    let (b, query, first) = open_passkey_login(&server).await;
+    let refusal = |answer: &Value| answer["response_errors"]["non_field_errors"][0]["string"].clone();
+    let shown = b.challenge(PASSKEY_LOGIN, &query).await;
+    let tampered = ann.get_claiming(&shown["passkey_challenge"], "https://elsewhere.test").expect("get");
+    let (status, refused) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(tampered)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refusal(&refused), "Assertion failed", "another origin: {refused}");
+    let unknown = json!({"id": "bm90LWEta2V5", "rawId": "bm90LWEta2V5", "type": "public-key", "response": {}});
+    let (_, refused) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(unknown)).await;
+    assert_eq!(refusal(&refused), "Invalid device");
+    let unverified = ann.get_unverified(&refused["passkey_challenge"], &origin).expect("get");
+    let (_, refused) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(unverified)).await;
+    assert_eq!(refusal(&refused), "Assertion failed", "no user verification");
+    let earlier = ann.get(&first["passkey_challenge"], &origin).expect("get");
+    let (_, refused) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(earlier)).await;
+    assert_eq!(refusal(&refused), "Assertion failed", "a challenge shown before");
+    let right = ann.get(&refused["passkey_challenge"], &origin).expect("get");
+    let (status, _) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(right)).await;
+    assert_eq!(status, StatusCode::FOUND, "after the refusals, her passkey over the challenge shown");
+}
+
+/// Another user's passkey identifies her, and the deny stage stops her; a typed name, ann's as
+/// no passkey was given, and anyone's, goes to the deny stage too, with its message.
+#[tokio::test]
+async fn anyone_but_ann_with_her_passkey_is_denied() {
+    let (server, _, mut tia, origin) = passkey_standin().await;
+    let (b, query, shown) = open_passkey_login(&server).await;
+    let assertion = tia.get(&shown["passkey_challenge"], &origin).expect("get");
+    let (_, denied) = b.answer(PASSKEY_LOGIN, &query, passkey_answer(assertion)).await;
+    assert_eq!(denied["component"], "ak-stage-access-denied", "{denied}");
+    assert_eq!(denied["pending_user"], "tia");
     for name in ["ann", "nobody"] {
-        let typed = Browser::new(&server);
-        let query = query_of(&location(&typed.get(authorize_url(&server, &[])).await));
-        typed.challenge(FLOW, &query).await;
-        let (_, denied) =
-            typed.answer(FLOW, &query, json!({"component": "ak-stage-identification", "uid_field": name})).await;
+        let (typed, query, _) = open_passkey_login(&server).await;
+        let (_, denied) = typed
+            .answer(PASSKEY_LOGIN, &query, json!({"component": "ak-stage-identification", "uid_field": name}))
+            .await;
         assert_eq!(denied["component"], "ak-stage-access-denied", "{denied}");
         assert_eq!(denied["error_message"], "Only ann, with her passkey.");
         assert_eq!(denied["pending_user"], name);
@@ -432,11 +507,11 @@ async fn a_blueprint_flow_the_standin_cannot_run_is_refused_where_it_is_written(
         ),
         (
             PASSKEY_FLOW.replace("      designation: authentication", "      designation: enrollment"),
-            "passkey.yaml:44:20: the stand-in runs a blueprint's flows of designation `authentication` only, not `enrollment`",
+            "passkey.yaml:54:20: the stand-in runs a blueprint's flows of designation `authentication` only, not `enrollment`",
         ),
         (
             PASSKEY_FLOW.replace("      re_evaluate_policies: true", "      evaluate_on_plan: true"),
-            "passkey.yaml:57:25: the stand-in judges a binding's policies when its stage comes (`re_evaluate_policies`), not at planning",
+            "passkey.yaml:67:25: the stand-in judges a binding's policies when its stage comes (`re_evaluate_policies`), not at planning",
         ),
     ];
     for (text, expected) in cases {

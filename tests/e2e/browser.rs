@@ -740,7 +740,7 @@ steps:
 }
 
 /// An identification stage that offers no passkey (`no-passkey-login`): under both drivers the
-/// `sign_in` with a passkey first fails naming the setting, before any passkey is taken.
+/// `sign_in` with a passkey first fails naming the setting (a failure: authentik's setup).
 #[test]
 fn an_identification_stage_without_passkey_sign_in_is_named_under_both_drivers() {
     let artifacts = std::env::temp_dir().join(format!("ak-e2e-nopwl-{}", ak_protocol::jose::random_token(6)));

@@ -897,21 +897,28 @@ impl<'e> BrowserDriver<'e> {
         // The page asked for a passkey as it showed, when the authenticator held none: it asks
         // again, and the authenticator answers, once the page is loaded anew. The hook records
         // how that request ends (a browser without DevTools goes on without it).
-        let hook = super::chrome::on_new_documents(&self.client, PASSKEY_HOOK).await.ok();
+        let hooked = super::chrome::on_new_documents(&self.client, PASSKEY_HOOK);
+        let hook = self.command("watching the page's passkey request", hooked).await.ok();
         let reloaded = self.command("reloading authentik's page", self.client.refresh()).await;
-        let settled = match reloaded {
-            Ok(()) => match self.passkey_outcome(user, "as its identification stage showed").await {
-                Ok(None) => self.settle(Next::DocumentOrChallenge).await,
-                Ok(refused) => {
-                    self.refused = refused;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
+        let outcome = match (reloaded, &hook) {
+            (Ok(()), Some(_)) => self.passkey_outcome(user, "as its identification stage showed").await,
+            (Ok(()), None) => {
+                let mark = self.client.execute_async(PASSKEY, vec![json!({"mark": true})]);
+                self.command("marking authentik's page", mark).await.map(|_| None)
+            }
+            (Err(e), _) => Err(e),
+        };
+        let settled = match outcome {
+            Ok(None) => self.settle(Next::DocumentOrChallenge).await,
+            Ok(refused) => {
+                self.refused = refused;
+                Ok(())
+            }
             Err(e) => Err(e),
         };
         if let Some(hook) = hook {
-            let _ = super::chrome::off_new_documents(&self.client, hook).await;
+            let unhooked = super::chrome::off_new_documents(&self.client, hook);
+            let _ = self.command("no longer watching new pages", unhooked).await;
         }
         let count = self
             .command("reading the passkey's counter", authenticator.sign_count(&self.client, &passkey.credential_id));
@@ -949,7 +956,7 @@ impl<'e> BrowserDriver<'e> {
         let page = self.env.authentik.origin().ascii_serialization();
         let rp_id = seen["rpId"].as_str().unwrap_or("?");
         match seen["state"].as_str().unwrap_or_default() {
-            "signed" => Ok(None),
+            "signed" | "left" => Ok(None),
             "refused" => {
                 // Its name, and its first sentence where the RP ID is not the cause.
                 let error = seen["error"].as_str().unwrap_or("?");

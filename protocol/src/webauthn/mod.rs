@@ -219,19 +219,25 @@ impl Passkey {
                 self.rp_id
             ));
         }
-        self.sign(options, origin)
+        self.sign(options, origin, USER_PRESENT | USER_VERIFIED)
     }
 
     /// What a client that lies about where it is would send: an assertion for this passkey's
     /// own RP ID whose client data claims `claimed_origin`, without the browser's check that the
     /// page is there. For checks that a relying party refuses it (a tampered origin).
     pub fn get_claiming(&mut self, options: &Value, claimed_origin: &str) -> Result<Value, WebAuthnError> {
-        self.sign(options, claimed_origin)
+        self.sign(options, claimed_origin, USER_PRESENT | USER_VERIFIED)
+    }
+
+    /// What an authenticator that did not verify its user (no PIN, no biometric) sends: user
+    /// presence only. For checks that a relying party requiring user verification refuses it.
+    pub fn get_unverified(&mut self, options: &Value, origin: &str) -> Result<Value, WebAuthnError> {
+        self.sign(options, origin, USER_PRESENT)
     }
 
     /// Signs for `options` with the client data's origin `origin` (the RP ID checked by the
     /// caller): the allow-list checked, the counter raised.
-    fn sign(&mut self, options: &Value, origin: &str) -> Result<Value, WebAuthnError> {
+    fn sign(&mut self, options: &Value, origin: &str, flags: u8) -> Result<Value, WebAuthnError> {
         let Some(challenge) = str_field(options, &["challenge"]) else { return err("the options have no challenge") };
         let rp_id = self.rp_id.clone();
         let allowed: Vec<&str> =
@@ -247,7 +253,7 @@ impl Passkey {
             WebAuthnError("the signature counter is at its end (2^32 - 1): enroll a new passkey".into())
         })?;
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
-        auth_data.push(USER_PRESENT | USER_VERIFIED);
+        auth_data.push(flags);
         auth_data.extend(self.sign_count.to_be_bytes());
         let client_data = client_data("webauthn.get", challenge, origin);
         let mut signed = auth_data.clone();

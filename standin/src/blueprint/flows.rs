@@ -278,6 +278,7 @@ impl Ctx<'_> {
             _ => return self.err(at, "a policy binding needs exactly one of `user`, `group` or `policy`"),
         };
         let negate = f.get("negate").map(|n| self.boolean(n)).transpose()?.unwrap_or(false);
+        let enabled = f.get("enabled").map(|n| self.boolean(n)).transpose()?.unwrap_or(true);
         let key = format!("{target}#{policy_order}");
         let Some(binding) = self
             .dir
@@ -297,8 +298,8 @@ impl Ctx<'_> {
             (State::MustCreated, Some(_)) => {
                 return self.err(at, format!("`{}` `{key}` already exists (state: must_created)", super::BINDING));
             }
-            (_, Some(i)) => binding.policies[i] = StagePolicy { order: policy_order, test, negate },
-            (_, None) => binding.policies.push(StagePolicy { order: policy_order, test, negate }),
+            (_, Some(i)) => binding.policies[i] = StagePolicy { order: policy_order, test, negate, enabled },
+            (_, None) => binding.policies.push(StagePolicy { order: policy_order, test, negate, enabled }),
         }
         binding.policies.sort_by_key(|p| p.order);
         Ok(key)

@@ -75,6 +75,10 @@ pub(super) fn step(
                     ..denied
                 });
             };
+            // As authentik's user login stage: an inactive user is not signed in.
+            if !dir.user(user).is_some_and(|u| u.is_active) {
+                return Outcome::Challenge(for_user(ChallengeKind::AccessDenied, info, &pending_name));
+            }
             sess.user = Some(user);
             sess.auth_time = now_secs();
             sess.amr = if plan.passkey { vec![PASSKEY_AMR.into()] } else { Vec::new() };
@@ -91,22 +95,22 @@ pub(super) fn step(
     outcome
 }
 
-/// Whether a binding's stage runs for this plan: its policies about the pending user (a user or
-/// group binding, an expression policy), any or all of them.
+/// Whether a binding's stage runs for this plan: its enabled policies about the pending user (a
+/// user or group binding, an expression policy), any or all of them. As authentik's engine: a
+/// user or group binding fails, negated or not, when no user is known (an unknown name typed).
 fn passes(dir: &Directory, binding: &StageBinding, plan: &LoginPlan) -> bool {
-    if binding.policies.is_empty() {
+    let policies: Vec<&crate::directory::StagePolicy> = binding.policies.iter().filter(|p| p.enabled).collect();
+    if policies.is_empty() {
         return true;
     }
     let user = plan.pending_user.and_then(|pk| dir.user(pk));
-    let result = |policy: &crate::directory::StagePolicy| {
-        let hit = match &policy.test {
-            StageTest::Subject(BindingSubject::User(name)) => user.is_some_and(|u| u.username == *name),
-            StageTest::Subject(BindingSubject::Group(name)) => user.is_some_and(|u| u.groups.contains(name)),
-            StageTest::Expression(test) => test.passes(plan.passkey),
-        };
-        hit != policy.negate
+    let result = |policy: &&crate::directory::StagePolicy| match (&policy.test, user) {
+        (StageTest::Subject(_), None) => false,
+        (StageTest::Subject(BindingSubject::User(name)), Some(u)) => (u.username == *name) != policy.negate,
+        (StageTest::Subject(BindingSubject::Group(name)), Some(u)) => u.groups.contains(name) != policy.negate,
+        (StageTest::Expression(test), _) => test.passes(plan.passkey) != policy.negate,
     };
-    if binding.mode_all { binding.policies.iter().all(result) } else { binding.policies.iter().any(result) }
+    if binding.mode_all { policies.iter().all(result) } else { policies.iter().any(result) }
 }
 
 /// An identification stage as it runs.
@@ -169,6 +173,11 @@ fn identification(
         let Some(device) = dir.webauthn_devices.iter().find(|d| d.credential.credential_id == id) else {
             return refused(plan, sess, "Invalid device");
         };
+        // As authentik's: a signed-in user (signing in again) may use only their own passkey.
+        let signed_in = sess.user.and_then(|pk| dir.user(pk));
+        if signed_in.is_some_and(|u| u.username != device.user) {
+            return refused(plan, sess, "Invalid device");
+        }
         let expected = Expected { challenge: &sent, origin: &sess.site.origin, rp_id: &sess.site.rp_id };
         let stored =
             if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };

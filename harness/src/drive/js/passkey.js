@@ -1,6 +1,6 @@
 // Run in the page by drive/browser.rs as `PASSKEY`, after js/passkey_hook.js (see its doc comment
-// there); the one argument is {offered}, {watch} or {budget}, from WebDriver.
-const [{ offered, watch, budget }] = arguments;
+// there); the one argument is {offered}, {watch}, {mark} or {budget}, from WebDriver.
+const [{ offered, watch, mark, budget }] = arguments;
 const done = arguments[arguments.length - 1];
 if (offered) {
   // Whether the identification stage's field offers passkeys (authentik renders
@@ -38,8 +38,16 @@ const passed = () => {
     if (el.challenge && typeof el.challenge === 'object') el.challenge.__akE2eSeen = true;
   }
 };
+// Without the hook on new documents: the page shown is where the driver was, if it is still a
+// flow page (its request for a passkey is answered by then, or never).
+if (mark) {
+  if (document.querySelector('ak-flow-executor')) passed();
+  return done({ ok: true });
+}
 const tick = () => {
   const seen = window.__akE2ePasskey;
+  // The script runs in the next page when the flow went on before it started: signed.
+  if (!document.querySelector('ak-flow-executor')) return done({ state: 'left' });
   if (seen && seen.state === 'signed') passed();
   if ((seen && seen.state !== 'pending') || Date.now() > until) return done(seen || { state: 'not asked' });
   setTimeout(tick, 10);
