@@ -352,16 +352,16 @@ fn body_string(body: &Map<String, Value>, key: &str) -> String {
     body.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-/// The identification stage: any non-blank identifier moves the plan on to the password stage.
-fn identification_stage(
-    dir: &Directory,
-    plan: &mut AuthenticationPlan,
-    info: FlowInfo,
-    app_pre: Option<&str>,
-    body: Option<Map<String, Value>>,
-) -> Outcome {
-    let fields = IdentificationFields {
-        user_fields: Some(vec!["email".into(), "username".into()]),
+/// What an identification stage of an authentication flow shows: its user fields, a passkey
+/// request when it offers passkey sign-in, the application the login is for; no password,
+/// captcha, sources or "remember me".
+fn identification_fields(
+    user_fields: Vec<String>,
+    passkey_challenge: Option<Value>,
+    application_pre: Option<String>,
+) -> IdentificationFields {
+    IdentificationFields {
+        user_fields: Some(user_fields),
         password_fields: false,
         allow_show_password: false,
         flow_designation: "authentication".into(),
@@ -370,10 +370,21 @@ fn identification_stage(
         sources: Vec::new(),
         show_source_labels: false,
         enable_remember_me: false,
-        passkey_challenge: None,
+        passkey_challenge,
         pending_user_identifier: None,
-        application_pre: app_pre.map(String::from),
-    };
+        application_pre,
+    }
+}
+
+/// The identification stage: any non-blank identifier moves the plan on to the password stage.
+fn identification_stage(
+    dir: &Directory,
+    plan: &mut AuthenticationPlan,
+    info: FlowInfo,
+    app_pre: Option<&str>,
+    body: Option<Map<String, Value>>,
+) -> Outcome {
+    let fields = identification_fields(vec!["email".into(), "username".into()], None, app_pre.map(String::from));
     let challenge =
         Challenge { flow_info: Some(info), ..Challenge::new(ChallengeKind::Identification(Box::new(fields))) };
     let Some(b) = body else { return Outcome::Challenge(challenge) };

@@ -848,23 +848,10 @@ impl<'e> BrowserDriver<'e> {
             },
             Err(e) => Err(e),
         };
-        let count = self
-            .command("reading the passkey's counter", authenticator.sign_count(&self.client, &passkey.credential_id));
-        let count = count.await;
-        let forgot = self.command("removing the passkey", authenticator.forget(&self.client)).await;
         // One more than read: after a refusal the page asserts on its own over the new challenge,
-        // and it may have done so between the read and the removal; two more than before when
-        // unread (the assertion, and one of the page's own). A counter may skip, never repeat.
-        let reached = match &count {
-            Ok(Some(count)) => (*count > passkey.sign_count).then(|| count.saturating_add(1)),
-            Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(2)),
-        };
-        if let Some(reached) = reached {
-            let raised = ak_protocol::webauthn::Passkey { sign_count: reached, ..passkey };
-            super::passkey::write(file, &raised).map_err(DriveError)?;
-        }
-        drop(turn);
-        settled.and(count.map(drop)).and(forgot)
+        // and it may have done so between the read and the removal.
+        let returned = self.return_passkey(authenticator, file, passkey, turn, 1).await;
+        settled.and(returned)
     }
 
     /// Signs in at the identification stage with the passkey as the first factor, as a person
@@ -920,20 +907,36 @@ impl<'e> BrowserDriver<'e> {
             let unhooked = super::chrome::off_new_documents(&self.client, hook);
             let _ = self.command("no longer watching new pages", unhooked).await;
         }
+        let returned = self.return_passkey(authenticator, file, passkey, turn, 0).await;
+        settled.and(returned)
+    }
+
+    /// Takes the passkey back from the authenticator after a sign-in: the counter it reached is
+    /// read, the credential removed, and the counter written to the file, `spare` more than read
+    /// for assertions the page may have made after the read; `spare + 1` more than before when it
+    /// could not be read. A counter may skip, never repeat. The lock (`turn`) goes last.
+    async fn return_passkey(
+        &self,
+        authenticator: &VirtualAuthenticator,
+        file: &std::path::Path,
+        passkey: ak_protocol::webauthn::Passkey,
+        turn: super::lock::Turn,
+        spare: u32,
+    ) -> Result<(), DriveError> {
         let count = self
             .command("reading the passkey's counter", authenticator.sign_count(&self.client, &passkey.credential_id));
         let count = count.await;
         let forgot = self.command("removing the passkey", authenticator.forget(&self.client)).await;
         let reached = match &count {
-            Ok(Some(count)) => (*count > passkey.sign_count).then_some(*count),
-            Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(1)),
+            Ok(Some(count)) => (*count > passkey.sign_count).then(|| count.saturating_add(spare)),
+            Ok(None) | Err(_) => Some(passkey.sign_count.saturating_add(spare + 1)),
         };
         if let Some(reached) = reached {
             let raised = ak_protocol::webauthn::Passkey { sign_count: reached, ..passkey };
             super::passkey::write(file, &raised).map_err(DriveError)?;
         }
         drop(turn);
-        settled.and(count.map(drop)).and(forgot)
+        count.map(drop).and(forgot)
     }
 
     /// The error for a page of authentik that has no WebAuthn, not being a secure context.

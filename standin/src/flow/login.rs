@@ -3,7 +3,6 @@
 //! comes (`re_evaluate_policies`, about the pending user). The stages: identification (a typed
 //! identifier, or a passkey as the first factor when it has a `webauthn_stage`), deny, user login.
 
-use ak_protocol::authentik::flow::IdentificationFields;
 use ak_protocol::authentik::{Challenge, ChallengeKind, FlowInfo};
 use ak_protocol::time::now_secs;
 use ak_protocol::webauthn::{Expected, Registered, user_verified, verify_assertion};
@@ -145,20 +144,8 @@ fn identification(
                 "userVerification": uv,
             })
         });
-        let fields = IdentificationFields {
-            user_fields: Some(stage.user_fields.to_vec()),
-            password_fields: false,
-            allow_show_password: false,
-            flow_designation: "authentication".into(),
-            captcha_stage: None,
-            primary_action: "Log in".into(),
-            sources: Vec::new(),
-            show_source_labels: false,
-            enable_remember_me: false,
-            passkey_challenge,
-            pending_user_identifier: None,
-            application_pre: sess.application_pre.clone(),
-        };
+        let fields =
+            super::identification_fields(stage.user_fields.to_vec(), passkey_challenge, sess.application_pre.clone());
         Challenge { flow_info: Some(info.clone()), ..Challenge::new(ChallengeKind::Identification(Box::new(fields))) }
     };
     let Some(b) = body else { return Outcome::Challenge(challenge_for(plan, sess)) };
