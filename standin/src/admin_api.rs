@@ -272,7 +272,13 @@ async fn devices(shared: Arc<Shared>, headers: HeaderMap, query: Option<String>,
             .filter(|(_, n, _)| name.as_ref().is_none_or(|wanted| wanted == n))
             .map(|(pk, name, user)| {
                 let owner = dir.users.iter().find(|u| u.username == user).map(|u| admin::UserRefPk { pk: u.pk });
-                serde_json::to_value(admin::OwnedDevice { pk, name, user: owner }).unwrap_or_default()
+                let mut device = serde_json::to_value(admin::OwnedDevice { pk, name, user: owner }).unwrap_or_default();
+                // As authentik's: an admin sees the codes a static device still holds.
+                if let (DeviceKind::Static, Some(d)) = (&kind, dir.static_devices.iter().find(|d| d.pk == pk)) {
+                    let tokens: Vec<Value> = d.tokens.iter().map(|t| json!({"token": t.expose()})).collect();
+                    device["token_set"] = Value::Array(tokens);
+                }
+                device
             })
             .collect()
     })

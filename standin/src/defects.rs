@@ -60,6 +60,9 @@ pub enum Defect {
     /// `reusable-recovery-codes`: the MFA stage accepts a recovery code it accepted before (the
     /// static device keeps it).
     ReusableRecoveryCodes,
+    /// `throttled-recovery-codes`: every static device starts throttled, as after 17 refused codes
+    /// in a row (17 TOTP sign-ins of its user, say): no recovery code is checked for 2^16 s.
+    ThrottledRecoveryCodes,
     /// `no-passkey-login`: the identification stages of a blueprint's flows offer no passkey sign-in
     /// (as if their `webauthn_stage` were unset, or gone after an upgrade).
     NoPasskeyLogin,
@@ -133,6 +136,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("host-not-forwarded", "a proxy does not pass the Host header on: WebAuthn takes `authentik-server` for the site"),
     ("reusable-recovery-codes", "the MFA stage accepts a recovery code again"),
     ("no-passkey-login", "the identification stage of a blueprint's flow offers no passkey sign-in"),
+    (
+        "throttled-recovery-codes",
+        "every static device starts throttled, as after 17 refused codes (TOTP sign-ins count)",
+    ),
     ("digits-only-codes", "the flow page's code field takes digits only: no recovery code can be typed"),
     ("cover-flow", "a layer (a brand's custom CSS) lies over the flow page: nothing can be clicked"),
     ("certificate-expires=DAYS", "the signing certificate expires in DAYS days (negative: expired), in the admin API"),
@@ -203,6 +210,7 @@ impl FromStr for Defect {
             "digits-only-codes" => plain(Defect::DigitsOnlyCodes),
             "reusable-recovery-codes" => plain(Defect::ReusableRecoveryCodes),
             "no-passkey-login" => plain(Defect::NoPasskeyLogin),
+            "throttled-recovery-codes" => plain(Defect::ThrottledRecoveryCodes),
             _ => {
                 let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| n.split('=').next().unwrap_or(n)).collect();
                 let hint = ak_protocol::suggest::suggest(name, &names)
@@ -241,6 +249,7 @@ impl fmt::Display for Defect {
             Defect::DigitsOnlyCodes => f.write_str("digits-only-codes"),
             Defect::ReusableRecoveryCodes => f.write_str("reusable-recovery-codes"),
             Defect::NoPasskeyLogin => f.write_str("no-passkey-login"),
+            Defect::ThrottledRecoveryCodes => f.write_str("throttled-recovery-codes"),
             Defect::CertificateExpires(days) => write!(f, "certificate-expires={days}"),
         }
     }
@@ -309,11 +318,12 @@ mod tests {
             "digits-only-codes",
             "reusable-recovery-codes",
             "no-passkey-login",
+            "throttled-recovery-codes",
         ] {
             let d: Defect = text.parse().expect("parse");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!(CATALOGUE.len(), 25);
+        assert_eq!(CATALOGUE.len(), 26);
         let d = Defects::parse(&["delay=jwks:20"]).expect("parse");
         assert_eq!(d.delay(Endpoint::Jwks), Some(Duration::from_millis(20)));
     }

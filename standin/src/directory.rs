@@ -343,6 +343,29 @@ pub enum StageDef {
     UserLogin,
 }
 
+/// django-otp's throttling of a code-based device (TOTP, static), as authentik 2026.2 has it:
+/// after `failures` failed attempts in a row, no code is checked (and none counts) until
+/// 2^(failures - 1) seconds after the last one; an accepted code resets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Throttle {
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// When the last one was (Unix seconds, fractional).
+    pub failed_at: f64,
+}
+
+impl Throttle {
+    /// Whether a code may be checked at `now` (Unix seconds).
+    pub fn allows(&self, now: f64) -> bool {
+        self.failures == 0 || now - self.failed_at >= 2f64.powi(self.failures.saturating_sub(1).min(62) as i32)
+    }
+
+    /// A failed attempt at `now`.
+    pub fn failed(self, now: f64) -> Self {
+        Self { failures: self.failures.saturating_add(1), failed_at: now }
+    }
+}
+
 /// A TOTP device.
 #[derive(Debug, Clone)]
 pub struct TotpDevice {
@@ -362,6 +385,8 @@ pub struct TotpDevice {
     pub last_step: Option<u64>,
     /// When it last signed the user in (ISO 8601).
     pub last_used: Option<String>,
+    /// Its throttling after failed codes.
+    pub throttle: Throttle,
 }
 
 /// A WebAuthn device: a passkey's registered credential (its id, public key and counter).
@@ -392,6 +417,8 @@ pub struct StaticDevice {
     pub tokens: Vec<Secret>,
     /// When a code of it last signed the user in (ISO 8601).
     pub last_used: Option<String>,
+    /// Its throttling after failed codes.
+    pub throttle: Throttle,
 }
 
 /// What one flow-executor step did to the users' devices, recorded once the step is over.
@@ -409,6 +436,15 @@ pub(crate) struct DeviceChanges {
     pub(crate) static_enrolled: Option<StaticDevice>,
     /// A static device (pk) and the code it accepted: gone from it.
     pub(crate) static_used: Option<(u64, String)>,
+    /// The code-based devices a code was checked against, with their throttling after it.
+    pub(crate) throttles: Vec<(CodeDevice, Throttle)>,
+}
+
+/// A code-based device, by kind and primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeDevice {
+    Totp(u64),
+    Static(u64),
 }
 
 impl DeviceChanges {
@@ -418,6 +454,7 @@ impl DeviceChanges {
         self.code_used = sess.totp_used.take();
         self.passkey_used = sess.webauthn_used.take();
         self.static_used = sess.static_used.take();
+        self.throttles = std::mem::take(&mut sess.throttles);
         if defects.has(&crate::defects::Defect::ReusableRecoveryCodes) {
             self.static_used = self.static_used.take().map(|(pk, _)| (pk, String::new()));
         }
@@ -445,6 +482,16 @@ impl DeviceChanges {
         {
             device.credential.sign_count = device.credential.sign_count.max(count);
             device.last_used = Some(ak_protocol::time::iso8601(now as i64));
+        }
+        for (device, throttle) in self.throttles {
+            match device {
+                CodeDevice::Totp(pk) => {
+                    dir.totp_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| d.throttle = throttle)
+                }
+                CodeDevice::Static(pk) => {
+                    dir.static_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| d.throttle = throttle)
+                }
+            }
         }
         if let Some((pk, step)) = self.code_used
             && let Some(device) = dir.totp_devices.iter_mut().find(|d| d.pk == pk)

@@ -297,8 +297,7 @@ fn step(
             };
             sess.plans.insert(slug.into(), Plan::Authentication(plan));
         }
-        let counted = !shared.defects.has(&Defect::PasskeyCounterIgnored);
-        return (authentication(dir, sess, slug, body, counted), None);
+        return (authentication(dir, sess, slug, body, &shared.defects), None);
     }
     let Some(Plan::Authorization(plan)) = sess.plans.get(slug).cloned() else {
         let user = sess.user.and_then(|u| dir.user(u)).map(|u| u.username.clone()).unwrap_or_default();
@@ -307,14 +306,14 @@ fn step(
     authorization(shared, dir, sess, slug, plan, body, consents)
 }
 
-/// The authentication flow's next step; `counted`: passkeys' counters are checked (see
-/// `passkey-counter-ignored`).
+/// The authentication flow's next step, with the stand-in's `defects` (`passkey-counter-ignored`,
+/// `throttled-recovery-codes`).
 fn authentication(
     dir: &Directory,
     sess: &mut Session,
     slug: &str,
     body: Option<Map<String, Value>>,
-    counted: bool,
+    defects: &crate::defects::Defects,
 ) -> Outcome {
     let Some(Plan::Authentication(mut plan)) = sess.plans.get(slug).cloned() else {
         unreachable!("the caller created the plan")
@@ -332,7 +331,7 @@ fn authentication(
                 return Outcome::Challenge(access_denied(slug, &pending_name, None));
             }
         },
-        AuthStage::Mfa => mfa_stage(dir, sess, &mut plan, (info, &pending_name), body, counted),
+        AuthStage::Mfa => mfa_stage(dir, sess, &mut plan, (info, &pending_name), body, defects),
         AuthStage::Login => {
             sess.user = plan.pending_user;
             sess.auth_time = now_secs();
@@ -435,8 +434,9 @@ fn mfa_stage(
     plan: &mut AuthenticationPlan,
     (info, pending_name): (FlowInfo, &str),
     body: Option<Map<String, Value>>,
-    counted: bool,
+    defects: &crate::defects::Defects,
 ) -> Outcome {
+    let counted = !defects.has(&Defect::PasskeyCounterIgnored);
     let user = plan.pending_user.and_then(|pk| dir.user(pk));
     let devices = user.map(|u| dir.totp_devices_of(&u.username)).unwrap_or_default();
     let passkeys = user.map(|u| dir.webauthn_devices_of(&u.username)).unwrap_or_default();
@@ -485,24 +485,61 @@ fn mfa_stage(
         };
     }
     let code = body_string(&b, "code");
-    let now = now_secs();
-    let accepted = devices
-        .iter()
-        .find_map(|d| totp::verify_after(&d.key_bytes(), &code, now, d.digits, d.last_step).map(|s| (d.pk, s)));
-    let recovery = statics.iter().find(|d| d.tokens.iter().any(|t| !code.is_empty() && t.expose() == code));
-    if let Some(used) = accepted {
-        sess.totp_used = Some(used);
-        mfa_passed(plan)
-    } else if let Some(device) = recovery {
-        sess.static_used = Some((device.pk, code));
-        mfa_passed(plan)
-    } else {
-        Outcome::Challenge(with_errors(
+    let locked = defects.has(&Defect::ThrottledRecoveryCodes);
+    match check_code(&code, (&statics, &devices), locked, sess) {
+        true => mfa_passed(plan),
+        false => Outcome::Challenge(with_errors(
             challenge,
             "code",
             "Invalid Token. Please ensure the time on your device is accurate and try again.",
-        ))
+        )),
     }
+}
+
+/// A code typed at the MFA stage, checked as authentik's `match_token` does: against every
+/// code-based device of the user, static devices first, then TOTP (the order of authentik's
+/// apps), until one accepts it. Each device is throttled as django-otp's are (see
+/// [`crate::directory::Throttle`]; every static device, with `statics_locked`, see
+/// `throttled-recovery-codes`): a throttled one checks nothing; one that refuses the code
+/// counts a failure, a TOTP code on a static device too; one that accepts it is reset. What a
+/// device accepted and every throttling are recorded in the session.
+fn check_code(
+    code: &str,
+    (statics, totps): (&[&crate::directory::StaticDevice], &[&crate::directory::TotpDevice]),
+    statics_locked: bool,
+    sess: &mut Session,
+) -> bool {
+    use crate::directory::CodeDevice;
+    let now = ak_protocol::time::now_secs_f64();
+    let mut throttles = Vec::new();
+    let mut accepted = false;
+    for device in statics {
+        if statics_locked || !device.throttle.allows(now) {
+            continue;
+        }
+        if !code.is_empty() && device.tokens.iter().any(|t| t.expose() == code) {
+            throttles.push((CodeDevice::Static(device.pk), Default::default()));
+            sess.static_used = Some((device.pk, code.to_string()));
+            accepted = true;
+            break;
+        }
+        throttles.push((CodeDevice::Static(device.pk), device.throttle.failed(now)));
+    }
+    for device in totps.iter().filter(|_| !accepted) {
+        if !device.throttle.allows(now) {
+            continue;
+        }
+        let step = totp::verify_after(&device.key_bytes(), code, now as u64, device.digits, device.last_step);
+        if let Some(step) = step {
+            throttles.push((CodeDevice::Totp(device.pk), Default::default()));
+            sess.totp_used = Some((device.pk, step));
+            accepted = true;
+            break;
+        }
+        throttles.push((CodeDevice::Totp(device.pk), device.throttle.failed(now)));
+    }
+    sess.throttles = throttles;
+    accepted
 }
 
 /// A step of an authenticator setup flow (TOTP, static, WebAuthn), the device it made recorded

@@ -168,6 +168,7 @@ impl Options {
                 digits: 6,
                 last_step: None,
                 last_used: None,
+                throttle: Default::default(),
             });
         }
         for (username, credential) in &self.passkeys {
@@ -188,6 +189,7 @@ impl Options {
                 name: "Static Token".into(),
                 tokens: codes.clone(),
                 last_used: None,
+                throttle: Default::default(),
             });
         }
         Ok(directory)

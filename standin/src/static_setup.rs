@@ -46,6 +46,7 @@ pub(crate) fn step(
         name: "Static Token".into(),
         tokens: codes.into_iter().map(Secret::new).collect(),
         last_used: None,
+        throttle: Default::default(),
     };
     (Challenge::new(ChallengeKind::Redirect { to: "/".into() }), Some(device))
 }

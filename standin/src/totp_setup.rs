@@ -52,6 +52,7 @@ pub(crate) fn step(
         digits: 6,
         last_step: None,
         last_used: None,
+        throttle: Default::default(),
     };
     (Challenge::new(ChallengeKind::Redirect { to: "/".into() }), Some(device))
 }

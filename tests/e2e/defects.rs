@@ -31,6 +31,11 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("host-not-forwarded", "scenarios/chatgpt/passkey.yaml", "RP ID `authentik-server`"),
     ("no-passkey-login", "scenarios/chatgpt/passkey-first-factor.yaml", "offers no passkey sign-in"),
     (
+        "throttled-recovery-codes",
+        "scenarios/chatgpt/recovery-code.yaml",
+        "and which their static device still holds: the device is throttled",
+    ),
+    (
         "reusable-recovery-codes",
         "scenarios/chatgpt/recovery-code.yaml",
         "actual ChatGPT's conversation page, signed in",
@@ -132,5 +137,46 @@ fn a_token_endpoint_that_does_not_answer_chatgpt_is_a_timeout() {
                     failed: timed out after ";
         assert!(output.contains(said), "{case}: {output}");
         assert!(output.contains("without an answer (ChatGPT stopped at `token_endpoint_error`)"), "{case}: {output}");
+    }
+}
+
+/// A recovery code no run typed before, refused: the admin API's view of the user's static device
+/// tells the causes apart. Still held: the device is throttled; gone: it was used elsewhere;
+/// without the admin API both are named, with what would tell them apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recovery_code_is_told_apart_by_the_codes_authentik_still_holds() {
+    use ak_e2e::drive::recovery::refusal;
+    use ak_protocol::secret::Secret;
+    use authentik_standin::{AuthentikStandIn, Options};
+    let env: std::collections::HashMap<String, String> = [
+        ("AK_E2E_CLIENT_SECRET", "s"),
+        ("AK_E2E_ANN_PASSWORD", "a"),
+        ("AK_E2E_BOB_PASSWORD", "b"),
+        ("AK_E2E_TIA_PASSWORD", "t"),
+        ("AK_E2E_PIA_PASSWORD", "p"),
+        ("AK_E2E_REX_PASSWORD", "r"),
+        ("AK_E2E_CHATGPT_REDIRECT_URI", "http://127.0.0.1:1/callback"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let token = Secret::new("refusal-test-token");
+    let options = Options::new()
+        .env(env)
+        .api_token(token.clone())
+        .recovery_codes("ak-e2e-rex", vec![Secret::new("heldcode1")])
+        .blueprint_file(root().join("blueprints/chatgpt.yaml"))
+        .expect("blueprint");
+    let server = AuthentikStandIn::start(options).await.expect("stand-in");
+    let api = ak_e2e::environment::admin_api::AdminApi::new(server.url(), token, std::time::Duration::from_secs(10))
+        .expect("api");
+    let held = refusal(Some(&api), "ak-e2e-rex", "heldcode1").await;
+    assert!(held.contains("which their static device still holds: the device is throttled"), "{held}");
+    let gone = refusal(Some(&api), "ak-e2e-rex", "spentcode").await;
+    assert!(gone.contains("which their static device no longer holds: it was used elsewhere"), "{gone}");
+    let unknown = refusal(None, "ak-e2e-rex", "heldcode1").await;
+    assert!(unknown.contains("the admin API tells the two apart, and could not be asked"), "{unknown}");
+    for said in [&held, &gone, &unknown] {
+        assert!(!said.contains("heldcode1") && !said.contains("spentcode"), "no code in a diagnosis: {said}");
     }
 }

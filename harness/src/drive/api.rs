@@ -10,6 +10,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::session::{Body, MAX_REDIRECTS, Session};
+use super::throttle::{self, Code};
 use super::{DriveError, MAX_STAGES};
 use crate::environment::{Environment, Workspace};
 use crate::observation::Position;
@@ -34,6 +35,8 @@ pub struct Credentials<'a> {
     pub passkey_first: bool,
     /// A recovery code: typed at the MFA stage instead of the user's other factors.
     pub code: Option<String>,
+    /// The user's code-based devices: what authentik's throttling of a typed code touches.
+    pub devices: super::throttle::Devices,
     /// What to do at a consent stage.
     pub consent: Consent,
 }
@@ -216,6 +219,7 @@ impl<'e> ApiDriver<'e> {
             let component = stage.component;
             let mut turn = None;
             let mut passkey_turn = None;
+            let mut typed = None;
             let answer = match component.as_str() {
                 component::IDENTIFICATION if credentials.passkey_first => {
                     let options = self.challenge.as_ref().and_then(Challenge::passkey_options);
@@ -235,6 +239,8 @@ impl<'e> ApiDriver<'e> {
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
                 component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
                     let code = credentials.code.clone().unwrap_or_default();
+                    typed = Some(Code::Recovery);
+                    throttle::until_checked(credentials.uid, Code::Recovery, self.env.request_timeout).await;
                     Answer::AuthenticatorValidate { code: Secret::new(code) }
                 }
                 component::AUTHENTICATOR_VALIDATE => {
@@ -249,6 +255,8 @@ impl<'e> ApiDriver<'e> {
                         }
                         _ => {
                             let Some(secret) = &credentials.totp else { return Ok(()) };
+                            typed = Some(Code::Totp);
+                            throttle::until_checked(credentials.uid, Code::Totp, self.env.request_timeout).await;
                             let totp = super::totp_code(self.env, secret).await;
                             turn = Some(totp.turn);
                             Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
@@ -266,6 +274,10 @@ impl<'e> ApiDriver<'e> {
             drop(turn);
             drop(passkey_turn);
             let shown = Stage::of(&next);
+            if let Some(code) = typed {
+                let refused = shown.component == component && !shown.errors.is_empty();
+                throttle::answered(credentials.uid, credentials.devices, code, !refused);
+            }
             if shown.component == component && !shown.errors.is_empty() {
                 self.stages.push(component.clone());
                 self.position = Position::Flow { slug, query, stage: shown };

@@ -19,6 +19,7 @@ use super::api::Credentials;
 use super::authenticator::VirtualAuthenticator;
 use super::chrome::read_log;
 use super::network_log::{ExtraInfo, Pending, Side, chrome_timings, header, header_pairs};
+use super::throttle::{self, Code};
 use super::{DriveError, MAX_STAGES};
 use crate::config::Screenshots;
 use crate::environment::{Environment, Workspace};
@@ -755,17 +756,23 @@ impl<'e> BrowserDriver<'e> {
                 component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
                     let code = credentials.code.as_deref().unwrap_or_default();
                     self.screenshot_before_code(&component, RECOVERY).await?;
+                    throttle::until_checked(credentials.uid, Code::Recovery, self.deadline()).await;
                     self.type_code(&component, RECOVERY, code).await?;
+                    self.settle(Next::DocumentOrChallenge).await?;
+                    self.record_code_answer(credentials, Code::Recovery);
+                    continue;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     self.screenshot_before_code(&component, TOTP).await?;
+                    throttle::until_checked(credentials.uid, Code::Totp, self.deadline()).await;
                     let totp = super::totp_code(self.env, secret).await;
                     self.type_code(&component, TOTP, &totp.code).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
                     settled?;
+                    self.record_code_answer(credentials, Code::Totp);
                     continue;
                 }
                 component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
@@ -792,6 +799,14 @@ impl<'e> BrowserDriver<'e> {
 
     /// Types `code` in the MFA stage's code field of the device of class `device` (chosen in
     /// authentik's device picker when it shows one) and submits it.
+    /// Records authentik's answer to the code just typed (refused: the MFA stage shows an error)
+    /// for the throttling it causes.
+    fn record_code_answer(&self, credentials: &Credentials<'_>, code: Code) {
+        let refused = matches!(&self.position, Position::Flow { stage, .. }
+            if stage.component == component::AUTHENTICATOR_VALIDATE && !stage.errors.is_empty());
+        throttle::answered(credentials.uid, credentials.devices, code, !refused);
+    }
+
     async fn type_code(&mut self, stage: &str, device: &str, code: &str) -> Result<(), DriveError> {
         let action = Act {
             field: Some(CODE),

@@ -10,6 +10,7 @@ mod network_log;
 pub mod passkey;
 pub mod recovery;
 pub mod session;
+pub mod throttle;
 pub mod totp;
 
 pub use totp::totp_code;

@@ -75,6 +75,45 @@ fn take_now(file: &Path) -> Result<String, String> {
     Ok(code)
 }
 
+/// Why authentik refused a recovery `code` of `username`'s that no run had typed before, found
+/// with the one request that tells the two causes apart, when the admin API is there: the codes
+/// the user's static device still holds (authentik deletes a code it accepts). Still held: the
+/// device is throttled. Gone: the code was used elsewhere.
+pub async fn refusal(api: Option<&crate::environment::admin_api::AdminApi>, username: &str, code: &str) -> String {
+    use ak_protocol::authentik::admin::{StaticDevice, path};
+    let held = match api {
+        Some(api) => match api.user(username).await {
+            Ok(Some(user)) => match api.all::<StaticDevice>(path::STATIC_DEVICES, &[]).await {
+                Ok(devices) => Ok(devices
+                    .iter()
+                    .filter(|d| d.user.as_ref().map(|u| u.pk) == Some(user.pk))
+                    .any(|d| d.token_set.iter().any(|t| t.token.expose() == code))),
+                Err(e) => Err(e.message),
+            },
+            Ok(None) => Err(format!("authentik has no user `{username}`")),
+            Err(e) => Err(e.message),
+        },
+        None => Err("no admin API token (AK_E2E_AUTHENTIK_TOKEN)".into()),
+    };
+    let refused = format!("authentik refused a recovery code of `{username}`'s that no run had typed before");
+    match held {
+        Ok(true) => format!(
+            "{refused}, and which their static device still holds: the device is throttled. authentik checks every \
+             code typed at the MFA stage against the static device first, a TOTP code too, and counts each refusal \
+             there: after n refusals in a row it checks no code for 2^(n-1) s (django-otp; an accepted recovery code \
+             resets it). So each TOTP sign-in of a user who also has recovery codes locks them for longer"
+        ),
+        Ok(false) => format!(
+            "{refused}, and which their static device no longer holds: it was used elsewhere, or the codes file is \
+             not this device's (`ak-e2e provision` enrolls new ones)"
+        ),
+        Err(why) => format!(
+            "{refused}: it was used elsewhere, or the static device is throttled after refused codes (a TOTP \
+             sign-in counts as one); the admin API tells the two apart, and could not be asked: {why}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Codes, read, take, write};

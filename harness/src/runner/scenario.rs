@@ -187,7 +187,9 @@ async fn run_steps(
         }
         if result.status != StepStatus::Passed {
             stopped = true;
-            if result.hint.is_none() {
+            // A `sign_in` that failed with its cause named needs no guess from where it stopped.
+            let named = matches!(step.kind, StepKind::SignIn { .. }) && result.error.is_some();
+            if result.hint.is_none() && !named {
                 result.hint = hint_for(driver.seen().position);
             }
             if let Driver::Browser(b) = driver {

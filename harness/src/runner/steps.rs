@@ -60,7 +60,18 @@ pub(super) async fn execute(
                 true => None,
                 false => recovery_code_for(ctx, plan, user, *recovery_code, progress).await?,
             };
-            let how = SignInWith { password: password.as_ref(), consent: *consent, passkey, passkey_first, code };
+            let recovery_codes = ctx.env.recovery_codes_file(user, &plan.settings.users).is_some();
+            let fresh_code = code.is_some() && *recovery_code != Some(crate::scenario::RecoveryCode::Spent);
+            let how = SignInWith {
+                password: password.as_ref(),
+                consent: *consent,
+                passkey,
+                passkey_first,
+                code,
+                fresh_code,
+                recovery_codes,
+                env: ctx.env,
+            };
             return sign_in(plan, driver, vars, user, how, result).await;
         }
         StepKind::Authorize { set, remove } => {
@@ -145,6 +156,12 @@ struct SignInWith<'a> {
     passkey_first: bool,
     /// A recovery code, typed at the MFA stage instead of the user's other factors.
     code: Option<String>,
+    /// The code is one no run typed before.
+    fresh_code: bool,
+    /// The user has recovery codes (a static device).
+    recovery_codes: bool,
+    /// The run's environment (the admin API that tells why a code was refused).
+    env: &'a crate::environment::Environment,
 }
 
 /// The recovery code a `sign_in` of `user` types: a fresh one (asked for, or the user's only
@@ -198,7 +215,7 @@ async fn sign_in(
     with: SignInWith<'_>,
     result: &mut StepResult,
 ) -> Result<(), DriveError> {
-    let SignInWith { password, consent, passkey, passkey_first, code } = with;
+    let SignInWith { password, consent, passkey, passkey_first, code, fresh_code, recovery_codes, env } = with;
     let Some(fixture) = plan.settings.users.get(user) else {
         return Err(DriveError(format!("unknown user `{user}`")));
     };
@@ -216,12 +233,22 @@ async fn sign_in(
         ));
         return Ok(());
     }
+    let devices = crate::drive::throttle::Devices { totp: totp.is_some(), recovery: recovery_codes };
     let credentials =
-        Credentials { uid: &fixture.username, password: &typed, totp, passkey, passkey_first, code, consent };
+        Credentials { uid: &fixture.username, password: &typed, totp, passkey, passkey_first, code, devices, consent };
     let signed_in = driver.sign_in(&credentials).await;
     // What authentik's page or the user's authenticator refused is a failure, not an error.
     if let Some(refused) = driver.seen().refused {
         result.error = Some(refused.to_string());
+        return Ok(());
+    }
+    // A recovery code no run typed before, refused: why, with the one request that tells.
+    let refused_code = matches!(driver.seen().position, Position::Flow { stage, .. }
+        if stage.component == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE
+            && stage.errors.iter().any(|e| e.starts_with("Invalid Token")));
+    if let (true, true, Some(code)) = (fresh_code, refused_code, &credentials.code) {
+        let api = crate::environment::admin_api(&plan.settings, &env.authentik, env.api_token.as_ref()).ok().flatten();
+        result.error = Some(crate::drive::recovery::refusal(api.as_ref(), &fixture.username, code).await);
         return Ok(());
     }
     signed_in

@@ -607,6 +607,26 @@ pub struct OwnedDevice {
     pub user: Option<UserRefPk>,
 }
 
+/// A static device (recovery codes) in its admin view: its owner and the codes it still holds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaticDevice {
+    /// Primary key.
+    pub pk: u64,
+    /// Its owner.
+    #[serde(default)]
+    pub user: Option<UserRefPk>,
+    /// The codes not used yet.
+    #[serde(default)]
+    pub token_set: Vec<StaticToken>,
+}
+
+/// One code of a static device.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaticToken {
+    /// The code (a secret: never shown).
+    pub token: crate::secret::Secret,
+}
+
 /// A device's owner, as the admin view shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRefPk {
