@@ -324,6 +324,23 @@ pub(crate) async fn static_devices(State(s): State<Arc<Shared>>, h: HeaderMap, R
     devices(s, h, q, DeviceKind::Static).await
 }
 
+/// `GET /api/v3/authenticators/admin/static/<pk>/`: one static device, with the codes it holds.
+pub(crate) async fn static_device(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(pk): Path<String>,
+) -> Response {
+    with_directory(&shared, &headers, |dir| {
+        let Some(device) = dir.static_devices.iter().find(|d| d.pk.to_string() == pk) else {
+            return (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No StaticDevice matches the given query."})))
+                .into_response();
+        };
+        let owner = dir.users.iter().find(|u| u.username == device.user).map(|u| json!({"pk": u.pk}));
+        let tokens: Vec<Value> = device.tokens.iter().map(|t| json!({"token": t.expose()})).collect();
+        axum::Json(json!({"pk": device.pk, "name": device.name, "user": owner, "token_set": tokens})).into_response()
+    })
+}
+
 /// `DELETE /api/v3/authenticators/admin/static/<pk>/`.
 pub(crate) async fn delete_static_device(
     State(s): State<Arc<Shared>>,

@@ -60,8 +60,9 @@ pub enum Defect {
     /// `reusable-recovery-codes`: the MFA stage accepts a recovery code it accepted before (the
     /// static device keeps it).
     ReusableRecoveryCodes,
-    /// `throttled-recovery-codes`: every static device starts throttled, as after 17 refused codes
-    /// in a row (17 TOTP sign-ins of its user, say): no recovery code is checked for 2^16 s.
+    /// `throttled-recovery-codes`: every static device is throttled, as after 17 refused codes in a
+    /// row (17 TOTP sign-ins of its user, say, which lock it for 2^16 s): no recovery code is
+    /// checked.
     ThrottledRecoveryCodes,
     /// `no-passkey-login`: the identification stages of a blueprint's flows offer no passkey sign-in
     /// (as if their `webauthn_stage` were unset, or gone after an upgrade).

@@ -436,8 +436,17 @@ pub(crate) struct DeviceChanges {
     pub(crate) static_enrolled: Option<StaticDevice>,
     /// A static device (pk) and the code it accepted: gone from it.
     pub(crate) static_used: Option<(u64, String)>,
-    /// The code-based devices a code was checked against, with their throttling after it.
-    pub(crate) throttles: Vec<(CodeDevice, Throttle)>,
+    /// What a code did to the code-based devices it was checked against.
+    pub(crate) throttles: Vec<(CodeDevice, Checked)>,
+}
+
+/// What checking a code did to a device's throttling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Checked {
+    /// Refused at this time (counted if the device, as it is when recorded, checks codes then).
+    Refused(f64),
+    /// Accepted: the throttling ends.
+    Accepted,
 }
 
 /// A code-based device, by kind and primary key.
@@ -483,13 +492,20 @@ impl DeviceChanges {
             device.credential.sign_count = device.credential.sign_count.max(count);
             device.last_used = Some(ak_protocol::time::iso8601(now as i64));
         }
-        for (device, throttle) in self.throttles {
+        // Recorded against the device as it is now, not as the step read it: two answers for one
+        // user at once are counted as authentik, which checks them one after the other, would.
+        for (device, checked) in self.throttles {
+            let apply = |throttle: &mut Throttle| match checked {
+                Checked::Accepted => *throttle = Throttle::default(),
+                Checked::Refused(at) if throttle.allows(at) => *throttle = throttle.failed(at),
+                Checked::Refused(_) => {}
+            };
             match device {
                 CodeDevice::Totp(pk) => {
-                    dir.totp_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| d.throttle = throttle)
+                    dir.totp_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| apply(&mut d.throttle))
                 }
                 CodeDevice::Static(pk) => {
-                    dir.static_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| d.throttle = throttle)
+                    dir.static_devices.iter_mut().filter(|d| d.pk == pk).for_each(|d| apply(&mut d.throttle))
                 }
             }
         }

@@ -509,7 +509,11 @@ fn check_code(
     statics_locked: bool,
     sess: &mut Session,
 ) -> bool {
-    use crate::directory::CodeDevice;
+    use crate::directory::{Checked, CodeDevice};
+    // As authentik's: a blank code is refused before any device checks it.
+    if code.is_empty() {
+        return false;
+    }
     let now = ak_protocol::time::now_secs_f64();
     let mut throttles = Vec::new();
     let mut accepted = false;
@@ -517,13 +521,13 @@ fn check_code(
         if statics_locked || !device.throttle.allows(now) {
             continue;
         }
-        if !code.is_empty() && device.tokens.iter().any(|t| t.expose() == code) {
-            throttles.push((CodeDevice::Static(device.pk), Default::default()));
+        if device.tokens.iter().any(|t| t.expose() == code) {
+            throttles.push((CodeDevice::Static(device.pk), Checked::Accepted));
             sess.static_used = Some((device.pk, code.to_string()));
             accepted = true;
             break;
         }
-        throttles.push((CodeDevice::Static(device.pk), device.throttle.failed(now)));
+        throttles.push((CodeDevice::Static(device.pk), Checked::Refused(now)));
     }
     for device in totps.iter().filter(|_| !accepted) {
         if !device.throttle.allows(now) {
@@ -531,12 +535,12 @@ fn check_code(
         }
         let step = totp::verify_after(&device.key_bytes(), code, now as u64, device.digits, device.last_step);
         if let Some(step) = step {
-            throttles.push((CodeDevice::Totp(device.pk), Default::default()));
+            throttles.push((CodeDevice::Totp(device.pk), Checked::Accepted));
             sess.totp_used = Some((device.pk, step));
             accepted = true;
             break;
         }
-        throttles.push((CodeDevice::Totp(device.pk), device.throttle.failed(now)));
+        throttles.push((CodeDevice::Totp(device.pk), Checked::Refused(now)));
     }
     sess.throttles = throttles;
     accepted

@@ -333,7 +333,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/authenticators/admin/static/", get(crate::admin_api::static_devices))
         .route(
             "/api/v3/authenticators/admin/static/{pk}/",
-            axum::routing::delete(crate::admin_api::delete_static_device),
+            get(crate::admin_api::static_device).delete(crate::admin_api::delete_static_device),
         )
         .route(
             "/api/v3/authenticators/admin/webauthn/{pk}/",

@@ -30,8 +30,8 @@ pub(crate) struct Session {
     pub(crate) webauthn_used: Option<(u64, u32)>,
     /// A static device (pk) and the recovery code it just accepted, to remove from the device.
     pub(crate) static_used: Option<(u64, String)>,
-    /// The code-based devices the last code was checked against, with their throttling after it.
-    pub(crate) throttles: Vec<(crate::directory::CodeDevice, crate::directory::Throttle)>,
+    /// What the last code did to the code-based devices it was checked against.
+    pub(crate) throttles: Vec<(crate::directory::CodeDevice, crate::directory::Checked)>,
     /// Where the last request reached authentik: its origin and RP ID, as authentik derives them
     /// from the `Host` header (`http://localhost:9000`, `localhost`).
     pub(crate) site: crate::webauthn_setup::Site,

@@ -239,8 +239,9 @@ impl<'e> ApiDriver<'e> {
                 component::PASSWORD => Answer::Password { password: Secret::new(credentials.password) },
                 component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
                     let code = credentials.code.clone().unwrap_or_default();
-                    typed = Some(Code::Recovery);
-                    throttle::until_checked(credentials.uid, Code::Recovery, self.env.request_timeout).await;
+                    let checked =
+                        throttle::until_checked(credentials.uid, Code::Recovery, self.env.request_timeout).await;
+                    typed = Some((Code::Recovery, checked));
                     Answer::AuthenticatorValidate { code: Secret::new(code) }
                 }
                 component::AUTHENTICATOR_VALIDATE => {
@@ -255,8 +256,9 @@ impl<'e> ApiDriver<'e> {
                         }
                         _ => {
                             let Some(secret) = &credentials.totp else { return Ok(()) };
-                            typed = Some(Code::Totp);
-                            throttle::until_checked(credentials.uid, Code::Totp, self.env.request_timeout).await;
+                            let checked =
+                                throttle::until_checked(credentials.uid, Code::Totp, self.env.request_timeout).await;
+                            typed = Some((Code::Totp, checked));
                             let totp = super::totp_code(self.env, secret).await;
                             turn = Some(totp.turn);
                             Answer::AuthenticatorValidate { code: Secret::new(totp.code) }
@@ -274,9 +276,9 @@ impl<'e> ApiDriver<'e> {
             drop(turn);
             drop(passkey_turn);
             let shown = Stage::of(&next);
-            if let Some(code) = typed {
+            if let Some((code, turn)) = typed {
                 let refused = shown.component == component && !shown.errors.is_empty();
-                throttle::answered(credentials.uid, credentials.devices, code, !refused);
+                throttle::answered(turn, credentials.uid, credentials.devices, code, !refused);
             }
             if shown.component == component && !shown.errors.is_empty() {
                 self.stages.push(component.clone());

@@ -756,23 +756,23 @@ impl<'e> BrowserDriver<'e> {
                 component::AUTHENTICATOR_VALIDATE if credentials.code.is_some() => {
                     let code = credentials.code.as_deref().unwrap_or_default();
                     self.screenshot_before_code(&component, RECOVERY).await?;
-                    throttle::until_checked(credentials.uid, Code::Recovery, self.deadline()).await;
+                    let turn = throttle::until_checked(credentials.uid, Code::Recovery, self.deadline()).await;
                     self.type_code(&component, RECOVERY, code).await?;
                     self.settle(Next::DocumentOrChallenge).await?;
-                    self.record_code_answer(credentials, Code::Recovery);
+                    self.record_code_answer(turn, credentials, Code::Recovery);
                     continue;
                 }
                 component::AUTHENTICATOR_VALIDATE => {
                     let Some(secret) = &credentials.totp else { return Ok(()) };
                     self.screenshot_before_code(&component, TOTP).await?;
-                    throttle::until_checked(credentials.uid, Code::Totp, self.deadline()).await;
+                    let turn = throttle::until_checked(credentials.uid, Code::Totp, self.deadline()).await;
                     let totp = super::totp_code(self.env, secret).await;
                     self.type_code(&component, TOTP, &totp.code).await?;
                     // The turn is released once authentik has answered the code.
                     let settled = self.settle(Next::DocumentOrChallenge).await;
                     drop(totp.turn);
                     settled?;
-                    self.record_code_answer(credentials, Code::Totp);
+                    self.record_code_answer(turn, credentials, Code::Totp);
                     continue;
                 }
                 component::CONSENT if credentials.consent == crate::scenario::Consent::Accept => {
@@ -797,16 +797,16 @@ impl<'e> BrowserDriver<'e> {
         Ok(())
     }
 
-    /// Types `code` in the MFA stage's code field of the device of class `device` (chosen in
-    /// authentik's device picker when it shows one) and submits it.
     /// Records authentik's answer to the code just typed (refused: the MFA stage shows an error)
-    /// for the throttling it causes.
-    fn record_code_answer(&self, credentials: &Credentials<'_>, code: Code) {
+    /// for the throttling it causes, and ends the user's turn.
+    fn record_code_answer(&self, turn: throttle::Turn, credentials: &Credentials<'_>, code: Code) {
         let refused = matches!(&self.position, Position::Flow { stage, .. }
             if stage.component == component::AUTHENTICATOR_VALIDATE && !stage.errors.is_empty());
-        throttle::answered(credentials.uid, credentials.devices, code, !refused);
+        throttle::answered(turn, credentials.uid, credentials.devices, code, !refused);
     }
 
+    /// Types `code` in the MFA stage's code field of the device of class `device` (chosen in
+    /// authentik's device picker when it shows one) and submits it.
     async fn type_code(&mut self, stage: &str, device: &str, code: &str) -> Result<(), DriveError> {
         let action = Act {
             field: Some(CODE),

@@ -75,43 +75,83 @@ fn take_now(file: &Path) -> Result<String, String> {
     Ok(code)
 }
 
-/// Why authentik refused a recovery `code` of `username`'s that no run had typed before, found
-/// with the one request that tells the two causes apart, when the admin API is there: the codes
-/// the user's static device still holds (authentik deletes a code it accepts). Still held: the
-/// device is throttled. Gone: the code was used elsewhere.
-pub async fn refusal(api: Option<&crate::environment::admin_api::AdminApi>, username: &str, code: &str) -> String {
-    use ak_protocol::authentik::admin::{StaticDevice, path};
+/// Why authentik refused a recovery `code` of `username`'s that no run had typed before, and what
+/// to do, found when the admin API is there with the request that tells the two causes apart: the
+/// codes the user's static device still holds (authentik deletes a code it accepts; the device is
+/// found among the user's devices first). Still held: the device is throttled. Gone: the code was
+/// used elsewhere. Returns the diagnosis, its hint, and whether the code is still held.
+pub async fn refusal(
+    api: Result<Option<&crate::environment::admin_api::AdminApi>, String>,
+    username: &str,
+    code: &str,
+) -> (String, String, bool) {
     let held = match api {
-        Some(api) => match api.user(username).await {
-            Ok(Some(user)) => match api.all::<StaticDevice>(path::STATIC_DEVICES, &[]).await {
-                Ok(devices) => Ok(devices
-                    .iter()
-                    .filter(|d| d.user.as_ref().map(|u| u.pk) == Some(user.pk))
-                    .any(|d| d.token_set.iter().any(|t| t.token.expose() == code))),
-                Err(e) => Err(e.message),
-            },
-            Ok(None) => Err(format!("authentik has no user `{username}`")),
-            Err(e) => Err(e.message),
-        },
-        None => Err("no admin API token (AK_E2E_AUTHENTIK_TOKEN)".into()),
+        Ok(Some(api)) => still_held(api, username, code).await,
+        Ok(None) => Err("no admin API token (AK_E2E_AUTHENTIK_TOKEN)".into()),
+        Err(e) => Err(e),
     };
     let refused = format!("authentik refused a recovery code of `{username}`'s that no run had typed before");
     match held {
-        Ok(true) => format!(
-            "{refused}, and which their static device still holds: the device is throttled. authentik checks every \
-             code typed at the MFA stage against the static device first, a TOTP code too, and counts each refusal \
-             there: after n refusals in a row it checks no code for 2^(n-1) s (django-otp; an accepted recovery code \
-             resets it). So each TOTP sign-in of a user who also has recovery codes locks them for longer"
+        Ok(true) => (
+            format!(
+                "{refused}, and which their static device still holds: the device is throttled. authentik checks \
+                 every code typed at the MFA stage against the static device first, a TOTP code too, and counts \
+                 each refusal there: after n refusals in a row it checks no code for 2^(n-1) s (django-otp; an \
+                 accepted recovery code resets it). So each TOTP sign-in of a user who also has recovery codes \
+                 locks them for longer"
+            ),
+            "wait for the lock to end, or give the user new codes: a new static device starts unlocked (no \
+             authentik setting changes the throttling)"
+                .into(),
+            true,
         ),
-        Ok(false) => format!(
-            "{refused}, and which their static device no longer holds: it was used elsewhere, or the codes file is \
-             not this device's (`ak-e2e provision` enrolls new ones)"
+        Ok(false) => (
+            format!("{refused}, and which their static device no longer holds: it was used elsewhere"),
+            "`ak-e2e provision` enrolls new codes and writes them to the user's codes file".into(),
+            false,
         ),
-        Err(why) => format!(
-            "{refused}: it was used elsewhere, or the static device is throttled after refused codes (a TOTP \
-             sign-in counts as one); the admin API tells the two apart, and could not be asked: {why}"
+        Err(why) => (
+            format!(
+                "{refused}: it was used elsewhere, or the static device is throttled after refused codes (a TOTP \
+                 sign-in counts as one); the admin API tells the two apart, and could not be asked: {why}"
+            ),
+            "export AK_E2E_AUTHENTIK_TOKEN (an API token that reads users and devices) to have the cause named".into(),
+            false,
         ),
     }
+}
+
+/// Whether `username`'s static device still holds `code`: the user's devices
+/// (`authenticators/admin/all/?user=`, no codes in it), then the static one's codes.
+async fn still_held(api: &crate::environment::admin_api::AdminApi, username: &str, code: &str) -> Result<bool, String> {
+    use ak_protocol::authentik::admin::{Device, StaticDevice, path};
+    let user = api.user(username).await.map_err(|e| e.message)?.ok_or(format!("authentik has no user `{username}`"))?;
+    let pk = user.pk.to_string();
+    let devices: Vec<Device> = api.get(path::ALL_DEVICES, &[("user", pk.as_str())]).await.map_err(|e| e.message)?;
+    let mut held = false;
+    for device in devices.iter().filter(|d| d.kind.to_lowercase().ends_with(".staticdevice")) {
+        let one: StaticDevice =
+            api.get(&path::one(path::STATIC_DEVICES, &device.pk), &[]).await.map_err(|e| e.message)?;
+        held |= one.token_set.iter().any(|t| t.token.expose() == code);
+    }
+    Ok(held)
+}
+
+/// Puts a code a sign-in took back among the unspent ones of `file`, under its lock (bounded as
+/// [`take`]): authentik refused it without spending it (its device was throttled).
+pub async fn unspend(file: &Path, code: &str, request_deadline: std::time::Duration) -> Result<(), super::DriveError> {
+    let code = code.to_string();
+    let failed = "the refused recovery code could not be put back".to_string();
+    super::lock::within_deadline(file, ("recovery codes", &failed), request_deadline, move |file| {
+        let _turn = super::lock::hold(file, "recovery codes", || read(file).map(drop))?;
+        let mut codes = read(file)?;
+        if let Some(i) = codes.spent.iter().position(|c| *c == code) {
+            codes.spent.remove(i);
+            codes.codes.insert(0, code);
+        }
+        write(file, &codes)
+    })
+    .await
 }
 
 #[cfg(test)]

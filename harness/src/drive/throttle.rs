@@ -81,8 +81,32 @@ pub fn wait_before(user: &str, code: Code) -> Duration {
     })
 }
 
-/// Records authentik's answer to a `code` typed for `user`, whose devices are `devices`.
-pub fn answered(user: &str, devices: Devices, code: Code, accepted: bool) {
+/// A user's turn to have a code checked: one code of a user at a time in this process, from the
+/// wait to the answer, so that a code's refusal is known before the next code's wait.
+pub struct Turn(#[allow(dead_code)] Option<tokio::sync::OwnedMutexGuard<()>>);
+
+static TURNS: Mutex<Option<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>> = Mutex::new(None);
+
+/// Takes `user`'s turn (given up after eight `cap`s: a run holds it for one code and authentik's
+/// answer), then waits, when a `code` would meet a throttled device, until authentik checks it
+/// again; not when that is further than `cap` away (the code is typed, and its refusal named).
+/// The turn ends with [`answered`].
+pub async fn until_checked(user: &str, code: Code, cap: Duration) -> Turn {
+    let lock = {
+        let mut all = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.get_or_insert_with(HashMap::new).entry(user.to_string()).or_default().clone()
+    };
+    let turn = tokio::time::timeout(cap * 8, lock.lock_owned()).await.ok();
+    let wait = wait_before(user, code);
+    if !wait.is_zero() && wait <= cap {
+        tokio::time::sleep(wait).await;
+    }
+    Turn(turn)
+}
+
+/// Records authentik's answer to a `code` typed for `user`, whose devices are `devices`, and
+/// ends the user's turn.
+pub fn answered(turn: Turn, user: &str, devices: Devices, code: Code, accepted: bool) {
     let now = Instant::now();
     with(user, |t| match (code, accepted) {
         (Code::Recovery, true) => t.recovery = Throttle::default(),
@@ -101,15 +125,7 @@ pub fn answered(user: &str, devices: Devices, code: Code, accepted: bool) {
             }
         }
     });
-}
-
-/// Waits, when a `code` for `user` would meet a throttled device, until authentik checks it
-/// again; not when that is further than `cap` away (the code is typed, and its refusal named).
-pub async fn until_checked(user: &str, code: Code, cap: Duration) {
-    let wait = wait_before(user, code);
-    if !wait.is_zero() && wait <= cap {
-        tokio::time::sleep(wait).await;
-    }
+    drop(turn);
 }
 
 #[cfg(test)]
@@ -121,17 +137,17 @@ mod tests {
         let user = "throttle-test-ann";
         let both = Devices { totp: true, recovery: true };
         assert_eq!(wait_before(user, Code::Recovery), Duration::ZERO);
-        answered(user, both, Code::Totp, true);
+        answered(Turn(None), user, both, Code::Totp, true);
         let wait = wait_before(user, Code::Recovery);
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert_eq!(wait_before(user, Code::Totp), Duration::ZERO, "the TOTP device was reset");
         // A refusal while the static device is locked counts on TOTP only.
-        answered(user, both, Code::Recovery, false);
+        answered(Turn(None), user, both, Code::Recovery, false);
         assert!(wait_before(user, Code::Recovery) <= Duration::from_secs(1), "not counted while locked");
-        assert!(wait_before(user, Code::Totp) > Duration::from_millis(900));
+        assert!(wait_before(user, Code::Totp) > Duration::ZERO);
         // Without recovery codes, a TOTP sign-in throttles nothing.
         let totp_only = "throttle-test-tia";
-        answered(totp_only, Devices { totp: true, recovery: false }, Code::Totp, true);
+        answered(Turn(None), totp_only, Devices { totp: true, recovery: false }, Code::Totp, true);
         assert_eq!(wait_before(totp_only, Code::Recovery), Duration::ZERO);
     }
 
@@ -148,8 +164,8 @@ mod tests {
         t.refused(start + Duration::from_secs(3));
         assert_eq!(t.remaining(start + Duration::from_secs(3)), Duration::from_secs(4));
         let user = "throttle-test-rex";
-        answered(user, Devices { totp: false, recovery: true }, Code::Recovery, false);
-        answered(user, Devices { totp: false, recovery: true }, Code::Recovery, true);
+        answered(Turn(None), user, Devices { totp: false, recovery: true }, Code::Recovery, false);
+        answered(Turn(None), user, Devices { totp: false, recovery: true }, Code::Recovery, true);
         assert_eq!(wait_before(user, Code::Recovery), Duration::ZERO);
     }
 }

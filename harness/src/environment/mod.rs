@@ -733,9 +733,20 @@ async fn preflight(
                 // stage. The code is one the device has not accepted yet, and recorded as used,
                 // as in the scenarios (`drive::totp`).
                 (SignIn::More(stage), Some(secret), None) if stage == mfa => {
+                    use crate::drive::throttle::{self, Code, Devices};
+                    let turn = throttle::until_checked(&user.username, Code::Totp, timeout).await;
                     let code = crate::drive::totp::next_code(&secret, true).await;
                     let (answered, clock) = session.answer_totp(&code.code).await.map_err(TargetError::from)?;
                     drop(code.turn);
+                    // What it did to the throttling of the user's devices, as a scenario's code.
+                    let devices = Devices { totp: true, recovery: user.recovery_codes.is_some() };
+                    throttle::answered(
+                        turn,
+                        &user.username,
+                        devices,
+                        Code::Totp,
+                        !matches!(answered, SignIn::Refused(_)),
+                    );
                     match answered {
                         SignIn::Refused(problem) => Some(Refusal::Totp(problem, clock)),
                         _ => None,

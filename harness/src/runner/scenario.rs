@@ -187,9 +187,7 @@ async fn run_steps(
         }
         if result.status != StepStatus::Passed {
             stopped = true;
-            // A `sign_in` that failed with its cause named needs no guess from where it stopped.
-            let named = matches!(step.kind, StepKind::SignIn { .. }) && result.error.is_some();
-            if result.hint.is_none() && !named {
+            if result.hint.is_none() {
                 result.hint = hint_for(driver.seen().position);
             }
             if let Driver::Browser(b) = driver {
@@ -294,7 +292,8 @@ fn hint_for(position: &Position) -> Option<String> {
         {
             Some(
                 "authentik refused the TOTP code: the user's TOTP secret is not their device's (`ak-e2e provision` \
-                 enrolls a device and keeps its secret), or this machine's clock is off"
+                 enrolls a device and keeps its secret), this machine's clock is off, or the device is throttled after \
+                 refused codes (no code is checked for 2^(n-1) s after the n-th)"
                     .into(),
             )
         }

@@ -247,8 +247,20 @@ async fn sign_in(
         if stage.component == ak_protocol::authentik::component::AUTHENTICATOR_VALIDATE
             && stage.errors.iter().any(|e| e.starts_with("Invalid Token")));
     if let (true, true, Some(code)) = (fresh_code, refused_code, &credentials.code) {
-        let api = crate::environment::admin_api(&plan.settings, &env.authentik, env.api_token.as_ref()).ok().flatten();
-        result.error = Some(crate::drive::recovery::refusal(api.as_ref(), &fixture.username, code).await);
+        let api = crate::environment::admin_api(&plan.settings, &env.authentik, env.api_token.as_ref());
+        let api = api.map_err(|e| e.to_string());
+        let (why, hint, held) = crate::drive::recovery::refusal(
+            api.as_ref().map(Option::as_ref).map_err(Clone::clone),
+            &fixture.username,
+            code,
+        )
+        .await;
+        result.error = Some(why);
+        result.hint = Some(hint);
+        // Still held: the code was not spent, and is typed by a later sign-in.
+        if let (true, Some(file)) = (held, env.recovery_codes_file(user, &plan.settings.users)) {
+            crate::drive::recovery::unspend(&file, code, env.request_timeout).await?;
+        }
         return Ok(());
     }
     signed_in
