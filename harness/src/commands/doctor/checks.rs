@@ -126,6 +126,8 @@ pub struct UserFacts {
     pub access: Option<AccessCheck>,
     /// The claims authentik would send for them.
     pub preview: Option<UserPreview>,
+    /// The model of each of their MFA devices (`authentik_stages_authenticator_totp.totpdevice`…).
+    pub devices: Vec<String>,
 }
 
 /// The claims ChatGPT requires, each with the error code its absence gives.
@@ -652,6 +654,26 @@ pub fn user_findings(u: &UserFacts, facts: &Facts) -> Vec<Finding> {
     }
     if let Some(preview) = &u.preview {
         out.extend(claim_findings(&object, &preview.preview, &facts.verified_domains));
+    }
+    let has = |model: &str| u.devices.iter().any(|d| d.to_lowercase().ends_with(model));
+    if has(".totpdevice") && has(".staticdevice") {
+        out.push(finding(
+            Level::Warning,
+            &object,
+            "MFA devices",
+            "a TOTP device and recovery codes: authentik checks every code typed at the MFA stage against the \
+             recovery codes first and counts a TOTP code as a refused one there (django-otp throttling: no code is \
+             checked for 2^(n-1) s after the n-th refusal in a row; only an accepted recovery code resets it), so \
+             each TOTP sign-in locks their recovery codes for longer, and after some days of TOTP sign-ins the \
+             recovery code they need is refused (\"Invalid Token\")"
+                .into(),
+            Some(
+                "no authentik setting changes it: when they need a recovery code, give them new ones (delete their \
+                 static device, Directory → Users → MFA Authenticators, and let them set it up again: a new device \
+                 starts unlocked)"
+                    .into(),
+            ),
+        ));
     }
     out
 }

@@ -85,6 +85,7 @@ fn user_facts(active: bool, passing: bool, preview: Map<String, Value>) -> UserF
         user: Some(serde_json::from_value(json!({"pk": 5, "username": "ann", "is_active": active})).expect("user")),
         access: Some(AccessCheck { passing, messages: if passing { vec![] } else { vec!["not for you".into()] } }),
         preview: Some(UserPreview { preview }),
+        devices: Vec::new(),
     }
 }
 
@@ -259,7 +260,7 @@ fn users_active_allowed_and_their_claims() {
         problems(&user(user_facts(true, true, full))),
         vec![(Level::Warning, "claim given_name".into(), "user ann".into())]
     );
-    let unknown = UserFacts { username: "nobody".into(), user: None, access: None, preview: None };
+    let unknown = UserFacts { username: "nobody".into(), user: None, access: None, preview: None, devices: Vec::new() };
     one_error(&user(unknown), "Username", "no user");
 
     let mut not_superuser = good();
@@ -269,4 +270,31 @@ fn users_active_allowed_and_their_claims() {
     no_domains.verified_domains.clear();
     no_domains.users = vec![user_facts(true, true, claims("Eve", "Other", "eve@other.org"))];
     assert_eq!(problems(&no_domains), vec![], "without verified domains, no domain is judged");
+}
+
+/// A user with a TOTP device and recovery codes gets the throttling warning (authentik checks a
+/// TOTP code against the recovery codes first); one with either alone does not.
+#[test]
+fn a_user_with_totp_and_recovery_codes_is_warned_that_totp_locks_the_codes() {
+    let with = |devices: &[&str]| {
+        let mut facts = good();
+        let mut u = user_facts(true, true, claims("Ann", "Lee", "ann@example.com"));
+        u.devices = devices.iter().map(|d| d.to_string()).collect();
+        facts.users = vec![u];
+        problems(&facts)
+    };
+    let totp = "authentik_stages_authenticator_totp.TOTPDevice";
+    let codes = "authentik_stages_authenticator_static.StaticDevice";
+    let passkey = "authentik_stages_authenticator_webauthn.WebAuthnDevice";
+    assert_eq!(with(&[totp, passkey, codes]), vec![(Level::Warning, "MFA devices".into(), "user ann".into())]);
+    assert_eq!(with(&[totp, passkey]), vec![]);
+    assert_eq!(with(&[codes]), vec![]);
+    let mut facts = good();
+    let mut u = user_facts(true, true, claims("Ann", "Lee", "ann@example.com"));
+    u.devices = vec![totp.into(), codes.into()];
+    facts.users = vec![u];
+    let found = check(&facts);
+    let warning = found.iter().find(|f| f.setting == "MFA devices").expect("the warning");
+    assert!(warning.message.contains("each TOTP sign-in locks their recovery codes for longer"), "{warning:?}");
+    assert!(warning.fix.as_deref().is_some_and(|f| f.contains("a new device starts unlocked")), "{warning:?}");
 }

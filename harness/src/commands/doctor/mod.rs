@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use ak_protocol::authentik::admin::{
-    AccessCheck, Application, CertificateKeyPair, Flow, OAuth2Provider, PolicyBinding, PropertyMapping, TestFor,
-    TestResult, User, UserPreview, path,
+    AccessCheck, Application, CertificateKeyPair, Device, Flow, OAuth2Provider, PolicyBinding, PropertyMapping,
+    TestFor, TestResult, User, UserPreview, path,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -240,7 +240,8 @@ async fn read_user(
     superuser: bool,
 ) -> Result<UserFacts, Stop> {
     let user: Option<User> = api.user(username).await?;
-    let mut facts = UserFacts { username: username.to_string(), user: None, access: None, preview: None };
+    let mut facts =
+        UserFacts { username: username.to_string(), user: None, access: None, preview: None, devices: Vec::new() };
     if let Some(user) = user {
         let pk = user.pk.to_string();
         let query = [("for_user", pk.as_str())];
@@ -250,6 +251,9 @@ async fn read_user(
         };
         let preview: UserPreview =
             api.get(&path::action(path::OAUTH2_PROVIDERS, provider.pk, "preview_user"), &query).await?;
+        // Their MFA devices, by model (the list holds no secret).
+        let devices: Vec<Device> = api.get(path::ALL_DEVICES, &[("user", pk.as_str())]).await?;
+        facts.devices = devices.into_iter().map(|d| d.kind).collect();
         facts.access = access;
         facts.preview = Some(preview);
         facts.user = Some(user);
