@@ -198,19 +198,19 @@ fn authorize_session(
             return error_redirect(redirect_uri, "login_required", state);
         }
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(provider, &authorize.raw);
+        return login_redirect(sess, provider, &authorize.raw);
     };
     if let Some(max_age) = max_age
         && now.saturating_sub(sess.auth_time) > max_age
     {
         sess.last_login_uid = Some(sess.login_uid);
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(provider, &authorize.raw);
+        return login_redirect(sess, provider, &authorize.raw);
     }
     if prompt_has("login") && (sess.last_login_uid.is_none() || sess.last_login_uid == Some(sess.login_uid)) {
         sess.last_login_uid = Some(sess.login_uid);
         sess.application_pre = Some(app.name.clone());
-        return login_redirect(provider, &authorize.raw);
+        return login_redirect(sess, provider, &authorize.raw);
     }
     if !dir.has_access(&user, &app) {
         return pages::error_page(StatusCode::OK, "Permission denied", "Request has been denied.");
@@ -238,9 +238,11 @@ fn authorize_session(
 }
 
 /// authentik's redirect to the login flow (the provider's `authentication_flow`, else the
-/// default one): the same query plus `next` = the authorize URL.
-fn login_redirect(provider: &Provider, raw: &str) -> Response {
+/// default one): the same query plus `next` = the authorize URL. As authentik plans the flow
+/// anew for each such request, a plan left by an abandoned login of the session goes.
+fn login_redirect(sess: &mut crate::state::Session, provider: &Provider, raw: &str) -> Response {
     let flow = provider.authentication_flow.as_deref().unwrap_or(AUTHENTICATION_FLOW);
+    sess.plans.remove(flow);
     let next: String = form_urlencoded::byte_serialize(format!("/application/o/authorize/?{raw}").as_bytes()).collect();
     let sep = if raw.is_empty() { "" } else { "&" };
     redirect(&format!("/if/flow/{flow}/?{raw}{sep}next={next}"))

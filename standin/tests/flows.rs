@@ -562,3 +562,21 @@ async fn a_blueprint_flow_the_standin_cannot_run_is_refused_where_it_is_written(
         assert_eq!(err.to_string(), expected);
     }
 }
+
+/// As authentik plans the login flow anew for each authorization request: a login abandoned at
+/// the password stage is not resumed by the next request, whose own `next` (its state) the flow
+/// ends at.
+#[tokio::test]
+async fn an_abandoned_login_leaves_nothing_to_the_next_authorization_request() {
+    let server = standin(&[]).await;
+    let b = Browser::new(&server);
+    let first = b.begin_login(authorize_url(&server, &[("state", "first-request")])).await;
+    b.answer(AUTH_FLOW, &first, json!({"component": "ak-stage-identification", "uid_field": "ann"})).await;
+    let second = b.begin_login(authorize_url(&server, &[("state", "second-request")])).await;
+    let shown = b.challenge(AUTH_FLOW, &second).await;
+    assert_eq!(shown["component"], "ak-stage-identification", "a new plan: {shown}");
+    let done = b.identify(&second, "ann", "ann-password").await;
+    assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+    let to = done["to"].as_str().expect("to");
+    assert!(to.contains("second-request") && !to.contains("first-request"), "{to}");
+}
