@@ -626,7 +626,19 @@ impl Directory {
     /// The user whose email or username equals `uid`, case-insensitively (the default
     /// identification stage's user fields).
     pub fn user_by_uid(&self, uid: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.email.eq_ignore_ascii_case(uid) || u.username.eq_ignore_ascii_case(uid))
+        self.user_by_fields(uid, &["email", "username"])
+    }
+
+    /// The user one of whose `fields` (`email`, `username`) equals `uid`, case-insensitively, as
+    /// an identification stage matches a typed identifier.
+    pub fn user_by_fields(&self, uid: &str, fields: &[impl AsRef<str>]) -> Option<&User> {
+        self.users.iter().find(|u| {
+            fields.iter().any(|f| match f.as_ref() {
+                "email" => u.email.eq_ignore_ascii_case(uid),
+                "username" => u.username.eq_ignore_ascii_case(uid),
+                _ => false,
+            })
+        })
     }
 
     /// The user with this pk.

@@ -469,14 +469,7 @@ fn mfa_stage(
         else {
             return Outcome::Challenge(with_errors(challenge, "webauthn", "Invalid device"));
         };
-        let expected = Expected {
-            challenge: sent.as_deref().unwrap_or_default(),
-            origin: &sess.site.origin,
-            rp_id: &sess.site.rp_id,
-        };
-        let stored =
-            if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };
-        return match verify_assertion(assertion, &expected, &stored) {
+        return match verify_passkey(assertion, device, sent.as_deref().unwrap_or_default(), &sess.site, counted) {
             Ok(count) => {
                 sess.webauthn_used = Some((device.pk, count));
                 mfa_passed(plan)
@@ -639,9 +632,31 @@ fn mfa_challenge(
 /// where the flow was started from.
 fn flow_done(sess: &mut Session, slug: &str, plan: &AuthenticationPlan) -> Outcome {
     sess.plans.remove(slug);
+    redirect_to_next(sess, plan.next.clone())
+}
+
+/// An authentication flow is done: the executor answers with the redirect to `next`, where it
+/// was started from (a path on authentik; anything else goes to `/`).
+fn redirect_to_next(sess: &mut Session, next: Option<String>) -> Outcome {
     sess.application_pre = None;
-    let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
+    let to = next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
     Outcome::Challenge(redirect_to(to))
+}
+
+/// Checks an assertion of `device`'s over the `challenge` a stage sent, as authentik does at the
+/// request's `site` (`counted`: its counter must grow, see `passkey-counter-ignored`); the
+/// counter it reached.
+fn verify_passkey(
+    assertion: &Value,
+    device: &crate::directory::WebAuthnDevice,
+    challenge: &str,
+    site: &crate::webauthn_setup::Site,
+    counted: bool,
+) -> Result<u32, ak_protocol::webauthn::WebAuthnError> {
+    let expected = Expected { challenge, origin: &site.origin, rp_id: &site.rp_id };
+    let stored =
+        if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };
+    verify_assertion(assertion, &expected, &stored)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,10 +5,10 @@
 
 use ak_protocol::authentik::{Challenge, ChallengeKind, FlowInfo};
 use ak_protocol::time::now_secs;
-use ak_protocol::webauthn::{Expected, Registered, user_verified, verify_assertion};
+use ak_protocol::webauthn::user_verified;
 use serde_json::{Map, Value, json};
 
-use super::{Outcome, body_string, for_user, redirect_to, with_errors};
+use super::{Outcome, body_string, for_user, with_errors};
 use crate::defects::{Defect, Defects};
 use crate::directory::{BindingSubject, Directory, LoginFlow, StageBinding, StageDef, StageTest};
 use crate::plan::{LoginPlan, Plan};
@@ -42,7 +42,7 @@ pub(super) fn step(
         let Some(binding) = flow.bindings.get(plan.at) else {
             // No stage left: the flow is done, with no one signed in unless a stage did.
             sess.plans.remove(slug);
-            return done(sess, &plan);
+            return super::redirect_to_next(sess, plan.next.clone());
         };
         if passes(dir, binding, &plan) {
             break binding;
@@ -82,7 +82,7 @@ pub(super) fn step(
             sess.auth_time = now_secs();
             sess.amr = if plan.passkey { vec![PASSKEY_AMR.into()] } else { Vec::new() };
             sess.login_uid += 1;
-            return done(sess, &plan);
+            return super::redirect_to_next(sess, plan.next.clone());
         }
         // The loader binds no other stage.
         Some(StageDef::AuthenticatorValidate { .. }) | None => {
@@ -165,11 +165,7 @@ fn identification(
         if signed_in.is_some_and(|u| u.username != device.user) {
             return refused(plan, sess, "Invalid device");
         }
-        let expected = Expected { challenge: &sent, origin: &sess.site.origin, rp_id: &sess.site.rp_id };
-        let stored =
-            if counted { device.credential.clone() } else { Registered { sign_count: 0, ..device.credential.clone() } };
-        let verified = verify_assertion(assertion, &expected, &stored);
-        return match verified {
+        return match super::verify_passkey(assertion, device, &sent, &sess.site, counted) {
             Ok(count) if uv != "required" || user_verified(assertion) => {
                 sess.webauthn_used = Some((device.pk, count));
                 plan.pending_user = dir.users.iter().find(|u| u.username == device.user).map(|u| u.pk);
@@ -187,12 +183,7 @@ fn identification(
         let shown = challenge_for(plan, sess);
         return Outcome::Challenge(with_errors(shown, "non_field_errors", "No identification data provided."));
     }
-    let user = dir.users.iter().find(|u| {
-        stage.user_fields.iter().any(|f| match f.as_str() {
-            "email" => u.email.eq_ignore_ascii_case(uid),
-            _ => u.username.eq_ignore_ascii_case(uid),
-        })
-    });
+    let user = dir.user_by_fields(uid, stage.user_fields);
     if user.is_none() && !stage.pretend_user_exists {
         let shown = challenge_for(plan, sess);
         return Outcome::Challenge(with_errors(shown, "non_field_errors", "Failed to authenticate."));
@@ -201,13 +192,6 @@ fn identification(
     plan.pending_uid = uid.to_string();
     plan.at += 1;
     Outcome::Again
-}
-
-/// The flow is done: the executor answers with the redirect to where it was started from.
-fn done(sess: &mut Session, plan: &LoginPlan) -> Outcome {
-    sess.application_pre = None;
-    let to = plan.next.clone().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/".into());
-    Outcome::Challenge(redirect_to(to))
 }
 
 impl LoginPlan {
