@@ -704,13 +704,7 @@ fn a_recovery_code_the_page_refuses_is_named_without_the_code() {
 fn a_device_other_than_the_one_authentik_chose_is_picked_through_its_picker() {
     let dir = std::env::temp_dir().join(format!("ak-e2e-picker-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let config = std::fs::read_to_string(root().join("ak-e2e.yaml")).expect("config").replace(
-        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n",
-        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n    recovery_codes: { file: .ak-e2e/tia.codes }\n",
-    );
-    assert!(config.contains("tia.codes"), "the configuration gives tia recovery codes");
-    std::fs::write(dir.join("ak-e2e.yaml"), config.replace("  - scenarios\n", &format!("  - {}\n", dir.display())))
-        .expect("config");
+    let config = super::config_giving_tia_recovery_codes(&dir, true);
     let scenario = r#"name: Tia signs in with TOTP, then with a recovery code
 drivers: [browser]
 steps:
@@ -727,7 +721,7 @@ steps:
     let output = Command::new(BIN)
         .current_dir(root())
         .args(["run", "--config"])
-        .arg(dir.join("ak-e2e.yaml"))
+        .arg(&config)
         .arg(&file)
         .env("CI", "true")
         .env("AK_E2E_ARTIFACTS", dir.join("artifacts"))

@@ -25,6 +25,22 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
 }
 
+/// Writes to `dir` the repository's ak-e2e.yaml with recovery codes given to tia too (beside her
+/// TOTP device), and, with `scenarios_here`, its scenarios taken from `dir`; the file.
+pub(crate) fn config_giving_tia_recovery_codes(dir: &Path, scenarios_here: bool) -> PathBuf {
+    let totp = "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n";
+    let mut config = std::fs::read_to_string(root().join("ak-e2e.yaml"))
+        .expect("config")
+        .replace(totp, &format!("{totp}    recovery_codes: {{ file: .ak-e2e/tia.codes }}\n"));
+    assert!(config.contains("tia.codes"), "the configuration gives tia recovery codes");
+    if scenarios_here {
+        config = config.replace("  - scenarios\n", &format!("  - {}\n", dir.display()));
+    }
+    let file = dir.join("ak-e2e.yaml");
+    std::fs::write(&file, config).expect("config");
+    file
+}
+
 /// Every file below `dir`, in path order.
 pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

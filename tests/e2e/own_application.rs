@@ -273,13 +273,7 @@ fn a_twin_or_a_copy_without_a_token_is_a_usage_error() {
 fn doctor_warns_of_a_user_whose_totp_sign_ins_lock_their_recovery_codes() {
     let dir = std::env::temp_dir().join(format!("ak-e2e-doctor-mfa-{}", ak_protocol::jose::random_token(6)));
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let config = std::fs::read_to_string(root().join("ak-e2e.yaml")).expect("config").replace(
-        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n",
-        "    totp_secret: { env: AK_E2E_TIA_TOTP_SECRET, file: .ak-e2e/tia.totp }\n    recovery_codes: { file: .ak-e2e/tia.codes }\n",
-    );
-    assert!(config.contains("tia.codes"), "the configuration gives tia recovery codes");
-    std::fs::write(dir.join("ak-e2e.yaml"), config).expect("config");
-    let config = dir.join("ak-e2e.yaml");
+    let config = super::config_giving_tia_recovery_codes(&dir, false);
     let args = ["doctor", "--config", config.to_str().expect("path"), "--application", "chatgpt"];
     let args: Vec<&str> = args.into_iter().chain(["--user", "ak-e2e-tia", "--user", "ak-e2e-rex"]).collect();
     let (code, out) = output_of(command(&args, &[]).output().expect("run ak-e2e"));

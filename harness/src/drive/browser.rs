@@ -841,28 +841,18 @@ impl<'e> BrowserDriver<'e> {
         self.act(chosen).await?;
         self.stage_screenshot("authenticator").await;
         self.until_executor_answered().await?;
-        let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
-        if let Some(why) = super::authenticator::unusable_rp_id(&passkey.rp_id) {
-            return Err(DriveError(format!("browser: `{user}`'s passkey in {} cannot sign in: {why}", file.display())));
-        }
-        self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
+        let (passkey, turn) = self.lend_passkey(file, authenticator, user).await?;
         let watch = self.client.execute_async(PASSKEY, vec![json!({"watch": true})]);
         let watched = self.command("watching the page's passkey request", watch).await?;
         if watched["insecure"] == Value::Bool(true) {
             return Err(self.insecure_page());
         }
         let pressed = self.act(Act { button: Some(RETRY_PASSKEY), stage: Some(stage), ..Act::default() }).await;
-        let settled = match pressed {
-            Ok(()) => match self.passkey_outcome(user, "after \"Retry authentication\" was pressed").await {
-                Ok(None) => self.settle(Next::DocumentOrChallenge).await,
-                Ok(refused) => {
-                    self.refused = refused;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
+        let outcome = match pressed {
+            Ok(()) => self.passkey_outcome(user, "after \"Retry authentication\" was pressed").await,
             Err(e) => Err(e),
         };
+        let settled = self.after_passkey(outcome).await;
         // One more than read: after a refusal the page asserts on its own over the new challenge,
         // and it may have done so between the read and the removal.
         let returned = self.return_passkey(authenticator, file, passkey, turn, 1).await;
@@ -891,11 +881,7 @@ impl<'e> BrowserDriver<'e> {
             return Ok(());
         }
         self.stage_screenshot("identification").await;
-        let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
-        if let Some(why) = super::authenticator::unusable_rp_id(&passkey.rp_id) {
-            return Err(DriveError(format!("browser: `{user}`'s passkey in {} cannot sign in: {why}", file.display())));
-        }
-        self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
+        let (passkey, turn) = self.lend_passkey(file, authenticator, user).await?;
         // The page asked for a passkey as it showed, when the authenticator held none: it asks
         // again, and the authenticator answers, once the page is loaded anew. The hook records
         // how that request ends (a browser without DevTools goes on without it).
@@ -910,20 +896,43 @@ impl<'e> BrowserDriver<'e> {
             }
             (Err(e), _) => Err(e),
         };
-        let settled = match outcome {
-            Ok(None) => self.settle(Next::DocumentOrChallenge).await,
-            Ok(refused) => {
-                self.refused = refused;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
+        let settled = self.after_passkey(outcome).await;
         if let Some(hook) = hook {
             let unhooked = super::chrome::off_new_documents(&self.client, hook);
             let _ = self.command("no longer watching new pages", unhooked).await;
         }
         let returned = self.return_passkey(authenticator, file, passkey, turn, 0).await;
         settled.and(returned)
+    }
+
+    /// Lends `user`'s passkey in `file` to the browser's authenticator: taken under its lock (the
+    /// turn goes with [`Self::return_passkey`]), its RP ID checked, imported.
+    async fn lend_passkey(
+        &self,
+        file: &std::path::Path,
+        authenticator: &VirtualAuthenticator,
+        user: &str,
+    ) -> Result<(ak_protocol::webauthn::Passkey, super::lock::Turn), DriveError> {
+        let (passkey, turn) = super::passkey::take(file, user, self.deadline()).await?;
+        if let Some(why) = super::authenticator::unusable_rp_id(&passkey.rp_id) {
+            return Err(DriveError(format!("browser: `{user}`'s passkey in {} cannot sign in: {why}", file.display())));
+        }
+        self.command("importing the passkey", authenticator.import(&self.client, &passkey)).await?;
+        Ok((passkey, turn))
+    }
+
+    /// Goes on from how the page's request for the passkey ended ([`Self::passkey_outcome`]):
+    /// given, the browser settles where the flow went; refused by the browser, the sign-in stops
+    /// with it (`Seen::refused`).
+    async fn after_passkey(&mut self, outcome: Result<Option<String>, DriveError>) -> Result<(), DriveError> {
+        match outcome {
+            Ok(None) => self.settle(Next::DocumentOrChallenge).await,
+            Ok(refused) => {
+                self.refused = refused;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Takes the passkey back from the authenticator after a sign-in: the counter it reached is

@@ -64,15 +64,24 @@ pub async fn take(file: &Path, user: &str, request_deadline: std::time::Duration
 }
 
 fn take_now(file: &Path) -> Result<String, String> {
+    change(file, |codes| {
+        if codes.codes.is_empty() {
+            return Err(format!("every code in {} is spent: `ak-e2e provision` enrolls new ones", file.display()));
+        }
+        let code = codes.codes.remove(0);
+        codes.spent.push(code.clone());
+        Ok(code)
+    })
+}
+
+/// Changes the codes in `file` under its lock: read, changed by `f`, written back (not when `f`
+/// fails).
+fn change<T>(file: &Path, f: impl FnOnce(&mut Codes) -> Result<T, String>) -> Result<T, String> {
     let _turn = super::lock::hold(file, "recovery codes", || read(file).map(drop))?;
     let mut codes = read(file)?;
-    if codes.codes.is_empty() {
-        return Err(format!("every code in {} is spent: `ak-e2e provision` enrolls new ones", file.display()));
-    }
-    let code = codes.codes.remove(0);
-    codes.spent.push(code.clone());
+    let done = f(&mut codes)?;
     write(file, &codes)?;
-    Ok(code)
+    Ok(done)
 }
 
 /// Why authentik refused a recovery `code` of `username`'s that no run had typed before, and what
@@ -81,14 +90,14 @@ fn take_now(file: &Path) -> Result<String, String> {
 /// found among the user's devices first). Still held: the device is throttled. Gone: the code was
 /// used elsewhere. Returns the diagnosis, its hint, and whether the code is still held.
 pub async fn refusal(
-    api: Result<Option<&crate::environment::admin_api::AdminApi>, String>,
+    api: &Result<Option<crate::environment::admin_api::AdminApi>, String>,
     username: &str,
     code: &str,
 ) -> (String, String, bool) {
     let held = match api {
         Ok(Some(api)) => still_held(api, username, code).await,
         Ok(None) => Err("no admin API token (AK_E2E_AUTHENTIK_TOKEN)".into()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.clone()),
     };
     let refused = format!("authentik refused a recovery code of `{username}`'s that no run had typed before");
     match held {
@@ -143,13 +152,13 @@ pub async fn unspend(file: &Path, code: &str, request_deadline: std::time::Durat
     let code = code.to_string();
     let failed = "the refused recovery code could not be put back".to_string();
     super::lock::within_deadline(file, ("recovery codes", &failed), request_deadline, move |file| {
-        let _turn = super::lock::hold(file, "recovery codes", || read(file).map(drop))?;
-        let mut codes = read(file)?;
-        if let Some(i) = codes.spent.iter().position(|c| *c == code) {
-            codes.spent.remove(i);
-            codes.codes.insert(0, code);
-        }
-        write(file, &codes)
+        change(file, |codes| {
+            if let Some(i) = codes.spent.iter().position(|c| *c == code) {
+                codes.spent.remove(i);
+                codes.codes.insert(0, code);
+            }
+            Ok(())
+        })
     })
     .await
 }

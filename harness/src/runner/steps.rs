@@ -249,12 +249,7 @@ async fn sign_in(
     if let (true, true, Some(code)) = (fresh_code, refused_code, &credentials.code) {
         let api = crate::environment::admin_api(&plan.settings, &env.authentik, env.api_token.as_ref());
         let api = api.map_err(|e| e.to_string());
-        let (why, hint, held) = crate::drive::recovery::refusal(
-            api.as_ref().map(Option::as_ref).map_err(Clone::clone),
-            &fixture.username,
-            code,
-        )
-        .await;
+        let (why, hint, held) = crate::drive::recovery::refusal(&api, &fixture.username, code).await;
         result.error = Some(why);
         result.hint = Some(hint);
         // Still held: the code was not spent, and is typed by a later sign-in.
