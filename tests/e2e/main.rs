@@ -423,3 +423,34 @@ steps:
     assert!(output.contains(&format!("{shown}:5:5")), "{output}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `first_factor: passkey` a `sign_in` cannot give is named at its file:line:col before
+/// anything runs: for a user without a passkey, and beside a password of the step's own; a value
+/// other than `password` or `passkey` is a syntax error there.
+#[test]
+fn a_passkey_first_factor_that_cannot_be_given_is_named_where_it_is_asked() {
+    let dir = std::env::temp_dir().join(format!("ak-e2e-pwl-plan-{}", ak_protocol::jose::random_token(6)));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("first.yaml");
+    let scenario = r#"name: Passkeys that cannot be given
+steps:
+  - start_login: { email: "{{ users.ann.email }}" }
+  - sign_in: { user: ann, first_factor: passkey }
+  - sign_in: { user: pia, first_factor: passkey, password: other }
+  - expect_landing: conversation
+"#;
+    std::fs::write(&file, scenario).expect("scenario");
+    let (code, output) = run_args(&["validate", &file.display().to_string()], &[]);
+    assert_ne!(code, 0, "{output}");
+    let shown = file.display().to_string();
+    assert!(output.contains("`first_factor: passkey`: fixture user `ann` has no passkey"), "{output}");
+    assert!(output.contains(&format!("{shown}:4:5")), "{output}");
+    assert!(output.contains("`first_factor: passkey` with `password`: a passkey sign-in types neither"), "{output}");
+    assert!(output.contains(&format!("{shown}:5:5")), "{output}");
+    std::fs::write(&file, scenario.replace("first_factor: passkey }", "first_factor: face }")).expect("scenario");
+    let (code, output) = run_args(&["validate", &file.display().to_string()], &[]);
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("`first_factor` is `password` or `passkey`"), "{output}");
+    assert!(output.contains(&format!("{shown}:4:")), "{output}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
